@@ -1,0 +1,183 @@
+//! Column matching: which job-file header (or JSON key) feeds which device fact.
+//!
+//! Headers are compared after lower-casing and dropping spaces, `_` and `-`, so
+//! `Serial number`, `serial_number` and `SerialNumber` are one column. Canonical names
+//! are Graph's property names; the Intune admin center's `DevicesWithInventory` export
+//! headers are aliases (GRAPH.md, "The admin center export").
+
+use serde::Serialize;
+
+/// A device fact the tool understands. Everything else in a job file is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Column {
+    /// Intune managed device id (a GUID). Admin center export: `Device ID`.
+    Id,
+    DeviceName,
+    SerialNumber,
+    /// Entra ID *deviceId* (not the Entra object id). Export: `Azure AD Device ID`,
+    /// newer exports `Microsoft Entra Device ID`.
+    AzureAdDeviceId,
+    UserPrincipalName,
+    Imei,
+    OperatingSystem,
+    OsVersion,
+    /// Graph beta `deviceType` (`android`, `androidForWork`, `iPhone`, ...).
+    DeviceType,
+    /// The admin center export's `OS` column: it is derived from the device type, so it
+    /// carries values such as `AndroidForWork` or `iPhone`, not `operatingSystem` text.
+    ExportOs,
+    DeviceEnrollmentType,
+    ManagementAgent,
+    OwnerType,
+    Action,
+}
+
+impl Column {
+    pub const ALL: [Column; 14] = [
+        Column::Id,
+        Column::DeviceName,
+        Column::SerialNumber,
+        Column::AzureAdDeviceId,
+        Column::UserPrincipalName,
+        Column::Imei,
+        Column::OperatingSystem,
+        Column::OsVersion,
+        Column::DeviceType,
+        Column::ExportOs,
+        Column::DeviceEnrollmentType,
+        Column::ManagementAgent,
+        Column::OwnerType,
+        Column::Action,
+    ];
+
+    /// The canonical (Graph) name, used in messages when the file's own header is unknown.
+    pub fn canonical(self) -> &'static str {
+        match self {
+            Column::Id => "id",
+            Column::DeviceName => "deviceName",
+            Column::SerialNumber => "serialNumber",
+            Column::AzureAdDeviceId => "azureADDeviceId",
+            Column::UserPrincipalName => "userPrincipalName",
+            Column::Imei => "imei",
+            Column::OperatingSystem => "operatingSystem",
+            Column::OsVersion => "osVersion",
+            Column::DeviceType => "deviceType",
+            Column::ExportOs => "OS",
+            Column::DeviceEnrollmentType => "deviceEnrollmentType",
+            Column::ManagementAgent => "managementAgent",
+            Column::OwnerType => "ownerType",
+            Column::Action => "action",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Match a header or JSON key. `None` for columns the tool does not use.
+    pub fn match_header(header: &str) -> Option<Column> {
+        let key = normalize(header);
+        let column = match key.as_str() {
+            "id" | "deviceid" | "manageddeviceid" | "intunedeviceid" => Column::Id,
+            "devicename" | "manageddevicename" => Column::DeviceName,
+            "serialnumber" | "serial" | "serialno" => Column::SerialNumber,
+            "azureaddeviceid" | "microsoftentradeviceid" | "entradeviceid" | "aaddeviceid" => {
+                Column::AzureAdDeviceId
+            }
+            "userprincipalname" | "primaryuserupn" | "upn" => Column::UserPrincipalName,
+            "imei" => Column::Imei,
+            "operatingsystem" => Column::OperatingSystem,
+            "osversion" => Column::OsVersion,
+            "devicetype" => Column::DeviceType,
+            "os" => Column::ExportOs,
+            "deviceenrollmenttype" | "enrollmenttype" => Column::DeviceEnrollmentType,
+            "managementagent" | "managedby" => Column::ManagementAgent,
+            "ownertype" | "manageddeviceownertype" | "ownership" => Column::OwnerType,
+            "action" => Column::Action,
+            _ => return None,
+        };
+        Some(column)
+    }
+}
+
+/// Lower-case and drop spaces, `_`, `-` (and a stray BOM or NBSP Excel leaves behind).
+pub fn normalize(header: &str) -> String {
+    header
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '\u{feff}' | '\u{a0}' | '\t' | '"'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn admin_center_export_headers_are_aliases() {
+        assert_eq!(Column::match_header("Device ID"), Some(Column::Id));
+        assert_eq!(
+            Column::match_header("Device name"),
+            Some(Column::DeviceName)
+        );
+        assert_eq!(
+            Column::match_header("Serial number"),
+            Some(Column::SerialNumber)
+        );
+        assert_eq!(
+            Column::match_header("Azure AD Device ID"),
+            Some(Column::AzureAdDeviceId)
+        );
+        assert_eq!(
+            Column::match_header("Microsoft Entra Device ID"),
+            Some(Column::AzureAdDeviceId)
+        );
+        assert_eq!(Column::match_header("OS"), Some(Column::ExportOs));
+        assert_eq!(Column::match_header("OS version"), Some(Column::OsVersion));
+        assert_eq!(
+            Column::match_header("Managed by"),
+            Some(Column::ManagementAgent)
+        );
+        assert_eq!(Column::match_header("Ownership"), Some(Column::OwnerType));
+        assert_eq!(
+            Column::match_header("EnrollmentType"),
+            Some(Column::DeviceEnrollmentType)
+        );
+        assert_eq!(
+            Column::match_header("Primary user UPN"),
+            Some(Column::UserPrincipalName)
+        );
+        assert_eq!(Column::match_header("IMEI"), Some(Column::Imei));
+    }
+
+    #[test]
+    fn unknown_columns_are_ignored() {
+        assert_eq!(Column::match_header("Manufacturer"), None);
+        assert_eq!(Column::match_header("Last check-in"), None);
+        assert_eq!(Column::match_header(""), None);
+    }
+
+    #[test]
+    fn canonical_names_round_trip() {
+        for column in Column::ALL {
+            assert_eq!(Column::match_header(column.canonical()), Some(column));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn case_spaces_underscores_and_dashes_do_not_matter(
+            column in proptest::sample::select(Column::ALL.to_vec()),
+            seps in proptest::collection::vec(proptest::sample::select(vec!["", " ", "_", "-"]), 40),
+            upper in proptest::collection::vec(any::<bool>(), 40),
+        ) {
+            let mut spelled = String::new();
+            for (i, c) in column.canonical().chars().enumerate() {
+                spelled.push_str(seps[i % seps.len()]);
+                if upper[i % upper.len()] { spelled.extend(c.to_uppercase()) } else { spelled.extend(c.to_lowercase()) }
+            }
+            prop_assert_eq!(Column::match_header(&spelled), Some(column));
+        }
+    }
+}

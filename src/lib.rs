@@ -1,0 +1,19 @@
+//! intune-reset: reset or remove the passcodes of Microsoft Intune devices in bulk
+//! through Microsoft Graph, at the documented throttling limit, losing nothing.
+//!
+//! # Layout
+//! - [`cli`]: clap arguments become one validated config per command; nothing below
+//!   sees clap. `main.rs` only calls [`cli::main`].
+//! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
+//! - [`rules`]: platform classification and the eligibility table, as data.
+//! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
+//! - [`report`]: report rows, the writer, the summary.
+//! - [`version`]: OS version parsing.
+
+pub mod cli;
+pub mod job;
+pub mod plan;
+pub mod report;
+pub mod rules;
+pub mod rules_command;
+pub mod version;

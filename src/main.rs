@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    intune_reset::cli::main()
+}

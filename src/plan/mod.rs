@@ -1,0 +1,144 @@
+//! `intune-reset plan`: read job files, judge every row, write the report. No network.
+
+mod planner;
+
+pub use planner::{
+    Assessment, Identity, LookupMode, MAX_VALUE_LEN, PlanOptions, Planner, Work, parse_guid,
+};
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use crate::job::{self, JobError, JobFile};
+use crate::report::{FileSummary, ReportFormat, ReportWriter, Summary, default_path};
+use crate::rules::ActionChoice;
+
+/// Everything `plan` needs, validated; nothing here knows about clap.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    pub files: Vec<PathBuf>,
+    pub options: PlanOptions,
+    pub report: Option<PathBuf>,
+    pub format: ReportFormat,
+    pub summary_json: Option<PathBuf>,
+}
+
+/// Failures that stop a command before or while it writes its report.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error("cannot write {what} {path}: {source}")]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A job file, opened and checked, with the action its document sets.
+pub struct OpenedJob {
+    pub file: JobFile,
+    pub action: Option<ActionChoice>,
+}
+
+/// Opens every job file before anything is written: one unusable file stops the
+/// command (exit 2) and nothing else happens.
+pub fn open_jobs(paths: &[PathBuf]) -> Result<Vec<OpenedJob>, JobError> {
+    paths
+        .iter()
+        .map(|path| {
+            let file = job::open(path)?;
+            let action =
+                match file.settings.action.as_deref() {
+                    None => None,
+                    Some(text) => Some(ActionChoice::parse(text).ok_or_else(|| {
+                        JobError::Unreadable {
+                            path: path.display().to_string(),
+                            why: format!(
+                                "its \"action\" is '{text}', not remove-passcode, reset-pin or auto"
+                            ),
+                        }
+                    })?),
+                };
+            Ok(OpenedJob { file, action })
+        })
+        .collect()
+}
+
+pub fn report_path(explicit: &Option<PathBuf>, files: &[PathBuf], format: ReportFormat) -> PathBuf {
+    explicit.clone().unwrap_or_else(|| {
+        default_path(
+            files
+                .first()
+                .map(PathBuf::as_path)
+                .unwrap_or(Path::new("job")),
+            format,
+            SystemTime::now(),
+        )
+    })
+}
+
+pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
+    let started = Instant::now();
+    let jobs = open_jobs(&config.files)?;
+    let path = report_path(&config.report, &config.files, config.format);
+    let write_err = |source| CommandError::Write {
+        what: "the report",
+        path: path.clone(),
+        source,
+    };
+    let mut writer = ReportWriter::create(&path, config.format).map_err(write_err)?;
+    let mut planner = Planner::new(config.options);
+    let mut summary = Summary::new("plan");
+    let mut failed_write = None;
+    for job in jobs {
+        let OpenedJob { file, action } = job;
+        let index = planner.add_source(&file.source);
+        let names = file.columns.clone();
+        let mut file_summary = FileSummary {
+            source: file.source.clone(),
+            format: file.format.describe(),
+            encoding: file.encoding.label().to_owned(),
+            rows: 0,
+            blank_lines: 0,
+        };
+        let stats = file.read_rows(&mut |job_row| {
+            let assessment = planner.assess(index, &names, action, job_row);
+            summary.count(&assessment.row);
+            if failed_write.is_none()
+                && let Err(e) = writer.write(&assessment.row)
+            {
+                failed_write = Some(e);
+            }
+        })?;
+        file_summary.rows = stats.rows;
+        file_summary.blank_lines = stats.blank_lines;
+        summary.files.push(file_summary);
+    }
+    if let Some(e) = failed_write {
+        return Err(write_err(e));
+    }
+    writer.flush().map_err(write_err)?;
+    summary.report = Some(path.clone());
+    let summary = summary.with_elapsed(started.elapsed());
+    if let Some(json_path) = &config.summary_json {
+        write_summary_json(json_path, &summary)?;
+    }
+    Ok(summary)
+}
+
+pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<(), CommandError> {
+    let err = |source| CommandError::Write {
+        what: "the summary",
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let text = serde_json::to_string_pretty(summary).map_err(|e| err(e.into()))?;
+    std::fs::write(path, text + "\n").map_err(err)
+}

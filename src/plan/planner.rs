@@ -1,0 +1,484 @@
+//! Rows to verdicts: identity, platform rules, duplicates. Pure and offline; `plan` and
+//! `run` share it, so a run acts on exactly what its plan says.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use crate::job::{Column, ColumnNames, DeviceFields, JobRow};
+use crate::report::{Outcome, ReportRow};
+use crate::rules::{Action, ActionChoice, Classified, Platform, Verdict, classify, judge};
+
+/// `--lookup`: when to ask Graph for a device's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupMode {
+    /// Only rows lacking an Intune id or the facts their platform rule needs.
+    Auto,
+    /// Every eligible row: the live facts decide (rows the file already shows to be
+    /// ineligible stay ineligible: the safer reading).
+    Always,
+    /// Never: such rows are `invalid`.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub action: ActionChoice,
+    pub lookup: LookupMode,
+}
+
+/// How the runner will find the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The Intune managed device id, lower-case.
+    Id(String),
+    /// A value to resolve with `$filter`, re-checked client-side.
+    Lookup { column: Column, value: String },
+}
+
+/// What the runner must do for a planned row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Work {
+    pub identity: Identity,
+    pub choice: ActionChoice,
+    /// The action, when the file's facts already decide it.
+    pub action: Option<Action>,
+    pub platform: Option<Platform>,
+    /// Read the device from Graph (and judge it by its live facts) before acting.
+    pub lookup: bool,
+}
+
+pub struct Assessment {
+    pub row: ReportRow,
+    pub work: Option<Work>,
+}
+
+/// Values longer than this are refused: no Graph property the tool reads comes close.
+pub const MAX_VALUE_LEN: usize = 512;
+/// How much of a value the report echoes.
+const ECHO_LEN: usize = 256;
+
+/// Identities seen so far, by 64-bit hash: about 16 bytes a device, whatever the row.
+/// (A false duplicate needs two different identities with equal SipHash-1-3 values:
+/// about 3 in 10^8 for a million devices.)
+type SeenIndex = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+
+pub struct Planner {
+    options: PlanOptions,
+    sources: Vec<String>,
+    seen: SeenIndex,
+}
+
+impl Planner {
+    pub fn new(options: PlanOptions) -> Planner {
+        Planner {
+            options,
+            sources: Vec::new(),
+            seen: SeenIndex::default(),
+        }
+    }
+
+    pub fn options(&self) -> PlanOptions {
+        self.options
+    }
+
+    /// Registers a file; its index goes to [`Planner::assess`].
+    pub fn add_source(&mut self, source: &str) -> usize {
+        self.sources.push(source.to_owned());
+        self.sources.len() - 1
+    }
+
+    pub fn assess(
+        &mut self,
+        file: usize,
+        names: &ColumnNames,
+        job_action: Option<ActionChoice>,
+        job_row: JobRow,
+    ) -> Assessment {
+        let mut row = base_row(&self.sources[file], &job_row);
+        if let Some(defect) = job_row.defect {
+            return invalid(row, defect.reason, defect.detail);
+        }
+        let fields = &job_row.fields;
+        if let Err((reason, detail)) = check_values(fields, names) {
+            return invalid(row, reason, detail);
+        }
+        let choice = match fields.get(Column::Action) {
+            None => job_action.unwrap_or(self.options.action),
+            Some(text) => match ActionChoice::parse(text) {
+                Some(c) => c,
+                None => {
+                    let detail = format!(
+                        "column '{}': '{}' is not remove-passcode, reset-pin or auto",
+                        names.name(Column::Action),
+                        echo(text)
+                    );
+                    return invalid(row, "unknown_action", detail);
+                }
+            },
+        };
+        row.action = choice.as_str().to_owned();
+        let identity = match identity(fields, names, self.options.lookup) {
+            Ok(i) => i,
+            Err((reason, detail)) => return invalid(row, reason, detail),
+        };
+        if let Identity::Id(id) = &identity {
+            row.device_id = id.clone();
+        }
+        let mut assessment = self.judge_platform(row, fields, names, identity, choice);
+        if assessment.row.outcome != Outcome::Invalid {
+            self.dedupe(file, &job_row.fields, &mut assessment);
+        }
+        assessment
+    }
+
+    fn judge_platform(
+        &self,
+        mut row: ReportRow,
+        fields: &DeviceFields,
+        names: &ColumnNames,
+        identity: Identity,
+        choice: ActionChoice,
+    ) -> Assessment {
+        let lookup_allowed = self.options.lookup != LookupMode::Never;
+        let missing = |mut row: ReportRow, column: Column, platform: Option<Platform>| {
+            if lookup_allowed {
+                row.outcome = Outcome::Planned;
+                row.reason = "lookup_required".into();
+                row.detail = format!(
+                    "{} is empty: the device's facts will be read from Graph and judged before acting",
+                    quoted_column(names, column)
+                );
+                let work = Work {
+                    identity: identity.clone(),
+                    choice,
+                    action: None,
+                    platform,
+                    lookup: true,
+                };
+                Assessment {
+                    row,
+                    work: Some(work),
+                }
+            } else {
+                let reason = match column {
+                    Column::OsVersion => "missing_os_version",
+                    Column::DeviceType => "missing_device_type",
+                    Column::DeviceEnrollmentType => "missing_enrollment_type",
+                    _ => "missing_operating_system",
+                };
+                let detail = format!(
+                    "{} is empty and --lookup never forbids reading it from Graph",
+                    quoted_column(names, column)
+                );
+                invalid(row, reason, detail)
+            }
+        };
+        let platform = match classify(fields) {
+            Classified::Platform(p) => p,
+            Classified::Missing(column) => return missing(row, column, None),
+            Classified::Unrecognised(column, value) => {
+                let detail = format!(
+                    "column '{}': '{}' is not a platform this tool knows (see `intune-reset rules`)",
+                    names.name(column),
+                    echo(&value)
+                );
+                return invalid(row, "unrecognised_platform", detail);
+            }
+        };
+        row.platform = platform.as_str().to_owned();
+        match judge(platform, fields.get(Column::OsVersion), choice) {
+            Verdict::MissingVersion => missing(row, Column::OsVersion, Some(platform)),
+            Verdict::UnreadableVersion => {
+                let detail = format!(
+                    "column '{}': '{}' is not a version number",
+                    names.name(Column::OsVersion),
+                    echo(fields.get(Column::OsVersion).unwrap_or(""))
+                );
+                invalid(row, "unreadable_os_version", detail)
+            }
+            Verdict::Ineligible { reason, detail } => {
+                row.outcome = Outcome::Ineligible;
+                row.reason = reason.to_owned();
+                row.detail = detail;
+                Assessment { row, work: None }
+            }
+            Verdict::Eligible { action, rule } => {
+                row.outcome = Outcome::Planned;
+                row.action = action.as_str().to_owned();
+                let lookup = self.options.lookup == LookupMode::Always
+                    || matches!(identity, Identity::Lookup { .. });
+                row.detail = rule.detail.to_owned();
+                if lookup {
+                    row.reason = "lookup_required".into();
+                    row.detail = match &identity {
+                        Identity::Lookup { column, value } => format!(
+                            "{}; the device is first found by {} '{}'",
+                            rule.detail,
+                            names.name(*column),
+                            echo(value)
+                        ),
+                        Identity::Id(_) => format!(
+                            "{}; the device's live facts are read from Graph first (--lookup always)",
+                            rule.detail
+                        ),
+                    };
+                }
+                let work = Work {
+                    identity,
+                    choice,
+                    action: Some(action),
+                    platform: Some(platform),
+                    lookup,
+                };
+                Assessment {
+                    row,
+                    work: Some(work),
+                }
+            }
+        }
+    }
+
+    fn dedupe(&mut self, file: usize, fields: &DeviceFields, assessment: &mut Assessment) {
+        let Some(key) = identity_key(fields) else {
+            return;
+        };
+        let here = pack(file, assessment.row.row);
+        match self.seen.get(&key) {
+            Some(&earlier) => {
+                let (earlier_file, earlier_row) = unpack(earlier);
+                let whose = if earlier_file == file {
+                    format!("row {earlier_row}")
+                } else {
+                    format!("row {earlier_row} of {}", self.sources[earlier_file])
+                };
+                let row = &mut assessment.row;
+                row.outcome = Outcome::Duplicate;
+                row.reason = "duplicate_device".into();
+                row.detail = format!("the same device as {whose}, which is handled there");
+                assessment.work = None;
+            }
+            None => {
+                self.seen.insert(key, here);
+            }
+        }
+    }
+}
+
+fn base_row(source: &str, job_row: &JobRow) -> ReportRow {
+    let f = &job_row.fields;
+    let text = |c: Column| f.get(c).map(echo).unwrap_or_default();
+    ReportRow {
+        source: source.to_owned(),
+        row: job_row.row,
+        device_id: text(Column::Id),
+        device_name: text(Column::DeviceName),
+        serial_number: text(Column::SerialNumber),
+        operating_system: f
+            .get(Column::OperatingSystem)
+            .or(f.get(Column::ExportOs))
+            .map(echo)
+            .unwrap_or_default(),
+        os_version: text(Column::OsVersion),
+        platform: String::new(),
+        action: String::new(),
+        outcome: Outcome::Invalid,
+        reason: String::new(),
+        detail: String::new(),
+        http_status: None,
+        attempts: 0,
+        request_id: String::new(),
+        client_request_id: String::new(),
+        started_at: String::new(),
+        finished_at: String::new(),
+    }
+}
+
+fn invalid(mut row: ReportRow, reason: &str, detail: String) -> Assessment {
+    row.outcome = Outcome::Invalid;
+    row.reason = reason.to_owned();
+    row.detail = detail;
+    Assessment { row, work: None }
+}
+
+fn quoted_column(names: &ColumnNames, column: Column) -> String {
+    format!("column '{}'", names.name(column))
+}
+
+/// Shortens a value for the report; values come from files and users.
+fn echo(value: &str) -> String {
+    if value.chars().count() <= ECHO_LEN {
+        value.to_owned()
+    } else {
+        let mut s: String = value.chars().take(ECHO_LEN).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'static str, String)> {
+    for (column, value) in fields.iter() {
+        if value.chars().any(char::is_control) {
+            return Err((
+                "control_characters",
+                format!(
+                    "column '{}' holds control characters (NUL, line breaks, ...)",
+                    names.name(column)
+                ),
+            ));
+        }
+        if value.len() > MAX_VALUE_LEN {
+            return Err((
+                "value_too_long",
+                format!(
+                    "column '{}' holds {} bytes; no device property is longer than {MAX_VALUE_LEN}",
+                    names.name(column),
+                    value.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The identity columns, strongest first.
+const LOOKUP_COLUMNS: [Column; 4] = [
+    Column::SerialNumber,
+    Column::AzureAdDeviceId,
+    Column::Imei,
+    Column::DeviceName,
+];
+
+fn identity(
+    fields: &DeviceFields,
+    names: &ColumnNames,
+    lookup: LookupMode,
+) -> Result<Identity, (&'static str, String)> {
+    if let Some(entra) = fields.get(Column::AzureAdDeviceId)
+        && parse_guid(entra).is_none()
+    {
+        return Err((
+            "malformed_azure_ad_device_id",
+            format!(
+                "column '{}': '{}' is not an Entra device id (a GUID)",
+                names.name(Column::AzureAdDeviceId),
+                echo(entra)
+            ),
+        ));
+    }
+    if let Some(id) = fields.get(Column::Id) {
+        return match parse_guid(id) {
+            Some(guid) if guid != NIL_GUID => Ok(Identity::Id(guid)),
+            _ => Err((
+                "malformed_id",
+                format!(
+                    "column '{}': '{}' is not an Intune device id (a GUID such as 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0)",
+                    names.name(Column::Id),
+                    echo(id)
+                ),
+            )),
+        };
+    }
+    let Some((column, value)) = LOOKUP_COLUMNS
+        .iter()
+        .find_map(|c| fields.get(*c).map(|v| (*c, v)))
+    else {
+        return Err((
+            "no_identity",
+            "the row names no device: it needs an id, serialNumber, azureADDeviceId, imei or deviceName".into(),
+        ));
+    };
+    if lookup == LookupMode::Never {
+        return Err((
+            "lookup_disabled",
+            format!(
+                "{} is empty and --lookup never forbids finding the device by {}",
+                quoted_column(names, Column::Id),
+                names.name(column)
+            ),
+        ));
+    }
+    Ok(Identity::Lookup {
+        column,
+        value: value.to_owned(),
+    })
+}
+
+const NIL_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A GUID in its usual 8-4-4-4-12 form, braces allowed; returned lower-case.
+pub fn parse_guid(text: &str) -> Option<String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(t);
+    let bytes = t.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    for (i, b) in bytes.iter().enumerate() {
+        let ok = match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Some(t.to_ascii_lowercase())
+}
+
+/// The key duplicates are found by: the Intune id when the row has one (re-enrolled
+/// devices share a serial number across two Intune records, both real), otherwise the
+/// value the device will be looked up by.
+fn identity_key(fields: &DeviceFields) -> Option<u64> {
+    let (column, normal) = if let Some(id) = fields.get(Column::Id) {
+        (
+            Column::Id,
+            id.trim().trim_matches(['{', '}']).to_ascii_lowercase(),
+        )
+    } else {
+        let (column, value) = LOOKUP_COLUMNS
+            .iter()
+            .find_map(|c| fields.get(*c).map(|v| (*c, v)))?;
+        let normal = match column {
+            Column::SerialNumber => value.to_uppercase(),
+            Column::Imei => value.chars().filter(|c| !c.is_whitespace()).collect(),
+            _ => value.to_lowercase(),
+        };
+        (column, normal)
+    };
+    let mut hasher = std::hash::DefaultHasher::new();
+    column.hash(&mut hasher);
+    normal.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn pack(file: usize, row: u64) -> u64 {
+    ((file as u64) << 48) | (row & 0xFFFF_FFFF_FFFF)
+}
+
+fn unpack(v: u64) -> (usize, u64) {
+    ((v >> 48) as usize, v & 0xFFFF_FFFF_FFFF)
+}
+
+/// The keys are already hashes.
+#[derive(Default)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+use super::*;
+use crate::job::DeviceFields;
+use crate::rules::Action;
+
+const ID_A: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+const ID_B: &str = "11111111-2222-3333-4444-555555555555";
+
+fn planner(lookup: LookupMode) -> Planner {
+    let mut p = Planner::new(PlanOptions {
+        action: ActionChoice::Auto,
+        lookup,
+    });
+    p.add_source("a.csv");
+    p.add_source("b.csv");
+    p
+}
+
+fn row(n: u64, pairs: &[(Column, &str)]) -> JobRow {
+    JobRow {
+        row: n,
+        fields: pairs
+            .iter()
+            .fold(DeviceFields::default(), |f, (c, v)| f.with(*c, v)),
+        defect: None,
+    }
+}
+
+fn assess(p: &mut Planner, file: usize, r: JobRow) -> Assessment {
+    p.assess(file, &ColumnNames::default(), None, r)
+}
+
+fn ios(id: &str) -> Vec<(Column, &str)> {
+    vec![
+        (Column::Id, id),
+        (Column::OperatingSystem, "iOS"),
+        (Column::OsVersion, "17.5"),
+    ]
+}
+
+#[test]
+fn an_ios_device_with_an_id_is_planned_without_lookup() {
+    let mut p = planner(LookupMode::Auto);
+    let a = assess(&mut p, 0, row(2, &ios(ID_A)));
+    assert_eq!(a.row.outcome, Outcome::Planned);
+    assert_eq!(a.row.platform, "ios");
+    assert_eq!(a.row.action, "remove-passcode");
+    assert_eq!(a.row.reason, "");
+    let work = a.work.unwrap();
+    assert_eq!(work.identity, Identity::Id(ID_A.into()));
+    assert_eq!(work.action, Some(Action::RemovePasscode));
+    assert!(!work.lookup);
+}
+
+#[test]
+fn ids_are_normalised_to_lower_case_without_braces() {
+    let mut p = planner(LookupMode::Auto);
+    let upper = format!("{{{}}}", ID_A.to_uppercase());
+    let a = assess(&mut p, 0, row(2, &ios(&upper)));
+    assert_eq!(a.row.device_id, ID_A);
+}
+
+#[test]
+fn a_malformed_guid_is_invalid_and_names_the_column() {
+    let mut p = planner(LookupMode::Auto);
+    for bad in [
+        "1234",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fZ",
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        let a = assess(
+            &mut p,
+            0,
+            row(2, &[(Column::Id, bad), (Column::OperatingSystem, "iOS")]),
+        );
+        assert_eq!(a.row.outcome, Outcome::Invalid);
+        assert_eq!(a.row.reason, "malformed_id");
+        assert!(a.row.detail.contains("column 'id'"), "{}", a.row.detail);
+    }
+}
+
+#[test]
+fn the_later_row_of_the_same_device_is_a_duplicate_naming_the_earlier_row() {
+    let mut p = planner(LookupMode::Auto);
+    assert_eq!(
+        assess(&mut p, 0, row(2, &ios(ID_A))).row.outcome,
+        Outcome::Planned
+    );
+    assert_eq!(
+        assess(&mut p, 0, row(3, &ios(ID_B))).row.outcome,
+        Outcome::Planned
+    );
+    let dup = assess(&mut p, 0, row(7, &ios(&ID_A.to_uppercase())));
+    assert_eq!(dup.row.outcome, Outcome::Duplicate);
+    assert_eq!(dup.row.reason, "duplicate_device");
+    assert!(dup.row.detail.contains("row 2"), "{}", dup.row.detail);
+    assert!(dup.work.is_none());
+    let across = assess(&mut p, 1, row(4, &ios(ID_B)));
+    assert_eq!(across.row.outcome, Outcome::Duplicate);
+    assert!(
+        across.row.detail.contains("row 3 of a.csv"),
+        "{}",
+        across.row.detail
+    );
+}
+
+#[test]
+fn serial_numbers_deduplicate_case_insensitively_when_there_is_no_id() {
+    let mut p = planner(LookupMode::Auto);
+    let first = assess(
+        &mut p,
+        0,
+        row(
+            2,
+            &[
+                (Column::SerialNumber, "dmpx12"),
+                (Column::OperatingSystem, "iOS"),
+            ],
+        ),
+    );
+    assert_eq!(first.row.outcome, Outcome::Planned);
+    assert_eq!(first.row.reason, "lookup_required");
+    let again = assess(&mut p, 0, row(3, &[(Column::SerialNumber, "DMPX12")]));
+    assert_eq!(again.row.outcome, Outcome::Duplicate);
+}
+
+#[test]
+fn two_intune_records_sharing_a_serial_are_both_kept() {
+    // A re-enrolled device: two Intune ids, one serial number. Both are real records.
+    let mut p = planner(LookupMode::Auto);
+    let mut a = ios(ID_A);
+    a.push((Column::SerialNumber, "SAME"));
+    let mut b = ios(ID_B);
+    b.push((Column::SerialNumber, "SAME"));
+    assert_eq!(assess(&mut p, 0, row(2, &a)).row.outcome, Outcome::Planned);
+    assert_eq!(assess(&mut p, 0, row(3, &b)).row.outcome, Outcome::Planned);
+}
+
+#[test]
+fn an_invalid_row_does_not_claim_the_device() {
+    let mut p = planner(LookupMode::Auto);
+    let broken = assess(
+        &mut p,
+        0,
+        row(
+            2,
+            &[
+                (Column::Id, ID_A),
+                (Column::DeviceType, "android"),
+                (Column::OsVersion, "six"),
+            ],
+        ),
+    );
+    assert_eq!(broken.row.outcome, Outcome::Invalid);
+    assert_eq!(broken.row.reason, "unreadable_os_version");
+    assert_eq!(
+        assess(&mut p, 0, row(3, &ios(ID_A))).row.outcome,
+        Outcome::Planned
+    );
+}
+
+#[test]
+fn missing_platform_facts_are_looked_up_or_invalid_with_lookup_never() {
+    let facts = [
+        (Column::Id, ID_A),
+        (Column::OperatingSystem, "Android"),
+        (Column::OsVersion, "6.0"),
+    ];
+    let mut auto = planner(LookupMode::Auto);
+    let a = assess(&mut auto, 0, row(2, &facts));
+    assert_eq!(a.row.outcome, Outcome::Planned);
+    assert_eq!(a.row.reason, "lookup_required");
+    assert!(a.work.unwrap().lookup);
+    let mut never = planner(LookupMode::Never);
+    let n = assess(&mut never, 0, row(2, &facts));
+    assert_eq!(n.row.outcome, Outcome::Invalid);
+    assert_eq!(n.row.reason, "missing_device_type");
+    assert!(n.row.detail.contains("column 'deviceType'"));
+}
+
+#[test]
+fn a_missing_version_names_the_file_own_header() {
+    let mut names = ColumnNames::default();
+    names.note(Column::OsVersion, "OS version");
+    let mut p = planner(LookupMode::Never);
+    let a = p.assess(
+        0,
+        &names,
+        None,
+        row(
+            5,
+            &[(Column::Id, ID_A), (Column::ExportOs, "AndroidForWork")],
+        ),
+    );
+    assert_eq!(a.row.reason, "missing_os_version");
+    assert!(
+        a.row.detail.contains("column 'OS version'"),
+        "{}",
+        a.row.detail
+    );
+}
+
+#[test]
+fn rows_without_an_id_need_a_lookup_or_are_invalid_with_lookup_never() {
+    let mut never = planner(LookupMode::Never);
+    let a = assess(
+        &mut never,
+        0,
+        row(
+            2,
+            &[
+                (Column::SerialNumber, "X1"),
+                (Column::OperatingSystem, "iOS"),
+            ],
+        ),
+    );
+    assert_eq!(a.row.outcome, Outcome::Invalid);
+    assert_eq!(a.row.reason, "lookup_disabled");
+    let b = assess(&mut never, 0, row(3, &[(Column::OperatingSystem, "iOS")]));
+    assert_eq!(b.row.reason, "no_identity");
+}
+
+#[test]
+fn ineligible_devices_are_not_work() {
+    let mut p = planner(LookupMode::Always);
+    let a = assess(
+        &mut p,
+        0,
+        row(2, &[(Column::Id, ID_A), (Column::OperatingSystem, "macOS")]),
+    );
+    assert_eq!(a.row.outcome, Outcome::Ineligible);
+    assert_eq!(a.row.reason, "macos_not_supported");
+    assert!(a.work.is_none());
+}
+
+#[test]
+fn lookup_always_reads_live_facts_for_eligible_rows() {
+    let mut p = planner(LookupMode::Always);
+    let a = assess(&mut p, 0, row(2, &ios(ID_A)));
+    assert_eq!(a.row.outcome, Outcome::Planned);
+    assert_eq!(a.row.reason, "lookup_required");
+    assert!(a.work.unwrap().lookup);
+}
+
+#[test]
+fn the_row_action_wins_over_the_job_and_the_command_line() {
+    let mut p = Planner::new(PlanOptions {
+        action: ActionChoice::Only(Action::ResetPin),
+        lookup: LookupMode::Auto,
+    });
+    p.add_source("job.json");
+    let names = ColumnNames::default();
+    // Command line says reset-pin: an iOS row is ineligible...
+    let a = p.assess(0, &names, None, row(1, &ios(ID_A)));
+    assert_eq!(a.row.reason, "action_not_supported");
+    // ...unless the job document or the row says otherwise.
+    let b = p.assess(0, &names, Some(ActionChoice::Auto), row(2, &ios(ID_B)));
+    assert_eq!(b.row.outcome, Outcome::Planned);
+    let mut with_action = ios("22222222-2222-3333-4444-555555555555");
+    with_action.push((Column::Action, "remove passcode"));
+    let c = p.assess(0, &names, None, row(3, &with_action));
+    assert_eq!(c.row.outcome, Outcome::Planned);
+    let mut bad = ios("33333333-2222-3333-4444-555555555555");
+    bad.push((Column::Action, "wipe"));
+    let d = p.assess(0, &names, None, row(4, &bad));
+    assert_eq!(d.row.reason, "unknown_action");
+}
+
+#[test]
+fn control_characters_and_huge_values_are_invalid() {
+    let mut p = planner(LookupMode::Auto);
+    let nul = assess(
+        &mut p,
+        0,
+        row(
+            2,
+            &[
+                (Column::SerialNumber, "AB\0C"),
+                (Column::OperatingSystem, "iOS"),
+            ],
+        ),
+    );
+    assert_eq!(nul.row.reason, "control_characters");
+    let huge = "X".repeat(MAX_VALUE_LEN + 1);
+    let long = assess(
+        &mut p,
+        0,
+        row(
+            3,
+            &[
+                (Column::DeviceName, &huge),
+                (Column::OperatingSystem, "iOS"),
+            ],
+        ),
+    );
+    assert_eq!(long.row.reason, "value_too_long");
+    assert!(
+        long.row.device_name.chars().count() <= 257,
+        "the report echoes a shortened value"
+    );
+}
+
+#[test]
+fn defects_from_the_reader_become_invalid_rows() {
+    let mut p = planner(LookupMode::Auto);
+    let r = JobRow {
+        row: 9,
+        fields: DeviceFields::default(),
+        defect: Some(crate::job::RowDefect {
+            reason: "invalid_json",
+            detail: "bad".into(),
+        }),
+    };
+    let a = assess(&mut p, 0, r);
+    assert_eq!(
+        (a.row.outcome, a.row.reason.as_str(), a.row.row),
+        (Outcome::Invalid, "invalid_json", 9)
+    );
+}
+
+#[test]
+fn guid_parsing() {
+    assert_eq!(parse_guid(ID_A).as_deref(), Some(ID_A));
+    assert_eq!(
+        parse_guid(" {0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0} ").as_deref(),
+        Some(ID_A)
+    );
+    assert_eq!(parse_guid("0f1e2d3c4b5a69788796a5b4c3d2e1f0"), None);
+    assert_eq!(parse_guid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0-"), None);
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_guid_round_trips(bytes in proptest::array::uniform16(proptest::prelude::any::<u8>())) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        let guid = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
+        proptest::prop_assert_eq!(parse_guid(&guid), Some(guid.to_ascii_lowercase()));
+    }
+}

@@ -1,0 +1,358 @@
+//! The report: one row per job-file row, always, and the summary that ends every command.
+//!
+//! Columns (DESIGN.md, "The report"); JSON Lines uses the same keys. CSV cells that a
+//! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`:
+//! device names are chosen by users, and the report is opened in Excel.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Planned,
+    Succeeded,
+    Ineligible,
+    Duplicate,
+    Invalid,
+    NotFound,
+    Ambiguous,
+    Failed,
+    NotAttempted,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Planned,
+        Outcome::Succeeded,
+        Outcome::Ineligible,
+        Outcome::Duplicate,
+        Outcome::Invalid,
+        Outcome::NotFound,
+        Outcome::Ambiguous,
+        Outcome::Failed,
+        Outcome::NotAttempted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Ineligible => "ineligible",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Invalid => "invalid",
+            Outcome::NotFound => "not_found",
+            Outcome::Ambiguous => "ambiguous",
+            Outcome::Failed => "failed",
+            Outcome::NotAttempted => "not_attempted",
+        }
+    }
+
+    /// Outcomes that make the exit code 1: something an administrator must look at.
+    pub fn needs_attention(self) -> bool {
+        matches!(
+            self,
+            Outcome::Invalid
+                | Outcome::NotFound
+                | Outcome::Ambiguous
+                | Outcome::Failed
+                | Outcome::NotAttempted
+        )
+    }
+}
+
+/// One report row. Empty strings stand for "nothing to say" in both formats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRow {
+    pub source: String,
+    pub row: u64,
+    pub device_id: String,
+    pub device_name: String,
+    pub serial_number: String,
+    pub operating_system: String,
+    pub os_version: String,
+    pub platform: String,
+    pub action: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub detail: String,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    pub request_id: String,
+    pub client_request_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+pub const COLUMNS: [&str; 18] = [
+    "source",
+    "row",
+    "device_id",
+    "device_name",
+    "serial_number",
+    "operating_system",
+    "os_version",
+    "platform",
+    "action",
+    "outcome",
+    "reason",
+    "detail",
+    "http_status",
+    "attempts",
+    "request_id",
+    "client_request_id",
+    "started_at",
+    "finished_at",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Csv,
+    Jsonl,
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Csv => "csv",
+            ReportFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// `reports/<job>-<UTC timestamp>.<ext>`, the job being the first file's name.
+pub fn default_path(first_job: &Path, format: ReportFormat, now: std::time::SystemTime) -> PathBuf {
+    let job = first_job
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "job".into());
+    let stamp = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .replace(['-', ':'], "");
+    PathBuf::from("reports").join(format!("{job}-{stamp}.{}", format.extension()))
+}
+
+pub enum ReportWriter {
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+    Jsonl(BufWriter<File>),
+}
+
+impl ReportWriter {
+    pub fn create(path: &Path, format: ReportFormat) -> io::Result<ReportWriter> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = BufWriter::new(File::create(path)?);
+        Ok(match format {
+            ReportFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(file);
+                w.write_record(COLUMNS)?;
+                ReportWriter::Csv(Box::new(w))
+            }
+            ReportFormat::Jsonl => ReportWriter::Jsonl(file),
+        })
+    }
+
+    pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
+        match self {
+            ReportWriter::Csv(w) => {
+                let http = row.http_status.map(|s| s.to_string()).unwrap_or_default();
+                let n_row = row.row.to_string();
+                let attempts = row.attempts.to_string();
+                for cell in [
+                    &row.source,
+                    &n_row,
+                    &row.device_id,
+                    &row.device_name,
+                    &row.serial_number,
+                    &row.operating_system,
+                    &row.os_version,
+                    &row.platform,
+                    &row.action,
+                    row.outcome.as_str(),
+                    &row.reason,
+                    &row.detail,
+                    &http,
+                    &attempts,
+                    &row.request_id,
+                    &row.client_request_id,
+                    &row.started_at,
+                    &row.finished_at,
+                ] {
+                    w.write_field(defuse(cell).as_bytes())?;
+                }
+                w.write_record(None::<&[u8]>)?;
+                Ok(())
+            }
+            ReportWriter::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, row)?;
+                w.write_all(b"\n")
+            }
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ReportWriter::Csv(w) => w.flush(),
+            ReportWriter::Jsonl(w) => w.flush(),
+        }
+    }
+}
+
+/// Keeps spreadsheets from evaluating a cell as a formula.
+fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Per-file facts for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    pub source: String,
+    pub format: String,
+    pub encoding: String,
+    pub rows: u64,
+    pub blank_lines: u64,
+}
+
+/// Counts by outcome, platform and reason; printed on stderr, or as JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub command: String,
+    pub rows: u64,
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub platforms: BTreeMap<String, u64>,
+    pub reasons: BTreeMap<String, u64>,
+    pub files: Vec<FileSummary>,
+    pub report: Option<PathBuf>,
+    pub elapsed_seconds: f64,
+}
+
+impl Summary {
+    pub fn new(command: &str) -> Summary {
+        Summary {
+            command: command.to_owned(),
+            ..Summary::default()
+        }
+    }
+
+    pub fn count(&mut self, row: &ReportRow) {
+        self.rows += 1;
+        *self.outcomes.entry(row.outcome).or_default() += 1;
+        let platform = if row.platform.is_empty() {
+            "unknown"
+        } else {
+            &row.platform
+        };
+        *self.platforms.entry(platform.to_owned()).or_default() += 1;
+        if !row.reason.is_empty() {
+            *self.reasons.entry(row.reason.clone()).or_default() += 1;
+        }
+    }
+
+    pub fn with_elapsed(mut self, elapsed: Duration) -> Self {
+        self.elapsed_seconds = elapsed.as_secs_f64();
+        self
+    }
+
+    pub fn needs_attention(&self) -> bool {
+        self.outcomes
+            .iter()
+            .any(|(o, n)| *n > 0 && o.needs_attention())
+    }
+
+    /// The text people read at the end of a command.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let files = self.files.len();
+        out.push_str(&format!(
+            "{}: {} row{} from {} file{}\n",
+            self.command,
+            self.rows,
+            plural(self.rows),
+            files,
+            plural(files as u64)
+        ));
+        for f in &self.files {
+            let blank = if f.blank_lines > 0 {
+                format!(
+                    ", {} blank line{} skipped",
+                    f.blank_lines,
+                    plural(f.blank_lines)
+                )
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  {}: {} rows ({}, {}{})\n",
+                f.source, f.rows, f.format, f.encoding, blank
+            ));
+        }
+        section(
+            &mut out,
+            "outcomes",
+            self.outcomes
+                .iter()
+                .map(|(o, n)| (o.as_str().to_owned(), *n)),
+        );
+        section(
+            &mut out,
+            "platforms",
+            self.platforms.iter().map(|(p, n)| (p.clone(), *n)),
+        );
+        section(
+            &mut out,
+            "reasons",
+            self.reasons.iter().map(|(r, n)| (r.clone(), *n)),
+        );
+        if let Some(report) = &self.report {
+            out.push_str(&format!("report: {}\n", report.display()));
+        }
+        out
+    }
+}
+
+fn section(out: &mut String, title: &str, items: impl Iterator<Item = (String, u64)>) {
+    let items: Vec<(String, u64)> = items.collect();
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(&format!("{title}:\n"));
+    let width = items.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, n) in items {
+        out.push_str(&format!("  {k:<width$}  {n:>7}\n"));
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused() {
+        assert_eq!(defuse("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(defuse("+1"), "'+1");
+        assert_eq!(defuse("@SUM"), "'@SUM");
+        assert_eq!(defuse("iPhone de José"), "iPhone de José");
+    }
+
+    #[test]
+    fn default_report_path_names_the_job_and_utc_time() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let p = default_path(Path::new("jobs/incident.json"), ReportFormat::Csv, t);
+        assert_eq!(p, PathBuf::from("reports/incident-20261118T110640Z.csv"));
+    }
+}

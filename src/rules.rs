@@ -1,0 +1,552 @@
+//! Which devices support `resetPasscode`: platform classification and the rules table.
+//!
+//! The table is data ([`RULES`]): one row per platform (and version range), each with the
+//! document it comes from, printed by `intune-reset rules`. Classification reads
+//! `operatingSystem`, `osVersion`, `deviceType`, `deviceEnrollmentType`,
+//! `managementAgent` and the admin center export's `OS`, `Managed by` and
+//! `EnrollmentType` columns (GRAPH.md, "Telling platforms apart").
+//!
+//! Android Enterprise fully managed, dedicated, corporate-owned work profile and AOSP are
+//! not covered by the seed documents. Microsoft's current page
+//! (<https://learn.microsoft.com/en-us/mem/intune/remote-actions/device-passcode-reset>)
+//! lists device-owner (fully managed, dedicated) and AOSP devices as supported for a
+//! device-level reset and corporate work profiles for a work-profile reset, so they are
+//! eligible here, each reported under its own platform name and marked "later docs" so
+//! an administrator can tell them apart from the seed rules.
+
+use serde::Serialize;
+
+use crate::job::columns::normalize;
+use crate::job::{Column, DeviceFields};
+use crate::version::OsVersion;
+
+/// What the admin center calls the action; Graph has only `resetPasscode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// "Remove passcode" (iOS/iPadOS) and "Reset passcode" (Android).
+    RemovePasscode,
+    /// "New PIN" on Windows 10 Mobile.
+    ResetPin,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::RemovePasscode => "remove-passcode",
+            Action::ResetPin => "reset-pin",
+        }
+    }
+}
+
+/// What the user asked for: one action, or whatever each platform supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionChoice {
+    Auto,
+    Only(Action),
+}
+
+impl ActionChoice {
+    /// Accepts the CLI spellings, the admin center's words and Graph's action name.
+    pub fn parse(text: &str) -> Option<ActionChoice> {
+        Some(match normalize(text).as_str() {
+            "auto" | "resetpasscode" => ActionChoice::Auto,
+            "removepasscode" => ActionChoice::Only(Action::RemovePasscode),
+            "resetpin" | "newpin" | "pinreset" => ActionChoice::Only(Action::ResetPin),
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionChoice::Auto => "auto",
+            ActionChoice::Only(a) => a.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Ios,
+    IosUserEnrollment,
+    Visionos,
+    AndroidDeviceAdmin,
+    AndroidWorkProfile,
+    AndroidCorporateWorkProfile,
+    AndroidFullyManaged,
+    AndroidDedicated,
+    AndroidAosp,
+    Macos,
+    Windows,
+    WindowsMobile,
+    /// Linux, ChromeOS and other platforms Intune lists but cannot reset.
+    Other,
+    /// Enrolled in Exchange ActiveSync only: Intune MDM cannot act on it.
+    NotMdmManaged,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::IosUserEnrollment => "ios_user_enrollment",
+            Platform::Visionos => "visionos",
+            Platform::AndroidDeviceAdmin => "android_device_admin",
+            Platform::AndroidWorkProfile => "android_work_profile",
+            Platform::AndroidCorporateWorkProfile => "android_corporate_work_profile",
+            Platform::AndroidFullyManaged => "android_fully_managed",
+            Platform::AndroidDedicated => "android_dedicated",
+            Platform::AndroidAosp => "android_aosp",
+            Platform::Macos => "macos",
+            Platform::Windows => "windows",
+            Platform::WindowsMobile => "windows_mobile",
+            Platform::Other => "other",
+            Platform::NotMdmManaged => "not_mdm_managed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Versions {
+    Any,
+    /// Below this version (`6.x or earlier` is `Below(7.0)`).
+    Below {
+        major: u32,
+        minor: u32,
+    },
+    AtLeast {
+        major: u32,
+        minor: u32,
+    },
+}
+
+impl Versions {
+    pub fn contains(self, v: OsVersion) -> bool {
+        match self {
+            Versions::Any => true,
+            Versions::Below { major, minor } => v < OsVersion::new(major, minor),
+            Versions::AtLeast { major, minor } => v >= OsVersion::new(major, minor),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Versions::Any => "any".into(),
+            Versions::Below { major, minor: 0 } => format!("{}.x or earlier", major - 1),
+            Versions::Below { major, minor } => format!("before {major}.{minor}"),
+            Versions::AtLeast { major, minor } => format!("{major}.{minor} or later"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The 2018–2020 documents the product was specified from.
+    Seeds,
+    /// Microsoft's documentation from 2020 on.
+    LaterDocs,
+    /// GRAPH.md: `managementAgent` `eas` alone means not MDM-managed.
+    GraphDocs,
+    /// No Microsoft page lists the platform as supported.
+    NotListed,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Seeds => "seeds",
+            Source::LaterDocs => "later docs",
+            Source::GraphDocs => "graph docs",
+            Source::NotListed => "not listed",
+        }
+    }
+}
+
+/// One row of the rules table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub platform: Platform,
+    /// How the platform is recognised, in an administrator's words.
+    pub recognised_by: &'static str,
+    pub versions: Versions,
+    /// `None`: the platform does not support the action.
+    pub action: Option<Action>,
+    /// Stable code for ineligible rows; empty for eligible ones.
+    pub reason: &'static str,
+    /// For eligible rows, what the device will experience; otherwise why not.
+    pub detail: &'static str,
+    pub source: Source,
+    pub link: &'static str,
+}
+
+const PASSCODE_RESET_DOC: &str =
+    "https://learn.microsoft.com/en-us/mem/intune/remote-actions/device-passcode-reset";
+const REMOVE_PASSCODE_DOC: &str =
+    "https://learn.microsoft.com/en-us/intune/device-management/actions/remove-passcode";
+const PIN_RESET_DOC: &str =
+    "https://learn.microsoft.com/en-us/mem/intune/remote-actions/device-windows-pin-reset";
+const DEVICE_TYPE_DOC: &str = "https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-manageddevice?view=graph-rest-beta";
+
+pub static RULES: &[Rule] = &[
+    Rule {
+        platform: Platform::Ios,
+        recognised_by: "operatingSystem iOS/iPadOS, or deviceType iPhone/iPad/iPod",
+        versions: Versions::Any,
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the passcode is removed; a passcode policy then asks the user to set a new one",
+        source: Source::Seeds,
+        link: REMOVE_PASSCODE_DOC,
+    },
+    Rule {
+        platform: Platform::IosUserEnrollment,
+        recognised_by: "iOS/iPadOS with deviceEnrollmentType appleUserEnrollment, appleUserEnrollmentWithServiceAccount or appleAccountDrivenUserEnrollment",
+        versions: Versions::Any,
+        action: None,
+        reason: "apple_user_enrollment",
+        detail: "devices enrolled with Apple User Enrollment do not support passcode removal",
+        source: Source::LaterDocs,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::Visionos,
+        recognised_by: "operatingSystem or deviceType visionOS",
+        versions: Versions::AtLeast { major: 1, minor: 1 },
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the passcode is removed",
+        source: Source::LaterDocs,
+        link: REMOVE_PASSCODE_DOC,
+    },
+    Rule {
+        platform: Platform::Visionos,
+        recognised_by: "operatingSystem or deviceType visionOS",
+        versions: Versions::Below { major: 1, minor: 1 },
+        action: None,
+        reason: "visionos_before_1_1",
+        detail: "visionOS supports passcode removal from version 1.1 on",
+        source: Source::LaterDocs,
+        link: REMOVE_PASSCODE_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidDeviceAdmin,
+        recognised_by: "deviceType android (or the export's OS column Android)",
+        versions: Versions::Below { major: 7, minor: 0 },
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the device passcode is reset: a new passcode is generated",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidDeviceAdmin,
+        recognised_by: "deviceType android (or the export's OS column Android)",
+        versions: Versions::AtLeast { major: 7, minor: 0 },
+        action: None,
+        reason: "android_device_admin_7_or_later",
+        detail: "Android 7.0 and later do not let a device administrator reset the passcode (Google removed it for every MDM)",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidWorkProfile,
+        recognised_by: "deviceType androidForWork (personally-owned work profile)",
+        versions: Versions::AtLeast { major: 7, minor: 0 },
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the work-profile passcode is reset: a new one is generated; the user must have activated the reset token (Microsoft's current page says 8.0 or later)",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidWorkProfile,
+        recognised_by: "deviceType androidForWork (personally-owned work profile)",
+        versions: Versions::Below { major: 7, minor: 0 },
+        action: None,
+        reason: "android_work_profile_before_7",
+        detail: "a work-profile passcode can be reset only on Android 7.0 or later",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidCorporateWorkProfile,
+        recognised_by: "deviceEnrollmentType androidEnterpriseCorporateWorkProfile",
+        versions: Versions::Any,
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the work-profile passcode is reset (not in the seed rules; Microsoft's later docs); it fails unless a work-profile passcode policy is enforced",
+        source: Source::LaterDocs,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidFullyManaged,
+        recognised_by: "deviceEnrollmentType androidEnterpriseFullyManaged (device owner)",
+        versions: Versions::Any,
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the device passcode is reset (not in the seed rules; Microsoft's later docs); it fails unless a passcode policy is enforced",
+        source: Source::LaterDocs,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidDedicated,
+        recognised_by: "deviceEnrollmentType androidEnterpriseDedicatedDevice (kiosk, device owner)",
+        versions: Versions::Any,
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the device passcode is reset (not in the seed rules; Microsoft's later docs)",
+        source: Source::LaterDocs,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidAosp,
+        recognised_by: "deviceType androidnGMS, or deviceEnrollmentType androidAOSPUserOwnedDeviceEnrollment / androidAOSPUserlessDeviceEnrollment",
+        versions: Versions::Any,
+        action: Some(Action::RemovePasscode),
+        reason: "",
+        detail: "the device passcode is reset (not in the seed rules; Microsoft's later docs)",
+        source: Source::LaterDocs,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::Macos,
+        recognised_by: "operatingSystem macOS, or deviceType mac/macMDM",
+        versions: Versions::Any,
+        action: None,
+        reason: "macos_not_supported",
+        detail: "macOS does not support passcode reset or removal",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::Windows,
+        recognised_by: "operatingSystem Windows (desktop, HoloLens, Surface Hub, Cloud PC)",
+        versions: Versions::Any,
+        action: None,
+        reason: "windows_not_supported",
+        detail: "Windows desktops do not support passcode reset (only Windows 10 Mobile had a PIN reset)",
+        source: Source::Seeds,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::WindowsMobile,
+        recognised_by: "deviceType windowsPhone/winMO6, or operatingSystem Windows Phone / Windows 10 Mobile",
+        versions: Versions::Any,
+        action: Some(Action::ResetPin),
+        reason: "",
+        detail: "a new PIN is generated",
+        source: Source::Seeds,
+        link: PIN_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::Other,
+        recognised_by: "Linux, ChromeOS and other platforms",
+        versions: Versions::Any,
+        action: None,
+        reason: "platform_not_supported",
+        detail: "Intune offers no passcode reset on this platform",
+        source: Source::NotListed,
+        link: PASSCODE_RESET_DOC,
+    },
+    Rule {
+        platform: Platform::NotMdmManaged,
+        recognised_by: "managementAgent eas (Exchange ActiveSync only)",
+        versions: Versions::Any,
+        action: None,
+        reason: "not_mdm_managed",
+        detail: "the device is known to Intune through Exchange ActiveSync only, not enrolled in MDM, so Intune cannot act on it",
+        source: Source::GraphDocs,
+        link: DEVICE_TYPE_DOC,
+    },
+];
+
+/// The platforms whose rules depend on the OS version.
+fn needs_version(platform: Platform) -> bool {
+    RULES
+        .iter()
+        .any(|r| r.platform == platform && r.versions != Versions::Any)
+}
+
+/// What classification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Platform(Platform),
+    /// A fact needed to tell the platform apart is absent (look it up, or `invalid`).
+    Missing(Column),
+    /// The column holds a value no rule knows.
+    Unrecognised(Column, String),
+}
+
+/// Recognises the platform from the row's facts. Enrollment type is the most specific
+/// fact, then device type (Graph's `deviceType` or the export's `OS`), then
+/// `operatingSystem`.
+pub fn classify(fields: &DeviceFields) -> Classified {
+    let get = |c: Column| fields.get(c).map(normalize).filter(|v| !v.is_empty());
+    if let Some(agent) = get(Column::ManagementAgent)
+        && (agent == "eas" || agent == "exchangeactivesync")
+    {
+        return Classified::Platform(Platform::NotMdmManaged);
+    }
+    let enrollment = get(Column::DeviceEnrollmentType);
+    let device_type = get(Column::DeviceType).filter(|t| t != "unknown");
+    let export_os = get(Column::ExportOs);
+    let os = get(Column::OperatingSystem);
+
+    let from_enrollment = enrollment.as_deref().and_then(|e| match e {
+        "appleuserenrollment"
+        | "appleuserenrollmentwithserviceaccount"
+        | "appleaccountdrivenuserenrollment" => Some(Platform::IosUserEnrollment),
+        "androidenterprisededicateddevice" => Some(Platform::AndroidDedicated),
+        "androidenterprisefullymanaged" => Some(Platform::AndroidFullyManaged),
+        "androidenterprisecorporateworkprofile" => Some(Platform::AndroidCorporateWorkProfile),
+        "androidaospuserowneddeviceenrollment" | "androidaospuserlessdeviceenrollment" => {
+            Some(Platform::AndroidAosp)
+        }
+        _ => None,
+    });
+    let kind = device_type
+        .as_deref()
+        .or(export_os.as_deref())
+        .map(device_kind)
+        .or_else(|| os.as_deref().map(os_kind));
+
+    match (from_enrollment, kind) {
+        // Apple User Enrollment is reported on macOS too; macOS is ineligible anyway.
+        (Some(Platform::IosUserEnrollment), Some(Kind::Known(Platform::Macos))) => {
+            Classified::Platform(Platform::Macos)
+        }
+        (Some(p), _) => Classified::Platform(p),
+        (None, Some(Kind::Known(p))) => Classified::Platform(p),
+        (None, Some(Kind::AndroidEnterprise)) => Classified::Missing(Column::DeviceEnrollmentType),
+        (None, Some(Kind::AndroidUnknownFlavour)) => Classified::Missing(Column::DeviceType),
+        (None, Some(Kind::Unrecognised)) => {
+            let (column, value) = if let Some(v) = fields.get(Column::DeviceType) {
+                (Column::DeviceType, v)
+            } else if let Some(v) = fields.get(Column::ExportOs) {
+                (Column::ExportOs, v)
+            } else {
+                (
+                    Column::OperatingSystem,
+                    fields.get(Column::OperatingSystem).unwrap_or(""),
+                )
+            };
+            Classified::Unrecognised(column, value.to_owned())
+        }
+        (None, None) => Classified::Missing(Column::OperatingSystem),
+    }
+}
+
+enum Kind {
+    Known(Platform),
+    /// `androidEnterprise`: corporate-owned, flavour in `deviceEnrollmentType`.
+    AndroidEnterprise,
+    /// `operatingSystem` Android: device administrator or work profile, cannot tell.
+    AndroidUnknownFlavour,
+    Unrecognised,
+}
+
+/// Graph beta `deviceType` values, which the admin center export's `OS` column carries.
+/// The Android mapping follows community scripts (GRAPH.md: unconfirmed by Microsoft).
+fn device_kind(value: &str) -> Kind {
+    match value {
+        "iphone" | "ipad" | "ipod" | "ios" | "ipados" | "iosipados" => Kind::Known(Platform::Ios),
+        "visionos" => Kind::Known(Platform::Visionos),
+        "android" => Kind::Known(Platform::AndroidDeviceAdmin),
+        "androidforwork" => Kind::Known(Platform::AndroidWorkProfile),
+        "androidenterprise" => Kind::AndroidEnterprise,
+        "androidngms" | "androidaosp" | "aosp" => Kind::Known(Platform::AndroidAosp),
+        "windowsphone" | "winmo6" | "windowsmobile" | "windows10mobile" => {
+            Kind::Known(Platform::WindowsMobile)
+        }
+        "mac" | "macmdm" | "macos" | "macosx" | "osx" => Kind::Known(Platform::Macos),
+        "desktop" | "windows" | "windowsrt" | "winembedded" | "windows10x" | "hololens"
+        | "surfacehub" | "cloudpc" | "wince" => Kind::Known(Platform::Windows),
+        "linux" | "unix" | "chromeos" | "blackberry" | "palm" | "nokia" | "isocconsumer" => {
+            Kind::Known(Platform::Other)
+        }
+        _ => Kind::Unrecognised,
+    }
+}
+
+/// Graph's `operatingSystem` free text.
+fn os_kind(value: &str) -> Kind {
+    match value {
+        "ios" | "ipados" | "iosipados" => Kind::Known(Platform::Ios),
+        "visionos" => Kind::Known(Platform::Visionos),
+        "android" => Kind::AndroidUnknownFlavour,
+        "androidaosp" | "aosp" => Kind::Known(Platform::AndroidAosp),
+        "macos" | "macosx" | "osx" | "mac" => Kind::Known(Platform::Macos),
+        // Windows 10 Mobile reached end of support in 2020; "Windows" alone is a desktop.
+        "windows" => Kind::Known(Platform::Windows),
+        "windowsphone" | "windowsmobile" | "windows10mobile" => {
+            Kind::Known(Platform::WindowsMobile)
+        }
+        "linux" | "ubuntu" | "redhat" | "chromeos" | "unix" => Kind::Known(Platform::Other),
+        _ => Kind::Unrecognised,
+    }
+}
+
+/// The verdict for a recognised platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Eligible {
+        action: Action,
+        rule: &'static Rule,
+    },
+    Ineligible {
+        reason: &'static str,
+        detail: String,
+    },
+    /// `osVersion` is needed and absent.
+    MissingVersion,
+    /// `osVersion` is needed and not a version.
+    UnreadableVersion,
+}
+
+pub fn judge(platform: Platform, os_version: Option<&str>, choice: ActionChoice) -> Verdict {
+    let version = if needs_version(platform) {
+        match os_version.map(str::trim).filter(|v| !v.is_empty()) {
+            None => return Verdict::MissingVersion,
+            Some(text) => match OsVersion::parse(text) {
+                Some(v) => Some(v),
+                None => return Verdict::UnreadableVersion,
+            },
+        }
+    } else {
+        None
+    };
+    let Some(rule) = RULES
+        .iter()
+        .find(|r| r.platform == platform && version.is_none_or(|v| r.versions.contains(v)))
+    else {
+        // Every platform has rows covering all versions; keep the device safe regardless.
+        return Verdict::Ineligible {
+            reason: "platform_not_supported",
+            detail: "no rule covers this platform".into(),
+        };
+    };
+    match (rule.action, choice) {
+        (None, _) => Verdict::Ineligible {
+            reason: rule.reason,
+            detail: rule.detail.to_owned(),
+        },
+        (Some(action), ActionChoice::Auto) => Verdict::Eligible { action, rule },
+        (Some(action), ActionChoice::Only(asked)) if asked == action => {
+            Verdict::Eligible { action, rule }
+        }
+        (Some(action), ActionChoice::Only(asked)) => Verdict::Ineligible {
+            reason: "action_not_supported",
+            detail: format!(
+                "{} was asked, but this platform supports {} only",
+                asked.as_str(),
+                action.as_str()
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! `intune-reset rules`: the platform rules table, for people or machines.
+
+use serde::Serialize;
+
+use crate::rules::{RULES, Rule};
+
+#[derive(Serialize)]
+struct RuleJson<'a> {
+    platform: &'static str,
+    versions: String,
+    action: Option<&'static str>,
+    verdict: &'static str,
+    #[serde(flatten)]
+    rule: &'a Rule,
+}
+
+fn verdict(rule: &Rule) -> &'static str {
+    if rule.action.is_some() {
+        "eligible"
+    } else {
+        rule.reason
+    }
+}
+
+pub fn render_json() -> String {
+    let rows: Vec<RuleJson> = RULES
+        .iter()
+        .map(|rule| RuleJson {
+            platform: rule.platform.as_str(),
+            versions: rule.versions.describe(),
+            action: rule.action.map(|a| a.as_str()),
+            verdict: verdict(rule),
+            rule,
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()) + "\n"
+}
+
+pub fn render_table() -> String {
+    let header = ["PLATFORM", "VERSIONS", "ACTION", "VERDICT", "SOURCE"];
+    let rows: Vec<[String; 5]> = RULES
+        .iter()
+        .map(|r| {
+            [
+                r.platform.as_str().to_owned(),
+                r.versions.describe(),
+                r.action.map(|a| a.as_str()).unwrap_or("-").to_owned(),
+                verdict(r).to_owned(),
+                r.source.as_str().to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&header);
+    for row in &rows {
+        out.push_str(&line(&row.each_ref().map(String::as_str)));
+    }
+    out.push_str("\nHow each platform is recognised, and what the device experiences:\n");
+    for r in RULES {
+        out.push_str(&format!(
+            "- {} ({}): {}. Recognised by {}. Source: {}\n",
+            r.platform.as_str(),
+            r.versions.describe(),
+            r.detail,
+            r.recognised_by,
+            r.link
+        ));
+    }
+    out.push_str(
+        "\nAndroid Enterprise fully managed, dedicated, corporate-owned work profile and AOSP \
+         devices are not in the seed rules. Microsoft's current documentation supports them, \
+         so they are eligible and reported under their own platform names (source \"later docs\").\n\
+         A device whose platform facts are missing is looked up in Graph first (--lookup auto) \
+         or reported invalid (--lookup never); an unrecognised platform is never reset.\n",
+    );
+    out
+}
