@@ -1,5 +1,7 @@
 //! CSV job files: delimiter detection, the header, and records as devices.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::decode::{TextEncoding, TextSource, field_text};
@@ -7,7 +9,7 @@ use super::{Column, ColumnNames, DeviceFields, JobError, JobRow, ReadStats, RowD
 
 pub struct CsvBody {
     pub encoding: TextEncoding,
-    reader: csv::Reader<Box<dyn std::io::BufRead + Send>>,
+    reader: csv::Reader<LineTracker>,
     /// For each field position, the column it feeds.
     map: Vec<Option<Column>>,
 }
@@ -50,7 +52,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.reader);
+        .from_reader(LineTracker::new(text.reader));
     let unreadable = |why: String| JobError::Unreadable {
         path: path.display().to_string(),
         why,
@@ -137,7 +139,8 @@ impl CsvBody {
                 stats.blank_lines += 1;
                 continue;
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let start = record.position().map(|p| p.byte()).unwrap_or(0);
+            let line = self.reader.get_mut().line_of(start);
             let mut fields = DeviceFields::default();
             for (i, value) in record.iter().enumerate() {
                 if let Some(Some(column)) = self.map.get(i) {
@@ -159,6 +162,60 @@ impl CsvBody {
             });
         }
         stats
+    }
+}
+
+/// Counts lines under the CSV parser, so a record's `row` is the line it starts on.
+///
+/// The csv crate's own `Position::line()` lags behind: a record's position is where the
+/// previous record's terminator began (the `\n` of a CRLF and any blank lines come
+/// first), so a record's first line is found by skipping line breaks from there. The
+/// tracker keeps only the bytes between the last record asked about and the read-ahead
+/// point: one record and one buffer, whatever the file's size.
+pub struct LineTracker {
+    inner: Box<dyn BufRead + Send>,
+    pending: VecDeque<u8>,
+    /// Byte offset of `pending[0]`.
+    base: u64,
+    /// Line number (1-based) at `base`.
+    base_line: u64,
+}
+
+impl LineTracker {
+    fn new(inner: Box<dyn BufRead + Send>) -> Self {
+        LineTracker {
+            inner,
+            pending: VecDeque::new(),
+            base: 0,
+            base_line: 1,
+        }
+    }
+
+    /// The line on which the record whose position is `start` has its first byte.
+    /// Calls must come with non-decreasing `start`.
+    fn line_of(&mut self, start: u64) -> u64 {
+        let advance = (start.saturating_sub(self.base) as usize).min(self.pending.len());
+        self.base_line += self
+            .pending
+            .drain(..advance)
+            .filter(|b| *b == b'\n')
+            .count() as u64;
+        self.base += advance as u64;
+        let breaks = self
+            .pending
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        self.base_line + breaks
+    }
+}
+
+impl Read for LineTracker {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending.extend(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -195,7 +252,55 @@ mod tests {
         assert_eq!(detect_delimiter("serialNumber\nABC\n").0, b',');
     }
 
+    fn lines_of(data: &str) -> Vec<(String, u64)> {
+        let reader: Box<dyn BufRead + Send> =
+            Box::new(std::io::Cursor::new(data.as_bytes().to_vec()));
+        let mut csv = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(LineTracker::new(reader));
+        let mut record = csv::ByteRecord::new();
+        let mut out = vec![];
+        while csv.read_byte_record(&mut record).unwrap() {
+            let start = record.position().unwrap().byte();
+            let line = csv.get_mut().line_of(start);
+            out.push((String::from_utf8_lossy(&record[0]).into_owned(), line));
+        }
+        out
+    }
+
+    #[test]
+    fn rows_are_numbered_as_excel_numbers_them() {
+        let got = lines_of("h1;h2\r\na;b\r\n\r\nc;\"d\ne\"\r\nf;g\r\n");
+        let want = [("h1", 1), ("a", 2), ("c", 4), ("f", 6)];
+        assert_eq!(got, want.map(|(s, n)| (s.to_string(), n)));
+        let lf = lines_of("h\n\n\nx\ny\n");
+        assert_eq!(
+            lf,
+            [("h", 1), ("x", 4), ("y", 5)].map(|(s, n)| (s.to_string(), n))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn row_numbers_match_line_numbers_with_any_blank_lines_and_line_endings(
+            blanks in proptest::collection::vec(0usize..3, 1..30),
+            crlf in any::<bool>(),
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut data = format!("id;x{eol}");
+            let mut want = vec![("id".to_string(), 1u64)];
+            let mut line = 2u64;
+            for (i, b) in blanks.iter().enumerate() {
+                for _ in 0..*b { data.push_str(eol); line += 1; }
+                data.push_str(&format!("r{i};v{eol}"));
+                want.push((format!("r{i}"), line));
+                line += 1;
+            }
+            prop_assert_eq!(lines_of(&data), want);
+        }
+
         #[test]
         fn detection_finds_the_delimiter_used_to_join_headers(
             d in proptest::sample::select(DELIMITERS.to_vec()),
