@@ -175,7 +175,7 @@ pub struct JobFile {
 }
 
 enum Body {
-    Csv(csv_reader::CsvBody),
+    Csv(Box<csv_reader::CsvBody>),
     Json,
 }
 
@@ -196,7 +196,7 @@ pub fn open(path: &Path) -> Result<JobFile, JobError> {
                 format: Format::Csv { delimiter },
                 settings: JobSettings::default(),
                 columns,
-                body: Body::Csv(body),
+                body: Body::Csv(Box::new(body)),
             })
         }
         Some(format) => {
