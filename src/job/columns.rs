@@ -102,9 +102,21 @@ impl Column {
 
 /// Lower-case and drop spaces, `_`, `-` (and a stray BOM or NBSP Excel leaves behind).
 pub fn normalize(header: &str) -> String {
+    let skip = |c: char| matches!(c, ' ' | '_' | '-' | '\u{feff}' | '\u{a0}' | '\t' | '"');
+    if header.is_ascii() {
+        // The common case, called for several values of every row: no char decoding.
+        let mut out = String::with_capacity(header.len());
+        out.extend(
+            header
+                .bytes()
+                .filter(|b| !skip(char::from(*b)))
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return out;
+    }
     header
         .chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-' | '\u{feff}' | '\u{a0}' | '\t' | '"'))
+        .filter(|c| !skip(*c))
         .flat_map(char::to_lowercase)
         .collect()
 }

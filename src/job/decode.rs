@@ -197,13 +197,10 @@ fn looks_binary(head: &str) -> bool {
 }
 
 /// A field's text: UTF-8 where valid, otherwise Windows-1252 (which maps every byte).
-pub fn field_text(bytes: &[u8]) -> String {
+pub fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => WINDOWS_1252
-            .decode_without_bom_handling(bytes)
-            .0
-            .into_owned(),
+        Ok(s) => s.into(),
+        Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
     }
 }
 

@@ -296,6 +296,7 @@ fn read_lines(mut reader: Box<dyn BufRead + Send>, sink: &mut Sink) {
         }
         line_no += 1;
         let text = field_text(&buf);
+        let text: &str = &text;
         let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         if text.is_empty() {
             sink.stats.blank_lines += 1;

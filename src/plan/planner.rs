@@ -1,7 +1,9 @@
 //! Rows to verdicts: identity, platform rules, duplicates. Pure and offline; `plan` and
 //! `run` share it, so a run acts on exactly what its plan says.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::job::{Column, ColumnNames, DeviceFields, JobRow};
@@ -57,10 +59,36 @@ pub const MAX_VALUE_LEN: usize = 512;
 /// How much of a value the report echoes.
 const ECHO_LEN: usize = 256;
 
-/// Identities seen so far, by 64-bit hash: about 16 bytes a device, whatever the row.
-/// (A false duplicate needs two different identities with equal SipHash-1-3 values:
-/// about 3 in 10^8 for a million devices.)
-type SeenIndex = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+/// Identities seen so far, by 64-bit hash, pointing at the row that claimed them: the
+/// one structure that grows with the job (17 to 34 bytes per distinct device). It is
+/// split into 256 shards by the hash's top byte, so growing never doubles the whole
+/// table at once (a single table's resize briefly holds old and new: +50% peak).
+/// A false duplicate needs two different identities with equal SipHash-1-3 values:
+/// about 3 in 10^8 for a million devices.
+struct SeenIndex {
+    shards: Vec<HashMap<u64, u64, BuildHasherDefault<PassThrough>>>,
+}
+
+impl Default for SeenIndex {
+    fn default() -> Self {
+        SeenIndex {
+            shards: (0..256).map(|_| HashMap::default()).collect(),
+        }
+    }
+}
+
+impl SeenIndex {
+    /// The earlier row holding `key`, or `None` after recording `here` for it.
+    fn claim(&mut self, key: u64, here: u64) -> Option<u64> {
+        match self.shards[(key >> 56) as usize].entry(key) {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(e) => {
+                e.insert(here);
+                None
+            }
+        }
+    }
+}
 
 pub struct Planner {
     options: PlanOptions,
@@ -116,7 +144,7 @@ impl Planner {
                 }
             },
         };
-        row.action = choice.as_str().to_owned();
+        row.action = choice.as_str().into();
         let identity = match identity(fields, names, self.options.lookup) {
             Ok(i) => i,
             Err((reason, detail)) => return invalid(row, reason, detail),
@@ -124,9 +152,10 @@ impl Planner {
         if let Identity::Id(id) = &identity {
             row.device_id = id.clone();
         }
+        let key = identity_key(&identity);
         let mut assessment = self.judge_platform(row, fields, names, identity, choice);
         if assessment.row.outcome != Outcome::Invalid {
-            self.dedupe(file, &job_row.fields, &mut assessment);
+            self.dedupe(file, key, &mut assessment);
         }
         assessment
     }
@@ -144,10 +173,19 @@ impl Planner {
             if lookup_allowed {
                 row.outcome = Outcome::Planned;
                 row.reason = "lookup_required".into();
-                row.detail = format!(
-                    "{} is empty: the device's facts will be read from Graph and judged before acting",
-                    quoted_column(names, column)
-                );
+                row.detail = match &identity {
+                    Identity::Lookup { column: by, value } => format!(
+                        "the device is found by {} '{}'; its platform facts ({} is empty) are read from Graph and judged before acting",
+                        names.name(*by),
+                        echo(value),
+                        quoted_column(names, column)
+                    ),
+                    Identity::Id(_) => format!(
+                        "{} is empty: the device's facts are read from Graph and judged before acting",
+                        quoted_column(names, column)
+                    ),
+                }
+                .into();
                 let work = Work {
                     identity: identity.clone(),
                     choice,
@@ -185,7 +223,7 @@ impl Planner {
                 return invalid(row, "unrecognised_platform", detail);
             }
         };
-        row.platform = platform.as_str().to_owned();
+        row.platform = platform.as_str().into();
         match judge(platform, fields.get(Column::OsVersion), choice) {
             Verdict::MissingVersion => missing(row, Column::OsVersion, Some(platform)),
             Verdict::UnreadableVersion => {
@@ -198,16 +236,16 @@ impl Planner {
             }
             Verdict::Ineligible { reason, detail } => {
                 row.outcome = Outcome::Ineligible;
-                row.reason = reason.to_owned();
-                row.detail = detail;
+                row.reason = reason.into();
+                row.detail = detail.into();
                 Assessment { row, work: None }
             }
             Verdict::Eligible { action, rule } => {
                 row.outcome = Outcome::Planned;
-                row.action = action.as_str().to_owned();
+                row.action = action.as_str().into();
                 let lookup = self.options.lookup == LookupMode::Always
                     || matches!(identity, Identity::Lookup { .. });
-                row.detail = rule.detail.to_owned();
+                row.detail = rule.detail.into();
                 if lookup {
                     row.reason = "lookup_required".into();
                     row.detail = match &identity {
@@ -221,7 +259,8 @@ impl Planner {
                             "{}; the device's live facts are read from Graph first (--lookup always)",
                             rule.detail
                         ),
-                    };
+                    }
+                    .into();
                 }
                 let work = Work {
                     identity,
@@ -238,28 +277,20 @@ impl Planner {
         }
     }
 
-    fn dedupe(&mut self, file: usize, fields: &DeviceFields, assessment: &mut Assessment) {
-        let Some(key) = identity_key(fields) else {
-            return;
-        };
+    fn dedupe(&mut self, file: usize, key: u64, assessment: &mut Assessment) {
         let here = pack(file, assessment.row.row);
-        match self.seen.get(&key) {
-            Some(&earlier) => {
-                let (earlier_file, earlier_row) = unpack(earlier);
-                let whose = if earlier_file == file {
-                    format!("row {earlier_row}")
-                } else {
-                    format!("row {earlier_row} of {}", self.sources[earlier_file])
-                };
-                let row = &mut assessment.row;
-                row.outcome = Outcome::Duplicate;
-                row.reason = "duplicate_device".into();
-                row.detail = format!("the same device as {whose}, which is handled there");
-                assessment.work = None;
-            }
-            None => {
-                self.seen.insert(key, here);
-            }
+        if let Some(earlier) = self.seen.claim(key, here) {
+            let (earlier_file, earlier_row) = unpack(earlier);
+            let whose = if earlier_file == file {
+                format!("row {earlier_row}")
+            } else {
+                format!("row {earlier_row} of {}", self.sources[earlier_file])
+            };
+            let row = &mut assessment.row;
+            row.outcome = Outcome::Duplicate;
+            row.reason = "duplicate_device".into();
+            row.detail = format!("the same device as {whose}, which is handled there").into();
+            assessment.work = None;
         }
     }
 }
@@ -279,11 +310,11 @@ fn base_row(source: &str, job_row: &JobRow) -> ReportRow {
             .map(echo)
             .unwrap_or_default(),
         os_version: text(Column::OsVersion),
-        platform: String::new(),
-        action: String::new(),
+        platform: Cow::Borrowed(""),
+        action: Cow::Borrowed(""),
         outcome: Outcome::Invalid,
-        reason: String::new(),
-        detail: String::new(),
+        reason: Cow::Borrowed(""),
+        detail: Cow::Borrowed(""),
         http_status: None,
         attempts: 0,
         request_id: String::new(),
@@ -295,8 +326,8 @@ fn base_row(source: &str, job_row: &JobRow) -> ReportRow {
 
 fn invalid(mut row: ReportRow, reason: &str, detail: String) -> Assessment {
     row.outcome = Outcome::Invalid;
-    row.reason = reason.to_owned();
-    row.detail = detail;
+    row.reason = Cow::Owned(reason.to_owned());
+    row.detail = detail.into();
     Assessment { row, work: None }
 }
 
@@ -306,7 +337,8 @@ fn quoted_column(names: &ColumnNames, column: Column) -> String {
 
 /// Shortens a value for the report; values come from files and users.
 fn echo(value: &str) -> String {
-    if value.chars().count() <= ECHO_LEN {
+    // A value of at most ECHO_LEN bytes has at most ECHO_LEN characters.
+    if value.len() <= ECHO_LEN || value.chars().count() <= ECHO_LEN {
         value.to_owned()
     } else {
         let mut s: String = value.chars().take(ECHO_LEN).collect();
@@ -317,7 +349,12 @@ fn echo(value: &str) -> String {
 
 fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'static str, String)> {
     for (column, value) in fields.iter() {
-        if value.chars().any(char::is_control) {
+        let control = if value.is_ascii() {
+            value.bytes().any(|b| b.is_ascii_control())
+        } else {
+            value.chars().any(char::is_control)
+        };
+        if control {
             return Err((
                 "control_characters",
                 format!(
@@ -431,27 +468,28 @@ pub fn parse_guid(text: &str) -> Option<String> {
 /// The key duplicates are found by: the Intune id when the row has one (re-enrolled
 /// devices share a serial number across two Intune records, both real), otherwise the
 /// value the device will be looked up by.
-fn identity_key(fields: &DeviceFields) -> Option<u64> {
-    let (column, normal) = if let Some(id) = fields.get(Column::Id) {
-        (
-            Column::Id,
-            id.trim().trim_matches(['{', '}']).to_ascii_lowercase(),
-        )
-    } else {
-        let (column, value) = LOOKUP_COLUMNS
-            .iter()
-            .find_map(|c| fields.get(*c).map(|v| (*c, v)))?;
-        let normal = match column {
-            Column::SerialNumber => value.to_uppercase(),
-            Column::Imei => value.chars().filter(|c| !c.is_whitespace()).collect(),
-            _ => value.to_lowercase(),
-        };
-        (column, normal)
-    };
+fn identity_key(identity: &Identity) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    column.hash(&mut hasher);
-    normal.hash(&mut hasher);
-    Some(hasher.finish())
+    match identity {
+        // Already lower-case, braces removed.
+        Identity::Id(id) => {
+            Column::Id.hash(&mut hasher);
+            id.hash(&mut hasher);
+        }
+        Identity::Lookup { column, value } => {
+            column.hash(&mut hasher);
+            match column {
+                Column::SerialNumber => value.to_uppercase().hash(&mut hasher),
+                Column::Imei => value
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>()
+                    .hash(&mut hasher),
+                _ => value.to_lowercase().hash(&mut hasher),
+            }
+        }
+    }
+    hasher.finish()
 }
 
 fn pack(file: usize, row: u64) -> u64 {

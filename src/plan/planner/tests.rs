@@ -312,7 +312,7 @@ fn defects_from_the_reader_become_invalid_rows() {
     };
     let a = assess(&mut p, 0, r);
     assert_eq!(
-        (a.row.outcome, a.row.reason.as_str(), a.row.row),
+        (a.row.outcome, a.row.reason.as_ref(), a.row.row),
         (Outcome::Invalid, "invalid_json", 9)
     );
 }

@@ -1,0 +1,71 @@
+//! Fixtures and helpers shared by the integration tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub type Row = BTreeMap<String, String>;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary, run from the repository root so sample paths read as in the README.
+pub fn intune_reset() -> Command {
+    let mut cmd = Command::cargo_bin("intune-reset").expect("binary built by cargo");
+    cmd.current_dir(repo());
+    for var in [
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "INTUNE_RESET_ACCESS_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A CSV report read back as (column name -> value) maps, in file order.
+pub fn read_report(path: &Path) -> Vec<Row> {
+    let mut reader = csv::Reader::from_path(path).expect("report exists");
+    let headers = reader.headers().expect("report header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("report row");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn count(rows: &[Row], outcome: &str) -> usize {
+    rows.iter().filter(|r| r["outcome"] == outcome).count()
+}
+
+pub fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write fixture");
+    path
+}
+
+pub fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
+}
+
+pub fn utf16be_with_bom(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFE, 0xFF];
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&unit.to_be_bytes());
+    }
+    out
+}
