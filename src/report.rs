@@ -258,6 +258,24 @@ pub struct Summary {
     pub files: Vec<FileSummary>,
     pub report: Option<PathBuf>,
     pub elapsed_seconds: f64,
+    /// What a run sent (absent for `plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunStats>,
+}
+
+/// The traffic of a run, for the summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    pub requests: u64,
+    pub posts: u64,
+    pub throttled: u64,
+    /// Resets whose answer was lost, confirmed through `deviceActionResults`.
+    pub confirmed_by_action_results: u64,
+    /// Succeeded resets per second of the whole run.
+    pub resets_per_second: f64,
+    /// Why the run stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 impl Summary {
@@ -337,6 +355,19 @@ impl Summary {
             "reasons",
             self.reasons.iter().map(|(r, n)| (r.clone(), *n)),
         );
+        if let Some(run) = &self.run {
+            out.push_str(&format!(
+                "traffic: {} requests, {} resetPasscode POSTs, {} throttled (429), {} confirmed through deviceActionResults\n",
+                run.requests, run.posts, run.throttled, run.confirmed_by_action_results
+            ));
+            out.push_str(&format!(
+                "elapsed: {:.1} s, {:.2} resets/s\n",
+                self.elapsed_seconds, run.resets_per_second
+            ));
+            if let Some(why) = &run.aborted {
+                out.push_str(&format!("ABORTED: {why}\n"));
+            }
+        }
         if let Some(report) = &self.report {
             out.push_str(&format!("report: {}\n", report.display()));
         }

@@ -94,30 +94,14 @@ pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
     let mut planner = Planner::new(config.options);
     let mut summary = Summary::new("plan");
     let mut failed_write = None;
-    for job in jobs {
-        let OpenedJob { file, action } = job;
-        let index = planner.add_source(&file.source);
-        let names = file.columns.clone();
-        let mut file_summary = FileSummary {
-            source: file.source.clone(),
-            format: file.format.describe(),
-            encoding: file.encoding.label().to_owned(),
-            rows: 0,
-            blank_lines: 0,
-        };
-        let stats = file.read_rows(&mut |job_row| {
-            let assessment = planner.assess(index, &names, action, job_row);
-            summary.count(&assessment.row);
-            if failed_write.is_none()
-                && let Err(e) = writer.write(&assessment.row)
-            {
-                failed_write = Some(e);
-            }
-        })?;
-        file_summary.rows = stats.rows;
-        file_summary.blank_lines = stats.blank_lines;
-        summary.files.push(file_summary);
-    }
+    summary.files = assess_all(jobs, &mut planner, &mut |assessment| {
+        summary.count(&assessment.row);
+        if failed_write.is_none()
+            && let Err(e) = writer.write(&assessment.row)
+        {
+            failed_write = Some(e);
+        }
+    })?;
     if let Some(e) = failed_write {
         return Err(write_err(e));
     }
@@ -128,6 +112,32 @@ pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
         write_summary_json(json_path, &summary)?;
     }
     Ok(summary)
+}
+
+/// Reads every job file in order and hands each row's assessment to `each`: the one
+/// loop `plan` and `run` share, so a run acts on exactly what its plan says.
+pub fn assess_all(
+    jobs: Vec<OpenedJob>,
+    planner: &mut Planner,
+    each: &mut dyn FnMut(Assessment),
+) -> Result<Vec<FileSummary>, JobError> {
+    let mut files = Vec::with_capacity(jobs.len());
+    for OpenedJob { file, action } in jobs {
+        let index = planner.add_source(&file.source);
+        let names = file.columns.clone();
+        let mut summary = FileSummary {
+            source: file.source.clone(),
+            format: file.format.describe(),
+            encoding: file.encoding.label().to_owned(),
+            rows: 0,
+            blank_lines: 0,
+        };
+        let stats = file.read_rows(&mut |job_row| each(planner.assess(index, &names, action, job_row)))?;
+        summary.rows = stats.rows;
+        summary.blank_lines = stats.blank_lines;
+        files.push(summary);
+    }
+    Ok(files)
 }
 
 pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<(), CommandError> {

@@ -1,0 +1,635 @@
+//! The engine: one planned device in, its final report row out.
+//!
+//! For each device: find it in Graph when the plan says so (and judge its live facts),
+//! make sure no other row of this run already claimed it, then send `resetPasscode`,
+//! paced by the shared limiters and the shared pause. A failed call is data for the
+//! report, never an error that stops other devices (oha's collector design); only a
+//! missing permission, a broken sign-in or an interruption stops the run.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::graph::{
+    ActionResult, CallError, Connection, DevicePage, FilterProperty, ManagedDevice, PageRequest,
+    RULE_FIELDS, Reply,
+};
+use crate::job::Column;
+use crate::plan::{Identity, Work};
+use crate::report::{Outcome, ReportRow};
+use crate::rules::{Action, Classified, Verdict, classify, judge};
+
+use super::cooldown::{Cooldown, full_jitter};
+use super::graph_api::Graph;
+use super::limiter::{
+    ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
+    WindowLimiter, acquire,
+};
+use super::reaction::{AbortReason, Reaction, reaction};
+use super::verify::reset_since;
+
+/// Pacing and retry settings (`--write-rate`, `--read-rate`, `--concurrency`,
+/// `--max-attempts`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Devices in flight at once.
+    pub concurrency: usize,
+    /// Requests per device call before giving up (every 429 and retry counts).
+    pub max_attempts: u32,
+    /// Writes per second, at most.
+    pub write_rate: f64,
+    /// Reads per second, at most.
+    pub read_rate: f64,
+    /// Writes per `window` (Intune: 200 per 20 s per app).
+    pub write_limit: usize,
+    /// Requests of any kind per `window` (Intune: 2000 per 20 s per app).
+    pub any_limit: usize,
+    /// The throttling window, with a margin for network jitter.
+    pub window: Duration,
+    /// How long to let Graph record a reset before reading `deviceActionResults`.
+    pub verify_delay: Duration,
+    /// The most pages a `$filter` lookup follows before calling the match too broad.
+    pub max_lookup_pages: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 16,
+            max_attempts: 10,
+            write_rate: DEFAULT_WRITE_RATE,
+            read_rate: DEFAULT_READ_RATE,
+            write_limit: WRITE_LIMIT,
+            any_limit: ANY_LIMIT,
+            window: WINDOW + WINDOW_MARGIN,
+            verify_delay: Duration::from_secs(1),
+            max_lookup_pages: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// No pacing at all: for benchmarks against a simulator with limits off.
+    pub fn unlimited(mut self) -> Self {
+        self.write_rate = 0.0;
+        self.read_rate = 0.0;
+        self.write_limit = usize::MAX / 2;
+        self.any_limit = usize::MAX / 2;
+        self
+    }
+}
+
+/// What the run did, for the summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub posts: AtomicU64,
+    pub throttled: AtomicU64,
+    /// Resets whose answer was lost and that `deviceActionResults` proved done.
+    pub confirmed_by_results: AtomicU64,
+}
+
+pub struct Engine<G> {
+    graph: G,
+    settings: Settings,
+    writes: WindowLimiter,
+    reads: WindowLimiter,
+    any: WindowLimiter,
+    pub cooldown: Cooldown,
+    aborted: AtomicBool,
+    abort_reason: Mutex<Option<AbortReason>>,
+    /// Intune ids acted on in this run, and the row that claimed each: a serial-number
+    /// row that resolves to a device another row names by id is a duplicate.
+    claimed: Mutex<HashMap<String, String>>,
+    pub counters: Counters,
+}
+
+/// How a device's processing ended, before it becomes a report row.
+struct End {
+    outcome: Outcome,
+    reason: &'static str,
+    detail: String,
+    status: Option<u16>,
+    request_id: Option<String>,
+    client_request_id: Option<String>,
+}
+
+impl End {
+    fn new(outcome: Outcome, reason: &'static str, detail: impl Into<String>) -> End {
+        End {
+            outcome,
+            reason,
+            detail: detail.into(),
+            status: None,
+            request_id: None,
+            client_request_id: None,
+        }
+    }
+
+    fn from_error(outcome: Outcome, reason: &'static str, e: &CallError) -> End {
+        End {
+            outcome,
+            reason,
+            detail: e.to_string(),
+            status: e.status,
+            request_id: e.request_id.clone(),
+            client_request_id: Some(e.client_request_id.clone()),
+        }
+    }
+}
+
+type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
+
+impl<G: Graph> Engine<G> {
+    pub fn new(graph: G, settings: Settings) -> Engine<G> {
+        Engine {
+            writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
+            reads: WindowLimiter::new(settings.any_limit, settings.window, settings.read_rate),
+            any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
+            graph,
+            settings,
+            cooldown: Cooldown::default(),
+            aborted: AtomicBool::new(false),
+            abort_reason: Mutex::new(None),
+            claimed: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn graph(&self) -> &G {
+        &self.graph
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Stops the run; the first reason given is the one reported.
+    pub fn abort(&self, reason: AbortReason) {
+        let mut slot = self.abort_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    pub fn abort_reason(&self) -> Option<AbortReason> {
+        self.abort_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The row for a device that was not reached because the run stopped.
+    pub fn not_attempted(&self, mut row: ReportRow) -> ReportRow {
+        let why = self
+            .abort_reason()
+            .map(|r| r.sentence())
+            .unwrap_or_else(|| "the run stopped".into());
+        row.outcome = Outcome::NotAttempted;
+        row.reason = "run_aborted".into();
+        row.detail = format!("not attempted: {why}").into();
+        row
+    }
+
+    /// Everything for one planned device; always returns its final row.
+    pub async fn process(&self, mut row: ReportRow, work: Work) -> ReportRow {
+        if self.is_aborted() {
+            return self.not_attempted(row);
+        }
+        let started = SystemTime::now();
+        row.started_at = timestamp(started);
+        let end = match self.resolve(&mut row, &work).await {
+            Err(end) => end,
+            Ok((id, action)) => match self.claim(&id, &row) {
+                Some(earlier) => End::new(
+                    Outcome::Duplicate,
+                    "duplicate_device",
+                    format!("the same Intune device ({id}) as {earlier}, which is handled there"),
+                ),
+                None => self.reset(&id, action, &mut row).await,
+            },
+        };
+        row.outcome = end.outcome;
+        row.reason = end.reason.into();
+        row.detail = end.detail.into();
+        row.http_status = end.status.or(row.http_status);
+        if let Some(id) = end.request_id {
+            row.request_id = id;
+        }
+        if let Some(id) = end.client_request_id {
+            row.client_request_id = id;
+        }
+        row.finished_at = timestamp(SystemTime::now());
+        row
+    }
+
+    /// The device's Intune id and the action to send, looking it up when needed.
+    async fn resolve(&self, row: &mut ReportRow, work: &Work) -> Result<(String, Action), End> {
+        if !work.lookup
+            && let (Identity::Id(id), Some(action)) = (&work.identity, work.action)
+        {
+            return Ok((id.clone(), action));
+        }
+        let device = match &work.identity {
+            Identity::Id(id) => {
+                let reply = self
+                    .read(|c| Box::pin(self.graph.get_device(id, RULE_FIELDS, c)))
+                    .await?;
+                reply.value
+            }
+            Identity::Lookup { column, value } => self.find(*column, value).await?,
+        };
+        fill_from_live(row, &device);
+        let fields = device.to_fields();
+        let platform = match classify(&fields) {
+            Classified::Platform(p) => p,
+            Classified::Missing(column) => {
+                return Err(End::new(
+                    Outcome::Ineligible,
+                    "platform_unknown",
+                    format!(
+                        "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
+                        column.canonical()
+                    ),
+                ));
+            }
+            Classified::Unrecognised(column, value) => {
+                return Err(End::new(
+                    Outcome::Ineligible,
+                    "platform_unknown",
+                    format!(
+                        "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
+                        column.canonical()
+                    ),
+                ));
+            }
+        };
+        row.platform = platform.as_str().into();
+        match judge(platform, fields.get(Column::OsVersion), work.choice) {
+            Verdict::Eligible { action, .. } => {
+                row.action = action.as_str().into();
+                Ok((device.id, action))
+            }
+            Verdict::Ineligible { reason, detail } => Err(End::new(
+                Outcome::Ineligible,
+                reason,
+                format!("by its live facts in Graph: {detail}"),
+            )),
+            Verdict::MissingVersion | Verdict::UnreadableVersion => Err(End::new(
+                Outcome::Ineligible,
+                "platform_unknown",
+                format!(
+                    "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
+                    device.os_version.as_deref().unwrap_or("")
+                ),
+            )),
+        }
+    }
+
+    /// Resolves a serial number, Entra device id, IMEI or name with `$filter`, then
+    /// re-checks every returned device: Graph silently ignores filters it does not
+    /// support and returns everything.
+    async fn find(&self, column: Column, value: &str) -> Result<ManagedDevice, End> {
+        let property = match column {
+            Column::SerialNumber => FilterProperty::SerialNumber,
+            Column::AzureAdDeviceId => FilterProperty::AzureAdDeviceId,
+            Column::Imei => FilterProperty::Imei,
+            _ => FilterProperty::DeviceName,
+        };
+        let mut request = PageRequest::Filter {
+            property,
+            value: value.to_owned(),
+            select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut matches: Vec<ManagedDevice> = Vec::new();
+        for _ in 0..self.settings.max_lookup_pages {
+            let page: Reply<DevicePage> = self
+                .read(|c| Box::pin(self.graph.list_devices_page(request.clone(), c)))
+                .await?;
+            matches.extend(
+                page.value
+                    .devices
+                    .into_iter()
+                    .filter(|d| same_value(column, d, value)),
+            );
+            match page.value.next_link {
+                Some(next) => request = PageRequest::Next(next),
+                None => return one_match(column, value, matches),
+            }
+        }
+        Err(End::new(
+            Outcome::Failed,
+            "lookup_too_broad",
+            format!(
+                "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
+                column.canonical(),
+                self.settings.max_lookup_pages
+            ),
+        ))
+    }
+
+    /// Records that this row acts on `id`; returns the earlier claimant if any.
+    fn claim(&self, id: &str, row: &ReportRow) -> Option<String> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        match claimed.get(id) {
+            Some(earlier) => Some(earlier.clone()),
+            None => {
+                claimed.insert(id.to_owned(), format!("row {} of {}", row.row, row.source));
+                None
+            }
+        }
+    }
+
+    /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
+    /// finishes a device already in flight (a verification), so an abort does not stop it.
+    async fn gate(&self, write: bool, after_abort: bool) -> Result<(), End> {
+        loop {
+            if self.is_aborted() && !after_abort {
+                return Err(End::new(Outcome::NotAttempted, "run_aborted", "the run stopped"));
+            }
+            self.cooldown.wait().await;
+            if write {
+                acquire(&[&self.writes, &self.any]).await;
+            } else {
+                acquire(&[&self.reads, &self.any]).await;
+            }
+            // A 429 may have arrived while this worker waited for its slot.
+            if self.cooldown.until().is_none() {
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+    }
+
+    /// A read, retried (reads are idempotent) until it succeeds or fails for good.
+    async fn read<'a, T>(
+        &'a self,
+        call: impl Fn(Connection) -> CallFuture<'a, T>,
+    ) -> Result<Reply<T>, End> {
+        let mut connection = Connection::Pooled;
+        let mut renewed = false;
+        for attempt in 1..=self.settings.max_attempts {
+            self.gate(false, true).await?;
+            let error = match call(connection).await {
+                Ok(reply) => {
+                    self.cooldown.succeeded();
+                    return Ok(reply);
+                }
+                Err(e) => e,
+            };
+            match self.react(&error, false, &mut renewed) {
+                Step::Again(fresh, wait) => {
+                    connection = if fresh { Connection::Fresh } else { connection };
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    } else if fresh {
+                        tokio::time::sleep(full_jitter(attempt.min(4), &mut rand::rng())).await;
+                    }
+                }
+                Step::Stop(end) => return Err(end),
+                Step::Verify => unreachable!("reads are never verified"),
+            }
+        }
+        Err(End::new(
+            Outcome::Failed,
+            "gave_up",
+            format!(
+                "reading the device failed {} times in a row; nothing was sent",
+                self.settings.max_attempts
+            ),
+        ))
+    }
+
+    /// Sends `resetPasscode`, never twice unless Graph proved the first did not land.
+    async fn reset(&self, id: &str, action: Action, row: &mut ReportRow) -> End {
+        let mut connection = Connection::Pooled;
+        let mut renewed = false;
+        let mut sends: u32 = 0;
+        let mut last: Option<CallError> = None;
+        while sends < self.settings.max_attempts {
+            // Before the first send an abort stops the device; after a lost answer the
+            // device is already "in flight" and its fate is settled below instead.
+            if let Err(end) = self.gate(true, false).await {
+                return match last {
+                    None => end,
+                    Some(e) => End::from_error(
+                        Outcome::Failed,
+                        "outcome_unknown",
+                        &CallError {
+                            message: format!(
+                                "the run stopped after a reset whose answer was lost ({}); it was not sent again. Check it with `intune-reset status`",
+                                e.message
+                            ),
+                            ..e
+                        },
+                    ),
+                };
+            }
+            sends += 1;
+            row.attempts = sends;
+            self.counters.posts.fetch_add(1, Ordering::Relaxed);
+            let sent_at = SystemTime::now();
+            let error = match self.graph.reset_passcode(id, connection).await {
+                Ok(reply) => {
+                    self.cooldown.succeeded();
+                    let mut end = End::new(
+                        Outcome::Succeeded,
+                        "",
+                        format!("Graph accepted the action ({}): {}", reply.status, effect(action)),
+                    );
+                    end.status = Some(reply.status);
+                    end.request_id = reply.request_id;
+                    end.client_request_id = Some(reply.client_request_id);
+                    return end;
+                }
+                Err(e) => e,
+            };
+            row.http_status = error.status;
+            row.client_request_id = error.client_request_id.clone();
+            match self.react(&error, true, &mut renewed) {
+                Step::Again(fresh, wait) => {
+                    if fresh {
+                        connection = Connection::Fresh;
+                    }
+                    let backoff = fresh.then(|| full_jitter(sends.min(4), &mut rand::rng()));
+                    if let Some(wait) = wait.or(backoff) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Step::Stop(end) => return end,
+                Step::Verify => match self.verify(id, sent_at).await {
+                    Ok(Some(entry)) => {
+                        self.counters
+                            .confirmed_by_results
+                            .fetch_add(1, Ordering::Relaxed);
+                        let mut end = End::from_error(Outcome::Succeeded, "", &error);
+                        end.detail = format!(
+                            "the answer was lost ({}), but deviceActionResults shows the reset (state {}, started {}): confirmed, not sent again; {}",
+                            error.message,
+                            entry.action_state.as_deref().unwrap_or("unknown"),
+                            entry.start_date_time.as_deref().unwrap_or("?"),
+                            effect(action)
+                        );
+                        return end;
+                    }
+                    // Graph has no new reset for the device: the request did not land,
+                    // and sending it again cannot make a second passcode.
+                    Ok(None) => connection = Connection::Fresh,
+                    Err(read_failure) => {
+                        let mut end = End::from_error(Outcome::Failed, "outcome_unknown", &error);
+                        end.detail = format!(
+                            "the answer was lost ({}) and deviceActionResults could not be read ({}); not sent again, to avoid a second passcode. Check it with `intune-reset status`",
+                            error.message, read_failure.detail
+                        );
+                        return end;
+                    }
+                },
+            }
+            last = Some(error);
+        }
+        let detail = match &last {
+            Some(e) => format!(
+                "gave up after {sends} attempts; the last answer: {}",
+                e
+            ),
+            None => format!("gave up after {sends} attempts"),
+        };
+        let mut end = match &last {
+            Some(e) => End::from_error(Outcome::Failed, "gave_up", e),
+            None => End::new(Outcome::Failed, "gave_up", ""),
+        };
+        end.detail = detail;
+        end
+    }
+
+    /// Reads the device's `deviceActionResults` for a reset sent at `sent_at`.
+    async fn verify(&self, id: &str, sent_at: SystemTime) -> Result<Option<ActionResult>, End> {
+        tokio::time::sleep(self.settings.verify_delay).await;
+        let reply = self
+            .read(|c| Box::pin(self.graph.action_results(id, c)))
+            .await?;
+        Ok(reset_since(&reply.value, sent_at).cloned())
+    }
+
+    /// Applies the retry policy's side effects; tells the caller what to do next.
+    fn react(&self, error: &CallError, write: bool, renewed: &mut bool) -> Step {
+        match reaction(error, write) {
+            Reaction::PauseAll(retry_after) => {
+                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                let pause = self.cooldown.throttled(retry_after);
+                tracing::info!(
+                    pause_ms = pause.as_millis() as u64,
+                    retry_after = retry_after.is_some(),
+                    "throttled (429): every worker pauses"
+                );
+                Step::Again(false, None)
+            }
+            Reaction::Retry { fresh, wait } => Step::Again(fresh, wait),
+            Reaction::Verify => Step::Verify,
+            Reaction::RenewToken if !*renewed => {
+                *renewed = true;
+                self.graph.token_refused();
+                Step::Again(false, None)
+            }
+            Reaction::RenewToken => {
+                let reason = AbortReason::Authentication(format!(
+                    "Graph refused a newly fetched token too ({})",
+                    error.message
+                ));
+                self.abort(reason.clone());
+                Step::Stop(End::from_error(Outcome::Failed, "unauthorized", error))
+            }
+            Reaction::Abort(reason) => {
+                let code = match reason {
+                    AbortReason::MissingPermission(_) => "missing_permission",
+                    _ => "authentication_failed",
+                };
+                self.abort(reason);
+                Step::Stop(End::from_error(Outcome::Failed, code, error))
+            }
+            Reaction::NotFound => Step::Stop(End::from_error(Outcome::NotFound, "not_found", error)),
+            Reaction::Fail { reason } => Step::Stop(End::from_error(Outcome::Failed, reason, error)),
+        }
+    }
+}
+
+enum Step {
+    /// Try again: on a fresh connection, after a wait.
+    Again(bool, Option<Duration>),
+    Verify,
+    Stop(End),
+}
+
+/// What the device will experience, for the report.
+fn effect(action: Action) -> &'static str {
+    match action {
+        Action::RemovePasscode => "the passcode is removed or reset on the device's next check-in",
+        Action::ResetPin => "a new PIN is generated on the device's next check-in",
+    }
+}
+
+/// Whether a device Graph returned really has `value` in `column` (case and blanks
+/// aside): a filter Graph ignored returns every device.
+fn same_value(column: Column, device: &ManagedDevice, value: &str) -> bool {
+    let live = match column {
+        Column::SerialNumber => &device.serial_number,
+        Column::AzureAdDeviceId => &device.azure_ad_device_id,
+        Column::Imei => &device.imei,
+        _ => &device.device_name,
+    };
+    let squash = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
+    live.as_deref()
+        .is_some_and(|live| squash(live).eq_ignore_ascii_case(&squash(value)))
+}
+
+fn one_match(column: Column, value: &str, mut matches: Vec<ManagedDevice>) -> Result<ManagedDevice, End> {
+    match matches.len() {
+        0 => Err(End::new(
+            Outcome::NotFound,
+            "not_found",
+            format!("no Intune device has {} '{value}'", column.canonical()),
+        )),
+        1 => Ok(matches.remove(0)),
+        n => {
+            let ids: Vec<&str> = matches.iter().take(5).map(|d| d.id.as_str()).collect();
+            Err(End::new(
+                Outcome::Ambiguous,
+                "ambiguous",
+                format!(
+                    "{n} Intune devices have {} '{value}' ({}{}); none was reset. Give the row an id",
+                    column.canonical(),
+                    ids.join(", "),
+                    if n > 5 { ", ..." } else { "" }
+                ),
+            ))
+        }
+    }
+}
+
+/// Copies the live facts into the row where the file left them empty.
+fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
+    row.device_id = device.id.clone();
+    let fill = |slot: &mut String, value: &Option<String>| {
+        if slot.is_empty()
+            && let Some(v) = value
+        {
+            *slot = v.clone();
+        }
+    };
+    fill(&mut row.device_name, &device.device_name);
+    fill(&mut row.serial_number, &device.serial_number);
+    fill(&mut row.operating_system, &device.operating_system);
+    fill(&mut row.os_version, &device.os_version);
+}
+
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}

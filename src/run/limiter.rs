@@ -1,0 +1,178 @@
+//! Pacing: never more requests in any window than Graph allows, at the fastest pace it
+//! allows.
+//!
+//! Intune's limits (GRAPH.md, "Throttling"): per app per tenant, 200 writes and 2000
+//! requests of any kind per 20 seconds. A [`WindowLimiter`] keeps the send times of the
+//! last `limit` requests and lets a new one go only when the oldest of them is a full
+//! window old, so no window of our *send* times ever holds more than `limit`. Graph counts
+//! *arrival* times, which differ by network jitter, so the window carries a margin. On
+//! top, a minimum interval (`--write-rate`, `--read-rate`) spreads requests evenly instead
+//! of sending 200 at once and then idling.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use std::sync::Mutex;
+use tokio::time::Instant;
+
+/// The documented per-app limits, and the margins this tool keeps below them.
+pub const WRITE_LIMIT: usize = 200;
+pub const ANY_LIMIT: usize = 2000;
+pub const WINDOW: Duration = Duration::from_secs(20);
+/// Added to the window: a request sent 20.0 s after another may arrive sooner than it.
+pub const WINDOW_MARGIN: Duration = Duration::from_millis(500);
+/// Default pace: 200 writes per 20.5 s is 9.76/s, so the window binds, not this.
+pub const DEFAULT_WRITE_RATE: f64 = 9.9;
+pub const DEFAULT_READ_RATE: f64 = 50.0;
+
+/// A sliding-window limit plus an even pace.
+pub struct WindowLimiter {
+    limit: usize,
+    window: Duration,
+    interval: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Send times of the most recent requests, at most `limit` of them.
+    sent: VecDeque<Instant>,
+    /// The earliest moment the next request may go, by the pace.
+    next_slot: Option<Instant>,
+}
+
+impl WindowLimiter {
+    /// `limit` requests per `window`, and at most `rate` per second (0 or less: no pace).
+    pub fn new(limit: usize, window: Duration, rate: f64) -> WindowLimiter {
+        let interval = if rate > 0.0 && rate.is_finite() {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::ZERO
+        };
+        WindowLimiter {
+            limit: limit.max(1),
+            window,
+            interval,
+            state: Mutex::new(State {
+                sent: VecDeque::new(),
+                next_slot: None,
+            }),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        acquire(&[self]).await
+    }
+
+    /// When the next request may be sent, given what was sent before `now`.
+    fn free_at(&self, state: &State, now: Instant) -> Instant {
+        let by_window = if state.sent.len() >= self.limit {
+            state.sent[state.sent.len() - self.limit] + self.window
+        } else {
+            now
+        };
+        by_window.max(state.next_slot.unwrap_or(now))
+    }
+
+    fn record(&self, state: &mut State, now: Instant) {
+        state.sent.push_back(now);
+        if state.sent.len() > self.limit {
+            state.sent.pop_front();
+        }
+        state.next_slot = Some(now + self.interval);
+    }
+}
+
+/// Takes a slot in every limiter at the same instant (a POST counts against both the
+/// write limit and the any-request limit), waiting until all of them have one. The
+/// check and the record happen under all the locks, so no limiter ever records a send
+/// at a time other than the real one. Callers pass limiters in one fixed order
+/// (specific first, then the any-request limiter), so the locks cannot deadlock.
+pub async fn acquire(limiters: &[&WindowLimiter]) {
+    loop {
+        let wait_until = {
+            let now = Instant::now();
+            let mut guards: Vec<_> = limiters
+                .iter()
+                .map(|l| l.state.lock().unwrap_or_else(|e| e.into_inner()))
+                .collect();
+            let free = limiters
+                .iter()
+                .zip(guards.iter())
+                .map(|(l, g)| l.free_at(g, now))
+                .max()
+                .unwrap_or(now);
+            if free <= now {
+                for (l, g) in limiters.iter().zip(guards.iter_mut()) {
+                    l.record(g, now);
+                }
+                return;
+            }
+            free
+        };
+        tokio::time::sleep_until(wait_until).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_ever_holds_more_than_the_limit() {
+        let limiter = WindowLimiter::new(5, Duration::from_secs(2), 0.0);
+        let start = Instant::now();
+        let mut times = vec![];
+        for _ in 0..23 {
+            limiter.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().filter(|u| **u < *t + Duration::from_secs(2)).count();
+            assert!(in_window <= 5, "window starting at {t:?} holds {in_window}");
+        }
+        // And it is as fast as allowed: 23 requests, 5 per 2 s, take 8 s.
+        assert_eq!(*times.last().unwrap(), Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_spreads_requests_evenly() {
+        let limiter = WindowLimiter::new(100, Duration::from_secs(20), 10.0);
+        let start = Instant::now();
+        for _ in 0..11 {
+            limiter.acquire().await;
+        }
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_post_counts_against_both_limits_at_the_same_instant() {
+        let writes = WindowLimiter::new(2, Duration::from_secs(10), 0.0);
+        let any = WindowLimiter::new(3, Duration::from_secs(10), 0.0);
+        let start = Instant::now();
+        acquire(&[&writes, &any]).await;
+        acquire(&[&writes, &any]).await;
+        any.acquire().await; // a read: the any-limit is now full
+        acquire(&[&writes, &any]).await; // waits for both windows: 10 s
+        assert_eq!(Instant::now() - start, Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn defaults_sustain_more_than_9_5_writes_per_second_within_200_per_20s() {
+        let limiter = WindowLimiter::new(WRITE_LIMIT, WINDOW + WINDOW_MARGIN, DEFAULT_WRITE_RATE);
+        let start = Instant::now();
+        let mut times = vec![];
+        for _ in 0..2000 {
+            limiter.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        let elapsed = times.last().unwrap().as_secs_f64();
+        assert!(2000.0 / elapsed >= 9.5, "{} writes/s", 2000.0 / elapsed);
+        let mut j = 0;
+        for i in 0..times.len() {
+            while times[j] + WINDOW <= times[i] {
+                j += 1;
+            }
+            assert!(i - j < WRITE_LIMIT, "{} writes within 20 s", i - j + 1);
+        }
+    }
+}

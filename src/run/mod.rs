@@ -1,0 +1,335 @@
+//! `intune-reset run`: plan, confirm, then reset every eligible device through Graph.
+//!
+//! A streaming pipeline (DESIGN.md, "Running"): a reader thread plans rows one at a
+//! time; rows with a final outcome go straight to the report; planned devices go to at
+//! most `--concurrency` engine tasks; one writer task owns the report file, the summary
+//! and the progress bar, and flushes every row as it arrives, so a killed run keeps
+//! every finished row.
+
+pub mod cooldown;
+pub mod engine;
+pub mod graph_api;
+pub mod limiter;
+mod progress;
+pub mod reaction;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::graph::{Cloud, Endpoints, GraphClient, IdentityFlags};
+use crate::plan::{
+    Assessment, CommandError, PlanOptions, Planner, assess_all, open_jobs, report_path,
+    write_summary_json,
+};
+use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
+
+pub use engine::{Engine, Settings};
+use graph_api::Graph;
+pub use reaction::AbortReason;
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A real tenant: identity from flags and environment.
+    Tenant {
+        identity: IdentityFlags,
+        cloud: Cloud,
+        graph_url: Option<String>,
+        authority_url: Option<String>,
+    },
+}
+
+/// Everything `run` needs, validated; nothing here knows about clap.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub files: Vec<PathBuf>,
+    pub options: PlanOptions,
+    /// Whether `--action` was given: without it every job file must name its action.
+    pub action_given: bool,
+    pub report: Option<PathBuf>,
+    pub format: ReportFormat,
+    pub summary_json: Option<PathBuf>,
+    /// `--yes`: no confirmation prompt (required without a terminal).
+    pub yes: bool,
+    pub max_devices: Option<u64>,
+    pub settings: Settings,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    pub target: Target,
+    /// A person is at a terminal (stdin and stderr are TTYs): ask, show progress.
+    pub interactive: bool,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub aborted: Option<AbortReason>,
+}
+
+/// Counts of a plan, for the confirmation and `--max-devices`.
+struct PlanCounts {
+    rows: u64,
+    devices: u64,
+    per_platform: BTreeMap<String, u64>,
+}
+
+pub fn run(config: RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<RunOutcome, CommandError> {
+    if !config.yes && !config.interactive {
+        return Err(CommandError::Usage(
+            "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
+        ));
+    }
+    let jobs = open_jobs(&config.files)?;
+    if !config.action_given
+        && let Some(job) = jobs.iter().find(|j| j.action.is_none())
+    {
+        return Err(CommandError::Usage(format!(
+            "say which action to take: pass --action remove-passcode, reset-pin or auto \
+             ({} does not name one)",
+            job.file.source
+        )));
+    }
+    let counts = count_plan(jobs, config.options)?;
+    if let Some(max) = config.max_devices
+        && counts.devices > max
+    {
+        return Err(CommandError::Usage(format!(
+            "the job has {} devices to act on, more than --max-devices {max}; nothing was sent",
+            counts.devices
+        )));
+    }
+    if !config.yes && !confirm(&counts)? {
+        return Ok(RunOutcome {
+            summary: Summary::new("run"),
+            aborted: Some(AbortReason::Interrupted),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let client = match sign_in(&config, env).await {
+            Ok(client) => client,
+            Err(reason) => {
+                return Ok(RunOutcome {
+                    summary: Summary::new("run"),
+                    aborted: Some(reason),
+                });
+            }
+        };
+        execute(&config, client, counts.devices).await
+    })
+}
+
+/// Plans every row once without writing, to count what the run will act on.
+fn count_plan(jobs: Vec<crate::plan::OpenedJob>, options: PlanOptions) -> Result<PlanCounts, CommandError> {
+    let mut planner = Planner::new(options);
+    let mut counts = PlanCounts {
+        rows: 0,
+        devices: 0,
+        per_platform: BTreeMap::new(),
+    };
+    assess_all(jobs, &mut planner, &mut |a| {
+        counts.rows += 1;
+        if a.work.is_some() {
+            counts.devices += 1;
+            let platform = if a.row.platform.is_empty() {
+                "to be looked up".to_string()
+            } else {
+                format!("{} ({})", a.row.platform, a.row.action)
+            };
+            *counts.per_platform.entry(platform).or_default() += 1;
+        }
+    })?;
+    Ok(counts)
+}
+
+/// Shows the plan's counts and asks for `yes` on the terminal.
+fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} rows; {} devices will be acted on:", counts.rows, counts.devices);
+    for (platform, n) in &counts.per_platform {
+        let _ = writeln!(err, "  {platform:<48} {n:>7}");
+    }
+    let _ = write!(err, "Type 'yes' to reset the passcodes of these {} devices: ", counts.devices);
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::Usage(format!("cannot read the confirmation: {e}")))?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// Builds the Graph client and fetches a first token, so a wrong secret stops the run
+/// before any device is touched.
+async fn sign_in(config: &RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<GraphClient, AbortReason> {
+    let auth = |e: String| AbortReason::Authentication(e);
+    let Target::Tenant {
+        identity,
+        cloud,
+        graph_url,
+        authority_url,
+    } = &config.target;
+    let endpoints = Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
+        .map_err(|e| auth(e.to_string()))?;
+    let resolved = crate::graph::resolve(identity, env).map_err(|e| auth(e.to_string()))?;
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
+    let client = GraphClient::sign_in(endpoints, resolved.identity, config.timeout)
+        .map_err(|e| auth(e.to_string()))?;
+    client.tokens().token().await.map_err(|e| auth(e.to_string()))?;
+    Ok(client)
+}
+
+/// The pipeline, on an already signed-in client.
+pub async fn execute<G: Graph>(config: &RunConfig, graph: G, devices: u64) -> Result<RunOutcome, CommandError> {
+    let started = Instant::now();
+    let jobs = open_jobs(&config.files)?;
+    let path = report_path(&config.report, &config.files, config.format);
+    let write_err = |source| CommandError::Write {
+        what: "the report",
+        path: path.clone(),
+        source,
+    };
+    let writer = ReportWriter::create(&path, config.format).map_err(write_err)?;
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()));
+    let signals = tokio::spawn(watch_signals(engine.clone()));
+
+    let (row_tx, row_rx) = mpsc::channel::<ReportRow>(1024);
+    let progress = progress::Progress::new(config.interactive, devices);
+    let collector = tokio::spawn(collect(writer, row_rx, progress.clone()));
+
+    let (plan_tx, mut plan_rx) = mpsc::channel::<Assessment>(256);
+    let options = config.options;
+    let reader = std::thread::spawn(move || {
+        let mut planner = Planner::new(options);
+        assess_all(jobs, &mut planner, &mut |a| {
+            // The receiver only goes away when the run is over.
+            let _ = plan_tx.blocking_send(a);
+        })
+    });
+
+    let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    while let Some(Assessment { row, work }) = plan_rx.recv().await {
+        let Some(work) = work else {
+            let _ = row_tx.send(row).await;
+            continue;
+        };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        if engine.is_aborted() {
+            let _ = row_tx.send(engine.not_attempted(row)).await;
+            continue;
+        }
+        let engine = engine.clone();
+        let row_tx = row_tx.clone();
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let row = engine.process(row, work).await;
+            progress.device_done(&row, engine.counters.throttled.load(Ordering::Relaxed));
+            let _ = row_tx.send(row).await;
+            drop(slot);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(row_tx);
+    signals.abort();
+    let files = reader
+        .join()
+        .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
+    let (mut summary, write_result) = collector
+        .await
+        .map_err(|_| CommandError::Usage("the report writer stopped unexpectedly".into()))?;
+    write_result.map_err(write_err)?;
+    progress.finish();
+
+    summary.files = files;
+    summary.report = Some(path.clone());
+    let elapsed = started.elapsed();
+    let succeeded = summary.outcomes.get(&Outcome::Succeeded).copied().unwrap_or(0);
+    let aborted = engine.abort_reason();
+    let c = &engine.counters;
+    summary.run = Some(RunStats {
+        requests: c.requests.load(Ordering::Relaxed),
+        posts: c.posts.load(Ordering::Relaxed),
+        throttled: c.throttled.load(Ordering::Relaxed),
+        confirmed_by_action_results: c.confirmed_by_results.load(Ordering::Relaxed),
+        resets_per_second: succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
+        aborted: aborted.as_ref().map(AbortReason::sentence),
+    });
+    let summary = summary.with_elapsed(elapsed);
+    if let Some(json_path) = &config.summary_json {
+        write_summary_json(json_path, &summary)?;
+    }
+    Ok(RunOutcome { summary, aborted })
+}
+
+/// The one owner of the report file: writes and flushes each row as it arrives.
+async fn collect(
+    mut writer: ReportWriter,
+    mut rows: mpsc::Receiver<ReportRow>,
+    progress: progress::Progress,
+) -> (Summary, std::io::Result<()>) {
+    let mut summary = Summary::new("run");
+    let mut result = Ok(());
+    while let Some(row) = rows.recv().await {
+        summary.count(&row);
+        if result.is_ok() {
+            result = writer.write(&row).and_then(|_| writer.flush());
+            if let Err(e) = &result {
+                progress.println(&format!("cannot write the report: {e}"));
+            }
+        }
+    }
+    (summary, result)
+}
+
+/// Ctrl-C or SIGTERM: stop dispatching and let in-flight devices finish. A second one
+/// exits at once; every row written so far is on disk.
+async fn watch_signals<G: Graph>(engine: Arc<Engine<G>>) {
+    let mut signals = 0;
+    loop {
+        if !next_signal().await {
+            return;
+        }
+        signals += 1;
+        if signals == 1 {
+            tracing::warn!("interrupted: finishing the devices in flight; interrupt again to exit at once");
+            engine.abort(AbortReason::Interrupted);
+        } else {
+            eprintln!("intune-reset: interrupted twice: exiting now");
+            std::process::exit(crate::cli::EXIT_ABORTED.into());
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn next_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.is_ok(),
+        r = term.recv() => r.is_some(),
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
+}

@@ -1,0 +1,155 @@
+//! What to do after a failed call: the retry policy as one pure function.
+
+use std::time::Duration;
+
+use crate::graph::{CallError, CallErrorKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reaction {
+    /// 429: pause every worker (`Retry-After`, or backoff without it), then retry.
+    PauseAll(Option<Duration>),
+    /// Retry this request after a backoff, on a new connection when `fresh`.
+    Retry { fresh: bool, wait: Option<Duration> },
+    /// A write whose effect is unknown: read `deviceActionResults` before anything else.
+    Verify,
+    /// 401: fetch a new token, then retry (once).
+    RenewToken,
+    /// Stop the whole run: nothing else can succeed.
+    Abort(AbortReason),
+    NotFound,
+    /// This device failed; the run goes on.
+    Fail { reason: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The app registration lacks this permission.
+    MissingPermission(String),
+    /// No token can be had, or Graph refuses fresh tokens.
+    Authentication(String),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl AbortReason {
+    pub fn sentence(&self) -> String {
+        match self {
+            AbortReason::MissingPermission(p) => format!(
+                "the app registration lacks the permission {p}: grant it (application permission, with admin consent) and run again"
+            ),
+            AbortReason::Authentication(why) => format!("authentication failed: {why}"),
+            AbortReason::Interrupted => "the run was interrupted".into(),
+        }
+    }
+}
+
+/// The policy. `write` is true for `resetPasscode`: a write whose request may have
+/// reached Graph is verified, never re-sent blindly; reads are idempotent and retried.
+pub fn reaction(error: &CallError, write: bool) -> Reaction {
+    match &error.kind {
+        CallErrorKind::Throttled => Reaction::PauseAll(error.retry_after),
+        CallErrorKind::Unauthorized => Reaction::RenewToken,
+        CallErrorKind::Forbidden {
+            permission: Some(p),
+        } => Reaction::Abort(AbortReason::MissingPermission(p.clone())),
+        CallErrorKind::Forbidden { permission: None } => Reaction::Fail {
+            reason: "forbidden",
+        },
+        CallErrorKind::NotFound => Reaction::NotFound,
+        CallErrorKind::Rejected => Reaction::Fail { reason: "rejected" },
+        CallErrorKind::UnsafeLink => Reaction::Fail {
+            reason: "unsafe_next_link",
+        },
+        CallErrorKind::SignIn(auth) if auth.is_transient() => Reaction::Retry {
+            fresh: true,
+            wait: None,
+        },
+        CallErrorKind::SignIn(auth) => Reaction::Abort(AbortReason::Authentication(auth.to_string())),
+        // Nothing left this machine: safe to send again, reads and writes alike.
+        CallErrorKind::ConnectFailed => Reaction::Retry {
+            fresh: true,
+            wait: None,
+        },
+        _ if write && error.outcome_unknown() => Reaction::Verify,
+        CallErrorKind::Unavailable | CallErrorKind::ServerError => Reaction::Retry {
+            fresh: true,
+            wait: error.retry_after,
+        },
+        CallErrorKind::Timeout | CallErrorKind::ConnectionLost | CallErrorKind::InvalidResponse => {
+            Reaction::Retry {
+                fresh: true,
+                wait: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(kind: CallErrorKind) -> CallError {
+        CallError {
+            kind,
+            status: None,
+            message: String::new(),
+            code: None,
+            request_id: None,
+            client_request_id: "c".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        }
+    }
+
+    #[test]
+    fn writes_with_unknown_fate_are_verified_never_resent() {
+        for kind in [
+            CallErrorKind::Timeout,
+            CallErrorKind::ConnectionLost,
+            CallErrorKind::InvalidResponse,
+            CallErrorKind::Unavailable,
+            CallErrorKind::ServerError,
+        ] {
+            assert_eq!(reaction(&error(kind.clone()), true), Reaction::Verify, "{kind:?}");
+            assert!(matches!(reaction(&error(kind), false), Reaction::Retry { fresh: true, .. }));
+        }
+    }
+
+    #[test]
+    fn throttling_pauses_everyone_for_retry_after() {
+        assert_eq!(
+            reaction(&error(CallErrorKind::Throttled), true),
+            Reaction::PauseAll(Some(Duration::from_secs(3)))
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_opened_is_retried_even_for_writes() {
+        assert!(matches!(
+            reaction(&error(CallErrorKind::ConnectFailed), true),
+            Reaction::Retry { fresh: true, .. }
+        ));
+    }
+
+    #[test]
+    fn missing_permission_aborts_and_other_403s_fail_the_device() {
+        let p = "DeviceManagementManagedDevices.PrivilegedOperations.All".to_string();
+        assert_eq!(
+            reaction(&error(CallErrorKind::Forbidden { permission: Some(p.clone()) }), true),
+            Reaction::Abort(AbortReason::MissingPermission(p))
+        );
+        assert_eq!(
+            reaction(&error(CallErrorKind::Forbidden { permission: None }), true),
+            Reaction::Fail { reason: "forbidden" }
+        );
+    }
+
+    #[test]
+    fn unauthorized_renews_the_token_and_404_is_not_found() {
+        assert_eq!(reaction(&error(CallErrorKind::Unauthorized), true), Reaction::RenewToken);
+        assert_eq!(reaction(&error(CallErrorKind::NotFound), false), Reaction::NotFound);
+        assert_eq!(
+            reaction(&error(CallErrorKind::Rejected), true),
+            Reaction::Fail { reason: "rejected" }
+        );
+    }
+}
