@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::auth::AuthError;
+
 /// What Graph's error envelope said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GraphErrorBody {
@@ -194,6 +196,12 @@ pub enum CallErrorKind {
     /// An answer arrived but was not what Graph sends (a body that is not the expected
     /// JSON, a redirect).
     InvalidResponse,
+    /// No token could be had, so nothing was sent to Graph; the [`AuthError`] says what
+    /// to fix, and [`AuthError::is_transient`] whether waiting may help.
+    SignIn(Box<AuthError>),
+    /// An `@odata.nextLink` pointed away from the Graph endpoint; it was not followed,
+    /// because the access token would have gone with it.
+    UnsafeLink,
 }
 
 impl CallErrorKind {
@@ -228,6 +236,8 @@ impl CallErrorKind {
             CallErrorKind::ConnectionLost => "the connection broke before the answer",
             CallErrorKind::ConnectFailed => "could not connect",
             CallErrorKind::InvalidResponse => "unexpected answer",
+            CallErrorKind::SignIn(_) => "cannot sign in",
+            CallErrorKind::UnsafeLink => "refused to follow a link away from Microsoft Graph",
         }
     }
 }
@@ -267,6 +277,7 @@ impl CallError {
     /// - 429: throttled requests are refused before they are processed
     ///   (<https://learn.microsoft.com/en-us/graph/throttling>).
     /// - 4xx: Graph refused the request.
+    /// - SignIn, UnsafeLink: the request was never sent.
     pub fn outcome_unknown(&self) -> bool {
         match self.kind {
             CallErrorKind::Timeout
@@ -279,7 +290,9 @@ impl CallError {
             | CallErrorKind::Unauthorized
             | CallErrorKind::Forbidden { .. }
             | CallErrorKind::NotFound
-            | CallErrorKind::Rejected => false,
+            | CallErrorKind::Rejected
+            | CallErrorKind::SignIn(_)
+            | CallErrorKind::UnsafeLink => false,
         }
     }
 
@@ -317,7 +330,12 @@ impl fmt::Display for CallError {
         if let Some(r) = &self.request_id {
             facts.push(format!("request-id {r}"));
         }
-        facts.push(format!("client-request-id {}", self.client_request_id));
+        if !self.client_request_id.is_empty() {
+            facts.push(format!("client-request-id {}", self.client_request_id));
+        }
+        if facts.is_empty() {
+            return Ok(());
+        }
         write!(f, " [{}]", facts.join(", "))
     }
 }
@@ -441,6 +459,11 @@ mod tests {
             CallErrorKind::Forbidden { permission: None },
             CallErrorKind::NotFound,
             CallErrorKind::Rejected,
+            CallErrorKind::UnsafeLink,
+            CallErrorKind::SignIn(Box::new(AuthError::Unreachable {
+                url: "u".into(),
+                why: "w".into(),
+            })),
         ] {
             assert!(!e(k.clone()).outcome_unknown(), "{k:?}");
         }

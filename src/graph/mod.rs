@@ -13,14 +13,27 @@
 //! - [`auth`]: [`TokenSource`], cached app-only tokens, client assertions.
 //! - [`retry_after`]: `Retry-After` values.
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
-//! - [`client`]: [`GraphClient`] and the device types it returns.
+//! - [`assertion`]: the signed JWT that proves a certificate credential.
+//! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
+//! - [`client`]: [`GraphClient`], one request per call.
 
+pub mod assertion;
+pub mod auth;
+pub mod client;
 pub mod cloud;
+pub mod credentials;
+pub mod device;
 pub mod errors;
 pub mod retry_after;
 pub mod secret;
+#[cfg(test)]
+mod test_server;
 
+pub use auth::{AuthError, TokenSource};
+pub use client::{Connection, GraphClient, PageRequest, Reply, SetupError};
 pub use cloud::{Cloud, EndpointError, Endpoints};
+pub use credentials::{AppCredential, CredentialError, Identity, IdentityFlags, Resolved};
+pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS};
 pub use errors::{CallError, CallErrorKind};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;

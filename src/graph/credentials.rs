@@ -1,0 +1,493 @@
+//! Who the tool signs in as, from `--tenant`/`--client-id` and the environment.
+//!
+//! Secrets come only from the environment (or a file it names), never from a flag: a
+//! flag value sits in shell history and in every process listing. The variable names are
+//! the ones every Azure SDK reads (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+//! `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH`), so a CI job set up for one
+//! Azure tool works with this one; `INTUNE_RESET_ACCESS_TOKEN` hands over a token
+//! obtained elsewhere (delegated sign-in, a managed identity).
+//!
+//! The environment is read through a lookup function, so tests pass a map instead of
+//! changing the process environment (which is shared by every test thread).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use ring::signature::RsaKeyPair;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::secret::Secret;
+
+pub const ENV_ACCESS_TOKEN: &str = "INTUNE_RESET_ACCESS_TOKEN";
+pub const ENV_CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+pub const ENV_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+pub const ENV_TENANT_ID: &str = "AZURE_TENANT_ID";
+pub const ENV_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+
+/// The identity flags, as the command line gave them.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFlags {
+    /// `--tenant`: a tenant id (GUID) or a verified domain (`contoso.onmicrosoft.com`).
+    pub tenant: Option<String>,
+    /// `--client-id`: the app registration's application (client) id.
+    pub client_id: Option<String>,
+}
+
+/// How to obtain access tokens.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// A ready token from `INTUNE_RESET_ACCESS_TOKEN`; never renewed.
+    AccessToken(Secret),
+    /// An app registration signing in with the client credentials grant.
+    App {
+        tenant: String,
+        client_id: String,
+        credential: AppCredential,
+    },
+}
+
+/// What proves the app's identity to Entra ID.
+#[derive(Debug, Clone)]
+pub enum AppCredential {
+    /// `AZURE_CLIENT_SECRET`.
+    Secret(Secret),
+    /// `AZURE_CLIENT_CERTIFICATE_PATH`: signs client assertions.
+    Certificate(Certificate),
+}
+
+/// A certificate and its RSA private key, read from one PEM file.
+#[derive(Clone)]
+pub struct Certificate {
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
+    /// base64url SHA-256 of the certificate's DER: the `x5t#S256` header by which Entra
+    /// finds the certificate registered on the app.
+    pub thumbprint_s256: String,
+    /// The private key; `Arc` because `RsaKeyPair` cannot be cloned and every clone of a
+    /// `TokenSource` shares it.
+    pub(crate) key: Arc<RsaKeyPair>,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("path", &self.path)
+            .field("thumbprint_s256", &self.thumbprint_s256)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The identity and what the caller should warn about.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub identity: Identity,
+    /// Sentences to log as warnings (an over-readable key file, ignored variables).
+    pub warnings: Vec<String>,
+}
+
+/// Why the tool cannot sign in; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot sign in: missing {}", .0.join("; "))]
+    Missing(Vec<String>),
+    #[error(
+        "the tenant '{0}' is neither a tenant id (GUID) nor a domain name such as \
+         contoso.onmicrosoft.com"
+    )]
+    InvalidTenant(String),
+    #[error("cannot read the certificate file {path} (from {ENV_CERTIFICATE_PATH}): {why}")]
+    CertificateUnreadable { path: String, why: String },
+    #[error(
+        "the certificate file {path} (from {ENV_CERTIFICATE_PATH}) holds no {what}; it must \
+         be one PEM file with both the certificate and its private key"
+    )]
+    CertificateIncomplete { path: String, what: &'static str },
+    #[error(
+        "the private key in {path} cannot be used: {why}; an RSA key in PKCS#8 \
+         (BEGIN PRIVATE KEY) or PKCS#1 (BEGIN RSA PRIVATE KEY) form is needed, unencrypted"
+    )]
+    KeyUnusable { path: String, why: String },
+    #[error(
+        "the certificate and the private key in {path} do not belong together (the key's \
+         public part is not the certificate's)"
+    )]
+    KeyMismatch { path: String },
+}
+
+/// Resolves the identity: `INTUNE_RESET_ACCESS_TOKEN`, else a certificate from
+/// `AZURE_CLIENT_CERTIFICATE_PATH`, else `AZURE_CLIENT_SECRET`. Flags win over
+/// `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`. Empty values count as unset.
+pub fn resolve(
+    flags: &IdentityFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, CredentialError> {
+    let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let token = get(ENV_ACCESS_TOKEN);
+    let cert_path = get(ENV_CERTIFICATE_PATH);
+    let secret = get(ENV_CLIENT_SECRET);
+    let mut warnings = Vec::new();
+
+    if let Some(token) = token {
+        for (name, set) in [
+            (ENV_CERTIFICATE_PATH, cert_path.is_some()),
+            (ENV_CLIENT_SECRET, secret.is_some()),
+        ] {
+            if set {
+                warnings.push(format!(
+                    "{ENV_ACCESS_TOKEN} is set, so {name} is ignored; the ready token is used \
+                     as it is and not renewed"
+                ));
+            }
+        }
+        return Ok(Resolved {
+            identity: Identity::AccessToken(Secret::new(token.trim())),
+            warnings,
+        });
+    }
+
+    let tenant = flag_or_env(flags.tenant.as_deref(), &get, ENV_TENANT_ID);
+    let client_id = flag_or_env(flags.client_id.as_deref(), &get, ENV_CLIENT_ID);
+    let mut missing = Vec::new();
+    if tenant.is_none() {
+        missing.push(format!("the tenant (pass --tenant or set {ENV_TENANT_ID})"));
+    }
+    if client_id.is_none() {
+        missing.push(format!(
+            "the client id (pass --client-id or set {ENV_CLIENT_ID})"
+        ));
+    }
+    if cert_path.is_none() && secret.is_none() {
+        missing.push(format!(
+            "a credential (set {ENV_CERTIFICATE_PATH} to a PEM file with certificate and \
+             private key, or {ENV_CLIENT_SECRET}, or {ENV_ACCESS_TOKEN} to a ready token)"
+        ));
+    }
+    let (Some(tenant), Some(client_id), true) = (tenant, client_id, missing.is_empty()) else {
+        return Err(CredentialError::Missing(missing));
+    };
+    if !is_tenant(&tenant) {
+        return Err(CredentialError::InvalidTenant(tenant));
+    }
+
+    let credential = match (cert_path, secret) {
+        (Some(path), secret) => {
+            if secret.is_some() {
+                warnings.push(format!(
+                    "{ENV_CERTIFICATE_PATH} is set, so {ENV_CLIENT_SECRET} is ignored"
+                ));
+            }
+            let path = PathBuf::from(path.trim());
+            if let Some(w) = readable_by_others(&path) {
+                warnings.push(w);
+            }
+            AppCredential::Certificate(load_certificate(&path)?)
+        }
+        (None, Some(secret)) => AppCredential::Secret(Secret::new(secret)),
+        (None, None) => return Err(CredentialError::Missing(Vec::new())),
+    };
+    Ok(Resolved {
+        identity: Identity::App {
+            tenant,
+            client_id,
+            credential,
+        },
+        warnings,
+    })
+}
+
+fn flag_or_env(
+    flag: Option<&str>,
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Option<String> {
+    flag.map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .or_else(|| get(name).map(|v| v.trim().to_owned()))
+}
+
+/// A GUID or a domain name: it goes into the token URL's path, so nothing else passes.
+fn is_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 253
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !t.starts_with('.')
+        && !t.contains("..")
+}
+
+/// A warning when group or others may read the key file (unix mode & 0o077).
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the private key file {} can be read by other users (mode {:03o}); restrict it \
+             with chmod 600",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> Option<String> {
+    None
+}
+
+/// Reads a PEM file holding a certificate and its RSA private key (PKCS#8 or PKCS#1).
+pub fn load_certificate(path: &Path) -> Result<Certificate, CredentialError> {
+    let shown = path.display().to_string();
+    let pem = std::fs::read(path).map_err(|e| CredentialError::CertificateUnreadable {
+        path: shown.clone(),
+        why: e.to_string(),
+    })?;
+    let cert = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .and_then(Result::ok)
+        .ok_or(CredentialError::CertificateIncomplete {
+            path: shown.clone(),
+            what: "certificate (BEGIN CERTIFICATE)",
+        })?;
+    // The PEM error could quote the file; say only what kind of problem it is.
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        CredentialError::CertificateIncomplete {
+            path: shown.clone(),
+            what: "private key",
+        }
+    })?;
+    let unusable = |why: String| CredentialError::KeyUnusable {
+        path: shown.clone(),
+        why,
+    };
+    let key = match &key {
+        PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        PrivateKeyDer::Sec1(_) => return Err(unusable("it is an elliptic-curve key".into())),
+        _ => return Err(unusable("its format is not supported".into())),
+    }
+    .map_err(|e| unusable(e.to_string()))?;
+    // The certificate's SubjectPublicKeyInfo wraps the RSAPublicKey DER verbatim, so a
+    // byte search tells whether key and certificate belong together.
+    let public = key.public().as_ref();
+    if !cert.windows(public.len()).any(|w| w == public) {
+        return Err(CredentialError::KeyMismatch { path: shown });
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    Ok(Certificate {
+        path: path.to_owned(),
+        thumbprint_s256: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+        key: Arc::new(key),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub(crate) fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/graph")
+            .join(name)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn flags(tenant: Option<&str>, client: Option<&str>) -> IdentityFlags {
+        IdentityFlags {
+            tenant: tenant.map(Into::into),
+            client_id: client.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_ready_token_needs_nothing_else() {
+        let r = resolve(
+            &flags(None, None),
+            &env(&[(ENV_ACCESS_TOKEN, "tok"), (ENV_CLIENT_SECRET, "s")]),
+        )
+        .unwrap();
+        assert!(matches!(&r.identity, Identity::AccessToken(t) if t.expose() == "tok"));
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains(ENV_CLIENT_SECRET));
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let r = resolve(
+            &flags(Some("flag.example"), None),
+            &env(&[
+                (ENV_TENANT_ID, "env.example"),
+                (ENV_CLIENT_ID, "app"),
+                (ENV_CLIENT_SECRET, "s3cret"),
+            ]),
+        )
+        .unwrap();
+        let Identity::App {
+            tenant,
+            client_id,
+            credential: AppCredential::Secret(s),
+        } = r.identity
+        else {
+            panic!("expected a secret identity");
+        };
+        assert_eq!(
+            (tenant.as_str(), client_id.as_str()),
+            ("flag.example", "app")
+        );
+        assert_eq!(s.expose(), "s3cret");
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn each_missing_piece_is_named() {
+        let err = resolve(&flags(None, None), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "--tenant",
+            ENV_TENANT_ID,
+            "--client-id",
+            ENV_CLIENT_ID,
+            ENV_CLIENT_SECRET,
+            ENV_CERTIFICATE_PATH,
+        ] {
+            assert!(err.contains(part), "{err}");
+        }
+        let err = resolve(
+            &flags(Some("t.example"), None),
+            &env(&[(ENV_CLIENT_SECRET, "s"), (ENV_CLIENT_ID, " ")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            CredentialError::Missing(vec![format!(
+                "the client id (pass --client-id or set {ENV_CLIENT_ID})"
+            )])
+        );
+        assert!(!err.to_string().contains("--tenant"));
+        let err = resolve(&flags(Some("t.example"), Some("app")), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(ENV_CLIENT_SECRET) && !err.contains("--tenant"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_tenant_cannot_smuggle_a_path() {
+        for bad in ["../x", "a/b", "a?b", ".x"] {
+            let r = resolve(
+                &flags(Some(bad), Some("app")),
+                &env(&[(ENV_CLIENT_SECRET, "s")]),
+            );
+            assert!(matches!(r, Err(CredentialError::InvalidTenant(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificates_in_both_key_forms_load_with_the_same_thumbprint() {
+        let a = load_certificate(&fixture("cert-and-pkcs8-key.pem")).unwrap();
+        let b = load_certificate(&fixture("cert-and-pkcs1-key.pem")).unwrap();
+        assert_eq!(a.thumbprint_s256, b.thumbprint_s256);
+        assert_eq!(a.thumbprint_s256.len(), 43);
+        assert!(!format!("{a:?}").contains("BEGIN"));
+    }
+
+    #[test]
+    fn certificate_wins_over_secret_and_loose_modes_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.pem");
+        std::fs::copy(fixture("cert-and-pkcs8-key.pem"), &path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let p = path.to_string_lossy().into_owned();
+        let r = resolve(
+            &flags(Some("t.example"), Some("app")),
+            &env(&[(ENV_CERTIFICATE_PATH, &p), (ENV_CLIENT_SECRET, "s")]),
+        )
+        .unwrap();
+        assert!(matches!(
+            r.identity,
+            Identity::App {
+                credential: AppCredential::Certificate(_),
+                ..
+            }
+        ));
+        assert!(r.warnings.iter().any(|w| w.contains(ENV_CLIENT_SECRET)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert!(
+                r.warnings.iter().any(|w| w.contains("chmod 600")),
+                "{:?}",
+                r.warnings
+            );
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let r = resolve(
+                &flags(Some("t.example"), Some("app")),
+                &env(&[(ENV_CERTIFICATE_PATH, &p)]),
+            )
+            .unwrap();
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        }
+    }
+
+    #[test]
+    fn broken_certificate_files_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = std::fs::read_to_string(fixture("cert-and-pkcs8-key.pem")).unwrap();
+        let (cert, key) = pem.split_at(pem.find("-----BEGIN PRIVATE KEY").unwrap());
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        assert!(matches!(
+            load_certificate(&write("c.pem", cert)),
+            Err(CredentialError::CertificateIncomplete {
+                what: "private key",
+                ..
+            })
+        ));
+        assert!(matches!(
+            load_certificate(&write("k.pem", key)),
+            Err(CredentialError::CertificateIncomplete { .. })
+        ));
+        assert!(matches!(
+            load_certificate(&dir.path().join("absent.pem")),
+            Err(CredentialError::CertificateUnreadable { .. })
+        ));
+        // A key that is not the certificate's.
+        let other = std::fs::read_to_string(fixture("other-pkcs8-key.pem")).unwrap();
+        let err = load_certificate(&write("w.pem", &format!("{cert}{other}"))).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::KeyMismatch { .. }),
+            "{err:?}"
+        );
+        // An elliptic-curve key: PS256 needs RSA.
+        let ec = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIJew9S8rALXupsgy91GhudI6ihYahHdXADmoAacaltcfoAoGCCqGSM49\nAwEHoUQDQgAEHIkGIKKAt0pFsYWqBiFLYtZgvYeHWs/+W8CY3dYSW+IvjXTntjFJ\nAyt0zK+v7OTFWUCS1togbJ6SmZ0pN48d6Q==\n-----END EC PRIVATE KEY-----\n";
+        let err = load_certificate(&write("e.pem", &format!("{cert}{ec}"))).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::KeyUnusable { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("elliptic-curve"), "{err}");
+    }
+}
