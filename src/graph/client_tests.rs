@@ -116,11 +116,16 @@ async fn every_request_gets_its_own_client_request_id_and_ids_stay_one_segment()
         .get_device("a/../b?c", &["id"], Connection::Pooled)
         .await
         .unwrap();
-    let b = c.get_device(ID, &["id"], Connection::Pooled).await.unwrap();
+    let b = c.get_device(ID, &[], Connection::Pooled).await.unwrap();
     assert_ne!(a.client_request_id, b.client_request_id);
     assert_eq!(
         graph_requests(&server)[0].target,
         "/beta/deviceManagement/managedDevices/a%2F..%2Fb%3Fc?$select=id"
+    );
+    assert_eq!(
+        graph_requests(&server)[1].target,
+        format!("/beta/deviceManagement/managedDevices/{ID}"),
+        "no empty $select"
     );
 }
 

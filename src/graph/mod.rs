@@ -15,7 +15,8 @@
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
 //! - [`assertion`]: the signed JWT that proves a certificate credential.
 //! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
-//! - [`client`]: [`GraphClient`], one request per call.
+//! - [`client`]: [`GraphClient`], one request per call; `exchange` sends it and sorts
+//!   the answer.
 
 pub mod assertion;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod cloud;
 pub mod credentials;
 pub mod device;
 pub mod errors;
+mod exchange;
 pub mod retry_after;
 pub mod secret;
 #[cfg(test)]
