@@ -357,7 +357,7 @@ fn refusal(
              check --cloud and --graph-url, and that the app has Microsoft Graph permissions \
              with admin consent"
             .to_owned(),
-        Some(7000112) | Some(7000113) => {
+        Some(7000112) => {
             format!("application '{client_id}' is disabled in tenant '{tenant}'")
         }
         _ => format!(

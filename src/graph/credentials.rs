@@ -144,11 +144,24 @@ pub fn resolve(
             }
         }
         return Ok(Resolved {
-            identity: Identity::AccessToken(Secret::new(token.trim())),
+            identity: Identity::AccessToken(Secret::new(without_bearer(&token))),
             warnings,
         });
     }
 
+    // The certificate wins: it cannot leak the way a secret can.
+    let source = match (cert_path, secret) {
+        (Some(path), secret) => {
+            if secret.is_some() {
+                warnings.push(format!(
+                    "{ENV_CERTIFICATE_PATH} is set, so {ENV_CLIENT_SECRET} is ignored"
+                ));
+            }
+            Some(Source::Certificate(PathBuf::from(path.trim())))
+        }
+        (None, Some(secret)) => Some(Source::Secret(Secret::new(secret))),
+        (None, None) => None,
+    };
     let tenant = flag_or_env(flags.tenant.as_deref(), &get, ENV_TENANT_ID);
     let client_id = flag_or_env(flags.client_id.as_deref(), &get, ENV_CLIENT_ID);
     let mut missing = Vec::new();
@@ -160,34 +173,26 @@ pub fn resolve(
             "the client id (pass --client-id or set {ENV_CLIENT_ID})"
         ));
     }
-    if cert_path.is_none() && secret.is_none() {
+    if source.is_none() {
         missing.push(format!(
             "a credential (set {ENV_CERTIFICATE_PATH} to a PEM file with certificate and \
              private key, or {ENV_CLIENT_SECRET}, or {ENV_ACCESS_TOKEN} to a ready token)"
         ));
     }
-    let (Some(tenant), Some(client_id), true) = (tenant, client_id, missing.is_empty()) else {
+    let (Some(tenant), Some(client_id), Some(source)) = (tenant, client_id, source) else {
         return Err(CredentialError::Missing(missing));
     };
     if !is_tenant(&tenant) {
         return Err(CredentialError::InvalidTenant(tenant));
     }
-
-    let credential = match (cert_path, secret) {
-        (Some(path), secret) => {
-            if secret.is_some() {
-                warnings.push(format!(
-                    "{ENV_CERTIFICATE_PATH} is set, so {ENV_CLIENT_SECRET} is ignored"
-                ));
-            }
-            let path = PathBuf::from(path.trim());
+    let credential = match source {
+        Source::Certificate(path) => {
             if let Some(w) = readable_by_others(&path) {
                 warnings.push(w);
             }
             AppCredential::Certificate(load_certificate(&path)?)
         }
-        (None, Some(secret)) => AppCredential::Secret(Secret::new(secret)),
-        (None, None) => return Err(CredentialError::Missing(Vec::new())),
+        Source::Secret(secret) => AppCredential::Secret(secret),
     };
     Ok(Resolved {
         identity: Identity::App {
@@ -199,6 +204,12 @@ pub fn resolve(
     })
 }
 
+/// Where the app's credential will come from, before the file is read.
+enum Source {
+    Certificate(PathBuf),
+    Secret(Secret),
+}
+
 fn flag_or_env(
     flag: Option<&str>,
     get: &dyn Fn(&str) -> Option<String>,
@@ -208,6 +219,15 @@ fn flag_or_env(
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
         .or_else(|| get(name).map(|v| v.trim().to_owned()))
+}
+
+/// The token itself, when it was pasted with its `Bearer ` prefix.
+fn without_bearer(token: &str) -> &str {
+    let token = token.trim();
+    match token.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => token[7..].trim_start(),
+        _ => token,
+    }
 }
 
 /// A GUID or a domain name: it goes into the token URL's path, so nothing else passes.
@@ -254,6 +274,15 @@ pub fn load_certificate(path: &Path) -> Result<Certificate, CredentialError> {
             path: shown.clone(),
             what: "certificate (BEGIN CERTIFICATE)",
         })?;
+    let contains = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    if contains(b"ENCRYPTED PRIVATE KEY--") || contains(b"Proc-Type: 4,ENCRYPTED") {
+        return Err(CredentialError::KeyUnusable {
+            path: shown,
+            why: "it is protected by a password (write it out unencrypted, for example \
+                  with `openssl pkey -in FILE -out KEY.pem`, and keep that file mode 600)"
+                .into(),
+        });
+    }
     // The PEM error could quote the file; say only what kind of problem it is.
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
         CredentialError::CertificateIncomplete {

@@ -37,6 +37,33 @@ fn a_ready_token_needs_nothing_else() {
 }
 
 #[test]
+fn a_pasted_bearer_prefix_is_dropped() {
+    for pasted in ["Bearer abc", "bearer  abc ", "abc"] {
+        let r = resolve(&flags(None, None), &env(&[(ENV_ACCESS_TOKEN, pasted)])).unwrap();
+        assert!(
+            matches!(&r.identity, Identity::AccessToken(t) if t.expose() == "abc"),
+            "{pasted}"
+        );
+    }
+}
+
+#[test]
+fn identities_print_no_secret() {
+    let r = resolve(
+        &flags(Some("t.example"), Some("app")),
+        &env(&[(ENV_CLIENT_SECRET, "s3cret-value")]),
+    )
+    .unwrap();
+    assert!(!format!("{r:?}").contains("s3cret-value"));
+    let cert = load_certificate(&fixture("cert-and-pkcs8-key.pem")).unwrap();
+    let shown = format!("{:?}", AppCredential::Certificate(cert));
+    assert!(
+        shown.contains("[redacted]") && !shown.contains("PRIVATE"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn flags_win_over_environment() {
     let r = resolve(
         &flags(Some("flag.example"), None),
@@ -186,6 +213,11 @@ fn broken_certificate_files_are_explained() {
         load_certificate(&dir.path().join("absent.pem")),
         Err(CredentialError::CertificateUnreadable { .. })
     ));
+    // A password-protected key.
+    let encrypted =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let err = load_certificate(&write("x.pem", &format!("{cert}{encrypted}"))).unwrap_err();
+    assert!(err.to_string().contains("password"), "{err}");
     // A key that is not the certificate's.
     let other = std::fs::read_to_string(fixture("other-pkcs8-key.pem")).unwrap();
     let err = load_certificate(&write("w.pem", &format!("{cert}{other}"))).unwrap_err();
