@@ -5,12 +5,14 @@
 //! - [`cli`]: clap arguments become one validated config per command; nothing below
 //!   sees clap. `main.rs` only calls [`cli::main`].
 //! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
+//! - [`graph`]: Microsoft Graph sign-in, clouds and the one-request-per-call client.
 //! - [`rules`]: platform classification and the eligibility table, as data.
 //! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
 //! - [`report`]: report rows, the writer, the summary.
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
+pub mod graph;
 pub mod job;
 pub mod plan;
 pub mod report;

@@ -1,0 +1,290 @@
+//! Sign-in against a loopback token endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::graph::cloud::Cloud;
+use crate::graph::credentials::{load_certificate, tests::fixture};
+use crate::graph::test_server::{Answer, TestServer, refused_addr, serve};
+
+const SECRET: &str = "very-secret-value";
+
+/// A token endpoint that hands out `tok-1`, `tok-2`, ... valid for `lifetime` seconds.
+async fn token_server(lifetime: u64, pause: Duration) -> (TestServer, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let server = serve(move |_| {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        let answer = Answer::json(
+            200,
+            serde_json::json!({
+                "token_type": "Bearer", "expires_in": lifetime, "access_token": format!("tok-{n}")
+            }),
+        );
+        Answer::Late(pause, Box::new(answer))
+    })
+    .await;
+    (server, count)
+}
+
+fn endpoints(authority: &str) -> Endpoints {
+    Endpoints::new(Cloud::Global, Some("http://127.0.0.1:1"), Some(authority)).unwrap()
+}
+
+fn secret_identity() -> Identity {
+    Identity::App {
+        tenant: "contoso.example".into(),
+        client_id: "app-1".into(),
+        credential: AppCredential::Secret(Secret::new(SECRET)),
+    }
+}
+
+fn source(identity: Identity, authority: &str) -> TokenSource {
+    let e = endpoints(authority);
+    let http = crate::graph::client::http_client(&e, Duration::from_secs(5), false).unwrap();
+    TokenSource::new(identity, &e, http).unwrap()
+}
+
+#[tokio::test]
+async fn fetches_once_and_caches() {
+    let (server, count) = token_server(3600, Duration::ZERO).await;
+    let tokens = source(secret_identity(), &server.url());
+    assert_eq!(tokens.token().await.unwrap().expose(), "tok-1");
+    assert_eq!(tokens.clone().token().await.unwrap().expose(), "tok-1");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    let seen = &server.requests()[0];
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.target, "/contoso.example/oauth2/v2.0/token");
+    assert_eq!(
+        seen.form("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(seen.form("client_id").as_deref(), Some("app-1"));
+    assert_eq!(
+        seen.form("scope").as_deref(),
+        Some("http://127.0.0.1:1/.default")
+    );
+    assert_eq!(seen.form("client_secret").as_deref(), Some(SECRET));
+    assert_eq!(seen.form("client_assertion"), None);
+    assert!(tokens.can_renew());
+}
+
+#[tokio::test]
+async fn renews_before_expiry() {
+    // 1 s lifetime: renewed after 0.9 s (a tenth of the lifetime as margin).
+    let (server, count) = token_server(1, Duration::ZERO).await;
+    let tokens = source(secret_identity(), &server.url());
+    assert_eq!(tokens.token().await.unwrap().expose(), "tok-1");
+    assert_eq!(tokens.token().await.unwrap().expose(), "tok-1");
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    assert_eq!(tokens.token().await.unwrap().expose(), "tok-2");
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn renewal_margin_is_five_minutes_or_a_tenth() {
+    assert_eq!(
+        renewal_margin(Duration::from_secs(3599)),
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        renewal_margin(Duration::from_secs(60)),
+        Duration::from_secs(6)
+    );
+    assert_eq!(
+        renewal_margin(Duration::from_secs(1)),
+        Duration::from_millis(100)
+    );
+}
+
+#[tokio::test]
+async fn one_fetch_in_flight_for_many_callers() {
+    let (server, count) = token_server(3600, Duration::from_millis(200)).await;
+    let tokens = source(secret_identity(), &server.url());
+    let tasks: Vec<_> = (0..25)
+        .map(|_| {
+            let t = tokens.clone();
+            tokio::spawn(async move { t.token().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().expose(), "tok-1");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn invalidate_drops_only_the_refused_token() {
+    let (server, count) = token_server(3600, Duration::ZERO).await;
+    let tokens = source(secret_identity(), &server.url());
+    let first = tokens.token().await.unwrap();
+    tokens.invalidate(&first);
+    let second = tokens.token().await.unwrap();
+    assert_eq!(second.expose(), "tok-2");
+    // A late 401 for the old token must not throw away the new one.
+    tokens.invalidate(&first);
+    assert_eq!(tokens.token().await.unwrap().expose(), "tok-2");
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_ready_token_is_never_fetched_or_dropped() {
+    let addr = refused_addr().await;
+    let tokens = source(
+        Identity::AccessToken(Secret::new("ready")),
+        &format!("http://{addr}"),
+    );
+    let t = tokens.token().await.unwrap();
+    tokens.invalidate(&t);
+    assert_eq!(tokens.token().await.unwrap().expose(), "ready");
+    assert!(!tokens.can_renew());
+}
+
+#[tokio::test]
+async fn a_certificate_sends_an_assertion_not_a_secret() {
+    let (server, _) = token_server(3600, Duration::ZERO).await;
+    let cert = load_certificate(&fixture("cert-and-pkcs8-key.pem")).unwrap();
+    let identity = Identity::App {
+        tenant: "t".into(),
+        client_id: "app-2".into(),
+        credential: AppCredential::Certificate(cert),
+    };
+    let tokens = source(identity, &server.url());
+    tokens.token().await.unwrap();
+    let seen = &server.requests()[0];
+    assert_eq!(seen.form("client_secret"), None);
+    assert_eq!(
+        seen.form("client_assertion_type").as_deref(),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let jwt = seen.form("client_assertion").unwrap();
+    assert_eq!(jwt.split('.').count(), 3);
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["aud"],
+        format!("{}/t/oauth2/v2.0/token", server.url())
+    );
+}
+
+fn entra_error(code: u64, error: &str, description: &str) -> Answer {
+    Answer::json(
+        401,
+        serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: abc\r\nCorrelation ID: def"),
+            "error_codes": [code],
+            "trace_id": "trace-1",
+            "correlation_id": "corr-1"
+        }),
+    )
+}
+
+#[tokio::test]
+async fn entra_refusals_become_sentences_without_the_secret() {
+    let cases: &[(u64, &str)] = &[
+        (7000215, "Value (not its Secret ID)"),
+        (7000222, "has expired"),
+        (90002, "does not exist in this cloud"),
+        (900023, "--tenant"),
+        (700016, "was not found in tenant 'contoso.example'"),
+        (700027, "upload that certificate"),
+        (65001, "admin consent"),
+        (500011, "--cloud"),
+        (12345, "check the tenant, client id and AZURE_CLIENT_SECRET"),
+    ];
+    for &(code, expected) in cases {
+        let server = serve(move |_| entra_error(code, "invalid_client", "Something.")).await;
+        let err = source(secret_identity(), &server.url())
+            .token()
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("AADSTS{code}")), "{text}");
+        assert!(text.contains(expected), "{code}: {text}");
+        assert!(
+            text.contains("trace id trace-1") && text.contains("Something."),
+            "{text}"
+        );
+        assert!(!text.contains(SECRET) && !format!("{err:?}").contains(SECRET));
+        assert!(!err.is_transient());
+    }
+}
+
+#[test]
+fn aadsts_code_from_the_description_when_codes_are_absent() {
+    let err = refusal(
+        400,
+        r#"{"error":"invalid_request","error_description":"AADSTS900023: Specified tenant identifier 'x' is neither a valid DNS name, nor a valid external domain."}"#,
+        "u",
+        "x",
+        "app",
+        &AppCredential::Secret(Secret::new(SECRET)),
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("AADSTS900023") && text.contains("tenant 'x'"),
+        "{text}"
+    );
+    let err = refusal(
+        502,
+        "<html>gateway</html>",
+        "u",
+        "x",
+        "app",
+        &AppCredential::Secret(Secret::new(SECRET)),
+    );
+    assert!(matches!(err, AuthError::BadAnswer { status: 502, .. }));
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn unreachable_authority_is_transient() {
+    let addr = refused_addr().await;
+    let err = source(secret_identity(), &format!("http://{addr}"))
+        .token()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn answers_without_a_token_are_bad_answers() {
+    for body in [
+        serde_json::json!({"token_type": "Bearer", "expires_in": 3600}),
+        serde_json::json!({"access_token": "x"}),
+        serde_json::json!({"access_token": "x", "expires_in": "soon"}),
+    ] {
+        let server = serve(move |_| Answer::json(200, body.clone())).await;
+        let err = source(secret_identity(), &server.url())
+            .token()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::BadAnswer { .. }), "{err:?}");
+    }
+    // expires_in as a string is accepted.
+    let server = serve(|_| {
+        Answer::json(
+            200,
+            serde_json::json!({"access_token": "x", "expires_in": "3599"}),
+        )
+    })
+    .await;
+    assert_eq!(
+        source(secret_identity(), &server.url())
+            .token()
+            .await
+            .unwrap()
+            .expose(),
+        "x"
+    );
+}

@@ -1,0 +1,286 @@
+//! [`GraphClient`]: the calls the runner makes, one HTTP request each.
+//!
+//! This file knows the URLs and what each answer holds; [`super::exchange`] sends the
+//! request and sorts the answer. Failures become [`CallError`]s whose kind drives the
+//! runner's retry policy.
+
+use std::time::Duration;
+
+pub use super::exchange::http_client;
+
+use reqwest::Method;
+use url::Url;
+
+use super::auth::{AuthError, TokenSource};
+use super::cloud::Endpoints;
+use super::credentials::Identity;
+use super::device::{
+    ActionResult, ActionResultsBody, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
+};
+use super::errors::{CallError, CallErrorKind};
+use super::exchange::{bare_error, exchange};
+
+/// What `resetPasscode` needs (GRAPH.md, "The action").
+const WRITE_PERMISSION: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+/// What reading managed devices needs.
+const READ_PERMISSION: &str = "DeviceManagementManagedDevices.Read.All";
+
+/// Which connection a request goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// A kept-alive connection when one is idle.
+    Pooled,
+    /// A new connection, closed afterwards: the retry after a 503/504 or a broken
+    /// connection, so it does not land on the same bad backend or dead socket.
+    Fresh,
+}
+
+/// A successful call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply<T> {
+    pub value: T,
+    pub status: u16,
+    /// Graph's `request-id` header, for support cases.
+    pub request_id: Option<String>,
+    /// The `client-request-id` we sent.
+    pub client_request_id: String,
+}
+
+/// What to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRequest {
+    /// The first page of devices whose `property` equals `value`.
+    Filter {
+        property: FilterProperty,
+        value: String,
+        select: Vec<String>,
+    },
+    /// An `@odata.nextLink`, followed verbatim.
+    Next(String),
+}
+
+/// The HTTP clients could not be built (TLS setup): nothing can be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// The Graph calls; clones share connections and the token cache.
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    /// Kept-alive connections for ordinary requests.
+    pooled: reqwest::Client,
+    /// No idle connections: for [`Connection::Fresh`].
+    fresh: reqwest::Client,
+    endpoints: Endpoints,
+    tokens: TokenSource,
+}
+
+impl GraphClient {
+    pub fn new(
+        endpoints: Endpoints,
+        tokens: TokenSource,
+        timeout: Duration,
+    ) -> Result<GraphClient, SetupError> {
+        Ok(GraphClient {
+            pooled: http_client(&endpoints, timeout, false)?,
+            fresh: http_client(&endpoints, timeout, true)?,
+            endpoints,
+            tokens,
+        })
+    }
+
+    /// A client and its token source from a resolved identity; token requests share
+    /// the pooled connections.
+    pub fn sign_in(
+        endpoints: Endpoints,
+        identity: Identity,
+        timeout: Duration,
+    ) -> Result<GraphClient, SetupError> {
+        let pooled = http_client(&endpoints, timeout, false)?;
+        let tokens = TokenSource::new(identity, &endpoints, pooled.clone())?;
+        Ok(GraphClient {
+            fresh: http_client(&endpoints, timeout, true)?,
+            pooled,
+            endpoints,
+            tokens,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// `GET /beta/deviceManagement/managedDevices/{id}?$select=...`
+    pub async fn get_device(
+        &self,
+        id: &str,
+        select: &[&str],
+        connection: Connection,
+    ) -> Result<Reply<ManagedDevice>, CallError> {
+        let mut url = self.device_url("beta", id);
+        let select = select.join(",");
+        set_query(&mut url, &[("$select", &select)]);
+        self.send(Method::GET, url, connection, READ_PERMISSION, |body| {
+            serde_json::from_str(body).ok()
+        })
+        .await
+    }
+
+    /// One page of `GET /beta/deviceManagement/managedDevices`.
+    pub async fn list_devices_page(
+        &self,
+        request: PageRequest,
+        connection: Connection,
+    ) -> Result<Reply<DevicePage>, CallError> {
+        let url = match request {
+            PageRequest::Filter {
+                property,
+                value,
+                select,
+            } => {
+                let mut url = self.collection_url("beta");
+                let select = select.join(",");
+                set_query(
+                    &mut url,
+                    &[("$filter", &property.filter(&value)), ("$select", &select)],
+                );
+                url
+            }
+            PageRequest::Next(link) => self.checked_next_link(&link).map_err(|why| {
+                // Nothing is sent, so there is no client-request-id to report.
+                bare_error(CallErrorKind::UnsafeLink, None, why, "")
+            })?,
+        };
+        self.send(Method::GET, url, connection, READ_PERMISSION, |body| {
+            let page: DevicePageBody = serde_json::from_str(body).ok()?;
+            Some(DevicePage {
+                devices: page.value,
+                next_link: page.next_link,
+            })
+        })
+        .await
+    }
+
+    /// `POST /v1.0/deviceManagement/managedDevices/{id}/resetPasscode`, no body; Graph
+    /// answers 204 when it has queued the action (any 2xx is taken as accepted).
+    pub async fn reset_passcode(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> Result<Reply<()>, CallError> {
+        let mut url = self.device_url("v1.0", id);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("resetPasscode");
+        }
+        self.send(
+            Method::POST,
+            url,
+            connection,
+            WRITE_PERMISSION,
+            |_| Some(()),
+        )
+        .await
+    }
+
+    /// `GET /beta/deviceManagement/managedDevices/{id}?$select=id,deviceActionResults`
+    pub async fn action_results(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+        let mut url = self.device_url("beta", id);
+        set_query(&mut url, &[("$select", "id,deviceActionResults")]);
+        self.send(Method::GET, url, connection, READ_PERMISSION, |body| {
+            let body: ActionResultsBody = serde_json::from_str(body).ok()?;
+            Some(body.results.unwrap_or_default())
+        })
+        .await
+    }
+
+    fn collection_url(&self, version: &str) -> Url {
+        let mut url = self.endpoints.graph.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend([version, "deviceManagement", "managedDevices"]);
+        }
+        url
+    }
+
+    /// The id is pushed as one path segment, so whatever it holds cannot change the path.
+    fn device_url(&self, version: &str, id: &str) -> Url {
+        let mut url = self.collection_url(version);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(id);
+        }
+        url
+    }
+
+    /// A nextLink is followed only to Graph's own origin: the token goes with it.
+    fn checked_next_link(&self, link: &str) -> Result<Url, String> {
+        let url = Url::parse(link).map_err(|e| format!("the @odata.nextLink is not a URL: {e}"))?;
+        let graph = self.endpoints.graph.origin();
+        if url.origin() != graph {
+            return Err(format!(
+                "the @odata.nextLink points at {}, not at {}; the access token is only \
+                 sent to Graph",
+                url.origin().ascii_serialization(),
+                graph.ascii_serialization()
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Sends one request on the chosen connection.
+    async fn send<T>(
+        &self,
+        method: Method,
+        url: Url,
+        connection: Connection,
+        permission: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Reply<T>, CallError> {
+        let http = match connection {
+            Connection::Pooled => &self.pooled,
+            Connection::Fresh => &self.fresh,
+        };
+        exchange(http, &self.tokens, method, url, permission, parse).await
+    }
+}
+
+/// Sets the query to `key=value` pairs, values percent-encoded as RFC 3986 unreserved
+/// characters only: spaces become `%20`, never `+`, which OData would not read as a space.
+/// Pairs with an empty value are left out (an empty `$select` is an error to Graph).
+fn set_query(url: &mut Url, pairs: &[(&str, &str)]) {
+    let query = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    url.set_query((!query.is_empty()).then_some(query.as_str()));
+}
+
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b',') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,41 @@
+//! Microsoft Graph: signing in, the clouds, and the calls the runner makes.
+//!
+//! Each method of [`GraphClient`] sends exactly **one** HTTP request and reports what
+//! happened, success or [`CallError`], as data. Pacing, retries, the shared 429 pause and
+//! the no-double-reset policy belong to the runner: only it sees every worker, and a
+//! client that retried on its own would hide attempts from the throttling budget and
+//! could send a second `resetPasscode` (a second passcode) behind the runner's back.
+//!
+//! # Layout
+//! - [`secret`]: [`Secret`], a string that prints as `[redacted]`.
+//! - [`cloud`]: [`Cloud`] and [`Endpoints`]; plain HTTP only to loopback.
+//! - [`credentials`]: who we are, from flags and environment variables.
+//! - [`auth`]: [`TokenSource`], cached app-only tokens, client assertions.
+//! - [`retry_after`]: `Retry-After` values.
+//! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
+//! - [`assertion`]: the signed JWT that proves a certificate credential.
+//! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
+//! - [`client`]: [`GraphClient`], one request per call; `exchange` sends it and sorts
+//!   the answer.
+
+pub mod assertion;
+pub mod auth;
+pub mod client;
+pub mod cloud;
+pub mod credentials;
+pub mod device;
+pub mod errors;
+mod exchange;
+pub mod retry_after;
+pub mod secret;
+#[cfg(test)]
+mod test_server;
+
+pub use auth::{AuthError, TokenSource};
+pub use client::{Connection, GraphClient, PageRequest, Reply, SetupError};
+pub use cloud::{Cloud, EndpointError, Endpoints};
+pub use credentials::{AppCredential, CredentialError, Identity, IdentityFlags, Resolved};
+pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS};
+pub use errors::{CallError, CallErrorKind};
+pub use retry_after::parse_retry_after;
+pub use secret::Secret;
