@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::graph::{Cloud, IdentityFlags};
 use crate::plan::{self, CommandError, LookupMode, PlanConfig, PlanOptions};
 use crate::report::ReportFormat;
 use crate::rules::{Action, ActionChoice};
 use crate::rules_command;
+use crate::run::{self, RunConfig, Settings, Target};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -29,14 +31,165 @@ Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log detail: -v logs every request with its client-request-id.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors on stderr (the summary still prints).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Read job files and write the outcome each row would get. No network.
     Plan(PlanArgs),
+    /// Plan, confirm, then reset the passcodes of every eligible device through Graph.
+    Run(Box<RunArgs>),
     /// Print the platform rules table.
     Rules(RulesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Job files, as for `plan`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The action. Required unless every job file is a job document naming one; a
+    /// row's own `action` column wins.
+    #[arg(long, value_enum)]
+    action: Option<ActionArg>,
+    /// When to read a device's facts from Graph first.
+    #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
+    lookup: LookupArg,
+    /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    format: FormatArg,
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
+    /// Act without asking (required when there is no terminal, as under cron).
+    #[arg(long)]
+    yes: bool,
+    /// Refuse to act on more than N devices.
+    #[arg(long, value_name = "N")]
+    max_devices: Option<u64>,
+    /// Tenant id or domain [env: AZURE_TENANT_ID]
+    #[arg(long)]
+    tenant: Option<String>,
+    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
+    #[arg(long)]
+    client_id: Option<String>,
+    /// National cloud.
+    #[arg(long, value_enum, default_value_t = CloudArg::Global)]
+    cloud: CloudArg,
+    /// Override the Graph host (tests, proxies); http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    graph_url: Option<String>,
+    /// Override the Entra ID authority host; http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    authority_url: Option<String>,
+    /// resetPasscode calls per second at most [default: 9.9; with the 200-per-20-s
+    /// window this sustains about 9.75/s]
+    #[arg(long, value_name = "PER_SECOND")]
+    write_rate: Option<f64>,
+    /// Reads (lookups, verifications) per second at most [default: 50]
+    #[arg(long, value_name = "PER_SECOND")]
+    read_rate: Option<f64>,
+    /// Devices in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Requests per device call before giving up (429s count).
+    #[arg(long, default_value_t = 10)]
+    max_attempts: u32,
+    /// Per-request timeout, e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CloudArg {
+    Global,
+    Usgov,
+    UsgovDod,
+    China,
+}
+
+impl From<CloudArg> for Cloud {
+    fn from(c: CloudArg) -> Self {
+        match c {
+            CloudArg::Global => Cloud::Global,
+            CloudArg::Usgov => Cloud::UsGov,
+            CloudArg::UsgovDod => Cloud::UsGovDod,
+            CloudArg::China => Cloud::China,
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 30s, 500ms, 2m)"))
+}
+
+impl RunArgs {
+    fn into_config(self, interactive: bool) -> Result<RunConfig, CommandError> {
+        for (flag, rate) in [
+            ("--write-rate", self.write_rate),
+            ("--read-rate", self.read_rate),
+        ] {
+            if let Some(r) = rate
+                && !(r > 0.0 && r.is_finite())
+            {
+                return Err(CommandError::Usage(format!(
+                    "{flag} must be a positive number"
+                )));
+            }
+        }
+        let mut settings = Settings {
+            concurrency: self.concurrency.max(1),
+            max_attempts: self.max_attempts.max(1),
+            ..Settings::default()
+        };
+        if let Some(r) = self.write_rate {
+            settings.write_rate = r;
+        }
+        if let Some(r) = self.read_rate {
+            settings.read_rate = r;
+        }
+        Ok(RunConfig {
+            files: self.files,
+            options: PlanOptions {
+                action: self.action.map(Into::into).unwrap_or(ActionChoice::Auto),
+                lookup: self.lookup.into(),
+            },
+            action_given: self.action.is_some(),
+            report: self.report,
+            format: self.format.into(),
+            summary_json: self.summary_json,
+            yes: self.yes,
+            max_devices: self.max_devices,
+            settings,
+            timeout: self.timeout,
+            target: Target::Tenant {
+                identity: IdentityFlags {
+                    tenant: self.tenant,
+                    client_id: self.client_id,
+                },
+                cloud: self.cloud.into(),
+                graph_url: self.graph_url,
+                authority_url: self.authority_url,
+            },
+            interactive,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,7 +222,7 @@ struct RulesArgs {
     format: RulesFormat,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ActionArg {
     RemovePasscode,
     ResetPin,
@@ -166,8 +319,53 @@ pub fn main() -> ExitCode {
     ExitCode::from(dispatch(cli))
 }
 
+/// Logs go to stderr, as text or JSON Lines. Secrets never reach them: tokens and
+/// secrets are `Secret`s whose Debug and Display print `[redacted]`.
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,intune_reset={level}"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn dispatch(cli: Cli) -> u8 {
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
     match cli.command {
+        Command::Run(args) => {
+            use std::io::IsTerminal;
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            let outcome = args
+                .into_config(interactive)
+                .and_then(|config| run::run(config, &|name| std::env::var(name).ok()));
+            match outcome {
+                Ok(outcome) => {
+                    eprint!("{}", outcome.summary.render());
+                    if let Some(reason) = &outcome.aborted {
+                        eprintln!("intune-reset: {}", reason.sentence());
+                        EXIT_ABORTED
+                    } else if outcome.summary.needs_attention() {
+                        EXIT_ROWS_NEED_ATTENTION
+                    } else {
+                        EXIT_OK
+                    }
+                }
+                Err(e) => {
+                    eprintln!("intune-reset: {e:#}");
+                    e.exit_code()
+                }
+            }
+        }
         Command::Rules(args) => {
             let text = match args.format {
                 RulesFormat::Table => rules_command::render_table(),

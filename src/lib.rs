@@ -9,6 +9,8 @@
 //! - [`rules`]: platform classification and the eligibility table, as data.
 //! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
 //! - [`report`]: report rows, the writer, the summary.
+//! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
+//! - [`run`]: the `run` command: limiters, the shared pause, retries, verification, workers.
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
@@ -18,4 +20,5 @@ pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod rules_command;
+pub mod run;
 pub mod version;

@@ -132,7 +132,8 @@ pub fn assess_all(
             rows: 0,
             blank_lines: 0,
         };
-        let stats = file.read_rows(&mut |job_row| each(planner.assess(index, &names, action, job_row)))?;
+        let stats =
+            file.read_rows(&mut |job_row| each(planner.assess(index, &names, action, job_row)))?;
         summary.rows = stats.rows;
         summary.blank_lines = stats.blank_lines;
         files.push(summary);

@@ -353,7 +353,11 @@ impl<G: Graph> Engine<G> {
     async fn gate(&self, write: bool, after_abort: bool) -> Result<(), End> {
         loop {
             if self.is_aborted() && !after_abort {
-                return Err(End::new(Outcome::NotAttempted, "run_aborted", "the run stopped"));
+                return Err(End::new(
+                    Outcome::NotAttempted,
+                    "run_aborted",
+                    "the run stopped",
+                ));
             }
             self.cooldown.wait().await;
             if write {
@@ -391,7 +395,8 @@ impl<G: Graph> Engine<G> {
                     if let Some(wait) = wait {
                         tokio::time::sleep(wait).await;
                     } else if fresh {
-                        tokio::time::sleep(full_jitter(attempt.min(4), &mut rand::rng())).await;
+                        let wait = full_jitter(attempt.min(4), &mut rand::rng());
+                        tokio::time::sleep(wait).await;
                     }
                 }
                 Step::Stop(end) => return Err(end),
@@ -443,7 +448,11 @@ impl<G: Graph> Engine<G> {
                     let mut end = End::new(
                         Outcome::Succeeded,
                         "",
-                        format!("Graph accepted the action ({}): {}", reply.status, effect(action)),
+                        format!(
+                            "Graph accepted the action ({}): {}",
+                            reply.status,
+                            effect(action)
+                        ),
                     );
                     end.status = Some(reply.status);
                     end.request_id = reply.request_id;
@@ -496,10 +505,7 @@ impl<G: Graph> Engine<G> {
             last = Some(error);
         }
         let detail = match &last {
-            Some(e) => format!(
-                "gave up after {sends} attempts; the last answer: {}",
-                e
-            ),
+            Some(e) => format!("gave up after {sends} attempts; the last answer: {}", e),
             None => format!("gave up after {sends} attempts"),
         };
         let mut end = match &last {
@@ -534,9 +540,9 @@ impl<G: Graph> Engine<G> {
             }
             Reaction::Retry { fresh, wait } => Step::Again(fresh, wait),
             Reaction::Verify => Step::Verify,
+            // The client has already dropped the refused token; the retry fetches anew.
             Reaction::RenewToken if !*renewed => {
                 *renewed = true;
-                self.graph.token_refused();
                 Step::Again(false, None)
             }
             Reaction::RenewToken => {
@@ -555,8 +561,12 @@ impl<G: Graph> Engine<G> {
                 self.abort(reason);
                 Step::Stop(End::from_error(Outcome::Failed, code, error))
             }
-            Reaction::NotFound => Step::Stop(End::from_error(Outcome::NotFound, "not_found", error)),
-            Reaction::Fail { reason } => Step::Stop(End::from_error(Outcome::Failed, reason, error)),
+            Reaction::NotFound => {
+                Step::Stop(End::from_error(Outcome::NotFound, "not_found", error))
+            }
+            Reaction::Fail { reason } => {
+                Step::Stop(End::from_error(Outcome::Failed, reason, error))
+            }
         }
     }
 }
@@ -590,7 +600,11 @@ fn same_value(column: Column, device: &ManagedDevice, value: &str) -> bool {
         .is_some_and(|live| squash(live).eq_ignore_ascii_case(&squash(value)))
 }
 
-fn one_match(column: Column, value: &str, mut matches: Vec<ManagedDevice>) -> Result<ManagedDevice, End> {
+fn one_match(
+    column: Column,
+    value: &str,
+    mut matches: Vec<ManagedDevice>,
+) -> Result<ManagedDevice, End> {
     match matches.len() {
         0 => Err(End::new(
             Outcome::NotFound,

@@ -4,8 +4,7 @@
 use std::future::Future;
 
 use crate::graph::{
-    ActionResult, CallError, Connection, DevicePage, GraphClient, ManagedDevice, PageRequest,
-    Reply,
+    ActionResult, CallError, Connection, DevicePage, GraphClient, ManagedDevice, PageRequest, Reply,
 };
 
 /// One HTTP request per call; pacing, retries and the no-double-reset rule are the
@@ -35,9 +34,6 @@ pub trait Graph: Send + Sync + 'static {
         id: &str,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send;
-
-    /// A 401 came back: the next call must use a newly fetched token.
-    fn token_refused(&self);
 }
 
 impl Graph for GraphClient {
@@ -72,9 +68,5 @@ impl Graph for GraphClient {
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send {
         GraphClient::action_results(self, id, connection)
-    }
-
-    fn token_refused(&self) {
-        GraphClient::token_refused(self)
     }
 }

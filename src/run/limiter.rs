@@ -127,7 +127,10 @@ mod tests {
             times.push(Instant::now() - start);
         }
         for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().filter(|u| **u < *t + Duration::from_secs(2)).count();
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u < *t + Duration::from_secs(2))
+                .count();
             assert!(in_window <= 5, "window starting at {t:?} holds {in_window}");
         }
         // And it is as fast as allowed: 23 requests, 5 per 2 s, take 8 s.

@@ -15,7 +15,7 @@ pub mod reaction;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,7 +81,10 @@ struct PlanCounts {
     per_platform: BTreeMap<String, u64>,
 }
 
-pub fn run(config: RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<RunOutcome, CommandError> {
+pub fn run(
+    config: RunConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RunOutcome, CommandError> {
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
@@ -131,7 +134,10 @@ pub fn run(config: RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Ru
 }
 
 /// Plans every row once without writing, to count what the run will act on.
-fn count_plan(jobs: Vec<crate::plan::OpenedJob>, options: PlanOptions) -> Result<PlanCounts, CommandError> {
+fn count_plan(
+    jobs: Vec<crate::plan::OpenedJob>,
+    options: PlanOptions,
+) -> Result<PlanCounts, CommandError> {
     let mut planner = Planner::new(options);
     let mut counts = PlanCounts {
         rows: 0,
@@ -156,11 +162,19 @@ fn count_plan(jobs: Vec<crate::plan::OpenedJob>, options: PlanOptions) -> Result
 /// Shows the plan's counts and asks for `yes` on the terminal.
 fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} rows; {} devices will be acted on:", counts.rows, counts.devices);
+    let _ = writeln!(
+        err,
+        "{} rows; {} devices will be acted on:",
+        counts.rows, counts.devices
+    );
     for (platform, n) in &counts.per_platform {
         let _ = writeln!(err, "  {platform:<48} {n:>7}");
     }
-    let _ = write!(err, "Type 'yes' to reset the passcodes of these {} devices: ", counts.devices);
+    let _ = write!(
+        err,
+        "Type 'yes' to reset the passcodes of these {} devices: ",
+        counts.devices
+    );
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -172,7 +186,10 @@ fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
 
 /// Builds the Graph client and fetches a first token, so a wrong secret stops the run
 /// before any device is touched.
-async fn sign_in(config: &RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<GraphClient, AbortReason> {
+async fn sign_in(
+    config: &RunConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<GraphClient, AbortReason> {
     let auth = |e: String| AbortReason::Authentication(e);
     let Target::Tenant {
         identity,
@@ -182,18 +199,27 @@ async fn sign_in(config: &RunConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
     } = &config.target;
     let endpoints = Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
         .map_err(|e| auth(e.to_string()))?;
-    let resolved = crate::graph::resolve(identity, env).map_err(|e| auth(e.to_string()))?;
+    let resolved =
+        crate::graph::credentials::resolve(identity, env).map_err(|e| auth(e.to_string()))?;
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
     let client = GraphClient::sign_in(endpoints, resolved.identity, config.timeout)
         .map_err(|e| auth(e.to_string()))?;
-    client.tokens().token().await.map_err(|e| auth(e.to_string()))?;
+    client
+        .tokens()
+        .token()
+        .await
+        .map_err(|e| auth(e.to_string()))?;
     Ok(client)
 }
 
 /// The pipeline, on an already signed-in client.
-pub async fn execute<G: Graph>(config: &RunConfig, graph: G, devices: u64) -> Result<RunOutcome, CommandError> {
+pub async fn execute<G: Graph>(
+    config: &RunConfig,
+    graph: G,
+    devices: u64,
+) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
     let jobs = open_jobs(&config.files)?;
     let path = report_path(&config.report, &config.files, config.format);
@@ -260,7 +286,11 @@ pub async fn execute<G: Graph>(config: &RunConfig, graph: G, devices: u64) -> Re
     summary.files = files;
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
-    let succeeded = summary.outcomes.get(&Outcome::Succeeded).copied().unwrap_or(0);
+    let succeeded = summary
+        .outcomes
+        .get(&Outcome::Succeeded)
+        .copied()
+        .unwrap_or(0);
     let aborted = engine.abort_reason();
     let c = &engine.counters;
     summary.run = Some(RunStats {
@@ -308,7 +338,9 @@ async fn watch_signals<G: Graph>(engine: Arc<Engine<G>>) {
         }
         signals += 1;
         if signals == 1 {
-            tracing::warn!("interrupted: finishing the devices in flight; interrupt again to exit at once");
+            tracing::warn!(
+                "interrupted: finishing the devices in flight; interrupt again to exit at once"
+            );
             engine.abort(AbortReason::Interrupted);
         } else {
             eprintln!("intune-reset: interrupted twice: exiting now");

@@ -9,7 +9,10 @@ pub enum Reaction {
     /// 429: pause every worker (`Retry-After`, or backoff without it), then retry.
     PauseAll(Option<Duration>),
     /// Retry this request after a backoff, on a new connection when `fresh`.
-    Retry { fresh: bool, wait: Option<Duration> },
+    Retry {
+        fresh: bool,
+        wait: Option<Duration>,
+    },
     /// A write whose effect is unknown: read `deviceActionResults` before anything else.
     Verify,
     /// 401: fetch a new token, then retry (once).
@@ -18,7 +21,9 @@ pub enum Reaction {
     Abort(AbortReason),
     NotFound,
     /// This device failed; the run goes on.
-    Fail { reason: &'static str },
+    Fail {
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +69,9 @@ pub fn reaction(error: &CallError, write: bool) -> Reaction {
             fresh: true,
             wait: None,
         },
-        CallErrorKind::SignIn(auth) => Reaction::Abort(AbortReason::Authentication(auth.to_string())),
+        CallErrorKind::SignIn(auth) => {
+            Reaction::Abort(AbortReason::Authentication(auth.to_string()))
+        }
         // Nothing left this machine: safe to send again, reads and writes alike.
         CallErrorKind::ConnectFailed => Reaction::Retry {
             fresh: true,
@@ -109,8 +116,15 @@ mod tests {
             CallErrorKind::Unavailable,
             CallErrorKind::ServerError,
         ] {
-            assert_eq!(reaction(&error(kind.clone()), true), Reaction::Verify, "{kind:?}");
-            assert!(matches!(reaction(&error(kind), false), Reaction::Retry { fresh: true, .. }));
+            assert_eq!(
+                reaction(&error(kind.clone()), true),
+                Reaction::Verify,
+                "{kind:?}"
+            );
+            assert!(matches!(
+                reaction(&error(kind), false),
+                Reaction::Retry { fresh: true, .. }
+            ));
         }
     }
 
@@ -134,19 +148,32 @@ mod tests {
     fn missing_permission_aborts_and_other_403s_fail_the_device() {
         let p = "DeviceManagementManagedDevices.PrivilegedOperations.All".to_string();
         assert_eq!(
-            reaction(&error(CallErrorKind::Forbidden { permission: Some(p.clone()) }), true),
+            reaction(
+                &error(CallErrorKind::Forbidden {
+                    permission: Some(p.clone())
+                }),
+                true
+            ),
             Reaction::Abort(AbortReason::MissingPermission(p))
         );
         assert_eq!(
             reaction(&error(CallErrorKind::Forbidden { permission: None }), true),
-            Reaction::Fail { reason: "forbidden" }
+            Reaction::Fail {
+                reason: "forbidden"
+            }
         );
     }
 
     #[test]
     fn unauthorized_renews_the_token_and_404_is_not_found() {
-        assert_eq!(reaction(&error(CallErrorKind::Unauthorized), true), Reaction::RenewToken);
-        assert_eq!(reaction(&error(CallErrorKind::NotFound), false), Reaction::NotFound);
+        assert_eq!(
+            reaction(&error(CallErrorKind::Unauthorized), true),
+            Reaction::RenewToken
+        );
+        assert_eq!(
+            reaction(&error(CallErrorKind::NotFound), false),
+            Reaction::NotFound
+        );
         assert_eq!(
             reaction(&error(CallErrorKind::Rejected), true),
             Reaction::Fail { reason: "rejected" }

@@ -73,7 +73,10 @@ mod tests {
             entry("resetPasscode", "2026-11-22T10:00:03.1234567Z"),
         ];
         let found = reset_since(&results, at("2026-11-22T10:00:02Z")).unwrap();
-        assert_eq!(found.start_date_time.as_deref(), Some("2026-11-22T10:00:03.1234567Z"));
+        assert_eq!(
+            found.start_date_time.as_deref(),
+            Some("2026-11-22T10:00:03.1234567Z")
+        );
     }
 
     #[test]
