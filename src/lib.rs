@@ -8,6 +8,7 @@
 //! - [`rules`]: platform classification and the eligibility table, as data.
 //! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
 //! - [`report`]: report rows, the writer, the summary.
+//! - [`sim`]: the local Microsoft Graph simulator (`intune-reset simulate`).
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
@@ -16,4 +17,5 @@ pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod rules_command;
+pub mod sim;
 pub mod version;
