@@ -25,12 +25,14 @@
 //! - [`inventory`]: the devices, generated or read from job files.
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
 //! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
+//! - [`serve_until_interrupted`]: the `simulate` command around all of it.
 
 mod actions;
 mod assertion;
 mod auth;
 mod batch;
 mod clock;
+mod command;
 mod devices;
 mod dice;
 pub mod faults;
@@ -49,7 +51,9 @@ use std::time::Duration;
 
 pub use actions::{ERROR_NO_PASSCODE_POLICY, ERROR_RESET_TOKEN_NOT_ACTIVATED};
 pub use clock::SimClock;
+pub use command::serve_until_interrupted;
 pub use faults::{FaultKind, parse_fault};
+pub use inventory::Lookup;
 pub use inventory::Support;
 pub use inventory::{Device, Inventory, InventoryError};
 pub use server::{SimHandle, Simulator};

@@ -72,14 +72,25 @@ pub fn parse(query: &str) -> Result<Query, BadQuery> {
     Ok(parsed)
 }
 
-/// The query string of the page that starts at `skip`.
+/// The query string of the page that starts at `skip`. Option names keep their `$`,
+/// as in Graph's own links; values are encoded.
 pub fn next_page_query(carried: &[(String, String)], skip: usize) -> String {
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in carried {
-        out.append_pair(name, value);
-    }
-    out.append_pair("$skiptoken", &format!("{SKIPTOKEN_PREFIX}{skip}"));
-    out.finish()
+    let encode =
+        |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let token = format!("{SKIPTOKEN_PREFIX}{skip}");
+    carried
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .chain(std::iter::once(("$skiptoken", token.as_str())))
+        .map(|(name, value)| {
+            let name = match name.strip_prefix('$') {
+                Some(rest) => format!("${}", encode(rest)),
+                None => encode(name),
+            };
+            format!("{name}={}", encode(value))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// `property eq 'value'` on a supported property; anything else well-formed is ignored.
@@ -191,6 +202,10 @@ mod tests {
             Some(vec!["id".to_string(), "deviceName".to_string()])
         );
         let next = next_page_query(&q.carried, 5);
+        assert!(
+            next.starts_with("$top=5&$select=id%2CdeviceName&$filter="),
+            "{next}"
+        );
         let again = parse(&next).unwrap_or_default();
         assert_eq!(again.skip, 5);
         assert_eq!(again.filter, q.filter);

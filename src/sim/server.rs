@@ -25,7 +25,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::actions::Resets;
 use super::auth::{self, TokenStore};
-use super::clock::rfc3339;
 use super::dice::{mix, unit};
 use super::faults::FaultPlan;
 use super::graph;
@@ -239,7 +238,7 @@ impl Shared {
             .record(reply.kind, status, reply.fault, reply.throttled.is_some());
         if let Some(log) = &self.log {
             log.write(&json!({
-                "time": rfc3339(ctx.date),
+                "time": humantime::format_rfc3339_millis(ctx.date).to_string(),
                 "method": method,
                 "path": path,
                 "status": status,
