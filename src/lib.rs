@@ -11,6 +11,7 @@
 //! - [`report`]: report rows, the writer, the summary.
 //! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
 //! - [`run`]: the `run` command: limiters, the shared pause, retries, verification, workers.
+//! - [`sim`]: the local Microsoft Graph simulator (`intune-reset simulate`).
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
@@ -21,4 +22,5 @@ pub mod report;
 pub mod rules;
 pub mod rules_command;
 pub mod run;
+pub mod sim;
 pub mod version;

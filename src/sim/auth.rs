@@ -1,0 +1,355 @@
+//! Entra ID's v2.0 token endpoint (client credentials) and the bearer tokens it issues.
+//!
+//! `POST /{tenant}/oauth2/v2.0/token`, form-encoded, with a client secret or a client
+//! assertion (<https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>).
+//! Errors have Entra's shape: `error`, `error_description` starting with the AADSTS
+//! code, `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+//! Tokens are opaque random strings remembered with their expiry; they are never
+//! logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::SimConfig;
+use super::assertion::{self, Expected};
+use super::reply::{Ctx, Kind, Reply, graph_error};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// An issued token.
+#[derive(Debug, Clone)]
+struct Issued {
+    /// The client id it was issued to: throttling counts per app.
+    app: Arc<str>,
+    /// Simulator time after which it is refused.
+    expires: Duration,
+}
+
+/// What a request's `Authorization` header amounts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bearer {
+    Valid { app: Arc<str>, token: String },
+    Missing,
+    Unknown,
+    Expired,
+}
+
+#[derive(Debug, Default)]
+pub struct TokenStore {
+    tokens: RwLock<HashMap<String, Issued>>,
+}
+
+impl TokenStore {
+    fn issue(&self, app: &str, expires: Duration) -> String {
+        let token = format!(
+            "sim.{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        // Forget long-expired tokens now and then, so a long rehearsal does not grow.
+        if tokens.len() > 10_000 {
+            tokens.retain(|_, t| t.expires + Duration::from_secs(3600) > expires);
+        }
+        tokens.insert(
+            token.clone(),
+            Issued {
+                app: app.into(),
+                expires,
+            },
+        );
+        token
+    }
+
+    pub fn check(&self, authorization: Option<&str>, now: Duration) -> Bearer {
+        let Some(token) = authorization
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        else {
+            return Bearer::Missing;
+        };
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        match tokens.get(token) {
+            None => Bearer::Unknown,
+            Some(issued) if issued.expires <= now => Bearer::Expired,
+            Some(issued) => Bearer::Valid {
+                app: issued.app.clone(),
+                token: token.to_owned(),
+            },
+        }
+    }
+
+    /// Makes a token expire now (the `expired-token` fault).
+    pub fn expire(&self, token: &str, now: Duration) {
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(issued) = tokens.get_mut(token) {
+            issued.expires = now;
+        }
+    }
+}
+
+/// Graph's 401 for a request without a usable token.
+pub fn unauthorized(ctx: &Ctx, kind: Kind, bearer: &Bearer) -> Reply {
+    let message = match bearer {
+        Bearer::Missing => "Access token is empty.",
+        Bearer::Expired => "Lifetime validation failed, the token is expired.",
+        Bearer::Unknown | Bearer::Valid { .. } => {
+            "CompactToken parsing failed with error code: 80049217"
+        }
+    };
+    graph_error(ctx, kind, 401, "InvalidAuthenticationToken", message).header(
+        "WWW-Authenticate",
+        "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"".into(),
+    )
+}
+
+/// An Entra error answer.
+fn entra_error(ctx: &Ctx, status: u16, error: &str, code: u32, message: &str) -> Reply {
+    let timestamp = super::clock::rfc3339(ctx.date).replace('T', " ");
+    let correlation = ctx
+        .client_request_id
+        .clone()
+        .unwrap_or_else(|| ctx.request_id.clone());
+    let description = format!(
+        "AADSTS{code}: {message}\r\nTrace ID: {}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}",
+        ctx.request_id
+    );
+    let body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": ctx.request_id,
+        "correlation_id": correlation,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    Reply::new(status, Kind::Token, Some(body))
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub fn token(
+    config: &SimConfig,
+    store: &TokenStore,
+    ctx: &Ctx,
+    tenant: &str,
+    body: &[u8],
+    now: Duration,
+) -> Reply {
+    if !tenant.eq_ignore_ascii_case(&config.tenant_id)
+        && !tenant.eq_ignore_ascii_case(&config.tenant_domain)
+    {
+        let message = format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        );
+        return entra_error(ctx, 400, "invalid_request", 90002, &message);
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let missing = |name: &str| {
+        let message = format!("The request body must contain the following parameter: '{name}'.");
+        entra_error(ctx, 400, "invalid_request", 900144, &message)
+    };
+    let Some(grant_type) = field("grant_type") else {
+        return missing("grant_type");
+    };
+    if grant_type != "client_credentials" {
+        let message = format!("The app requested an unsupported grant type '{grant_type}'.");
+        return entra_error(ctx, 400, "unsupported_grant_type", 70003, &message);
+    }
+    let Some(scope) = field("scope") else {
+        return missing("scope");
+    };
+    if !scope.split(' ').all(|s| s.ends_with("/.default")) {
+        let message = format!(
+            "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+        );
+        return entra_error(ctx, 400, "invalid_scope", 1002012, &message);
+    }
+    let app = if let Some(assertion) = field("client_assertion") {
+        if field("client_assertion_type") != Some(ASSERTION_TYPE) {
+            let message = format!(
+                "The request body must contain the following parameter: 'client_assertion_type' with the value '{ASSERTION_TYPE}'."
+            );
+            return entra_error(ctx, 400, "invalid_request", 900144, &message);
+        }
+        let now_unix = ctx
+            .date
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let expected = Expected {
+            client_id: field("client_id"),
+            tenant_path: tenant,
+            thumbprint: config.certificate_thumbprint.as_deref(),
+            now_unix,
+        };
+        match assertion::check(assertion, &expected) {
+            Ok(asserted) => asserted.client_id,
+            Err(r) => {
+                let status = if r.error == "invalid_client" {
+                    401
+                } else {
+                    400
+                };
+                return entra_error(ctx, status, r.error, r.code, &r.message);
+            }
+        }
+    } else {
+        let Some(client_id) = field("client_id") else {
+            return missing("client_id");
+        };
+        let Some(secret) = field("client_secret") else {
+            let message = "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
+            return entra_error(ctx, 401, "invalid_client", 7000218, message);
+        };
+        if config
+            .client_secret
+            .as_deref()
+            .is_some_and(|expected| expected != secret)
+        {
+            let message = format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            );
+            return entra_error(ctx, 401, "invalid_client", 7000215, &message);
+        }
+        client_id.to_owned()
+    };
+    let lifetime = config.token_lifetime;
+    let access_token = store.issue(&app, now + lifetime);
+    let body = json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime.as_secs(),
+        "ext_expires_in": lifetime.as_secs(),
+        "access_token": access_token,
+    });
+    Reply::new(200, Kind::Token, Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            request_id: "r".into(),
+            client_request_id: None,
+            date: SystemTime::now(),
+            base_url: "http://127.0.0.1:1".into(),
+        }
+    }
+
+    fn code(reply: &Reply) -> u64 {
+        reply
+            .body
+            .as_ref()
+            .and_then(|b| b["error_codes"][0].as_u64())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn tokens_expire_at_their_lifetime() {
+        let config = SimConfig {
+            token_lifetime: Duration::from_secs(60),
+            ..SimConfig::default()
+        };
+        let store = TokenStore::default();
+        let form = b"grant_type=client_credentials&client_id=app&client_secret=s&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default";
+        let reply = token(
+            &config,
+            &store,
+            &ctx(),
+            &config.tenant_domain,
+            form,
+            Duration::from_secs(100),
+        );
+        assert_eq!(reply.status, 200);
+        let body = reply.body.unwrap_or_default();
+        assert_eq!(body["expires_in"], 60);
+        let header = format!(
+            "Bearer {}",
+            body["access_token"].as_str().unwrap_or_default()
+        );
+        assert!(
+            matches!(store.check(Some(&header), Duration::from_secs(159)), Bearer::Valid { ref app, .. } if &**app == "app")
+        );
+        assert_eq!(
+            store.check(Some(&header), Duration::from_secs(160)),
+            Bearer::Expired
+        );
+        assert_eq!(
+            store.check(Some("Bearer nope"), Duration::ZERO),
+            Bearer::Unknown
+        );
+        assert_eq!(store.check(None, Duration::ZERO), Bearer::Missing);
+    }
+
+    #[test]
+    fn entra_errors_name_their_aadsts_code() {
+        let config = SimConfig {
+            client_secret: Some("right".into()),
+            ..SimConfig::default()
+        };
+        let store = TokenStore::default();
+        let t = config.tenant_id.clone();
+        let call = |tenant: &str, form: &str| {
+            token(
+                &config,
+                &store,
+                &ctx(),
+                tenant,
+                form.as_bytes(),
+                Duration::ZERO,
+            )
+        };
+        let scope = "scope=https://graph.microsoft.com/.default";
+        assert_eq!(code(&call("other-tenant", "")), 90002);
+        assert_eq!(code(&call(&t, scope)), 900144);
+        assert_eq!(
+            code(&call(&t, &format!("grant_type=password&{scope}"))),
+            70003
+        );
+        assert_eq!(
+            code(&call(
+                &t,
+                "grant_type=client_credentials&client_id=a&client_secret=right&scope=User.Read"
+            )),
+            1002012
+        );
+        let wrong = call(
+            &t,
+            &format!("grant_type=client_credentials&client_id=a&client_secret=wrong&{scope}"),
+        );
+        assert_eq!((wrong.status, code(&wrong)), (401, 7000215));
+        let description = wrong.body.unwrap_or_default()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(description.starts_with("AADSTS7000215: "));
+        assert!(
+            !description.contains("wrong"),
+            "the secret must not be echoed"
+        );
+        assert_eq!(
+            code(&call(
+                &t,
+                &format!("grant_type=client_credentials&client_id=a&{scope}")
+            )),
+            7000218
+        );
+        assert_eq!(
+            call(
+                &t,
+                &format!("grant_type=client_credentials&client_id=a&client_secret=right&{scope}")
+            )
+            .status,
+            200
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! `POST /$batch`: up to 20 requests in one (<https://learn.microsoft.com/en-us/graph/json-batching>).
+//! Each inner request counts against the limits on its own and may be throttled on its
+//! own: its entry then has status 429 and its own `Retry-After`, while the outer answer
+//! is 200. Status faults (429, 503, 504) are rolled per inner request; connection
+//! faults (drops, slowness, expired tokens) only for the outer one.
+
+use std::collections::HashSet;
+
+use hyper::Method;
+use serde_json::{Map, Value, json};
+
+use super::graph::{Target, admit, dispatch};
+use super::odata::percent_decode;
+use super::render::ApiVersion;
+use super::reply::{Ctx, Kind, Reply, graph_error};
+use super::server::{Outcome, Shared};
+
+/// Graph's documented limit on requests in one batch.
+pub const MAX_REQUESTS: usize = 20;
+
+/// One inner request, as read from the batch body.
+struct Inner {
+    id: String,
+    method: Method,
+    url: String,
+    client_request_id: Option<String>,
+}
+
+pub fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u8]) -> Reply {
+    let inner = match parse(body) {
+        Ok(inner) => inner,
+        Err(message) => return graph_error(ctx, Kind::Batch, 400, "BadRequest", &message),
+    };
+    let responses: Vec<Value> = inner
+        .iter()
+        .map(|request| {
+            let inner_ctx = Ctx {
+                client_request_id: request
+                    .client_request_id
+                    .clone()
+                    .or_else(|| ctx.client_request_id.clone()),
+                ..ctx.clone()
+            };
+            let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
+            let path = percent_decode(path);
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let target = Target::parse(&segments);
+            let now = shared.config.clock.now();
+            let fault = if shared.faults.is_empty() {
+                None
+            } else {
+                let key = format!(
+                    "{} {}/{}?{query}",
+                    request.method,
+                    version.as_str(),
+                    segments.join("/")
+                );
+                shared.faults.roll(&key, |k| !k.is_connection_level())
+            };
+            let reply = if target == Target::Batch {
+                graph_error(
+                    &inner_ctx,
+                    Kind::Batch,
+                    400,
+                    "BadRequest",
+                    "A batch cannot contain a batch.",
+                )
+            } else {
+                let write = request.method != Method::GET;
+                admit(shared, &inner_ctx, target.kind(), app, write, fault, now).unwrap_or_else(
+                    || {
+                        dispatch(
+                            shared,
+                            &inner_ctx,
+                            &request.method,
+                            version,
+                            &target,
+                            query,
+                            app,
+                        )
+                    },
+                )
+            };
+            let entry = entry(&request.id, &inner_ctx, &reply);
+            let outcome = Outcome::answer(reply);
+            shared.observe(
+                &inner_ctx,
+                request.method.as_str(),
+                &request.url,
+                &outcome,
+                Some(&ctx.request_id),
+            );
+            entry
+        })
+        .collect();
+    Reply::new(200, Kind::Batch, Some(json!({ "responses": responses })))
+}
+
+fn entry(id: &str, ctx: &Ctx, reply: &Reply) -> Value {
+    let mut headers = Map::new();
+    if reply.body.is_some() {
+        headers.insert("Content-Type".into(), "application/json".into());
+    }
+    headers.insert("request-id".into(), ctx.request_id.clone().into());
+    if let Some(c) = &ctx.client_request_id {
+        headers.insert("client-request-id".into(), c.clone().into());
+    }
+    for (name, value) in &reply.headers {
+        headers.insert((*name).to_owned(), value.clone().into());
+    }
+    let mut entry = json!({"id": id, "status": reply.status, "headers": headers});
+    if let Some(body) = &reply.body {
+        entry["body"] = body.clone();
+    }
+    entry
+}
+
+fn parse(body: &[u8]) -> Result<Vec<Inner>, String> {
+    let document: Value =
+        serde_json::from_slice(body).map_err(|_| "Invalid batch payload format.".to_owned())?;
+    let requests = document
+        .get("requests")
+        .and_then(Value::as_array)
+        .ok_or("Invalid batch payload format: 'requests' is missing.")?;
+    if requests.is_empty() {
+        return Err("The batch request must contain at least one request.".into());
+    }
+    if requests.len() > MAX_REQUESTS {
+        return Err(format!(
+            "Number of batch requests exceeds the limit of {MAX_REQUESTS}."
+        ));
+    }
+    let mut seen = HashSet::new();
+    requests
+        .iter()
+        .map(|r| {
+            let field = |name: &str| r.get(name).and_then(Value::as_str);
+            let id = field("id").ok_or("Each batch request needs an 'id'.")?;
+            if !seen.insert(id.to_owned()) {
+                return Err(format!("Batch request ids must be unique; '{id}' repeats."));
+            }
+            let method = field("method")
+                .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                .ok_or_else(|| format!("Batch request '{id}' has no valid 'method'."))?;
+            let url = field("url").ok_or_else(|| format!("Batch request '{id}' has no 'url'."))?;
+            if url.starts_with("http://") || url.starts_with("https://") {
+                return Err(format!("Batch request '{id}': the url must be relative to the version, like '/deviceManagement/managedDevices'."));
+            }
+            let client_request_id = r
+                .get("headers")
+                .and_then(Value::as_object)
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("client-request-id")))
+                .and_then(|(_, v)| v.as_str())
+                .map(str::to_owned);
+            Ok(Inner {
+                id: id.to_owned(),
+                method,
+                url: url.to_owned(),
+                client_request_id,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_checked_before_anything_runs() {
+        let request = |id: usize| json!({"id": id.to_string(), "method": "POST", "url": "/deviceManagement/managedDevices/x/resetPasscode"});
+        let ok = json!({"requests": (0..20).map(request).collect::<Vec<_>>()});
+        assert_eq!(parse(ok.to_string().as_bytes()).map(|v| v.len()), Ok(20));
+        let too_many = json!({"requests": (0..21).map(request).collect::<Vec<_>>()});
+        assert!(parse(too_many.to_string().as_bytes()).is_err_and(|e| e.contains("limit of 20")));
+        let twice = json!({"requests": [request(1), request(1)]});
+        assert!(parse(twice.to_string().as_bytes()).is_err());
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"requests": []}"#).is_err());
+    }
+}

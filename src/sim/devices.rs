@@ -1,0 +1,179 @@
+//! `managedDevices`: the list with `$filter`/`$select`/`$top` and `@odata.nextLink`, one
+//! device (`managedDevices/{id}` and `managedDevices('{id}')`), and `resetPasscode`.
+//!
+//! `resetPasscode` answers 204 with no body when Intune queues it
+//! (<https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-resetpasscode?view=graph-rest-1.0>),
+//! 404 `ResourceNotFound` for an unknown id, 403 naming the missing permission for an
+//! app without it, and 400 with Intune's nested message for a platform that never
+//! supports it (the rules decide, see [`super::inventory::Support`]).
+
+use serde_json::{Value, json};
+
+use super::inventory::{Device, Support};
+use super::odata::{self, Filter};
+use super::render::{ApiVersion, device_json, resolve_select};
+use super::reply::{Ctx, Kind, Reply, graph_error, intune_error};
+use super::server::Shared;
+
+/// The permission `resetPasscode` needs (GRAPH.md, "The action").
+pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+
+fn context_url(ctx: &Ctx, version: ApiVersion, what: &str) -> String {
+    format!("{}/{}/$metadata#{what}", ctx.base_url, version.as_str())
+}
+
+/// `GET /deviceManagement/managedDevices`.
+pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
+    let kind = Kind::List;
+    let query = match odata::parse(query) {
+        Ok(q) => q,
+        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
+    };
+    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
+        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
+        Some(Ok(names)) => Some(names),
+        None => None,
+    };
+    let inventory = &sim.config.inventory;
+    let matches: Vec<u32> = match &query.filter {
+        Filter::Eq(lookup, value) => inventory.find(*lookup, value),
+        Filter::All => (0..inventory.len() as u32).collect(),
+    };
+    let page_size = query
+        .top
+        .unwrap_or(sim.config.page_size)
+        .min(sim.config.page_size)
+        .max(1);
+    let start = query.skip.min(matches.len());
+    let end = (start + page_size).min(matches.len());
+    let now = sim.config.clock.now();
+    let value: Vec<Value> = matches[start..end]
+        .iter()
+        .filter_map(|i| inventory.device(*i).map(|d| (*i, d)))
+        .map(|(i, d)| Value::Object(render(sim, d, i, version, select.as_deref(), now)))
+        .collect();
+    let what = match &select {
+        Some(names) => format!("deviceManagement/managedDevices({})", names.join(",")),
+        None => "deviceManagement/managedDevices".into(),
+    };
+    let mut body = json!({"@odata.context": context_url(ctx, version, &what), "value": value});
+    if end < matches.len() {
+        body["@odata.nextLink"] = format!(
+            "{}/{}/deviceManagement/managedDevices?{}",
+            ctx.base_url,
+            version.as_str(),
+            odata::next_page_query(&query.carried, end)
+        )
+        .into();
+    }
+    let mut reply = Reply::new(200, kind, Some(body));
+    if let Filter::Eq(_, value) = &query.filter {
+        reply.device = Some(value.clone());
+    }
+    reply
+}
+
+/// `GET /deviceManagement/managedDevices/{id}`.
+pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) -> Reply {
+    let kind = Kind::Get;
+    let Some(index) = sim.config.inventory.find_id(id) else {
+        return not_found(ctx, kind, id);
+    };
+    let Some(device) = sim.config.inventory.device(index) else {
+        return not_found(ctx, kind, id);
+    };
+    let query = match odata::parse(query) {
+        Ok(q) => q,
+        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
+    };
+    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
+        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
+        Some(Ok(names)) => Some(names),
+        None => None,
+    };
+    let now = sim.config.clock.now();
+    let mut body = render(sim, device, index, version, select.as_deref(), now);
+    let what = match &select {
+        Some(names) => format!(
+            "deviceManagement/managedDevices({})/$entity",
+            names.join(",")
+        ),
+        None => "deviceManagement/managedDevices/$entity".into(),
+    };
+    body.insert(
+        "@odata.context".into(),
+        context_url(ctx, version, &what).into(),
+    );
+    let mut reply = Reply::new(200, kind, Some(Value::Object(body)));
+    reply.device = Some(device.id.to_string());
+    reply
+}
+
+/// `POST /deviceManagement/managedDevices/{id}/resetPasscode`.
+pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
+    let kind = Kind::ResetPasscode;
+    let resource = format!(
+        "deviceManagement/managedDevices('{id}')/microsoft.management.services.api.resetPasscode"
+    );
+    if sim
+        .config
+        .deny_apps
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(app))
+    {
+        let text = format!(
+            "Application is not authorized to perform this operation. Application must have one of the following scopes: {PRIVILEGED_OPERATIONS}"
+        );
+        let mut reply = intune_error(ctx, kind, 403, "Forbidden", &text, &resource);
+        reply.device = Some(id.to_owned());
+        return reply;
+    }
+    let Some((index, device)) = sim
+        .config
+        .inventory
+        .find_id(id)
+        .and_then(|i| sim.config.inventory.device(i).map(|d| (i, d)))
+    else {
+        return not_found(ctx, kind, id);
+    };
+    let mut reply = match &device.facts.support {
+        Support::Refused { detail } => {
+            let text = format!("Device is not supported for this action: {detail}");
+            intune_error(ctx, kind, 400, "BadRequest", &text, &resource)
+        }
+        Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
+            sim.resets.record(index, device, sim.config.clock.now());
+            Reply::new(204, kind, None)
+        }
+    };
+    reply.device = Some(device.id.to_string());
+    reply
+}
+
+fn not_found(ctx: &Ctx, kind: Kind, id: &str) -> Reply {
+    let resource = format!("deviceManagement/managedDevices('{id}')");
+    let mut reply = intune_error(
+        ctx,
+        kind,
+        404,
+        "ResourceNotFound",
+        "An error has occurred: the device was not found",
+        &resource,
+    );
+    reply.device = Some(id.to_owned());
+    reply
+}
+
+fn render(
+    sim: &Shared,
+    device: &Device,
+    index: u32,
+    version: ApiVersion,
+    select: Option<&[&'static str]>,
+    now: std::time::Duration,
+) -> serde_json::Map<String, Value> {
+    let clock = &sim.config.clock;
+    device_json(device, version, select, clock, &|| {
+        sim.resets.action_results(index, now, clock)
+    })
+}

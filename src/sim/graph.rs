@@ -1,0 +1,301 @@
+//! The Graph pipeline every request under `/v1.0` or `/beta` goes through: the bearer
+//! token, the fault roll, the throttle, then the handler.
+//!
+//! The order follows what a client observes from Graph: a request without a valid token
+//! is refused before it counts against any limit (the limits are per app, and the app
+//! is known from the token); every other request counts, throttled or faulted ones too.
+
+use std::time::Duration;
+
+use hyper::Method;
+
+use super::auth::{self, Bearer};
+use super::batch;
+use super::devices;
+use super::dice::unit;
+use super::faults::{Fault, FaultKind};
+use super::render::ApiVersion;
+use super::reply::{Ctx, Kind, Reply, graph_error, too_many_requests};
+use super::server::{Outcome, Shared};
+use super::throttle::{Admission, retry_after_fractional, retry_after_seconds};
+
+pub fn version(segment: &str) -> Option<ApiVersion> {
+    match segment {
+        "v1.0" => Some(ApiVersion::V1),
+        "beta" => Some(ApiVersion::Beta),
+        _ => None,
+    }
+}
+
+/// What a Graph path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Batch,
+    List,
+    Device(String),
+    Reset(String),
+    /// A segment the simulator does not serve.
+    Unknown(String),
+}
+
+impl Target {
+    /// Parses the segments after the version: `deviceManagement/managedDevices`,
+    /// `.../managedDevices/{id}`, `.../managedDevices('{id}')`, each optionally followed
+    /// by `resetPasscode` or `microsoft.graph.resetPasscode`; and `$batch`.
+    pub fn parse(segments: &[&str]) -> Target {
+        let unknown = |s: &str| Target::Unknown(s.to_owned());
+        match segments {
+            ["$batch"] => Target::Batch,
+            [dm, rest @ ..] if dm.eq_ignore_ascii_case("deviceManagement") => {
+                let (id, action) = match rest {
+                    [md] if md.eq_ignore_ascii_case("managedDevices") => return Target::List,
+                    [md, id] if md.eq_ignore_ascii_case("managedDevices") => (Some(*id), None),
+                    [md, id, action] if md.eq_ignore_ascii_case("managedDevices") => {
+                        (Some(*id), Some(*action))
+                    }
+                    [keyed] => (key_form(keyed), None),
+                    [keyed, action] => (key_form(keyed), Some(*action)),
+                    _ => (None, None),
+                };
+                let Some(id) = id else {
+                    return unknown(segments.last().copied().unwrap_or_default());
+                };
+                let id = id.trim_matches('\'').to_owned();
+                match action {
+                    None => Target::Device(id),
+                    Some(a)
+                        if a.eq_ignore_ascii_case("resetPasscode")
+                            || a.eq_ignore_ascii_case("microsoft.graph.resetPasscode") =>
+                    {
+                        Target::Reset(id)
+                    }
+                    Some(a) => unknown(a),
+                }
+            }
+            _ => unknown(segments.first().copied().unwrap_or_default()),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Target::Batch => Kind::Batch,
+            Target::List => Kind::List,
+            Target::Device(_) => Kind::Get,
+            Target::Reset(_) => Kind::ResetPasscode,
+            Target::Unknown(_) => Kind::Other,
+        }
+    }
+}
+
+/// `managedDevices('{id}')` -> `{id}`.
+fn key_form(segment: &str) -> Option<&str> {
+    let open = segment.find('(')?;
+    if !segment[..open].eq_ignore_ascii_case("managedDevices") {
+        return None;
+    }
+    segment[open + 1..].strip_suffix(')')
+}
+
+/// Serves one Graph request.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    shared: &Shared,
+    ctx: &Ctx,
+    method: &Method,
+    version: ApiVersion,
+    segments: &[&str],
+    query: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Outcome {
+    let target = Target::parse(segments);
+    let kind = target.kind();
+    let now = shared.config.clock.now();
+    let (app, token) = match shared.tokens.check(authorization, now) {
+        Bearer::Valid { app, token } => (app, token),
+        refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
+    };
+    let fault = if shared.faults.is_empty() {
+        None
+    } else {
+        let key = format!(
+            "{method} {}/{}?{query}",
+            version.as_str(),
+            segments.join("/")
+        );
+        let batch = target == Target::Batch;
+        shared
+            .faults
+            .roll(&key, |k| !batch || k.is_connection_level())
+    };
+    let kind_of = |f: Option<Fault>| f.map(|f| f.kind);
+    if kind_of(fault) == Some(FaultKind::ExpiredToken) {
+        shared.tokens.expire(&token, now);
+        let mut reply = auth::unauthorized(ctx, kind, &Bearer::Expired);
+        reply.fault = kind_of(fault);
+        return Outcome::answer(reply);
+    }
+    if target != Target::Batch
+        && let Some(reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
+    {
+        return Outcome::answer(reply);
+    }
+    if kind_of(fault) == Some(FaultKind::Slow) {
+        tokio::time::sleep(shared.config.slow).await;
+    }
+    if kind_of(fault) == Some(FaultKind::DropBeforeEffect) {
+        let mut reply = Reply::new(0, kind, None);
+        reply.fault = kind_of(fault);
+        reply.device = target_device(&target);
+        return Outcome::dropped(reply);
+    }
+    let mut reply = match &target {
+        Target::Batch if method == Method::POST => batch::run(shared, ctx, version, &app, body),
+        _ => dispatch(shared, ctx, method, version, &target, query, &app),
+    };
+    if fault.is_some() {
+        reply.fault = kind_of(fault);
+    }
+    if kind_of(fault) == Some(FaultKind::DropAfterEffect) {
+        return Outcome::dropped(reply);
+    }
+    Outcome::answer(reply)
+}
+
+fn target_device(target: &Target) -> Option<String> {
+    match target {
+        Target::Device(id) | Target::Reset(id) => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// Counts the request against the limits and answers 429 when over one, or answers the
+/// injected status fault; `None` lets the request through.
+pub fn admit(
+    shared: &Shared,
+    ctx: &Ctx,
+    kind: Kind,
+    app: &str,
+    write: bool,
+    fault: Option<Fault>,
+    now: Duration,
+) -> Option<Reply> {
+    if let Admission::Throttled { retry_after, limit } = shared.throttle.admit(app, write, now) {
+        let mut reply =
+            too_many_requests(ctx, kind).header("Retry-After", retry_after_seconds(retry_after));
+        reply.throttled = Some(limit);
+        return Some(reply);
+    }
+    let fault = fault?;
+    // Seeded, so a replay gets the same waits: 0.5 to 3.5 s fractional, 1 to 5 s whole.
+    let fraction = unit(fault.entropy);
+    let mut reply = match fault.kind {
+        FaultKind::TooManyRequestsWithoutRetryAfter => too_many_requests(ctx, kind),
+        FaultKind::FractionalRetryAfter => too_many_requests(ctx, kind).header(
+            "Retry-After",
+            retry_after_fractional(Duration::from_secs_f64(0.5 + 3.0 * fraction)),
+        ),
+        FaultKind::ServiceUnavailable => graph_error(
+            ctx,
+            kind,
+            503,
+            "ServiceUnavailable",
+            "Service unavailable, please retry later.",
+        )
+        .header("Retry-After", (1 + (fraction * 5.0) as u64).to_string()),
+        FaultKind::ServiceUnavailableWithoutRetryAfter => graph_error(
+            ctx,
+            kind,
+            503,
+            "ServiceUnavailable",
+            "Service unavailable, please retry later.",
+        ),
+        FaultKind::GatewayTimeout => graph_error(
+            ctx,
+            kind,
+            504,
+            "GatewayTimeout",
+            "The gateway did not receive a response from the service in time.",
+        ),
+        FaultKind::DropBeforeEffect
+        | FaultKind::DropAfterEffect
+        | FaultKind::Slow
+        | FaultKind::ExpiredToken => return None,
+    };
+    reply.fault = Some(fault.kind);
+    Some(reply)
+}
+
+/// Runs the handler a target names.
+pub fn dispatch(
+    shared: &Shared,
+    ctx: &Ctx,
+    method: &Method,
+    version: ApiVersion,
+    target: &Target,
+    query: &str,
+    app: &str,
+) -> Reply {
+    let kind = target.kind();
+    match (target, method) {
+        (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
+        (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
+        (Target::Reset(id), &Method::POST) => devices::reset(shared, ctx, id, app),
+        (Target::Unknown(segment), _) => graph_error(
+            ctx,
+            kind,
+            400,
+            "BadRequest",
+            &format!("Resource not found for the segment '{segment}'."),
+        ),
+        _ => graph_error(
+            ctx,
+            kind,
+            405,
+            "MethodNotAllowed",
+            &format!("The HTTP method '{method}' is not allowed on this resource."),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_key_forms_and_the_qualified_action_name_are_understood() {
+        let id = "0b9a6a2c-1d3e-4f50-8a6b-7c8d9e0f1a2b";
+        assert_eq!(
+            Target::parse(&["deviceManagement", "managedDevices"]),
+            Target::List
+        );
+        assert_eq!(
+            Target::parse(&["deviceManagement", "managedDevices", id]),
+            Target::Device(id.into())
+        );
+        let keyed = format!("managedDevices('{id}')");
+        assert_eq!(
+            Target::parse(&["deviceManagement", &keyed]),
+            Target::Device(id.into())
+        );
+        assert_eq!(
+            Target::parse(&["deviceManagement", &keyed, "resetPasscode"]),
+            Target::Reset(id.into())
+        );
+        assert_eq!(
+            Target::parse(&[
+                "deviceManagement",
+                "managedDevices",
+                id,
+                "microsoft.graph.resetPasscode"
+            ]),
+            Target::Reset(id.into())
+        );
+        assert_eq!(Target::parse(&["$batch"]), Target::Batch);
+        assert_eq!(
+            Target::parse(&["deviceManagement", "managedDevices", id, "wipe"]),
+            Target::Unknown("wipe".into())
+        );
+        assert_eq!(Target::parse(&["users"]), Target::Unknown("users".into()));
+    }
+}

@@ -1,0 +1,173 @@
+//! An inventory from job files, so a rehearsal runs against the very devices of the
+//! real job. The files are read with [`crate::job`], the same readers `plan` and `run`
+//! use. Rows without an Intune id get a GUID derived from the seed and the row's
+//! identity (serial number, Entra device id, IMEI, name or UPN), so the same file gives
+//! the same ids every time. Facts a row lacks are filled from the realistic mix,
+//! consistently with the facts it has, again derived from the seed and the identity.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use super::generate::{
+    FactsPool, TEMPLATES, Template, guid, imei, name, pick_template, serial, user,
+};
+use super::{Device, Inventory};
+use crate::job::{self, Column, DeviceFields, JobError};
+use crate::plan::parse_guid;
+use crate::rules::{Classified, classify};
+use crate::sim::dice::{Dice, combine, hash_text};
+
+/// The inventory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error("{0}: no row names a device (id, serial number, Entra device id, IMEI, name or UPN)")]
+    Empty(String),
+}
+
+/// Columns that identify a device, in the order the identity is taken from.
+const IDENTITY: [Column; 6] = [
+    Column::Id,
+    Column::SerialNumber,
+    Column::AzureAdDeviceId,
+    Column::Imei,
+    Column::DeviceName,
+    Column::UserPrincipalName,
+];
+
+impl Inventory {
+    /// Reads every row of every file; a row repeating an earlier device's id is dropped.
+    pub fn from_job_files(paths: &[PathBuf], seed: u64) -> Result<Inventory, InventoryError> {
+        let mut pool = FactsPool::default();
+        let mut devices = Vec::new();
+        for path in paths {
+            let file = job::open(path)?;
+            let before = devices.len();
+            file.read_rows(&mut |row| {
+                if row.defect.is_none()
+                    && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
+                {
+                    devices.push(device);
+                }
+            })?;
+            if devices.len() == before {
+                return Err(InventoryError::Empty(path.display().to_string()));
+            }
+        }
+        Ok(Inventory::from_devices(devices))
+    }
+}
+
+/// The device a row describes, or `None` if the row names no device at all.
+fn device_from_row(fields: &DeviceFields, seed: u64, pool: &mut FactsPool) -> Option<Device> {
+    let (column, value) = IDENTITY
+        .iter()
+        .find_map(|c| fields.get(*c).map(|v| (*c, v)))?;
+    let mut dice = Dice::new(combine(&[
+        seed,
+        column as u64,
+        hash_text(&value.to_lowercase()),
+    ]));
+    let template = template_for(fields, &mut dice);
+    let id = fields
+        .get(Column::Id)
+        .and_then(parse_guid)
+        .and_then(|g| Uuid::parse_str(&g).ok())
+        .unwrap_or_else(|| guid(&mut dice));
+    let (generated_upn, first) = user(dice.below(10_000), crate::sim::DEFAULT_TENANT_DOMAIN);
+    let upn = fields
+        .get(Column::UserPrincipalName)
+        .map_or(generated_upn, str::to_owned);
+    let serial = fields
+        .get(Column::SerialNumber)
+        .map_or_else(|| serial(&mut dice, template), str::to_owned);
+    let device_name = fields.get(Column::DeviceName).map_or_else(
+        || name(&mut dice, template, &upn, first, &serial),
+        str::to_owned,
+    );
+    let azure_ad_device_id = fields
+        .get(Column::AzureAdDeviceId)
+        .and_then(parse_guid)
+        .and_then(|g| Uuid::parse_str(&g).ok())
+        .unwrap_or_else(|| {
+            if template.in_entra {
+                guid(&mut dice)
+            } else {
+                Uuid::nil()
+            }
+        });
+    let imei = match fields.get(Column::Imei) {
+        Some(v) => v.to_owned(),
+        None if template.has_imei => imei(&mut dice),
+        None => String::new(),
+    };
+    let (maker, model) = *dice.pick(template.models);
+    let given = |c: Column, default: &'static str| fields.get(c).unwrap_or(default);
+    let version = *dice.pick(template.versions);
+    // The export's `OS` column carries deviceType values (`AndroidForWork`).
+    let device_type = fields
+        .get(Column::DeviceType)
+        .or(fields.get(Column::ExportOs))
+        .unwrap_or(template.device_type);
+    let facts = pool.get([
+        given(Column::OperatingSystem, template.os),
+        given(Column::OsVersion, version),
+        device_type,
+        given(Column::DeviceEnrollmentType, template.enrollment),
+        given(Column::ManagementAgent, template.agent),
+        given(Column::OwnerType, template.owner),
+        maker,
+        model,
+    ]);
+    Some(Device {
+        id,
+        azure_ad_device_id,
+        device_name: device_name.into(),
+        serial_number: serial.into(),
+        user_principal_name: upn.into(),
+        imei: imei.into(),
+        enrolled_days_ago: dice.below(1000) as u16,
+        facts,
+    })
+}
+
+/// A template agreeing with the facts the row has: the same platform when the row's
+/// facts name one, else the same operating system, else any, by the usual mix.
+fn template_for(fields: &DeviceFields, dice: &mut Dice) -> &'static Template {
+    let all: Vec<&'static Template> = TEMPLATES.iter().collect();
+    let platform_of = |t: &Template| {
+        let mut f = fields.clone();
+        for (c, v) in [
+            (Column::OperatingSystem, t.os),
+            (Column::DeviceType, t.device_type),
+            (Column::DeviceEnrollmentType, t.enrollment),
+            (Column::ManagementAgent, t.agent),
+        ] {
+            f.set(c, v);
+        }
+        classify(&f)
+    };
+    let candidates: Vec<&'static Template> = match classify(fields) {
+        Classified::Platform(p) => all
+            .iter()
+            .copied()
+            .filter(|t| platform_of(t) == Classified::Platform(p))
+            .collect(),
+        _ => match fields.get(Column::OperatingSystem) {
+            Some(os) => all
+                .iter()
+                .copied()
+                .filter(|t| t.os.eq_ignore_ascii_case(os))
+                .collect(),
+            None => Vec::new(),
+        },
+    };
+    let among = if candidates.is_empty() {
+        &all
+    } else {
+        &candidates
+    };
+    pick_template(dice, among)
+}

@@ -1,0 +1,72 @@
+//! The JSON Lines request log (`--log PATH`): one line a request with time, method,
+//! path, status, device, client-request-id, Retry-After and the fault injected, so a
+//! rehearsal can be replayed and a runner's behaviour checked line by line. Tokens and
+//! secrets never reach it: the path and query are logged, never headers or bodies.
+//!
+//! Lines go through a channel to one writer task, so no request waits for the disk;
+//! the writer flushes whenever the channel runs dry, so a killed simulator loses at
+//! most the lines of its last moments.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::SimError;
+
+pub struct RequestLog {
+    /// `None` once the log is closed.
+    lines: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RequestLog {
+    /// Creates (or truncates) the log file and starts its writer; needs a Tokio runtime.
+    pub fn open(path: &Path) -> Result<RequestLog, SimError> {
+        let file = std::fs::File::create(path).map_err(|source| SimError::Log {
+            path: path.to_owned(),
+            source,
+        })?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let writer = tokio::spawn(async move {
+            let mut out = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
+            while let Some(line) = rx.recv().await {
+                if out.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+                if rx.is_empty() && out.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = out.flush().await;
+        });
+        Ok(RequestLog {
+            lines: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    pub fn write(&self, record: &serde_json::Value) {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = lines.as_ref() {
+            let _ = tx.send(format!("{record}\n"));
+        }
+    }
+
+    /// Stops taking lines and waits until every line is on disk.
+    pub async fn close(&self) {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestLog")
+    }
+}

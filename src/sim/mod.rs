@@ -1,0 +1,152 @@
+//! A local stand-in for the parts of Microsoft Graph and Entra ID that intune-reset uses,
+//! served on loopback: for rehearsing a runbook before an incident, for the README's demo
+//! (`run --simulate`) and as the backbone of the end-to-end tests.
+//!
+//! It is "faithful" where the runner's correctness depends on it: the documented Intune
+//! throttling limits with `Retry-After` (GRAPH.md, "Throttling"), Graph's and Entra's error
+//! shapes, `@odata.nextLink` paging, `$filter` that silently ignores what it does not
+//! support, `$batch`, and `deviceActionResults` that change with time. Faults (429 without
+//! `Retry-After`, 503/504, dropped connections before or after a reset took effect, slow
+//! answers, expired tokens) are injected on request, from a seed, reproducibly.
+//!
+//! # Layout
+//! - [`Simulator::start`] takes a [`SimConfig`] and a bound listener (as mini-redis's
+//!   `run`), so tests drive the real server on `127.0.0.1:0`; it returns a [`SimHandle`].
+//! - `server`: the hyper service, routing, common headers, latency, logging.
+//! - `auth` and `assertion`: the v2.0 token endpoint, client assertions, the tokens.
+//! - `graph`: the Graph pipeline (token check, fault roll, throttle, handler).
+//! - `devices` and `render`: managedDevices list/get and `resetPasscode`; a device as
+//!   v1.0 or beta JSON.
+//! - `actions`: queued resets and the `deviceActionResults` they show over time.
+//! - `batch`: `POST /$batch`.
+//! - `odata`: `$filter`, `$select`, `$top`, `$skiptoken`.
+//! - [`throttle`]: sliding-window limits per app and per tenant.
+//! - [`faults`]: seeded fault injection.
+//! - [`inventory`]: the devices, generated or read from job files.
+//! - `reply`: Graph's error envelope and the answer type every handler returns.
+//! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
+//! - [`serve_until_interrupted`]: the `simulate` command around all of it.
+
+mod actions;
+mod assertion;
+mod auth;
+mod batch;
+mod clock;
+mod command;
+mod devices;
+mod dice;
+pub mod faults;
+mod graph;
+pub mod inventory;
+mod log;
+mod odata;
+mod render;
+mod reply;
+mod server;
+mod stats;
+pub mod throttle;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use actions::{ERROR_NO_PASSCODE_POLICY, ERROR_RESET_TOKEN_NOT_ACTIVATED};
+pub use clock::SimClock;
+pub use command::serve_until_interrupted;
+pub use faults::{FaultKind, parse_fault};
+pub use inventory::Lookup;
+pub use inventory::Support;
+pub use inventory::{Device, Inventory, InventoryError};
+pub use server::{SimHandle, Simulator};
+pub use stats::SimStats;
+pub use throttle::Limits;
+
+/// The tenant the simulator answers for when nothing else is configured.
+pub const DEFAULT_TENANT_ID: &str = "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10";
+/// The tenant's domain: Entra accepts it in place of the tenant id in the token URL.
+pub const DEFAULT_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+
+/// Everything the simulator needs; nothing here knows about clap.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The tenant id accepted in the token URL (`/{tenant}/oauth2/v2.0/token`).
+    pub tenant_id: String,
+    /// The tenant's domain, accepted in the token URL in place of the id, as Entra does.
+    pub tenant_domain: String,
+    /// When set, the only client secret accepted (else AADSTS7000215); when `None`, any
+    /// non-empty secret is accepted for any client id.
+    pub client_secret: Option<String>,
+    /// When set, the thumbprint (base64url `x5t#S256` or `x5t`) a client assertion must
+    /// name (else AADSTS700027); when `None`, any assertion with a thumbprint is accepted.
+    pub certificate_thumbprint: Option<String>,
+    /// Client ids that lack `DeviceManagementManagedDevices.PrivilegedOperations.All`:
+    /// their `resetPasscode` calls answer 403 naming that permission.
+    pub deny_apps: Vec<String>,
+    /// `expires_in` of issued tokens; Entra's default is 3599 seconds.
+    pub token_lifetime: Duration,
+    /// Intune's throttling limits, or `None` to accept everything (benchmarks).
+    pub limits: Option<Limits>,
+    /// Delay added to every answer, to make a loopback run feel like a real network.
+    pub latency: Latency,
+    /// Faults to inject, each with the probability that a request meets it. Rolled in
+    /// order; the first that fires wins.
+    pub faults: Vec<(FaultKind, f64)>,
+    /// How long a `slow` fault holds its answer.
+    pub slow: Duration,
+    /// Seeds the generated inventory, the faults, the outcomes and passcodes of resets.
+    pub seed: u64,
+    /// How long a reset stays `pending` in `deviceActionResults` before its final state.
+    pub action_delay: Duration,
+    /// Where to write the JSON Lines request log, if anywhere.
+    pub log_path: Option<PathBuf>,
+    /// The tenant's managed devices.
+    pub inventory: Inventory,
+    /// Page size of the managedDevices list when `$top` does not ask for fewer; Intune
+    /// pages 1000 at a time (GRAPH.md, "Finding devices").
+    pub page_size: usize,
+    /// The simulator's notion of time; tests advance it instead of sleeping.
+    pub clock: SimClock,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            tenant_id: DEFAULT_TENANT_ID.to_owned(),
+            tenant_domain: DEFAULT_TENANT_DOMAIN.to_owned(),
+            client_secret: None,
+            certificate_thumbprint: None,
+            deny_apps: Vec::new(),
+            token_lifetime: Duration::from_secs(3599),
+            limits: Some(Limits::default()),
+            latency: Latency::default(),
+            faults: Vec::new(),
+            slow: Duration::from_secs(5),
+            seed: 1,
+            action_delay: Duration::from_secs(10),
+            log_path: None,
+            inventory: Inventory::default(),
+            page_size: 1000,
+            clock: SimClock::new(),
+        }
+    }
+}
+
+/// Network delay to imitate: `base` plus a uniformly random share of `jitter`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Added to every answer.
+    pub base: Duration,
+    /// Upper bound of the random extra delay.
+    pub jitter: Duration,
+}
+
+/// The simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot open the request log {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+}

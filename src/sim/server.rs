@@ -1,0 +1,391 @@
+//! The HTTP side: the accept loop, one hyper HTTP/1.1 connection per client, routing to
+//! the token endpoint or Graph, the headers every answer carries (`request-id`, the
+//! echoed `client-request-id`), latency, and the log and counts of every request.
+//!
+//! Raw hyper rather than a framework: the "connection dropped" faults need to close a
+//! connection without any answer, which hyper does when the service returns an error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::actions::Resets;
+use super::auth::{self, TokenStore};
+use super::dice::{mix, unit};
+use super::faults::FaultPlan;
+use super::graph;
+use super::log::RequestLog;
+use super::odata::percent_decode;
+use super::reply::{Ctx, Kind, Reply, graph_error};
+use super::stats::{SimStats, StatsCollector};
+use super::throttle::Throttle;
+use super::{SimConfig, SimError};
+
+/// Bodies larger than this are refused: no request the tool sends comes close.
+const MAX_BODY: usize = 1 << 20;
+
+/// The simulator's state, shared by every connection.
+pub struct Shared {
+    pub config: SimConfig,
+    pub tokens: TokenStore,
+    pub throttle: Throttle,
+    pub faults: FaultPlan,
+    pub resets: Resets,
+    pub stats: StatsCollector,
+    pub log: Option<RequestLog>,
+    /// Requests seen, for request ids and latency jitter.
+    counter: AtomicU64,
+    /// Random per simulator, so request ids differ between runs.
+    id_base: u128,
+}
+
+/// A connection to close without an answer (the drop faults).
+#[derive(Debug)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// What became of a request.
+pub struct Outcome {
+    pub reply: Reply,
+    /// The connection is closed without sending `reply`.
+    pub dropped: bool,
+}
+
+impl Outcome {
+    pub fn answer(reply: Reply) -> Outcome {
+        Outcome {
+            reply,
+            dropped: false,
+        }
+    }
+
+    pub fn dropped(reply: Reply) -> Outcome {
+        Outcome {
+            reply,
+            dropped: true,
+        }
+    }
+}
+
+/// Namespace for [`Simulator::start`].
+pub struct Simulator;
+
+impl Simulator {
+    /// Serves `config` on `listener` until [`SimHandle::shutdown`]. Must be called
+    /// inside a Tokio runtime.
+    pub fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
+        let addr = listener.local_addr().map_err(SimError::Listen)?;
+        let log = match &config.log_path {
+            Some(path) => Some(RequestLog::open(path)?),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            tokens: TokenStore::default(),
+            throttle: Throttle::new(config.limits),
+            faults: FaultPlan::new(config.faults.clone(), config.seed),
+            resets: Resets::new(config.seed, config.action_delay),
+            stats: StatsCollector::default(),
+            log,
+            counter: AtomicU64::new(0),
+            id_base: uuid::Uuid::new_v4().as_u128(),
+            config,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(SimHandle {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: both the Graph and the authority base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let mut stats = self.shared.stats.snapshot();
+        stats.resets_per_device = self.shared.resets.per_device(&self.shared.config.inventory);
+        stats.max_writes_in_any_window = self.shared.throttle.max_writes_in_any_window();
+        stats
+    }
+
+    /// Stops accepting, closes every connection, writes out the log, returns the counts.
+    pub async fn shutdown(mut self) -> SimStats {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+        if let Some(log) = &self.shared.log {
+            log.close().await;
+        }
+        self.stats()
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    connections.spawn(async move {
+                        let service = service_fn(move |req| handle(shared.clone(), req));
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+impl Shared {
+    fn context(&self, req: &Request<Incoming>) -> Ctx {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let bits = self.id_base ^ (u128::from(mix(n)) << 64 | u128::from(mix(!n)));
+        let request_id = uuid::Builder::from_random_bytes(bits.to_be_bytes())
+            .into_uuid()
+            .to_string();
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        Ctx {
+            request_id,
+            client_request_id: header("client-request-id").map(str::to_owned),
+            date: self.config.clock.wall(),
+            base_url: format!(
+                "http://{}",
+                req.headers()
+                    .get(HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("127.0.0.1")
+            ),
+        }
+    }
+
+    async fn latency(&self) {
+        let latency = self.config.latency;
+        if latency.base.is_zero() && latency.jitter.is_zero() {
+            return;
+        }
+        let n = self.counter.load(Ordering::Relaxed);
+        let jitter = latency.jitter.mul_f64(unit(mix(n ^ self.config.seed)));
+        tokio::time::sleep(latency.base + jitter).await;
+    }
+
+    /// Logs and counts one request (an outer one, or one inside a `$batch`).
+    pub fn observe(
+        &self,
+        ctx: &Ctx,
+        method: &str,
+        path: &str,
+        outcome: &Outcome,
+        batch: Option<&str>,
+    ) {
+        let reply = &outcome.reply;
+        let status = (!outcome.dropped).then_some(reply.status);
+        self.stats
+            .record(reply.kind, status, reply.fault, reply.throttled.is_some());
+        if let Some(log) = &self.log {
+            log.write(&json!({
+                "time": humantime::format_rfc3339_millis(ctx.date).to_string(),
+                "method": method,
+                "path": path,
+                "status": status,
+                "kind": reply.kind.as_str(),
+                "device": reply.device,
+                "client_request_id": ctx.client_request_id,
+                "request_id": ctx.request_id,
+                "retry_after": reply.retry_after(),
+                "fault": reply.fault.map(|f| f.as_str()),
+                "throttled": reply.throttled,
+                "batch": batch,
+            }));
+        }
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let ctx = shared.context(&req);
+    shared.latency().await;
+    let (parts, body) = req.into_parts();
+    let path = percent_decode(parts.uri.path());
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let method = parts.method.clone();
+    let auth = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let outcome = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(body) => {
+            route(
+                &shared,
+                &ctx,
+                &method,
+                &path,
+                &query,
+                auth,
+                &body.to_bytes(),
+            )
+            .await
+        }
+        Err(_) => Outcome::answer(graph_error(
+            &ctx,
+            Kind::Other,
+            413,
+            "RequestEntityTooLarge",
+            "The request body is too large.",
+        )),
+    };
+    let logged_path = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
+    if outcome.dropped {
+        return Err(Dropped);
+    }
+    Ok(to_response(&ctx, outcome.reply))
+}
+
+async fn route(
+    shared: &Shared,
+    ctx: &Ctx,
+    method: &Method,
+    path: &str,
+    query: &str,
+    auth: Option<&str>,
+    body: &[u8],
+) -> Outcome {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [tenant, oauth2, v2, token]
+            if oauth2.eq_ignore_ascii_case("oauth2")
+                && v2.eq_ignore_ascii_case("v2.0")
+                && token.eq_ignore_ascii_case("token") =>
+        {
+            if method != Method::POST {
+                return Outcome::answer(graph_error(
+                    ctx,
+                    Kind::Token,
+                    405,
+                    "MethodNotAllowed",
+                    "The token endpoint takes POST only.",
+                ));
+            }
+            let now = shared.config.clock.now();
+            Outcome::answer(auth::token(
+                &shared.config,
+                &shared.tokens,
+                ctx,
+                tenant,
+                body,
+                now,
+            ))
+        }
+        [version, rest @ ..] => match graph::version(version) {
+            Some(version) => {
+                graph::serve(shared, ctx, method, version, rest, query, auth, body).await
+            }
+            None => Outcome::answer(graph_error(
+                ctx,
+                Kind::Other,
+                400,
+                "BadRequest",
+                &format!("Invalid version: {version}"),
+            )),
+        },
+        [] => Outcome::answer(graph_error(
+            ctx,
+            Kind::Other,
+            400,
+            "BadRequest",
+            "Invalid version: ",
+        )),
+    }
+}
+
+fn to_response(ctx: &Ctx, reply: Reply) -> Response<Full<Bytes>> {
+    let body = match &reply.body {
+        Some(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+        None => Bytes::new(),
+    };
+    let has_body = !body.is_empty();
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if has_body {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Some(v) = ctx
+        .client_request_id
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        headers.insert("client-request-id", v);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    response
+}

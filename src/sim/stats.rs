@@ -1,0 +1,219 @@
+//! What the simulator saw: counts kept while it runs, and the [`SimStats`] snapshot a
+//! test asserts on and `simulate` prints on exit. The questions it answers are the ones
+//! a rehearsal asks: did the runner stay under the limits, how often was it throttled,
+//! which faults did it meet, and did any device get reset twice?
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use super::faults::FaultKind;
+use super::reply::Kind;
+
+/// A snapshot of the simulator's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Requests by kind (`token`, `list`, `get`, `resetPasscode`, `batch`, `other`);
+    /// requests inside a `$batch` count under their own kind too.
+    pub requests_by_kind: BTreeMap<String, u64>,
+    /// Every 429 answered, whether from the limits or injected.
+    pub too_many_requests: u64,
+    /// 429s the limits gave (the rest were injected faults).
+    pub throttled: u64,
+    /// Faults injected, by name.
+    pub faults: BTreeMap<String, u64>,
+    /// Connections closed without an answer (the two drop faults).
+    pub dropped: u64,
+    /// Resets Intune accepted, by device id; a drop-after-effect reset counts.
+    pub resets_per_device: BTreeMap<String, u32>,
+    /// Per app, the most writes inside one throttling window.
+    pub max_writes_in_any_window: BTreeMap<String, u32>,
+}
+
+impl SimStats {
+    pub fn total_requests(&self) -> u64 {
+        self.requests_by_kind
+            .iter()
+            .filter(|(kind, _)| kind.as_str() != "batch")
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Devices whose passcode was reset more than once: each has a second passcode.
+    pub fn devices_reset_more_than_once(&self) -> Vec<&str> {
+        self.resets_per_device
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    /// The summary `simulate` prints on exit.
+    pub fn render(&self) -> String {
+        let mut out = String::from("simulator summary\n");
+        let kinds: Vec<String> = self
+            .requests_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  requests:         {} ({})",
+            self.total_requests(),
+            kinds.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "  429 answers:      {} ({} from the limits, {} injected)",
+            self.too_many_requests,
+            self.throttled,
+            self.too_many_requests - self.throttled.min(self.too_many_requests)
+        );
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let faults = if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        };
+        let _ = writeln!(out, "  faults injected:  {faults}");
+        let _ = writeln!(out, "  dropped:          {}", self.dropped);
+        let resets: u64 = self.resets_per_device.values().map(|n| u64::from(*n)).sum();
+        let _ = writeln!(
+            out,
+            "  resets:           {resets} on {} devices",
+            self.resets_per_device.len()
+        );
+        let twice = self.devices_reset_more_than_once();
+        let shown: Vec<String> = twice
+            .iter()
+            .take(10)
+            .map(|id| {
+                format!(
+                    "{id} ({})",
+                    self.resets_per_device.get(*id).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        let more = if twice.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  reset more than once: {}{}{}",
+            twice.len(),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", shown.join(", "))
+            },
+            more
+        );
+        for (app, n) in &self.max_writes_in_any_window {
+            let _ = writeln!(out, "  most writes in one window by {app}: {n}");
+        }
+        out
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    by_kind: BTreeMap<&'static str, u64>,
+    too_many_requests: u64,
+    throttled: u64,
+    faults: BTreeMap<&'static str, u64>,
+    dropped: u64,
+}
+
+/// The running counts, shared by every connection.
+#[derive(Debug, Default)]
+pub struct StatsCollector {
+    counts: Mutex<Counts>,
+}
+
+impl StatsCollector {
+    pub fn record(
+        &self,
+        kind: Kind,
+        status: Option<u16>,
+        fault: Option<FaultKind>,
+        throttled: bool,
+    ) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *c.by_kind.entry(kind.as_str()).or_default() += 1;
+        if status == Some(429) {
+            c.too_many_requests += 1;
+        }
+        if throttled {
+            c.throttled += 1;
+        }
+        if let Some(fault) = fault {
+            *c.faults.entry(fault.as_str()).or_default() += 1;
+        }
+        if status.is_none() {
+            c.dropped += 1;
+        }
+    }
+
+    /// The counts; the caller adds what other parts keep (resets, windows).
+    pub fn snapshot(&self) -> SimStats {
+        let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        SimStats {
+            requests_by_kind: c
+                .by_kind
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect(),
+            too_many_requests: c.too_many_requests,
+            throttled: c.throttled,
+            faults: c
+                .faults
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect(),
+            dropped: c.dropped,
+            ..SimStats::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_devices_reset_twice() {
+        let collector = StatsCollector::default();
+        collector.record(Kind::ResetPasscode, Some(204), None, false);
+        collector.record(Kind::ResetPasscode, Some(429), None, true);
+        collector.record(
+            Kind::ResetPasscode,
+            None,
+            Some(FaultKind::DropAfterEffect),
+            false,
+        );
+        collector.record(Kind::Batch, Some(200), None, false);
+        let mut stats = collector.snapshot();
+        stats.resets_per_device.insert("a".into(), 2);
+        stats.resets_per_device.insert("b".into(), 1);
+        assert_eq!(stats.total_requests(), 3);
+        assert_eq!(stats.devices_reset_more_than_once(), vec!["a"]);
+        let text = stats.render();
+        assert!(
+            text.contains("requests:         3 (batch 1, resetPasscode 3)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("429 answers:      1 (1 from the limits, 0 injected)"),
+            "{text}"
+        );
+        assert!(text.contains("drop-after 1"), "{text}");
+        assert!(text.contains("resets:           3 on 2 devices"), "{text}");
+        assert!(text.contains("reset more than once: 1: a (2)"), "{text}");
+    }
+}
