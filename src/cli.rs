@@ -118,6 +118,13 @@ struct RunArgs {
     /// Per-request timeout, e.g. 30s, 500ms.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     timeout: std::time::Duration,
+    /// Rehearse against an in-process simulated tenant holding the job's devices
+    /// (Intune's limits, realistic latency); no real tenant is touched.
+    #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
+    simulate: bool,
+    /// Seed of the simulated tenant (with --simulate).
+    #[arg(long, default_value_t = 1, requires = "simulate")]
+    simulate_seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -182,14 +189,20 @@ impl RunArgs {
             max_devices: self.max_devices,
             settings,
             timeout: self.timeout,
-            target: Target::Tenant {
-                identity: IdentityFlags {
-                    tenant: self.tenant,
-                    client_id: self.client_id,
-                },
-                cloud: self.cloud.into(),
-                graph_url: self.graph_url,
-                authority_url: self.authority_url,
+            target: if self.simulate {
+                Target::Simulate {
+                    seed: self.simulate_seed,
+                }
+            } else {
+                Target::Tenant {
+                    identity: IdentityFlags {
+                        tenant: self.tenant,
+                        client_id: self.client_id,
+                    },
+                    cloud: self.cloud.into(),
+                    graph_url: self.graph_url,
+                    authority_url: self.authority_url,
+                }
             },
             interactive,
         })

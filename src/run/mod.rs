@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::graph::{Cloud, Endpoints, GraphClient, IdentityFlags};
+use crate::graph::{AppCredential, Cloud, Endpoints, GraphClient, Identity, IdentityFlags, Secret};
+use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 use crate::plan::{
     Assessment, CommandError, PlanOptions, Planner, assess_all, open_jobs, report_path,
     write_summary_json,
@@ -45,6 +46,9 @@ pub enum Target {
         graph_url: Option<String>,
         authority_url: Option<String>,
     },
+    /// `--simulate`: an in-process simulator seeded from the job files' devices, with
+    /// Intune's documented limits and a realistic network (the README's demo).
+    Simulate { seed: u64 },
 }
 
 /// Everything `run` needs, validated; nothing here knows about clap.
@@ -120,18 +124,70 @@ pub fn run(
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let client = match sign_in(&config, env).await {
-            Ok(client) => client,
-            Err(reason) => {
-                return Ok(RunOutcome {
-                    summary: Summary::new("run"),
-                    aborted: Some(reason),
-                });
-            }
+        let simulator = match &config.target {
+            Target::Simulate { seed } => Some(start_simulator(&config.files, *seed).await?),
+            Target::Tenant { .. } => None,
         };
-        execute(&config, client, counts.devices).await
+        let signed_in = match &simulator {
+            Some(sim) => sign_in_simulated(&config, sim).await,
+            None => sign_in(&config, env).await,
+        };
+        let outcome = match signed_in {
+            Ok(client) => execute(&config, client, counts.devices).await,
+            Err(reason) => Ok(RunOutcome {
+                summary: Summary::new("run"),
+                aborted: Some(reason),
+            }),
+        };
+        if let Some(sim) = simulator {
+            let stats = sim.shutdown().await;
+            eprint!("{}", stats.render());
+        }
+        outcome
     })
 }
+
+/// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
+/// occasional 503 and lost answer real networks have, so verification shows too.
+async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, CommandError> {
+    let inventory = Inventory::from_job_files(files, seed)
+        .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
+    let config = SimConfig {
+        inventory,
+        seed,
+        latency: Latency {
+            base: Duration::from_millis(40),
+            jitter: Duration::from_millis(80),
+        },
+        faults: vec![(FaultKind::ServiceUnavailable, 0.005), (FaultKind::DropAfterEffect, 0.005)],
+        action_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    let sim = Simulator::start(config, listener)
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    tracing::info!(url = %sim.base_url(), "simulated tenant started; no real tenant is touched");
+    Ok(sim)
+}
+
+async fn sign_in_simulated(config: &RunConfig, sim: &SimHandle) -> Result<GraphClient, AbortReason> {
+    let auth = |e: String| AbortReason::Authentication(e);
+    let url = sim.base_url();
+    let endpoints = Endpoints::new(Cloud::Global, Some(&url), Some(&url)).map_err(|e| auth(e.to_string()))?;
+    let identity = Identity::App {
+        tenant: sim.config().tenant_id.clone(),
+        client_id: SIMULATED_CLIENT_ID.into(),
+        credential: AppCredential::Secret(Secret::new("simulated-secret")),
+    };
+    let client = GraphClient::sign_in(endpoints, identity, config.timeout).map_err(|e| auth(e.to_string()))?;
+    client.tokens().token().await.map_err(|e| auth(e.to_string()))?;
+    Ok(client)
+}
+
+/// The app id the demo signs in with.
+const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 
 /// Plans every row once without writing, to count what the run will act on.
 fn count_plan(
@@ -196,7 +252,10 @@ async fn sign_in(
         cloud,
         graph_url,
         authority_url,
-    } = &config.target;
+    } = &config.target
+    else {
+        return Err(auth("no tenant is configured".into()));
+    };
     let endpoints = Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
         .map_err(|e| auth(e.to_string()))?;
     let resolved =
