@@ -445,3 +445,24 @@ fn query_values_are_percent_encoded_without_plus() {
     assert_eq!(encode("a b'c+&=é"), "a%20b%27c%2B%26%3D%C3%A9");
     assert_eq!(encode("id,deviceType"), "id,deviceType");
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_filter_value_survives_the_query(value in "\\PC{0,40}") {
+        let mut url = Url::parse("https://graph.microsoft.com/beta/x").unwrap();
+        let filter = FilterProperty::SerialNumber.filter(&value);
+        set_query(&mut url, &[("$filter", &filter), ("$select", "id")]);
+        let query = url.query().unwrap_or("");
+        proptest::prop_assert!(
+            query.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~,%$=&".contains(&b)),
+            "{query}"
+        );
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        proptest::prop_assert_eq!(
+            pairs,
+            vec![("$filter".to_owned(), filter), ("$select".to_owned(), "id".to_owned())]
+        );
+    }
+}
