@@ -466,3 +466,16 @@ proptest::proptest! {
         );
     }
 }
+
+#[tokio::test]
+async fn the_trait_drives_the_client_from_spawned_tasks() {
+    use crate::graph::GraphApi;
+    async fn reset_in_task<G: GraphApi>(graph: G) -> Result<Reply<()>, CallError> {
+        tokio::spawn(async move { graph.reset_passcode(ID, Connection::Pooled).await })
+            .await
+            .unwrap()
+    }
+    let (server, _) = graph_server(|_| Answer::Status(204, vec![], String::new())).await;
+    assert_eq!(reset_in_task(client(&server)).await.unwrap().status, 204);
+    assert_eq!(graph_requests(&server).len(), 1);
+}
