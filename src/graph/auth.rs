@@ -97,12 +97,16 @@ enum Mode {
 }
 
 struct App {
+    /// For messages naming what to check.
     tenant: String,
+    /// `client_id` of the form; also `iss`/`sub` of an assertion.
     client_id: String,
     credential: AppCredential,
+    /// `{authority}{tenant}/oauth2/v2.0/token`; also an assertion's `aud`.
     token_url: Url,
     /// `{graph origin}/.default`: every application permission granted to the app.
     scope: String,
+    /// Shared with the Graph calls' pooled connections.
     http: reqwest::Client,
 }
 

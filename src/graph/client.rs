@@ -75,7 +75,9 @@ pub struct GraphClient {
     pooled: reqwest::Client,
     /// No idle connections: for [`Connection::Fresh`].
     fresh: reqwest::Client,
+    /// Where Graph is; nextLinks must stay on its origin.
     endpoints: Endpoints,
+    /// Shared by every clone, so one renewal serves all workers.
     tokens: TokenSource,
 }
 

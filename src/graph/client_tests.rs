@@ -433,6 +433,8 @@ async fn fresh_connections_are_not_reused_and_pooled_ones_are() {
         Connection::Fresh,
     ] {
         c.get_device(ID, &["id"], connection).await.unwrap();
+        // Give hyper a moment to put a finished connection back into the pool.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peers: Vec<_> = graph_requests(&server).iter().map(|s| s.peer).collect();
     assert_eq!(peers[0], peers[1], "pooled requests share a connection");
