@@ -20,6 +20,7 @@ use url::Url;
 use super::assertion::{SigningError, client_assertion};
 use super::cloud::{EndpointError, Endpoints};
 use super::credentials::{AppCredential, Identity};
+use super::exchange::transport_message;
 use super::secret::Secret;
 
 /// Why no token could be had.
@@ -260,13 +261,13 @@ async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
         .await
         .map_err(|e| AuthError::Unreachable {
             url: url.clone(),
-            why: e.without_url().to_string(),
+            why: transport_message(&e),
         })?;
     drop(form);
     let status = answer.status().as_u16();
     let body = answer.text().await.map_err(|e| AuthError::Unreachable {
         url: url.clone(),
-        why: e.without_url().to_string(),
+        why: transport_message(&e),
     })?;
     tracing::debug!(
         method = "POST",

@@ -255,6 +255,8 @@ async fn unreachable_authority_is_transient() {
         .unwrap_err();
     assert!(matches!(err, AuthError::Unreachable { .. }), "{err:?}");
     assert!(err.is_transient());
+    // The cause is kept: "connection refused" tells the administrator what happened.
+    assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
 }
 
 #[tokio::test]
