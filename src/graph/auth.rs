@@ -20,6 +20,7 @@ use url::Url;
 use super::assertion::{SigningError, client_assertion};
 use super::cloud::{EndpointError, Endpoints};
 use super::credentials::{AppCredential, Identity};
+use super::exchange::transport_message;
 use super::secret::Secret;
 
 /// Why no token could be had.
@@ -97,12 +98,16 @@ enum Mode {
 }
 
 struct App {
+    /// For messages naming what to check.
     tenant: String,
+    /// `client_id` of the form; also `iss`/`sub` of an assertion.
     client_id: String,
     credential: AppCredential,
+    /// `{authority}{tenant}/oauth2/v2.0/token`; also an assertion's `aud`.
     token_url: Url,
     /// `{graph origin}/.default`: every application permission granted to the app.
     scope: String,
+    /// Shared with the Graph calls' pooled connections.
     http: reqwest::Client,
 }
 
@@ -256,13 +261,13 @@ async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
         .await
         .map_err(|e| AuthError::Unreachable {
             url: url.clone(),
-            why: e.without_url().to_string(),
+            why: transport_message(&e),
         })?;
     drop(form);
     let status = answer.status().as_u16();
     let body = answer.text().await.map_err(|e| AuthError::Unreachable {
         url: url.clone(),
-        why: e.without_url().to_string(),
+        why: transport_message(&e),
     })?;
     tracing::debug!(
         method = "POST",

@@ -74,12 +74,12 @@ async fn fetches_once_and_caches() {
 
 #[tokio::test]
 async fn renews_before_expiry() {
-    // 1 s lifetime: renewed after 0.9 s (a tenth of the lifetime as margin).
-    let (server, count) = token_server(1, Duration::ZERO).await;
+    // 2 s lifetime: renewed after 1.8 s (a tenth of the lifetime as margin).
+    let (server, count) = token_server(2, Duration::ZERO).await;
     let tokens = source(secret_identity(), &server.url());
     assert_eq!(tokens.token().await.unwrap().expose(), "tok-1");
     assert_eq!(tokens.token().await.unwrap().expose(), "tok-1");
-    tokio::time::sleep(Duration::from_millis(950)).await;
+    tokio::time::sleep(Duration::from_millis(1900)).await;
     assert_eq!(tokens.token().await.unwrap().expose(), "tok-2");
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
@@ -255,6 +255,8 @@ async fn unreachable_authority_is_transient() {
         .unwrap_err();
     assert!(matches!(err, AuthError::Unreachable { .. }), "{err:?}");
     assert!(err.is_transient());
+    // The cause is kept: "connection refused" tells the administrator what happened.
+    assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
 }
 
 #[tokio::test]

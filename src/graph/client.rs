@@ -1,6 +1,6 @@
 //! [`GraphClient`]: the calls the runner makes, one HTTP request each.
 //!
-//! This file knows the URLs and what each answer holds; [`super::exchange`] sends the
+//! This file knows the URLs and what each answer holds; `exchange` sends the
 //! request and sorts the answer. Failures become [`CallError`]s whose kind drives the
 //! runner's retry policy.
 
@@ -75,7 +75,9 @@ pub struct GraphClient {
     pooled: reqwest::Client,
     /// No idle connections: for [`Connection::Fresh`].
     fresh: reqwest::Client,
+    /// Where Graph is; nextLinks must stay on its origin.
     endpoints: Endpoints,
+    /// Shared by every clone, so one renewal serves all workers.
     tokens: TokenSource,
 }
 

@@ -433,6 +433,8 @@ async fn fresh_connections_are_not_reused_and_pooled_ones_are() {
         Connection::Fresh,
     ] {
         c.get_device(ID, &["id"], connection).await.unwrap();
+        // Give hyper a moment to put a finished connection back into the pool.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peers: Vec<_> = graph_requests(&server).iter().map(|s| s.peer).collect();
     assert_eq!(peers[0], peers[1], "pooled requests share a connection");
@@ -444,4 +446,38 @@ async fn fresh_connections_are_not_reused_and_pooled_ones_are() {
 fn query_values_are_percent_encoded_without_plus() {
     assert_eq!(encode("a b'c+&=é"), "a%20b%27c%2B%26%3D%C3%A9");
     assert_eq!(encode("id,deviceType"), "id,deviceType");
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_filter_value_survives_the_query(value in "\\PC{0,40}") {
+        let mut url = Url::parse("https://graph.microsoft.com/beta/x").unwrap();
+        let filter = FilterProperty::SerialNumber.filter(&value);
+        set_query(&mut url, &[("$filter", &filter), ("$select", "id")]);
+        let query = url.query().unwrap_or("");
+        proptest::prop_assert!(
+            query.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~,%$=&".contains(&b)),
+            "{query}"
+        );
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        proptest::prop_assert_eq!(
+            pairs,
+            vec![("$filter".to_owned(), filter), ("$select".to_owned(), "id".to_owned())]
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_trait_drives_the_client_from_spawned_tasks() {
+    use crate::graph::GraphApi;
+    async fn reset_in_task<G: GraphApi>(graph: G) -> Result<Reply<()>, CallError> {
+        tokio::spawn(async move { graph.reset_passcode(ID, Connection::Pooled).await })
+            .await
+            .unwrap()
+    }
+    let (server, _) = graph_server(|_| Answer::Status(204, vec![], String::new())).await;
+    assert_eq!(reset_in_task(client(&server)).await.unwrap().status, 204);
+    assert_eq!(graph_requests(&server).len(), 1);
 }

@@ -95,6 +95,11 @@ pub enum EndpointError {
     UnsupportedScheme { flag: &'static str, value: String },
     #[error("{flag} '{value}' must not carry a query or fragment")]
     QueryOrFragment { flag: &'static str, value: String },
+    #[error(
+        "--graph-url '{0}' names an API version; give Graph's base URL without /v1.0 or \
+         /beta (the tool picks the version per call)"
+    )]
+    VersionInGraphUrl(String),
 }
 
 /// Where requests go: Graph itself and the sign-in authority.
@@ -116,7 +121,16 @@ impl Endpoints {
         authority_url: Option<&str>,
     ) -> Result<Endpoints, EndpointError> {
         let graph = match graph_url {
-            Some(u) => checked_base("--graph-url", u)?,
+            Some(u) => {
+                let url = checked_base("--graph-url", u)?;
+                let last = url
+                    .path_segments()
+                    .and_then(|s| s.rev().find(|s| !s.is_empty()));
+                if matches!(last, Some("v1.0" | "beta")) {
+                    return Err(EndpointError::VersionInGraphUrl(u.to_owned()));
+                }
+                url
+            }
             None => checked_base("--cloud", &format!("https://{}/", cloud.graph_host()))?,
         };
         let authority = match authority_url {
@@ -286,6 +300,14 @@ mod tests {
             EndpointError::UnsupportedScheme { .. }
         ));
         assert!(matches!(e("not a url"), EndpointError::NotAUrl { .. }));
+        assert!(matches!(
+            e("https://graph.microsoft.com/v1.0"),
+            EndpointError::VersionInGraphUrl(_)
+        ));
+        assert!(matches!(
+            e("http://127.0.0.1:9/beta/"),
+            EndpointError::VersionInGraphUrl(_)
+        ));
         assert!(matches!(
             e("https://x/?a=1"),
             EndpointError::QueryOrFragment { .. }

@@ -43,7 +43,9 @@ pub enum Identity {
     AccessToken(Secret),
     /// An app registration signing in with the client credentials grant.
     App {
+        /// A tenant id (GUID) or verified domain; checked to be nothing else.
         tenant: String,
+        /// The app registration's application (client) id.
         client_id: String,
         credential: AppCredential,
     },

@@ -35,14 +35,20 @@ pub const RULE_FIELDS: &[&str] = &[
 pub struct ManagedDevice {
     /// Intune's managed device id (not the Entra object id).
     pub id: String,
+    /// The name shown in the admin center; a lookup key when a job file lacks ids.
     pub device_name: Option<String>,
+    /// A lookup key; exported inventories often carry only this.
     pub serial_number: Option<String>,
     /// Entra's *deviceId*.
     #[serde(rename = "azureADDeviceId")]
     pub azure_ad_device_id: Option<String>,
+    /// The primary user.
     pub user_principal_name: Option<String>,
+    /// A lookup key for phones.
     pub imei: Option<String>,
+    /// Free text (`iOS`, `iPadOS`, `Android`, `Windows`, `macOS`).
     pub operating_system: Option<String>,
+    /// Free text (`15.5`, `10.0.19045.6036`); the rules read its leading numbers.
     pub os_version: Option<String>,
     /// Beta only: tells Android device administrator from work profile.
     pub device_type: Option<String>,
@@ -50,6 +56,7 @@ pub struct ManagedDevice {
     pub device_enrollment_type: Option<String>,
     /// `eas` alone means not MDM-managed.
     pub management_agent: Option<String>,
+    /// `company`, `personal` or `unknown`; the report's ownership.
     pub managed_device_owner_type: Option<String>,
 }
 
@@ -86,6 +93,8 @@ impl ManagedDevice {
 /// One page of a device list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DevicePage {
+    /// The page's devices, unfiltered: re-check them, Graph ignores filters it does
+    /// not support.
     pub devices: Vec<ManagedDevice>,
     /// `@odata.nextLink`: the next page, to be followed verbatim.
     pub next_link: Option<String>,
@@ -140,7 +149,9 @@ pub struct ActionResult {
     pub action_name: Option<String>,
     /// `none`, `pending`, `canceled`, `active`, `done`, `failed`, `notSupported`.
     pub action_state: Option<String>,
+    /// When the action was queued: tells our reset from an older one.
     pub start_date_time: Option<String>,
+    /// When the state last changed.
     pub last_updated_date_time: Option<String>,
     /// The passcode the platform generated, where it generates one.
     pub passcode: Option<Secret>,

@@ -208,7 +208,9 @@ pub(super) fn bare_error(
 }
 
 /// `Timeout` before `ConnectionLost`, `ConnectFailed` before both: a connect timeout is
-/// both `is_connect()` and `is_timeout()`, and nothing was sent on it.
+/// both `is_connect()` and `is_timeout()`, and nothing was sent on it. (hyper-util
+/// itself re-sends a request only when a pooled connection closed before a byte of it
+/// was written, so that never doubles an action.)
 fn transport_kind(e: &reqwest::Error) -> CallErrorKind {
     if e.is_connect() {
         CallErrorKind::ConnectFailed
@@ -220,7 +222,7 @@ fn transport_kind(e: &reqwest::Error) -> CallErrorKind {
 }
 
 /// The error and its causes, without the URL (which may carry a filter value).
-fn transport_message(e: &reqwest::Error) -> String {
+pub(super) fn transport_message(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -15,9 +15,11 @@
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
 //! - [`assertion`]: the signed JWT that proves a certificate credential.
 //! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
+//! - [`api`]: [`GraphApi`], the calls as a trait, for fakes in the runner's tests.
 //! - [`client`]: [`GraphClient`], one request per call; `exchange` sends it and sorts
 //!   the answer.
 
+pub mod api;
 pub mod assertion;
 pub mod auth;
 pub mod client;
@@ -31,6 +33,7 @@ pub mod secret;
 #[cfg(test)]
 mod test_server;
 
+pub use api::GraphApi;
 pub use auth::{AuthError, TokenSource};
 pub use client::{Connection, GraphClient, PageRequest, Reply, SetupError};
 pub use cloud::{Cloud, EndpointError, Endpoints};

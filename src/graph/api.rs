@@ -1,0 +1,72 @@
+//! [`GraphApi`]: the four calls as a trait, so the runner's orchestration can be tested
+//! with a fake that needs no sockets (STYLE.md, after hyperfine's `Executor`), while
+//! end-to-end tests drive the real [`GraphClient`] against the simulator.
+
+use std::future::Future;
+
+use super::client::{Connection, GraphClient, PageRequest, Reply};
+use super::device::{ActionResult, DevicePage, ManagedDevice};
+use super::errors::CallError;
+
+/// What the runner needs from Graph; each call is one request.
+pub trait GraphApi: Clone + Send + Sync + 'static {
+    fn get_device(
+        &self,
+        id: &str,
+        select: &[&str],
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<ManagedDevice>, CallError>> + Send;
+
+    fn list_devices_page(
+        &self,
+        request: PageRequest,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<DevicePage>, CallError>> + Send;
+
+    fn reset_passcode(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send;
+
+    fn action_results(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send;
+}
+
+impl GraphApi for GraphClient {
+    fn get_device(
+        &self,
+        id: &str,
+        select: &[&str],
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<ManagedDevice>, CallError>> + Send {
+        GraphClient::get_device(self, id, select, connection)
+    }
+
+    fn list_devices_page(
+        &self,
+        request: PageRequest,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<DevicePage>, CallError>> + Send {
+        GraphClient::list_devices_page(self, request, connection)
+    }
+
+    fn reset_passcode(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send {
+        GraphClient::reset_passcode(self, id, connection)
+    }
+
+    fn action_results(
+        &self,
+        id: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send {
+        GraphClient::action_results(self, id, connection)
+    }
+}
