@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::graph::{
-    ActionResult, CallError, Connection, DevicePage, FilterProperty, ManagedDevice, PageRequest,
-    RULE_FIELDS, Reply,
+    ActionResult, CallError, Connection, DevicePage, FilterProperty, GraphApi, ManagedDevice,
+    PageRequest, RULE_FIELDS, Reply,
 };
 use crate::job::Column;
 use crate::plan::{Identity, Work};
@@ -23,7 +23,6 @@ use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Classified, Verdict, classify, judge};
 
 use super::cooldown::{Cooldown, full_jitter};
-use super::graph_api::Graph;
 use super::limiter::{
     ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
     WindowLimiter, acquire,
@@ -143,7 +142,7 @@ impl End {
 
 type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
 
-impl<G: Graph> Engine<G> {
+impl<G: GraphApi> Engine<G> {
     pub fn new(graph: G, settings: Settings) -> Engine<G> {
         Engine {
             writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),

@@ -8,7 +8,6 @@
 
 pub mod cooldown;
 pub mod engine;
-pub mod graph_api;
 pub mod limiter;
 mod progress;
 pub mod reaction;
@@ -24,16 +23,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::graph::{AppCredential, Cloud, Endpoints, GraphClient, Identity, IdentityFlags, Secret};
-use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
+use crate::graph::{
+    AppCredential, Cloud, Endpoints, GraphApi, GraphClient, Identity, IdentityFlags, Secret,
+};
 use crate::plan::{
     Assessment, CommandError, PlanOptions, Planner, assess_all, open_jobs, report_path,
     write_summary_json,
 };
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
+use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
 pub use engine::{Engine, Settings};
-use graph_api::Graph;
 pub use reaction::AbortReason;
 
 /// Where the requests go.
@@ -159,7 +159,10 @@ async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, Comm
             base: Duration::from_millis(40),
             jitter: Duration::from_millis(80),
         },
-        faults: vec![(FaultKind::ServiceUnavailable, 0.005), (FaultKind::DropAfterEffect, 0.005)],
+        faults: vec![
+            (FaultKind::ServiceUnavailable, 0.005),
+            (FaultKind::DropAfterEffect, 0.005),
+        ],
         action_delay: Duration::from_secs(5),
         ..SimConfig::default()
     };
@@ -172,17 +175,26 @@ async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, Comm
     Ok(sim)
 }
 
-async fn sign_in_simulated(config: &RunConfig, sim: &SimHandle) -> Result<GraphClient, AbortReason> {
+async fn sign_in_simulated(
+    config: &RunConfig,
+    sim: &SimHandle,
+) -> Result<GraphClient, AbortReason> {
     let auth = |e: String| AbortReason::Authentication(e);
     let url = sim.base_url();
-    let endpoints = Endpoints::new(Cloud::Global, Some(&url), Some(&url)).map_err(|e| auth(e.to_string()))?;
+    let endpoints =
+        Endpoints::new(Cloud::Global, Some(&url), Some(&url)).map_err(|e| auth(e.to_string()))?;
     let identity = Identity::App {
         tenant: sim.config().tenant_id.clone(),
         client_id: SIMULATED_CLIENT_ID.into(),
         credential: AppCredential::Secret(Secret::new("simulated-secret")),
     };
-    let client = GraphClient::sign_in(endpoints, identity, config.timeout).map_err(|e| auth(e.to_string()))?;
-    client.tokens().token().await.map_err(|e| auth(e.to_string()))?;
+    let client = GraphClient::sign_in(endpoints, identity, config.timeout)
+        .map_err(|e| auth(e.to_string()))?;
+    client
+        .tokens()
+        .token()
+        .await
+        .map_err(|e| auth(e.to_string()))?;
     Ok(client)
 }
 
@@ -274,7 +286,7 @@ async fn sign_in(
 }
 
 /// The pipeline, on an already signed-in client.
-pub async fn execute<G: Graph>(
+pub async fn execute<G: GraphApi>(
     config: &RunConfig,
     graph: G,
     devices: u64,
@@ -389,7 +401,7 @@ async fn collect(
 
 /// Ctrl-C or SIGTERM: stop dispatching and let in-flight devices finish. A second one
 /// exits at once; every row written so far is on disk.
-async fn watch_signals<G: Graph>(engine: Arc<Engine<G>>) {
+async fn watch_signals<G: GraphApi>(engine: Arc<Engine<G>>) {
     let mut signals = 0;
     loop {
         if !next_signal().await {
