@@ -167,6 +167,7 @@ impl RunArgs {
         let mut settings = Settings {
             concurrency: self.concurrency.max(1),
             max_attempts: self.max_attempts.max(1),
+            request_timeout: self.timeout,
             ..Settings::default()
         };
         if let Some(r) = self.write_rate {
@@ -178,10 +179,9 @@ impl RunArgs {
         Ok(RunConfig {
             files: self.files,
             options: PlanOptions {
-                action: self.action.map(Into::into).unwrap_or(ActionChoice::Auto),
+                action: self.action.map(Into::into),
                 lookup: self.lookup.into(),
             },
-            action_given: self.action.is_some(),
             report: self.report,
             format: self.format.into(),
             summary_json: self.summary_json,
@@ -299,7 +299,7 @@ impl PlanArgs {
         PlanConfig {
             files: self.files,
             options: PlanOptions {
-                action: self.action.into(),
+                action: Some(self.action.into()),
                 lookup: self.lookup.into(),
             },
             report: self.report,

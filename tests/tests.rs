@@ -3,3 +3,4 @@
 mod common;
 mod plan_cli;
 mod rules_cli;
+mod run_e2e;

@@ -24,7 +24,9 @@ pub enum LookupMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
-    pub action: ActionChoice,
+    /// The action for rows whose file names none; `None` (`run` without `--action`):
+    /// such rows are invalid rather than given a default.
+    pub action: Option<ActionChoice>,
     pub lookup: LookupMode,
 }
 
@@ -131,7 +133,16 @@ impl Planner {
             return invalid(row, reason, detail);
         }
         let choice = match fields.get(Column::Action) {
-            None => job_action.unwrap_or(self.options.action),
+            None => match job_action.or(self.options.action) {
+                Some(choice) => choice,
+                None => {
+                    let detail = format!(
+                        "no action: {} is empty here, the job names none and --action was not given",
+                        quoted_column(names, Column::Action)
+                    );
+                    return invalid(row, "no_action", detail);
+                }
+            },
             Some(text) => match ActionChoice::parse(text) {
                 Some(c) => c,
                 None => {

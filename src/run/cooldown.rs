@@ -11,9 +11,47 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-#[derive(Default)]
 pub struct Cooldown {
     state: Mutex<CooldownState>,
+    backoff: Backoff,
+}
+
+impl Default for Cooldown {
+    fn default() -> Self {
+        Cooldown::new(Backoff::default())
+    }
+}
+
+/// Base and cap of the exponential backoff used when Graph gives no `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: BACKOFF_BASE,
+            cap: BACKOFF_CAP,
+        }
+    }
+}
+
+impl Backoff {
+    /// Exponential backoff with full jitter (a uniform draw between zero and
+    /// `min(cap, base * 2^attempt)`), as AWS's architecture blog recommends: it spreads
+    /// retries so that workers paused together do not return together.
+    pub fn full_jitter(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.ceiling(attempt);
+        Duration::from_secs_f64(rng.random_range(0.0..=ceiling.as_secs_f64()))
+    }
+
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        self.base
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+            .min(self.cap)
+    }
 }
 
 #[derive(Default)]
@@ -23,11 +61,22 @@ struct CooldownState {
     blind_streak: u32,
 }
 
-/// Base and cap of the exponential backoff used when a 429 or 503 has no `Retry-After`.
+/// Default base and cap of the backoff used when a 429 or 503 has no `Retry-After`.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
 
 impl Cooldown {
+    pub fn new(backoff: Backoff) -> Cooldown {
+        Cooldown {
+            state: Mutex::new(CooldownState::default()),
+            backoff,
+        }
+    }
+
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
     /// Pauses everyone for `retry_after`, or for a backoff when Graph gave no header.
     /// Returns the pause chosen. A pause never shortens one already in force.
     pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {
@@ -39,7 +88,8 @@ impl Cooldown {
             }
             None => {
                 state.blind_streak = state.blind_streak.saturating_add(1);
-                full_jitter(state.blind_streak - 1, &mut rand::rng())
+                self.backoff
+                    .full_jitter(state.blind_streak - 1, &mut rand::rng())
             }
         };
         let until = Instant::now() + pause;
@@ -70,25 +120,11 @@ impl Cooldown {
         }
     }
 
-    /// The end of the pause in force, if any (for tests and the progress line).
+    /// The end of the pause in force, if any.
     pub fn until(&self) -> Option<Instant> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.until.filter(|u| *u > Instant::now())
     }
-}
-
-/// Exponential backoff with full jitter (a uniform draw between zero and
-/// `min(cap, base * 2^attempt)`), as AWS's architecture blog recommends: it spreads
-/// retries so that workers paused together do not return together.
-pub fn full_jitter(attempt: u32, rng: &mut impl Rng) -> Duration {
-    let ceiling = backoff_ceiling(attempt);
-    Duration::from_secs_f64(rng.random_range(0.0..=ceiling.as_secs_f64()))
-}
-
-pub fn backoff_ceiling(attempt: u32) -> Duration {
-    BACKOFF_BASE
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(BACKOFF_CAP)
 }
 
 #[cfg(test)]
@@ -101,19 +137,21 @@ mod tests {
         fn backoff_stays_within_zero_and_the_capped_ceiling(attempt in 0u32..100, seed in any::<u64>()) {
             use rand::SeedableRng;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let d = full_jitter(attempt, &mut rng);
-            prop_assert!(d <= backoff_ceiling(attempt));
+            let backoff = Backoff::default();
+            let d = backoff.full_jitter(attempt, &mut rng);
+            prop_assert!(d <= backoff.ceiling(attempt));
             prop_assert!(d <= BACKOFF_CAP);
         }
     }
 
     #[test]
     fn ceiling_doubles_then_caps() {
-        assert_eq!(backoff_ceiling(0), Duration::from_secs(2));
-        assert_eq!(backoff_ceiling(1), Duration::from_secs(4));
-        assert_eq!(backoff_ceiling(4), Duration::from_secs(32));
-        assert_eq!(backoff_ceiling(5), BACKOFF_CAP);
-        assert_eq!(backoff_ceiling(u32::MAX), BACKOFF_CAP);
+        let b = Backoff::default();
+        assert_eq!(b.ceiling(0), Duration::from_secs(2));
+        assert_eq!(b.ceiling(1), Duration::from_secs(4));
+        assert_eq!(b.ceiling(4), Duration::from_secs(32));
+        assert_eq!(b.ceiling(5), BACKOFF_CAP);
+        assert_eq!(b.ceiling(u32::MAX), BACKOFF_CAP);
     }
 
     #[tokio::test(start_paused = true)]

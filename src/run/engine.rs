@@ -14,15 +14,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::graph::{
-    ActionResult, CallError, Connection, DevicePage, FilterProperty, GraphApi, ManagedDevice,
-    PageRequest, RULE_FIELDS, Reply,
+    ActionResult, CallError, CallErrorKind, Connection, DevicePage, FilterProperty, GraphApi,
+    ManagedDevice, PageRequest, RULE_FIELDS, Reply,
 };
 use crate::job::Column;
 use crate::plan::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Classified, Verdict, classify, judge};
 
-use super::cooldown::{Cooldown, full_jitter};
+use super::cooldown::{Backoff, Cooldown};
 use super::limiter::{
     ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
     WindowLimiter, acquire,
@@ -50,8 +50,13 @@ pub struct Settings {
     pub window: Duration,
     /// How long to let Graph record a reset before reading `deviceActionResults`.
     pub verify_delay: Duration,
+    /// The per-request timeout the client uses. After a timeout Graph may still be
+    /// working on the request, so verification first waits this long again.
+    pub request_timeout: Duration,
     /// The most pages a `$filter` lookup follows before calling the match too broad.
     pub max_lookup_pages: usize,
+    /// Backoff when Graph gives no `Retry-After` (429, 503) or a connection fails.
+    pub backoff: Backoff,
 }
 
 impl Default for Settings {
@@ -65,7 +70,9 @@ impl Default for Settings {
             any_limit: ANY_LIMIT,
             window: WINDOW + WINDOW_MARGIN,
             verify_delay: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(30),
             max_lookup_pages: 5,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -140,6 +147,9 @@ impl End {
     }
 }
 
+/// Newly fetched tokens one call may have refused before the run stops.
+const MAX_TOKEN_RENEWALS: u32 = 3;
+
 type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
 
 impl<G: GraphApi> Engine<G> {
@@ -148,9 +158,9 @@ impl<G: GraphApi> Engine<G> {
             writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
             reads: WindowLimiter::new(settings.any_limit, settings.window, settings.read_rate),
             any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
+            cooldown: Cooldown::new(settings.backoff),
             graph,
             settings,
-            cooldown: Cooldown::default(),
             aborted: AtomicBool::new(false),
             abort_reason: Mutex::new(None),
             claimed: Mutex::new(HashMap::new()),
@@ -378,7 +388,7 @@ impl<G: GraphApi> Engine<G> {
         call: impl Fn(Connection) -> CallFuture<'a, T>,
     ) -> Result<Reply<T>, End> {
         let mut connection = Connection::Pooled;
-        let mut renewed = false;
+        let mut renewals = 0;
         for attempt in 1..=self.settings.max_attempts {
             self.gate(false, true).await?;
             let error = match call(connection).await {
@@ -388,13 +398,16 @@ impl<G: GraphApi> Engine<G> {
                 }
                 Err(e) => e,
             };
-            match self.react(&error, false, &mut renewed) {
+            match self.react(&error, false, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     connection = if fresh { Connection::Fresh } else { connection };
                     if let Some(wait) = wait {
                         tokio::time::sleep(wait).await;
                     } else if fresh {
-                        let wait = full_jitter(attempt.min(4), &mut rand::rng());
+                        let wait = self
+                            .settings
+                            .backoff
+                            .full_jitter(attempt.min(4), &mut rand::rng());
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -415,7 +428,7 @@ impl<G: GraphApi> Engine<G> {
     /// Sends `resetPasscode`, never twice unless Graph proved the first did not land.
     async fn reset(&self, id: &str, action: Action, row: &mut ReportRow) -> End {
         let mut connection = Connection::Pooled;
-        let mut renewed = false;
+        let mut renewals = 0;
         let mut sends: u32 = 0;
         let mut last: Option<CallError> = None;
         while sends < self.settings.max_attempts {
@@ -444,11 +457,19 @@ impl<G: GraphApi> Engine<G> {
             let error = match self.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
                     self.cooldown.succeeded();
+                    let resent = match &last {
+                        Some(e) => format!(
+                            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no reset from it",
+                            e.message
+                        ),
+                        None if sends > 1 => format!(" on attempt {sends}"),
+                        None => String::new(),
+                    };
                     let mut end = End::new(
                         Outcome::Succeeded,
                         "",
                         format!(
-                            "Graph accepted the action ({}): {}",
+                            "Graph accepted the action ({}){resent}: {}",
                             reply.status,
                             effect(action)
                         ),
@@ -462,18 +483,22 @@ impl<G: GraphApi> Engine<G> {
             };
             row.http_status = error.status;
             row.client_request_id = error.client_request_id.clone();
-            match self.react(&error, true, &mut renewed) {
+            match self.react(&error, true, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     if fresh {
                         connection = Connection::Fresh;
                     }
-                    let backoff = fresh.then(|| full_jitter(sends.min(4), &mut rand::rng()));
+                    let backoff = fresh.then(|| {
+                        self.settings
+                            .backoff
+                            .full_jitter(sends.min(4), &mut rand::rng())
+                    });
                     if let Some(wait) = wait.or(backoff) {
                         tokio::time::sleep(wait).await;
                     }
                 }
                 Step::Stop(end) => return end,
-                Step::Verify => match self.verify(id, sent_at).await {
+                Step::Verify => match self.verify(id, sent_at, &error).await {
                     Ok(Some(entry)) => {
                         self.counters
                             .confirmed_by_results
@@ -516,16 +541,38 @@ impl<G: GraphApi> Engine<G> {
     }
 
     /// Reads the device's `deviceActionResults` for a reset sent at `sent_at`.
-    async fn verify(&self, id: &str, sent_at: SystemTime) -> Result<Option<ActionResult>, End> {
-        tokio::time::sleep(self.settings.verify_delay).await;
-        let reply = self
-            .read(|c| Box::pin(self.graph.action_results(id, c)))
-            .await?;
-        Ok(reset_since(&reply.value, sent_at).cloned())
+    ///
+    /// After a timeout the request may still be in Graph's hands: a request abandoned
+    /// by the client can be processed after it gave up. So the first read waits as long
+    /// again as the timeout, and a second read follows before the answer "it did not
+    /// land" is trusted. A dropped connection or a 5xx is over on Graph's side: one read
+    /// after a short delay.
+    async fn verify(
+        &self,
+        id: &str,
+        sent_at: SystemTime,
+        error: &CallError,
+    ) -> Result<Option<ActionResult>, End> {
+        let reads = if error.kind == CallErrorKind::Timeout {
+            tokio::time::sleep(self.settings.request_timeout).await;
+            2
+        } else {
+            1
+        };
+        for _ in 0..reads {
+            tokio::time::sleep(self.settings.verify_delay).await;
+            let reply = self
+                .read(|c| Box::pin(self.graph.action_results(id, c)))
+                .await?;
+            if let Some(found) = reset_since(&reply.value, sent_at) {
+                return Ok(Some(found.clone()));
+            }
+        }
+        Ok(None)
     }
 
     /// Applies the retry policy's side effects; tells the caller what to do next.
-    fn react(&self, error: &CallError, write: bool, renewed: &mut bool) -> Step {
+    fn react(&self, error: &CallError, write: bool, renewals: &mut u32) -> Step {
         match reaction(error, write) {
             Reaction::PauseAll(retry_after) => {
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
@@ -540,13 +587,15 @@ impl<G: GraphApi> Engine<G> {
             Reaction::Retry { fresh, wait } => Step::Again(fresh, wait),
             Reaction::Verify => Step::Verify,
             // The client has already dropped the refused token; the retry fetches anew.
-            Reaction::RenewToken if !*renewed => {
-                *renewed = true;
+            // A few refusals in a row can be bad luck (a token revoked mid-run, a
+            // replica that has not seen the new one); more mean sign-in is broken.
+            Reaction::RenewToken if *renewals < MAX_TOKEN_RENEWALS => {
+                *renewals += 1;
                 Step::Again(false, None)
             }
             Reaction::RenewToken => {
                 let reason = AbortReason::Authentication(format!(
-                    "Graph refused a newly fetched token too ({})",
+                    "Graph refused {MAX_TOKEN_RENEWALS} newly fetched tokens in a row ({})",
                     error.message
                 ));
                 self.abort(reason.clone());

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use crate::graph::{
     AppCredential, Cloud, Endpoints, GraphApi, GraphClient, Identity, IdentityFlags, Secret,
 };
+use crate::job::Column;
 use crate::plan::{
     Assessment, CommandError, PlanOptions, Planner, assess_all, open_jobs, report_path,
     write_summary_json,
@@ -56,8 +57,6 @@ pub enum Target {
 pub struct RunConfig {
     pub files: Vec<PathBuf>,
     pub options: PlanOptions,
-    /// Whether `--action` was given: without it every job file must name its action.
-    pub action_given: bool,
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
     pub summary_json: Option<PathBuf>,
@@ -95,12 +94,14 @@ pub fn run(
         ));
     }
     let jobs = open_jobs(&config.files)?;
-    if !config.action_given
-        && let Some(job) = jobs.iter().find(|j| j.action.is_none())
+    if config.options.action.is_none()
+        && let Some(job) = jobs
+            .iter()
+            .find(|j| j.action.is_none() && !j.file.columns.has(Column::Action))
     {
         return Err(CommandError::Usage(format!(
             "say which action to take: pass --action remove-passcode, reset-pin or auto \
-             ({} does not name one)",
+             ({} names none: it has no action column and is not a job document with one)",
             job.file.source
         )));
     }
@@ -179,17 +180,26 @@ async fn sign_in_simulated(
     config: &RunConfig,
     sim: &SimHandle,
 ) -> Result<GraphClient, AbortReason> {
+    simulated_client(sim, SIMULATED_CLIENT_ID, config.timeout).await
+}
+
+/// A client signed in to a simulator as app `client_id` (it accepts any secret).
+pub async fn simulated_client(
+    sim: &SimHandle,
+    client_id: &str,
+    timeout: Duration,
+) -> Result<GraphClient, AbortReason> {
     let auth = |e: String| AbortReason::Authentication(e);
     let url = sim.base_url();
     let endpoints =
         Endpoints::new(Cloud::Global, Some(&url), Some(&url)).map_err(|e| auth(e.to_string()))?;
     let identity = Identity::App {
         tenant: sim.config().tenant_id.clone(),
-        client_id: SIMULATED_CLIENT_ID.into(),
+        client_id: client_id.into(),
         credential: AppCredential::Secret(Secret::new("simulated-secret")),
     };
-    let client = GraphClient::sign_in(endpoints, identity, config.timeout)
-        .map_err(|e| auth(e.to_string()))?;
+    let client =
+        GraphClient::sign_in(endpoints, identity, timeout).map_err(|e| auth(e.to_string()))?;
     client
         .tokens()
         .token()
@@ -199,7 +209,7 @@ async fn sign_in_simulated(
 }
 
 /// The app id the demo signs in with.
-const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
+pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 
 /// Plans every row once without writing, to count what the run will act on.
 fn count_plan(

@@ -268,38 +268,46 @@ async fn handle(
     let auth = parts
         .headers
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let outcome = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(body) => {
-            route(
-                &shared,
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = Limited::new(body, MAX_BODY).collect().await;
+    // Like a real service, the simulator finishes a request it has received even when
+    // the client hangs up (a timed-out `slow` reset still takes effect, later): the
+    // work runs in its own task, which outlives this connection's future.
+    let work = tokio::spawn(async move {
+        let outcome = match body {
+            Ok(body) => {
+                route(
+                    &shared,
+                    &ctx,
+                    &method,
+                    &path,
+                    &query,
+                    auth.as_deref(),
+                    &body.to_bytes(),
+                )
+                .await
+            }
+            Err(_) => Outcome::answer(graph_error(
                 &ctx,
-                &method,
-                &path,
-                &query,
-                auth,
-                &body.to_bytes(),
-            )
-            .await
+                Kind::Other,
+                413,
+                "RequestEntityTooLarge",
+                "The request body is too large.",
+            )),
+        };
+        let logged_path = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
+        if outcome.dropped {
+            return Err(Dropped);
         }
-        Err(_) => Outcome::answer(graph_error(
-            &ctx,
-            Kind::Other,
-            413,
-            "RequestEntityTooLarge",
-            "The request body is too large.",
-        )),
-    };
-    let logged_path = if query.is_empty() {
-        path
-    } else {
-        format!("{path}?{query}")
-    };
-    shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
-    if outcome.dropped {
-        return Err(Dropped);
-    }
-    Ok(to_response(&ctx, outcome.reply))
+        Ok(to_response(&ctx, outcome.reply))
+    });
+    work.await.unwrap_or(Err(Dropped))
 }
 
 async fn route(

@@ -7,7 +7,7 @@ const ID_B: &str = "11111111-2222-3333-4444-555555555555";
 
 fn planner(lookup: LookupMode) -> Planner {
     let mut p = Planner::new(PlanOptions {
-        action: ActionChoice::Auto,
+        action: Some(ActionChoice::Auto),
         lookup,
     });
     p.add_source("a.csv");
@@ -244,7 +244,7 @@ fn lookup_always_reads_live_facts_for_eligible_rows() {
 #[test]
 fn the_row_action_wins_over_the_job_and_the_command_line() {
     let mut p = Planner::new(PlanOptions {
-        action: ActionChoice::Only(Action::ResetPin),
+        action: Some(ActionChoice::Only(Action::ResetPin)),
         lookup: LookupMode::Auto,
     });
     p.add_source("job.json");

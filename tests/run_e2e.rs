@@ -1,0 +1,480 @@
+//! `run` end to end against the simulator on 127.0.0.1:0: the engine, the real Graph
+//! client and the simulator's accounting of what reached "Graph".
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use intune_reset::plan::{LookupMode, PlanOptions};
+use intune_reset::report::{Outcome, ReportFormat};
+use intune_reset::rules::ActionChoice;
+use intune_reset::run::cooldown::Backoff;
+use intune_reset::run::{
+    AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute,
+    simulated_client,
+};
+use intune_reset::sim::{FaultKind, Inventory, Limits, SimConfig, SimStats, Simulator};
+use tempfile::TempDir;
+
+use crate::common::{Row, read_report};
+
+/// A job of `eligible` iOS devices and a few ineligible ones (macOS, Android device
+/// administrator on 10), with Intune ids.
+fn write_job(dir: &Path, eligible: usize) -> PathBuf {
+    let mut csv = String::from("id,deviceName,serialNumber,operatingSystem,osVersion,deviceType\n");
+    for i in 0..eligible {
+        csv.push_str(&format!(
+            "{:08x}-0000-4000-8000-{:012x},iPhone {i},SNI{i:05},iOS,17.5,iPhone\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    for i in 0..3 {
+        csv.push_str(&format!(
+            "{:08x}-1111-4000-8000-{:012x},MacBook {i},SNM{i:05},macOS,15.1,macMDM\n",
+            i + 1,
+            i + 1
+        ));
+        csv.push_str(&format!(
+            "{:08x}-2222-4000-8000-{:012x},Galaxy {i},SNA{i:05},Android,10,android\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    let path = dir.join("job.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+fn sim_config(job: &Path) -> SimConfig {
+    SimConfig {
+        inventory: Inventory::from_job_files(&[job.to_path_buf()], 7).unwrap(),
+        seed: 7,
+        limits: None,
+        action_delay: Duration::from_millis(200),
+        slow: Duration::from_millis(1500),
+        ..SimConfig::default()
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        concurrency: 8,
+        verify_delay: Duration::from_millis(20),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+        },
+        ..Settings::default()
+    }
+    .unlimited()
+}
+
+struct Ran {
+    outcome: RunOutcome,
+    stats: SimStats,
+    rows: Vec<Row>,
+    _dir: TempDir,
+}
+
+async fn run_with(
+    sim: SimConfig,
+    job: &Path,
+    dir: TempDir,
+    settings: Settings,
+    timeout: Duration,
+    client_id: &str,
+) -> Ran {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = Simulator::start(sim, listener).unwrap();
+    let report = dir.path().join("report.csv");
+    let config = RunConfig {
+        files: vec![job.to_path_buf()],
+        options: PlanOptions {
+            action: Some(ActionChoice::Auto),
+            lookup: LookupMode::Auto,
+        },
+        report: Some(report.clone()),
+        format: ReportFormat::Csv,
+        summary_json: None,
+        yes: true,
+        max_devices: None,
+        settings,
+        timeout,
+        target: Target::Simulate { seed: 7 },
+        interactive: false,
+    };
+    let client = simulated_client(&handle, client_id, timeout).await.unwrap();
+    let mut config = config;
+    config.settings.request_timeout = timeout;
+    let outcome = execute(&config, client, 0).await.unwrap();
+    let stats = handle.shutdown().await;
+    Ran {
+        outcome,
+        stats,
+        rows: read_report(&report),
+        _dir: dir,
+    }
+}
+
+fn outcomes(rows: &[Row]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in rows {
+        *m.entry(r["outcome"].clone()).or_default() += 1;
+    }
+    m
+}
+
+/// Every eligible device reset exactly once, no ineligible device touched, every row
+/// reported once.
+fn assert_exactly_once(ran: &Ran, eligible: usize) {
+    let rows = &ran.rows;
+    assert_eq!(rows.len(), eligible + 6, "one report row per job row");
+    let mut keys: Vec<&str> = rows.iter().map(|r| r["row"].as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), rows.len(), "no row twice");
+    assert_eq!(
+        outcomes(rows).get("succeeded").copied().unwrap_or(0),
+        eligible,
+        "{:?}\n{:#?}",
+        outcomes(rows),
+        rows.iter()
+            .filter(|r| r["outcome"] != "succeeded" && r["outcome"] != "ineligible")
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(outcomes(rows)["ineligible"], 6);
+    let resets = &ran.stats.resets_per_device;
+    assert_eq!(resets.len(), eligible, "only eligible devices were reset");
+    assert!(
+        ran.stats.devices_reset_more_than_once().is_empty(),
+        "reset twice: {:?}",
+        ran.stats.devices_reset_more_than_once()
+    );
+    for r in rows.iter().filter(|r| r["outcome"] == "ineligible") {
+        assert!(
+            !resets.contains_key(&r["device_id"]),
+            "ineligible {} was touched",
+            r["device_id"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_run_resets_every_eligible_device_once() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 40);
+    let ran = run_with(
+        sim_config(&job),
+        &job,
+        dir,
+        settings(),
+        Duration::from_secs(5),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 40);
+    assert!(ran.outcome.aborted.is_none());
+    let ok = ran
+        .rows
+        .iter()
+        .find(|r| r["outcome"] == "succeeded")
+        .unwrap();
+    assert_eq!(ok["http_status"], "204");
+    assert_eq!(ok["attempts"], "1");
+    assert!(!ok["request_id"].is_empty() && !ok["client_request_id"].is_empty());
+    assert!(!ok["started_at"].is_empty() && !ok["finished_at"].is_empty());
+}
+
+/// Each fault kind, injected into a share of the requests: still exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_kind_still_resets_every_eligible_device_exactly_once() {
+    for kind in FaultKind::ALL {
+        let dir = TempDir::new().unwrap();
+        let job = write_job(dir.path(), 20);
+        let mut sim = sim_config(&job);
+        // Slow answers are rolled per distinct request; a larger share makes sure a few
+        // of the 20 POSTs meet one.
+        // An expired token affects every request in flight with it, so it is rarer.
+        let share = match kind {
+            FaultKind::Slow => 0.35,
+            FaultKind::ExpiredToken => 0.1,
+            _ => 0.15,
+        };
+        sim.faults = vec![(kind, share)];
+        // Slower than the client's 300 ms timeout, but done within the extra timeout
+        // the runner waits before reading deviceActionResults.
+        sim.slow = Duration::from_millis(450);
+        let ran = run_with(
+            sim,
+            &job,
+            dir,
+            settings(),
+            Duration::from_millis(300),
+            SIMULATED_CLIENT_ID,
+        )
+        .await;
+        eprintln!(
+            "{kind:?}: {:?} faults {:?}",
+            outcomes(&ran.rows),
+            ran.stats.faults
+        );
+        if kind == FaultKind::Slow {
+            assert!(
+                ran.rows
+                    .iter()
+                    .any(|r| r["detail"].contains("answer was lost")),
+                "slow answers tripped the timeout and were verified"
+            );
+        }
+        assert!(!ran.stats.faults.is_empty(), "{kind:?} was injected");
+        assert_exactly_once(&ran, 20);
+    }
+}
+
+/// Lost answers after the reset took effect are confirmed through
+/// deviceActionResults, never re-sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_are_verified_not_resent() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 30);
+    let mut sim = sim_config(&job);
+    sim.faults = vec![(FaultKind::DropAfterEffect, 0.5)];
+    let ran = run_with(
+        sim,
+        &job,
+        dir,
+        settings(),
+        Duration::from_secs(2),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 30);
+    let confirmed: Vec<&Row> = ran
+        .rows
+        .iter()
+        .filter(|r| r["detail"].contains("deviceActionResults shows the reset"))
+        .collect();
+    assert!(
+        !confirmed.is_empty(),
+        "some resets were confirmed by reading deviceActionResults"
+    );
+    for r in confirmed {
+        assert_eq!(r["outcome"], "succeeded");
+        assert_eq!(r["attempts"], "1", "confirmed, so sent once");
+    }
+}
+
+/// Dropped before taking effect: the device shows no new reset, so it is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_lost_before_taking_effect_are_sent_again_after_checking() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 30);
+    let mut sim = sim_config(&job);
+    sim.faults = vec![(FaultKind::DropBeforeEffect, 0.4)];
+    let ran = run_with(
+        sim,
+        &job,
+        dir,
+        settings(),
+        Duration::from_secs(2),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 30);
+    assert!(
+        ran.rows
+            .iter()
+            .any(|r| r["attempts"].parse::<u32>().unwrap_or(0) >= 2)
+    );
+}
+
+fn parse_time(text: &str) -> SystemTime {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).unwrap()
+}
+
+/// With limits tighter than the client expects, 429s come; after each, no request
+/// arrives until its Retry-After has passed (allowing requests already on the wire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_is_sent_inside_an_announced_retry_after_window() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 16);
+    let log = dir.path().join("sim.jsonl");
+    let mut sim = sim_config(&job);
+    sim.limits = Some(Limits {
+        app_writes: 6,
+        app_any: 1000,
+        tenant_writes: 1000,
+        tenant_any: 10000,
+        window: Duration::from_secs(1),
+    });
+    sim.log_path = Some(log.clone());
+    let ran = run_with(
+        sim,
+        &job,
+        dir,
+        settings(),
+        Duration::from_secs(5),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 16);
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let throttled: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["status"] == 429).collect();
+    assert!(!throttled.is_empty(), "the tight limit produced 429s");
+    let on_the_wire = Duration::from_millis(60);
+    for t in &throttled {
+        let at = parse_time(t["time"].as_str().unwrap());
+        let wait: f64 = match &t["retry_after"] {
+            serde_json::Value::String(s) => s.parse().unwrap(),
+            serde_json::Value::Number(n) => n.as_f64().unwrap(),
+            other => panic!("429 without Retry-After: {other}"),
+        };
+        let until = at + Duration::from_secs_f64(wait);
+        for e in &entries {
+            if e["kind"] == "token" {
+                continue;
+            }
+            let when = parse_time(e["time"].as_str().unwrap());
+            assert!(
+                !(when > at + on_the_wire && when < until),
+                "a request at {:?} inside the Retry-After window {:?}..{:?}",
+                e["time"],
+                t["time"],
+                until
+            );
+        }
+    }
+}
+
+/// Tokens that live two seconds are renewed before they expire, mid-run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_renewed_mid_run() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 30);
+    let mut sim = sim_config(&job);
+    sim.token_lifetime = Duration::from_secs(2);
+    let slow = Settings {
+        write_rate: 10.0,
+        ..settings()
+    };
+    let ran = run_with(
+        sim,
+        &job,
+        dir,
+        slow,
+        Duration::from_secs(5),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 30);
+    assert!(
+        ran.stats
+            .requests_by_kind
+            .get("token")
+            .copied()
+            .unwrap_or(0)
+            >= 2,
+        "{:?}",
+        ran.stats.requests_by_kind
+    );
+}
+
+/// A 403 naming the missing permission stops the run after the first few devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_stops_the_run_and_the_rest_is_not_attempted() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 60);
+    let mut sim = sim_config(&job);
+    let denied = "9a8b7c6d-0000-4000-8000-000000000403";
+    sim.deny_apps = vec![denied.into()];
+    let few = Settings {
+        concurrency: 4,
+        ..settings()
+    };
+    let ran = run_with(sim, &job, dir, few, Duration::from_secs(5), denied).await;
+    match &ran.outcome.aborted {
+        Some(AbortReason::MissingPermission(p)) => {
+            assert!(
+                p.contains("DeviceManagementManagedDevices.PrivilegedOperations.All"),
+                "{p}"
+            )
+        }
+        other => panic!("expected an abort for a missing permission, got {other:?}"),
+    }
+    let o = outcomes(&ran.rows);
+    assert_eq!(ran.rows.len(), 66, "every row is still reported");
+    assert!(o.get("failed").copied().unwrap_or(0) <= 4, "{o:?}");
+    assert!(o.get("not_attempted").copied().unwrap_or(0) >= 56, "{o:?}");
+    assert!(ran.stats.resets_per_device.is_empty());
+    assert!(
+        ran.stats
+            .requests_by_kind
+            .get("resetPasscode")
+            .copied()
+            .unwrap_or(0)
+            <= 4
+    );
+}
+
+/// A migration list keyed by serial number: found with $filter and re-checked;
+/// unknown serials are not_found, a serial two devices share is ambiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_number_job_is_resolved_and_ambiguity_is_never_reset() {
+    let dir = TempDir::new().unwrap();
+    let inventory_job = write_job(dir.path(), 10);
+    // A second Intune record with serial SNI00003: the device was enrolled twice.
+    let mut text = std::fs::read_to_string(&inventory_job).unwrap();
+    text.push_str("abcdef01-0000-4000-8000-000000000099,iPhone 3 again,SNI00003,iOS,17.5,iPhone\n");
+    std::fs::write(&inventory_job, text).unwrap();
+    let serials = dir.path().join("serials.csv");
+    std::fs::write(
+        &serials,
+        "Serial Number,Platform\nSNI00001,Apple iOS\nsni00002,Apple iOS\nSNI00003,Apple iOS\nNOPE0000,Apple iOS\nSNM00001,macOS\n",
+    )
+    .unwrap();
+    let sim = sim_config(&inventory_job);
+    let ran = run_with(
+        sim,
+        &serials,
+        dir,
+        settings(),
+        Duration::from_secs(5),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    let by_serial = |s: &str| {
+        ran.rows
+            .iter()
+            .find(|r| r["serial_number"].eq_ignore_ascii_case(s))
+            .unwrap()
+    };
+    assert_eq!(by_serial("SNI00001")["outcome"], "succeeded");
+    assert_eq!(
+        by_serial("SNI00002")["outcome"],
+        "succeeded",
+        "matched ignoring case"
+    );
+    assert!(
+        !by_serial("SNI00001")["device_id"].is_empty(),
+        "the report names the device found"
+    );
+    assert_eq!(by_serial("SNI00003")["outcome"], "ambiguous");
+    assert_eq!(by_serial("NOPE0000")["outcome"], "not_found");
+    assert_eq!(
+        by_serial("SNM00001")["outcome"],
+        "ineligible",
+        "live facts say macOS"
+    );
+    assert_eq!(ran.stats.resets_per_device.len(), 2);
+    assert_eq!(
+        ran.outcome.summary.outcomes.get(&Outcome::Ambiguous),
+        Some(&1)
+    );
+}
