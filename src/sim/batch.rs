@@ -98,7 +98,7 @@ pub fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u
 
 fn entry(id: &str, ctx: &Ctx, reply: &Reply) -> Value {
     let mut headers = Map::new();
-    if reply.body.is_some() {
+    if reply.has_body() {
         headers.insert("Content-Type".into(), "application/json".into());
     }
     headers.insert("request-id".into(), ctx.request_id.clone().into());
@@ -109,8 +109,8 @@ fn entry(id: &str, ctx: &Ctx, reply: &Reply) -> Value {
         headers.insert((*name).to_owned(), value.clone().into());
     }
     let mut entry = json!({"id": id, "status": reply.status, "headers": headers});
-    if let Some(body) = &reply.body {
-        entry["body"] = body.clone();
+    if let Some(body) = reply.body_value() {
+        entry["body"] = body;
     }
     entry
 }

@@ -7,11 +7,9 @@
 //! app without it, and 400 with Intune's nested message for a platform that never
 //! supports it (the rules decide, see [`super::inventory::Support`]).
 
-use serde_json::{Value, json};
-
 use super::inventory::{Device, Support};
 use super::odata::{self, Filter};
-use super::render::{ApiVersion, device_json, resolve_select};
+use super::render::{ApiVersion, resolve_select, write_device};
 use super::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use super::server::Shared;
 
@@ -47,30 +45,53 @@ pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply 
     let start = query.skip.min(matches.len());
     let end = (start + page_size).min(matches.len());
     let now = sim.config.clock.now();
-    let value: Vec<Value> = matches[start..end]
-        .iter()
-        .filter_map(|i| inventory.device(*i).map(|d| (*i, d)))
-        .map(|(i, d)| Value::Object(render(sim, d, i, version, select.as_deref(), now)))
-        .collect();
     let what = match &select {
         Some(names) => format!("deviceManagement/managedDevices({})", names.join(",")),
         None => "deviceManagement/managedDevices".into(),
     };
-    let mut body = json!({"@odata.context": context_url(ctx, version, &what), "value": value});
+    let mut out = Vec::with_capacity(64 + (end - start) * 1400);
+    out.extend_from_slice(b"{\"@odata.context\":");
+    write_str(&mut out, &context_url(ctx, version, &what));
+    out.extend_from_slice(b",\"value\":[");
+    for (n, index) in matches[start..end].iter().enumerate() {
+        if let Some(device) = inventory.device(*index) {
+            if n > 0 {
+                out.push(b',');
+            }
+            render(
+                sim,
+                &mut out,
+                device,
+                *index,
+                version,
+                select.as_deref(),
+                now,
+                None,
+            );
+        }
+    }
+    out.push(b']');
     if end < matches.len() {
-        body["@odata.nextLink"] = format!(
+        let next = format!(
             "{}/{}/deviceManagement/managedDevices?{}",
             ctx.base_url,
             version.as_str(),
             odata::next_page_query(&query.carried, end)
-        )
-        .into();
+        );
+        out.extend_from_slice(b",\"@odata.nextLink\":");
+        write_str(&mut out, &next);
     }
-    let mut reply = Reply::new(200, kind, Some(body));
+    out.push(b'}');
+    let mut reply = Reply::raw(200, kind, out);
     if let Filter::Eq(_, value) = &query.filter {
         reply.device = Some(value.clone());
     }
     reply
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, text);
 }
 
 /// `GET /deviceManagement/managedDevices/{id}`.
@@ -92,7 +113,6 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
         None => None,
     };
     let now = sim.config.clock.now();
-    let mut body = render(sim, device, index, version, select.as_deref(), now);
     let what = match &select {
         Some(names) => format!(
             "deviceManagement/managedDevices({})/$entity",
@@ -100,11 +120,19 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
         ),
         None => "deviceManagement/managedDevices/$entity".into(),
     };
-    body.insert(
-        "@odata.context".into(),
-        context_url(ctx, version, &what).into(),
+    let context = context_url(ctx, version, &what);
+    let mut out = Vec::with_capacity(1600);
+    render(
+        sim,
+        &mut out,
+        device,
+        index,
+        version,
+        select.as_deref(),
+        now,
+        Some(&context),
     );
-    let mut reply = Reply::new(200, kind, Some(Value::Object(body)));
+    let mut reply = Reply::raw(200, kind, out);
     reply.device = Some(device.id.to_string());
     reply
 }
@@ -164,16 +192,18 @@ fn not_found(ctx: &Ctx, kind: Kind, id: &str) -> Reply {
     reply
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     sim: &Shared,
+    out: &mut Vec<u8>,
     device: &Device,
     index: u32,
     version: ApiVersion,
     select: Option<&[&'static str]>,
     now: std::time::Duration,
-) -> serde_json::Map<String, Value> {
+    context: Option<&str>,
+) {
     let clock = &sim.config.clock;
-    device_json(device, version, select, clock, &|| {
-        sim.resets.action_results(index, now, clock)
-    })
+    let results = || sim.resets.action_results(index, now, clock);
+    write_device(out, device, version, select, clock, &results, context);
 }

@@ -359,15 +359,14 @@ async fn route(
     }
 }
 
-fn to_response(ctx: &Ctx, reply: Reply) -> Response<Full<Bytes>> {
-    let body = match &reply.body {
-        Some(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
-        None => Bytes::new(),
-    };
-    let has_body = !body.is_empty();
+fn to_response(ctx: &Ctx, mut reply: Reply) -> Response<Full<Bytes>> {
+    let extra = std::mem::take(&mut reply.headers);
+    let status = reply.status;
+    let has_body = reply.has_body();
+    let body = Bytes::from(reply.body_bytes());
     let mut response = Response::new(Full::new(body));
     *response.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     if has_body {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"));
@@ -382,7 +381,7 @@ fn to_response(ctx: &Ctx, reply: Reply) -> Response<Full<Bytes>> {
     {
         headers.insert("client-request-id", v);
     }
-    for (name, value) in reply.headers {
+    for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
         }
