@@ -20,17 +20,25 @@ fn context_url(ctx: &Ctx, version: ApiVersion, what: &str) -> String {
     format!("{}/{}/$metadata#{what}", ctx.base_url, version.as_str())
 }
 
+/// The query options and the canonical `$select` names, or the message of Graph's 400.
+fn parse_query(
+    version: ApiVersion,
+    query: &str,
+) -> Result<(odata::Query, Option<Vec<&'static str>>), String> {
+    let query = odata::parse(query).map_err(|e| e.0)?;
+    let select = match query.select.as_deref() {
+        Some(names) => Some(resolve_select(names, version)?),
+        None => None,
+    };
+    Ok((query, select))
+}
+
 /// `GET /deviceManagement/managedDevices`.
 pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
     let kind = Kind::List;
-    let query = match odata::parse(query) {
-        Ok(q) => q,
-        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
-    };
-    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
-        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
-        Some(Ok(names)) => Some(names),
-        None => None,
+    let (query, select) = match parse_query(version, query) {
+        Ok(parsed) => parsed,
+        Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
     let inventory = &sim.config.inventory;
     let matches: Vec<u32> = match &query.filter {
@@ -103,14 +111,9 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
     let Some(device) = sim.config.inventory.device(index) else {
         return not_found(ctx, kind, id);
     };
-    let query = match odata::parse(query) {
-        Ok(q) => q,
-        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
-    };
-    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
-        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
-        Some(Ok(names)) => Some(names),
-        None => None,
+    let select = match parse_query(version, query) {
+        Ok((_, select)) => select,
+        Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
     let now = sim.config.clock.now();
     let what = match &select {

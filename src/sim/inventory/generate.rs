@@ -217,32 +217,11 @@ pub(super) struct FactsPool {
 }
 
 impl FactsPool {
+    /// The shared facts for `values` (in [`PlatformFacts::new`]'s order).
     pub fn get(&mut self, values: [&str; 8]) -> Arc<PlatformFacts> {
-        let key = values.map(Box::<str>::from);
         self.pool
-            .entry(key)
-            .or_insert_with(|| {
-                let [
-                    os,
-                    version,
-                    device_type,
-                    enrollment,
-                    agent,
-                    owner,
-                    maker,
-                    model,
-                ] = values;
-                Arc::new(PlatformFacts::new(
-                    os,
-                    version,
-                    device_type,
-                    enrollment,
-                    agent,
-                    owner,
-                    maker,
-                    model,
-                ))
-            })
+            .entry(values.map(Box::<str>::from))
+            .or_insert_with(|| Arc::new(PlatformFacts::new(values)))
             .clone()
     }
 }

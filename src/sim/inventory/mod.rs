@@ -75,26 +75,28 @@ pub enum Support {
 }
 
 impl PlatformFacts {
-    /// Builds the facts and decides support with the same rules the client uses.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        operating_system: &str,
-        os_version: &str,
-        device_type: &str,
-        enrollment_type: &str,
-        management_agent: &str,
-        owner_type: &str,
-        manufacturer: &str,
-        model: &str,
-    ) -> PlatformFacts {
+    /// Builds the facts from `[operatingSystem, osVersion, deviceType,
+    /// deviceEnrollmentType, managementAgent, ownerType, manufacturer, model]` and decides
+    /// support with the same rules the client uses.
+    pub fn new(values: [&str; 8]) -> PlatformFacts {
+        let [
+            os,
+            version,
+            device_type,
+            enrollment,
+            agent,
+            owner,
+            maker,
+            model,
+        ] = values;
         let mut facts = PlatformFacts {
-            operating_system: operating_system.into(),
-            os_version: os_version.into(),
+            operating_system: os.into(),
+            os_version: version.into(),
             device_type: device_type.into(),
-            enrollment_type: enrollment_type.into(),
-            management_agent: management_agent.into(),
-            owner_type: owner_type.into(),
-            manufacturer: manufacturer.into(),
+            enrollment_type: enrollment.into(),
+            management_agent: agent.into(),
+            owner_type: owner.into(),
+            manufacturer: maker.into(),
             model: model.into(),
             support: Support::Refused {
                 detail: String::new(),
