@@ -40,19 +40,25 @@ enum Ending {
 struct Latest {
     /// Simulator time of the reset.
     started: Duration,
+    /// How it ends once the device has checked in, drawn when the reset was made.
     ending: Ending,
 }
 
 #[derive(Debug, Clone)]
 struct DeviceResets {
+    /// Resets Intune accepted for the device: more than one means a second passcode.
     count: u32,
+    /// Intune shows only the latest result per action.
     latest: Latest,
 }
 
 #[derive(Debug)]
 pub struct Resets {
+    /// Seeds which resets fail and the passcodes generated.
     seed: u64,
+    /// How long a reset stays `pending`.
     delay: Duration,
+    /// By inventory index; only devices that were reset have an entry.
     by_device: Mutex<HashMap<u32, DeviceResets>>,
 }
 

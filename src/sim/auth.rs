@@ -39,6 +39,7 @@ pub enum Bearer {
 
 #[derive(Debug, Default)]
 pub struct TokenStore {
+    /// Issued tokens; read on every Graph request, written only by the token endpoint.
     tokens: RwLock<HashMap<String, Issued>>,
 }
 

@@ -20,9 +20,13 @@ pub const MAX_REQUESTS: usize = 20;
 
 /// One inner request, as read from the batch body.
 struct Inner {
+    /// The client's id, echoed in the matching response.
     id: String,
+    /// GET or POST, as for a request of its own.
     method: Method,
+    /// Relative to the version (`/deviceManagement/...`), query included.
     url: String,
+    /// The inner request's own `client-request-id` header, if it has one.
     client_request_id: Option<String>,
 }
 

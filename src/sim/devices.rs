@@ -41,31 +41,43 @@ pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply 
         Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
     let inventory = &sim.config.inventory;
-    let matches: Vec<u32> = match &query.filter {
-        Filter::Eq(lookup, value) => inventory.find(*lookup, value),
-        Filter::All => (0..inventory.len() as u32).collect(),
-    };
     let page_size = query
         .top
         .unwrap_or(sim.config.page_size)
         .min(sim.config.page_size)
         .max(1);
-    let start = query.skip.min(matches.len());
-    let end = (start + page_size).min(matches.len());
+    let page = |total: usize| {
+        let start = query.skip.min(total);
+        (start, (start + page_size).min(total))
+    };
+    // Without a filter the page is a range of the inventory: no list of every index.
+    let (total, end, indexes): (usize, usize, Vec<u32>) = match &query.filter {
+        Filter::Eq(lookup, value) => {
+            let found = inventory.find(*lookup, value);
+            let (start, end) = page(found.len());
+            (found.len(), end, found[start..end].to_vec())
+        }
+        Filter::All => {
+            let (start, end) = page(inventory.len());
+            (inventory.len(), end, (start as u32..end as u32).collect())
+        }
+    };
     let now = sim.config.clock.now();
     let what = match &select {
         Some(names) => format!("deviceManagement/managedDevices({})", names.join(",")),
         None => "deviceManagement/managedDevices".into(),
     };
-    let mut out = Vec::with_capacity(64 + (end - start) * 1400);
+    let mut out = Vec::with_capacity(64 + indexes.len() * 1400);
     out.extend_from_slice(b"{\"@odata.context\":");
     write_str(&mut out, &context_url(ctx, version, &what));
     out.extend_from_slice(b",\"value\":[");
-    for (n, index) in matches[start..end].iter().enumerate() {
+    let mut first = true;
+    for index in &indexes {
         if let Some(device) = inventory.device(*index) {
-            if n > 0 {
+            if !first {
                 out.push(b',');
             }
+            first = false;
             render(
                 sim,
                 &mut out,
@@ -79,7 +91,7 @@ pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply 
         }
     }
     out.push(b']');
-    if end < matches.len() {
+    if end < total {
         let next = format!(
             "{}/{}/deviceManagement/managedDevices?{}",
             ctx.base_url,

@@ -52,9 +52,11 @@ pub struct Ctx {
 /// An answer, before it becomes HTTP (or a `$batch` entry).
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
     /// Extra headers (`Retry-After`, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// The JSON body; `None` for 204.
     pub body: Option<Value>,
     /// A body already written as JSON (device reads, the hot path); wins over `body`.
     pub raw: Option<Vec<u8>>,

@@ -40,12 +40,19 @@ const MAX_BODY: usize = 1 << 20;
 
 /// The simulator's state, shared by every connection.
 pub struct Shared {
+    /// What the simulator was started with, inventory included.
     pub config: SimConfig,
+    /// Tokens issued by the token endpoint.
     pub tokens: TokenStore,
+    /// Intune's limits.
     pub throttle: Throttle,
+    /// Faults to inject.
     pub faults: FaultPlan,
+    /// Queued resets, for `deviceActionResults` and the summary.
     pub resets: Resets,
+    /// Counts for the summary.
     pub stats: StatsCollector,
+    /// The JSON Lines request log, if asked for.
     pub log: Option<RequestLog>,
     /// Requests seen, for request ids and latency jitter.
     counter: AtomicU64,
@@ -67,6 +74,7 @@ impl std::error::Error for Dropped {}
 
 /// What became of a request.
 pub struct Outcome {
+    /// The answer, or what is logged about a dropped request.
     pub reply: Reply,
     /// The connection is closed without sending `reply`.
     pub dropped: bool,
@@ -124,9 +132,13 @@ impl Simulator {
 
 /// A running simulator.
 pub struct SimHandle {
+    /// Where the simulator listens.
     addr: SocketAddr,
+    /// Read for [`SimHandle::stats`].
     shared: Arc<Shared>,
+    /// Tells the accept loop to stop.
     stop: watch::Sender<bool>,
+    /// The accept loop, awaited on shutdown.
     task: JoinHandle<()>,
 }
 

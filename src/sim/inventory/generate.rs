@@ -31,17 +31,29 @@ pub(super) enum Naming {
 pub(super) struct Template {
     /// Devices per thousand.
     pub weight: u32,
+    /// `operatingSystem` as Graph writes it.
     pub os: &'static str,
+    /// `osVersion` values to draw from; they decide version-dependent rules.
     pub versions: &'static [&'static str],
+    /// Graph beta `deviceType`.
     pub device_type: &'static str,
+    /// Graph beta `deviceEnrollmentType`.
     pub enrollment: &'static str,
+    /// `managementAgent`: `eas` alone means not MDM-managed.
     pub agent: &'static str,
+    /// `managedDeviceOwnerType`.
     pub owner: &'static str,
+    /// (manufacturer, model) pairs seen on this platform.
     pub models: &'static [(&'static str, &'static str)],
+    /// How the admin center would name such a device.
     pub naming: Naming,
+    /// Serial numbers look like the vendor's (`R5C...` Samsung, `C02...` Mac).
     pub serial_prefix: &'static str,
+    /// Characters after the prefix.
     pub serial_len: usize,
+    /// Phones have an IMEI; tablets, desktops and kiosks usually do not.
     pub has_imei: bool,
+    /// EAS-only devices have no Entra device id.
     pub in_entra: bool,
 }
 
@@ -213,6 +225,7 @@ pub(super) fn name(
 /// Shares one [`PlatformFacts`] between the devices that have the same facts.
 #[derive(Default)]
 pub(super) struct FactsPool {
+    /// By the eight fact values.
     pool: HashMap<[Box<str>; 8], Arc<PlatformFacts>>,
 }
 
