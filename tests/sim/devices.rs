@@ -355,6 +355,30 @@ async fn a_batch_runs_up_to_twenty_requests_each_with_its_own_status() {
         .collect();
     assert_eq!(ids.len(), 20);
 
+    let reads = json!({"requests": [
+        {"id": "a", "method": "GET", "url": format!("/deviceManagement/managedDevices/{}?$select=id,serialNumber", supported[0]),
+         "headers": {"client-request-id": "inner-1"}},
+        {"id": "b", "method": "GET", "url": "/deviceManagement/managedDevices/0b9a6a2c-1d3e-4f50-8a6b-7c8d9e0f1a2b"},
+    ]});
+    let response = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&reads)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let a = &body["responses"][0];
+    assert_eq!(
+        (a["id"].as_str(), a["status"].as_u64()),
+        (Some("a"), Some(200))
+    );
+    assert_eq!(a["body"]["id"], supported[0].as_str());
+    assert_eq!(a["headers"]["client-request-id"], "inner-1");
+    let b = &body["responses"][1];
+    assert_eq!(b["status"], 404);
+    assert_eq!(b["body"]["error"]["code"], "ResourceNotFound");
+
     let too_many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/deviceManagement/managedDevices"})).collect();
     let response = client()
         .post(&url)
@@ -367,6 +391,7 @@ async fn a_batch_runs_up_to_twenty_requests_each_with_its_own_status() {
     let stats = sim.shutdown().await;
     assert_eq!(stats.resets_per_device.len(), 5);
     assert_eq!(stats.requests_by_kind.get("resetPasscode"), Some(&20));
+    assert_eq!(stats.requests_by_kind.get("get"), Some(&2));
     assert_eq!(stats.throttled, 15);
     assert_eq!(stats.max_writes_in_any_window.get("app"), Some(&20));
 }

@@ -193,3 +193,29 @@ async fn the_request_log_has_a_line_per_request_and_no_token() {
         assert!(reset.get(key).is_some(), "{key}");
     }
 }
+
+#[tokio::test]
+async fn slow_answers_and_latency_delay_the_answer() {
+    let sim = start(SimConfig {
+        slow: std::time::Duration::from_millis(300),
+        latency: intune_reset::sim::Latency {
+            base: std::time::Duration::from_millis(100),
+            jitter: std::time::Duration::from_millis(50),
+        },
+        ..with_fault(FaultKind::Slow, 1.0)
+    })
+    .await;
+    let token = token(&sim, "app").await;
+    let id = supported(sim.config());
+    let started = std::time::Instant::now();
+    assert_eq!(post(&sim, &reset_path(&id), &token).await.0, 204);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(400),
+        "{elapsed:?}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    let stats = sim.shutdown().await;
+    assert_eq!(stats.faults.get("slow"), Some(&1));
+    assert_eq!(stats.resets_per_device.get(&id), Some(&1));
+}

@@ -252,7 +252,7 @@ pub(super) fn pick_template<'a>(dice: &mut Dice, among: &[&'a Template]) -> &'a 
 }
 
 impl Inventory {
-    /// `n` devices with the mix of [`TEMPLATES`], the same for the same seed.
+    /// `n` devices with the realistic mix (see this module), the same for the same seed.
     pub fn generate(n: usize, seed: u64) -> Inventory {
         Inventory::generate_for(n, seed, super::super::DEFAULT_TENANT_DOMAIN)
     }
