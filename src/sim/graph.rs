@@ -128,11 +128,11 @@ pub async fn serve(
             .faults
             .roll(&key, |k| !batch || k.is_connection_level())
     };
-    let kind_of = |f: Option<Fault>| f.map(|f| f.kind);
-    if kind_of(fault) == Some(FaultKind::ExpiredToken) {
+    let injected = fault.map(|f| f.kind);
+    if injected == Some(FaultKind::ExpiredToken) {
         shared.tokens.expire(&token, now);
         let mut reply = auth::unauthorized(ctx, kind, &Bearer::Expired);
-        reply.fault = kind_of(fault);
+        reply.fault = injected;
         return Outcome::answer(reply);
     }
     if target != Target::Batch
@@ -140,12 +140,12 @@ pub async fn serve(
     {
         return Outcome::answer(reply);
     }
-    if kind_of(fault) == Some(FaultKind::Slow) {
+    if injected == Some(FaultKind::Slow) {
         tokio::time::sleep(shared.config.slow).await;
     }
-    if kind_of(fault) == Some(FaultKind::DropBeforeEffect) {
+    if injected == Some(FaultKind::DropBeforeEffect) {
         let mut reply = Reply::new(0, kind, None);
-        reply.fault = kind_of(fault);
+        reply.fault = injected;
         reply.device = target_device(&target);
         return Outcome::dropped(reply);
     }
@@ -153,10 +153,10 @@ pub async fn serve(
         Target::Batch if method == Method::POST => batch::run(shared, ctx, version, &app, body),
         _ => dispatch(shared, ctx, method, version, &target, query, &app),
     };
-    if fault.is_some() {
-        reply.fault = kind_of(fault);
+    if injected.is_some() {
+        reply.fault = injected;
     }
-    if kind_of(fault) == Some(FaultKind::DropAfterEffect) {
+    if injected == Some(FaultKind::DropAfterEffect) {
         return Outcome::dropped(reply);
     }
     Outcome::answer(reply)

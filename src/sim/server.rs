@@ -54,6 +54,8 @@ pub struct Shared {
     pub stats: StatsCollector,
     /// The JSON Lines request log, if asked for.
     pub log: Option<RequestLog>,
+    /// Where the simulator listens: the base URL when a client sends no `Host`.
+    addr: SocketAddr,
     /// Requests seen, for request ids and latency jitter.
     counter: AtomicU64,
     /// Random per simulator, so request ids differ between runs.
@@ -115,6 +117,7 @@ impl Simulator {
             resets: Resets::new(config.seed, config.action_delay),
             stats: StatsCollector::default(),
             log,
+            addr,
             counter: AtomicU64::new(0),
             id_base: uuid::Uuid::new_v4().as_u128(),
             config,
@@ -215,13 +218,10 @@ impl Shared {
             request_id,
             client_request_id: header("client-request-id").map(str::to_owned),
             date: self.config.clock.wall(),
-            base_url: format!(
-                "http://{}",
-                req.headers()
-                    .get(HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("127.0.0.1")
-            ),
+            base_url: match req.headers().get(HOST).and_then(|v| v.to_str().ok()) {
+                Some(host) => format!("http://{host}"),
+                None => format!("http://{}", self.addr),
+            },
         }
     }
 
