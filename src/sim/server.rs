@@ -155,6 +155,15 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
+    /// The token endpoint for the configured tenant.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.base_url(),
+            self.shared.config.tenant_id
+        )
+    }
+
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
     }

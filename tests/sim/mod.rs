@@ -39,11 +39,7 @@ pub const SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// A token for `app` with any secret.
 pub async fn token(sim: &SimHandle, app: &str) -> String {
-    let url = format!(
-        "{}/{}/oauth2/v2.0/token",
-        sim.base_url(),
-        sim.config().tenant_id
-    );
+    let url = sim.token_url();
     let answer: Value = client()
         .post(url)
         .form(&[
