@@ -2,7 +2,8 @@
 //! Each inner request counts against the limits on its own and may be throttled on its
 //! own: its entry then has status 429 and its own `Retry-After`, while the outer answer
 //! is 200. Status faults (429, 503, 504) are rolled per inner request; connection
-//! faults (drops, slowness, expired tokens) only for the outer one.
+//! faults (drops, slowness, expired tokens) only for the outer one. Inner requests run
+//! one after another in the order given, which satisfies any `dependsOn`.
 
 use std::collections::HashSet;
 

@@ -35,8 +35,8 @@ use super::stats::{SimStats, StatsCollector};
 use super::throttle::Throttle;
 use super::{SimConfig, SimError};
 
-/// Bodies larger than this are refused: no request the tool sends comes close.
-const MAX_BODY: usize = 1 << 20;
+/// Bodies larger than this are refused, as Graph caps a `$batch` payload at 4 MB.
+const MAX_BODY: usize = 4 << 20;
 
 /// The simulator's state, shared by every connection.
 pub struct Shared {
