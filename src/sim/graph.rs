@@ -115,19 +115,10 @@ pub async fn serve(
         Bearer::Valid { app, token } => (app, token),
         refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
     };
-    let fault = if shared.faults.is_empty() {
-        None
-    } else {
-        let key = format!(
-            "{method} {}/{}?{query}",
-            version.as_str(),
-            segments.join("/")
-        );
-        let batch = target == Target::Batch;
-        shared
-            .faults
-            .roll(&key, |k| !batch || k.is_connection_level())
-    };
+    let batch = target == Target::Batch;
+    let fault = roll_fault(shared, method, version, segments, query, |k| {
+        !batch || k.is_connection_level()
+    });
     let injected = fault.map(|f| f.kind);
     if injected == Some(FaultKind::ExpiredToken) {
         shared.tokens.expire(&token, now);
@@ -136,8 +127,9 @@ pub async fn serve(
         return Outcome::answer(reply);
     }
     if target != Target::Batch
-        && let Some(reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
+        && let Some(mut reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
     {
+        reply.device = target_device(&target);
         return Outcome::answer(reply);
     }
     if injected == Some(FaultKind::Slow) {
@@ -162,7 +154,29 @@ pub async fn serve(
     Outcome::answer(reply)
 }
 
-fn target_device(target: &Target) -> Option<String> {
+/// The fault a request meets. The key is the request itself, so a replay with the same
+/// seed meets the same faults (see [`super::faults`]).
+pub fn roll_fault(
+    shared: &Shared,
+    method: &Method,
+    version: ApiVersion,
+    segments: &[&str],
+    query: &str,
+    applies: impl Fn(FaultKind) -> bool,
+) -> Option<Fault> {
+    if shared.faults.is_empty() {
+        return None;
+    }
+    let key = format!(
+        "{method} {}/{}?{query}",
+        version.as_str(),
+        segments.join("/")
+    );
+    shared.faults.roll(&key, applies)
+}
+
+/// The device id a path names, for the log.
+pub fn target_device(target: &Target) -> Option<String> {
     match target {
         Target::Device(id) | Target::Reset(id) => Some(id.clone()),
         _ => None,
