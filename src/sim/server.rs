@@ -311,7 +311,8 @@ async fn handle(
             "The request body is too large.",
         )),
     };
-    let logged_path = if query.is_empty() {
+    // The query is only wanted in the log: no allocation on the hot path without one.
+    let logged_path = if query.is_empty() || shared.log.is_none() {
         path
     } else {
         format!("{path}?{query}")
