@@ -6,7 +6,7 @@ use std::time::Duration;
 use intune_reset::sim::{Inventory, SimConfig, Support};
 use serde_json::{Value, json};
 
-use super::{client, get, nested_message, post, reset_path, start, token};
+use super::{client, device_ids, get, nested_message, post, reset_path, start, token};
 
 fn config(devices: usize) -> SimConfig {
     SimConfig {
@@ -35,13 +35,7 @@ async fn paging_follows_next_links_to_every_device_once() {
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
     }
     assert_eq!(pages, vec![10, 10, 5]);
-    let expected: Vec<String> = sim
-        .config()
-        .inventory
-        .devices()
-        .iter()
-        .map(|d| d.id.to_string())
-        .collect();
+    let expected: Vec<String> = device_ids(&sim);
     assert_eq!(ids, expected);
 
     let (_, body) = get(&sim, "/v1.0/deviceManagement/managedDevices?$top=7", &token).await;

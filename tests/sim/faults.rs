@@ -4,7 +4,7 @@
 use intune_reset::sim::{FaultKind, Inventory, SimConfig, Support};
 use serde_json::Value;
 
-use super::{client, get, post, reset_path, start, token};
+use super::{client, device_ids, get, post, reset_path, start, token};
 
 fn supported(config: &SimConfig) -> String {
     config
@@ -129,13 +129,7 @@ async fn statuses(seed: u64) -> Vec<u16> {
     })
     .await;
     let token = token(&sim, "app").await;
-    let ids: Vec<String> = sim
-        .config()
-        .inventory
-        .devices()
-        .iter()
-        .map(|d| d.id.to_string())
-        .collect();
+    let ids: Vec<String> = device_ids(&sim);
     let mut out = Vec::new();
     for id in ids.iter().cycle().take(60) {
         out.push(

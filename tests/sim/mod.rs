@@ -108,3 +108,13 @@ pub fn nested_message(body: &Value) -> Value {
 pub fn reset_path(id: &str) -> String {
     format!("/v1.0/deviceManagement/managedDevices/{id}/resetPasscode")
 }
+
+/// The ids of the simulator's devices, in list order.
+pub fn device_ids(sim: &SimHandle) -> Vec<String> {
+    sim.config()
+        .inventory
+        .devices()
+        .iter()
+        .map(|d| d.id.to_string())
+        .collect()
+}
