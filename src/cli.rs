@@ -524,6 +524,7 @@ impl SimulateArgs {
                 std::env::var(var)
                     .ok()
                     .filter(|v| !v.is_empty())
+                    .map(sim::Secret::new)
                     .ok_or_else(|| format!("--client-secret-env {var}: the variable is not set"))?,
             ),
         };

@@ -1,6 +1,8 @@
-//! The one integration test binary: the real `intune-reset` binary on real files.
+//! The one integration test binary: the real `intune-reset` binary on real files, and
+//! the library driven end to end against the simulator on 127.0.0.1:0.
 
 mod common;
 mod plan_cli;
 mod rules_cli;
 mod run_e2e;
+mod sim;

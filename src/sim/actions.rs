@@ -4,12 +4,14 @@
 //! checks in (`SimConfig::action_delay`), then `done` (with the new `passcode` where
 //! the platform generates one), `failed` or `notSupported`
 //! (<https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-resetpasscodeactionresult?view=graph-rest-1.0>).
-//! Intune keeps one result per action, the latest, so a second reset replaces the first
-//! entry: that is how a client sees that it reset a device twice.
+//! The simulator keeps one result per action, the latest, as the admin center shows it
+//! (Microsoft documents no history; unconfirmed): a second reset replaces the entry and
+//! its `startDateTime`, which is how a client sees that a reset it was unsure of landed.
 //!
 //! Which resets fail is drawn from the seed, the device and the reset's number, so a
 //! rehearsal replays the same way. Microsoft does not document `errorCode` values; the
-//! simulator uses its own two (negative, as HRESULTs read in an Int32), named below.
+//! simulator uses its own two, named below, inside the range Graph's schema gives
+//! (`errorCode`: Int32, valid values 0 to 2147483647; 0 when there is no error).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -24,9 +26,9 @@ use crate::rules::{Action, Platform};
 
 /// `errorCode` of an Android work-profile reset whose user never activated the reset
 /// token (Microsoft's docs: the reset needs it).
-pub const ERROR_RESET_TOKEN_NOT_ACTIVATED: i32 = 0x8700_1001_u32 as i32;
+pub const ERROR_RESET_TOKEN_NOT_ACTIVATED: i32 = 1001;
 /// `errorCode` of a device-owner reset refused because no passcode policy is enforced.
-pub const ERROR_NO_PASSCODE_POLICY: i32 = 0x8700_1002_u32 as i32;
+pub const ERROR_NO_PASSCODE_POLICY: i32 = 1002;
 
 /// How a reset ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,19 +42,25 @@ enum Ending {
 struct Latest {
     /// Simulator time of the reset.
     started: Duration,
+    /// How it ends once the device has checked in, drawn when the reset was made.
     ending: Ending,
 }
 
 #[derive(Debug, Clone)]
 struct DeviceResets {
+    /// Resets Intune accepted for the device: more than one means a second passcode.
     count: u32,
+    /// Intune shows only the latest result per action.
     latest: Latest,
 }
 
 #[derive(Debug)]
 pub struct Resets {
+    /// Seeds which resets fail and the passcodes generated.
     seed: u64,
+    /// How long a reset stays `pending`.
     delay: Duration,
+    /// By inventory index; only devices that were reset have an entry.
     by_device: Mutex<HashMap<u32, DeviceResets>>,
 }
 

@@ -12,8 +12,11 @@ use serde_json::Value;
 /// Why Entra refuses an assertion, with the AADSTS code it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The AADSTS number, the part clients and people search for.
     pub code: u32,
+    /// The OAuth `error` (`invalid_client`, `invalid_request`).
     pub error: &'static str,
+    /// Entra's sentence after the code.
     pub message: String,
 }
 
@@ -28,6 +31,7 @@ fn refuse(code: u32, error: &'static str, message: impl Into<String>) -> Refusal
 /// What the assertion proved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asserted {
+    /// The app the token is for (the assertion's `iss`).
     pub client_id: String,
 }
 

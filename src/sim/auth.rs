@@ -39,6 +39,7 @@ pub enum Bearer {
 
 #[derive(Debug, Default)]
 pub struct TokenStore {
+    /// Issued tokens; read on every Graph request, written only by the token endpoint.
     tokens: RwLock<HashMap<String, Issued>>,
 }
 
@@ -210,8 +211,8 @@ pub fn token(
         };
         if config
             .client_secret
-            .as_deref()
-            .is_some_and(|expected| expected != secret)
+            .as_ref()
+            .is_some_and(|expected| expected.expose() != secret)
         {
             let message = format!(
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
@@ -296,6 +297,10 @@ mod tests {
             client_secret: Some("right".into()),
             ..SimConfig::default()
         };
+        assert!(
+            !format!("{config:?}").contains("right"),
+            "Debug must hide the secret"
+        );
         let store = TokenStore::default();
         let t = config.tenant_id.clone();
         let call = |tenant: &str, form: &str| {

@@ -2,14 +2,15 @@
 //! Each inner request counts against the limits on its own and may be throttled on its
 //! own: its entry then has status 429 and its own `Retry-After`, while the outer answer
 //! is 200. Status faults (429, 503, 504) are rolled per inner request; connection
-//! faults (drops, slowness, expired tokens) only for the outer one.
+//! faults (drops, slowness, expired tokens) only for the outer one. Inner requests run
+//! one after another in the order given, which satisfies any `dependsOn`.
 
 use std::collections::HashSet;
 
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::graph::{Target, admit, dispatch};
+use super::graph::{Target, admit, dispatch, roll_fault, target_device};
 use super::odata::percent_decode;
 use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error};
@@ -20,9 +21,13 @@ pub const MAX_REQUESTS: usize = 20;
 
 /// One inner request, as read from the batch body.
 struct Inner {
+    /// The client's id, echoed in the matching response.
     id: String,
+    /// GET or POST, as for a request of its own.
     method: Method,
+    /// Relative to the version (`/deviceManagement/...`), query included.
     url: String,
+    /// The inner request's own `client-request-id` header, if it has one.
     client_request_id: Option<String>,
 }
 
@@ -41,51 +46,13 @@ pub fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u
                     .or_else(|| ctx.client_request_id.clone()),
                 ..ctx.clone()
             };
-            let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
-            let path = percent_decode(path);
-            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            let target = Target::parse(&segments);
-            let now = shared.config.clock.now();
-            let fault = if shared.faults.is_empty() {
-                None
-            } else {
-                let key = format!(
-                    "{} {}/{}?{query}",
-                    request.method,
-                    version.as_str(),
-                    segments.join("/")
-                );
-                shared.faults.roll(&key, |k| !k.is_connection_level())
-            };
-            let reply = if target == Target::Batch {
-                graph_error(
-                    &inner_ctx,
-                    Kind::Batch,
-                    400,
-                    "BadRequest",
-                    "A batch cannot contain a batch.",
-                )
-            } else {
-                let write = request.method != Method::GET;
-                admit(shared, &inner_ctx, target.kind(), app, write, fault, now).unwrap_or_else(
-                    || {
-                        dispatch(
-                            shared,
-                            &inner_ctx,
-                            &request.method,
-                            version,
-                            &target,
-                            query,
-                            app,
-                        )
-                    },
-                )
-            };
+            let reply = run_one(shared, &inner_ctx, version, app, request);
             let entry = entry(&request.id, &inner_ctx, &reply);
             let outcome = Outcome::answer(reply);
+            let method = request.method.as_str();
             shared.observe(
                 &inner_ctx,
-                request.method.as_str(),
+                method,
                 &request.url,
                 &outcome,
                 Some(&ctx.request_id),
@@ -96,9 +63,38 @@ pub fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u
     Reply::new(200, Kind::Batch, Some(json!({ "responses": responses })))
 }
 
+/// One inner request: its own throttling and status faults, then its handler.
+fn run_one(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, request: &Inner) -> Reply {
+    let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
+    let path = percent_decode(path);
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let target = Target::parse(&segments);
+    if target == Target::Batch {
+        return graph_error(
+            ctx,
+            Kind::Batch,
+            400,
+            "BadRequest",
+            "A batch cannot contain a batch.",
+        );
+    }
+    let fault = roll_fault(shared, &request.method, version, &segments, query, |k| {
+        !k.is_connection_level()
+    });
+    let write = request.method != Method::GET;
+    let now = shared.config.clock.now();
+    match admit(shared, ctx, target.kind(), app, write, fault, now) {
+        Some(mut refused) => {
+            refused.device = target_device(&target);
+            refused
+        }
+        None => dispatch(shared, ctx, &request.method, version, &target, query, app),
+    }
+}
+
 fn entry(id: &str, ctx: &Ctx, reply: &Reply) -> Value {
     let mut headers = Map::new();
-    if reply.body.is_some() {
+    if reply.has_body() {
         headers.insert("Content-Type".into(), "application/json".into());
     }
     headers.insert("request-id".into(), ctx.request_id.clone().into());
@@ -109,8 +105,8 @@ fn entry(id: &str, ctx: &Ctx, reply: &Reply) -> Value {
         headers.insert((*name).to_owned(), value.clone().into());
     }
     let mut entry = json!({"id": id, "status": reply.status, "headers": headers});
-    if let Some(body) = &reply.body {
-        entry["body"] = body.clone();
+    if let Some(body) = reply.body_value() {
+        entry["body"] = body;
     }
     entry
 }

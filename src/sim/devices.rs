@@ -7,11 +7,9 @@
 //! app without it, and 400 with Intune's nested message for a platform that never
 //! supports it (the rules decide, see [`super::inventory::Support`]).
 
-use serde_json::{Value, json};
-
 use super::inventory::{Device, Support};
 use super::odata::{self, Filter};
-use super::render::{ApiVersion, device_json, resolve_select};
+use super::render::{ApiVersion, resolve_select, write_device};
 use super::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use super::server::Shared;
 
@@ -22,55 +20,98 @@ fn context_url(ctx: &Ctx, version: ApiVersion, what: &str) -> String {
     format!("{}/{}/$metadata#{what}", ctx.base_url, version.as_str())
 }
 
+/// The query options and the canonical `$select` names, or the message of Graph's 400.
+fn parse_query(
+    version: ApiVersion,
+    query: &str,
+) -> Result<(odata::Query, Option<Vec<&'static str>>), String> {
+    let query = odata::parse(query).map_err(|e| e.0)?;
+    let select = match query.select.as_deref() {
+        Some(names) => Some(resolve_select(names, version)?),
+        None => None,
+    };
+    Ok((query, select))
+}
+
 /// `GET /deviceManagement/managedDevices`.
 pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
     let kind = Kind::List;
-    let query = match odata::parse(query) {
-        Ok(q) => q,
-        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
-    };
-    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
-        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
-        Some(Ok(names)) => Some(names),
-        None => None,
+    let (query, select) = match parse_query(version, query) {
+        Ok(parsed) => parsed,
+        Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
     let inventory = &sim.config.inventory;
-    let matches: Vec<u32> = match &query.filter {
-        Filter::Eq(lookup, value) => inventory.find(*lookup, value),
-        Filter::All => (0..inventory.len() as u32).collect(),
-    };
     let page_size = query
         .top
         .unwrap_or(sim.config.page_size)
         .min(sim.config.page_size)
         .max(1);
-    let start = query.skip.min(matches.len());
-    let end = (start + page_size).min(matches.len());
+    let page = |total: usize| {
+        let start = query.skip.min(total);
+        (start, (start + page_size).min(total))
+    };
+    // Without a filter the page is a range of the inventory: no list of every index.
+    let (total, end, indexes): (usize, usize, Vec<u32>) = match &query.filter {
+        Filter::Eq(lookup, value) => {
+            let found = inventory.find(*lookup, value);
+            let (start, end) = page(found.len());
+            (found.len(), end, found[start..end].to_vec())
+        }
+        Filter::All => {
+            let (start, end) = page(inventory.len());
+            (inventory.len(), end, (start as u32..end as u32).collect())
+        }
+    };
     let now = sim.config.clock.now();
-    let value: Vec<Value> = matches[start..end]
-        .iter()
-        .filter_map(|i| inventory.device(*i).map(|d| (*i, d)))
-        .map(|(i, d)| Value::Object(render(sim, d, i, version, select.as_deref(), now)))
-        .collect();
     let what = match &select {
         Some(names) => format!("deviceManagement/managedDevices({})", names.join(",")),
         None => "deviceManagement/managedDevices".into(),
     };
-    let mut body = json!({"@odata.context": context_url(ctx, version, &what), "value": value});
-    if end < matches.len() {
-        body["@odata.nextLink"] = format!(
+    let mut out = Vec::with_capacity(64 + indexes.len() * 1400);
+    out.extend_from_slice(b"{\"@odata.context\":");
+    write_str(&mut out, &context_url(ctx, version, &what));
+    out.extend_from_slice(b",\"value\":[");
+    let mut first = true;
+    for index in &indexes {
+        if let Some(device) = inventory.device(*index) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            render(
+                sim,
+                &mut out,
+                device,
+                *index,
+                version,
+                select.as_deref(),
+                now,
+                None,
+            );
+        }
+    }
+    out.push(b']');
+    if end < total {
+        let next = format!(
             "{}/{}/deviceManagement/managedDevices?{}",
             ctx.base_url,
             version.as_str(),
             odata::next_page_query(&query.carried, end)
-        )
-        .into();
+        );
+        out.extend_from_slice(b",\"@odata.nextLink\":");
+        write_str(&mut out, &next);
     }
-    let mut reply = Reply::new(200, kind, Some(body));
+    out.push(b'}');
+    let mut reply = Reply::raw(200, kind, out);
     if let Filter::Eq(_, value) = &query.filter {
         reply.device = Some(value.clone());
     }
     reply
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, text);
 }
 
 /// `GET /deviceManagement/managedDevices/{id}`.
@@ -82,17 +123,11 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
     let Some(device) = sim.config.inventory.device(index) else {
         return not_found(ctx, kind, id);
     };
-    let query = match odata::parse(query) {
-        Ok(q) => q,
-        Err(bad) => return graph_error(ctx, kind, 400, "BadRequest", &bad.0),
-    };
-    let select = match query.select.as_deref().map(|s| resolve_select(s, version)) {
-        Some(Err(message)) => return graph_error(ctx, kind, 400, "BadRequest", &message),
-        Some(Ok(names)) => Some(names),
-        None => None,
+    let select = match parse_query(version, query) {
+        Ok((_, select)) => select,
+        Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
     let now = sim.config.clock.now();
-    let mut body = render(sim, device, index, version, select.as_deref(), now);
     let what = match &select {
         Some(names) => format!(
             "deviceManagement/managedDevices({})/$entity",
@@ -100,11 +135,19 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
         ),
         None => "deviceManagement/managedDevices/$entity".into(),
     };
-    body.insert(
-        "@odata.context".into(),
-        context_url(ctx, version, &what).into(),
+    let context = context_url(ctx, version, &what);
+    let mut out = Vec::with_capacity(1600);
+    render(
+        sim,
+        &mut out,
+        device,
+        index,
+        version,
+        select.as_deref(),
+        now,
+        Some(&context),
     );
-    let mut reply = Reply::new(200, kind, Some(Value::Object(body)));
+    let mut reply = Reply::raw(200, kind, out);
     reply.device = Some(device.id.to_string());
     reply
 }
@@ -164,16 +207,18 @@ fn not_found(ctx: &Ctx, kind: Kind, id: &str) -> Reply {
     reply
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     sim: &Shared,
+    out: &mut Vec<u8>,
     device: &Device,
     index: u32,
     version: ApiVersion,
     select: Option<&[&'static str]>,
     now: std::time::Duration,
-) -> serde_json::Map<String, Value> {
+    context: Option<&str>,
+) {
     let clock = &sim.config.clock;
-    device_json(device, version, select, clock, &|| {
-        sim.resets.action_results(index, now, clock)
-    })
+    let results = || sim.resets.action_results(index, now, clock);
+    write_device(out, device, version, select, clock, &results, context);
 }

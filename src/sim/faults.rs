@@ -103,6 +103,7 @@ pub fn parse_fault(text: &str) -> Result<(FaultKind, f64), String> {
 /// A fault a request met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
+    /// Which fault.
     pub kind: FaultKind,
     /// Seeded randomness for the fault's details (a `Retry-After` value), so they
     /// replay too.
@@ -126,7 +127,9 @@ impl FaultKind {
 /// The faults of one simulator and how often each request was seen.
 #[derive(Debug)]
 pub struct FaultPlan {
+    /// The configured faults with their probabilities, in roll order.
     faults: Vec<(FaultKind, f64)>,
+    /// Makes the rolls reproducible.
     seed: u64,
     /// Times each request (by hash of method, path and query) was rolled for.
     seen: Mutex<HashMap<u64, u32>>,

@@ -115,37 +115,29 @@ pub async fn serve(
         Bearer::Valid { app, token } => (app, token),
         refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
     };
-    let fault = if shared.faults.is_empty() {
-        None
-    } else {
-        let key = format!(
-            "{method} {}/{}?{query}",
-            version.as_str(),
-            segments.join("/")
-        );
-        let batch = target == Target::Batch;
-        shared
-            .faults
-            .roll(&key, |k| !batch || k.is_connection_level())
-    };
-    let kind_of = |f: Option<Fault>| f.map(|f| f.kind);
-    if kind_of(fault) == Some(FaultKind::ExpiredToken) {
+    let batch = target == Target::Batch;
+    let fault = roll_fault(shared, method, version, segments, query, |k| {
+        !batch || k.is_connection_level()
+    });
+    let injected = fault.map(|f| f.kind);
+    if injected == Some(FaultKind::ExpiredToken) {
         shared.tokens.expire(&token, now);
         let mut reply = auth::unauthorized(ctx, kind, &Bearer::Expired);
-        reply.fault = kind_of(fault);
+        reply.fault = injected;
         return Outcome::answer(reply);
     }
     if target != Target::Batch
-        && let Some(reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
+        && let Some(mut reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
     {
+        reply.device = target_device(&target);
         return Outcome::answer(reply);
     }
-    if kind_of(fault) == Some(FaultKind::Slow) {
+    if injected == Some(FaultKind::Slow) {
         tokio::time::sleep(shared.config.slow).await;
     }
-    if kind_of(fault) == Some(FaultKind::DropBeforeEffect) {
+    if injected == Some(FaultKind::DropBeforeEffect) {
         let mut reply = Reply::new(0, kind, None);
-        reply.fault = kind_of(fault);
+        reply.fault = injected;
         reply.device = target_device(&target);
         return Outcome::dropped(reply);
     }
@@ -153,16 +145,38 @@ pub async fn serve(
         Target::Batch if method == Method::POST => batch::run(shared, ctx, version, &app, body),
         _ => dispatch(shared, ctx, method, version, &target, query, &app),
     };
-    if fault.is_some() {
-        reply.fault = kind_of(fault);
+    if injected.is_some() {
+        reply.fault = injected;
     }
-    if kind_of(fault) == Some(FaultKind::DropAfterEffect) {
+    if injected == Some(FaultKind::DropAfterEffect) {
         return Outcome::dropped(reply);
     }
     Outcome::answer(reply)
 }
 
-fn target_device(target: &Target) -> Option<String> {
+/// The fault a request meets. The key is the request itself, so a replay with the same
+/// seed meets the same faults (see [`super::faults`]).
+pub fn roll_fault(
+    shared: &Shared,
+    method: &Method,
+    version: ApiVersion,
+    segments: &[&str],
+    query: &str,
+    applies: impl Fn(FaultKind) -> bool,
+) -> Option<Fault> {
+    if shared.faults.is_empty() {
+        return None;
+    }
+    let key = format!(
+        "{method} {}/{}?{query}",
+        version.as_str(),
+        segments.join("/")
+    );
+    shared.faults.roll(&key, applies)
+}
+
+/// The device id a path names, for the log.
+pub fn target_device(target: &Target) -> Option<String> {
     match target {
         Target::Device(id) | Target::Reset(id) => Some(id.clone()),
         _ => None,

@@ -19,6 +19,7 @@ use super::SimError;
 pub struct RequestLog {
     /// `None` once the log is closed.
     lines: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    /// The task writing the file, awaited on close.
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 

@@ -74,7 +74,7 @@ pub struct SimConfig {
     pub tenant_domain: String,
     /// When set, the only client secret accepted (else AADSTS7000215); when `None`, any
     /// non-empty secret is accepted for any client id.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// When set, the thumbprint (base64url `x5t#S256` or `x5t`) a client assertion must
     /// name (else AADSTS700027); when `None`, any assertion with a thumbprint is accepted.
     pub certificate_thumbprint: Option<String>,
@@ -127,6 +127,34 @@ impl Default for SimConfig {
             page_size: 1000,
             clock: SimClock::new(),
         }
+    }
+}
+
+/// A client secret the simulator requires. Its `Debug` hides the value, so printing a
+/// [`SimConfig`] never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for comparing with what a client sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
     }
 }
 

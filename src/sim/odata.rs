@@ -12,9 +12,11 @@ use super::inventory::Lookup;
 /// The parsed query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
+    /// `$filter`, or `All` when absent or ignored.
     pub filter: Filter,
     /// Property names in `$select`, as the client spelled them.
     pub select: Option<Vec<String>>,
+    /// `$top`: the page size the client asked for.
     pub top: Option<usize>,
     /// Where the next page starts, from our own `@odata.nextLink`.
     pub skip: usize,

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use super::clock::{SimClock, rfc3339};
 use super::dice::hash_text;
@@ -100,20 +102,64 @@ pub fn resolve_select(select: &[String], version: ApiVersion) -> Result<Vec<&'st
         .collect()
 }
 
-/// The device as JSON. `action_results` is called only when that property is written.
-pub fn device_json(
+/// A property's value before it is written.
+enum Prop<'a> {
+    Str(Cow<'a, str>),
+    Bool(bool),
+    Array(Vec<Value>),
+}
+
+impl<'a> From<&'a str> for Prop<'a> {
+    fn from(s: &'a str) -> Self {
+        Prop::Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Prop<'_> {
+    fn from(s: String) -> Self {
+        Prop::Str(Cow::Owned(s))
+    }
+}
+
+impl From<bool> for Prop<'_> {
+    fn from(b: bool) -> Self {
+        Prop::Bool(b)
+    }
+}
+
+/// Writes the device as a JSON object into `out`, with `@odata.context` first when
+/// given. Written directly rather than through a `serde_json::Map`: a device read is the
+/// simulator's hottest path, and the map's ~60 allocations halved its throughput.
+/// `action_results` is called only when that property is written.
+pub fn write_device(
+    out: &mut Vec<u8>,
     device: &Device,
     version: ApiVersion,
     select: Option<&[&'static str]>,
     clock: &SimClock,
     action_results: &dyn Fn() -> Vec<Value>,
-) -> Map<String, Value> {
-    let mut out = Map::new();
+    context: Option<&str>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    if let Some(context) = context {
+        out.extend_from_slice(b"\"@odata.context\":");
+        write_json(out, &context);
+        first = false;
+    }
     let mut put = |name: &'static str| {
-        out.insert(
-            name.to_owned(),
-            property(device, name, version, clock, action_results),
-        );
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match property(device, name, version, clock, action_results) {
+            Prop::Str(s) => write_json(out, &s),
+            Prop::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Prop::Array(values) => write_json(out, &values),
+        }
     };
     match select {
         Some(names) => names.iter().for_each(|n| put(n)),
@@ -122,17 +168,22 @@ pub fn device_json(
             .filter(|(_, v1)| *v1 || version == ApiVersion::Beta)
             .for_each(|(n, _)| put(n)),
     }
-    out
+    out.push(b'}');
 }
 
-fn property(
-    d: &Device,
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing a str or a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn property<'a>(
+    d: &'a Device,
     name: &str,
     version: ApiVersion,
     clock: &SimClock,
     action_results: &dyn Fn() -> Vec<Value>,
-) -> Value {
-    let f = &d.facts;
+) -> Prop<'a> {
+    let f = &*d.facts;
     let os = &*f.operating_system;
     let upn = &*d.user_principal_name;
     let start = clock.wall_at(Duration::ZERO);
@@ -174,8 +225,8 @@ fn property(
         "serialNumber" => (*d.serial_number).into(),
         "phoneNumber" => "".into(),
         "userDisplayName" => display_name(upn).into(),
-        "deviceActionResults" => Value::Array(action_results()),
-        _ => Value::Null,
+        "deviceActionResults" => Prop::Array(action_results()),
+        _ => "".into(),
     }
 }
 
@@ -224,9 +275,19 @@ mod tests {
             panic!("no fully managed device in 200")
         };
         let none = || Vec::new();
-        let v1 = device_json(d, ApiVersion::V1, None, &clock, &none);
-        let beta = device_json(d, ApiVersion::Beta, None, &clock, &none);
-        assert!(!v1.contains_key("deviceType"));
+        let json = |version, select: Option<&[&'static str]>| {
+            let mut out = Vec::new();
+            write_device(&mut out, d, version, select, &clock, &none, Some("ctx"));
+            let value: Value = serde_json::from_slice(&out).unwrap_or_default();
+            value
+        };
+        let v1 = json(ApiVersion::V1, None);
+        let beta = json(ApiVersion::Beta, None);
+        assert_eq!(v1["@odata.context"], "ctx");
+        assert_eq!(v1["id"], d.id.to_string());
+        assert_eq!(v1["isEncrypted"], true);
+        assert_eq!(v1["deviceActionResults"], serde_json::json!([]));
+        assert!(v1.get("deviceType").is_none());
         assert_eq!(beta["deviceType"], "androidEnterprise");
         assert_eq!(
             beta["deviceEnrollmentType"],
@@ -236,8 +297,12 @@ mod tests {
         assert!(resolve_select(&["deviceType".into()], ApiVersion::V1).is_err());
         let select = resolve_select(&["ID".into(), "serialnumber".into()], ApiVersion::V1)
             .unwrap_or_default();
-        let selected = device_json(d, ApiVersion::V1, Some(&select), &clock, &none);
-        assert_eq!(selected.keys().collect::<Vec<_>>(), ["id", "serialNumber"]);
+        let selected = json(ApiVersion::V1, Some(&select));
+        let keys: Vec<&String> = selected
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["@odata.context", "id", "serialNumber"]);
     }
 
     #[test]

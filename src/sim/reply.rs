@@ -52,10 +52,14 @@ pub struct Ctx {
 /// An answer, before it becomes HTTP (or a `$batch` entry).
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
     /// Extra headers (`Retry-After`, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// The JSON body; `None` for 204.
     pub body: Option<Value>,
+    /// A body already written as JSON (device reads, the hot path); wins over `body`.
+    pub raw: Option<Vec<u8>>,
     /// What the request was.
     pub kind: Kind,
     /// The device the request was about, for the log.
@@ -72,10 +76,40 @@ impl Reply {
             status,
             headers: Vec::new(),
             body,
+            raw: None,
             kind,
             device: None,
             fault: None,
             throttled: None,
+        }
+    }
+
+    /// An answer whose JSON body is already written.
+    pub fn raw(status: u16, kind: Kind, json: Vec<u8>) -> Reply {
+        Reply {
+            raw: Some(json),
+            ..Reply::new(status, kind, None)
+        }
+    }
+
+    pub fn has_body(&self) -> bool {
+        self.raw.is_some() || self.body.is_some()
+    }
+
+    /// The body as bytes to send.
+    pub fn body_bytes(self) -> Vec<u8> {
+        match (self.raw, self.body) {
+            (Some(raw), _) => raw,
+            (None, Some(value)) => serde_json::to_vec(&value).unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The body as a JSON value, for a `$batch` entry.
+    pub fn body_value(&self) -> Option<Value> {
+        match (&self.raw, &self.body) {
+            (Some(raw), _) => serde_json::from_slice(raw).ok(),
+            (None, body) => body.clone(),
         }
     }
 

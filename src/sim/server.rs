@@ -35,18 +35,27 @@ use super::stats::{SimStats, StatsCollector};
 use super::throttle::Throttle;
 use super::{SimConfig, SimError};
 
-/// Bodies larger than this are refused: no request the tool sends comes close.
-const MAX_BODY: usize = 1 << 20;
+/// Bodies larger than this are refused, as Graph caps a `$batch` payload at 4 MB.
+const MAX_BODY: usize = 4 << 20;
 
 /// The simulator's state, shared by every connection.
 pub struct Shared {
+    /// What the simulator was started with, inventory included.
     pub config: SimConfig,
+    /// Tokens issued by the token endpoint.
     pub tokens: TokenStore,
+    /// Intune's limits.
     pub throttle: Throttle,
+    /// Faults to inject.
     pub faults: FaultPlan,
+    /// Queued resets, for `deviceActionResults` and the summary.
     pub resets: Resets,
+    /// Counts for the summary.
     pub stats: StatsCollector,
+    /// The JSON Lines request log, if asked for.
     pub log: Option<RequestLog>,
+    /// Where the simulator listens: the base URL when a client sends no `Host`.
+    addr: SocketAddr,
     /// Requests seen, for request ids and latency jitter.
     counter: AtomicU64,
     /// Random per simulator, so request ids differ between runs.
@@ -67,6 +76,7 @@ impl std::error::Error for Dropped {}
 
 /// What became of a request.
 pub struct Outcome {
+    /// The answer, or what is logged about a dropped request.
     pub reply: Reply,
     /// The connection is closed without sending `reply`.
     pub dropped: bool,
@@ -107,6 +117,7 @@ impl Simulator {
             resets: Resets::new(config.seed, config.action_delay),
             stats: StatsCollector::default(),
             log,
+            addr,
             counter: AtomicU64::new(0),
             id_base: uuid::Uuid::new_v4().as_u128(),
             config,
@@ -124,9 +135,13 @@ impl Simulator {
 
 /// A running simulator.
 pub struct SimHandle {
+    /// Where the simulator listens.
     addr: SocketAddr,
+    /// Read for [`SimHandle::stats`].
     shared: Arc<Shared>,
+    /// Tells the accept loop to stop.
     stop: watch::Sender<bool>,
+    /// The accept loop, awaited on shutdown.
     task: JoinHandle<()>,
 }
 
@@ -138,6 +153,15 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT`: both the Graph and the authority base URL.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The token endpoint for the configured tenant.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.base_url(),
+            self.shared.config.tenant_id
+        )
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -203,13 +227,10 @@ impl Shared {
             request_id,
             client_request_id: header("client-request-id").map(str::to_owned),
             date: self.config.clock.wall(),
-            base_url: format!(
-                "http://{}",
-                req.headers()
-                    .get(HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("127.0.0.1")
-            ),
+            base_url: match req.headers().get(HOST).and_then(|v| v.to_str().ok()) {
+                Some(host) => format!("http://{host}"),
+                None => format!("http://{}", self.addr),
+            },
         }
     }
 
@@ -296,7 +317,8 @@ async fn handle(
                 "The request body is too large.",
             )),
         };
-        let logged_path = if query.is_empty() {
+        // The query is only wanted in the log: no allocation on the hot path without one.
+        let logged_path = if query.is_empty() || shared.log.is_none() {
             path
         } else {
             format!("{path}?{query}")
@@ -367,15 +389,14 @@ async fn route(
     }
 }
 
-fn to_response(ctx: &Ctx, reply: Reply) -> Response<Full<Bytes>> {
-    let body = match &reply.body {
-        Some(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
-        None => Bytes::new(),
-    };
-    let has_body = !body.is_empty();
+fn to_response(ctx: &Ctx, mut reply: Reply) -> Response<Full<Bytes>> {
+    let extra = std::mem::take(&mut reply.headers);
+    let status = reply.status;
+    let has_body = reply.has_body();
+    let body = Bytes::from(reply.body_bytes());
     let mut response = Response::new(Full::new(body));
     *response.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     if has_body {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"));
@@ -390,7 +411,7 @@ fn to_response(ctx: &Ctx, reply: Reply) -> Response<Full<Bytes>> {
     {
         headers.insert("client-request-id", v);
     }
-    for (name, value) in reply.headers {
+    for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
         }

@@ -123,16 +123,22 @@ impl SimStats {
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// Requests by kind.
     by_kind: BTreeMap<&'static str, u64>,
+    /// Every 429 answered.
     too_many_requests: u64,
+    /// 429s from the limits.
     throttled: u64,
+    /// Injected faults by name.
     faults: BTreeMap<&'static str, u64>,
+    /// Connections closed without an answer.
     dropped: u64,
 }
 
 /// The running counts, shared by every connection.
 #[derive(Debug, Default)]
 pub struct StatsCollector {
+    /// One lock: a request updates several counts at once.
     counts: Mutex<Counts>,
 }
 

@@ -60,6 +60,19 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// The devices that rows already read describe (an embedded demo job, a test's
+    /// rows), with missing ids and facts filled as [`Inventory::from_job_files`] does.
+    pub fn from_fields(rows: impl IntoIterator<Item = DeviceFields>, seed: u64) -> Inventory {
+        let mut pool = FactsPool::default();
+        let devices = rows
+            .into_iter()
+            .filter_map(|fields| device_from_row(&fields, seed, &mut pool))
+            .collect();
+        Inventory::from_devices(devices)
+    }
+}
+
 /// The device a row describes, or `None` if the row names no device at all.
 fn device_from_row(fields: &DeviceFields, seed: u64, pool: &mut FactsPool) -> Option<Device> {
     let (column, value) = IDENTITY

@@ -31,17 +31,29 @@ pub(super) enum Naming {
 pub(super) struct Template {
     /// Devices per thousand.
     pub weight: u32,
+    /// `operatingSystem` as Graph writes it.
     pub os: &'static str,
+    /// `osVersion` values to draw from; they decide version-dependent rules.
     pub versions: &'static [&'static str],
+    /// Graph beta `deviceType`.
     pub device_type: &'static str,
+    /// Graph beta `deviceEnrollmentType`.
     pub enrollment: &'static str,
+    /// `managementAgent`: `eas` alone means not MDM-managed.
     pub agent: &'static str,
+    /// `managedDeviceOwnerType`.
     pub owner: &'static str,
+    /// (manufacturer, model) pairs seen on this platform.
     pub models: &'static [(&'static str, &'static str)],
+    /// How the admin center would name such a device.
     pub naming: Naming,
+    /// Serial numbers look like the vendor's (`R5C...` Samsung, `C02...` Mac).
     pub serial_prefix: &'static str,
+    /// Characters after the prefix.
     pub serial_len: usize,
+    /// Phones have an IMEI; tablets, desktops and kiosks usually do not.
     pub has_imei: bool,
+    /// EAS-only devices have no Entra device id.
     pub in_entra: bool,
 }
 
@@ -213,36 +225,16 @@ pub(super) fn name(
 /// Shares one [`PlatformFacts`] between the devices that have the same facts.
 #[derive(Default)]
 pub(super) struct FactsPool {
+    /// By the eight fact values.
     pool: HashMap<[Box<str>; 8], Arc<PlatformFacts>>,
 }
 
 impl FactsPool {
+    /// The shared facts for `values` (in [`PlatformFacts::new`]'s order).
     pub fn get(&mut self, values: [&str; 8]) -> Arc<PlatformFacts> {
-        let key = values.map(Box::<str>::from);
         self.pool
-            .entry(key)
-            .or_insert_with(|| {
-                let [
-                    os,
-                    version,
-                    device_type,
-                    enrollment,
-                    agent,
-                    owner,
-                    maker,
-                    model,
-                ] = values;
-                Arc::new(PlatformFacts::new(
-                    os,
-                    version,
-                    device_type,
-                    enrollment,
-                    agent,
-                    owner,
-                    maker,
-                    model,
-                ))
-            })
+            .entry(values.map(Box::<str>::from))
+            .or_insert_with(|| Arc::new(PlatformFacts::new(values)))
             .clone()
     }
 }
@@ -260,7 +252,7 @@ pub(super) fn pick_template<'a>(dice: &mut Dice, among: &[&'a Template]) -> &'a 
 }
 
 impl Inventory {
-    /// `n` devices with the mix of [`TEMPLATES`], the same for the same seed.
+    /// `n` devices with the realistic mix (see this module), the same for the same seed.
     pub fn generate(n: usize, seed: u64) -> Inventory {
         Inventory::generate_for(n, seed, super::super::DEFAULT_TENANT_DOMAIN)
     }

@@ -33,8 +33,11 @@ pub struct Device {
     pub id: Uuid,
     /// Entra's *deviceId*; nil for a device Entra does not know (EAS only).
     pub azure_ad_device_id: Uuid,
+    /// Not unique: several devices may share a name (`Anna's iPhone`).
     pub device_name: Box<str>,
+    /// How migrations usually identify a device.
     pub serial_number: Box<str>,
+    /// The primary user, also `emailAddress` and `userDisplayName`.
     pub user_principal_name: Box<str>,
     /// Empty for devices without a cellular modem, as Graph answers.
     pub imei: Box<str>,
@@ -47,16 +50,21 @@ pub struct Device {
 /// The platform facts of a device, shared between devices that have the same ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformFacts {
+    /// `operatingSystem`, free text in Graph.
     pub operating_system: Box<str>,
+    /// `osVersion`, free text; the rules read its leading numbers.
     pub os_version: Box<str>,
     /// Graph beta's `deviceType`; absent from v1.0 answers.
     pub device_type: Box<str>,
     /// Graph beta's `deviceEnrollmentType` (v1.0 lacks the Android Enterprise values).
     pub enrollment_type: Box<str>,
+    /// `managementAgent`; `eas` alone means not MDM-managed.
     pub management_agent: Box<str>,
     /// `managedDeviceOwnerType`: `company`, `personal` or `unknown`.
     pub owner_type: Box<str>,
+    /// For realistic answers only.
     pub manufacturer: Box<str>,
+    /// For realistic answers only.
     pub model: Box<str>,
     /// What `resetPasscode` does on this platform, decided by [`crate::rules`].
     pub support: Support,
@@ -75,26 +83,28 @@ pub enum Support {
 }
 
 impl PlatformFacts {
-    /// Builds the facts and decides support with the same rules the client uses.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        operating_system: &str,
-        os_version: &str,
-        device_type: &str,
-        enrollment_type: &str,
-        management_agent: &str,
-        owner_type: &str,
-        manufacturer: &str,
-        model: &str,
-    ) -> PlatformFacts {
+    /// Builds the facts from `[operatingSystem, osVersion, deviceType,
+    /// deviceEnrollmentType, managementAgent, ownerType, manufacturer, model]` and decides
+    /// support with the same rules the client uses.
+    pub fn new(values: [&str; 8]) -> PlatformFacts {
+        let [
+            os,
+            version,
+            device_type,
+            enrollment,
+            agent,
+            owner,
+            maker,
+            model,
+        ] = values;
         let mut facts = PlatformFacts {
-            operating_system: operating_system.into(),
-            os_version: os_version.into(),
+            operating_system: os.into(),
+            os_version: version.into(),
             device_type: device_type.into(),
-            enrollment_type: enrollment_type.into(),
-            management_agent: management_agent.into(),
-            owner_type: owner_type.into(),
-            manufacturer: manufacturer.into(),
+            enrollment_type: enrollment.into(),
+            management_agent: agent.into(),
+            owner_type: owner.into(),
+            manufacturer: maker.into(),
             model: model.into(),
             support: Support::Refused {
                 detail: String::new(),
@@ -194,12 +204,15 @@ fn lookup_key(value: &str) -> u64 {
 /// The devices and their indexes; clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
+    /// Shared, so cloning a config does not copy 100,000 devices.
     inner: Arc<Indexed>,
 }
 
 #[derive(Debug, Default)]
 struct Indexed {
+    /// In the order they were generated or read: the list order.
     devices: Vec<Device>,
+    /// Intune id to index, for the single-device endpoints.
     by_id: HashMap<Uuid, u32>,
     /// Per [`Lookup`], `(hash of the lower-cased value, device index)`, sorted.
     lookups: [Vec<(u64, u32)>; 5],

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use super::*;
+use crate::job::{Column, DeviceFields};
 use crate::rules::Platform;
 
 #[test]
@@ -149,4 +150,23 @@ fn job_files_keep_their_ids_and_get_stable_ids_and_facts_where_missing() {
     assert_eq!(again.devices()[2].facts, third.facts);
     let other_seed = Inventory::from_job_files(&[path], 6).unwrap();
     assert_ne!(other_seed.devices()[1].id, second.id);
+}
+
+#[test]
+fn rows_in_memory_give_the_same_devices_as_a_file() {
+    let row = DeviceFields::default()
+        .with(Column::SerialNumber, "R5CT12345")
+        .with(Column::DeviceType, "androidForWork")
+        .with(Column::OsVersion, "13");
+    let a = Inventory::from_fields([row.clone(), DeviceFields::default()], 5);
+    let b = Inventory::from_fields([row], 5);
+    assert_eq!(a.len(), 1, "a row naming no device is not a device");
+    assert_eq!(a.devices()[0].id, b.devices()[0].id);
+    assert!(matches!(
+        a.devices()[0].facts.support,
+        Support::Supported {
+            platform: Platform::AndroidWorkProfile,
+            ..
+        }
+    ));
 }
