@@ -122,6 +122,14 @@ struct RunArgs {
     /// (Intune's limits, realistic latency); no real tenant is touched.
     #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
     simulate: bool,
+    /// Continue the run recorded in --report: final rows are kept, rows in flight when
+    /// it stopped are checked in Graph before anything is sent again.
+    #[arg(long, requires = "report")]
+    resume: bool,
+    /// Lock file that keeps two runs of the same job apart
+    /// [default: <report folder>/<first job file name>.lock]
+    #[arg(long, value_name = "PATH")]
+    lock: Option<PathBuf>,
     /// Seed of the simulated tenant (with --simulate).
     #[arg(long, default_value_t = 1, requires = "simulate")]
     simulate_seed: u64,
@@ -205,6 +213,8 @@ impl RunArgs {
                 }
             },
             interactive,
+            resume: self.resume,
+            lock: self.lock,
         })
     }
 }

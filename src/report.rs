@@ -159,6 +159,16 @@ impl ReportWriter {
         })
     }
 
+    /// Continues a report (`--resume`): appends, with no second header.
+    pub fn append(path: &Path, format: ReportFormat) -> io::Result<ReportWriter> {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        let file = BufWriter::new(file);
+        Ok(match format {
+            ReportFormat::Csv => ReportWriter::Csv(file),
+            ReportFormat::Jsonl => ReportWriter::Jsonl(file),
+        })
+    }
+
     pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
         match self {
             ReportWriter::Csv(w) => {
@@ -206,7 +216,7 @@ impl ReportWriter {
 /// One RFC 4180 line: a field is quoted when it holds a comma, a quote or a line break,
 /// and its quotes are doubled. (The csv crate's general writer cost a quarter of
 /// `plan`'s time on a million rows; this is all the report needs.)
-fn write_csv_line<W: Write, S: AsRef<str>>(
+pub fn write_csv_line<W: Write, S: AsRef<str>>(
     out: &mut W,
     cells: impl IntoIterator<Item = S>,
 ) -> io::Result<()> {
@@ -287,16 +297,20 @@ impl Summary {
     }
 
     pub fn count(&mut self, row: &ReportRow) {
+        self.count_parts(row.outcome, &row.platform, &row.reason);
+    }
+
+    pub fn count_parts(&mut self, outcome: Outcome, platform: &str, reason: &str) {
         self.rows += 1;
-        *self.outcomes.entry(row.outcome).or_default() += 1;
-        let platform = if row.platform.is_empty() {
+        *self.outcomes.entry(outcome).or_default() += 1;
+        let platform = if platform.is_empty() {
             "unknown"
         } else {
-            &row.platform
+            platform
         };
         bump(&mut self.platforms, platform);
-        if !row.reason.is_empty() {
-            bump(&mut self.reasons, &row.reason);
+        if !reason.is_empty() {
+            bump(&mut self.reasons, reason);
         }
     }
 

@@ -103,11 +103,13 @@ async fn run_with(
         timeout,
         target: Target::Simulate { seed: 7 },
         interactive: false,
+        resume: false,
+        lock: None,
     };
     let client = simulated_client(&handle, client_id, timeout).await.unwrap();
     let mut config = config;
     config.settings.request_timeout = timeout;
-    let outcome = execute(&config, client, 0).await.unwrap();
+    let outcome = execute(&config, client, 0, &report).await.unwrap();
     let stats = handle.shutdown().await;
     Ran {
         outcome,

@@ -23,6 +23,7 @@ use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Classified, Verdict, classify, judge};
 
 use super::cooldown::{Backoff, Cooldown};
+use super::journal::{Journal, Sending};
 use super::limiter::{
     ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
     WindowLimiter, acquire,
@@ -111,6 +112,8 @@ pub struct Engine<G> {
     /// row that resolves to a device another row names by id is a duplicate.
     claimed: Mutex<HashMap<String, String>>,
     pub counters: Counters,
+    /// Where each send is recorded before it leaves (see [`super::journal`]).
+    journal: Option<Journal>,
 }
 
 /// How a device's processing ended, before it becomes a report row.
@@ -165,7 +168,13 @@ impl<G: GraphApi> Engine<G> {
             abort_reason: Mutex::new(None),
             claimed: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            journal: None,
         }
+    }
+
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn graph(&self) -> &G {
@@ -209,22 +218,30 @@ impl<G: GraphApi> Engine<G> {
     }
 
     /// Everything for one planned device; always returns its final row.
-    pub async fn process(&self, mut row: ReportRow, work: Work) -> ReportRow {
+    /// `prior`: the journal's record of a reset an interrupted run sent for this row
+    /// (`--resume`); it is checked before anything is sent.
+    pub async fn process(
+        &self,
+        mut row: ReportRow,
+        work: Work,
+        prior: Option<Sending>,
+    ) -> ReportRow {
         if self.is_aborted() {
             return self.not_attempted(row);
         }
         let started = SystemTime::now();
         row.started_at = timestamp(started);
-        let end = match self.resolve(&mut row, &work).await {
-            Err(end) => end,
-            Ok((id, action)) => match self.claim(&id, &row) {
-                Some(earlier) => End::new(
-                    Outcome::Duplicate,
-                    "duplicate_device",
-                    format!("the same Intune device ({id}) as {earlier}, which is handled there"),
-                ),
-                None => self.reset(&id, action, &mut row).await,
+        let end = match prior {
+            Some(prior) => match self.settle_prior(&prior).await {
+                Ok(Some(end)) => {
+                    row.device_id = prior.device_id.clone();
+                    self.claim(&prior.device_id, &row);
+                    end
+                }
+                Ok(None) => self.act(&mut row, &work).await,
+                Err(end) => end,
             },
+            None => self.act(&mut row, &work).await,
         };
         row.outcome = end.outcome;
         row.reason = end.reason.into();
@@ -238,6 +255,63 @@ impl<G: GraphApi> Engine<G> {
         }
         row.finished_at = timestamp(SystemTime::now());
         row
+    }
+
+    async fn act(&self, row: &mut ReportRow, work: &Work) -> End {
+        match self.resolve(row, work).await {
+            Err(end) => end,
+            Ok((id, action)) => match self.claim(&id, row) {
+                Some(earlier) => End::new(
+                    Outcome::Duplicate,
+                    "duplicate_device",
+                    format!("the same Intune device ({id}) as {earlier}, which is handled there"),
+                ),
+                None => self.reset(&id, action, row).await,
+            },
+        }
+    }
+
+    /// A reset the interrupted run may have sent: `Some` final outcome when Graph shows
+    /// it, `None` when Graph has no reset since, so it may be sent now.
+    async fn settle_prior(&self, prior: &Sending) -> Result<Option<End>, End> {
+        let Some(sent_at) = prior.sent_at() else {
+            return Ok(None);
+        };
+        // A request the killed process sent may still be in Graph's hands: give it as
+        // long as a request may take before reading.
+        if let Ok(age) = SystemTime::now().duration_since(sent_at)
+            && age < self.settings.request_timeout
+        {
+            tokio::time::sleep(self.settings.request_timeout - age).await;
+        }
+        let reply = self
+            .read(|c| Box::pin(self.graph.action_results(&prior.device_id, c)))
+            .await
+            .map_err(|read_failure| {
+                End::new(
+                    Outcome::Failed,
+                    "outcome_unknown",
+                    format!(
+                        "the interrupted run sent a reset at {} and deviceActionResults could not be read ({}); not sent again. Check it with `intune-reset status`",
+                        prior.sent_at, read_failure.detail
+                    ),
+                )
+            })?;
+        Ok(reset_since(&reply.value, sent_at).map(|entry| {
+            let mut end = End::new(
+                Outcome::Succeeded,
+                "",
+                format!(
+                    "confirmed on resume: the interrupted run sent a reset at {} and deviceActionResults shows it (state {}); not sent again",
+                    prior.sent_at,
+                    entry.action_state.as_deref().unwrap_or("unknown")
+                ),
+            );
+            end.status = Some(reply.status);
+            end.request_id = reply.request_id.clone();
+            end.client_request_id = Some(reply.client_request_id.clone());
+            end
+        }))
     }
 
     /// The device's Intune id and the action to send, looking it up when needed.
@@ -450,10 +524,26 @@ impl<G: GraphApi> Engine<G> {
                     ),
                 };
             }
+            let sent_at = SystemTime::now();
+            if let Some(journal) = &self.journal {
+                let entry = Sending {
+                    source: row.source.clone(),
+                    row: row.row,
+                    device_id: id.to_owned(),
+                    sent_at: timestamp(sent_at),
+                };
+                if let Err(e) = journal.sending(&entry) {
+                    // Without the record, a crash could not be resumed safely.
+                    return End::new(
+                        Outcome::Failed,
+                        "journal_unwritable",
+                        format!("the in-flight journal cannot be written ({e}); nothing was sent"),
+                    );
+                }
+            }
             sends += 1;
             row.attempts = sends;
             self.counters.posts.fetch_add(1, Ordering::Relaxed);
-            let sent_at = SystemTime::now();
             let error = match self.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
                     self.cooldown.succeeded();

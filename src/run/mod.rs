@@ -8,14 +8,17 @@
 
 pub mod cooldown;
 pub mod engine;
+pub mod journal;
 pub mod limiter;
+pub mod lock;
 mod progress;
 pub mod reaction;
+pub mod resume;
 pub mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -69,6 +72,29 @@ pub struct RunConfig {
     pub target: Target,
     /// A person is at a terminal (stdin and stderr are TTYs): ask, show progress.
     pub interactive: bool,
+    /// `--resume`: continue the run recorded in `report`.
+    pub resume: bool,
+    /// `--lock`: the lock file [default: `<report folder>/<job>.lock`].
+    pub lock: Option<PathBuf>,
+}
+
+impl RunConfig {
+    /// The lock for this job: beside the report, named after the first job file, so
+    /// two cron runs of one job (with timestamped reports) still exclude each other.
+    pub fn lock_path(&self, report: &Path) -> PathBuf {
+        self.lock.clone().unwrap_or_else(|| {
+            let job = self
+                .files
+                .first()
+                .and_then(|f| f.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "job".into());
+            report
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(format!("{job}.lock"))
+        })
+    }
 }
 
 /// How a run ended.
@@ -88,12 +114,23 @@ pub fn run(
     config: RunConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RunOutcome, CommandError> {
+    if config.resume && config.report.is_none() {
+        return Err(CommandError::Usage(
+            "--resume needs --report PATH: the report of the run to continue".into(),
+        ));
+    }
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
         ));
     }
     let jobs = open_jobs(&config.files)?;
+    let report = report_path(&config.report, &config.files, config.format);
+    let (_lock, warning) = lock::acquire(&config.lock_path(&report))
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     if config.options.action.is_none()
         && let Some(job) = jobs
             .iter()
@@ -134,7 +171,7 @@ pub fn run(
             None => sign_in(&config, env).await,
         };
         let outcome = match signed_in {
-            Ok(client) => execute(&config, client, counts.devices).await,
+            Ok(client) => execute(&config, client, counts.devices, &report).await,
             Err(reason) => Ok(RunOutcome {
                 summary: Summary::new("run"),
                 aborted: Some(reason),
@@ -300,22 +337,57 @@ pub async fn execute<G: GraphApi>(
     config: &RunConfig,
     graph: G,
     devices: u64,
+    path: &Path,
 ) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
     let jobs = open_jobs(&config.files)?;
-    let path = report_path(&config.report, &config.files, config.format);
     let write_err = |source| CommandError::Write {
         what: "the report",
-        path: path.clone(),
+        path: path.to_owned(),
         source,
     };
-    let writer = ReportWriter::create(&path, config.format).map_err(write_err)?;
-    let engine = Arc::new(Engine::new(graph, config.settings.clone()));
+    let journal_file = journal::journal_path(path);
+    let (writer, resumed) = if config.resume {
+        let resumed = resume::prepare(path, config.format)?;
+        let known: HashSet<&str> = jobs.iter().map(|j| j.file.source.as_str()).collect();
+        if let Some(other) = resumed.sources.iter().find(|s| !known.contains(s.as_str())) {
+            return Err(CommandError::Usage(format!(
+                "cannot resume: the report {} was written for the job file {other}, which is not among the files given; resume with the same files",
+                path.display()
+            )));
+        }
+        (
+            ReportWriter::append(path, config.format).map_err(write_err)?,
+            Some(resumed),
+        )
+    } else {
+        // A fresh run: a journal left by an earlier run of this report path says nothing
+        // about this one.
+        if let Err(e) = std::fs::remove_file(&journal_file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(write_err(e));
+        }
+        (
+            ReportWriter::create(path, config.format).map_err(write_err)?,
+            None,
+        )
+    };
+    let journal = journal::Journal::open(&journal_file).map_err(|source| CommandError::Write {
+        what: "the in-flight journal",
+        path: journal_file.clone(),
+        source,
+    })?;
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()).with_journal(journal));
     let signals = tokio::spawn(watch_signals(engine.clone()));
 
+    let (settled, mut in_flight, initial) = match resumed {
+        Some(r) => (r.settled, r.in_flight, r.summary),
+        None => (HashSet::new(), HashMap::new(), Summary::new("run")),
+    };
     let (row_tx, row_rx) = mpsc::channel::<ReportRow>(1024);
     let progress = progress::Progress::new(config.interactive, devices);
-    let collector = tokio::spawn(collect(writer, row_rx, progress.clone()));
+    let collector = tokio::spawn(collect(writer, row_rx, progress.clone(), initial));
 
     let (plan_tx, mut plan_rx) = mpsc::channel::<Assessment>(256);
     let options = config.options;
@@ -330,6 +402,10 @@ pub async fn execute<G: GraphApi>(
     let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     while let Some(Assessment { row, work }) = plan_rx.recv().await {
+        let key = journal::row_key(&row.source, row.row);
+        if settled.contains(&key) {
+            continue;
+        }
         let Some(work) = work else {
             let _ = row_tx.send(row).await;
             continue;
@@ -344,8 +420,9 @@ pub async fn execute<G: GraphApi>(
         let engine = engine.clone();
         let row_tx = row_tx.clone();
         let progress = progress.clone();
+        let prior = in_flight.remove(&key);
         tasks.spawn(async move {
-            let row = engine.process(row, work).await;
+            let row = engine.process(row, work, prior).await;
             progress.device_done(&row, engine.counters.throttled.load(Ordering::Relaxed));
             let _ = row_tx.send(row).await;
             drop(slot);
@@ -365,7 +442,7 @@ pub async fn execute<G: GraphApi>(
     progress.finish();
 
     summary.files = files;
-    summary.report = Some(path.clone());
+    summary.report = Some(path.to_owned());
     let elapsed = started.elapsed();
     let succeeded = summary
         .outcomes
@@ -394,8 +471,8 @@ async fn collect(
     mut writer: ReportWriter,
     mut rows: mpsc::Receiver<ReportRow>,
     progress: progress::Progress,
+    mut summary: Summary,
 ) -> (Summary, std::io::Result<()>) {
-    let mut summary = Summary::new("run");
     let mut result = Ok(());
     while let Some(row) = rows.recv().await {
         summary.count(&row);

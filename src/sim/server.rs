@@ -281,7 +281,6 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let ctx = shared.context(&req);
-    shared.latency().await;
     let (parts, body) = req.into_parts();
     let path = percent_decode(parts.uri.path());
     let query = parts.uri.query().unwrap_or("").to_owned();
@@ -293,8 +292,9 @@ async fn handle(
         .map(str::to_owned);
     let body = Limited::new(body, MAX_BODY).collect().await;
     // Like a real service, the simulator finishes a request it has received even when
-    // the client hangs up (a timed-out `slow` reset still takes effect, later): the
-    // work runs in its own task, which outlives this connection's future.
+    // the client hangs up (a timed-out `slow` reset still takes effect, later; a reset
+    // whose answer is still on its way when the client dies took effect): the work runs
+    // in its own task, which outlives this connection's future.
     let work = tokio::spawn(async move {
         let outcome = match body {
             Ok(body) => {
@@ -324,6 +324,9 @@ async fn handle(
             format!("{path}?{query}")
         };
         shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
+        // The network delay is the answer's way back: what reached the service is done
+        // by then, which is what makes a lost answer dangerous.
+        shared.latency().await;
         if outcome.dropped {
             return Err(Dropped);
         }
