@@ -67,8 +67,9 @@ struct RunArgs {
     /// Job files, as for `plan`.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// The action. Required unless every job file is a job document naming one; a
-    /// row's own `action` column wins.
+    /// The action. Required unless every job file names one (a job document's
+    /// "action", or an `action` column); a row's own value wins. Rows left without
+    /// any are invalid, never defaulted.
     #[arg(long, value_enum)]
     action: Option<ActionArg>,
     /// When to read a device's facts from Graph first.
@@ -77,8 +78,10 @@ struct RunArgs {
     /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    /// Report format.
     #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
     format: FormatArg,
+    /// Also write the summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
     /// Act without asking (required when there is no terminal, as under cron).
@@ -122,6 +125,10 @@ struct RunArgs {
     /// (Intune's limits, realistic latency); no real tenant is touched.
     #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
     simulate: bool,
+    /// Lift the client-side pacing (the limiters stay off): for benchmarks against a
+    /// local simulator only. Refused unless --graph-url is a loopback address.
+    #[arg(long, requires = "graph_url")]
+    unthrottled: bool,
     /// Continue the run recorded in --report: final rows are kept, rows in flight when
     /// it stopped are checked in Graph before anything is sent again.
     #[arg(long, requires = "report")]
@@ -183,6 +190,19 @@ impl RunArgs {
         }
         if let Some(r) = self.read_rate {
             settings.read_rate = r;
+        }
+        if self.unthrottled {
+            let loopback = self
+                .graph_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| crate::graph::cloud::is_loopback(&u));
+            if !loopback {
+                return Err(CommandError::Usage(
+                    "--unthrottled is for a local simulator only: --graph-url must be a loopback address".into(),
+                ));
+            }
+            settings = settings.unlimited();
         }
         Ok(RunConfig {
             files: self.files,

@@ -108,9 +108,10 @@ pub struct Engine<G> {
     pub cooldown: Cooldown,
     aborted: AtomicBool,
     abort_reason: Mutex<Option<AbortReason>>,
-    /// Intune ids acted on in this run, and the row that claimed each: a serial-number
+    /// Intune ids acted on in this run (by 64-bit hash), and the row that claimed each
+    /// (its file's index in `claim_sources`, its row number): a serial-number
     /// row that resolves to a device another row names by id is a duplicate.
-    claimed: Mutex<HashMap<String, String>>,
+    claimed: Mutex<Claims>,
     pub counters: Counters,
     /// Where each send is recorded before it leaves (see [`super::journal`]).
     journal: Option<Journal>,
@@ -166,7 +167,7 @@ impl<G: GraphApi> Engine<G> {
             settings,
             aborted: AtomicBool::new(false),
             abort_reason: Mutex::new(None),
-            claimed: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(Claims::default()),
             counters: Counters::default(),
             journal: None,
         }
@@ -421,14 +422,8 @@ impl<G: GraphApi> Engine<G> {
 
     /// Records that this row acts on `id`; returns the earlier claimant if any.
     fn claim(&self, id: &str, row: &ReportRow) -> Option<String> {
-        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        match claimed.get(id) {
-            Some(earlier) => Some(earlier.clone()),
-            None => {
-                claimed.insert(id.to_owned(), format!("row {} of {}", row.row, row.source));
-                None
-            }
-        }
+        let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        claims.claim(&id.to_ascii_lowercase(), &row.source, row.row)
     }
 
     /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
@@ -706,6 +701,42 @@ impl<G: GraphApi> Engine<G> {
                 Step::Stop(End::from_error(Outcome::Failed, reason, error))
             }
         }
+    }
+}
+
+/// Which row acted on each device: about 24 bytes a device, so a run's memory stays
+/// nearly flat however many devices it holds.
+#[derive(Default)]
+struct Claims {
+    by_device: HashMap<u64, (u32, u64)>,
+    sources: Vec<String>,
+}
+
+impl Claims {
+    /// `None` after recording `(source, row)` for `id`; the earlier row if `id` was
+    /// claimed before.
+    fn claim(&mut self, id: &str, source: &str, row: u64) -> Option<String> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        let key = h.finish();
+        if let Some((file, earlier)) = self.by_device.get(&key) {
+            let name = self
+                .sources
+                .get(*file as usize)
+                .map(String::as_str)
+                .unwrap_or("?");
+            return Some(format!("row {earlier} of {name}"));
+        }
+        let file = match self.sources.iter().position(|s| s == source) {
+            Some(i) => i,
+            None => {
+                self.sources.push(source.to_owned());
+                self.sources.len() - 1
+            }
+        };
+        self.by_device.insert(key, (file as u32, row));
+        None
     }
 }
 

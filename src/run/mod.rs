@@ -440,6 +440,11 @@ pub async fn execute<G: GraphApi>(
         .map_err(|_| CommandError::Usage("the report writer stopped unexpectedly".into()))?;
     write_result.map_err(write_err)?;
     progress.finish();
+    // Every row now has its final row in the report: the journal is only needed after
+    // a crash, so a run that ended on its own (even interrupted) removes it.
+    if let Err(e) = std::fs::remove_file(&journal_file) {
+        tracing::warn!("cannot remove the journal {}: {e}", journal_file.display());
+    }
 
     summary.files = files;
     summary.report = Some(path.to_owned());
