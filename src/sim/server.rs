@@ -291,48 +291,84 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = Limited::new(body, MAX_BODY).collect().await;
-    // Like a real service, the simulator finishes a request it has received even when
+    let request = Received {
+        ctx,
+        method,
+        path,
+        query,
+        auth,
+        body,
+    };
+    if request.method == Method::GET {
+        // No effect to finish: a read abandoned by its client may just stop.
+        return serve_received(shared, request).await;
+    }
+    // Like a real service, the simulator finishes a write it has received even when
     // the client hangs up (a timed-out `slow` reset still takes effect, later; a reset
     // whose answer is still on its way when the client dies took effect): the work runs
     // in its own task, which outlives this connection's future.
-    let work = tokio::spawn(async move {
-        let outcome = match body {
-            Ok(body) => {
-                route(
-                    &shared,
-                    &ctx,
-                    &method,
-                    &path,
-                    &query,
-                    auth.as_deref(),
-                    &body.to_bytes(),
-                )
-                .await
-            }
-            Err(_) => Outcome::answer(graph_error(
+    tokio::spawn(serve_received(shared, request))
+        .await
+        .unwrap_or(Err(Dropped))
+}
+
+/// A request whose body has arrived.
+struct Received {
+    ctx: Ctx,
+    method: Method,
+    path: String,
+    query: String,
+    auth: Option<String>,
+    body: Result<http_body_util::Collected<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
+}
+
+async fn serve_received(
+    shared: Arc<Shared>,
+    request: Received,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let Received {
+        ctx,
+        method,
+        path,
+        query,
+        auth,
+        body,
+    } = request;
+    let outcome = match body {
+        Ok(body) => {
+            route(
+                &shared,
                 &ctx,
-                Kind::Other,
-                413,
-                "RequestEntityTooLarge",
-                "The request body is too large.",
-            )),
-        };
-        // The query is only wanted in the log: no allocation on the hot path without one.
-        let logged_path = if query.is_empty() || shared.log.is_none() {
-            path
-        } else {
-            format!("{path}?{query}")
-        };
-        shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
-        // The network delay is the answer's way back: what reached the service is done
-        // by then, which is what makes a lost answer dangerous.
-        shared.latency().await;
-        if outcome.dropped {
-            return Err(Dropped);
+                &method,
+                &path,
+                &query,
+                auth.as_deref(),
+                &body.to_bytes(),
+            )
+            .await
         }
-        Ok(to_response(&ctx, outcome.reply))
-    });
-    work.await.unwrap_or(Err(Dropped))
+        Err(_) => Outcome::answer(graph_error(
+            &ctx,
+            Kind::Other,
+            413,
+            "RequestEntityTooLarge",
+            "The request body is too large.",
+        )),
+    };
+    // The query is only wanted in the log: no allocation on the hot path without one.
+    let logged_path = if query.is_empty() || shared.log.is_none() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
+    // The network delay is the answer's way back: what reached the service is done by
+    // then, which is what makes a lost answer dangerous.
+    shared.latency().await;
+    if outcome.dropped {
+        return Err(Dropped);
+    }
+    Ok(to_response(&ctx, outcome.reply))
 }
 
 async fn route(
