@@ -6,88 +6,28 @@
 //! report, never an error that stops other devices (oha's collector design); only a
 //! missing permission, a broken sign-in or an interruption stops the run.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::graph::{
-    ActionResult, CallError, CallErrorKind, Connection, DevicePage, FilterProperty, GraphApi,
-    ManagedDevice, PageRequest, RULE_FIELDS, Reply,
-};
-use crate::job::Column;
-use crate::plan::{Identity, Work};
+use crate::graph::{ActionResult, CallError, CallErrorKind, Connection, GraphApi, Reply};
+use crate::plan::Work;
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, Classified, Verdict, classify, judge};
+use crate::rules::Action;
 
-use super::cooldown::{Backoff, Cooldown};
+use super::cooldown::Cooldown;
 use super::journal::{Journal, Sending};
-use super::limiter::{
-    ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
-    WindowLimiter, acquire,
-};
+use super::limiter::{WindowLimiter, acquire};
 use super::reaction::{AbortReason, Reaction, reaction};
 use super::verify::reset_since;
 
-/// Pacing and retry settings (`--write-rate`, `--read-rate`, `--concurrency`,
-/// `--max-attempts`).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Devices in flight at once.
-    pub concurrency: usize,
-    /// Requests per device call before giving up (every 429 and retry counts).
-    pub max_attempts: u32,
-    /// Writes per second, at most.
-    pub write_rate: f64,
-    /// Reads per second, at most.
-    pub read_rate: f64,
-    /// Writes per `window` (Intune: 200 per 20 s per app).
-    pub write_limit: usize,
-    /// Requests of any kind per `window` (Intune: 2000 per 20 s per app).
-    pub any_limit: usize,
-    /// The throttling window, with a margin for network jitter.
-    pub window: Duration,
-    /// How long to let Graph record a reset before reading `deviceActionResults`.
-    pub verify_delay: Duration,
-    /// The per-request timeout the client uses. After a timeout Graph may still be
-    /// working on the request, so verification first waits this long again.
-    pub request_timeout: Duration,
-    /// The most pages a `$filter` lookup follows before calling the match too broad.
-    pub max_lookup_pages: usize,
-    /// Backoff when Graph gives no `Retry-After` (429, 503) or a connection fails.
-    pub backoff: Backoff,
-}
+mod claims;
+mod lookup;
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            concurrency: 16,
-            max_attempts: 10,
-            write_rate: DEFAULT_WRITE_RATE,
-            read_rate: DEFAULT_READ_RATE,
-            write_limit: WRITE_LIMIT,
-            any_limit: ANY_LIMIT,
-            window: WINDOW + WINDOW_MARGIN,
-            verify_delay: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(30),
-            max_lookup_pages: 5,
-            backoff: Backoff::default(),
-        }
-    }
-}
-
-impl Settings {
-    /// No pacing at all: for benchmarks against a simulator with limits off.
-    pub fn unlimited(mut self) -> Self {
-        self.write_rate = 0.0;
-        self.read_rate = 0.0;
-        self.write_limit = usize::MAX / 2;
-        self.any_limit = usize::MAX / 2;
-        self
-    }
-}
+pub use super::settings::Settings;
+use claims::Claims;
 
 /// What the run did, for the summary.
 #[derive(Debug, Default)]
@@ -313,111 +253,6 @@ impl<G: GraphApi> Engine<G> {
             end.client_request_id = Some(reply.client_request_id.clone());
             end
         }))
-    }
-
-    /// The device's Intune id and the action to send, looking it up when needed.
-    async fn resolve(&self, row: &mut ReportRow, work: &Work) -> Result<(String, Action), End> {
-        if !work.lookup
-            && let (Identity::Id(id), Some(action)) = (&work.identity, work.action)
-        {
-            return Ok((id.clone(), action));
-        }
-        let device = match &work.identity {
-            Identity::Id(id) => {
-                let reply = self
-                    .read(|c| Box::pin(self.graph.get_device(id, RULE_FIELDS, c)))
-                    .await?;
-                reply.value
-            }
-            Identity::Lookup { column, value } => self.find(*column, value).await?,
-        };
-        fill_from_live(row, &device);
-        let fields = device.to_fields();
-        let platform = match classify(&fields) {
-            Classified::Platform(p) => p,
-            Classified::Missing(column) => {
-                return Err(End::new(
-                    Outcome::Ineligible,
-                    "platform_unknown",
-                    format!(
-                        "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
-                        column.canonical()
-                    ),
-                ));
-            }
-            Classified::Unrecognised(column, value) => {
-                return Err(End::new(
-                    Outcome::Ineligible,
-                    "platform_unknown",
-                    format!(
-                        "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
-                        column.canonical()
-                    ),
-                ));
-            }
-        };
-        row.platform = platform.as_str().into();
-        match judge(platform, fields.get(Column::OsVersion), work.choice) {
-            Verdict::Eligible { action, .. } => {
-                row.action = action.as_str().into();
-                Ok((device.id, action))
-            }
-            Verdict::Ineligible { reason, detail } => Err(End::new(
-                Outcome::Ineligible,
-                reason,
-                format!("by its live facts in Graph: {detail}"),
-            )),
-            Verdict::MissingVersion | Verdict::UnreadableVersion => Err(End::new(
-                Outcome::Ineligible,
-                "platform_unknown",
-                format!(
-                    "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
-                    device.os_version.as_deref().unwrap_or("")
-                ),
-            )),
-        }
-    }
-
-    /// Resolves a serial number, Entra device id, IMEI or name with `$filter`, then
-    /// re-checks every returned device: Graph silently ignores filters it does not
-    /// support and returns everything.
-    async fn find(&self, column: Column, value: &str) -> Result<ManagedDevice, End> {
-        let property = match column {
-            Column::SerialNumber => FilterProperty::SerialNumber,
-            Column::AzureAdDeviceId => FilterProperty::AzureAdDeviceId,
-            Column::Imei => FilterProperty::Imei,
-            _ => FilterProperty::DeviceName,
-        };
-        let mut request = PageRequest::Filter {
-            property,
-            value: value.to_owned(),
-            select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut matches: Vec<ManagedDevice> = Vec::new();
-        for _ in 0..self.settings.max_lookup_pages {
-            let page: Reply<DevicePage> = self
-                .read(|c| Box::pin(self.graph.list_devices_page(request.clone(), c)))
-                .await?;
-            matches.extend(
-                page.value
-                    .devices
-                    .into_iter()
-                    .filter(|d| same_value(column, d, value)),
-            );
-            match page.value.next_link {
-                Some(next) => request = PageRequest::Next(next),
-                None => return one_match(column, value, matches),
-            }
-        }
-        Err(End::new(
-            Outcome::Failed,
-            "lookup_too_broad",
-            format!(
-                "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
-                column.canonical(),
-                self.settings.max_lookup_pages
-            ),
-        ))
     }
 
     /// Records that this row acts on `id`; returns the earlier claimant if any.
@@ -704,42 +539,6 @@ impl<G: GraphApi> Engine<G> {
     }
 }
 
-/// Which row acted on each device: about 24 bytes a device, so a run's memory stays
-/// nearly flat however many devices it holds.
-#[derive(Default)]
-struct Claims {
-    by_device: HashMap<u64, (u32, u64)>,
-    sources: Vec<String>,
-}
-
-impl Claims {
-    /// `None` after recording `(source, row)` for `id`; the earlier row if `id` was
-    /// claimed before.
-    fn claim(&mut self, id: &str, source: &str, row: u64) -> Option<String> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
-        let key = h.finish();
-        if let Some((file, earlier)) = self.by_device.get(&key) {
-            let name = self
-                .sources
-                .get(*file as usize)
-                .map(String::as_str)
-                .unwrap_or("?");
-            return Some(format!("row {earlier} of {name}"));
-        }
-        let file = match self.sources.iter().position(|s| s == source) {
-            Some(i) => i,
-            None => {
-                self.sources.push(source.to_owned());
-                self.sources.len() - 1
-            }
-        };
-        self.by_device.insert(key, (file as u32, row));
-        None
-    }
-}
-
 enum Step {
     /// Try again: on a fresh connection, after a wait.
     Again(bool, Option<Duration>),
@@ -753,64 +552,6 @@ fn effect(action: Action) -> &'static str {
         Action::RemovePasscode => "the passcode is removed or reset on the device's next check-in",
         Action::ResetPin => "a new PIN is generated on the device's next check-in",
     }
-}
-
-/// Whether a device Graph returned really has `value` in `column` (case and blanks
-/// aside): a filter Graph ignored returns every device.
-fn same_value(column: Column, device: &ManagedDevice, value: &str) -> bool {
-    let live = match column {
-        Column::SerialNumber => &device.serial_number,
-        Column::AzureAdDeviceId => &device.azure_ad_device_id,
-        Column::Imei => &device.imei,
-        _ => &device.device_name,
-    };
-    let squash = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
-    live.as_deref()
-        .is_some_and(|live| squash(live).eq_ignore_ascii_case(&squash(value)))
-}
-
-fn one_match(
-    column: Column,
-    value: &str,
-    mut matches: Vec<ManagedDevice>,
-) -> Result<ManagedDevice, End> {
-    match matches.len() {
-        0 => Err(End::new(
-            Outcome::NotFound,
-            "not_found",
-            format!("no Intune device has {} '{value}'", column.canonical()),
-        )),
-        1 => Ok(matches.remove(0)),
-        n => {
-            let ids: Vec<&str> = matches.iter().take(5).map(|d| d.id.as_str()).collect();
-            Err(End::new(
-                Outcome::Ambiguous,
-                "ambiguous",
-                format!(
-                    "{n} Intune devices have {} '{value}' ({}{}); none was reset. Give the row an id",
-                    column.canonical(),
-                    ids.join(", "),
-                    if n > 5 { ", ..." } else { "" }
-                ),
-            ))
-        }
-    }
-}
-
-/// Copies the live facts into the row where the file left them empty.
-fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
-    row.device_id = device.id.clone();
-    let fill = |slot: &mut String, value: &Option<String>| {
-        if slot.is_empty()
-            && let Some(v) = value
-        {
-            *slot = v.clone();
-        }
-    };
-    fill(&mut row.device_name, &device.device_name);
-    fill(&mut row.serial_number, &device.serial_number);
-    fill(&mut row.operating_system, &device.operating_system);
-    fill(&mut row.os_version, &device.os_version);
 }
 
 pub fn timestamp(t: SystemTime) -> String {

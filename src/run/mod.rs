@@ -14,6 +14,7 @@ pub mod lock;
 mod progress;
 pub mod reaction;
 pub mod resume;
+pub mod settings;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,0 +1,180 @@
+//! Finding a device in Graph and judging it by its live facts.
+
+use crate::graph::{
+    DevicePage, FilterProperty, GraphApi, ManagedDevice, PageRequest, RULE_FIELDS, Reply,
+};
+use crate::job::Column;
+use crate::plan::{Identity, Work};
+use crate::report::{Outcome, ReportRow};
+use crate::rules::{Action, Classified, Verdict, classify, judge};
+
+use super::{End, Engine};
+
+impl<G: GraphApi> Engine<G> {
+    /// The device's Intune id and the action to send, looking it up when needed.
+    pub(super) async fn resolve(
+        &self,
+        row: &mut ReportRow,
+        work: &Work,
+    ) -> Result<(String, Action), End> {
+        if !work.lookup
+            && let (Identity::Id(id), Some(action)) = (&work.identity, work.action)
+        {
+            return Ok((id.clone(), action));
+        }
+        let device = match &work.identity {
+            Identity::Id(id) => {
+                let reply = self
+                    .read(|c| Box::pin(self.graph.get_device(id, RULE_FIELDS, c)))
+                    .await?;
+                reply.value
+            }
+            Identity::Lookup { column, value } => self.find(*column, value).await?,
+        };
+        fill_from_live(row, &device);
+        let fields = device.to_fields();
+        let platform = match classify(&fields) {
+            Classified::Platform(p) => p,
+            Classified::Missing(column) => {
+                return Err(End::new(
+                    Outcome::Ineligible,
+                    "platform_unknown",
+                    format!(
+                        "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
+                        column.canonical()
+                    ),
+                ));
+            }
+            Classified::Unrecognised(column, value) => {
+                return Err(End::new(
+                    Outcome::Ineligible,
+                    "platform_unknown",
+                    format!(
+                        "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
+                        column.canonical()
+                    ),
+                ));
+            }
+        };
+        row.platform = platform.as_str().into();
+        match judge(platform, fields.get(Column::OsVersion), work.choice) {
+            Verdict::Eligible { action, .. } => {
+                row.action = action.as_str().into();
+                Ok((device.id, action))
+            }
+            Verdict::Ineligible { reason, detail } => Err(End::new(
+                Outcome::Ineligible,
+                reason,
+                format!("by its live facts in Graph: {detail}"),
+            )),
+            Verdict::MissingVersion | Verdict::UnreadableVersion => Err(End::new(
+                Outcome::Ineligible,
+                "platform_unknown",
+                format!(
+                    "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
+                    device.os_version.as_deref().unwrap_or("")
+                ),
+            )),
+        }
+    }
+
+    /// Resolves a serial number, Entra device id, IMEI or name with `$filter`, then
+    /// re-checks every returned device: Graph silently ignores filters it does not
+    /// support and returns everything.
+    async fn find(&self, column: Column, value: &str) -> Result<ManagedDevice, End> {
+        let property = match column {
+            Column::SerialNumber => FilterProperty::SerialNumber,
+            Column::AzureAdDeviceId => FilterProperty::AzureAdDeviceId,
+            Column::Imei => FilterProperty::Imei,
+            _ => FilterProperty::DeviceName,
+        };
+        let mut request = PageRequest::Filter {
+            property,
+            value: value.to_owned(),
+            select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut matches: Vec<ManagedDevice> = Vec::new();
+        for _ in 0..self.settings.max_lookup_pages {
+            let page: Reply<DevicePage> = self
+                .read(|c| Box::pin(self.graph.list_devices_page(request.clone(), c)))
+                .await?;
+            matches.extend(
+                page.value
+                    .devices
+                    .into_iter()
+                    .filter(|d| same_value(column, d, value)),
+            );
+            match page.value.next_link {
+                Some(next) => request = PageRequest::Next(next),
+                None => return one_match(column, value, matches),
+            }
+        }
+        Err(End::new(
+            Outcome::Failed,
+            "lookup_too_broad",
+            format!(
+                "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
+                column.canonical(),
+                self.settings.max_lookup_pages
+            ),
+        ))
+    }
+}
+
+/// Whether a device Graph returned really has `value` in `column` (case and blanks
+/// aside): a filter Graph ignored returns every device.
+fn same_value(column: Column, device: &ManagedDevice, value: &str) -> bool {
+    let live = match column {
+        Column::SerialNumber => &device.serial_number,
+        Column::AzureAdDeviceId => &device.azure_ad_device_id,
+        Column::Imei => &device.imei,
+        _ => &device.device_name,
+    };
+    let squash = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
+    live.as_deref()
+        .is_some_and(|live| squash(live).eq_ignore_ascii_case(&squash(value)))
+}
+
+fn one_match(
+    column: Column,
+    value: &str,
+    mut matches: Vec<ManagedDevice>,
+) -> Result<ManagedDevice, End> {
+    match matches.len() {
+        0 => Err(End::new(
+            Outcome::NotFound,
+            "not_found",
+            format!("no Intune device has {} '{value}'", column.canonical()),
+        )),
+        1 => Ok(matches.remove(0)),
+        n => {
+            let ids: Vec<&str> = matches.iter().take(5).map(|d| d.id.as_str()).collect();
+            Err(End::new(
+                Outcome::Ambiguous,
+                "ambiguous",
+                format!(
+                    "{n} Intune devices have {} '{value}' ({}{}); none was reset. Give the row an id",
+                    column.canonical(),
+                    ids.join(", "),
+                    if n > 5 { ", ..." } else { "" }
+                ),
+            ))
+        }
+    }
+}
+
+/// Copies the live facts into the row where the file left them empty.
+fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
+    row.device_id = device.id.clone();
+    let fill = |slot: &mut String, value: &Option<String>| {
+        if slot.is_empty()
+            && let Some(v) = value
+        {
+            *slot = v.clone();
+        }
+    };
+    fill(&mut row.device_name, &device.device_name);
+    fill(&mut row.serial_number, &device.serial_number);
+    fill(&mut row.operating_system, &device.operating_system);
+    fill(&mut row.os_version, &device.os_version);
+}
