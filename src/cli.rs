@@ -398,7 +398,11 @@ fn dispatch(cli: Cli) -> u8 {
                 .and_then(|config| run::run(config, &|name| std::env::var(name).ok()));
             match outcome {
                 Ok(outcome) => {
-                    eprint!("{}", outcome.summary.render());
+                    // A run stopped before it began (sign-in, no confirmation) has no
+                    // rows to count.
+                    if outcome.summary.rows > 0 || outcome.aborted.is_none() {
+                        eprint!("{}", outcome.summary.render());
+                    }
                     if let Some(reason) = &outcome.aborted {
                         eprintln!("intune-reset: {}", reason.sentence());
                         EXIT_ABORTED

@@ -306,3 +306,45 @@ fn a_second_run_of_the_same_job_is_refused_naming_the_first() {
     signal(&first, "-KILL");
     let _ = first.wait();
 }
+
+#[test]
+fn a_wrong_client_secret_stops_before_any_device_with_entras_code() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 5);
+    let mut child = Command::new(bin())
+        .args([
+            "simulate",
+            "--client-secret-env",
+            "SIM_SECRET",
+            "--inventory",
+        ])
+        .arg(&job)
+        .env("SIM_SECRET", "the-right-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let tenant = Tenant {
+        url: first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned(),
+        child,
+        log: dir.path().join("unused.jsonl"),
+    };
+    let report = dir.path().join("report.csv");
+    let out = run_cmd(&tenant, &job, &report, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(
+        !stderr.contains("crash-test-secret"),
+        "the secret is never echoed: {stderr}"
+    );
+    assert!(!report.exists(), "nothing was written");
+}

@@ -155,7 +155,7 @@ pub fn run(
     if !config.yes && !confirm(&counts)? {
         return Ok(RunOutcome {
             summary: Summary::new("run"),
-            aborted: Some(AbortReason::Interrupted),
+            aborted: Some(AbortReason::NotConfirmed),
         });
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

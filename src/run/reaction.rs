@@ -34,6 +34,8 @@ pub enum AbortReason {
     Authentication(String),
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// The person at the terminal did not confirm: nothing was sent.
+    NotConfirmed,
 }
 
 impl AbortReason {
@@ -44,6 +46,7 @@ impl AbortReason {
             ),
             AbortReason::Authentication(why) => format!("authentication failed: {why}"),
             AbortReason::Interrupted => "the run was interrupted".into(),
+            AbortReason::NotConfirmed => "not confirmed: nothing was sent".into(),
         }
     }
 }
