@@ -1,0 +1,372 @@
+//! `intune-reset status REPORT`: did the resets a run sent take effect?
+//!
+//! A 204 from `resetPasscode` only means *queued*; the result appears later in the
+//! device's `deviceActionResults` (GRAPH.md, "The action"). `status` reads them for the
+//! rows the run report says succeeded and writes a status report: every run row once,
+//! with `action_state`, `action_updated_at` and `error_code` added (empty for rows that
+//! were not queried). `--wait` reads the devices still open again, within the same read
+//! limit, until none is or the time is up.
+//!
+//! Reads go through the run's [`Engine`]: its `WindowLimiter`s (Intune: 2000 requests
+//! per 20 s per app), its shared `Cooldown` (one 429 pauses every worker) and its retry
+//! policy (`run::reaction`; reads are idempotent, so 503/504 and timeouts are retried).
+//!
+//! Generated passcodes are [`Secret`](crate::graph::Secret)s from the moment they are
+//! parsed, and are written in one place only: the `--passcodes` file.
+//!
+//! # Layout
+//! - [`input`]: the run report, streamed (CSV or JSON Lines).
+//! - [`state`]: which entry is the run's reset; the state words.
+//! - [`output`]: the status report and the passcodes file.
+//! - [`summary`]: counts by state, pending and failed devices.
+
+pub mod input;
+pub mod output;
+pub mod state;
+pub mod summary;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::graph::GraphApi;
+use crate::plan::{CommandError, write_summary_json};
+use crate::report::Outcome;
+use crate::run::{AbortReason, Engine, Settings, Target};
+
+pub use input::RunReport;
+pub use output::{PasscodeFile, StatusWriter};
+pub use state::Found;
+pub use summary::StatusSummary;
+
+/// What stops `status` before it reads anything, or while it writes.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot read the run report {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV or JSON Lines)"
+    )]
+    NotARunReport { path: PathBuf, why: String },
+    #[error(
+        "the passcodes file {path} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was read from Graph)"
+    )]
+    PasscodesFileExists { path: PathBuf },
+    #[error("cannot create the passcodes file {path}: {source} (nothing was read from Graph)")]
+    PasscodesFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the status report would replace the run report {path}: pass --report with another path"
+    )]
+    ReportIsInput { path: PathBuf },
+}
+
+/// Everything `status` needs, validated; nothing here knows about clap.
+#[derive(Debug, Clone)]
+pub struct StatusConfig {
+    /// The report `run` wrote.
+    pub run_report: PathBuf,
+    /// `--report` [default: beside the run report, `<stem>.status.<ext>`].
+    pub report: Option<PathBuf>,
+    /// `--passcodes`: the only file generated passcodes are written to.
+    pub passcodes: Option<PathBuf>,
+    pub summary_json: Option<PathBuf>,
+    /// `--wait`: how long to keep reading devices whose reset is still open.
+    pub wait: Option<Duration>,
+    /// Pause between passes with `--wait` (shortened when less wait remains).
+    pub poll_interval: Duration,
+    /// Pacing and retries (`--read-rate`, `--concurrency`; writes are never sent).
+    pub settings: Settings,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The tenant to read from.
+    pub target: Target,
+}
+
+/// Default pause between `--wait` passes: a device checks in every few minutes at
+/// best, so reading more often only spends the read limit.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(15);
+
+/// How `status` ended.
+pub struct StatusOutcome {
+    pub summary: StatusSummary,
+    pub aborted: Option<AbortReason>,
+}
+
+/// A succeeded row to read: its place in the report, its device and when it was sent.
+struct Query {
+    ordinal: u64,
+    device_id: String,
+    device_name: String,
+    sent_at: Option<SystemTime>,
+}
+
+/// The files, checked and created before any request.
+struct Prepared {
+    input: RunReport,
+    output: PathBuf,
+    passcodes: Option<PasscodeFile>,
+}
+
+fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
+    let input = RunReport::open(&config.run_report)?;
+    let output = config
+        .report
+        .clone()
+        .unwrap_or_else(|| output::default_path(&input.path, input.format));
+    if same_file(&output, &input.path) {
+        return Err(StatusError::ReportIsInput { path: output }.into());
+    }
+    let passcodes = match &config.passcodes {
+        Some(path) => Some(PasscodeFile::create_new(path)?),
+        None => None,
+    };
+    Ok(Prepared {
+        input,
+        output,
+        passcodes,
+    })
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+pub fn run(
+    config: StatusConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StatusOutcome, CommandError> {
+    let prepared = prepare(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        match crate::run::sign_in(&config.target, config.timeout, env).await {
+            Ok(client) => execute_prepared(&config, prepared, client).await,
+            Err(reason) => {
+                if let Some(file) = prepared.passcodes {
+                    file.discard_if_empty();
+                }
+                let mut summary = StatusSummary::new(prepared.input.path);
+                summary.aborted = Some(reason.sentence());
+                Ok(StatusOutcome {
+                    summary,
+                    aborted: Some(reason),
+                })
+            }
+        }
+    })
+}
+
+/// `status` on an already signed-in client (tests drive it against the simulator).
+pub async fn execute<G: GraphApi>(
+    config: &StatusConfig,
+    graph: G,
+) -> Result<StatusOutcome, CommandError> {
+    let prepared = prepare(config)?;
+    execute_prepared(config, prepared, graph).await
+}
+
+async fn execute_prepared<G: GraphApi>(
+    config: &StatusConfig,
+    prepared: Prepared,
+    graph: G,
+) -> Result<StatusOutcome, CommandError> {
+    let started = Instant::now();
+    let Prepared {
+        input,
+        output,
+        mut passcodes,
+    } = prepared;
+    let queries = succeeded_rows(&input)?;
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()));
+    let (found, passes) = poll(config, &engine, &queries).await;
+    let aborted = engine.abort_reason();
+
+    let mut summary = StatusSummary::new(input.path.clone());
+    for q in &queries {
+        if let Some(f) = found.get(&q.ordinal) {
+            summary.count(&q.device_id, &q.device_name, f);
+        }
+    }
+    let write_err = |source| CommandError::Write {
+        what: "the status report",
+        path: output.clone(),
+        source,
+    };
+    let mut writer = StatusWriter::create(&output, input.format).map_err(write_err)?;
+    let mut ordinal = 0u64;
+    let mut failed: Option<CommandError> = None;
+    input.each(&mut |row| {
+        let f = found.get(&ordinal);
+        ordinal += 1;
+        summary.rows += 1;
+        if let Err(e) = writer.write(&row, f) {
+            failed = Some(write_err(e));
+            return Ok(false);
+        }
+        if let (
+            Some(file),
+            Some(Found {
+                passcode: Some(p),
+                updated_at,
+                ..
+            }),
+        ) = (&mut passcodes, f)
+            && let Err(source) = file.write(&row, p, updated_at)
+        {
+            failed = Some(CommandError::Write {
+                what: "the passcodes file",
+                path: file.path.clone(),
+                source,
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    summary.report = Some(writer.finish().map_err(write_err)?);
+    if let Some(file) = passcodes {
+        let path = file.path.clone();
+        file.finish().map_err(|source| CommandError::Write {
+            what: "the passcodes file",
+            path: path.clone(),
+            source,
+        })?;
+        summary.passcodes_file = Some(path);
+    }
+    summary.passes = passes;
+    summary.requests = engine.counters.requests.load(Ordering::Relaxed);
+    summary.throttled = engine.counters.throttled.load(Ordering::Relaxed);
+    summary.aborted = aborted.as_ref().map(AbortReason::sentence);
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &config.summary_json {
+        write_summary_json(path, &summary)?;
+    }
+    Ok(StatusOutcome { summary, aborted })
+}
+
+/// The rows to read: `succeeded` with a device id. Everything else is copied as is.
+fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
+    let mut queries = Vec::new();
+    let mut ordinal = 0u64;
+    input.each(&mut |row| {
+        if row.outcome == Outcome::Succeeded && !row.device_id.trim().is_empty() {
+            queries.push(Query {
+                ordinal,
+                device_id: row.device_id.trim().to_owned(),
+                device_name: row.device_name,
+                sent_at: state::sent_at(&row.started_at),
+            });
+        }
+        ordinal += 1;
+        Ok(true)
+    })?;
+    Ok(queries)
+}
+
+/// Reads every device once, then (with `--wait`) the open ones again until none is
+/// open or the time is up. Returns the last state of each row, by ordinal, and the
+/// number of passes.
+async fn poll<G: GraphApi>(
+    config: &StatusConfig,
+    engine: &Arc<Engine<G>>,
+    queries: &[Query],
+) -> (HashMap<u64, Found>, u32) {
+    let deadline = config.wait.map(|w| Instant::now() + w);
+    let mut found = HashMap::with_capacity(queries.len());
+    let mut todo: Vec<&Query> = queries.iter().collect();
+    let mut passes = 0;
+    while !todo.is_empty() {
+        passes += 1;
+        for (ordinal, f) in read_pass(engine, &todo, config.settings.concurrency).await {
+            found.insert(ordinal, f);
+        }
+        todo.retain(|q| {
+            found
+                .get(&q.ordinal)
+                .is_some_and(|f| state::is_open(&f.state))
+        });
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match remaining {
+            _ if todo.is_empty() || engine.is_aborted() => break,
+            None => break,
+            Some(left) if left.is_zero() => break,
+            Some(left) => {
+                let pause = config.poll_interval.min(left);
+                tracing::info!(
+                    pass = passes,
+                    open = todo.len(),
+                    "{} device{} still pending; reading again in {:.0} s",
+                    todo.len(),
+                    if todo.len() == 1 { "" } else { "s" },
+                    pause.as_secs_f64()
+                );
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    // A read task that panicked left no state: say so rather than leave the row blank.
+    for q in queries {
+        found
+            .entry(q.ordinal)
+            .or_insert_with(|| Found::own(state::NOT_CHECKED, "the read stopped unexpectedly"));
+    }
+    (found, passes)
+}
+
+/// One round of reads, at most `concurrency` at once.
+async fn read_pass<G: GraphApi>(
+    engine: &Arc<Engine<G>>,
+    todo: &[&Query],
+    concurrency: usize,
+) -> Vec<(u64, Found)> {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut out = Vec::with_capacity(todo.len());
+    for q in todo {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let engine = engine.clone();
+        let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
+        tasks.spawn(async move {
+            let found = match engine.action_results(&id).await {
+                Ok(results) => state::select(&results, sent_at),
+                Err(failure) => {
+                    let word = match failure.outcome {
+                        Outcome::NotFound => state::DEVICE_NOT_FOUND,
+                        Outcome::NotAttempted => state::NOT_CHECKED,
+                        _ => state::READ_FAILED,
+                    };
+                    Found::own(word, failure.detail)
+                }
+            };
+            drop(slot);
+            (ordinal, found)
+        });
+        while let Some(done) = tasks.try_join_next() {
+            out.extend(done.ok());
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.extend(done.ok());
+    }
+    out
+}
