@@ -2,7 +2,9 @@
 //!
 //! A 204 from `resetPasscode` only means *queued*; the result appears later in the
 //! device's `deviceActionResults` (GRAPH.md, "The action"). `status` reads them for the
-//! rows the run report says succeeded and writes a status report: every run row once,
+//! rows the run report says succeeded (and for resets whose answer was lost and that the
+//! run could not verify, which the run sends here) and writes a status report: every run
+//! row once,
 //! with `action_state`, `action_updated_at` and `error_code` added (empty for rows that
 //! were not queried). `--wait` reads the devices still open again, within the same read
 //! limit, until none is or the time is up.
@@ -25,6 +27,9 @@ pub mod output;
 pub mod state;
 pub mod summary;
 
+#[cfg(test)]
+mod poll_tests;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +41,7 @@ use tokio::task::JoinSet;
 
 use crate::graph::GraphApi;
 use crate::plan::{CommandError, write_summary_json};
-use crate::report::Outcome;
+use crate::report::{Outcome, ReportRow};
 use crate::run::{AbortReason, Engine, Settings, Target};
 
 pub use input::RunReport;
@@ -262,12 +267,27 @@ async fn execute_prepared<G: GraphApi>(
     Ok(StatusOutcome { summary, aborted })
 }
 
-/// The rows to read: `succeeded` with a device id. Everything else is copied as is.
+/// Whether `status` reads a row's device: its reset succeeded, or its answer was lost
+/// and the run could not tell (`failed`, `outcome_unknown`: the run's detail sends the
+/// administrator here). Everything else is copied as it is.
+pub fn is_queried(row: &ReportRow) -> bool {
+    let sent = match row.outcome {
+        Outcome::Succeeded => true,
+        Outcome::Failed => row.reason == OUTCOME_UNKNOWN,
+        _ => false,
+    };
+    sent && !row.device_id.trim().is_empty()
+}
+
+/// The run's reason for a reset whose answer was lost and could not be verified.
+const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
+/// The rows to read (see [`is_queried`]), with their place in the report.
 fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
     let mut queries = Vec::new();
     let mut ordinal = 0u64;
     input.each(&mut |row| {
-        if row.outcome == Outcome::Succeeded && !row.device_id.trim().is_empty() {
+        if is_queried(&row) {
             queries.push(Query {
                 ordinal,
                 device_id: row.device_id.trim().to_owned(),
@@ -318,7 +338,14 @@ async fn poll<G: GraphApi>(
                     if todo.len() == 1 { "" } else { "s" },
                     pause.as_secs_f64()
                 );
-                tokio::time::sleep(pause).await;
+                // Ctrl-C while waiting: stop waiting, write what is known.
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        tracing::warn!("interrupted: writing the status report with the states read so far");
+                        break;
+                    }
+                }
             }
         }
     }
@@ -369,4 +396,45 @@ async fn read_pass<G: GraphApi>(
         out.extend(done.ok());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(outcome: Outcome, reason: &'static str, device_id: &str) -> ReportRow {
+        ReportRow {
+            source: "job.csv".into(),
+            row: 2,
+            device_id: device_id.into(),
+            device_name: String::new(),
+            serial_number: String::new(),
+            operating_system: String::new(),
+            os_version: String::new(),
+            platform: "".into(),
+            action: "".into(),
+            outcome,
+            reason: reason.into(),
+            detail: "".into(),
+            http_status: None,
+            attempts: 1,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_sent_resets_with_a_device_id_are_read() {
+        assert!(is_queried(&row(Outcome::Succeeded, "", "d1")));
+        assert!(is_queried(&row(Outcome::Failed, "outcome_unknown", "d1")));
+        assert!(!is_queried(&row(Outcome::Succeeded, "", " ")));
+        assert!(!is_queried(&row(Outcome::Failed, "gave_up", "d1")));
+        for outcome in Outcome::ALL {
+            if outcome != Outcome::Succeeded && outcome != Outcome::Failed {
+                assert!(!is_queried(&row(outcome, "", "d1")), "{outcome:?}");
+            }
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub struct StatusSummary {
     pub run_report: PathBuf,
     /// Rows in the run report (and in the status report).
     pub rows: u64,
-    /// Rows whose reset succeeded and whose device was read.
+    /// Rows whose device was read (succeeded resets, and lost answers).
     pub queried: u64,
     /// Queried devices by action state.
     pub states: BTreeMap<String, u64>,
@@ -99,7 +99,7 @@ impl StatusSummary {
     /// The text people read.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "status: {} row{} in {}; {} succeeded reset{} checked in {} pass{} ({} requests, {} throttled)\n",
+            "status: {} row{} in {}; {} reset{} checked in {} pass{} ({} requests, {} throttled)\n",
             self.rows,
             plural(self.rows),
             self.run_report.display(),
@@ -112,7 +112,7 @@ impl StatusSummary {
         );
         if self.queried == 0 {
             out.push_str(
-                "  no row of the run report says succeeded with a device id: nothing to check\n",
+                "  no row of the run report holds a reset that was sent: nothing to check\n",
             );
         }
         if !self.states.is_empty() {
