@@ -96,6 +96,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         limits: None,
         action_delay: ACTION_DELAY,
         clock: clock.clone(),
+        client_secret: Some(intune_reset::sim::Secret::new("simulated-secret")),
         ..SimConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -441,4 +442,27 @@ fn a_job_file_given_as_the_run_report_is_bad_usage() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is not a run report"), "{stderr}");
     assert!(!passcodes.exists(), "nothing is created for a bad report");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_aborts_with_exit_3_and_leaves_no_passcodes_file() {
+    let t = ran(ReportFormat::Csv).await;
+    let passcodes = t.dir.path().join("passcodes.csv");
+    let mut cmd = t.command();
+    cmd.env("AZURE_CLIENT_SECRET", "wrong")
+        .arg("--passcodes")
+        .arg(&passcodes);
+    let reads = t.action_result_reads();
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("ABORTED: authentication failed"),
+        "{stderr}"
+    );
+    assert!(!passcodes.exists(), "an unused passcodes file is removed");
+    assert!(!t.dir.path().join("run.status.csv").exists());
+    assert_eq!(t.action_result_reads(), reads);
 }

@@ -85,6 +85,7 @@ pub struct StatusConfig {
     pub report: Option<PathBuf>,
     /// `--passcodes`: the only file generated passcodes are written to.
     pub passcodes: Option<PathBuf>,
+    /// `--summary-json`.
     pub summary_json: Option<PathBuf>,
     /// `--wait`: how long to keep reading devices whose reset is still open.
     pub wait: Option<Duration>,
@@ -104,22 +105,31 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(15);
 
 /// How `status` ended.
 pub struct StatusOutcome {
+    /// What the summary says (and `--summary-json` holds).
     pub summary: StatusSummary,
+    /// Why the command stopped early: exit code 3.
     pub aborted: Option<AbortReason>,
 }
 
 /// A succeeded row to read: its place in the report, its device and when it was sent.
 struct Query {
+    /// The row's position in the run report (0-based): the key the final write joins on.
     ordinal: u64,
+    /// The Intune id to read.
     device_id: String,
+    /// For the summary's lists.
     device_name: String,
+    /// The row's `started_at`: our reset is the newest one since then.
     sent_at: Option<SystemTime>,
 }
 
 /// The files, checked and created before any request.
 struct Prepared {
+    /// The run report, checked.
     input: RunReport,
+    /// Where the status report goes.
     output: PathBuf,
+    /// `--passcodes`, already created (so an existing file stops everything first).
     passcodes: Option<PasscodeFile>,
 }
 
@@ -197,7 +207,15 @@ async fn execute_prepared<G: GraphApi>(
         output,
         mut passcodes,
     } = prepared;
-    let queries = succeeded_rows(&input)?;
+    let queries = match succeeded_rows(&input) {
+        Ok(q) => q,
+        Err(e) => {
+            if let Some(file) = passcodes {
+                file.discard_if_empty();
+            }
+            return Err(e.into());
+        }
+    };
     let engine = Arc::new(Engine::new(graph, config.settings.clone()));
     let (found, passes) = poll(config, &engine, &queries).await;
     let aborted = engine.abort_reason();

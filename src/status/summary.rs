@@ -16,8 +16,11 @@ const SHOWN: usize = 20;
 /// One device in a list of the summary.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DeviceState {
+    /// The Intune id.
     pub device_id: String,
+    /// As the run report names it, so a person recognises the device.
     pub device_name: String,
+    /// Graph's `actionState` or one of `status`'s own words.
     pub action_state: String,
     /// Graph's `errorCode`, when not 0.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -29,6 +32,7 @@ pub struct DeviceState {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StatusSummary {
+    /// `status`, as the other commands' summaries name themselves.
     pub command: String,
     /// The run report read.
     pub run_report: PathBuf,
@@ -50,8 +54,11 @@ pub struct StatusSummary {
     pub passcodes_file: Option<PathBuf>,
     /// Rounds of reads (more than one with `--wait`).
     pub passes: u32,
+    /// Requests sent to Graph, retries included.
     pub requests: u64,
+    /// 429s met (each paused every worker).
     pub throttled: u64,
+    /// The status report written, if it was.
     pub report: Option<PathBuf>,
     pub elapsed_seconds: f64,
     /// Why the command stopped early, if it did.
@@ -98,6 +105,12 @@ impl StatusSummary {
 
     /// The text people read.
     pub fn render(&self) -> String {
+        if let (0, Some(why)) = (self.passes, &self.aborted) {
+            return format!(
+                "status: nothing was read from Graph for {}\nABORTED: {why}\n",
+                self.run_report.display()
+            );
+        }
         let mut out = format!(
             "status: {} row{} in {}; {} reset{} checked in {} pass{} ({} requests, {} throttled)\n",
             self.rows,
@@ -246,6 +259,13 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_sign_in_that_fails_says_nothing_was_read() {
+        let mut s = StatusSummary::new(PathBuf::from("run.csv"));
+        s.aborted = Some("authentication failed: AADSTS7000215".into());
+        insta::assert_snapshot!(s.render());
     }
 
     #[test]
