@@ -79,17 +79,31 @@ impl RunReport {
         }
     }
 
-    fn csv_reader(&self) -> Result<csv::Reader<File>, StatusError> {
+    fn csv_reader(&self) -> Result<csv::Reader<BufReader<File>>, StatusError> {
+        Ok(csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(self.open_past_bom()?))
+    }
+
+    /// The file, past a UTF-8 byte-order mark: a report saved again by Excel has one.
+    fn open_past_bom(&self) -> Result<BufReader<File>, StatusError> {
         let file = File::open(&self.path).map_err(|source| self.open_error(source))?;
-        Ok(csv::ReaderBuilder::new().flexible(false).from_reader(file))
+        let mut reader = BufReader::new(file);
+        let has_bom = reader
+            .fill_buf()
+            .map_err(|source| self.open_error(source))?
+            .starts_with(b"\xEF\xBB\xBF");
+        if has_bom {
+            reader.consume(3);
+        }
+        Ok(reader)
     }
 
     fn each_jsonl(
         &self,
         each: &mut dyn FnMut(ReportRow) -> Result<bool, StatusError>,
     ) -> Result<(), StatusError> {
-        let file = File::open(&self.path).map_err(|source| self.open_error(source))?;
-        for (i, line) in BufReader::new(file).lines().enumerate() {
+        for (i, line) in self.open_past_bom()?.lines().enumerate() {
             let line = line.map_err(|source| self.open_error(source))?;
             if line.trim().is_empty() {
                 continue;
@@ -164,6 +178,7 @@ fn detect(path: &Path) -> Result<ReportFormat, StatusError> {
 }
 
 fn sniff(head: &[u8]) -> ReportFormat {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     match head.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => ReportFormat::Jsonl,
         _ => ReportFormat::Csv,
@@ -259,9 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut w = ReportWriter::create(&path, ReportFormat::Csv).unwrap();
+        w.write(&row(1, Outcome::Succeeded, "Pixel")).unwrap();
+        w.flush().unwrap();
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(std::fs::read(&path).unwrap());
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(read_back(&path), vec![row(1, Outcome::Succeeded, "Pixel")]);
+    }
+
+    #[test]
     fn unknown_names_are_sniffed() {
         assert_eq!(sniff(b"  \n{\"source\":1}"), ReportFormat::Jsonl);
         assert_eq!(sniff(b"source,row"), ReportFormat::Csv);
         assert_eq!(sniff(b""), ReportFormat::Csv);
+        assert_eq!(sniff(b"\xEF\xBB\xBF{\"source\":1}"), ReportFormat::Jsonl);
     }
 }
