@@ -205,7 +205,7 @@ async fn execute_prepared<G: GraphApi>(
     let Prepared {
         input,
         output,
-        mut passcodes,
+        passcodes,
     } = prepared;
     let queries = match succeeded_rows(&input) {
         Ok(q) => q,
@@ -216,6 +216,13 @@ async fn execute_prepared<G: GraphApi>(
             return Err(e.into());
         }
     };
+    tracing::info!(
+        devices = queries.len(),
+        "reading deviceActionResults of {} device{} (at most {} reads/s)",
+        queries.len(),
+        if queries.len() == 1 { "" } else { "s" },
+        config.settings.read_rate
+    );
     let engine = Arc::new(Engine::new(graph, config.settings.clone()));
     let (found, passes) = poll(config, &engine, &queries).await;
     let aborted = engine.abort_reason();
@@ -226,12 +233,33 @@ async fn execute_prepared<G: GraphApi>(
             summary.count(&q.device_id, &q.device_name, f);
         }
     }
+    write_outputs(&input, &output, passcodes, &found, &mut summary)?;
+    summary.passes = passes;
+    summary.requests = engine.counters.requests.load(Ordering::Relaxed);
+    summary.throttled = engine.counters.throttled.load(Ordering::Relaxed);
+    summary.aborted = aborted.as_ref().map(AbortReason::sentence);
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &config.summary_json {
+        write_summary_json(path, &summary)?;
+    }
+    Ok(StatusOutcome { summary, aborted })
+}
+
+/// Streams the run report once more and writes each row with its state to the status
+/// report, and each generated passcode to the passcodes file (the only place it goes).
+fn write_outputs(
+    input: &RunReport,
+    output: &std::path::Path,
+    mut passcodes: Option<PasscodeFile>,
+    found: &HashMap<u64, Found>,
+    summary: &mut StatusSummary,
+) -> Result<(), CommandError> {
     let write_err = |source| CommandError::Write {
         what: "the status report",
-        path: output.clone(),
+        path: output.to_owned(),
         source,
     };
-    let mut writer = StatusWriter::create(&output, input.format).map_err(write_err)?;
+    let mut writer = StatusWriter::create(output, input.format).map_err(write_err)?;
     let mut ordinal = 0u64;
     let mut failed: Option<CommandError> = None;
     input.each(&mut |row| {
@@ -274,15 +302,7 @@ async fn execute_prepared<G: GraphApi>(
         })?;
         summary.passcodes_file = Some(path);
     }
-    summary.passes = passes;
-    summary.requests = engine.counters.requests.load(Ordering::Relaxed);
-    summary.throttled = engine.counters.throttled.load(Ordering::Relaxed);
-    summary.aborted = aborted.as_ref().map(AbortReason::sentence);
-    summary.elapsed_seconds = started.elapsed().as_secs_f64();
-    if let Some(path) = &config.summary_json {
-        write_summary_json(path, &summary)?;
-    }
-    Ok(StatusOutcome { summary, aborted })
+    Ok(())
 }
 
 /// Whether `status` reads a row's device: its reset succeeded, or its answer was lost

@@ -136,6 +136,11 @@ impl StatusSummary {
             }
         }
         list(&mut out, "still pending", &self.pending);
+        if !self.pending.is_empty() {
+            out.push_str(
+                "  a device applies the reset at its next check-in: run status again later, or with --wait 30m\n",
+            );
+        }
         list(&mut out, "failed", &self.failed);
         list(&mut out, "no reset to show", &self.unresolved);
         match (&self.passcodes_file, self.passcodes_generated) {
