@@ -19,11 +19,13 @@
 //! # Layout
 //! - [`input`]: the run report, streamed (CSV or JSON Lines).
 //! - [`state`]: which entry is the run's reset; the state words.
+//! - `passes`: one read of every device, then `--wait`'s reads of the open ones.
 //! - [`output`]: the status report and the passcodes file.
 //! - [`summary`]: counts by state, pending and failed devices.
 
 pub mod input;
 pub mod output;
+mod passes;
 pub mod state;
 pub mod summary;
 
@@ -35,9 +37,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
-
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::graph::GraphApi;
 use crate::plan::{CommandError, write_summary_json};
@@ -224,7 +223,7 @@ async fn execute_prepared<G: GraphApi>(
         config.settings.read_rate
     );
     let engine = Arc::new(Engine::new(graph, config.settings.clone()));
-    let (found, passes) = poll(config, &engine, &queries).await;
+    let (found, passes) = passes::poll(config, &engine, &queries).await;
     let aborted = engine.abort_reason();
 
     let mut summary = StatusSummary::new(input.path.clone());
@@ -337,103 +336,6 @@ fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
         Ok(true)
     })?;
     Ok(queries)
-}
-
-/// Reads every device once, then (with `--wait`) the open ones again until none is
-/// open or the time is up. Returns the last state of each row, by ordinal, and the
-/// number of passes.
-async fn poll<G: GraphApi>(
-    config: &StatusConfig,
-    engine: &Arc<Engine<G>>,
-    queries: &[Query],
-) -> (HashMap<u64, Found>, u32) {
-    let deadline = config.wait.map(|w| Instant::now() + w);
-    let mut found = HashMap::with_capacity(queries.len());
-    let mut todo: Vec<&Query> = queries.iter().collect();
-    let mut passes = 0;
-    while !todo.is_empty() {
-        passes += 1;
-        for (ordinal, f) in read_pass(engine, &todo, config.settings.concurrency).await {
-            found.insert(ordinal, f);
-        }
-        todo.retain(|q| {
-            found
-                .get(&q.ordinal)
-                .is_some_and(|f| state::is_open(&f.state))
-        });
-        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        match remaining {
-            _ if todo.is_empty() || engine.is_aborted() => break,
-            None => break,
-            Some(left) if left.is_zero() => break,
-            Some(left) => {
-                let pause = config.poll_interval.min(left);
-                tracing::info!(
-                    pass = passes,
-                    open = todo.len(),
-                    "{} device{} still pending; reading again in {:.0} s",
-                    todo.len(),
-                    if todo.len() == 1 { "" } else { "s" },
-                    pause.as_secs_f64()
-                );
-                // Ctrl-C while waiting: stop waiting, write what is known.
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = tokio::signal::ctrl_c() => {
-                        tracing::warn!("interrupted: writing the status report with the states read so far");
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    // A read task that panicked left no state: say so rather than leave the row blank.
-    for q in queries {
-        found
-            .entry(q.ordinal)
-            .or_insert_with(|| Found::own(state::NOT_CHECKED, "the read stopped unexpectedly"));
-    }
-    (found, passes)
-}
-
-/// One round of reads, at most `concurrency` at once.
-async fn read_pass<G: GraphApi>(
-    engine: &Arc<Engine<G>>,
-    todo: &[&Query],
-    concurrency: usize,
-) -> Vec<(u64, Found)> {
-    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    let mut out = Vec::with_capacity(todo.len());
-    for q in todo {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let engine = engine.clone();
-        let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
-        tasks.spawn(async move {
-            let found = match engine.action_results(&id).await {
-                Ok(results) => state::select(&results, sent_at),
-                Err(failure) => {
-                    let word = match failure.outcome {
-                        Outcome::NotFound => state::DEVICE_NOT_FOUND,
-                        Outcome::NotAttempted => state::NOT_CHECKED,
-                        _ => state::READ_FAILED,
-                    };
-                    Found::own(word, failure.detail)
-                }
-            };
-            drop(slot);
-            (ordinal, found)
-        });
-        while let Some(done) = tasks.try_join_next() {
-            out.extend(done.ok());
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        out.extend(done.ok());
-    }
-    out
 }
 
 #[cfg(test)]

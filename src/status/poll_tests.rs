@@ -12,7 +12,8 @@ use crate::graph::{
 use crate::run::cooldown::Backoff;
 use crate::run::{Engine, Settings, Target};
 
-use super::{Query, StatusConfig, poll, state};
+use super::passes::poll;
+use super::{Query, StatusConfig, state};
 
 /// Per device, the answers of successive reads; the last one repeats.
 #[derive(Clone, Default)]
