@@ -216,7 +216,6 @@ async fn execute_prepared<G: GraphApi>(
         }
     };
     tracing::info!(
-        devices = queries.len(),
         "reading deviceActionResults of {} device{} (at most {} reads/s)",
         queries.len(),
         if queries.len() == 1 { "" } else { "s" },

@@ -47,8 +47,6 @@ pub(super) async fn poll<G: GraphApi>(
             Some(left) => {
                 let pause = config.poll_interval.min(left);
                 tracing::info!(
-                    pass = passes,
-                    open = todo.len(),
                     "{} device{} still pending; reading again in {:.0} s",
                     todo.len(),
                     if todo.len() == 1 { "" } else { "s" },
