@@ -466,3 +466,43 @@ async fn a_wrong_secret_aborts_with_exit_3_and_leaves_no_passcodes_file() {
     assert!(!t.dir.path().join("run.status.csv").exists());
     assert_eq!(t.action_result_reads(), reads);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reset_done_exits_0() {
+    let t = ran(ReportFormat::Csv).await;
+    t.devices_check_in();
+    // The run report's iOS rows only: removed passcodes, no failures.
+    let text = std::fs::read_to_string(&t.run_report).unwrap();
+    let ios: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.contains(",iOS,"))
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(ios.len(), 5);
+    let ios_report = t.dir.path().join("ios.csv");
+    std::fs::write(&ios_report, ios.join("\n") + "\n").unwrap();
+    let mut cmd = t.command();
+    cmd.args([
+        "--report".as_ref(),
+        t.dir.path().join("ios-status.csv").as_os_str(),
+    ]);
+    // The command names the run report first; give the iOS one instead.
+    let mut args: Vec<std::ffi::OsString> = cmd.get_args().map(Into::into).collect();
+    args[1] = ios_report.into_os_string();
+    let mut cmd = intune_reset();
+    cmd.env("AZURE_CLIENT_SECRET", "simulated-secret")
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("done              4") || stderr.contains("done  "),
+        "{stderr}"
+    );
+    let status = read_report(&t.dir.path().join("ios-status.csv"));
+    assert_eq!(states(&status)["done"], 4);
+    assert!(!stderr.contains("generated passcodes"), "{stderr}");
+}
