@@ -15,6 +15,9 @@ use crate::rules_command;
 use crate::run::{self, RunConfig, Settings, Target};
 use crate::sim;
 
+mod status_args;
+use crate::status;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every actionable row succeeded (ineligible and duplicate rows are expected)
@@ -55,6 +58,9 @@ enum Command {
     Plan(PlanArgs),
     /// Plan, confirm, then reset the passcodes of every eligible device through Graph.
     Run(Box<RunArgs>),
+    /// Read the action state of a run report's succeeded resets; write a status report.
+    #[command(after_help = status_args::STATUS_HELP)]
+    Status(Box<status_args::StatusArgs>),
     /// Print the platform rules table.
     Rules(RulesArgs),
     /// Serve a local Microsoft Graph stand-in (token endpoint, managedDevices,
@@ -347,9 +353,10 @@ pub const EXIT_ABORTED: u8 = 3;
 impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Job(_) | CommandError::Usage(_) | CommandError::Write { .. } => {
-                EXIT_USAGE
-            }
+            CommandError::Job(_)
+            | CommandError::Usage(_)
+            | CommandError::Write { .. }
+            | CommandError::Status(_) => EXIT_USAGE,
         }
     }
 }
@@ -419,6 +426,27 @@ fn dispatch(cli: Cli) -> u8 {
             }
         }
         Command::Simulate(args) => simulate(*args),
+        Command::Status(args) => {
+            let outcome = args
+                .into_config()
+                .and_then(|config| status::run(config, &|name| std::env::var(name).ok()));
+            match outcome {
+                Ok(outcome) => {
+                    eprint!("{}", outcome.summary.render());
+                    if outcome.aborted.is_some() {
+                        EXIT_ABORTED
+                    } else if outcome.summary.all_done() {
+                        EXIT_OK
+                    } else {
+                        EXIT_ROWS_NEED_ATTENTION
+                    }
+                }
+                Err(e) => {
+                    eprintln!("intune-reset: {e:#}");
+                    e.exit_code()
+                }
+            }
+        }
         Command::Rules(args) => {
             let text = match args.format {
                 RulesFormat::Table => rules_command::render_table(),

@@ -11,6 +11,7 @@
 //! - [`report`]: report rows, the writer, the summary.
 //! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
 //! - [`run`]: the `run` command: limiters, the shared pause, retries, verification, workers.
+//! - [`status`]: the `status` command: a run's resets as `deviceActionResults` show them.
 //! - [`sim`]: the local Microsoft Graph simulator (`intune-reset simulate`).
 //! - [`version`]: OS version parsing.
 
@@ -23,4 +24,5 @@ pub mod rules;
 pub mod rules_command;
 pub mod run;
 pub mod sim;
+pub mod status;
 pub mod version;

@@ -171,33 +171,7 @@ impl ReportWriter {
 
     pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
         match self {
-            ReportWriter::Csv(w) => {
-                let http = row.http_status.map(|s| s.to_string()).unwrap_or_default();
-                let n_row = row.row.to_string();
-                let attempts = row.attempts.to_string();
-                let cells = [
-                    row.source.as_str(),
-                    &n_row,
-                    &row.device_id,
-                    &row.device_name,
-                    &row.serial_number,
-                    &row.operating_system,
-                    &row.os_version,
-                    &row.platform,
-                    &row.action,
-                    row.outcome.as_str(),
-                    &row.reason,
-                    &row.detail,
-                    &http,
-                    &attempts,
-                    &row.request_id,
-                    &row.client_request_id,
-                    &row.started_at,
-                    &row.finished_at,
-                ];
-                write_csv_line(w, cells.iter().map(|c| defuse(c)))?;
-                Ok(())
-            }
+            ReportWriter::Csv(w) => write_csv_row(w, row, &[]),
             ReportWriter::Jsonl(w) => {
                 serde_json::to_writer(&mut *w, row)?;
                 w.write_all(b"\n")
@@ -211,6 +185,39 @@ impl ReportWriter {
             ReportWriter::Jsonl(w) => w.flush(),
         }
     }
+}
+
+/// A report row as one CSV line, followed by `extra` cells (the columns `status` adds),
+/// every cell defused.
+pub(crate) fn write_csv_row<W: Write>(
+    out: &mut W,
+    row: &ReportRow,
+    extra: &[&str],
+) -> io::Result<()> {
+    let http = row.http_status.map(|s| s.to_string()).unwrap_or_default();
+    let n_row = row.row.to_string();
+    let attempts = row.attempts.to_string();
+    let cells = [
+        row.source.as_str(),
+        &n_row,
+        &row.device_id,
+        &row.device_name,
+        &row.serial_number,
+        &row.operating_system,
+        &row.os_version,
+        &row.platform,
+        &row.action,
+        row.outcome.as_str(),
+        &row.reason,
+        &row.detail,
+        &http,
+        &attempts,
+        &row.request_id,
+        &row.client_request_id,
+        &row.started_at,
+        &row.finished_at,
+    ];
+    write_csv_line(out, cells.iter().chain(extra).map(|c| defuse(c)))
 }
 
 /// One RFC 4180 line: a field is quoted when it holds a comma, a quote or a line break,
@@ -240,7 +247,7 @@ pub fn write_csv_line<W: Write, S: AsRef<str>>(
 }
 
 /// Keeps spreadsheets from evaluating a cell as a formula.
-fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
         _ => cell.into(),

@@ -7,3 +7,4 @@ mod plan_cli;
 mod rules_cli;
 mod run_e2e;
 mod sim;
+mod status_cli;

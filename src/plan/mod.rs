@@ -36,6 +36,8 @@ pub enum CommandError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 /// A job file, opened and checked, with the action its document sets.
@@ -141,7 +143,10 @@ pub fn assess_all(
     Ok(files)
 }
 
-pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<(), CommandError> {
+pub fn write_summary_json(
+    path: &Path,
+    summary: &impl serde::Serialize,
+) -> Result<(), CommandError> {
     let err = |source| CommandError::Write {
         what: "the summary",
         path: path.to_owned(),

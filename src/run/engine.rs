@@ -57,6 +57,16 @@ pub struct Engine<G> {
     journal: Option<Journal>,
 }
 
+/// Why [`Engine::action_results`] could not read a device.
+#[derive(Debug, Clone)]
+pub struct ReadFailure {
+    /// `NotFound`: Graph has no such device (404); `NotAttempted`: the command stopped
+    /// before the read; `Failed`: anything else, after the retries.
+    pub outcome: Outcome,
+    /// For people: Graph's message or the retries' story.
+    pub detail: String,
+}
+
 /// How a device's processing ended, before it becomes a report row.
 struct End {
     outcome: Outcome,
@@ -494,6 +504,25 @@ impl<G: GraphApi> Engine<G> {
             }
         }
         Ok(None)
+    }
+
+    /// One device's `deviceActionResults` for `status`, read with the run's limiters,
+    /// shared pause and retry policy (reads are idempotent, so 503/504 and timeouts are
+    /// retried). Graph's passcodes stay inside the `ActionResult`s' `Secret`s.
+    pub async fn action_results(&self, id: &str) -> Result<Vec<ActionResult>, ReadFailure> {
+        if self.is_aborted() {
+            return Err(ReadFailure {
+                outcome: Outcome::NotAttempted,
+                detail: "not read: the command stopped".into(),
+            });
+        }
+        self.read(|c| Box::pin(self.graph.action_results(id, c)))
+            .await
+            .map(|reply| reply.value)
+            .map_err(|end| ReadFailure {
+                outcome: end.outcome,
+                detail: end.detail,
+            })
     }
 
     /// Applies the retry policy's side effects; tells the caller what to do next.

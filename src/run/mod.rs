@@ -38,7 +38,7 @@ use crate::plan::{
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
-pub use engine::{Engine, Settings};
+pub use engine::{Engine, ReadFailure, Settings};
 pub use reaction::AbortReason;
 
 /// Where the requests go.
@@ -169,7 +169,7 @@ pub fn run(
         };
         let signed_in = match &simulator {
             Some(sim) => sign_in_simulated(&config, sim).await,
-            None => sign_in(&config, env).await,
+            None => sign_in(&config.target, config.timeout, env).await,
         };
         let outcome = match signed_in {
             Ok(client) => execute(&config, client, counts.devices, &report).await,
@@ -300,10 +300,11 @@ fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
 
-/// Builds the Graph client and fetches a first token, so a wrong secret stops the run
-/// before any device is touched.
-async fn sign_in(
-    config: &RunConfig,
+/// Builds the Graph client and fetches a first token, so a wrong secret stops the
+/// command before any device is touched. `run` and `status` both sign in here.
+pub(crate) async fn sign_in(
+    target: &Target,
+    timeout: Duration,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<GraphClient, AbortReason> {
     let auth = |e: String| AbortReason::Authentication(e);
@@ -312,7 +313,7 @@ async fn sign_in(
         cloud,
         graph_url,
         authority_url,
-    } = &config.target
+    } = target
     else {
         return Err(auth("no tenant is configured".into()));
     };
@@ -323,7 +324,7 @@ async fn sign_in(
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
-    let client = GraphClient::sign_in(endpoints, resolved.identity, config.timeout)
+    let client = GraphClient::sign_in(endpoints, resolved.identity, timeout)
         .map_err(|e| auth(e.to_string()))?;
     client
         .tokens()

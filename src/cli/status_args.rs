@@ -1,0 +1,104 @@
+//! `status` arguments: clap types turned into one [`StatusConfig`].
+
+use std::path::PathBuf;
+
+use crate::graph::IdentityFlags;
+use crate::plan::CommandError;
+use crate::run::{Settings, Target};
+use crate::status::{self, StatusConfig};
+
+use super::{CloudArg, parse_duration};
+
+pub(super) const STATUS_HELP: &str = "\
+Reads the devices of rows whose outcome is succeeded, and of failed rows whose reason is
+outcome_unknown (an answer lost that the run could not verify); other rows are copied.
+States: Graph's actionState as Graph spells it (pending, active, none, done, failed,
+notSupported, canceled), or: not_found_in_results (no reset since the run's send),
+device_not_found (404), read_failed, not_checked (the command stopped), unknown.
+
+Exit codes:
+  0  every succeeded reset is done
+  1  some are pending, failed, notSupported, canceled or not found
+  2  bad usage, an unreadable run report, or the --passcodes file exists (nothing read)
+  3  aborted (authentication, missing permission)";
+
+#[derive(Debug, clap::Args)]
+pub(super) struct StatusArgs {
+    /// The report `run` wrote (CSV or JSON Lines).
+    #[arg(value_name = "REPORT")]
+    run_report: PathBuf,
+    /// Keep reading devices still pending until none is or this time is up, e.g. 10m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait: Option<std::time::Duration>,
+    /// Write generated passcodes to this new file (mode 0600; refused if it exists).
+    /// They are written nowhere else.
+    #[arg(long, value_name = "FILE")]
+    passcodes: Option<PathBuf>,
+    /// Where to write the status report [default: beside REPORT, <stem>.status.csv or
+    /// .jsonl, as REPORT]
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
+    /// Tenant id or domain [env: AZURE_TENANT_ID]
+    #[arg(long)]
+    tenant: Option<String>,
+    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
+    #[arg(long)]
+    client_id: Option<String>,
+    /// National cloud.
+    #[arg(long, value_enum, default_value_t = CloudArg::Global)]
+    cloud: CloudArg,
+    /// Override the Graph host (tests, proxies); http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    graph_url: Option<String>,
+    /// Override the Entra ID authority host; http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    authority_url: Option<String>,
+    /// Reads per second at most [default: 50]
+    #[arg(long, value_name = "PER_SECOND")]
+    read_rate: Option<f64>,
+    /// Devices read at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Per-request timeout, e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+}
+
+impl StatusArgs {
+    pub(super) fn into_config(self) -> Result<StatusConfig, CommandError> {
+        let mut settings = Settings {
+            concurrency: self.concurrency.max(1),
+            request_timeout: self.timeout,
+            ..Settings::default()
+        };
+        if let Some(r) = self.read_rate {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(CommandError::Usage(
+                    "--read-rate must be a positive number".into(),
+                ));
+            }
+            settings.read_rate = r;
+        }
+        Ok(StatusConfig {
+            run_report: self.run_report,
+            report: self.report,
+            passcodes: self.passcodes,
+            summary_json: self.summary_json,
+            wait: self.wait,
+            poll_interval: status::POLL_INTERVAL,
+            settings,
+            timeout: self.timeout,
+            target: Target::Tenant {
+                identity: IdentityFlags {
+                    tenant: self.tenant,
+                    client_id: self.client_id,
+                },
+                cloud: self.cloud.into(),
+                graph_url: self.graph_url,
+                authority_url: self.authority_url,
+            },
+        })
+    }
+}

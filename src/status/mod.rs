@@ -1,0 +1,379 @@
+//! `intune-reset status REPORT`: did the resets a run sent take effect?
+//!
+//! A 204 from `resetPasscode` only means *queued*; the result appears later in the
+//! device's `deviceActionResults` (GRAPH.md, "The action"). `status` reads them for the
+//! rows the run report says succeeded (and for resets whose answer was lost and that the
+//! run could not verify, which the run sends here) and writes a status report: every run
+//! row once,
+//! with `action_state`, `action_updated_at` and `error_code` added (empty for rows that
+//! were not queried). `--wait` reads the devices still open again, within the same read
+//! limit, until none is or the time is up.
+//!
+//! Reads go through the run's [`Engine`]: its `WindowLimiter`s (Intune: 2000 requests
+//! per 20 s per app), its shared `Cooldown` (one 429 pauses every worker) and its retry
+//! policy (`run::reaction`; reads are idempotent, so 503/504 and timeouts are retried).
+//!
+//! Generated passcodes are [`Secret`](crate::graph::Secret)s from the moment they are
+//! parsed, and are written in one place only: the `--passcodes` file.
+//!
+//! # Layout
+//! - [`input`]: the run report, streamed (CSV or JSON Lines).
+//! - [`state`]: which entry is the run's reset; the state words.
+//! - `passes`: one read of every device, then `--wait`'s reads of the open ones.
+//! - [`output`]: the status report and the passcodes file.
+//! - [`summary`]: counts by state, pending and failed devices.
+
+pub mod input;
+pub mod output;
+mod passes;
+pub mod state;
+pub mod summary;
+
+#[cfg(test)]
+mod poll_tests;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::graph::GraphApi;
+use crate::plan::{CommandError, write_summary_json};
+use crate::report::{Outcome, ReportRow};
+use crate::run::{AbortReason, Engine, Settings, Target};
+
+pub use input::RunReport;
+pub use output::{PasscodeFile, StatusWriter};
+pub use state::Found;
+pub use summary::StatusSummary;
+
+/// What stops `status` before it reads anything, or while it writes.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot read the run report {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV or JSON Lines)"
+    )]
+    NotARunReport { path: PathBuf, why: String },
+    #[error(
+        "the passcodes file {path} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was read from Graph)"
+    )]
+    PasscodesFileExists { path: PathBuf },
+    #[error("cannot create the passcodes file {path}: {source} (nothing was read from Graph)")]
+    PasscodesFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the status report would replace the run report {path}: pass --report with another path"
+    )]
+    ReportIsInput { path: PathBuf },
+}
+
+/// Everything `status` needs, validated; nothing here knows about clap.
+#[derive(Debug, Clone)]
+pub struct StatusConfig {
+    /// The report `run` wrote.
+    pub run_report: PathBuf,
+    /// `--report` [default: beside the run report, `<stem>.status.<ext>`].
+    pub report: Option<PathBuf>,
+    /// `--passcodes`: the only file generated passcodes are written to.
+    pub passcodes: Option<PathBuf>,
+    /// `--summary-json`.
+    pub summary_json: Option<PathBuf>,
+    /// `--wait`: how long to keep reading devices whose reset is still open.
+    pub wait: Option<Duration>,
+    /// Pause between passes with `--wait` (shortened when less wait remains).
+    pub poll_interval: Duration,
+    /// Pacing and retries (`--read-rate`, `--concurrency`; writes are never sent).
+    pub settings: Settings,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The tenant to read from.
+    pub target: Target,
+}
+
+/// Default pause between `--wait` passes: a device checks in every few minutes at
+/// best, so reading more often only spends the read limit.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(15);
+
+/// How `status` ended.
+pub struct StatusOutcome {
+    /// What the summary says (and `--summary-json` holds).
+    pub summary: StatusSummary,
+    /// Why the command stopped early: exit code 3.
+    pub aborted: Option<AbortReason>,
+}
+
+/// A succeeded row to read: its place in the report, its device and when it was sent.
+struct Query {
+    /// The row's position in the run report (0-based): the key the final write joins on.
+    ordinal: u64,
+    /// The Intune id to read.
+    device_id: String,
+    /// For the summary's lists.
+    device_name: String,
+    /// The row's `started_at`: our reset is the newest one since then.
+    sent_at: Option<SystemTime>,
+}
+
+/// The files, checked and created before any request.
+struct Prepared {
+    /// The run report, checked.
+    input: RunReport,
+    /// Where the status report goes.
+    output: PathBuf,
+    /// `--passcodes`, already created (so an existing file stops everything first).
+    passcodes: Option<PasscodeFile>,
+}
+
+fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
+    let input = RunReport::open(&config.run_report)?;
+    let output = config
+        .report
+        .clone()
+        .unwrap_or_else(|| output::default_path(&input.path, input.format));
+    if same_file(&output, &input.path) {
+        return Err(StatusError::ReportIsInput { path: output }.into());
+    }
+    let passcodes = match &config.passcodes {
+        Some(path) => Some(PasscodeFile::create_new(path)?),
+        None => None,
+    };
+    Ok(Prepared {
+        input,
+        output,
+        passcodes,
+    })
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+pub fn run(
+    config: StatusConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StatusOutcome, CommandError> {
+    let prepared = prepare(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        match crate::run::sign_in(&config.target, config.timeout, env).await {
+            Ok(client) => execute_prepared(&config, prepared, client).await,
+            Err(reason) => {
+                if let Some(file) = prepared.passcodes {
+                    file.discard_if_empty();
+                }
+                let mut summary = StatusSummary::new(prepared.input.path);
+                summary.aborted = Some(reason.sentence());
+                Ok(StatusOutcome {
+                    summary,
+                    aborted: Some(reason),
+                })
+            }
+        }
+    })
+}
+
+/// `status` on an already signed-in client (tests drive it against the simulator).
+pub async fn execute<G: GraphApi>(
+    config: &StatusConfig,
+    graph: G,
+) -> Result<StatusOutcome, CommandError> {
+    let prepared = prepare(config)?;
+    execute_prepared(config, prepared, graph).await
+}
+
+async fn execute_prepared<G: GraphApi>(
+    config: &StatusConfig,
+    prepared: Prepared,
+    graph: G,
+) -> Result<StatusOutcome, CommandError> {
+    let started = Instant::now();
+    let Prepared {
+        input,
+        output,
+        passcodes,
+    } = prepared;
+    let queries = match succeeded_rows(&input) {
+        Ok(q) => q,
+        Err(e) => {
+            if let Some(file) = passcodes {
+                file.discard_if_empty();
+            }
+            return Err(e.into());
+        }
+    };
+    tracing::info!(
+        "reading deviceActionResults of {} device{} (at most {} reads/s)",
+        queries.len(),
+        if queries.len() == 1 { "" } else { "s" },
+        config.settings.read_rate
+    );
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()));
+    let (found, passes) = passes::poll(config, &engine, &queries).await;
+    let aborted = engine.abort_reason();
+
+    let mut summary = StatusSummary::new(input.path.clone());
+    for q in &queries {
+        if let Some(f) = found.get(&q.ordinal) {
+            summary.count(&q.device_id, &q.device_name, f);
+        }
+    }
+    write_outputs(&input, &output, passcodes, &found, &mut summary)?;
+    summary.passes = passes;
+    summary.requests = engine.counters.requests.load(Ordering::Relaxed);
+    summary.throttled = engine.counters.throttled.load(Ordering::Relaxed);
+    summary.aborted = aborted.as_ref().map(AbortReason::sentence);
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &config.summary_json {
+        write_summary_json(path, &summary)?;
+    }
+    Ok(StatusOutcome { summary, aborted })
+}
+
+/// Streams the run report once more and writes each row with its state to the status
+/// report, and each generated passcode to the passcodes file (the only place it goes).
+fn write_outputs(
+    input: &RunReport,
+    output: &std::path::Path,
+    mut passcodes: Option<PasscodeFile>,
+    found: &HashMap<u64, Found>,
+    summary: &mut StatusSummary,
+) -> Result<(), CommandError> {
+    let write_err = |source| CommandError::Write {
+        what: "the status report",
+        path: output.to_owned(),
+        source,
+    };
+    let mut writer = StatusWriter::create(output, input.format).map_err(write_err)?;
+    let mut ordinal = 0u64;
+    let mut failed: Option<CommandError> = None;
+    input.each(&mut |row| {
+        let f = found.get(&ordinal);
+        ordinal += 1;
+        summary.rows += 1;
+        if let Err(e) = writer.write(&row, f) {
+            failed = Some(write_err(e));
+            return Ok(false);
+        }
+        if let (
+            Some(file),
+            Some(Found {
+                passcode: Some(p),
+                updated_at,
+                ..
+            }),
+        ) = (&mut passcodes, f)
+            && let Err(source) = file.write(&row, p, updated_at)
+        {
+            failed = Some(CommandError::Write {
+                what: "the passcodes file",
+                path: file.path.clone(),
+                source,
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    summary.report = Some(writer.finish().map_err(write_err)?);
+    if let Some(file) = passcodes {
+        let path = file.path.clone();
+        file.finish().map_err(|source| CommandError::Write {
+            what: "the passcodes file",
+            path: path.clone(),
+            source,
+        })?;
+        summary.passcodes_file = Some(path);
+    }
+    Ok(())
+}
+
+/// Whether `status` reads a row's device: its reset succeeded, or its answer was lost
+/// and the run could not tell (`failed`, `outcome_unknown`: the run's detail sends the
+/// administrator here). Everything else is copied as it is.
+pub fn is_queried(row: &ReportRow) -> bool {
+    let sent = match row.outcome {
+        Outcome::Succeeded => true,
+        Outcome::Failed => row.reason == OUTCOME_UNKNOWN,
+        _ => false,
+    };
+    sent && !row.device_id.trim().is_empty()
+}
+
+/// The run's reason for a reset whose answer was lost and could not be verified.
+const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
+/// The rows to read (see [`is_queried`]), with their place in the report.
+fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
+    let mut queries = Vec::new();
+    let mut ordinal = 0u64;
+    input.each(&mut |row| {
+        if is_queried(&row) {
+            queries.push(Query {
+                ordinal,
+                device_id: row.device_id.trim().to_owned(),
+                device_name: row.device_name,
+                sent_at: state::sent_at(&row.started_at),
+            });
+        }
+        ordinal += 1;
+        Ok(true)
+    })?;
+    Ok(queries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(outcome: Outcome, reason: &'static str, device_id: &str) -> ReportRow {
+        ReportRow {
+            source: "job.csv".into(),
+            row: 2,
+            device_id: device_id.into(),
+            device_name: String::new(),
+            serial_number: String::new(),
+            operating_system: String::new(),
+            os_version: String::new(),
+            platform: "".into(),
+            action: "".into(),
+            outcome,
+            reason: reason.into(),
+            detail: "".into(),
+            http_status: None,
+            attempts: 1,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_sent_resets_with_a_device_id_are_read() {
+        assert!(is_queried(&row(Outcome::Succeeded, "", "d1")));
+        assert!(is_queried(&row(Outcome::Failed, "outcome_unknown", "d1")));
+        assert!(!is_queried(&row(Outcome::Succeeded, "", " ")));
+        assert!(!is_queried(&row(Outcome::Failed, "gave_up", "d1")));
+        for outcome in Outcome::ALL {
+            if outcome != Outcome::Succeeded && outcome != Outcome::Failed {
+                assert!(!is_queried(&row(outcome, "", "d1")), "{outcome:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The two files `status` writes: the status report and the passcodes file.
+//!
+//! The status report is written once, after the last pass, to a `.partial` file renamed
+//! into place: a report never holds a device twice and a killed command leaves no
+//! half-written report under the real name. The passcodes file is the only place a
+//! generated passcode is ever written: created with `create_new` (never overwritten,
+//! never appended to) and mode 0600 before any request, so a name that already exists
+//! stops the command with nothing read from Graph.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::graph::Secret;
+use crate::report::{COLUMNS, ReportFormat, ReportRow, defuse, write_csv_line, write_csv_row};
+
+use super::StatusError;
+use super::state::Found;
+
+/// The columns `status` adds to the run's.
+pub const STATUS_COLUMNS: [&str; 3] = ["action_state", "action_updated_at", "error_code"];
+
+/// The columns of the passcodes file.
+pub const PASSCODE_COLUMNS: [&str; 5] = [
+    "device_id",
+    "device_name",
+    "serial_number",
+    "passcode",
+    "generated_at",
+];
+
+/// `<run report stem>.status.<csv|jsonl>`, beside the run report, in its format.
+pub fn default_path(run_report: &Path, format: ReportFormat) -> PathBuf {
+    let stem = run_report
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    run_report.with_file_name(format!("{stem}.status.{}", format.extension()))
+}
+
+/// The status report, being written under a temporary name.
+pub struct StatusWriter {
+    /// Where the report goes once complete.
+    path: PathBuf,
+    /// Where it is written until then.
+    partial: PathBuf,
+    /// CSV or JSON Lines, as the run report.
+    format: ReportFormat,
+    out: BufWriter<File>,
+}
+
+/// A JSON Lines row: the run's keys, then the status keys.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    row: &'a ReportRow,
+    action_state: &'a str,
+    action_updated_at: &'a str,
+    error_code: &'a str,
+}
+
+impl StatusWriter {
+    pub fn create(path: &Path, format: ReportFormat) -> io::Result<StatusWriter> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        let partial = path.with_file_name(name);
+        let mut out = BufWriter::new(File::create(&partial)?);
+        if format == ReportFormat::Csv {
+            write_csv_line(&mut out, COLUMNS.iter().chain(STATUS_COLUMNS.iter()))?;
+        }
+        Ok(StatusWriter {
+            path: path.to_owned(),
+            partial,
+            format,
+            out,
+        })
+    }
+
+    /// One row; `found` is `None` for rows that were not queried (empty new columns).
+    /// The passcode in `found` is never written here.
+    pub fn write(&mut self, row: &ReportRow, found: Option<&Found>) -> io::Result<()> {
+        let (state, updated, code) = match found {
+            Some(f) => (
+                f.state.as_str(),
+                f.updated_at.as_str(),
+                f.error_code.as_str(),
+            ),
+            None => ("", "", ""),
+        };
+        match self.format {
+            ReportFormat::Csv => write_csv_row(&mut self.out, row, &[state, updated, code]),
+            ReportFormat::Jsonl => {
+                let line = JsonLine {
+                    row,
+                    action_state: state,
+                    action_updated_at: updated,
+                    error_code: code,
+                };
+                serde_json::to_writer(&mut self.out, &line)?;
+                self.out.write_all(b"\n")
+            }
+        }
+    }
+
+    /// Flushes, syncs and renames the report into place.
+    pub fn finish(mut self) -> io::Result<PathBuf> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        std::fs::rename(&self.partial, &self.path)?;
+        Ok(self.path)
+    }
+}
+
+/// The `--passcodes` file: created before any request, filled after the last pass.
+pub struct PasscodeFile {
+    /// Named in errors and in the summary.
+    pub path: PathBuf,
+    out: BufWriter<File>,
+    /// Passcodes written so far.
+    pub written: u64,
+}
+
+impl PasscodeFile {
+    /// Creates the file, refusing one that exists. Unix: mode 0600 from the start (no
+    /// moment when another user could open it).
+    pub fn create_new(path: &Path) -> Result<PasscodeFile, StatusError> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                StatusError::PasscodesFileExists {
+                    path: path.to_owned(),
+                }
+            } else {
+                StatusError::PasscodesFile {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        let mut out = BufWriter::new(file);
+        write_csv_line(&mut out, PASSCODE_COLUMNS).map_err(|source| {
+            StatusError::PasscodesFile {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        Ok(PasscodeFile {
+            path: path.to_owned(),
+            out,
+            written: 0,
+        })
+    }
+
+    /// One device's generated passcode; `generated_at` is when Graph last updated the
+    /// entry (the moment it turned `done`).
+    pub fn write(
+        &mut self,
+        row: &ReportRow,
+        passcode: &Secret,
+        generated_at: &str,
+    ) -> io::Result<()> {
+        let cells = [
+            defuse(&row.device_id),
+            defuse(&row.device_name),
+            defuse(&row.serial_number),
+            // Passcodes are digits and capitals; defuse anyway, as every other cell.
+            defuse(passcode.expose()),
+            defuse(generated_at),
+        ];
+        write_csv_line(&mut self.out, cells)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+
+    /// Removes a file this command created and wrote no passcode to (the command stopped
+    /// before reading anything), so the same `--passcodes` name works on the next try.
+    pub fn discard_if_empty(self) {
+        if self.written == 0 {
+            drop(self.out);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_report_sits_beside_the_run_report_in_its_format() {
+        assert_eq!(
+            default_path(
+                Path::new("reports/job-20261122T020000Z.csv"),
+                ReportFormat::Csv
+            ),
+            PathBuf::from("reports/job-20261122T020000Z.status.csv")
+        );
+        assert_eq!(
+            default_path(Path::new("run.jsonl"), ReportFormat::Jsonl),
+            PathBuf::from("run.status.jsonl")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_passcodes_file_is_private_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passcodes.csv");
+        let file = PasscodeFile::create_new(&path).unwrap();
+        file.finish().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = PasscodeFile::create_new(&path);
+        assert!(matches!(
+            again,
+            Err(StatusError::PasscodesFileExists { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "device_id,device_name,serial_number,passcode,generated_at\n"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! The passes of `status`: every device read once, then (with `--wait`) the devices
+//! whose reset is still open read again, until none is or the time is up.
+//!
+//! A pass reads at most `--concurrency` devices at once through the run's [`Engine`],
+//! so the limiters, the shared 429 pause and the retries apply to every read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::graph::GraphApi;
+use crate::report::Outcome;
+use crate::run::Engine;
+
+use super::{Found, Query, StatusConfig, state};
+
+/// Reads every device once, then (with `--wait`) the open ones again until none is
+/// open or the time is up. Returns the last state of each row, by ordinal, and the
+/// number of passes.
+pub(super) async fn poll<G: GraphApi>(
+    config: &StatusConfig,
+    engine: &Arc<Engine<G>>,
+    queries: &[Query],
+) -> (HashMap<u64, Found>, u32) {
+    let deadline = config.wait.map(|w| Instant::now() + w);
+    let mut found = HashMap::with_capacity(queries.len());
+    let mut todo: Vec<&Query> = queries.iter().collect();
+    let mut passes = 0;
+    while !todo.is_empty() {
+        passes += 1;
+        for (ordinal, f) in read_pass(engine, &todo, config.settings.concurrency).await {
+            found.insert(ordinal, f);
+        }
+        todo.retain(|q| {
+            found
+                .get(&q.ordinal)
+                .is_some_and(|f| state::is_open(&f.state))
+        });
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match remaining {
+            _ if todo.is_empty() || engine.is_aborted() => break,
+            None => break,
+            Some(left) if left.is_zero() => break,
+            Some(left) => {
+                let pause = config.poll_interval.min(left);
+                tracing::info!(
+                    "{} device{} still pending; reading again in {:.0} s",
+                    todo.len(),
+                    if todo.len() == 1 { "" } else { "s" },
+                    pause.as_secs_f64()
+                );
+                // Ctrl-C while waiting: stop waiting, write what is known.
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        tracing::warn!("interrupted: writing the status report with the states read so far");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // A read task that panicked left no state: say so rather than leave the row blank.
+    for q in queries {
+        found
+            .entry(q.ordinal)
+            .or_insert_with(|| Found::own(state::NOT_CHECKED, "the read stopped unexpectedly"));
+    }
+    (found, passes)
+}
+
+/// One round of reads, at most `concurrency` at once.
+async fn read_pass<G: GraphApi>(
+    engine: &Arc<Engine<G>>,
+    todo: &[&Query],
+    concurrency: usize,
+) -> Vec<(u64, Found)> {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut out = Vec::with_capacity(todo.len());
+    for q in todo {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let engine = engine.clone();
+        let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
+        tasks.spawn(async move {
+            let found = match engine.action_results(&id).await {
+                Ok(results) => state::select(&results, sent_at),
+                Err(failure) => {
+                    let word = match failure.outcome {
+                        Outcome::NotFound => state::DEVICE_NOT_FOUND,
+                        Outcome::NotAttempted => state::NOT_CHECKED,
+                        _ => state::READ_FAILED,
+                    };
+                    Found::own(word, failure.detail)
+                }
+            };
+            drop(slot);
+            (ordinal, found)
+        });
+        while let Some(done) = tasks.try_join_next() {
+            out.extend(done.ok());
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.extend(done.ok());
+    }
+    out
+}

@@ -1,0 +1,206 @@
+//! The passes of `status` against a scripted Graph (no sockets): which devices are read
+//! again, and how a 429 or a missing device ends up in the states.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::graph::{
+    ActionResult, CallError, CallErrorKind, Connection, DevicePage, GraphApi, ManagedDevice,
+    PageRequest, Reply,
+};
+use crate::run::cooldown::Backoff;
+use crate::run::{Engine, Settings, Target};
+
+use super::passes::poll;
+use super::{Query, StatusConfig, state};
+
+/// Per device, the answers of successive reads; the last one repeats.
+#[derive(Clone, Default)]
+struct Scripted {
+    answers: Arc<HashMap<String, Vec<Answer>>>,
+    reads: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+#[derive(Clone)]
+enum Answer {
+    State(&'static str),
+    Throttled,
+    Missing,
+}
+
+impl Scripted {
+    fn new(script: &[(&str, Vec<Answer>)]) -> Scripted {
+        Scripted {
+            answers: Arc::new(
+                script
+                    .iter()
+                    .map(|(d, a)| (d.to_string(), a.clone()))
+                    .collect(),
+            ),
+            reads: Arc::default(),
+        }
+    }
+
+    fn reads(&self, id: &str) -> usize {
+        self.reads.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+}
+
+fn error(kind: CallErrorKind, status: u16) -> CallError {
+    CallError {
+        kind,
+        status: Some(status),
+        message: "scripted".into(),
+        code: None,
+        request_id: None,
+        client_request_id: "c".into(),
+        retry_after: Some(Duration::from_millis(30)),
+    }
+}
+
+impl GraphApi for Scripted {
+    async fn get_device(
+        &self,
+        _: &str,
+        _: &[&str],
+        _: Connection,
+    ) -> Result<Reply<ManagedDevice>, CallError> {
+        unreachable!("status reads only deviceActionResults")
+    }
+
+    async fn list_devices_page(
+        &self,
+        _: PageRequest,
+        _: Connection,
+    ) -> Result<Reply<DevicePage>, CallError> {
+        unreachable!("status reads only deviceActionResults")
+    }
+
+    async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+        unreachable!("status never writes")
+    }
+
+    async fn action_results(
+        &self,
+        id: &str,
+        _: Connection,
+    ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+        let n = {
+            let mut reads = self.reads.lock().unwrap();
+            let n = reads.entry(id.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let script = &self.answers[id];
+        let answer = script[(n - 1).min(script.len() - 1)].clone();
+        let state = match answer {
+            Answer::State(s) => s,
+            Answer::Throttled => return Err(error(CallErrorKind::Throttled, 429)),
+            Answer::Missing => return Err(error(CallErrorKind::NotFound, 404)),
+        };
+        Ok(Reply {
+            value: vec![ActionResult {
+                action_name: Some("resetPasscode".into()),
+                action_state: Some(state.into()),
+                start_date_time: Some("2026-11-22T02:00:00Z".into()),
+                last_updated_date_time: Some("2026-11-22T02:00:05Z".into()),
+                ..ActionResult::default()
+            }],
+            status: 200,
+            request_id: None,
+            client_request_id: "c".into(),
+        })
+    }
+}
+
+fn config(wait: Duration) -> StatusConfig {
+    StatusConfig {
+        run_report: "run.csv".into(),
+        report: None,
+        passcodes: None,
+        summary_json: None,
+        wait: Some(wait),
+        poll_interval: Duration::from_millis(5),
+        settings: Settings {
+            backoff: Backoff {
+                base: Duration::from_millis(5),
+                cap: Duration::from_millis(20),
+            },
+            ..Settings::default()
+        }
+        .unlimited(),
+        timeout: Duration::from_secs(1),
+        target: Target::Simulate { seed: 1 },
+    }
+}
+
+fn queries(ids: &[&str]) -> Vec<Query> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| Query {
+            ordinal: i as u64,
+            device_id: id.to_string(),
+            device_name: String::new(),
+            sent_at: state::sent_at("2026-11-22T02:00:00.500Z"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn only_open_devices_are_read_again() {
+    use Answer::*;
+    let graph = Scripted::new(&[
+        ("a", vec![State("done")]),
+        ("b", vec![State("pending"), State("active"), State("done")]),
+        ("c", vec![State("pending"), State("failed")]),
+        ("d", vec![Missing]),
+    ]);
+    let engine = Arc::new(Engine::new(graph.clone(), config(Duration::ZERO).settings));
+    let (found, passes) = poll(
+        &config(Duration::from_secs(10)),
+        &engine,
+        &queries(&["a", "b", "c", "d"]),
+    )
+    .await;
+    assert_eq!(passes, 3);
+    assert_eq!(
+        [
+            graph.reads("a"),
+            graph.reads("b"),
+            graph.reads("c"),
+            graph.reads("d")
+        ],
+        [1, 3, 2, 1]
+    );
+    let states: Vec<&str> = (0..4).map(|i| found[&i].state.as_str()).collect();
+    assert_eq!(states, ["done", "done", "failed", state::DEVICE_NOT_FOUND]);
+}
+
+#[tokio::test]
+async fn without_wait_there_is_one_pass_and_pending_stays_pending() {
+    let graph = Scripted::new(&[("a", vec![Answer::State("pending"), Answer::State("done")])]);
+    let mut config = config(Duration::ZERO);
+    config.wait = None;
+    let engine = Arc::new(Engine::new(graph.clone(), config.settings.clone()));
+    let (found, passes) = poll(&config, &engine, &queries(&["a"])).await;
+    assert_eq!((passes, graph.reads("a")), (1, 1));
+    assert_eq!(found[&0].state, "pending");
+}
+
+#[tokio::test]
+async fn a_429_pauses_and_the_read_is_retried() {
+    let graph = Scripted::new(&[("a", vec![Answer::Throttled, Answer::State("done")])]);
+    let config = config(Duration::ZERO);
+    let engine = Arc::new(Engine::new(graph.clone(), config.settings.clone()));
+    let (found, _) = poll(&config, &engine, &queries(&["a"])).await;
+    assert_eq!(found[&0].state, "done");
+    assert_eq!(graph.reads("a"), 2);
+    assert_eq!(
+        engine
+            .counters
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -1,0 +1,285 @@
+//! The summary `status` ends with: devices grouped by action state, the ones still
+//! pending, the ones that failed with their error codes, and where the passcodes are.
+//!
+//! It never holds a passcode: only how many were generated and where they were written.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::state::{Found, is_done, is_failure, is_open};
+
+/// The most devices a list in the text shows; the JSON and the report have all.
+const SHOWN: usize = 20;
+
+/// One device in a list of the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceState {
+    /// The Intune id.
+    pub device_id: String,
+    /// As the run report names it, so a person recognises the device.
+    pub device_name: String,
+    /// Graph's `actionState` or one of `status`'s own words.
+    pub action_state: String,
+    /// Graph's `errorCode`, when not 0.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error_code: String,
+    /// Why it could not be read, for `read_failed` and `device_not_found`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatusSummary {
+    /// `status`, as the other commands' summaries name themselves.
+    pub command: String,
+    /// The run report read.
+    pub run_report: PathBuf,
+    /// Rows in the run report (and in the status report).
+    pub rows: u64,
+    /// Rows whose device was read (succeeded resets, and lost answers).
+    pub queried: u64,
+    /// Queried devices by action state.
+    pub states: BTreeMap<String, u64>,
+    /// Devices still `pending`, `active` or `none` at the end.
+    pub pending: Vec<DeviceState>,
+    /// Devices whose reset failed, was not supported or was canceled.
+    pub failed: Vec<DeviceState>,
+    /// Devices with no reset to show: not found, unreadable, not checked, unknown.
+    pub unresolved: Vec<DeviceState>,
+    /// Passcodes Graph generated for these resets.
+    pub passcodes_generated: u64,
+    /// Where they were written (`--passcodes`), if anywhere.
+    pub passcodes_file: Option<PathBuf>,
+    /// Rounds of reads (more than one with `--wait`).
+    pub passes: u32,
+    /// Requests sent to Graph, retries included.
+    pub requests: u64,
+    /// 429s met (each paused every worker).
+    pub throttled: u64,
+    /// The status report written, if it was.
+    pub report: Option<PathBuf>,
+    pub elapsed_seconds: f64,
+    /// Why the command stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+}
+
+impl StatusSummary {
+    pub fn new(run_report: PathBuf) -> StatusSummary {
+        StatusSummary {
+            command: "status".into(),
+            run_report,
+            ..StatusSummary::default()
+        }
+    }
+
+    /// Counts one queried device by its final state.
+    pub fn count(&mut self, device_id: &str, device_name: &str, found: &Found) {
+        self.queried += 1;
+        *self.states.entry(found.state.clone()).or_default() += 1;
+        if found.passcode.is_some() {
+            self.passcodes_generated += 1;
+        }
+        let device = || DeviceState {
+            device_id: device_id.to_owned(),
+            device_name: device_name.to_owned(),
+            action_state: found.state.clone(),
+            error_code: found.error_code.clone(),
+            detail: found.detail.clone(),
+        };
+        if is_open(&found.state) {
+            self.pending.push(device());
+        } else if is_failure(&found.state) {
+            self.failed.push(device());
+        } else if !is_done(&found.state) {
+            self.unresolved.push(device());
+        }
+    }
+
+    /// Every queried device is `done` (and the command was not stopped).
+    pub fn all_done(&self) -> bool {
+        self.aborted.is_none() && self.states.iter().all(|(s, n)| *n == 0 || is_done(s))
+    }
+
+    /// The text people read.
+    pub fn render(&self) -> String {
+        if let (0, Some(why)) = (self.passes, &self.aborted) {
+            return format!(
+                "status: nothing was read from Graph for {}\nABORTED: {why}\n",
+                self.run_report.display()
+            );
+        }
+        let mut out = format!(
+            "status: {} row{} in {}; {} reset{} checked in {} pass{} ({} requests, {} throttled)\n",
+            self.rows,
+            plural(self.rows),
+            self.run_report.display(),
+            self.queried,
+            plural(self.queried),
+            self.passes,
+            if self.passes == 1 { "" } else { "es" },
+            self.requests,
+            self.throttled,
+        );
+        if self.queried == 0 {
+            out.push_str(
+                "  no row of the run report holds a reset that was sent: nothing to check\n",
+            );
+        }
+        if !self.states.is_empty() {
+            out.push_str("action states:\n");
+            let width = self.states.keys().map(String::len).max().unwrap_or(0);
+            for (state, n) in &self.states {
+                out.push_str(&format!("  {state:<width$}  {n:>7}\n"));
+            }
+        }
+        list(&mut out, "still pending", &self.pending);
+        if !self.pending.is_empty() {
+            out.push_str(
+                "  a device applies the reset at its next check-in: run status again later, or with --wait 30m\n",
+            );
+        }
+        list(&mut out, "failed", &self.failed);
+        list(&mut out, "no reset to show", &self.unresolved);
+        match (&self.passcodes_file, self.passcodes_generated) {
+            (Some(path), n) => out.push_str(&format!(
+                "generated passcodes: {n}, written to {} (mode 0600; give each to its user, then delete the file)\n",
+                path.display()
+            )),
+            (None, 0) => {}
+            (None, n) => out.push_str(&format!(
+                "generated passcodes: {n}, not written anywhere: run status again with --passcodes FILE to write them to a new file only you can read\n"
+            )),
+        }
+        if let Some(report) = &self.report {
+            out.push_str(&format!("report: {}\n", report.display()));
+        }
+        out.push_str(&format!("elapsed: {:.1} s\n", self.elapsed_seconds));
+        if let Some(why) = &self.aborted {
+            out.push_str(&format!("ABORTED: {why}\n"));
+        }
+        out
+    }
+}
+
+fn list(out: &mut String, title: &str, devices: &[DeviceState]) {
+    if devices.is_empty() {
+        return;
+    }
+    out.push_str(&format!("{title} ({}):\n", devices.len()));
+    for d in devices.iter().take(SHOWN) {
+        let name = if d.device_name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.device_name)
+        };
+        let code = if d.error_code.is_empty() {
+            String::new()
+        } else {
+            format!(", error code {}", d.error_code)
+        };
+        let detail = if d.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", d.detail)
+        };
+        out.push_str(&format!(
+            "  {}{name}: {}{code}{detail}\n",
+            d.device_id, d.action_state
+        ));
+    }
+    if devices.len() > SHOWN {
+        out.push_str(&format!(
+            "  ... and {} more: see the report\n",
+            devices.len() - SHOWN
+        ));
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Secret;
+    use crate::status::state::{DEVICE_NOT_FOUND, NOT_FOUND_IN_RESULTS};
+
+    fn found(state: &str, code: &str, passcode: Option<&str>) -> Found {
+        Found {
+            state: state.into(),
+            updated_at: "2026-11-22T02:00:10Z".into(),
+            error_code: code.into(),
+            passcode: passcode.map(Secret::new),
+            detail: String::new(),
+        }
+    }
+
+    fn sample(passcodes_file: Option<PathBuf>) -> StatusSummary {
+        let mut s = StatusSummary::new(PathBuf::from("reports/job-20261122T020000Z.csv"));
+        s.rows = 9;
+        s.passes = 3;
+        s.requests = 11;
+        s.throttled = 1;
+        s.elapsed_seconds = 31.24;
+        s.passcodes_file = passcodes_file;
+        s.report = Some(PathBuf::from("reports/job-20261122T020000Z.status.csv"));
+        s.count("a1", "Pixel 7", &found("done", "", Some("48151623")));
+        s.count("a2", "Galaxy Tab", &found("done", "", Some("42424242")));
+        s.count("a3", "iPhone 15", &found("done", "", None));
+        s.count("a4", "Pixel 8", &found("failed", "1001", None));
+        s.count("a5", "", &found("pending", "", None));
+        s.count("a6", "Kiosk", &Found::own(NOT_FOUND_IN_RESULTS, ""));
+        s.count(
+            "a7",
+            "Old",
+            &Found::own(DEVICE_NOT_FOUND, "Graph: ResourceNotFound (404)"),
+        );
+        s
+    }
+
+    #[test]
+    fn the_summary_text_without_a_passcodes_file() {
+        let s = sample(None);
+        assert!(!s.all_done());
+        insta::assert_snapshot!(s.render());
+    }
+
+    #[test]
+    fn the_summary_text_with_a_passcodes_file() {
+        let s = sample(Some(PathBuf::from("passcodes.csv")));
+        insta::assert_snapshot!(s.render());
+    }
+
+    #[test]
+    fn the_summary_never_holds_a_passcode() {
+        let s = sample(None);
+        let json = serde_json::to_string(&s).unwrap();
+        for text in [s.render(), json, format!("{s:?}")] {
+            assert!(
+                !text.contains("48151623") && !text.contains("42424242"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sign_in_that_fails_says_nothing_was_read() {
+        let mut s = StatusSummary::new(PathBuf::from("run.csv"));
+        s.aborted = Some("authentication failed: AADSTS7000215".into());
+        insta::assert_snapshot!(s.render());
+    }
+
+    #[test]
+    fn only_all_done_is_all_done() {
+        let mut s = StatusSummary::new(PathBuf::from("r.csv"));
+        assert!(s.all_done(), "nothing to check is not a failure");
+        s.count("a", "", &found("done", "", None));
+        assert!(s.all_done());
+        s.aborted = Some("stopped".into());
+        assert!(!s.all_done());
+    }
+}
