@@ -81,36 +81,16 @@ struct RunArgs {
     /// When to read a device's facts from Graph first.
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
-    /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
-    format: FormatArg,
-    /// Also write the summary as JSON to this path.
-    #[arg(long, value_name = "PATH")]
-    summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    output: ReportArgs,
     /// Act without asking (required when there is no terminal, as under cron).
     #[arg(long)]
     yes: bool,
     /// Refuse to act on more than N devices.
     #[arg(long, value_name = "N")]
     max_devices: Option<u64>,
-    /// Tenant id or domain [env: AZURE_TENANT_ID]
-    #[arg(long)]
-    tenant: Option<String>,
-    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
-    #[arg(long)]
-    client_id: Option<String>,
-    /// National cloud.
-    #[arg(long, value_enum, default_value_t = CloudArg::Global)]
-    cloud: CloudArg,
-    /// Override the Graph host (tests, proxies); http:// only to loopback.
-    #[arg(long, value_name = "URL")]
-    graph_url: Option<String>,
-    /// Override the Entra ID authority host; http:// only to loopback.
-    #[arg(long, value_name = "URL")]
-    authority_url: Option<String>,
+    #[command(flatten)]
+    tenant: TenantArgs,
     /// resetPasscode calls per second at most [default: 9.9; with the 200-per-20-s
     /// window this sustains about 9.75/s]
     #[arg(long, value_name = "PER_SECOND")]
@@ -146,6 +126,54 @@ struct RunArgs {
     /// Seed of the simulated tenant (with --simulate).
     #[arg(long, default_value_t = 1, requires = "simulate")]
     simulate_seed: u64,
+}
+
+/// Who signs in, and where: shared by `run` and `status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TenantArgs {
+    /// Tenant id or domain [env: AZURE_TENANT_ID]
+    #[arg(long)]
+    tenant: Option<String>,
+    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
+    #[arg(long)]
+    client_id: Option<String>,
+    /// National cloud.
+    #[arg(long, value_enum, default_value_t = CloudArg::Global)]
+    cloud: CloudArg,
+    /// Override the Graph host (tests, proxies); http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    graph_url: Option<String>,
+    /// Override the Entra ID authority host; http:// only to loopback.
+    #[arg(long, value_name = "URL")]
+    authority_url: Option<String>,
+}
+
+impl TenantArgs {
+    pub(crate) fn target(self) -> Target {
+        Target::Tenant {
+            identity: IdentityFlags {
+                tenant: self.tenant,
+                client_id: self.client_id,
+            },
+            cloud: self.cloud.into(),
+            graph_url: self.graph_url,
+            authority_url: self.authority_url,
+        }
+    }
+}
+
+/// Where the report goes: shared by `plan` and `run`.
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    format: FormatArg,
+    /// Also write the summary as JSON to this path.
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -199,6 +227,7 @@ impl RunArgs {
         }
         if self.unthrottled {
             let loopback = self
+                .tenant
                 .graph_url
                 .as_deref()
                 .and_then(|u| url::Url::parse(u).ok())
@@ -216,9 +245,9 @@ impl RunArgs {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),
             },
-            report: self.report,
-            format: self.format.into(),
-            summary_json: self.summary_json,
+            report: self.output.report,
+            format: self.output.format.into(),
+            summary_json: self.output.summary_json,
             yes: self.yes,
             max_devices: self.max_devices,
             settings,
@@ -228,15 +257,7 @@ impl RunArgs {
                     seed: self.simulate_seed,
                 }
             } else {
-                Target::Tenant {
-                    identity: IdentityFlags {
-                        tenant: self.tenant,
-                        client_id: self.client_id,
-                    },
-                    cloud: self.cloud.into(),
-                    graph_url: self.graph_url,
-                    authority_url: self.authority_url,
-                }
+                self.tenant.target()
             },
             interactive,
             resume: self.resume,
@@ -258,15 +279,8 @@ struct PlanArgs {
     /// platform facts), always, or never (such rows are invalid).
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
-    /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
-    format: FormatArg,
-    /// Also write the summary as JSON to this path.
-    #[arg(long, value_name = "PATH")]
-    summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    output: ReportArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -338,9 +352,9 @@ impl PlanArgs {
                 action: Some(self.action.into()),
                 lookup: self.lookup.into(),
             },
-            report: self.report,
-            format: self.format.into(),
-            summary_json: self.summary_json,
+            report: self.output.report,
+            format: self.output.format.into(),
+            summary_json: self.output.summary_json,
         }
     }
 }

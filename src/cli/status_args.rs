@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::graph::IdentityFlags;
 use crate::plan::CommandError;
-use crate::run::{Settings, Target};
+use crate::run::Settings;
 use crate::status::{self, StatusConfig};
 
-use super::{CloudArg, parse_duration};
+use super::{TenantArgs, parse_duration};
 
 pub(super) const STATUS_HELP: &str = "\
 Reads the devices of rows whose outcome is succeeded, and of failed rows whose reason is
@@ -38,23 +37,11 @@ pub(super) struct StatusArgs {
     /// .jsonl, as REPORT]
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    /// Also write the summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
-    /// Tenant id or domain [env: AZURE_TENANT_ID]
-    #[arg(long)]
-    tenant: Option<String>,
-    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
-    #[arg(long)]
-    client_id: Option<String>,
-    /// National cloud.
-    #[arg(long, value_enum, default_value_t = CloudArg::Global)]
-    cloud: CloudArg,
-    /// Override the Graph host (tests, proxies); http:// only to loopback.
-    #[arg(long, value_name = "URL")]
-    graph_url: Option<String>,
-    /// Override the Entra ID authority host; http:// only to loopback.
-    #[arg(long, value_name = "URL")]
-    authority_url: Option<String>,
+    #[command(flatten)]
+    tenant: TenantArgs,
     /// Reads per second at most [default: 50]
     #[arg(long, value_name = "PER_SECOND")]
     read_rate: Option<f64>,
@@ -90,15 +77,7 @@ impl StatusArgs {
             poll_interval: status::POLL_INTERVAL,
             settings,
             timeout: self.timeout,
-            target: Target::Tenant {
-                identity: IdentityFlags {
-                    tenant: self.tenant,
-                    client_id: self.client_id,
-                },
-                cloud: self.cloud.into(),
-                graph_url: self.graph_url,
-                authority_url: self.authority_url,
-            },
+            target: self.tenant.target(),
         })
     }
 }
