@@ -183,6 +183,11 @@ fn decode_head(bytes: &[u8], encoding: TextEncoding) -> String {
 }
 
 /// Text has few control characters; a header line never holds a NUL.
+///
+/// A handful of stray control characters (a NUL pasted into one device name) is a
+/// broken *row*, reported as `control_characters`, not a broken file: below
+/// [`STRAY_CONTROLS`] the share rule does not apply, else a three-row file with one NUL
+/// would be refused whole.
 fn looks_binary(head: &str) -> bool {
     let first_line = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if first_line.contains('\0') {
@@ -193,8 +198,11 @@ fn looks_binary(head: &str) -> bool {
         .chars()
         .filter(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\x0c'))
         .count();
-    control * 100 > total
+    control > STRAY_CONTROLS && control * 100 > total
 }
+
+/// How many control characters a text file may hold before its share decides.
+const STRAY_CONTROLS: usize = 8;
 
 /// A field's text: UTF-8 where valid, otherwise Windows-1252 (which maps every byte).
 pub fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -281,6 +289,13 @@ mod tests {
     fn binary_heads_are_recognised() {
         assert!(looks_binary("\0\0\0\u{1}\u{2}abc"));
         assert!(!looks_binary("id,serialNumber\r\n1,2\r\n"));
+        let garbage: String = (0..200).map(|i| char::from((i % 7) as u8)).collect();
+        assert!(looks_binary(&format!("id\n{garbage}")));
+    }
+
+    #[test]
+    fn a_nul_in_one_field_of_a_small_file_is_a_row_problem_not_a_binary_file() {
+        assert!(!looks_binary("id,deviceName\n1,ab\0cd\n2,ef\n"));
     }
 
     proptest! {
