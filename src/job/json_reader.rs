@@ -7,13 +7,14 @@
 //! the array), once for the devices.
 
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::decode::{TextEncoding, TextSource, field_text, transcode_1252};
+use super::utf8_repair::Utf8Repair;
 use super::{Column, DeviceFields, Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
 
 /// `None` for CSV; otherwise which JSON shape the file has.
@@ -58,10 +59,14 @@ fn devices_key(map: &serde_json::Map<String, Value>) -> Option<&str> {
     map.keys().map(String::as_str).find(|k| is_devices_key(k))
 }
 
+/// UTF-8 text for the JSON parser: UTF-16 is transcoded already, Windows-1252 is
+/// transcoded here, and a stray non-UTF-8 byte later in a UTF-8 file is repaired rather
+/// than stopping the parse (see [`Utf8Repair`]).
 fn reader_for(text: TextSource) -> Box<dyn BufRead + Send> {
     match text.encoding {
         TextEncoding::Windows1252 => transcode_1252(text.reader),
-        _ => text.reader,
+        TextEncoding::Utf8 => Box::new(BufReader::new(Utf8Repair::new(text.reader))),
+        TextEncoding::Utf16Le | TextEncoding::Utf16Be => text.reader,
     }
 }
 
