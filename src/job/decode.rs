@@ -108,6 +108,9 @@ pub fn open_text(path: &Path) -> Result<TextSource, JobError> {
         TextEncoding::Utf8 | TextEncoding::Windows1252 => {
             let mut reader = BufReader::with_capacity(64 * 1024, replay);
             if bom_len > 0 {
+                // `consume` only skips bytes already buffered: on a fresh reader it
+                // would skip nothing and the JSON parser would meet the BOM.
+                reader.fill_buf().map_err(io_err)?;
                 reader.consume(bom_len);
             }
             Box::new(reader)
