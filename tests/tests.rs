@@ -2,6 +2,7 @@
 //! the library driven end to end against the simulator on 127.0.0.1:0.
 
 mod common;
+mod hardening;
 mod plan_cli;
 mod rules_cli;
 mod run_e2e;
