@@ -6,4 +6,5 @@ mod hardening;
 mod plan_cli;
 mod rules_cli;
 mod run_e2e;
+mod security;
 mod sim;
