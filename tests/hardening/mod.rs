@@ -335,3 +335,19 @@ fn json_files_with_a_utf8_bom_are_read() {
         assert_eq!(p.rows[0]["outcome"], "planned");
     }
 }
+
+#[test]
+fn json_lines_with_cr_only_line_endings_are_lines() {
+    let dir = TempDir::new().unwrap();
+    let file = write(
+        dir.path(),
+        "mac.jsonl",
+        format!(
+            "{{\"id\":\"{IOS_A}\",\"operatingSystem\":\"iOS\"}}\r\r{{\"id\":\"{IOS_B}\",\"operatingSystem\":\"iOS\"}}\rnot json\r"
+        ),
+    );
+    let p = plan(dir.path(), &file);
+    assert_eq!(row_numbers(&p.rows), [1, 3, 4], "{}", p.stderr);
+    assert_eq!(count(&p.rows, "planned"), 2);
+    assert_eq!(p.rows[2]["reason"], "invalid_json");
+}
