@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use super::decode::{TextEncoding, TextSource, field_text};
+use super::decode::{TextEncoding, TextSource, field_text_in};
 use super::{Column, ColumnNames, DeviceFields, JobError, JobRow, ReadStats, RowDefect};
 
 pub struct CsvBody {
@@ -74,7 +74,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
         }
         break record
             .iter()
-            .map(|f| field_text(f).into_owned())
+            .map(|f| field_text_in(f, text.encoding).into_owned())
             .collect::<Vec<_>>();
     };
     let mut names = ColumnNames::default();
@@ -149,7 +149,7 @@ impl CsvBody {
                 if let Some(Some(column)) = self.map.get(i) {
                     let value = value.trim_ascii();
                     if !value.is_empty() {
-                        fields.set(*column, &field_text(value));
+                        fields.set(*column, &field_text_in(value, self.encoding));
                     }
                 }
             }

@@ -215,6 +215,16 @@ pub fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A CSV field of a file in `encoding`: a file whose head already showed it is
+/// Windows-1252 is that throughout, even where two of its bytes happen to form valid
+/// UTF-8 (`ß€` is `DF 80`, which UTF-8 reads as `߀`); otherwise [`field_text`].
+pub fn field_text_in(bytes: &[u8], encoding: TextEncoding) -> std::borrow::Cow<'_, str> {
+    match encoding {
+        TextEncoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        _ => field_text(bytes),
+    }
+}
+
 /// A whole line or document in a file whose prefix was Windows-1252.
 pub fn transcode_1252(reader: Box<dyn BufRead + Send>) -> Box<dyn BufRead + Send> {
     Box::new(BufReader::new(
@@ -286,6 +296,13 @@ mod tests {
         assert_eq!(field_text(b"Jos\xe9"), "José");
         assert_eq!(field_text("José".as_bytes()), "José");
         assert_eq!(field_text(b"\x80"), "€");
+    }
+
+    #[test]
+    fn a_windows_1252_file_decodes_bytes_that_look_like_utf8_as_windows_1252() {
+        assert_eq!(field_text_in(b"\xdf\x80", TextEncoding::Windows1252), "ß€");
+        assert_eq!(field_text_in(b"\xdf\x80", TextEncoding::Utf8), "߀");
+        assert_eq!(field_text_in(b"Jos\xe9", TextEncoding::Utf8), "José");
     }
 
     #[test]
