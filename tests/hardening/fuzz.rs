@@ -139,6 +139,8 @@ enum Encoding {
     Utf8Bom,
     Utf16Le,
     Utf16Be,
+    /// An ANSI export from a Western-European Windows.
+    Windows1252,
 }
 
 fn encode(text: &str, encoding: Encoding) -> Vec<u8> {
@@ -147,6 +149,7 @@ fn encode(text: &str, encoding: Encoding) -> Vec<u8> {
         Encoding::Utf8Bom => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
         Encoding::Utf16Le => crate::common::utf16le_with_bom(text),
         Encoding::Utf16Be => crate::common::utf16be_with_bom(text),
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(text).0.into_owned(),
     }
 }
 
@@ -156,6 +159,7 @@ fn encoding() -> impl Strategy<Value = Encoding> {
         Just(Encoding::Utf8Bom),
         Just(Encoding::Utf16Le),
         Just(Encoding::Utf16Be),
+        Just(Encoding::Windows1252),
     ]
 }
 
@@ -266,11 +270,20 @@ proptest! {
         encoding in encoding(),
     ) {
         let (text, expected) = csv_job(&records, delimiter, eol, final_eol);
-        let rows = rows_of(read("job.csv", &encode(&text, encoding))?)?;
+        let bytes = encode(&text, encoding);
+        // Windows-1252 bytes that happen to form valid UTF-8 ("ß€" is DF 80, "߀" in
+        // UTF-8) cannot be told apart from UTF-8 by anyone: values are compared only
+        // when the file shows its encoding.
+        let knowable = !matches!(encoding, Encoding::Windows1252)
+            || text.is_ascii()
+            || std::str::from_utf8(&bytes).is_err();
+        let rows = rows_of(read("job.csv", &bytes)?)?;
         prop_assert_eq!(rows.len(), expected.len());
         for (row, (serial, name, line)) in rows.iter().zip(&expected) {
             prop_assert_eq!(row.fields.get(Column::SerialNumber), Some(serial.as_str()));
-            prop_assert_eq!(row.fields.get(Column::DeviceName).unwrap_or(""), name.as_str());
+            if knowable {
+                prop_assert_eq!(row.fields.get(Column::DeviceName).unwrap_or(""), name.as_str());
+            }
             prop_assert_eq!(row.row, *line, "the line of {}", serial);
             prop_assert!(row.defect.is_none());
         }
