@@ -52,7 +52,7 @@ struct Simulator {
 }
 
 impl Simulator {
-    fn start(dir: &Path, job: &Path) -> Simulator {
+    fn start(dir: &Path, job: &Path, extra: &[&str]) -> Simulator {
         let log = dir.join("sim-requests.jsonl");
         let stderr = dir.join("sim-stderr.txt");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin!("intune-reset"))
@@ -60,6 +60,7 @@ impl Simulator {
             .arg("--inventory")
             .arg(job)
             .args(["--no-limits", "--action-delay", "0", "--seed", "3"])
+            .args(extra)
             .arg("--log")
             .arg(&log)
             .stdout(Stdio::piped())
@@ -147,18 +148,24 @@ fn passcodes(sim: &Simulator, ids: &[String]) -> Vec<String> {
     block_on(async {
         let mut found = Vec::new();
         for id in ids {
-            let device: Value = crate::sim::client()
-                .get(format!(
-                    "{}/beta/deviceManagement/managedDevices/{id}",
-                    sim.url
-                ))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("device request")
-                .json()
-                .await
-                .expect("device answer");
+            let url = format!("{}/beta/deviceManagement/managedDevices/{id}", sim.url);
+            // The simulator's faults meet these reads too: ask again.
+            let mut device = Value::Null;
+            for _ in 0..20 {
+                let answer = crate::sim::client()
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                if let Ok(answer) = answer
+                    && answer.status().is_success()
+                    && let Ok(body) = answer.json::<Value>().await
+                {
+                    device = body;
+                    break;
+                }
+            }
+            assert!(device.is_object(), "{url} answered");
             let results = device["deviceActionResults"].as_array().cloned();
             for result in results.unwrap_or_default() {
                 if let Some(p) = result["passcode"].as_str() {
@@ -242,10 +249,13 @@ const SECRET_ENV: [(&str, &str); 3] = [
 fn a_run_leaks_neither_its_client_secret_nor_tokens_nor_passcodes() {
     let dir = TempDir::new().unwrap();
     let job = write_job(dir.path());
-    let sim = Simulator::start(dir.path(), &job);
+    // Answers lost after the reset took effect make the runner read the devices'
+    // deviceActionResults, passcodes included: the path where a passcode could leak.
+    let sim = Simulator::start(dir.path(), &job, &["--fault", "drop-after=0.15"]);
     let ids = device_ids(&job);
     let mut runs = Vec::new();
     let mut generated = Vec::new();
+    let mut verified = 0;
     for log_args in [&["-v"][..], &["-vv", "--log-format", "json"][..]] {
         let (code, outputs) = run(&sim, dir.path(), &job, &SECRET_ENV, log_args);
         assert_eq!(code, 0, "{log_args:?}: {}", outputs.0[1].1);
@@ -256,8 +266,16 @@ fn a_run_leaks_neither_its_client_secret_nor_tokens_nor_passcodes() {
             outputs.0[1].1
         );
         generated.extend(passcodes(&sim, &ids));
+        let summary: Value = serde_json::from_str(&outputs.0[3].1).expect("summary JSON");
+        verified += summary["run"]["confirmed_by_action_results"]
+            .as_u64()
+            .expect("a count");
         runs.push(outputs);
     }
+    assert!(
+        verified >= 1,
+        "some resets were confirmed from deviceActionResults"
+    );
     assert!(
         generated.len() >= 4,
         "the simulator generated passcodes for the work-profile devices: {}",
@@ -289,7 +307,7 @@ fn a_run_leaks_neither_its_client_secret_nor_tokens_nor_passcodes() {
 fn a_ready_access_token_never_appears_in_any_output() {
     let dir = TempDir::new().unwrap();
     let job = write_job(dir.path());
-    let sim = Simulator::start(dir.path(), &job);
+    let sim = Simulator::start(dir.path(), &job, &[]);
     let token = fetch_token(&sim);
     let bearer = format!("Bearer {token}");
     for (value, log_args) in [
@@ -391,7 +409,7 @@ fn run_with_certificate(mode: u32) -> (i32, String) {
     )
     .unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-    let sim = Simulator::start(dir.path(), &job);
+    let sim = Simulator::start(dir.path(), &job, &[]);
     let key_path = key.to_string_lossy().into_owned();
     let (code, outputs) = run(
         &sim,
