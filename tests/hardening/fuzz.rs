@@ -2,7 +2,7 @@
 //! CSV, JSON and JSON Lines that are then mangled, written to a file and put through
 //! `job::open`, `JobFile::read_rows` and the planner, as `plan` does.
 //!
-//! Properties: nothing panics; a file is either refused as a whole (`JobError`) or
+//! Properties: nothing panics (the simulator's inventory reader included); a file is either refused as a whole (`JobError`) or
 //! every row comes out with a row number, in increasing order, and one assessment per
 //! row; and where the input was generated from known records, one row per record with
 //! its own value and line (an oracle independent of the readers).
@@ -16,6 +16,7 @@ use std::path::Path;
 use intune_reset::job::{self, Column, JobError, JobRow};
 use intune_reset::plan::{LookupMode, PlanOptions, Planner};
 use intune_reset::rules::ActionChoice;
+use intune_reset::sim::Inventory;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use tempfile::TempDir;
@@ -99,6 +100,9 @@ fn read_path(path: &Path) -> Result<Read, TestCaseError> {
     if let Some(at) = rows.iter().position(stopped) {
         prop_assert_eq!(at + 1, rows.len(), "reading stops at most once, at the end");
     }
+    // The simulator seeds its tenant from job files with the same readers (`simulate
+    // --inventory`, `run --simulate`): it must not panic on them either.
+    let _ = Inventory::from_job_files(&[path.to_owned()], 1);
     Ok(Read::Rows(rows))
 }
 
