@@ -234,6 +234,7 @@ fn run(
     let code = out.status.code().unwrap_or(-1);
     if code == 0 {
         let rows = read_report(&report);
+        assert_eq!(rows.len(), 7, "one report row per device");
         assert_eq!(count(&rows, "succeeded"), rows.len(), "{}", outputs.0[1].1);
     }
     (code, outputs)
@@ -438,12 +439,15 @@ fn run_with_certificate(mode: u32) -> (i32, String) {
 #[cfg(unix)]
 #[test]
 fn a_key_file_others_can_read_is_warned_about() {
-    let (code, stderr) = run_with_certificate(0o644);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("can be read by other users (mode 644)") && stderr.contains("chmod 600"),
-        "{stderr}"
-    );
+    for mode in [0o644, 0o640] {
+        let (code, stderr) = run_with_certificate(mode);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains(&format!("can be read by other users (mode {mode:o})"))
+                && stderr.contains("chmod 600"),
+            "{stderr}"
+        );
+    }
     let (code, stderr) = run_with_certificate(0o600);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("can be read by other users"), "{stderr}");
