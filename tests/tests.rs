@@ -3,8 +3,10 @@
 
 mod common;
 mod crash_cli;
+mod hardening;
 mod plan_cli;
 mod rules_cli;
 mod run_e2e;
+mod security;
 mod sim;
 mod status_cli;

@@ -108,6 +108,9 @@ pub fn open_text(path: &Path) -> Result<TextSource, JobError> {
         TextEncoding::Utf8 | TextEncoding::Windows1252 => {
             let mut reader = BufReader::with_capacity(64 * 1024, replay);
             if bom_len > 0 {
+                // `consume` only skips bytes already buffered: on a fresh reader it
+                // would skip nothing and the JSON parser would meet the BOM.
+                reader.fill_buf().map_err(io_err)?;
                 reader.consume(bom_len);
             }
             Box::new(reader)
@@ -183,6 +186,11 @@ fn decode_head(bytes: &[u8], encoding: TextEncoding) -> String {
 }
 
 /// Text has few control characters; a header line never holds a NUL.
+///
+/// A handful of stray control characters (a NUL pasted into one device name) is a
+/// broken *row*, reported as `control_characters`, not a broken file: below
+/// [`STRAY_CONTROLS`] the share rule does not apply, else a three-row file with one NUL
+/// would be refused whole.
 fn looks_binary(head: &str) -> bool {
     let first_line = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if first_line.contains('\0') {
@@ -193,14 +201,27 @@ fn looks_binary(head: &str) -> bool {
         .chars()
         .filter(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\x0c'))
         .count();
-    control * 100 > total
+    control > STRAY_CONTROLS && control * 100 > total
 }
+
+/// How many control characters a text file may hold before its share decides.
+const STRAY_CONTROLS: usize = 8;
 
 /// A field's text: UTF-8 where valid, otherwise Windows-1252 (which maps every byte).
 pub fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.into(),
         Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
+    }
+}
+
+/// A CSV field of a file in `encoding`: a file whose head already showed it is
+/// Windows-1252 is that throughout, even where two of its bytes happen to form valid
+/// UTF-8 (`ß€` is `DF 80`, which UTF-8 reads as `߀`); otherwise [`field_text`].
+pub fn field_text_in(bytes: &[u8], encoding: TextEncoding) -> std::borrow::Cow<'_, str> {
+    match encoding {
+        TextEncoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        _ => field_text(bytes),
     }
 }
 
@@ -278,9 +299,23 @@ mod tests {
     }
 
     #[test]
+    fn a_windows_1252_file_decodes_bytes_that_look_like_utf8_as_windows_1252() {
+        assert_eq!(field_text_in(b"\xdf\x80", TextEncoding::Windows1252), "ß€");
+        assert_eq!(field_text_in(b"\xdf\x80", TextEncoding::Utf8), "߀");
+        assert_eq!(field_text_in(b"Jos\xe9", TextEncoding::Utf8), "José");
+    }
+
+    #[test]
     fn binary_heads_are_recognised() {
         assert!(looks_binary("\0\0\0\u{1}\u{2}abc"));
         assert!(!looks_binary("id,serialNumber\r\n1,2\r\n"));
+        let garbage: String = (0..200).map(|i| char::from((i % 7) as u8)).collect();
+        assert!(looks_binary(&format!("id\n{garbage}")));
+    }
+
+    #[test]
+    fn a_nul_in_one_field_of_a_small_file_is_a_row_problem_not_a_binary_file() {
+        assert!(!looks_binary("id,deviceName\n1,ab\0cd\n2,ef\n"));
     }
 
     proptest! {

@@ -7,13 +7,14 @@
 //! the array), once for the devices.
 
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::decode::{TextEncoding, TextSource, field_text, transcode_1252};
+use super::utf8_repair::Utf8Repair;
 use super::{Column, DeviceFields, Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
 
 /// `None` for CSV; otherwise which JSON shape the file has.
@@ -58,10 +59,14 @@ fn devices_key(map: &serde_json::Map<String, Value>) -> Option<&str> {
     map.keys().map(String::as_str).find(|k| is_devices_key(k))
 }
 
+/// UTF-8 text for the JSON parser: UTF-16 is transcoded already, Windows-1252 is
+/// transcoded here, and a stray non-UTF-8 byte later in a UTF-8 file is repaired rather
+/// than stopping the parse (see [`Utf8Repair`]).
 fn reader_for(text: TextSource) -> Box<dyn BufRead + Send> {
     match text.encoding {
         TextEncoding::Windows1252 => transcode_1252(text.reader),
-        _ => text.reader,
+        TextEncoding::Utf8 => Box::new(BufReader::new(Utf8Repair::new(text.reader))),
+        TextEncoding::Utf16Le | TextEncoding::Utf16Be => text.reader,
     }
 }
 
@@ -294,21 +299,61 @@ fn read_lines(mut reader: Box<dyn BufRead + Send>, sink: &mut Sink) {
                 break;
             }
         }
-        line_no += 1;
-        let text = field_text(&buf);
-        let text: &str = &text;
-        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-        if text.is_empty() {
-            sink.stats.blank_lines += 1;
-            continue;
+        for line in split_lone_cr(&buf) {
+            line_no += 1;
+            read_line(line, line_no, sink);
         }
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => sink.device(line_no, value),
-            Err(e) => sink.defect(
-                line_no,
-                "invalid_json",
-                format!("the line is not valid JSON: {e}"),
-            ),
+    }
+}
+
+/// A line read up to `\n`, split at each `\r` not followed by `\n`: files saved with
+/// the classic Mac OS line end have nothing else. JSON never holds a raw CR inside a
+/// string (it must be escaped), so the split cannot cut a value in two. A lone CR at
+/// the very end ends the last line; it does not start another.
+fn split_lone_cr(buf: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::with_capacity(1);
+    let mut start = 0;
+    for (i, b) in buf.iter().enumerate() {
+        if *b == b'\r' && buf.get(i + 1) != Some(&b'\n') {
+            lines.push(&buf[start..i]);
+            start = i + 1;
         }
+    }
+    if start < buf.len() {
+        lines.push(&buf[start..]);
+    }
+    lines
+}
+
+fn read_line(line: &[u8], line_no: u64, sink: &mut Sink) {
+    let text = field_text(line);
+    let text: &str = &text;
+    let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if text.is_empty() {
+        sink.stats.blank_lines += 1;
+        return;
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => sink.device(line_no, value),
+        Err(e) => sink.defect(
+            line_no,
+            "invalid_json",
+            format!("the line is not valid JSON: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_lone_cr;
+
+    #[test]
+    fn lines_end_at_lf_crlf_or_a_lone_cr() {
+        let lines = |b: &'static [u8]| split_lone_cr(b);
+        assert_eq!(lines(b"{}\n"), [b"{}\n" as &[u8]]);
+        assert_eq!(lines(b"{}\r\n"), [b"{}\r\n" as &[u8]]);
+        assert_eq!(lines(b"{}\r\r{}\r"), [b"{}" as &[u8], b"", b"{}"]);
+        assert_eq!(lines(b"{}\r{}\r\n"), [b"{}" as &[u8], b"{}\r\n"]);
+        assert_eq!(lines(b"\r"), [b"" as &[u8]]);
     }
 }

@@ -12,6 +12,7 @@ pub mod columns;
 mod csv_reader;
 pub mod decode;
 mod json_reader;
+mod utf8_repair;
 
 use std::path::{Path, PathBuf};
 

@@ -365,6 +365,20 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
         } else {
             value.chars().any(char::is_control)
         };
+        // U+FFFD is what a decoder leaves where the file's bytes were not text (a
+        // UTF-16 file cut at an odd byte, an unpaired surrogate): the value is not what
+        // the file's author wrote, so a lookup by it would hunt for a device that
+        // does not exist.
+        if !value.is_ascii() && value.contains(char::REPLACEMENT_CHARACTER) {
+            return Err((
+                "undecodable_characters",
+                format!(
+                    "column '{}' holds bytes that are not text in the file's encoding \
+                     (decoded as U+FFFD); the file may be cut short or damaged here",
+                    names.name(column)
+                ),
+            ));
+        }
         if control {
             return Err((
                 "control_characters",

@@ -125,6 +125,18 @@ pub fn run(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
         ));
     }
+    // The endpoints first: a plain-http URL to another host is a usage error (exit 2)
+    // found before any file is read or any connection is opened.
+    if let Target::Tenant {
+        cloud,
+        graph_url,
+        authority_url,
+        ..
+    } = &config.target
+    {
+        Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
+            .map_err(|e| CommandError::Usage(e.to_string()))?;
+    }
     let jobs = open_jobs(&config.files)?;
     let report = report_path(&config.report, &config.files, config.format);
     let (_lock, warning) = lock::acquire(&config.lock_path(&report))

@@ -336,3 +336,13 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parse_guid(&guid), Some(guid.to_ascii_lowercase()));
     }
 }
+
+#[test]
+fn values_a_decoder_could_not_read_are_invalid_not_looked_up() {
+    let mut p = planner(LookupMode::Auto);
+    // The last line of a UTF-16 file cut at an odd byte decodes to a lone U+FFFD.
+    let cut = assess(&mut p, 0, row(4, &[(Column::SerialNumber, "\u{FFFD}")]));
+    assert_eq!(cut.row.outcome, Outcome::Invalid);
+    assert_eq!(cut.row.reason, "undecodable_characters");
+    assert!(cut.work.is_none());
+}

@@ -1,0 +1,399 @@
+//! A proptest fuzz target for the job-file readers: arbitrary bytes, and well-formed
+//! CSV, JSON and JSON Lines that are then mangled, written to a file and put through
+//! `job::open`, `JobFile::read_rows` and the planner, as `plan` does.
+//!
+//! Properties: nothing panics (the simulator's inventory reader included); a file is either refused as a whole (`JobError`) or
+//! every row comes out with a row number, in increasing order, and one assessment per
+//! row; and where the input was generated from known records, one row per record with
+//! its own value and line (an oracle independent of the readers).
+//!
+//! It runs on stable Rust (no cargo-fuzz). `cargo test` runs a few dozen cases per
+//! property; CI runs a longer, time-bounded campaign with `PROPTEST_CASES` (see
+//! `.ci/run`).
+
+use std::path::Path;
+
+use intune_reset::job::{self, Column, JobError, JobRow};
+use intune_reset::plan::{LookupMode, PlanOptions, Planner};
+use intune_reset::rules::ActionChoice;
+use intune_reset::sim::Inventory;
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use tempfile::TempDir;
+
+/// Cases per property: small for `cargo test`, `PROPTEST_CASES` for a campaign.
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    Config {
+        cases,
+        // Failing inputs are printed; a regression file per property is not needed
+        // for inputs that are this cheap to regenerate.
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// What reading a file gave: refused, or its rows (each already assessed).
+enum Read {
+    Refused(JobError),
+    Rows(Vec<JobRow>),
+}
+
+/// Writes `bytes` as `name`, then opens, reads and plans it; checks the properties
+/// every input must have.
+fn read(name: &str, bytes: &[u8]) -> Result<Read, TestCaseError> {
+    let dir = TempDir::new().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    read_path(&path)
+}
+
+fn read_path(path: &Path) -> Result<Read, TestCaseError> {
+    let file = match job::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            prop_assert!(e.to_string().contains(&path.display().to_string()));
+            return Ok(Read::Refused(e));
+        }
+    };
+    let mut planner = Planner::new(PlanOptions {
+        action: Some(ActionChoice::Auto),
+        lookup: LookupMode::Auto,
+    });
+    let source = planner.add_source(&file.source);
+    let names = file.columns.clone();
+    let mut rows = Vec::new();
+    let mut assessed = 0u64;
+    let mut mismatch = None;
+    let stats = file.read_rows(&mut |row| {
+        let assessment = planner.assess(source, &names, None, row.clone());
+        assessed += 1;
+        if assessment.row.row != row.row || (row.defect.is_some() && assessment.work.is_some()) {
+            mismatch = Some(row.row);
+        }
+        rows.push(row);
+    });
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(e) => return Ok(Read::Refused(e)),
+    };
+    prop_assert_eq!(mismatch, None, "the report row keeps the row number");
+    prop_assert_eq!(stats.rows, rows.len() as u64, "stats count every row");
+    prop_assert_eq!(assessed, rows.len() as u64);
+    for pair in rows.windows(2) {
+        prop_assert!(
+            pair[0].row < pair[1].row,
+            "row numbers increase: {} then {}",
+            pair[0].row,
+            pair[1].row
+        );
+    }
+    prop_assert!(rows.iter().all(|r| r.row >= 1), "every row has a number");
+    let stopped = |r: &JobRow| {
+        r.defect
+            .as_ref()
+            .is_some_and(|d| d.reason == "unreadable_rest_of_file")
+    };
+    if let Some(at) = rows.iter().position(stopped) {
+        prop_assert_eq!(at + 1, rows.len(), "reading stops at most once, at the end");
+    }
+    // The simulator seeds its tenant from job files with the same readers (`simulate
+    // --inventory`, `run --simulate`): it must not panic on them either.
+    let _ = Inventory::from_job_files(&[path.to_owned()], 1);
+    Ok(Read::Rows(rows))
+}
+
+fn rows_of(read: Read) -> Result<Vec<JobRow>, TestCaseError> {
+    match read {
+        Read::Rows(rows) => Ok(rows),
+        Read::Refused(e) => Err(TestCaseError::fail(format!("refused: {e}"))),
+    }
+}
+
+/// A CSV field as Excel writes it: quoted when it holds the delimiter, a quote or a
+/// line break.
+fn csv_field(value: &str, delimiter: char) -> String {
+    if value.contains([delimiter, '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Counts line starts the way an editor does: `\n`, `\r\n` or a lone `\r` ends a line.
+fn lines_before(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut lines = 1;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\r' => lines += 1,
+            b'\n' if i == 0 || bytes[i - 1] != b'\r' => lines += 1,
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Utf8,
+    Utf8Bom,
+    Utf16Le,
+    Utf16Be,
+    /// An ANSI export from a Western-European Windows.
+    Windows1252,
+}
+
+fn encode(text: &str, encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Utf8 => text.as_bytes().to_vec(),
+        Encoding::Utf8Bom => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
+        Encoding::Utf16Le => crate::common::utf16le_with_bom(text),
+        Encoding::Utf16Be => crate::common::utf16be_with_bom(text),
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(text).0.into_owned(),
+    }
+}
+
+fn encoding() -> impl Strategy<Value = Encoding> {
+    prop_oneof![
+        Just(Encoding::Utf8),
+        Just(Encoding::Utf8Bom),
+        Just(Encoding::Utf16Le),
+        Just(Encoding::Utf16Be),
+        Just(Encoding::Windows1252),
+    ]
+}
+
+/// A generated CSV record: a unique serial number, a device name with whatever Excel
+/// puts in names (delimiters, quotes, line breaks, accents), and blank lines before it.
+#[derive(Debug, Clone)]
+struct Record {
+    name: String,
+    blanks_before: usize,
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    ("[A-Za-z0-9 ,;|\t\"éß€\n]{0,12}", 0usize..3).prop_map(|(name, blanks_before)| Record {
+        name,
+        blanks_before,
+    })
+}
+
+/// Mangling: cut the file, flip bytes, insert NULs or stray bytes.
+#[derive(Debug, Clone)]
+enum Mangle {
+    Truncate(prop::sample::Index),
+    Set(prop::sample::Index, u8),
+    Insert(prop::sample::Index, Vec<u8>),
+}
+
+fn mangle() -> impl Strategy<Value = Mangle> {
+    prop_oneof![
+        any::<prop::sample::Index>().prop_map(Mangle::Truncate),
+        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mangle::Set(i, b)),
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(
+                prop_oneof![Just(0u8), Just(b'"'), Just(b'\r'), any::<u8>()],
+                1..6
+            )
+        )
+            .prop_map(|(i, b)| Mangle::Insert(i, b)),
+    ]
+}
+
+fn apply(mut bytes: Vec<u8>, mangles: &[Mangle]) -> Vec<u8> {
+    for m in mangles {
+        if bytes.is_empty() {
+            break;
+        }
+        match m {
+            Mangle::Truncate(i) => bytes.truncate(i.index(bytes.len())),
+            Mangle::Set(i, b) => {
+                let at = i.index(bytes.len());
+                bytes[at] = *b;
+            }
+            Mangle::Insert(i, b) => {
+                let at = i.index(bytes.len());
+                bytes.splice(at..at, b.iter().copied());
+            }
+        }
+    }
+    bytes
+}
+
+/// A generated CSV job: its text and, per record, (serial, trimmed name, line).
+fn csv_job(
+    records: &[Record],
+    delimiter: char,
+    eol: &str,
+    final_eol: bool,
+) -> (String, Vec<(String, String, u64)>) {
+    let d = delimiter;
+    let mut text = format!("serialNumber{d}deviceName{d}OS");
+    let mut expected = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        text.push_str(eol);
+        for _ in 0..r.blanks_before {
+            text.push_str(eol);
+        }
+        let line = lines_before(&text);
+        let serial = format!("SN{i:05}");
+        text.push_str(&format!("{serial}{d}{}{d}iOS", csv_field(&r.name, d)));
+        expected.push((serial, r.name.trim().to_owned(), line));
+    }
+    if final_eol {
+        text.push_str(eol);
+    }
+    (text, expected)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any bytes at all, under any of the names a job file has.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..2048),
+        name in prop::sample::select(vec!["job.csv", "job.json", "job.jsonl", "job.txt", "job"]),
+    ) {
+        read(name, &bytes)?;
+    }
+
+    /// Well-formed CSV in every dialect: one row per record, with its own value and
+    /// the line it starts on.
+    #[test]
+    fn generated_csv_gives_one_row_per_record(
+        records in prop::collection::vec(record(), 0..25),
+        delimiter in prop::sample::select(vec![',', ';', '\t', '|']),
+        eol in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+        final_eol in any::<bool>(),
+        encoding in encoding(),
+    ) {
+        let (text, expected) = csv_job(&records, delimiter, eol, final_eol);
+        let bytes = encode(&text, encoding);
+        // Windows-1252 bytes that happen to form valid UTF-8 ("ß€" is DF 80, "߀" in
+        // UTF-8) cannot be told apart from UTF-8 by anyone: values are compared only
+        // when the file shows its encoding.
+        let knowable = !matches!(encoding, Encoding::Windows1252)
+            || text.is_ascii()
+            || std::str::from_utf8(&bytes).is_err();
+        let rows = rows_of(read("job.csv", &bytes)?)?;
+        prop_assert_eq!(rows.len(), expected.len());
+        for (row, (serial, name, line)) in rows.iter().zip(&expected) {
+            prop_assert_eq!(row.fields.get(Column::SerialNumber), Some(serial.as_str()));
+            if knowable {
+                prop_assert_eq!(row.fields.get(Column::DeviceName).unwrap_or(""), name.as_str());
+            }
+            prop_assert_eq!(row.row, *line, "the line of {}", serial);
+            prop_assert!(row.defect.is_none());
+        }
+    }
+
+    /// The same CSV, then cut, overwritten and padded with NULs and stray bytes: no
+    /// panic, and no rows invented out of nothing.
+    #[test]
+    fn mangled_csv_never_panics_or_invents_rows(
+        records in prop::collection::vec(record(), 1..25),
+        delimiter in prop::sample::select(vec![',', ';', '\t', '|']),
+        eol in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+        encoding in encoding(),
+        mangles in prop::collection::vec(mangle(), 1..4),
+    ) {
+        let (text, expected) = csv_job(&records, delimiter, eol, true);
+        let bytes = apply(encode(&text, encoding), &mangles);
+        if let Read::Rows(rows) = read("job.csv", &bytes)? {
+            // A mangled quote or line break may join records or split them, but a row
+            // starts on a line of its own, and in every encoding the readers know a
+            // line break needs a 0x0A or 0x0D byte.
+            let breaks = bytes.iter().filter(|b| matches!(b, b'\n' | b'\r')).count();
+            prop_assert!(
+                rows.len() <= breaks + 1,
+                "{} rows from {} records and {} line breaks", rows.len(), expected.len(), breaks
+            );
+        }
+    }
+
+    /// A JSON array (or Graph list response, or job document): one row per element,
+    /// numbered by position, whatever the element is.
+    #[test]
+    fn generated_json_gives_one_row_per_element(
+        elements in prop::collection::vec(prop_oneof![
+            "[A-Za-z0-9éß\\\\\"]{0,10}".prop_map(|s| serde_json::json!({"serialNumber": s, "operatingSystem": "iOS"})),
+            any::<i32>().prop_map(|n| serde_json::json!({"imei": n})),
+            Just(serde_json::Value::Null),
+            "[a-z]{0,6}".prop_map(serde_json::Value::from),
+            Just(serde_json::json!({"unrelated": true})),
+        ], 0..30),
+        shape in 0usize..3,
+        encoding in encoding(),
+    ) {
+        let array = serde_json::Value::Array(elements.clone());
+        let document = match shape {
+            0 => array,
+            1 => serde_json::json!({"value": array}),
+            _ => serde_json::json!({"devices": array, "action": "auto"}),
+        };
+        let text = serde_json::to_string_pretty(&document).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let rows = rows_of(read("job.json", &encode(&text, encoding))?)?;
+        prop_assert_eq!(rows.len(), elements.len());
+        for (i, (row, element)) in rows.iter().zip(&elements).enumerate() {
+            prop_assert_eq!(row.row, i as u64 + 1);
+            prop_assert_eq!(row.defect.is_some(), element.as_object().is_none_or(|o| o.contains_key("unrelated")));
+        }
+    }
+
+    /// JSON Lines with blank and broken lines: one row per non-blank line, numbered
+    /// by line.
+    #[test]
+    fn generated_json_lines_give_one_row_per_non_blank_line(
+        lines in prop::collection::vec(prop_oneof![
+            "[A-Z0-9]{1,8}".prop_map(|s| format!("{{\"serialNumber\":\"{s}\"}}")),
+            Just(String::new()),
+            Just("   ".to_string()),
+            "[a-z{}\\[\\]:,]{1,10}".prop_map(|s| format!("x{s}")),
+        ], 0..30),
+        eol in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+        encoding in encoding(),
+    ) {
+        let text: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
+        let expected: Vec<u64> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, _)| i as u64 + 1)
+            .collect();
+        match read("job.jsonl", &encode(&text, encoding))? {
+            Read::Rows(rows) => {
+                let numbers: Vec<u64> = rows.iter().map(|r| r.row).collect();
+                prop_assert_eq!(numbers, expected);
+            }
+            // Only a file with nothing in it is refused.
+            Read::Refused(e) => prop_assert!(expected.is_empty(), "refused: {}", e),
+        }
+    }
+
+    /// Mangled JSON and JSON Lines: no panic; a broken array says where it broke
+    /// (checked in [`read_path`]) instead of dropping the rest silently.
+    #[test]
+    fn mangled_json_never_panics(
+        count in 1usize..20,
+        lines in any::<bool>(),
+        encoding in encoding(),
+        mangles in prop::collection::vec(mangle(), 1..4),
+    ) {
+        let devices: Vec<String> = (0..count)
+            .map(|i| format!("{{\"serialNumber\":\"SN{i}\",\"deviceName\":\"Köln {i}\"}}"))
+            .collect();
+        let (name, text) = if lines {
+            ("job.jsonl", devices.join("\n"))
+        } else {
+            ("job.json", format!("[{}]", devices.join(",\n")))
+        };
+        let bytes = apply(encode(&text, encoding), &mangles);
+        read(name, &bytes)?;
+    }
+}
