@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::graph::{ActionResult, CallError, CallErrorKind, Connection, GraphApi, Reply};
+use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
 use crate::plan::Work;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::Action;
@@ -21,10 +21,10 @@ use super::cooldown::Cooldown;
 use super::journal::{Journal, Sending};
 use super::limiter::{WindowLimiter, acquire};
 use super::reaction::{AbortReason, Reaction, reaction};
-use super::verify::reset_since;
 
 mod claims;
 mod lookup;
+mod settle;
 
 pub use super::settings::Settings;
 use claims::Claims;
@@ -222,49 +222,6 @@ impl<G: GraphApi> Engine<G> {
         }
     }
 
-    /// A reset the interrupted run may have sent: `Some` final outcome when Graph shows
-    /// it, `None` when Graph has no reset since, so it may be sent now.
-    async fn settle_prior(&self, prior: &Sending) -> Result<Option<End>, End> {
-        let Some(sent_at) = prior.sent_at() else {
-            return Ok(None);
-        };
-        // A request the killed process sent may still be in Graph's hands: give it as
-        // long as a request may take before reading.
-        if let Ok(age) = SystemTime::now().duration_since(sent_at)
-            && age < self.settings.request_timeout
-        {
-            tokio::time::sleep(self.settings.request_timeout - age).await;
-        }
-        let reply = self
-            .read(|c| Box::pin(self.graph.action_results(&prior.device_id, c)))
-            .await
-            .map_err(|read_failure| {
-                End::new(
-                    Outcome::Failed,
-                    "outcome_unknown",
-                    format!(
-                        "the interrupted run sent a reset at {} and deviceActionResults could not be read ({}); not sent again. Check it with `intune-reset status`",
-                        prior.sent_at, read_failure.detail
-                    ),
-                )
-            })?;
-        Ok(reset_since(&reply.value, sent_at).map(|entry| {
-            let mut end = End::new(
-                Outcome::Succeeded,
-                "",
-                format!(
-                    "confirmed on resume: the interrupted run sent a reset at {} and deviceActionResults shows it (state {}); not sent again",
-                    prior.sent_at,
-                    entry.action_state.as_deref().unwrap_or("unknown")
-                ),
-            );
-            end.status = Some(reply.status);
-            end.request_id = reply.request_id.clone();
-            end.client_request_id = Some(reply.client_request_id.clone());
-            end
-        }))
-    }
-
     /// Records that this row acts on `id`; returns the earlier claimant if any.
     fn claim(&self, id: &str, row: &ReportRow) -> Option<String> {
         let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
@@ -356,35 +313,12 @@ impl<G: GraphApi> Engine<G> {
             if let Err(end) = self.gate(true, false).await {
                 return match last {
                     None => end,
-                    Some(e) => End::from_error(
-                        Outcome::Failed,
-                        "outcome_unknown",
-                        &CallError {
-                            message: format!(
-                                "the run stopped after a reset whose answer was lost ({}); it was not sent again. Check it with `intune-reset status`",
-                                e.message
-                            ),
-                            ..e
-                        },
-                    ),
+                    Some(lost) => stopped_after_lost_answer(lost),
                 };
             }
             let sent_at = SystemTime::now();
-            if let Some(journal) = &self.journal {
-                let entry = Sending {
-                    source: row.source.clone(),
-                    row: row.row,
-                    device_id: id.to_owned(),
-                    sent_at: timestamp(sent_at),
-                };
-                if let Err(e) = journal.sending(&entry) {
-                    // Without the record, a crash could not be resumed safely.
-                    return End::new(
-                        Outcome::Failed,
-                        "journal_unwritable",
-                        format!("the in-flight journal cannot be written ({e}); nothing was sent"),
-                    );
-                }
+            if let Err(end) = self.record_sending(row, id, sent_at) {
+                return end;
             }
             sends += 1;
             row.attempts = sends;
@@ -392,27 +326,7 @@ impl<G: GraphApi> Engine<G> {
             let error = match self.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
                     self.cooldown.succeeded();
-                    let resent = match &last {
-                        Some(e) => format!(
-                            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no reset from it",
-                            e.message
-                        ),
-                        None if sends > 1 => format!(" on attempt {sends}"),
-                        None => String::new(),
-                    };
-                    let mut end = End::new(
-                        Outcome::Succeeded,
-                        "",
-                        format!(
-                            "Graph accepted the action ({}){resent}: {}",
-                            reply.status,
-                            effect(action)
-                        ),
-                    );
-                    end.status = Some(reply.status);
-                    end.request_id = reply.request_id;
-                    end.client_request_id = Some(reply.client_request_id);
-                    return end;
+                    return accepted(reply, sends, last.as_ref(), action);
                 }
                 Err(e) => e,
             };
@@ -433,77 +347,37 @@ impl<G: GraphApi> Engine<G> {
                     }
                 }
                 Step::Stop(end) => return end,
-                Step::Verify => match self.verify(id, sent_at, &error).await {
-                    Ok(Some(entry)) => {
-                        self.counters
-                            .confirmed_by_results
-                            .fetch_add(1, Ordering::Relaxed);
-                        let mut end = End::from_error(Outcome::Succeeded, "", &error);
-                        end.detail = format!(
-                            "the answer was lost ({}), but deviceActionResults shows the reset (state {}, started {}): confirmed, not sent again; {}",
-                            error.message,
-                            entry.action_state.as_deref().unwrap_or("unknown"),
-                            entry.start_date_time.as_deref().unwrap_or("?"),
-                            effect(action)
-                        );
-                        return end;
-                    }
+                Step::Verify => match self.settle_lost_answer(id, sent_at, &error, action).await {
+                    Some(end) => return end,
                     // Graph has no new reset for the device: the request did not land,
                     // and sending it again cannot make a second passcode.
-                    Ok(None) => connection = Connection::Fresh,
-                    Err(read_failure) => {
-                        let mut end = End::from_error(Outcome::Failed, "outcome_unknown", &error);
-                        end.detail = format!(
-                            "the answer was lost ({}) and deviceActionResults could not be read ({}); not sent again, to avoid a second passcode. Check it with `intune-reset status`",
-                            error.message, read_failure.detail
-                        );
-                        return end;
-                    }
+                    None => connection = Connection::Fresh,
                 },
             }
             last = Some(error);
         }
-        let detail = match &last {
-            Some(e) => format!("gave up after {sends} attempts; the last answer: {}", e),
-            None => format!("gave up after {sends} attempts"),
-        };
-        let mut end = match &last {
-            Some(e) => End::from_error(Outcome::Failed, "gave_up", e),
-            None => End::new(Outcome::Failed, "gave_up", ""),
-        };
-        end.detail = detail;
-        end
+        gave_up(sends, last)
     }
 
-    /// Reads the device's `deviceActionResults` for a reset sent at `sent_at`.
-    ///
-    /// After a timeout the request may still be in Graph's hands: a request abandoned
-    /// by the client can be processed after it gave up. So the first read waits as long
-    /// again as the timeout, and a second read follows before the answer "it did not
-    /// land" is trusted. A dropped connection or a 5xx is over on Graph's side: one read
-    /// after a short delay.
-    async fn verify(
-        &self,
-        id: &str,
-        sent_at: SystemTime,
-        error: &CallError,
-    ) -> Result<Option<ActionResult>, End> {
-        let reads = if error.kind == CallErrorKind::Timeout {
-            tokio::time::sleep(self.settings.request_timeout).await;
-            2
-        } else {
-            1
+    /// Writes the journal line for a send about to happen; without it a crash could not
+    /// be resumed safely, so nothing is sent.
+    fn record_sending(&self, row: &ReportRow, id: &str, sent_at: SystemTime) -> Result<(), End> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
         };
-        for _ in 0..reads {
-            tokio::time::sleep(self.settings.verify_delay).await;
-            let reply = self
-                .read(|c| Box::pin(self.graph.action_results(id, c)))
-                .await?;
-            if let Some(found) = reset_since(&reply.value, sent_at) {
-                return Ok(Some(found.clone()));
-            }
-        }
-        Ok(None)
+        let entry = Sending {
+            source: row.source.clone(),
+            row: row.row,
+            device_id: id.to_owned(),
+            sent_at: timestamp(sent_at),
+        };
+        journal.sending(&entry).map_err(|e| {
+            End::new(
+                Outcome::Failed,
+                "journal_unwritable",
+                format!("the in-flight journal cannot be written ({e}); nothing was sent"),
+            )
+        })
     }
 
     /// One device's `deviceActionResults` for `status`, read with the run's limiters,
@@ -578,6 +452,62 @@ enum Step {
     Again(bool, Option<Duration>),
     Verify,
     Stop(End),
+}
+
+/// Graph took the reset (204): queued for the device's next check-in.
+fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Action) -> End {
+    let resent = match lost {
+        Some(e) => format!(
+            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no reset from it",
+            e.message
+        ),
+        None if sends > 1 => format!(" on attempt {sends}"),
+        None => String::new(),
+    };
+    let mut end = End::new(
+        Outcome::Succeeded,
+        "",
+        format!(
+            "Graph accepted the action ({}){resent}: {}",
+            reply.status,
+            effect(action)
+        ),
+    );
+    end.status = Some(reply.status);
+    end.request_id = reply.request_id;
+    end.client_request_id = Some(reply.client_request_id);
+    end
+}
+
+/// The run stopped while a device's lost answer awaited a resend: it is not sent again.
+fn stopped_after_lost_answer(lost: CallError) -> End {
+    End::from_error(
+        Outcome::Failed,
+        "outcome_unknown",
+        &CallError {
+            message: format!(
+                "the run stopped after a reset whose answer was lost ({}); it was not sent again. Check it with `intune-reset status`",
+                lost.message
+            ),
+            ..lost
+        },
+    )
+}
+
+/// Every attempt was used up.
+fn gave_up(sends: u32, last: Option<CallError>) -> End {
+    match last {
+        Some(e) => {
+            let mut end = End::from_error(Outcome::Failed, "gave_up", &e);
+            end.detail = format!("gave up after {sends} attempts; the last answer: {e}");
+            end
+        }
+        None => End::new(
+            Outcome::Failed,
+            "gave_up",
+            format!("gave up after {sends} attempts"),
+        ),
+    }
 }
 
 /// What the device will experience, for the report.

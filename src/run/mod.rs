@@ -248,6 +248,17 @@ pub async fn simulated_client(
         client_id: client_id.into(),
         credential: AppCredential::Secret(Secret::new("simulated-secret")),
     };
+    first_token(endpoints, identity, timeout).await
+}
+
+/// Builds the client and fetches a first token, so a wrong secret stops everything
+/// before any device is touched.
+async fn first_token(
+    endpoints: Endpoints,
+    identity: Identity,
+    timeout: Duration,
+) -> Result<GraphClient, AbortReason> {
+    let auth = |e: String| AbortReason::Authentication(e);
     let client =
         GraphClient::sign_in(endpoints, identity, timeout).map_err(|e| auth(e.to_string()))?;
     client
@@ -336,14 +347,7 @@ pub(crate) async fn sign_in(
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
-    let client = GraphClient::sign_in(endpoints, resolved.identity, timeout)
-        .map_err(|e| auth(e.to_string()))?;
-    client
-        .tokens()
-        .token()
-        .await
-        .map_err(|e| auth(e.to_string()))?;
-    Ok(client)
+    first_token(endpoints, resolved.identity, timeout).await
 }
 
 /// The pipeline, on an already signed-in client.
