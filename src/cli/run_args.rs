@@ -1,0 +1,136 @@
+//! `run` arguments: clap types turned into one [`RunConfig`].
+
+use std::path::PathBuf;
+
+use crate::plan::{CommandError, PlanOptions};
+use crate::run::{RunConfig, Settings, Target};
+
+use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    /// Job files, as for `plan`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The action. Required unless every job file names one (a job document's
+    /// "action", or an `action` column); a row's own value wins. Rows left without
+    /// any are invalid, never defaulted.
+    #[arg(long, value_enum)]
+    action: Option<ActionArg>,
+    /// When to read a device's facts from Graph first.
+    #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
+    lookup: LookupArg,
+    #[command(flatten)]
+    output: ReportArgs,
+    /// Act without asking (required when there is no terminal, as under cron).
+    #[arg(long)]
+    yes: bool,
+    /// Refuse to act on more than N devices.
+    #[arg(long, value_name = "N")]
+    max_devices: Option<u64>,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// resetPasscode calls per second at most [default: 9.9; with the 200-per-20-s
+    /// window this sustains about 9.75/s]
+    #[arg(long, value_name = "PER_SECOND")]
+    write_rate: Option<f64>,
+    /// Reads (lookups, verifications) per second at most [default: 50]
+    #[arg(long, value_name = "PER_SECOND")]
+    read_rate: Option<f64>,
+    /// Devices in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Requests per device call before giving up (429s count).
+    #[arg(long, default_value_t = 10)]
+    max_attempts: u32,
+    /// Per-request timeout, e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+    /// Rehearse against an in-process simulated tenant holding the job's devices
+    /// (Intune's limits, realistic latency); no real tenant is touched.
+    #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
+    simulate: bool,
+    /// Lift the client-side pacing (the limiters stay off): for benchmarks against a
+    /// local simulator only. Refused unless --graph-url is a loopback address.
+    #[arg(long, requires = "graph_url")]
+    unthrottled: bool,
+    /// Continue the run recorded in --report: final rows are kept, rows in flight when
+    /// it stopped are checked in Graph before anything is sent again.
+    #[arg(long, requires = "report")]
+    resume: bool,
+    /// Lock file that keeps two runs of the same job apart
+    /// [default: <report folder>/<first job file name>.lock]
+    #[arg(long, value_name = "PATH")]
+    lock: Option<PathBuf>,
+    /// Seed of the simulated tenant (with --simulate).
+    #[arg(long, default_value_t = 1, requires = "simulate")]
+    simulate_seed: u64,
+}
+
+/// Who signs in, and where: shared by `run` and `status`.
+impl RunArgs {
+    pub(super) fn into_config(self, interactive: bool) -> Result<RunConfig, CommandError> {
+        for (flag, rate) in [
+            ("--write-rate", self.write_rate),
+            ("--read-rate", self.read_rate),
+        ] {
+            if let Some(r) = rate
+                && !(r > 0.0 && r.is_finite())
+            {
+                return Err(CommandError::Usage(format!(
+                    "{flag} must be a positive number"
+                )));
+            }
+        }
+        let mut settings = Settings {
+            concurrency: self.concurrency.max(1),
+            max_attempts: self.max_attempts.max(1),
+            request_timeout: self.timeout,
+            ..Settings::default()
+        };
+        if let Some(r) = self.write_rate {
+            settings.write_rate = r;
+        }
+        if let Some(r) = self.read_rate {
+            settings.read_rate = r;
+        }
+        if self.unthrottled {
+            let loopback = self
+                .tenant
+                .graph_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| crate::graph::cloud::is_loopback(&u));
+            if !loopback {
+                return Err(CommandError::Usage(
+                    "--unthrottled is for a local simulator only: --graph-url must be a loopback address".into(),
+                ));
+            }
+            settings = settings.unlimited();
+        }
+        Ok(RunConfig {
+            files: self.files,
+            options: PlanOptions {
+                action: self.action.map(Into::into),
+                lookup: self.lookup.into(),
+            },
+            report: self.output.report,
+            format: self.output.format.into(),
+            summary_json: self.output.summary_json,
+            yes: self.yes,
+            max_devices: self.max_devices,
+            settings,
+            timeout: self.timeout,
+            target: if self.simulate {
+                Target::Simulate {
+                    seed: self.simulate_seed,
+                }
+            } else {
+                self.tenant.target()
+            },
+            interactive,
+            resume: self.resume,
+            lock: self.lock,
+        })
+    }
+}
