@@ -111,12 +111,34 @@ struct ReportArgs {
     /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
-    format: FormatArg,
+    /// Report format [default: jsonl for a --report ending in .jsonl or .ndjson, else csv]
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Also write the summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    /// The format asked for, else the one the report's name says (`--resume` reads an
+    /// existing report in its own format).
+    fn format(&self) -> ReportFormat {
+        match self.format {
+            Some(f) => f.into(),
+            None => {
+                let ext = self
+                    .report
+                    .as_ref()
+                    .and_then(|p| p.extension())
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
+                match ext.as_deref() {
+                    Some("jsonl" | "ndjson") => ReportFormat::Jsonl,
+                    _ => ReportFormat::Csv,
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -228,8 +250,8 @@ impl PlanArgs {
                 action: Some(self.action.into()),
                 lookup: self.lookup.into(),
             },
+            format: self.output.format(),
             report: self.output.report,
-            format: self.output.format.into(),
             summary_json: self.output.summary_json,
         }
     }

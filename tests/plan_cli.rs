@@ -458,3 +458,20 @@ fn summary_snapshot() {
         .collect();
     insta::assert_snapshot!("plan_summary", without_path);
 }
+
+#[test]
+fn a_report_named_jsonl_is_written_as_json_lines_without_format() {
+    let dir = TempDir::new().unwrap();
+    let report = dir.path().join("out.jsonl");
+    intune_reset()
+        .args(["plan", "jobs/nightly-lost-devices.csv", "--report"])
+        .arg(&report)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(text.lines().count(), 8);
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(row["outcome"], "planned");
+    }
+}
