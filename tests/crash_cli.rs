@@ -348,3 +348,24 @@ fn a_wrong_client_secret_stops_before_any_device_with_entras_code() {
     );
     assert!(!report.exists(), "nothing was written");
 }
+
+#[test]
+fn an_existing_report_is_never_overwritten_by_a_new_run() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 3);
+    let tenant = Tenant::start(&job, &dir.path().join("sim.jsonl"), &[]);
+    let report = dir.path().join("report.csv");
+    std::fs::write(&report, "the record of an earlier run\n").unwrap();
+    let out = run_cmd(&tenant, &job, &report, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        "the record of an earlier run\n"
+    );
+    assert!(tenant.resets().is_empty(), "nothing was sent");
+}

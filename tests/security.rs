@@ -209,6 +209,8 @@ fn run(
     log_args: &[&str],
 ) -> (i32, Outputs) {
     let report = dir.join("report.csv");
+    // Each run is a new run: `run` never overwrites an earlier run's report.
+    let _ = std::fs::remove_file(&report);
     let summary = dir.join("summary.json");
     let mut cmd = intune_reset();
     cmd.arg("run")

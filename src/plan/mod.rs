@@ -72,15 +72,36 @@ pub fn open_jobs(paths: &[PathBuf]) -> Result<Vec<OpenedJob>, JobError> {
 
 pub fn report_path(explicit: &Option<PathBuf>, files: &[PathBuf], format: ReportFormat) -> PathBuf {
     explicit.clone().unwrap_or_else(|| {
-        default_path(
+        let path = default_path(
             files
                 .first()
                 .map(PathBuf::as_path)
                 .unwrap_or(Path::new("job")),
             format,
             SystemTime::now(),
-        )
+        );
+        unused_name(path)
     })
+}
+
+/// `path`, or `<stem>-2.<ext>`, `-3`, ... when two commands start in the same second:
+/// a default report never replaces another.
+fn unused_name(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
 }
 
 pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
@@ -157,4 +178,24 @@ pub fn write_summary_json(
     }
     let text = serde_json::to_string_pretty(summary).map_err(|e| err(e.into()))?;
     std::fs::write(path, text + "\n").map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_reports_never_replace_each_other() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let first = dir.path().join("job-20261122T010203Z.csv");
+        assert_eq!(unused_name(first.clone()), first);
+        std::fs::write(&first, "").unwrap();
+        let second = unused_name(first.clone());
+        assert_eq!(second, dir.path().join("job-20261122T010203Z-2.csv"));
+        std::fs::write(&second, "").unwrap();
+        assert_eq!(
+            unused_name(first),
+            dir.path().join("job-20261122T010203Z-3.csv")
+        );
+    }
 }

@@ -139,6 +139,13 @@ pub fn run(
     }
     let jobs = open_jobs(&config.files)?;
     let report = report_path(&config.report, &config.files, config.format);
+    if !config.resume && report.exists() {
+        return Err(CommandError::Usage(format!(
+            "the report {} already exists: it is the record of an earlier run. Pass --resume to \
+             continue that run, or choose another --report",
+            report.display()
+        )));
+    }
     let (_lock, warning) = lock::acquire(&config.lock_path(&report))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     if let Some(warning) = warning {
