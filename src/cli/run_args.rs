@@ -56,7 +56,7 @@ pub(super) struct RunArgs {
     unthrottled: bool,
     /// Continue the run recorded in --report: final rows are kept, rows in flight when
     /// it stopped are checked in Graph before anything is sent again.
-    #[arg(long, requires = "report")]
+    #[arg(long, requires = "report", conflicts_with = "simulate")]
     resume: bool,
     /// Lock file that keeps two runs of the same job apart
     /// [default: <report folder>/<first job file name>.lock]
