@@ -369,3 +369,31 @@ fn an_existing_report_is_never_overwritten_by_a_new_run() {
     );
     assert!(tenant.resets().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn a_missing_permission_exits_3_naming_it_and_leaves_the_rest_not_attempted() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 30);
+    let tenant = Tenant::start(&job, &dir.path().join("sim.jsonl"), &["--deny-app", CLIENT]);
+    let report = dir.path().join("report.csv");
+    let out = run_cmd(&tenant, &job, &report, &["--concurrency", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("DeviceManagementManagedDevices.PrivilegedOperations.All"),
+        "{stderr}"
+    );
+    let rows = read_report(&report);
+    assert_complete(&rows, 32);
+    let not_attempted = rows
+        .iter()
+        .filter(|r| r["outcome"] == "not_attempted")
+        .count();
+    assert!(
+        not_attempted >= 26,
+        "only the first few devices were tried: {not_attempted}"
+    );
+    assert!(tenant.resets().is_empty());
+}
