@@ -315,49 +315,27 @@ fn dispatch(cli: Cli) -> u8 {
             let outcome = args
                 .into_config(interactive)
                 .and_then(|config| run::run(config, &|name| std::env::var(name).ok()));
-            match outcome {
-                Ok(outcome) => {
-                    // A run stopped before it began (sign-in, no confirmation) has no
-                    // rows to count.
-                    if outcome.summary.rows > 0 || outcome.aborted.is_none() {
-                        eprint!("{}", outcome.summary.render());
-                    }
-                    if let Some(reason) = &outcome.aborted {
-                        eprintln!("intune-reset: {}", reason.sentence());
-                        EXIT_ABORTED
-                    } else if outcome.summary.needs_attention() {
-                        EXIT_ROWS_NEED_ATTENTION
-                    } else {
-                        EXIT_OK
-                    }
+            finish(outcome, |outcome| {
+                // A run stopped before it began (sign-in, no confirmation) has no rows
+                // to count.
+                if outcome.summary.rows > 0 || outcome.aborted.is_none() {
+                    eprint!("{}", outcome.summary.render());
                 }
-                Err(e) => {
-                    eprintln!("intune-reset: {e:#}");
-                    e.exit_code()
+                if let Some(reason) = &outcome.aborted {
+                    eprintln!("intune-reset: {}", reason.sentence());
                 }
-            }
+                exit_code(outcome.aborted.is_some(), outcome.summary.needs_attention())
+            })
         }
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
             let outcome = args
                 .into_config()
                 .and_then(|config| status::run(config, &|name| std::env::var(name).ok()));
-            match outcome {
-                Ok(outcome) => {
-                    eprint!("{}", outcome.summary.render());
-                    if outcome.aborted.is_some() {
-                        EXIT_ABORTED
-                    } else if outcome.summary.all_done() {
-                        EXIT_OK
-                    } else {
-                        EXIT_ROWS_NEED_ATTENTION
-                    }
-                }
-                Err(e) => {
-                    eprintln!("intune-reset: {e:#}");
-                    e.exit_code()
-                }
-            }
+            finish(outcome, |outcome| {
+                eprint!("{}", outcome.summary.render());
+                exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())
+            })
         }
         Command::Rules(args) => {
             let text = match args.format {
@@ -366,23 +344,32 @@ fn dispatch(cli: Cli) -> u8 {
             };
             print_stdout(&text)
         }
-        Command::Plan(args) => {
-            let config = args.into_config();
-            match plan::run(&config) {
-                Ok(summary) => {
-                    eprint!("{}", summary.render());
-                    if summary.needs_attention() {
-                        EXIT_ROWS_NEED_ATTENTION
-                    } else {
-                        EXIT_OK
-                    }
-                }
-                Err(e) => {
-                    eprintln!("intune-reset: {e:#}");
-                    e.exit_code()
-                }
-            }
+        Command::Plan(args) => finish(plan::run(&args.into_config()), |summary| {
+            eprint!("{}", summary.render());
+            exit_code(false, summary.needs_attention())
+        }),
+    }
+}
+
+/// A command's error is printed with its cause chain and mapped to its exit code.
+fn finish<T>(result: Result<T, CommandError>, done: impl FnOnce(T) -> u8) -> u8 {
+    match result {
+        Ok(value) => done(value),
+        Err(e) => {
+            eprintln!("intune-reset: {e:#}");
+            e.exit_code()
         }
+    }
+}
+
+/// The exit code contract (see `--help`): aborted beats rows needing attention.
+fn exit_code(aborted: bool, needs_attention: bool) -> u8 {
+    if aborted {
+        EXIT_ABORTED
+    } else if needs_attention {
+        EXIT_ROWS_NEED_ATTENTION
+    } else {
+        EXIT_OK
     }
 }
 
