@@ -123,21 +123,10 @@ impl ReportArgs {
     /// The format asked for, else the one the report's name says (`--resume` reads an
     /// existing report in its own format).
     fn format(&self) -> ReportFormat {
-        match self.format {
-            Some(f) => f.into(),
-            None => {
-                let ext = self
-                    .report
-                    .as_ref()
-                    .and_then(|p| p.extension())
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase);
-                match ext.as_deref() {
-                    Some("jsonl" | "ndjson") => ReportFormat::Jsonl,
-                    _ => ReportFormat::Csv,
-                }
-            }
-        }
+        self.format
+            .map(Into::into)
+            .or_else(|| self.report.as_deref().and_then(ReportFormat::from_name))
+            .unwrap_or(ReportFormat::Csv)
     }
 }
 

@@ -118,6 +118,17 @@ pub enum ReportFormat {
 }
 
 impl ReportFormat {
+    /// The format a report's file name says: `.jsonl`/`.ndjson` are JSON Lines, `.csv`
+    /// is CSV; `None` for any other name.
+    pub fn from_name(path: &Path) -> Option<ReportFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(ReportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ReportFormat::Jsonl),
+            _ => None,
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             ReportFormat::Csv => "csv",

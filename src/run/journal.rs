@@ -34,7 +34,7 @@ pub struct Sending {
 
 impl Sending {
     pub fn sent_at(&self) -> Option<SystemTime> {
-        humantime::parse_rfc3339_weak(self.sent_at.trim_end_matches('Z')).ok()
+        super::verify::parse_timestamp(&self.sent_at)
     }
 }
 

@@ -43,10 +43,13 @@ pub fn is_reset(result: &ActionResult) -> bool {
 }
 
 pub fn started(result: &ActionResult) -> Option<SystemTime> {
-    result
-        .start_date_time
-        .as_deref()
-        .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+    result.start_date_time.as_deref().and_then(parse_timestamp)
+}
+
+/// A time as Graph and this tool write them: RFC 3339 in UTC with a `Z`, and up to 7
+/// fraction digits (`2026-11-22T10:00:03.1234567Z`).
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).ok()
 }
 
 #[cfg(test)]

@@ -156,13 +156,15 @@ fn describe_csv(kind: csv::ErrorKind) -> String {
 /// `.csv` is CSV and `.jsonl`/`.ndjson`/`.json` are JSON Lines; any other name is judged
 /// by its first non-blank character (`{` starts JSON Lines).
 fn detect(path: &Path) -> Result<ReportFormat, StatusError> {
-    let ext = path
+    if let Some(format) = ReportFormat::from_name(path) {
+        return Ok(format);
+    }
+    // A JSON Lines report someone saved as `.json`.
+    if path
         .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("csv") => return Ok(ReportFormat::Csv),
-        Some("jsonl" | "ndjson" | "json") => return Ok(ReportFormat::Jsonl),
-        _ => {}
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return Ok(ReportFormat::Jsonl);
     }
     let read_error = |source| StatusError::Read {
         path: path.to_owned(),

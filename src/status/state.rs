@@ -82,7 +82,7 @@ pub fn select(results: &[ActionResult], sent_at: Option<SystemTime>) -> Found {
 
 /// The row's `started_at` as a time; `None` when it is empty or unreadable.
 pub fn sent_at(started_at: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(started_at.trim().trim_end_matches('Z')).ok()
+    crate::run::verify::parse_timestamp(started_at.trim())
 }
 
 /// States that may still change: `--wait` reads these devices again.
