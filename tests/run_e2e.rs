@@ -99,16 +99,16 @@ async fn run_with(
         summary_json: None,
         yes: true,
         max_devices: None,
-        settings,
-        timeout,
+        settings: Settings {
+            request_timeout: timeout,
+            ..settings
+        },
         target: Target::Simulate { seed: 7 },
         interactive: false,
         resume: false,
         lock: None,
     };
     let client = simulated_client(&handle, client_id, timeout).await.unwrap();
-    let mut config = config;
-    config.settings.request_timeout = timeout;
     let outcome = execute(&config, client, 0, &report).await.unwrap();
     let stats = handle.shutdown().await;
     Ran {

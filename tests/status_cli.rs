@@ -76,6 +76,7 @@ fn settings() -> Settings {
     Settings {
         concurrency: 8,
         verify_delay: Duration::from_millis(20),
+        request_timeout: Duration::from_secs(5),
         backoff: Backoff {
             base: Duration::from_millis(20),
             cap: Duration::from_millis(200),
@@ -114,13 +115,12 @@ async fn ran(format: ReportFormat) -> Tenant {
         yes: true,
         max_devices: None,
         settings: settings(),
-        timeout: Duration::from_secs(5),
         target: Target::Simulate { seed: 7 },
         interactive: false,
         resume: false,
         lock: None,
     };
-    let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.timeout)
+    let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await
         .unwrap();
     let outcome = execute(&run, client, 0, &run_report).await.unwrap();
@@ -143,15 +143,18 @@ impl Tenant {
             wait: None,
             poll_interval: Duration::from_millis(50),
             settings: settings(),
-            timeout: Duration::from_secs(5),
             target: Target::Simulate { seed: 7 },
         }
     }
 
     async fn status(&self, config: &StatusConfig) -> Result<StatusOutcome, CommandError> {
-        let client = simulated_client(&self.sim, SIMULATED_CLIENT_ID, config.timeout)
-            .await
-            .unwrap();
+        let client = simulated_client(
+            &self.sim,
+            SIMULATED_CLIENT_ID,
+            config.settings.request_timeout,
+        )
+        .await
+        .unwrap();
         status::execute(config, client).await
     }
 

@@ -120,7 +120,6 @@ impl RunArgs {
             yes: self.yes,
             max_devices: self.max_devices,
             settings,
-            timeout: self.timeout,
             target: if self.simulate {
                 Target::Simulate {
                     seed: self.simulate_seed,

@@ -76,7 +76,6 @@ impl StatusArgs {
             wait: self.wait,
             poll_interval: status::POLL_INTERVAL,
             settings,
-            timeout: self.timeout,
             target: self.tenant.target(),
         })
     }

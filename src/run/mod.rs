@@ -67,9 +67,8 @@ pub struct RunConfig {
     /// `--yes`: no confirmation prompt (required without a terminal).
     pub yes: bool,
     pub max_devices: Option<u64>,
+    /// Pacing and retries; `request_timeout` is also the HTTP client's timeout.
     pub settings: Settings,
-    /// Per-request timeout.
-    pub timeout: Duration,
     pub target: Target,
     /// A person is at a terminal (stdin and stderr are TTYs): ask, show progress.
     pub interactive: bool,
@@ -188,7 +187,7 @@ pub fn run(
         };
         let signed_in = match &simulator {
             Some(sim) => sign_in_simulated(&config, sim).await,
-            None => sign_in(&config.target, config.timeout, env).await,
+            None => sign_in(&config.target, config.settings.request_timeout, env).await,
         };
         let outcome = match signed_in {
             Ok(client) => execute(&config, client, counts.devices, &report).await,
@@ -237,7 +236,7 @@ async fn sign_in_simulated(
     config: &RunConfig,
     sim: &SimHandle,
 ) -> Result<GraphClient, AbortReason> {
-    simulated_client(sim, SIMULATED_CLIENT_ID, config.timeout).await
+    simulated_client(sim, SIMULATED_CLIENT_ID, config.settings.request_timeout).await
 }
 
 /// A client signed in to a simulator as app `client_id` (it accepts any secret).

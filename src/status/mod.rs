@@ -91,9 +91,8 @@ pub struct StatusConfig {
     /// Pause between passes with `--wait` (shortened when less wait remains).
     pub poll_interval: Duration,
     /// Pacing and retries (`--read-rate`, `--concurrency`; writes are never sent).
+    /// `request_timeout` is also the HTTP client's timeout.
     pub settings: Settings,
-    /// Per-request timeout.
-    pub timeout: Duration,
     /// The tenant to read from.
     pub target: Target,
 }
@@ -169,7 +168,7 @@ pub fn run(
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        match crate::run::sign_in(&config.target, config.timeout, env).await {
+        match crate::run::sign_in(&config.target, config.settings.request_timeout, env).await {
             Ok(client) => execute_prepared(&config, prepared, client).await,
             Err(reason) => {
                 if let Some(file) = prepared.passcodes {

@@ -127,10 +127,10 @@ fn config(wait: Duration) -> StatusConfig {
                 base: Duration::from_millis(5),
                 cap: Duration::from_millis(20),
             },
+            request_timeout: Duration::from_secs(1),
             ..Settings::default()
         }
         .unlimited(),
-        timeout: Duration::from_secs(1),
         target: Target::Simulate { seed: 1 },
     }
 }
