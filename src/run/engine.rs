@@ -269,12 +269,7 @@ impl<G: GraphApi> Engine<G> {
                 }
                 Err(e) => e,
             };
-            // The policy verifies writes only; a read is simply asked again.
-            let step = match self.react(&error, false, &mut renewals) {
-                Step::Verify => Step::Again(true, None),
-                step => step,
-            };
-            match step {
+            match self.react(&error, false, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     connection = if fresh { Connection::Fresh } else { connection };
                     if let Some(wait) = wait {
@@ -288,6 +283,7 @@ impl<G: GraphApi> Engine<G> {
                     }
                 }
                 Step::Stop(end) => return Err(end),
+                // The policy verifies writes only; a read would simply be asked again.
                 Step::Verify => {}
             }
         }
