@@ -100,8 +100,6 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
             .get("action")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        settings.extra = scan.settings;
-        settings.extra.remove("action");
     }
     Ok(settings)
 }

@@ -146,8 +146,6 @@ impl Format {
 pub struct JobSettings {
     /// `"action"` of a job document: the default for its rows.
     pub action: Option<String>,
-    /// Everything else beside `devices` (rates, notes), kept for the runner.
-    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The header names as the file spelled them, for messages that name a column.

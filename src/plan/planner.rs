@@ -107,10 +107,6 @@ impl Planner {
         }
     }
 
-    pub fn options(&self) -> PlanOptions {
-        self.options
-    }
-
     /// Registers a file; its index goes to [`Planner::assess`].
     pub fn add_source(&mut self, source: &str) -> usize {
         self.sources.push(source.to_owned());

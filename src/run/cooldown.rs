@@ -73,10 +73,6 @@ impl Cooldown {
         }
     }
 
-    pub fn backoff(&self) -> Backoff {
-        self.backoff
-    }
-
     /// Pauses everyone for `retry_after`, or for a backoff when Graph gave no header.
     /// Returns the pause chosen. A pause never shortens one already in force.
     pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {

@@ -128,14 +128,6 @@ impl<G: GraphApi> Engine<G> {
         self
     }
 
-    pub fn graph(&self) -> &G {
-        &self.graph
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Stops the run; the first reason given is the one reported.
     pub fn abort(&self, reason: AbortReason) {
         let mut slot = self.abort_reason.lock().unwrap_or_else(|e| e.into_inner());
