@@ -37,6 +37,13 @@ impl Action {
             Action::ResetPin => "reset-pin",
         }
     }
+
+    /// The inverse of [`Action::as_str`] (the run's ledger stores the action so).
+    pub fn parse(text: &str) -> Option<Action> {
+        [Action::RemovePasscode, Action::ResetPin]
+            .into_iter()
+            .find(|a| a.as_str() == text)
+    }
 }
 
 /// What the user asked for: one action, or whatever each platform supports.

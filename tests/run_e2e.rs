@@ -10,7 +10,7 @@ use intune_reset::report::{Outcome, ReportFormat};
 use intune_reset::rules::ActionChoice;
 use intune_reset::run::cooldown::Backoff;
 use intune_reset::run::{
-    AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute,
+    AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare,
     simulated_client,
 };
 use intune_reset::sim::{FaultKind, Inventory, Limits, SimConfig, SimStats, Simulator};
@@ -109,7 +109,8 @@ async fn run_with(
         lock: None,
     };
     let client = simulated_client(&handle, client_id, timeout).await.unwrap();
-    let outcome = execute(&config, client, 0, &report).await.unwrap();
+    let prepared = prepare(&config).unwrap();
+    let outcome = execute(&config, client, prepared).await.unwrap();
     let stats = handle.shutdown().await;
     Ran {
         outcome,

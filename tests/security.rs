@@ -209,13 +209,17 @@ fn run(
     log_args: &[&str],
 ) -> (i32, Outputs) {
     let report = dir.join("report.csv");
-    // Each run is a new run: `run` never overwrites an earlier run's report.
+    let ledger = dir.join("report.csv.ledger");
+    // Each run is a new run: `run` never overwrites an earlier run's record.
     let _ = std::fs::remove_file(&report);
+    let _ = std::fs::remove_file(&ledger);
     let summary = dir.join("summary.json");
     let mut cmd = intune_reset();
     cmd.arg("run")
         .arg(job)
         .args(["--action", "auto", "--yes"])
+        // A lost answer settles after twice the timeout: keep that short on loopback.
+        .args(["--timeout", "2s"])
         .args(["--graph-url", &sim.url, "--authority-url", &sim.url])
         .arg("--report")
         .arg(&report)
@@ -231,6 +235,7 @@ fn run(
         ("stdout".into(), String::from_utf8_lossy(&out.stdout).into()),
         ("stderr".into(), String::from_utf8_lossy(&out.stderr).into()),
         ("the report".into(), read(&report)),
+        ("the run's ledger".into(), read(&ledger)),
         ("the summary JSON".into(), read(&summary)),
     ]);
     let code = out.status.code().unwrap_or(-1);
@@ -269,7 +274,7 @@ fn a_run_leaks_neither_its_client_secret_nor_tokens_nor_passcodes() {
             outputs.0[1].1
         );
         generated.extend(passcodes(&sim, &ids));
-        let summary: Value = serde_json::from_str(&outputs.0[3].1).expect("summary JSON");
+        let summary: Value = serde_json::from_str(&outputs.0[4].1).expect("summary JSON");
         verified += summary["run"]["confirmed_by_action_results"]
             .as_u64()
             .expect("a count");

@@ -13,7 +13,7 @@ use intune_reset::report::ReportFormat;
 use intune_reset::rules::ActionChoice;
 use intune_reset::run::cooldown::Backoff;
 use intune_reset::run::{
-    RunConfig, SIMULATED_CLIENT_ID, Settings, Target, execute, simulated_client,
+    RunConfig, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare, simulated_client,
 };
 use intune_reset::sim::{Inventory, SimClock, SimConfig, SimHandle, Simulator};
 use intune_reset::status::{self, StatusConfig, StatusError, StatusOutcome};
@@ -123,7 +123,8 @@ async fn ran(format: ReportFormat) -> Tenant {
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await
         .unwrap();
-    let outcome = execute(&run, client, 0, &run_report).await.unwrap();
+    let prepared = prepare(&run).unwrap();
+    let outcome = execute(&run, client, prepared).await.unwrap();
     assert!(outcome.aborted.is_none());
     Tenant {
         sim,

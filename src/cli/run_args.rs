@@ -43,9 +43,11 @@ pub(super) struct RunArgs {
     /// Requests per device call before giving up (429s count).
     #[arg(long, default_value_t = 10)]
     max_attempts: u32,
-    /// Per-request timeout, e.g. 30s, 500ms.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    timeout: std::time::Duration,
+    /// Per-request timeout, e.g. 30s, 500ms. A reset whose answer is lost is settled
+    /// through deviceActionResults no sooner than twice this after it was sent
+    /// [default: 30s; 5s with --simulate, whose tenant answers within 120 ms]
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Rehearse against an in-process simulated tenant holding the job's devices
     /// (Intune's limits, realistic latency); no real tenant is touched.
     #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
@@ -67,7 +69,12 @@ pub(super) struct RunArgs {
     simulate_seed: u64,
 }
 
-/// Who signs in, and where: shared by `run` and `status`.
+/// Graph answers within seconds; a request still open after this is given up.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The simulated tenant answers within 120 ms, so a rehearsal settles a lost answer in
+/// 10 s rather than a minute.
+const SIMULATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl RunArgs {
     pub(super) fn into_config(self, interactive: bool) -> Result<RunConfig, CommandError> {
         for (flag, rate) in [
@@ -85,7 +92,11 @@ impl RunArgs {
         let mut settings = Settings {
             concurrency: self.concurrency.max(1),
             max_attempts: self.max_attempts.max(1),
-            request_timeout: self.timeout,
+            request_timeout: self.timeout.unwrap_or(if self.simulate {
+                SIMULATED_TIMEOUT
+            } else {
+                DEFAULT_TIMEOUT
+            }),
             ..Settings::default()
         };
         if let Some(r) = self.write_rate {

@@ -117,7 +117,7 @@ pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
     let mut planner = Planner::new(config.options);
     let mut summary = Summary::new("plan");
     let mut failed_write = None;
-    summary.files = assess_all(jobs, &mut planner, &mut |assessment| {
+    summary.files = assess_all(jobs, &mut planner, &mut |_, assessment| {
         summary.count(&assessment.row);
         if failed_write.is_none()
             && let Err(e) = writer.write(&assessment.row)
@@ -137,12 +137,13 @@ pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
     Ok(summary)
 }
 
-/// Reads every job file in order and hands each row's assessment to `each`: the one
-/// loop `plan` and `run` share, so a run acts on exactly what its plan says.
+/// Reads every job file in order and hands each row's assessment to `each`, with the
+/// file's position among `jobs`: the one loop `plan` and `run` share, so a run acts on
+/// exactly what its plan says.
 pub fn assess_all(
     jobs: Vec<OpenedJob>,
     planner: &mut Planner,
-    each: &mut dyn FnMut(Assessment),
+    each: &mut dyn FnMut(usize, Assessment),
 ) -> Result<Vec<FileSummary>, JobError> {
     let mut files = Vec::with_capacity(jobs.len());
     for OpenedJob { file, action } in jobs {
@@ -155,8 +156,10 @@ pub fn assess_all(
             rows: 0,
             blank_lines: 0,
         };
-        let stats =
-            file.read_rows(&mut |job_row| each(planner.assess(index, &names, action, job_row)))?;
+        let stats = file.read_rows(&mut |job_row| {
+            let assessment = planner.assess(index, &names, action, job_row);
+            each(index, assessment)
+        })?;
         summary.rows = stats.rows;
         summary.blank_lines = stats.blank_lines;
         files.push(summary);

@@ -1,15 +1,20 @@
-//! The engine: one planned device in, its final report row out.
+//! The engine: one planned device in, its final report row and [`Fate`] out.
 //!
 //! For each device: find it in Graph when the plan says so (and judge its live facts),
-//! make sure no other row of this run already claimed it, then send `resetPasscode`,
-//! paced by the shared limiters and the shared pause. A failed call is data for the
+//! make sure no other row of this run already claimed it, record the claim in the
+//! ledger, then send `resetPasscode`, paced by the shared limiters and the shared pause,
+//! each send recorded in the ledger before it leaves. A failed call is data for the
 //! report, never an error that stops other devices (oha's collector design); only a
-//! missing permission, a broken sign-in or an interruption stops the run.
+//! missing permission, a broken sign-in, an unwritable record or an interruption stops
+//! the run.
+//!
+//! A send whose fate is unknown (timeout, lost connection, 5xx) is settled by one
+//! policy, [`Engine::settle`], in the run, after an interrupt and on resume alike.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
@@ -18,7 +23,7 @@ use crate::report::{Outcome, ReportRow};
 use crate::rules::Action;
 
 use super::cooldown::Cooldown;
-use super::journal::{Journal, Sending};
+use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 use super::limiter::{WindowLimiter, acquire};
 use super::reaction::{AbortReason, Reaction, reaction};
 
@@ -48,13 +53,32 @@ pub struct Engine<G> {
     pub cooldown: Cooldown,
     aborted: AtomicBool,
     abort_reason: Mutex<Option<AbortReason>>,
-    /// Intune ids acted on in this run (by 64-bit hash), and the row that claimed each
-    /// (its file's index in `claim_sources`, its row number): a serial-number
-    /// row that resolves to a device another row names by id is a duplicate.
+    /// Intune ids acted on in this run, and the row that claimed each: a serial-number
+    /// row that resolves to a device another row names by id is a duplicate. A resumed
+    /// run starts with every claim its ledger holds.
     claimed: Mutex<Claims>,
     pub counters: Counters,
-    /// Where each send is recorded before it leaves (see [`super::journal`]).
-    journal: Option<Journal>,
+    /// The run's durable record (see [`super::ledger`]); `None` for `status`.
+    ledger: Option<Arc<Ledger>>,
+}
+
+/// What the ledger knew of a row before this run (`--resume`).
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    /// The device the row claimed, and the live facts it was judged by: it acts on
+    /// that device again, without a new lookup.
+    pub claim: Option<Claim>,
+    /// Resets sent whose fate is unknown: settled before anything is sent.
+    pub open: Option<OpenSends>,
+    /// Resets sent for the row by earlier runs.
+    pub sends: u32,
+}
+
+/// A device's end in this run: its report row, and whether it is done.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub row: ReportRow,
+    pub fate: Fate,
 }
 
 /// Why [`Engine::action_results`] could not read a device.
@@ -75,10 +99,17 @@ struct End {
     status: Option<u16>,
     request_id: Option<String>,
     client_request_id: Option<String>,
+    fate: Fate,
 }
 
 impl End {
+    /// Failed and not-attempted rows are not done: nothing reached Graph or Graph
+    /// changed nothing, so a resume sends them. Every other outcome is final.
     fn new(outcome: Outcome, reason: &'static str, detail: impl Into<String>) -> End {
+        let fate = match outcome {
+            Outcome::Failed | Outcome::NotAttempted => Fate::Unchanged,
+            _ => Fate::Final,
+        };
         End {
             outcome,
             reason,
@@ -86,18 +117,23 @@ impl End {
             status: None,
             request_id: None,
             client_request_id: None,
+            fate,
         }
     }
 
     fn from_error(outcome: Outcome, reason: &'static str, e: &CallError) -> End {
         End {
-            outcome,
-            reason,
-            detail: e.to_string(),
             status: e.status,
             request_id: e.request_id.clone(),
             client_request_id: Some(e.client_request_id.clone()),
+            ..End::new(outcome, reason, e.to_string())
         }
+    }
+
+    /// A reset may have landed: not done, and settled before anything is sent again.
+    fn unknown(mut self) -> End {
+        self.fate = Fate::Unknown;
+        self
     }
 }
 
@@ -119,13 +155,20 @@ impl<G: GraphApi> Engine<G> {
             abort_reason: Mutex::new(None),
             claimed: Mutex::new(Claims::default()),
             counters: Counters::default(),
-            journal: None,
+            ledger: None,
         }
     }
 
-    pub fn with_journal(mut self, journal: Journal) -> Self {
-        self.journal = Some(journal);
+    pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
         self
+    }
+
+    /// Records that `key` holds `device` (a resumed run, from its ledger), so no other
+    /// row acts on it.
+    pub fn restore_claim(&self, device: &str, key: RowKey, source: &str) {
+        let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        claims.claim(&device.to_ascii_lowercase(), key, source);
     }
 
     /// Stops the run; the first reason given is the one reported.
@@ -156,36 +199,62 @@ impl<G: GraphApi> Engine<G> {
             .unwrap_or_else(|| "the run stopped".into());
         row.outcome = Outcome::NotAttempted;
         row.reason = "run_aborted".into();
-        row.detail = format!("not attempted: {why}").into();
+        row.detail = format!("not attempted: {why}; `--resume` sends it").into();
         row
     }
 
-    /// Everything for one planned device; always returns its final row.
-    /// `prior`: the journal's record of a reset an interrupted run sent for this row
-    /// (`--resume`); it is checked before anything is sent.
-    pub async fn process(
-        &self,
-        mut row: ReportRow,
-        work: Work,
-        prior: Option<Sending>,
-    ) -> ReportRow {
-        if self.is_aborted() {
-            return self.not_attempted(row);
-        }
+    /// Everything for one planned device; always returns its row and fate. `prior`:
+    /// what the ledger of an interrupted run says of the row (`--resume`).
+    pub async fn process(&self, key: RowKey, row: ReportRow, work: Work, prior: Prior) -> Done {
         let started = SystemTime::now();
-        row.started_at = timestamp(started);
-        let end = match prior {
-            Some(prior) => match self.settle_prior(&prior).await {
-                Ok(Some(end)) => {
-                    row.device_id = prior.device_id.clone();
-                    self.claim(&prior.device_id, &row);
-                    end
-                }
-                Ok(None) => self.act(&mut row, &work).await,
-                Err(end) => end,
-            },
-            None => self.act(&mut row, &work).await,
+        let (mut row, end) = match prior.claim {
+            Some(claim) => {
+                let mut row = claim.report;
+                row.started_at = timestamp(started);
+                let end = match Action::parse(&claim.action) {
+                    Some(action) => {
+                        self.reset(key, &claim.device, action, &mut row, prior.open, prior.sends)
+                            .await
+                    }
+                    None => End::new(
+                        Outcome::Failed,
+                        "outcome_unknown",
+                        format!("the ledger names an action '{}' this tool does not know", claim.action),
+                    )
+                    .unknown(),
+                };
+                (row, end)
+            }
+            // Claims are written before sends, in one file, by one writer: a send
+            // without a claim cannot be in a ledger this tool wrote.
+            None if prior.open.is_some() => (
+                row,
+                End::new(
+                    Outcome::Failed,
+                    "outcome_unknown",
+                    "the ledger shows a reset sent for this row but not for which device; not sent again. Check it with `intune-reset status`",
+                )
+                .unknown(),
+            ),
+            None => {
+                let mut row = row;
+                row.started_at = timestamp(started);
+                let end = if self.is_aborted() {
+                    End::new(Outcome::NotAttempted, "run_aborted", "")
+                } else {
+                    self.act(key, &mut row, &work).await
+                };
+                (row, end)
+            }
         };
+        if end.outcome == Outcome::NotAttempted {
+            let mut row = self.not_attempted(row);
+            row.started_at.clear();
+            return Done {
+                row,
+                fate: end.fate,
+            };
+        }
         row.outcome = end.outcome;
         row.reason = end.reason.into();
         row.detail = end.detail.into();
@@ -197,27 +266,52 @@ impl<G: GraphApi> Engine<G> {
             row.client_request_id = id;
         }
         row.finished_at = timestamp(SystemTime::now());
-        row
-    }
-
-    async fn act(&self, row: &mut ReportRow, work: &Work) -> End {
-        match self.resolve(row, work).await {
-            Err(end) => end,
-            Ok((id, action)) => match self.claim(&id, row) {
-                Some(earlier) => End::new(
-                    Outcome::Duplicate,
-                    "duplicate_device",
-                    format!("the same Intune device ({id}) as {earlier}, which is handled there"),
-                ),
-                None => self.reset(&id, action, row).await,
-            },
+        Done {
+            row,
+            fate: end.fate,
         }
     }
 
-    /// Records that this row acts on `id`; returns the earlier claimant if any.
-    fn claim(&self, id: &str, row: &ReportRow) -> Option<String> {
-        let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        claims.claim(&id.to_ascii_lowercase(), &row.source, row.row)
+    async fn act(&self, key: RowKey, row: &mut ReportRow, work: &Work) -> End {
+        let (id, action) = match self.resolve(row, work).await {
+            Err(end) => return end,
+            Ok(found) => found,
+        };
+        let earlier = {
+            let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+            claims.claim(&id.to_ascii_lowercase(), key, &row.source)
+        };
+        if let Some(earlier) = earlier {
+            return End::new(
+                Outcome::Duplicate,
+                "duplicate_device",
+                format!("the same Intune device ({id}) as {earlier}, which is handled there"),
+            );
+        }
+        if let Some(ledger) = &self.ledger {
+            let claim = Claim {
+                device: id.clone(),
+                action: action.as_str().to_owned(),
+                report: row.clone(),
+            };
+            if let Err(e) = ledger.claim(key, &claim) {
+                return self.unrecorded(ledger, e);
+            }
+        }
+        self.reset(key, &id, action, row, None, 0).await
+    }
+
+    /// The ledger cannot be written: the run stops, and this row sends nothing.
+    fn unrecorded(&self, ledger: &Ledger, e: std::io::Error) -> End {
+        self.abort(AbortReason::Unrecorded(format!(
+            "the run's ledger {} cannot be written ({e})",
+            ledger.path().display()
+        )));
+        End::new(
+            Outcome::Failed,
+            "ledger_unwritable",
+            format!("the run's ledger cannot be written ({e}); nothing was sent for this device"),
+        )
     }
 
     /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
@@ -289,27 +383,63 @@ impl<G: GraphApi> Engine<G> {
         ))
     }
 
-    /// Sends `resetPasscode`, never twice unless Graph proved the first did not land.
-    async fn reset(&self, id: &str, action: Action, row: &mut ReportRow) -> End {
+    /// Sends `resetPasscode`, never twice unless Graph proved the earlier sends did not
+    /// land. `open`: sends of an interrupted run whose fate is unknown; `earlier`: how
+    /// many sends earlier runs made (for the report's `attempts`).
+    async fn reset(
+        &self,
+        key: RowKey,
+        id: &str,
+        action: Action,
+        row: &mut ReportRow,
+        mut open: Option<OpenSends>,
+        earlier: u32,
+    ) -> End {
+        let resumed_open = open.is_some();
         let mut connection = Connection::Pooled;
         let mut renewals = 0;
         let mut sends: u32 = 0;
         let mut last: Option<CallError> = None;
-        while sends < self.settings.max_attempts {
-            // Before the first send an abort stops the device; after a lost answer the
-            // device is already "in flight" and its fate is settled below instead.
-            if let Err(end) = self.gate(true, false).await {
-                return match last {
-                    None => end,
-                    Some(lost) => stopped_after_lost_answer(lost),
-                };
+        loop {
+            // A send whose fate is unknown is settled before anything else; an abort
+            // does not skip this (its reads go on after an interrupt).
+            if let Some(sent) = open {
+                match self.settle(id, sent).await {
+                    Ok(Some(entry)) => {
+                        self.counters
+                            .confirmed_by_results
+                            .fetch_add(1, Ordering::Relaxed);
+                        return confirmed(&entry, last.as_ref(), resumed_open, sent, action);
+                    }
+                    // Graph has no reset from those sends: sending now cannot make a
+                    // second passcode.
+                    Ok(None) => {
+                        open = None;
+                        connection = Connection::Fresh;
+                    }
+                    Err(failure) => return unsettled(last.as_ref(), &failure.detail, sent),
+                }
             }
-            let sent_at = SystemTime::now();
-            if let Err(end) = self.record_sending(row, id, sent_at) {
+            if sends >= self.settings.max_attempts {
+                return gave_up(sends, last);
+            }
+            if let Err(end) = self.gate(true, false).await {
                 return end;
             }
+            let sent_at = SystemTime::now();
+            if let Some(ledger) = &self.ledger {
+                let writer = ledger.clone();
+                let device = id.to_owned();
+                let written =
+                    tokio::task::spawn_blocking(move || writer.send(key, &device, sent_at))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+                if let Err(e) = written {
+                    return self.unrecorded(ledger, e);
+                }
+            }
             sends += 1;
-            row.attempts = sends;
+            row.attempts = earlier + sends;
             self.counters.posts.fetch_add(1, Ordering::Relaxed);
             let error = match self.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
@@ -335,37 +465,10 @@ impl<G: GraphApi> Engine<G> {
                     }
                 }
                 Step::Stop(end) => return end,
-                Step::Verify => match self.settle_lost_answer(id, sent_at, &error, action).await {
-                    Some(end) => return end,
-                    // Graph has no new reset for the device: the request did not land,
-                    // and sending it again cannot make a second passcode.
-                    None => connection = Connection::Fresh,
-                },
+                Step::Verify => open = Some(OpenSends::at(sent_at)),
             }
             last = Some(error);
         }
-        gave_up(sends, last)
-    }
-
-    /// Writes the journal line for a send about to happen; without it a crash could not
-    /// be resumed safely, so nothing is sent.
-    fn record_sending(&self, row: &ReportRow, id: &str, sent_at: SystemTime) -> Result<(), End> {
-        let Some(journal) = &self.journal else {
-            return Ok(());
-        };
-        let entry = Sending {
-            source: row.source.clone(),
-            row: row.row,
-            device_id: id.to_owned(),
-            sent_at: timestamp(sent_at),
-        };
-        journal.sending(&entry).map_err(|e| {
-            End::new(
-                Outcome::Failed,
-                "journal_unwritable",
-                format!("the in-flight journal cannot be written ({e}); nothing was sent"),
-            )
-        })
     }
 
     /// One device's `deviceActionResults` for `status`, read with the run's limiters,
@@ -467,19 +570,63 @@ fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Acti
     end
 }
 
-/// The run stopped while a device's lost answer awaited a resend: it is not sent again.
-fn stopped_after_lost_answer(lost: CallError) -> End {
-    End::from_error(
-        Outcome::Failed,
-        "outcome_unknown",
-        &CallError {
-            message: format!(
-                "the run stopped after a reset whose answer was lost ({}); it was not sent again. Check it with `intune-reset status`",
-                lost.message
+/// `deviceActionResults` shows a reset from sends whose answer was lost: done, and
+/// not sent again.
+fn confirmed(
+    entry: &ActionResult,
+    lost: Option<&CallError>,
+    resumed: bool,
+    sent: OpenSends,
+    action: Action,
+) -> End {
+    let state = entry.action_state.as_deref().unwrap_or("unknown");
+    let started = entry.start_date_time.as_deref().unwrap_or("?");
+    let mut end = match lost {
+        Some(e) if !resumed => {
+            let mut end = End::from_error(Outcome::Succeeded, "", e);
+            end.detail = format!(
+                "the answer was lost ({}), but deviceActionResults shows the reset (state {state}, started {started}): confirmed, not sent again; {}",
+                e.message,
+                effect(action)
+            );
+            end
+        }
+        _ => End::new(
+            Outcome::Succeeded,
+            "",
+            format!(
+                "confirmed on resume: an interrupted run sent a reset at {} and deviceActionResults shows it (state {state}, started {started}); not sent again; {}",
+                timestamp(sent.first),
+                effect(action)
             ),
-            ..lost
-        },
-    )
+        ),
+    };
+    end.fate = Fate::Final;
+    end
+}
+
+/// Sends whose fate is unknown, and `deviceActionResults` could not be read: nothing
+/// is sent again, and the row stays open for `--resume` to settle.
+fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends) -> End {
+    let end = match lost {
+        Some(e) => {
+            let mut end = End::from_error(Outcome::Failed, "outcome_unknown", e);
+            end.detail = format!(
+                "the answer was lost ({}) and deviceActionResults could not be read ({failure}); not sent again, to avoid a second passcode. `--resume` settles it before anything is sent",
+                e.message
+            );
+            end
+        }
+        None => End::new(
+            Outcome::Failed,
+            "outcome_unknown",
+            format!(
+                "an interrupted run sent a reset at {} and deviceActionResults could not be read ({failure}); not sent again. `--resume` settles it before anything is sent",
+                timestamp(sent.first)
+            ),
+        ),
+    };
+    end.unknown()
 }
 
 /// Every attempt was used up.

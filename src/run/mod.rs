@@ -1,23 +1,32 @@
-//! `intune-reset run`: plan, confirm, then reset every eligible device through Graph.
+//! `intune-reset run`: read the job once, plan, confirm, then reset every eligible
+//! device through Graph.
 //!
-//! A streaming pipeline (DESIGN.md, "Running"): a reader thread plans rows one at a
-//! time; rows with a final outcome go straight to the report; planned devices go to at
-//! most `--concurrency` engine tasks; one writer task owns the report file, the summary
-//! and the progress bar, and flushes every row as it arrives, so a killed run keeps
-//! every finished row.
+//! The pipeline (DESIGN.md, "Running"):
+//! 1. [`prepare`]: the job files are read once into a private copy ([`snapshot`]) with
+//!    their fingerprints; the job lock is taken; a resumed run reads its [`ledger`] back
+//!    and refuses a changed job; the plan is counted for the confirmation and
+//!    `--max-devices`.
+//! 2. confirmation, sign-in (in [`run`]).
+//! 3. [`execute`]: the summary path is checked, the ledger is begun, and the same copy is
+//!    planned again, deterministically, for the sending: rows with a final outcome go
+//!    straight to the report; planned devices go to at most `--concurrency` engine
+//!    tasks; one writer task owns the report file, the summary and the progress bar.
+//!
+//! The ledger is the run's durable record; the report is a view of the plan and the
+//! ledger, written anew by a resumed run.
 
 pub mod cooldown;
 pub mod engine;
-pub mod journal;
+pub mod ledger;
 pub mod limiter;
 pub mod lock;
 mod progress;
 pub mod reaction;
-pub mod resume;
 pub mod settings;
+pub mod snapshot;
 pub mod verify;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,14 +41,16 @@ use crate::graph::{
 };
 use crate::job::Column;
 use crate::plan::{
-    Assessment, CommandError, PlanOptions, Planner, assess_all, open_jobs, report_path,
+    Assessment, CommandError, LookupMode, PlanOptions, Planner, assess_all, report_path,
     write_summary_json,
 };
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
-pub use engine::{Engine, ReadFailure, Settings};
+pub use engine::{Done, Engine, Prior, ReadFailure, Settings};
+use ledger::{Begin, Fate, History, Ledger, RowKey};
 pub use reaction::AbortReason;
+use snapshot::JobSnapshot;
 
 /// Where the requests go.
 #[derive(Debug, Clone)]
@@ -104,21 +115,185 @@ pub struct RunOutcome {
 }
 
 /// Counts of a plan, for the confirmation and `--max-devices`.
-struct PlanCounts {
-    rows: u64,
-    devices: u64,
+pub struct PlanCounts {
+    pub rows: u64,
+    /// Devices this run will act on (resumed: those an earlier run did not finish).
+    pub devices: u64,
+    /// Devices an earlier run finished (`--resume`): not touched again.
+    pub done: u64,
     per_platform: BTreeMap<String, u64>,
+}
+
+/// Everything [`prepare`] read and checked before sign-in.
+pub struct Prepared {
+    /// The job, read once.
+    job: JobSnapshot,
+    report: PathBuf,
+    /// `--resume`: the ledger, locked, and what it holds (`None`: it recorded nothing).
+    resumed: Option<(Ledger, Option<History>)>,
+    pub counts: PlanCounts,
+    /// Held until the run ends.
+    _lock: lock::RunLock,
+}
+
+impl Prepared {
+    pub fn report(&self) -> &Path {
+        &self.report
+    }
+}
+
+/// Reads the job once, takes the job lock, reads a resumed run's ledger back (refusing a
+/// changed job), and counts the plan. Nothing is sent; every refusal is exit 2.
+pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
+    if config.resume && config.report.is_none() {
+        return Err(CommandError::Usage(
+            "--resume needs --report PATH: the report of the run to continue".into(),
+        ));
+    }
+    let job = JobSnapshot::take(&config.files)?;
+    let jobs = job.open()?;
+    if config.options.action.is_none()
+        && let Some(job) = jobs
+            .iter()
+            .find(|j| j.action.is_none() && !j.file.columns.has(Column::Action))
+    {
+        return Err(CommandError::Usage(format!(
+            "say which action to take: pass --action remove-passcode, reset-pin or auto \
+             ({} names none: it has no action column and is not a job document with one)",
+            job.file.source
+        )));
+    }
+    let report = report_path(&config.report, &config.files, config.format);
+    let ledger_file = ledger::ledger_path(&report);
+    let lock = lock::acquire(&config.lock_path(&report))
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let resumed = if config.resume {
+        if !ledger_file.exists() {
+            return Err(CommandError::Usage(format!(
+                "cannot resume: {} has no ledger beside it ({}), so it is not the record of a run \
+                 that reached Graph; nothing was sent. Choose another --report for a new run",
+                report.display(),
+                ledger_file.display()
+            )));
+        }
+        let (ledger, history) =
+            Ledger::resume(&ledger_file).map_err(|e| CommandError::Usage(e.to_string()))?;
+        if let Some(history) = &history {
+            same_job(history, &job, config.options)?;
+        }
+        Some((ledger, history))
+    } else {
+        if let Some(existing) = [&report, &ledger_file].into_iter().find(|p| p.exists()) {
+            return Err(CommandError::Usage(format!(
+                "{} already exists: it is the record of an earlier run. Pass --resume to \
+                 continue that run, or choose another --report",
+                existing.display()
+            )));
+        }
+        None
+    };
+    let history = resumed.as_ref().and_then(|(_, h)| h.as_ref());
+    let counts = count_plan(jobs, config.options, history)?;
+    if let Some(max) = config.max_devices
+        && counts.devices > max
+    {
+        return Err(CommandError::Usage(format!(
+            "the job has {} devices to act on, more than --max-devices {max}; nothing was sent",
+            counts.devices
+        )));
+    }
+    Ok(Prepared {
+        job,
+        report,
+        resumed,
+        counts,
+        _lock: lock,
+    })
+}
+
+fn lookup_name(mode: LookupMode) -> &'static str {
+    match mode {
+        LookupMode::Auto => "auto",
+        LookupMode::Always => "always",
+        LookupMode::Never => "never",
+    }
+}
+
+fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
+    Begin {
+        files: job.fingerprints(),
+        action: options.action.map(|a| a.as_str().to_owned()),
+        lookup: lookup_name(options.lookup).to_owned(),
+    }
+}
+
+/// A resume acts on exactly the job its ledger began with: the same files, byte for
+/// byte, in the same order, planned with the same options. Anything else could send a
+/// row twice or never.
+fn same_job(
+    history: &History,
+    job: &JobSnapshot,
+    options: PlanOptions,
+) -> Result<(), CommandError> {
+    let refuse = |why: String| {
+        Err(CommandError::Usage(format!(
+            "cannot resume: {why}; nothing was sent"
+        )))
+    };
+    let was = &history.begin;
+    let now = begin_of(job, options);
+    let names = |files: &[ledger::Fingerprint]| {
+        files
+            .iter()
+            .map(|f| f.source.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if was.files.len() != now.files.len() {
+        return refuse(format!(
+            "the run began with {} job file(s) ({}); {} are given now ({}). Resume with the same files, in the same order",
+            was.files.len(),
+            names(&was.files),
+            now.files.len(),
+            names(&now.files)
+        ));
+    }
+    for (then, is) in was.files.iter().zip(&now.files) {
+        if then.source != is.source {
+            return refuse(format!(
+                "the run began with the job file {} where {} is given now. Resume with the same files, named as the run named them",
+                then.source, is.source
+            ));
+        }
+        if then.bytes != is.bytes || then.sha256 != is.sha256 {
+            return refuse(format!(
+                "the job file {} has changed since the run began ({} bytes then, {} now; SHA-256 {} then, {} now). \
+                 Resuming would send rows the run never planned, or skip some. Resume with the file as it was, or start a new run with another --report",
+                is.source,
+                then.bytes,
+                is.bytes,
+                &then.sha256[..then.sha256.len().min(12)],
+                &is.sha256[..is.sha256.len().min(12)]
+            ));
+        }
+    }
+    let flag = |a: &Option<String>| a.clone().unwrap_or_else(|| "(none)".into());
+    if was.action != now.action || was.lookup != now.lookup {
+        return refuse(format!(
+            "the run began with --action {} --lookup {}; this one has --action {} --lookup {}. Resume with the same flags",
+            flag(&was.action),
+            was.lookup,
+            flag(&now.action),
+            now.lookup
+        ));
+    }
+    Ok(())
 }
 
 pub fn run(
     config: RunConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RunOutcome, CommandError> {
-    if config.resume && config.report.is_none() {
-        return Err(CommandError::Usage(
-            "--resume needs --report PATH: the report of the run to continue".into(),
-        ));
-    }
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
@@ -136,41 +311,8 @@ pub fn run(
         Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
             .map_err(|e| CommandError::Usage(e.to_string()))?;
     }
-    let jobs = open_jobs(&config.files)?;
-    let report = report_path(&config.report, &config.files, config.format);
-    if !config.resume && report.exists() {
-        return Err(CommandError::Usage(format!(
-            "the report {} already exists: it is the record of an earlier run. Pass --resume to \
-             continue that run, or choose another --report",
-            report.display()
-        )));
-    }
-    let (_lock, warning) = lock::acquire(&config.lock_path(&report))
-        .map_err(|e| CommandError::Usage(e.to_string()))?;
-    if let Some(warning) = warning {
-        tracing::warn!("{warning}");
-    }
-    if config.options.action.is_none()
-        && let Some(job) = jobs
-            .iter()
-            .find(|j| j.action.is_none() && !j.file.columns.has(Column::Action))
-    {
-        return Err(CommandError::Usage(format!(
-            "say which action to take: pass --action remove-passcode, reset-pin or auto \
-             ({} names none: it has no action column and is not a job document with one)",
-            job.file.source
-        )));
-    }
-    let counts = count_plan(jobs, config.options)?;
-    if let Some(max) = config.max_devices
-        && counts.devices > max
-    {
-        return Err(CommandError::Usage(format!(
-            "the job has {} devices to act on, more than --max-devices {max}; nothing was sent",
-            counts.devices
-        )));
-    }
-    if !config.yes && !confirm(&counts)? {
+    let prepared = prepare(&config)?;
+    if !config.yes && !confirm(&prepared.counts)? {
         return Ok(RunOutcome {
             summary: Summary::new("run"),
             aborted: Some(AbortReason::NotConfirmed),
@@ -182,7 +324,9 @@ pub fn run(
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let simulator = match &config.target {
-            Target::Simulate { seed } => Some(start_simulator(&config.files, *seed).await?),
+            Target::Simulate { seed } => {
+                Some(start_simulator(&prepared.job.copies(), *seed).await?)
+            }
             Target::Tenant { .. } => None,
         };
         let signed_in = match &simulator {
@@ -190,7 +334,7 @@ pub fn run(
             None => sign_in(&config.target, config.settings.request_timeout, env).await,
         };
         let outcome = match signed_in {
-            Ok(client) => execute(&config, client, counts.devices, &report).await,
+            Ok(client) => execute(&config, client, prepared).await,
             Err(reason) => Ok(RunOutcome {
                 summary: Summary::new("run"),
                 aborted: Some(reason),
@@ -278,28 +422,42 @@ async fn first_token(
 /// The app id the demo signs in with.
 pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 
-/// Plans every row once without writing, to count what the run will act on.
+/// Plans every row of the copy without writing, to count what the run will act on.
 fn count_plan(
     jobs: Vec<crate::plan::OpenedJob>,
     options: PlanOptions,
+    history: Option<&History>,
 ) -> Result<PlanCounts, CommandError> {
     let mut planner = Planner::new(options);
     let mut counts = PlanCounts {
         rows: 0,
         devices: 0,
+        done: 0,
         per_platform: BTreeMap::new(),
     };
-    assess_all(jobs, &mut planner, &mut |a| {
+    assess_all(jobs, &mut planner, &mut |file, a| {
         counts.rows += 1;
-        if a.work.is_some() {
-            counts.devices += 1;
-            let platform = if a.row.platform.is_empty() {
-                "to be looked up".to_string()
-            } else {
-                format!("{} ({})", a.row.platform, a.row.action)
-            };
-            *counts.per_platform.entry(platform).or_default() += 1;
+        if a.work.is_none() {
+            return;
         }
+        let key = RowKey {
+            file: file as u32,
+            row: a.row.row,
+        };
+        if history
+            .and_then(|h| h.rows.get(&key))
+            .is_some_and(|h| h.done.is_some())
+        {
+            counts.done += 1;
+            return;
+        }
+        counts.devices += 1;
+        let platform = if a.row.platform.is_empty() {
+            "to be looked up".to_string()
+        } else {
+            format!("{} ({})", a.row.platform, a.row.action)
+        };
+        *counts.per_platform.entry(platform).or_default() += 1;
     })?;
     Ok(counts)
 }
@@ -307,6 +465,13 @@ fn count_plan(
 /// Shows the plan's counts and asks for `yes` on the terminal.
 fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
     let mut err = std::io::stderr().lock();
+    if counts.done > 0 {
+        let _ = writeln!(
+            err,
+            "resuming: {} devices were finished by the interrupted run and are not touched again",
+            counts.done
+        );
+    }
     let _ = writeln!(
         err,
         "{} rows; {} devices will be acted on:",
@@ -356,99 +521,143 @@ pub(crate) async fn sign_in(
     first_token(endpoints, resolved.identity, timeout).await
 }
 
+/// A row on its way to the report.
+struct Finished {
+    row: ReportRow,
+    /// This run acted on the device (not a row the plan or the ledger already decided).
+    acted: bool,
+}
+
 /// The pipeline, on an already signed-in client.
 pub async fn execute<G: GraphApi>(
     config: &RunConfig,
     graph: G,
-    devices: u64,
-    path: &Path,
+    prepared: Prepared,
 ) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
-    let jobs = open_jobs(&config.files)?;
-    let write_err = |source| CommandError::Write {
-        what: "the report",
-        path: path.to_owned(),
-        source,
-    };
-    let journal_file = journal::journal_path(path);
-    let (writer, resumed) = if config.resume {
-        let resumed = resume::prepare(path, config.format)?;
-        let known: HashSet<&str> = jobs.iter().map(|j| j.file.source.as_str()).collect();
-        if let Some(other) = resumed.sources.iter().find(|s| !known.contains(s.as_str())) {
-            return Err(CommandError::Usage(format!(
-                "cannot resume: the report {} was written for the job file {other}, which is not among the files given; resume with the same files",
-                path.display()
-            )));
+    let Prepared {
+        job,
+        report: path,
+        resumed,
+        counts,
+        _lock,
+    } = prepared;
+    // What can be checked before the first POST is checked before it: a summary that
+    // cannot be written later would leave the run without its audit record.
+    if let Some(json) = &config.summary_json {
+        check_writable(json)?;
+    }
+    let ledger_err = |e: ledger::LedgerError| CommandError::Usage(e.to_string());
+    let begin = begin_of(&job, config.options);
+    let (ledger, mut history) = match resumed {
+        Some((ledger, Some(history))) => (ledger, history.rows),
+        Some((ledger, None)) => {
+            ledger.begin(&begin).map_err(|source| CommandError::Write {
+                what: "the run's ledger",
+                path: ledger.path().to_owned(),
+                source,
+            })?;
+            (ledger, Default::default())
         }
-        (
-            ReportWriter::append(path, config.format).map_err(write_err)?,
-            Some(resumed),
-        )
-    } else {
-        // A fresh run: a journal left by an earlier run of this report path says nothing
-        // about this one.
-        if let Err(e) = std::fs::remove_file(&journal_file)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(write_err(e));
-        }
-        (
-            ReportWriter::create(path, config.format).map_err(write_err)?,
-            None,
-        )
+        None => (
+            Ledger::create(&ledger::ledger_path(&path), &begin).map_err(ledger_err)?,
+            Default::default(),
+        ),
     };
-    let journal = journal::Journal::open(&journal_file).map_err(|source| CommandError::Write {
-        what: "the in-flight journal",
-        path: journal_file.clone(),
-        source,
-    })?;
-    let engine = Arc::new(Engine::new(graph, config.settings.clone()).with_journal(journal));
+    let ledger = Arc::new(ledger);
+    // The report is a view of the plan and the ledger: a resumed run writes it anew.
+    let writer =
+        ReportWriter::create(&path, config.format).map_err(|source| CommandError::Write {
+            what: "the report",
+            path: path.clone(),
+            source,
+        })?;
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()).with_ledger(ledger.clone()));
+    for (key, h) in &history {
+        if let Some(claim) = &h.claim {
+            engine.restore_claim(&claim.device, *key, &claim.report.source);
+        }
+    }
     let signals = tokio::spawn(watch_signals(engine.clone()));
 
-    let (settled, mut in_flight, initial) = match resumed {
-        Some(r) => (r.settled, r.in_flight, r.summary),
-        None => (HashSet::new(), HashMap::new(), Summary::new("run")),
-    };
-    let (row_tx, row_rx) = mpsc::channel::<ReportRow>(1024);
-    let progress = progress::Progress::new(config.interactive, devices);
-    let collector = tokio::spawn(collect(writer, row_rx, progress.clone(), initial));
+    let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
+    let progress = progress::Progress::new(config.interactive, counts.devices);
+    let collector = tokio::spawn(collect(
+        writer,
+        row_rx,
+        progress.clone(),
+        engine.clone(),
+        path.clone(),
+    ));
 
-    let (plan_tx, mut plan_rx) = mpsc::channel::<Assessment>(256);
+    // The second pass over the same copy: planning is a pure function of its bytes and
+    // the options, so it yields exactly the rows the confirmation counted.
+    let jobs = job.open()?;
+    let (plan_tx, mut plan_rx) = mpsc::channel::<(usize, Assessment)>(256);
     let options = config.options;
     let reader = std::thread::spawn(move || {
         let mut planner = Planner::new(options);
-        assess_all(jobs, &mut planner, &mut |a| {
+        assess_all(jobs, &mut planner, &mut |file, a| {
             // The receiver only goes away when the run is over.
-            let _ = plan_tx.blocking_send(a);
+            let _ = plan_tx.blocking_send((file, a));
         })
     });
 
     let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    while let Some(Assessment { row, work }) = plan_rx.recv().await {
-        let key = journal::row_key(&row.source, row.row);
-        if settled.contains(&key) {
-            continue;
-        }
+    while let Some((file, Assessment { row, work })) = plan_rx.recv().await {
+        let key = RowKey {
+            file: file as u32,
+            row: row.row,
+        };
         let Some(work) = work else {
-            let _ = row_tx.send(row).await;
+            let _ = row_tx.send(Finished { row, acted: false }).await;
             continue;
+        };
+        let prior = match history.remove(&key) {
+            Some(h) => match h.done {
+                Some(done) => {
+                    let _ = row_tx
+                        .send(Finished {
+                            row: done,
+                            acted: false,
+                        })
+                        .await;
+                    continue;
+                }
+                None => Prior {
+                    claim: h.claim,
+                    open: h.open,
+                    sends: h.sends,
+                },
+            },
+            None => Prior::default(),
         };
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
         if engine.is_aborted() {
-            let _ = row_tx.send(engine.not_attempted(row)).await;
+            let row = engine.not_attempted(row);
+            let _ = row_tx.send(Finished { row, acted: false }).await;
             continue;
         }
         let engine = engine.clone();
+        let ledger = ledger.clone();
         let row_tx = row_tx.clone();
-        let progress = progress.clone();
-        let prior = in_flight.remove(&key);
         tasks.spawn(async move {
-            let row = engine.process(row, work, prior).await;
-            progress.device_done(&row, engine.counters.throttled.load(Ordering::Relaxed));
-            let _ = row_tx.send(row).await;
+            let done = process_guarded(engine.clone(), key, row, work, prior).await;
+            if let Err(e) = ledger.settled(key, done.fate, &done.row) {
+                engine.abort(AbortReason::Unrecorded(format!(
+                    "the run's ledger {} cannot be written ({e})",
+                    ledger.path().display()
+                )));
+            }
+            let _ = row_tx
+                .send(Finished {
+                    row: done.row,
+                    acted: true,
+                })
+                .await;
             drop(slot);
         });
         while tasks.try_join_next().is_some() {}
@@ -459,60 +668,137 @@ pub async fn execute<G: GraphApi>(
     let files = reader
         .join()
         .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
-    let (mut summary, write_result) = collector
+    let collected = collector
         .await
         .map_err(|_| CommandError::Usage("the report writer stopped unexpectedly".into()))?;
-    write_result.map_err(write_err)?;
     progress.finish();
-    // Every row now has its final row in the report: the journal is only needed after
-    // a crash, so a run that ended on its own (even interrupted) removes it.
-    if let Err(e) = std::fs::remove_file(&journal_file) {
-        tracing::warn!("cannot remove the journal {}: {e}", journal_file.display());
+    if let Err(e) = ledger.sync() {
+        engine.abort(AbortReason::Unrecorded(format!(
+            "the run's ledger {} cannot be written ({e})",
+            ledger.path().display()
+        )));
     }
 
+    let mut summary = collected.summary;
     summary.files = files;
-    summary.report = Some(path.to_owned());
+    summary.report = Some(path.clone());
     let elapsed = started.elapsed();
-    let succeeded = summary
-        .outcomes
-        .get(&Outcome::Succeeded)
-        .copied()
-        .unwrap_or(0);
-    let aborted = engine.abort_reason();
     let c = &engine.counters;
-    summary.run = Some(RunStats {
+    let mut stats = RunStats {
         requests: c.requests.load(Ordering::Relaxed),
         posts: c.posts.load(Ordering::Relaxed),
         throttled: c.throttled.load(Ordering::Relaxed),
         confirmed_by_action_results: c.confirmed_by_results.load(Ordering::Relaxed),
-        resets_per_second: succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
-        aborted: aborted.as_ref().map(AbortReason::sentence),
-    });
-    let summary = summary.with_elapsed(elapsed);
+        // This run's resets over this run's time: a resumed run does not count the
+        // resets of the run it continues.
+        resets_per_second: collected.succeeded_now as f64 / elapsed.as_secs_f64().max(1e-9),
+        aborted: None,
+    };
     if let Some(json_path) = &config.summary_json {
-        write_summary_json(json_path, &summary)?;
+        stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
+        summary.run = Some(stats.clone());
+        let ready = summary.clone().with_elapsed(elapsed);
+        if let Err(e) = write_summary_json(json_path, &ready) {
+            engine.abort(AbortReason::Unrecorded(e.to_string()));
+        }
     }
-    Ok(RunOutcome { summary, aborted })
+    let aborted = engine.abort_reason();
+    stats.aborted = aborted.as_ref().map(AbortReason::sentence);
+    summary.run = Some(stats);
+    Ok(RunOutcome {
+        summary: summary.with_elapsed(elapsed),
+        aborted,
+    })
 }
 
-/// The one owner of the report file: writes and flushes each row as it arrives.
-async fn collect(
-    mut writer: ReportWriter,
-    mut rows: mpsc::Receiver<ReportRow>,
-    progress: progress::Progress,
-    mut summary: Summary,
-) -> (Summary, std::io::Result<()>) {
-    let mut result = Ok(());
-    while let Some(row) = rows.recv().await {
-        summary.count(&row);
-        if result.is_ok() {
-            result = writer.write(&row).and_then(|_| writer.flush());
-            if let Err(e) = &result {
-                progress.println(&format!("cannot write the report: {e}"));
+/// Runs one device in a task of its own, so that a panic in it (a bug) still ends in a
+/// report row, `failed`, and leaves its sends open for `--resume` to settle.
+async fn process_guarded<G: GraphApi>(
+    engine: Arc<Engine<G>>,
+    key: RowKey,
+    row: ReportRow,
+    work: crate::plan::Work,
+    prior: Prior,
+) -> Done {
+    let mut fallback = row.clone();
+    match tokio::spawn(async move { engine.process(key, row, work, prior).await }).await {
+        Ok(done) => done,
+        Err(e) => {
+            fallback.outcome = Outcome::Failed;
+            fallback.reason = "internal_error".into();
+            fallback.detail = format!(
+                "intune-reset failed while handling this device ({}); a reset may have been sent: `--resume` settles it through deviceActionResults before anything is sent",
+                if e.is_panic() { "a panic" } else { "cancelled" }
+            )
+            .into();
+            Done {
+                row: fallback,
+                fate: Fate::Unknown,
             }
         }
     }
-    (summary, result)
+}
+
+/// Creates the file (and its folder) if missing, without truncating: a path that cannot
+/// be written fails now, before anything is sent.
+fn check_writable(path: &Path) -> Result<(), CommandError> {
+    let err = |source| CommandError::Write {
+        what: "the summary",
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(err)
+}
+
+/// What the report writer saw.
+struct Collected {
+    summary: Summary,
+    /// Succeeded devices this run acted on.
+    succeeded_now: u64,
+}
+
+/// The one owner of the report file: writes and flushes each row as it arrives. A
+/// failed write stops the run's sending (every row is still in the ledger, so a resume
+/// writes the report whole).
+async fn collect<G: GraphApi>(
+    mut writer: ReportWriter,
+    mut rows: mpsc::Receiver<Finished>,
+    progress: progress::Progress,
+    engine: Arc<Engine<G>>,
+    path: PathBuf,
+) -> Collected {
+    let mut collected = Collected {
+        summary: Summary::new("run"),
+        succeeded_now: 0,
+    };
+    let mut writable = true;
+    while let Some(Finished { row, acted }) = rows.recv().await {
+        collected.summary.count(&row);
+        if acted {
+            progress.device_done(&row, engine.counters.throttled.load(Ordering::Relaxed));
+            if row.outcome == Outcome::Succeeded {
+                collected.succeeded_now += 1;
+            }
+        }
+        if writable && let Err(e) = writer.write(&row).and_then(|_| writer.flush()) {
+            writable = false;
+            progress.println(&format!("cannot write the report: {e}"));
+            engine.abort(AbortReason::Unrecorded(format!(
+                "the report {} cannot be written ({e})",
+                path.display()
+            )));
+        }
+    }
+    collected
 }
 
 /// Ctrl-C or SIGTERM: stop dispatching and let in-flight devices finish. A second one

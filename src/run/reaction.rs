@@ -36,17 +36,23 @@ pub enum AbortReason {
     Interrupted,
     /// The person at the terminal did not confirm: nothing was sent.
     NotConfirmed,
+    /// The run's record (ledger, report or summary) cannot be written: nothing more is
+    /// sent, so that every send stays on record.
+    Unrecorded(String),
 }
 
 impl AbortReason {
     pub fn sentence(&self) -> String {
         match self {
             AbortReason::MissingPermission(p) => format!(
-                "the app registration lacks the permission {p}: grant it (application permission, with admin consent) and run again"
+                "the app registration lacks the permission {p}: grant it (application permission, with admin consent), then finish the run with `--resume`"
             ),
             AbortReason::Authentication(why) => format!("authentication failed: {why}"),
             AbortReason::Interrupted => "the run was interrupted".into(),
             AbortReason::NotConfirmed => "not confirmed: nothing was sent".into(),
+            AbortReason::Unrecorded(why) => format!(
+                "{why}; the run stopped sending. Free the space or fix the path, then finish it with `--resume`"
+            ),
         }
     }
 }

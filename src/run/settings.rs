@@ -25,7 +25,7 @@ pub struct Settings {
     pub any_limit: usize,
     /// The throttling window, with a margin for network jitter.
     pub window: Duration,
-    /// How long to let Graph record a reset before reading `deviceActionResults`.
+    /// The pause before each read of `deviceActionResults` when settling a send.
     pub verify_delay: Duration,
     /// The per-request timeout the client uses. After a timeout Graph may still be
     /// working on the request, so verification first waits this long again.
@@ -55,6 +55,13 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// How long after a send Graph may still carry it out: Graph's state is read no
+    /// sooner (see [`super::engine`]'s settle policy). Twice the request timeout: the
+    /// request may reach Graph as late as the timeout, and take as long again there.
+    pub fn settle_window(&self) -> Duration {
+        self.request_timeout.saturating_mul(2)
+    }
+
     /// No pacing at all: for benchmarks against a simulator with limits off.
     pub fn unlimited(mut self) -> Self {
         self.write_rate = 0.0;

@@ -1,5 +1,7 @@
 //! Fixtures and helpers shared by the integration tests.
 
+pub mod tenant;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

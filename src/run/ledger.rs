@@ -1,0 +1,691 @@
+//! The ledger: the one durable record of a run, `<report>.ledger`, JSON Lines.
+//!
+//! Everything a resume must know is in it, written before the act it records:
+//! - `begin`: a fingerprint (size, SHA-256) of every job file and the plan options, so a
+//!   resume of a changed job is refused;
+//! - `claim`: which Intune device a row acts on (and the live facts it was judged by),
+//!   written before the row sends anything, so a resumed run knows every device that is
+//!   taken, also by rows it will not touch again;
+//! - `send`: a `resetPasscode` about to leave, written and synced to disk *before* the
+//!   request;
+//! - `settled`: a row's report row and its [`Fate`]: final, or not final with Graph's
+//!   state certainly unchanged, or not final with its fate unknown.
+//!
+//! The report is a view of the plan and the ledger: a resumed run writes it anew. The
+//! ledger is locked with an OS file lock for as long as a run holds it, so two processes
+//! never write one ledger; the OS releases the lock when the process dies.
+//!
+//! A write that fails (disk full) is undone (the file is cut back to its last whole
+//! line) and the ledger refuses every later write, so no record ever follows a torn one;
+//! a line torn by a kill is the last line, and a resume cuts it off.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::ReportRow;
+
+/// The format of the lines below; a resume refuses a ledger of another version.
+const VERSION: u32 = 1;
+
+/// `<report>.ledger`.
+pub fn ledger_path(report: &Path) -> PathBuf {
+    let mut name = report.as_os_str().to_owned();
+    name.push(".ledger");
+    PathBuf::from(name)
+}
+
+/// A job row: its file's position among the job files given, and its row number. The
+/// same file named twice is two files here, so their rows never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    pub file: u32,
+    pub row: u64,
+}
+
+/// What a job file was when the run began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// The file as the command line named it (the report's `source`).
+    pub source: String,
+    pub bytes: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+/// Where a row stands once this run is done with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Graph's state is known and the row is done (succeeded, or decided without a
+    /// reset: ineligible by live facts, duplicate, not found, ambiguous).
+    Final,
+    /// Not done, and nothing this row sent changed Graph (nothing reached it, or Graph
+    /// refused): a resume sends it.
+    Unchanged,
+    /// Not done, and a reset may have landed: a resume settles it through
+    /// `deviceActionResults` before anything is sent.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Begin {
+        version: u32,
+        started_at: String,
+        files: Vec<Fingerprint>,
+        /// The plan options, as [`crate::plan::PlanOptions`] names them.
+        action: Option<String>,
+        lookup: String,
+    },
+    Claim {
+        file: u32,
+        row: u64,
+        device: String,
+        action: String,
+        /// The row as the live facts left it, before anything was sent.
+        report: Box<ReportRow>,
+    },
+    Send {
+        file: u32,
+        row: u64,
+        device: String,
+        /// RFC 3339, our clock, taken just before the request left.
+        at: String,
+    },
+    Settled {
+        file: u32,
+        row: u64,
+        fate: Fate,
+        report: Box<ReportRow>,
+    },
+}
+
+/// The plan options and files a run began with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Begin {
+    pub files: Vec<Fingerprint>,
+    pub action: Option<String>,
+    pub lookup: String,
+}
+
+/// Which device a row claimed, with the action and the row its live facts gave.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub device: String,
+    pub action: String,
+    pub report: ReportRow,
+}
+
+/// Resets whose fate is unknown: any reset entry since `first` (less the clock-skew
+/// allowance) is theirs, and Graph's state can be read once `last`'s settle window
+/// has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenSends {
+    pub first: SystemTime,
+    pub last: SystemTime,
+}
+
+impl OpenSends {
+    pub fn at(t: SystemTime) -> OpenSends {
+        OpenSends { first: t, last: t }
+    }
+
+    pub fn and(self, t: SystemTime) -> OpenSends {
+        OpenSends {
+            first: self.first.min(t),
+            last: self.last.max(t),
+        }
+    }
+}
+
+/// What the ledger says of one row.
+#[derive(Debug, Clone, Default)]
+pub struct RowHistory {
+    pub claim: Option<Claim>,
+    /// Sends not yet known to have changed nothing.
+    pub open: Option<OpenSends>,
+    /// Sends recorded in all, over every run.
+    pub sends: u32,
+    /// The row's final report row, once it has one.
+    pub done: Option<ReportRow>,
+    /// The last report row written for it (final or not).
+    pub last: Option<ReportRow>,
+}
+
+/// A ledger read back: how the run began, and every row it touched.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub begin: Begin,
+    pub rows: HashMap<RowKey, RowHistory>,
+}
+
+impl History {
+    /// Folds events in ledger order.
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Begin { .. } => {}
+            Event::Claim {
+                file,
+                row,
+                device,
+                action,
+                report,
+            } => {
+                let h = self.rows.entry(RowKey { file, row }).or_default();
+                h.claim = Some(Claim {
+                    device,
+                    action,
+                    report: *report,
+                });
+            }
+            Event::Send { file, row, at, .. } => {
+                let h = self.rows.entry(RowKey { file, row }).or_default();
+                h.sends += 1;
+                // A send whose time cannot be read is taken as sent long ago: every
+                // reset entry Graph shows then counts as its own (the safe side).
+                let t = crate::run::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
+                h.open = Some(h.open.map_or(OpenSends::at(t), |o| o.and(t)));
+            }
+            Event::Settled {
+                file,
+                row,
+                fate,
+                report,
+            } => {
+                let h = self.rows.entry(RowKey { file, row }).or_default();
+                match fate {
+                    Fate::Final => {
+                        h.open = None;
+                        h.done = Some((*report).clone());
+                    }
+                    Fate::Unchanged => h.open = None,
+                    Fate::Unknown => {}
+                }
+                h.last = Some(*report);
+            }
+        }
+    }
+}
+
+/// Why a ledger cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the run's ledger {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "the run's ledger {path} is held by another intune-reset process that is still running; wait for it to finish"
+    )]
+    Held { path: PathBuf },
+    #[error(
+        "the run's ledger {path} is damaged at line {line}: {why}; it cannot be resumed safely"
+    )]
+    Damaged {
+        path: PathBuf,
+        line: u64,
+        why: String,
+    },
+}
+
+/// The ledger of a run in progress. Every method writes one whole line with one
+/// `write`; sends are also synced to disk before they return.
+pub struct Ledger {
+    path: PathBuf,
+    /// Holds the OS lock for as long as the run lasts.
+    file: File,
+    /// Serialises writes; the file's length after the last whole line.
+    end: Mutex<u64>,
+    /// Lines written, and lines known to be on disk (group commit: one sync serves
+    /// every line written before it).
+    written: AtomicU64,
+    synced: Mutex<u64>,
+    /// A write failed: nothing more is recorded (see the module doc).
+    broken: AtomicBool,
+}
+
+fn lock(file: &File, path: &Path) -> Result<(), LedgerError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Held {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(LedgerError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+impl Ledger {
+    /// Starts the ledger of a new run: refuses an existing file, locks, writes `begin`
+    /// and syncs it.
+    pub fn create(path: &Path, begin: &Begin) -> Result<Ledger, LedgerError> {
+        let io_err = |source| LedgerError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err)?;
+        lock(&file, path)?;
+        let ledger = Ledger::over(path, file, 0);
+        ledger.begin(begin).map_err(io_err)?;
+        Ok(ledger)
+    }
+
+    /// The first line: how the run began. Synced before anything else happens.
+    pub fn begin(&self, begin: &Begin) -> io::Result<()> {
+        self.append(
+            &Event::Begin {
+                version: VERSION,
+                started_at: crate::run::engine::timestamp(SystemTime::now()),
+                files: begin.files.clone(),
+                action: begin.action.clone(),
+                lookup: begin.lookup.clone(),
+            },
+            true,
+        )
+    }
+
+    /// Opens the ledger of an earlier run to continue it: locks it, reads it back
+    /// (through the locked handle: on Windows no other handle may read it), and cuts off
+    /// a last line torn by a kill. `Ok(None)`: the file holds no `begin` (the run was
+    /// killed before it recorded anything, so it sent nothing).
+    pub fn resume(path: &Path) -> Result<(Ledger, Option<History>), LedgerError> {
+        let io_err = |source| LedgerError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io_err)?;
+        lock(&file, path)?;
+        let (history, whole) = read_history(&file, path)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        if whole < len {
+            tracing::warn!(
+                "the ledger {} ends with a line torn by a kill ({} bytes); it is cut off",
+                path.display(),
+                len - whole
+            );
+            file.set_len(whole).map_err(io_err)?;
+        }
+        (&file).seek(SeekFrom::Start(whole)).map_err(io_err)?;
+        Ok((Ledger::over(path, file, whole), history))
+    }
+
+    fn over(path: &Path, file: File, end: u64) -> Ledger {
+        Ledger {
+            path: path.to_owned(),
+            file,
+            end: Mutex::new(end),
+            written: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A claim, before the row sends anything.
+    pub fn claim(&self, key: RowKey, claim: &Claim) -> io::Result<()> {
+        self.append(
+            &Event::Claim {
+                file: key.file,
+                row: key.row,
+                device: claim.device.clone(),
+                action: claim.action.clone(),
+                report: Box::new(claim.report.clone()),
+            },
+            false,
+        )
+    }
+
+    /// A send about to leave: on disk before this returns.
+    pub fn send(&self, key: RowKey, device: &str, at: SystemTime) -> io::Result<()> {
+        self.append(
+            &Event::Send {
+                file: key.file,
+                row: key.row,
+                device: device.to_owned(),
+                at: crate::run::engine::timestamp(at),
+            },
+            true,
+        )
+    }
+
+    pub fn settled(&self, key: RowKey, fate: Fate, report: &ReportRow) -> io::Result<()> {
+        self.append(
+            &Event::Settled {
+                file: key.file,
+                row: key.row,
+                fate,
+                report: Box::new(report.clone()),
+            },
+            false,
+        )
+    }
+
+    /// Syncs everything written so far (the end of a run).
+    pub fn sync(&self) -> io::Result<()> {
+        self.sync_through(self.written.load(Ordering::SeqCst))
+    }
+
+    fn append(&self, event: &Event, durable: bool) -> io::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(io::Error::other(
+                "an earlier write to the ledger failed, so nothing more is recorded",
+            ));
+        }
+        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let seq = {
+            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = (&self.file).write_all(&line) {
+                // Undo a partial line, so the ledger still ends with a whole one.
+                self.broken.store(true, Ordering::SeqCst);
+                let _ = self.file.set_len(*end);
+                let _ = (&self.file).seek(SeekFrom::Start(*end));
+                return Err(e);
+            }
+            *end += line.len() as u64;
+            self.written.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        if durable {
+            self.sync_through(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Returns once line `seq` is on disk; the first waiter syncs for all.
+    fn sync_through(&self, seq: u64) -> io::Result<()> {
+        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced >= seq {
+            return Ok(());
+        }
+        let target = self.written.load(Ordering::SeqCst);
+        if let Err(e) = self.file.sync_data() {
+            self.broken.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        *synced = target;
+        Ok(())
+    }
+}
+
+/// Reads every whole line; returns the history (if the ledger has begun) and the
+/// length of the whole lines. Only the last line may be torn; a broken line anywhere
+/// else means the file was damaged, and guessing what it said could reset a device
+/// twice.
+fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), LedgerError> {
+    let mut reader = BufReader::new(file);
+    let mut history: Option<History> = None;
+    let mut whole = 0u64;
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| LedgerError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            // Torn by a kill mid-write: the act it would record never happened.
+            break;
+        }
+        let damaged = |why: String| LedgerError::Damaged {
+            path: path.to_owned(),
+            line: number,
+            why,
+        };
+        let event: Event = serde_json::from_slice(&line).map_err(|e| damaged(e.to_string()))?;
+        match (&mut history, event) {
+            (
+                None,
+                Event::Begin {
+                    version,
+                    files,
+                    action,
+                    lookup,
+                    ..
+                },
+            ) => {
+                if version != VERSION {
+                    return Err(damaged(format!(
+                        "it is of format {version}; this intune-reset reads format {VERSION}"
+                    )));
+                }
+                history = Some(History {
+                    begin: Begin {
+                        files,
+                        action,
+                        lookup,
+                    },
+                    rows: HashMap::new(),
+                });
+            }
+            (None, _) => {
+                return Err(damaged(
+                    "it does not start with the run's begin line".into(),
+                ));
+            }
+            (Some(_), Event::Begin { .. }) => {
+                return Err(damaged("a second begin line".into()));
+            }
+            (Some(h), event) => h.apply(event),
+        }
+        whole += n as u64;
+    }
+    Ok((history, whole))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Outcome;
+    use std::borrow::Cow;
+
+    fn begin() -> Begin {
+        Begin {
+            files: vec![Fingerprint {
+                source: "job.csv".into(),
+                bytes: 10,
+                sha256: "ab".into(),
+            }],
+            action: Some("auto".into()),
+            lookup: "auto".into(),
+        }
+    }
+
+    fn row(n: u64, outcome: Outcome) -> ReportRow {
+        ReportRow {
+            source: "job.csv".into(),
+            row: n,
+            device_id: format!("d{n}"),
+            device_name: "é".into(),
+            serial_number: String::new(),
+            operating_system: String::new(),
+            os_version: String::new(),
+            platform: Cow::Borrowed("ios"),
+            action: Cow::Borrowed("remove-passcode"),
+            outcome,
+            reason: Cow::Borrowed(""),
+            detail: Cow::Borrowed(""),
+            http_status: None,
+            attempts: 1,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        }
+    }
+
+    fn at(text: &str) -> SystemTime {
+        humantime::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn a_resume_rebuilds_claims_open_sends_and_final_rows() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        let k = |row| RowKey { file: 0, row };
+        let claim = |n| Claim {
+            device: format!("d{n}"),
+            action: "remove-passcode".into(),
+            report: row(n, Outcome::Planned),
+        };
+        for n in [2, 3, 4] {
+            ledger.claim(k(n), &claim(n)).unwrap();
+        }
+        ledger.send(k(2), "d2", at("2026-11-22T10:00:00Z")).unwrap();
+        ledger
+            .settled(k(2), Fate::Final, &row(2, Outcome::Succeeded))
+            .unwrap();
+        ledger.send(k(3), "d3", at("2026-11-22T10:00:01Z")).unwrap();
+        ledger.send(k(3), "d3", at("2026-11-22T10:00:05Z")).unwrap();
+        ledger
+            .settled(k(3), Fate::Unknown, &row(3, Outcome::Failed))
+            .unwrap();
+        ledger.send(k(4), "d4", at("2026-11-22T10:00:02Z")).unwrap();
+        ledger
+            .settled(k(4), Fate::Unchanged, &row(4, Outcome::Failed))
+            .unwrap();
+        drop(ledger);
+
+        let (_ledger, history) = Ledger::resume(&path).unwrap();
+        let history = history.unwrap();
+        assert_eq!(history.begin, begin());
+        let two = &history.rows[&k(2)];
+        assert_eq!(two.done.as_ref().unwrap().outcome, Outcome::Succeeded);
+        assert!(two.open.is_none());
+        let three = &history.rows[&k(3)];
+        assert!(three.done.is_none());
+        assert_eq!(
+            three.open,
+            Some(OpenSends {
+                first: at("2026-11-22T10:00:01Z"),
+                last: at("2026-11-22T10:00:05Z")
+            })
+        );
+        assert_eq!(three.sends, 2);
+        let four = &history.rows[&k(4)];
+        assert!(four.open.is_none() && four.done.is_none());
+        assert_eq!(four.claim.as_ref().unwrap().device, "d4");
+    }
+
+    #[test]
+    fn regression_8_12_a_line_torn_inside_a_utf8_character_is_cut_off_on_resume() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        let key = RowKey { file: 0, row: 2 };
+        ledger
+            .settled(key, Fate::Final, &row(2, Outcome::Succeeded))
+            .unwrap();
+        drop(ledger);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let line = serde_json::to_vec(&Event::Settled {
+            file: 0,
+            row: 3,
+            fate: Fate::Final,
+            report: Box::new(row(3, Outcome::Succeeded)),
+        })
+        .unwrap();
+        // Cut inside the two bytes of "é".
+        let cut = line.iter().position(|b| *b == 0xC3).unwrap() + 1;
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&line[..cut]).unwrap();
+        drop(f);
+
+        let (ledger, history) = Ledger::resume(&path).unwrap();
+        let history = history.unwrap();
+        assert!(history.rows.contains_key(&key));
+        assert!(!history.rows.contains_key(&RowKey { file: 0, row: 3 }));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        ledger
+            .settled(
+                RowKey { file: 0, row: 3 },
+                Fate::Final,
+                &row(3, Outcome::Succeeded),
+            )
+            .unwrap();
+        drop(ledger);
+        let (_l, history) = Ledger::resume(&path).unwrap();
+        assert!(
+            history
+                .unwrap()
+                .rows
+                .contains_key(&RowKey { file: 0, row: 3 })
+        );
+    }
+
+    #[test]
+    fn a_ledger_held_by_a_running_process_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let held = Ledger::create(&path, &begin()).unwrap();
+        assert!(matches!(
+            Ledger::resume(&path),
+            Err(LedgerError::Held { .. })
+        ));
+        drop(held);
+        assert!(Ledger::resume(&path).is_ok());
+    }
+
+    #[test]
+    fn a_new_run_never_takes_over_an_existing_ledger() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        drop(Ledger::create(&path, &begin()).unwrap());
+        assert!(Ledger::create(&path, &begin()).is_err());
+    }
+
+    #[test]
+    fn a_damaged_line_before_the_last_stops_the_resume() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        drop(Ledger::create(&path, &begin()).unwrap());
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"send\",\"fi\n{}\n").unwrap();
+        drop(f);
+        match Ledger::resume(&path) {
+            Err(LedgerError::Damaged { line, .. }) => assert_eq!(line, 2),
+            Err(e) => panic!("expected Damaged, got {e}"),
+            Ok(_) => panic!("expected Damaged, got a ledger"),
+        }
+    }
+
+    #[test]
+    fn an_empty_ledger_has_no_history() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        std::fs::write(&path, b"{\"event\":\"beg").unwrap();
+        let (_l, history) = Ledger::resume(&path).unwrap();
+        assert!(history.is_none());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+}

@@ -1,0 +1,183 @@
+//! The job, read once: each job file is copied into a private folder while its
+//! fingerprint is taken, and everything after (the count for the confirmation,
+//! `--max-devices`, the sending, the simulator's inventory) reads that copy.
+//!
+//! So a file replaced or rewritten while the run signs in or asks for confirmation
+//! cannot change what is sent, and pipes (`run <(cat job.csv)`) and FIFOs work: they
+//! are read exactly once. The copy keeps the file's name, so its extension still tells
+//! its format. The folder is removed when the run ends (it is created readable by its
+//! owner only, as the job may name users).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::job::JobError;
+use crate::plan::{OpenedJob, open_jobs};
+
+use super::ledger::Fingerprint;
+
+pub struct JobSnapshot {
+    /// Removed on drop.
+    _dir: tempfile::TempDir,
+    files: Vec<SnapshotFile>,
+}
+
+struct SnapshotFile {
+    copy: PathBuf,
+    fingerprint: Fingerprint,
+}
+
+impl JobSnapshot {
+    /// Reads every job file once, in order.
+    pub fn take(paths: &[PathBuf]) -> Result<JobSnapshot, JobError> {
+        let dir = tempfile::Builder::new()
+            .prefix("intune-reset-job-")
+            .tempdir()
+            .map_err(|e| JobError::Io {
+                path: "a temporary folder for the job's copy".into(),
+                message: e.to_string(),
+            })?;
+        let mut files = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            let source = path.display().to_string();
+            let io_err = |e: io::Error| JobError::Io {
+                path: source.clone(),
+                message: e.to_string(),
+            };
+            let name = path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_else(|| "job".into());
+            let folder = dir.path().join(i.to_string());
+            std::fs::create_dir(&folder).map_err(io_err)?;
+            let copy = folder.join(name);
+            let (bytes, sha256) = copy_hashing(path, &copy).map_err(io_err)?;
+            files.push(SnapshotFile {
+                copy,
+                fingerprint: Fingerprint {
+                    source,
+                    bytes,
+                    sha256,
+                },
+            });
+        }
+        Ok(JobSnapshot { _dir: dir, files })
+    }
+
+    pub fn fingerprints(&self) -> Vec<Fingerprint> {
+        self.files.iter().map(|f| f.fingerprint.clone()).collect()
+    }
+
+    /// The copies, for readers that take paths (the simulator's inventory).
+    pub fn copies(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.copy.clone()).collect()
+    }
+
+    /// Opens every copy as a job file, named as the command line named the original.
+    pub fn open(&self) -> Result<Vec<OpenedJob>, JobError> {
+        let copies = self.copies();
+        let mut jobs = open_jobs(&copies).map_err(|e| self.renamed(e))?;
+        for (job, file) in jobs.iter_mut().zip(&self.files) {
+            job.file.source = file.fingerprint.source.clone();
+        }
+        Ok(jobs)
+    }
+
+    /// An error about a copy, told of the original.
+    fn renamed(&self, e: JobError) -> JobError {
+        let original = |path: String| {
+            self.files
+                .iter()
+                .find(|f| f.copy.display().to_string() == path)
+                .map(|f| f.fingerprint.source.clone())
+                .unwrap_or(path)
+        };
+        match e {
+            JobError::Io { path, message } => JobError::Io {
+                path: original(path),
+                message,
+            },
+            JobError::Unreadable { path, why } => JobError::Unreadable {
+                path: original(path),
+                why,
+            },
+        }
+    }
+}
+
+/// Copies `from` to `to`, returning its size and SHA-256 (lower-case hex).
+fn copy_hashing(from: &Path, to: &Path) -> io::Result<(u64, String)> {
+    let mut input = File::open(from)?;
+    let mut output = File::create(to)?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        digest.update(&buf[..n]);
+        output.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    output.flush()?;
+    let hex = digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((total, hex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_is_what_the_file_held_when_it_was_read() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let job = dir.path().join("job.csv");
+        std::fs::write(&job, "id,operatingSystem\n").unwrap();
+        let snap = JobSnapshot::take(std::slice::from_ref(&job)).unwrap();
+        std::fs::write(&job, "replaced").unwrap();
+        let copy = &snap.copies()[0];
+        assert_eq!(
+            std::fs::read_to_string(copy).unwrap(),
+            "id,operatingSystem\n"
+        );
+        assert!(copy.ends_with("job.csv"));
+        let f = &snap.fingerprints()[0];
+        assert_eq!(f.bytes, 19);
+        assert_eq!(f.source, job.display().to_string());
+        assert_eq!(f.sha256.len(), 64);
+    }
+
+    #[test]
+    fn the_same_file_named_twice_is_two_copies() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let job = dir.path().join("job.csv");
+        std::fs::write(&job, "id\n").unwrap();
+        let snap = JobSnapshot::take(&[job.clone(), job]).unwrap();
+        let copies = snap.copies();
+        assert_ne!(copies[0], copies[1]);
+        assert_eq!(snap.fingerprints()[0], snap.fingerprints()[1]);
+    }
+
+    #[test]
+    fn errors_name_the_original_file() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let job = dir.path().join("empty.csv");
+        std::fs::write(&job, "").unwrap();
+        let snap = JobSnapshot::take(std::slice::from_ref(&job)).unwrap();
+        let Err(e) = snap.open() else {
+            panic!("an empty file is refused")
+        };
+        let text = e.to_string();
+        assert!(text.contains(&job.display().to_string()), "{text}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The real binaries as a user runs them: a `simulate` process as the tenant, `run`
+//! processes started, killed at a moment an observable event chooses (the n-th send in
+//! the run's ledger), and resumed.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TENANT: &str = intune_reset::sim::DEFAULT_TENANT_ID;
+pub const CLIENT: &str = "3e5c7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d";
+
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("intune-reset")
+}
+
+/// A `simulate` process serving `inventory`; killed when dropped.
+pub struct Tenant {
+    pub child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Tenant {
+    pub fn start(inventory: &[&Path], log: &Path, extra: &[&str]) -> Tenant {
+        let mut cmd = Command::new(bin());
+        cmd.arg("simulate");
+        for file in inventory {
+            cmd.arg("--inventory").arg(file);
+        }
+        Tenant::spawn(cmd.arg("--log").arg(log).args(extra), log)
+    }
+
+    /// Starts `cmd` (a `simulate` command) and reads the address it listens on.
+    pub fn spawn(cmd: &mut Command, log: &Path) -> Tenant {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut first)
+            .expect("the simulator says where it listens");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("`listening on URL`")
+            .to_owned();
+        Tenant {
+            child,
+            url,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Resets that took effect per device, from the simulator's request log: a reset
+    /// whose answer was dropped after it took effect counts too.
+    pub fn resets(&self) -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let took_effect = match e.get("effect").and_then(|v| v.as_bool()) {
+                Some(effect) => effect,
+                None => e["status"] == 204,
+            };
+            if e["kind"] == "resetPasscode" && took_effect {
+                *out.entry(e["device"].as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Tenant {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `intune-reset run JOB... --yes --action auto` against `tenant`, signed in with a
+/// client secret, stderr piped.
+pub fn run_cmd(tenant: &Tenant, jobs: &[&Path], report: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("run");
+    for job in jobs {
+        cmd.arg(job);
+    }
+    cmd.args([
+        "--yes",
+        "--action",
+        "auto",
+        "--graph-url",
+        &tenant.url,
+        "--authority-url",
+        &tenant.url,
+    ])
+    .arg("--report")
+    .arg(report)
+    .args(extra)
+    .env("AZURE_TENANT_ID", TENANT)
+    .env("AZURE_CLIENT_ID", CLIENT)
+    .env("AZURE_CLIENT_SECRET", "crash-test-secret")
+    .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+    .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+/// `n` iOS devices with Intune ids (`job.csv`), plus two macOS ones (never touched).
+pub fn ios_job(dir: &Path, n: usize) -> PathBuf {
+    let mut csv = String::from("id,deviceName,serialNumber,operatingSystem,osVersion\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "{},iPhone {i},{},iOS,17.5\n",
+            ios_id(i),
+            ios_serial(i)
+        ));
+    }
+    csv.push_str("00000001-bbbb-4000-8000-000000000001,Mac 1,MAC1,macOS,15.1\n");
+    csv.push_str("00000002-bbbb-4000-8000-000000000002,Mac 2,MAC2,macOS,15.1\n");
+    let path = dir.join("job.csv");
+    std::fs::write(&path, csv).expect("write the job");
+    path
+}
+
+pub fn ios_id(i: usize) -> String {
+    format!("{:08x}-aaaa-4000-8000-{:012x}", i + 1, i + 1)
+}
+
+pub fn ios_serial(i: usize) -> String {
+    format!("SNIOS{i:05}")
+}
+
+/// Waits for the run to end (a hang guard, not a pacing: it polls an exit).
+pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    while child
+        .try_wait()
+        .expect("the child can be waited on")
+        .is_none()
+    {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the run did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    std::process::Output {
+        status: child.wait().expect("exit status"),
+        stdout: vec![],
+        stderr: stderr.into_bytes(),
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Lines of the ledger that record `event`.
+pub fn ledger_events(ledger: &Path, event: &str) -> usize {
+    let needle = format!("\"event\":\"{event}\"");
+    std::fs::read(ledger)
+        .map(|bytes| {
+            bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| l.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Returns once the ledger holds `n` lines of `event` (the observable moment a test
+/// kills at), or panics when the run ended or `limit` passed first.
+pub fn wait_for_ledger(child: &mut Child, ledger: &Path, event: &str, n: usize, limit: Duration) {
+    let start = Instant::now();
+    while ledger_events(ledger, event) < n {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            panic!("the run ended ({status}) before its ledger had {n} {event} lines");
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the ledger did not reach {n} {event} lines in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `<report>.ledger`.
+pub fn ledger_of(report: &Path) -> PathBuf {
+    let mut name = report.as_os_str().to_owned();
+    name.push(".ledger");
+    PathBuf::from(name)
+}
+
+/// One report row per job row, each exactly once: each `(source, row)` pair appears
+/// `namings` times (the times its file was named on the command line).
+pub fn assert_complete(rows: &[crate::common::Row], job_rows: usize, namings: usize) {
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for r in rows {
+        *seen
+            .entry((r["source"].clone(), r["row"].clone()))
+            .or_default() += 1;
+    }
+    assert_eq!(rows.len(), job_rows, "every job row appears");
+    for (key, n) in seen {
+        assert_eq!(n, namings, "row {key:?} appears {n} times");
+    }
+}
