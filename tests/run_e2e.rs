@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use intune_reset::graph::{Cloud, Endpoints, GraphClient, Identity, Secret};
 use intune_reset::plan::{LookupMode, PlanOptions};
 use intune_reset::report::{Outcome, ReportFormat};
 use intune_reset::rules::ActionChoice;
@@ -13,7 +14,9 @@ use intune_reset::run::{
     AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare,
     simulated_client,
 };
-use intune_reset::sim::{FaultKind, Inventory, Limits, SimConfig, SimStats, Simulator};
+use intune_reset::sim::{
+    FaultKind, Inventory, Limits, SimConfig, SimHandle, SimStats, Simulator, TokenFault,
+};
 use tempfile::TempDir;
 
 use crate::common::{Row, read_report};
@@ -87,6 +90,19 @@ async fn run_with(
 ) -> Ran {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = Simulator::start(sim, listener).unwrap();
+    let client = simulated_client(&handle, client_id, timeout).await.unwrap();
+    run_on(handle, client, job, dir, settings, timeout).await
+}
+
+/// Runs `job` through `client` against the simulator `handle`.
+async fn run_on(
+    handle: SimHandle,
+    client: GraphClient,
+    job: &Path,
+    dir: TempDir,
+    settings: Settings,
+    timeout: Duration,
+) -> Ran {
     let report = dir.path().join("report.csv");
     let config = RunConfig {
         files: vec![job.to_path_buf()],
@@ -108,7 +124,6 @@ async fn run_with(
         resume: false,
         lock: None,
     };
-    let client = simulated_client(&handle, client_id, timeout).await.unwrap();
     let prepared = prepare(&config).unwrap();
     let outcome = execute(&config, client, prepared).await.unwrap();
     let stats = handle.shutdown().await;
@@ -479,5 +494,93 @@ async fn a_serial_number_job_is_resolved_and_ambiguity_is_never_reset() {
     assert_eq!(
         ran.outcome.summary.outcomes.get(&Outcome::Ambiguous),
         Some(&1)
+    );
+}
+
+// Issue 8, point 13: a transient failure of the first token request aborted the run and
+// blamed the secret. Paused time: the sign-in's waits (1 s asked by the 429, then two
+// backoffs) pass without real sleeping.
+#[tokio::test(start_paused = true)]
+async fn a_transient_failure_of_the_first_token_request_is_retried() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 5);
+    let mut sim = sim_config(&job);
+    sim.token_faults = vec![
+        TokenFault::TooManyRequests,
+        TokenFault::ServiceUnavailable,
+        TokenFault::Drop,
+    ];
+    let ran = run_with(
+        sim,
+        &job,
+        dir,
+        settings(),
+        Duration::from_secs(5),
+        SIMULATED_CLIENT_ID,
+    )
+    .await;
+    assert_exactly_once(&ran, 5);
+    assert_eq!(ran.stats.requests_by_kind.get("token"), Some(&4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_endpoint_that_keeps_failing_names_the_outage_not_the_secret() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = SimConfig {
+        token_faults: vec![TokenFault::ServiceUnavailable; 10],
+        ..SimConfig::default()
+    };
+    let handle = Simulator::start(sim, listener).unwrap();
+    let err = simulated_client(&handle, SIMULATED_CLIENT_ID, Duration::from_secs(5))
+        .await
+        .err()
+        .unwrap();
+    let AbortReason::Authentication(why) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        why.contains("answered 503 Service Unavailable 5 times over")
+            && why.contains("Entra ID may be having an outage: try again later"),
+        "{why}"
+    );
+    assert!(
+        !why.contains("secret") && !why.contains("check the tenant"),
+        "{why}"
+    );
+    let stats = handle.shutdown().await;
+    assert_eq!(stats.requests_by_kind.get("token"), Some(&5));
+}
+
+/// A ready token Graph refuses stops the run with what to do about that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_ready_token_says_the_given_token_was_refused() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path(), 10);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = Simulator::start(sim_config(&job), listener).unwrap();
+    let url = handle.base_url();
+    let endpoints = Endpoints::new(Cloud::Global, Some(&url), Some(&url)).unwrap();
+    let ready = Identity::AccessToken(Secret::new("sim.handed-over-but-never-issued"));
+    let timeout = Duration::from_secs(5);
+    let client = GraphClient::sign_in(endpoints, ready, timeout).unwrap();
+    let ran = run_on(handle, client, &job, dir, settings(), timeout).await;
+    let Some(AbortReason::Authentication(why)) = &ran.outcome.aborted else {
+        panic!("{:?}", ran.outcome.aborted)
+    };
+    assert!(
+        why.contains("refused the token given in INTUNE_RESET_ACCESS_TOKEN")
+            && why.contains("get a new one"),
+        "{why}"
+    );
+    assert!(!why.contains("newly fetched"), "{why}");
+    assert!(
+        !why.contains("handed-over"),
+        "the token must not be shown: {why}"
+    );
+    assert_eq!(ran.stats.requests_by_kind.get("token"), None);
+    assert!(ran.stats.resets_per_device.is_empty());
+    assert_eq!(
+        AbortReason::Authentication(why.clone()).sentence(),
+        format!("authentication failed: {why}")
     );
 }

@@ -10,6 +10,8 @@ use super::{EXIT_OK, EXIT_USAGE};
 #[command(
     after_help = "Faults: 429-no-retry-after, fractional-retry-after, 503, 503-no-retry-after, 504, \
 drop-before, drop-after, slow, expired-token (e.g. --fault drop-after=0.02 --fault 429-no-retry-after=0.05).\n\
+Token faults: 429 (with Retry-After: 1), 503, drop, slow; the first token requests meet them one each, in order, \
+then sign-in works (e.g. --token-fault 503:4 --token-fault drop).\n\
 The first line on stdout is `listening on http://ADDRESS`; the summary goes to stderr on exit."
 )]
 pub(super) struct SimulateArgs {
@@ -68,6 +70,14 @@ pub(super) struct SimulateArgs {
     /// Inject a fault into this share of requests, e.g. drop-after=0.05. Repeatable.
     #[arg(long, value_name = "KIND=PROBABILITY", value_parser = sim::parse_fault)]
     fault: Vec<(sim::FaultKind, f64)>,
+    /// The next token requests meet this fault, COUNT of them (default 1); repeatable,
+    /// in order. Kinds: 429, 503, drop, slow.
+    #[arg(long, value_name = "KIND[:COUNT]", value_parser = sim::parse_token_fault)]
+    token_fault: Vec<(sim::TokenFault, usize)>,
+    /// A resetPasscode takes effect this long after it arrives, and is answered only
+    /// then: a client with a shorter --timeout gives up, and the reset still lands.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    effect_delay_ms: u64,
     /// Delay added to every answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     latency_ms: u64,
@@ -138,6 +148,8 @@ impl SimulateArgs {
             },
             faults: self.fault,
             slow: std::time::Duration::from_millis(self.slow_ms),
+            token_faults: sim::token_fault_sequence(&self.token_fault),
+            effect_delay: std::time::Duration::from_millis(self.effect_delay_ms),
             seed: self.seed,
             action_delay: seconds("action-delay", self.action_delay)?,
             log_path: self.log,

@@ -9,19 +9,26 @@
 //! fetches and the others wait for its result instead of stampeding the authority.
 //!
 //! Entra's refusals carry an `AADSTS` code; [`AuthError::Refused`] turns the common ones
-//! into what the administrator has to change.
+//! into what the administrator has to change. Answers that usually pass (429, 5xx, a
+//! dropped connection) are asked again ([`super::token_retry`]) and, when they outlast
+//! the retries, end as [`AuthError::Outage`], which names the outage, not the secret.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use serde::Deserialize;
 use url::Url;
 
 use super::assertion::{SigningError, client_assertion};
 use super::cloud::{EndpointError, Endpoints};
-use super::credentials::{AppCredential, Identity};
+use super::credentials::{AppCredential, ENV_ACCESS_TOKEN, Identity};
 use super::exchange::transport_message;
 use super::secret::Secret;
+use super::token_retry::{
+    Attempt, Failed, GaveUp, Passing, TokenRetry, Transient, human, retrying,
+};
 
 /// Why no token could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,8 +46,25 @@ pub enum AuthError {
         /// `, trace id ..., correlation id ...` for a support case, or empty.
         ids: String,
     },
-    #[error("cannot reach the sign-in endpoint {url}: {why}")]
-    Unreachable { url: String, why: String },
+    /// The token endpoint kept answering 429 or 5xx, or kept giving no answer, until
+    /// the retries ran out.
+    #[error("{}", outage_sentence(url, gave_up))]
+    Outage { url: String, gave_up: GaveUp },
+    /// Graph answered 401 to the token from `INTUNE_RESET_ACCESS_TOKEN`, which cannot be
+    /// renewed.
+    #[error(
+        "Microsoft Graph refused the token given in {ENV_ACCESS_TOKEN} ({said}): it has \
+         expired or was issued for another tenant or audience; get a new one for {audience} \
+         (e.g. `az account get-access-token --resource {audience} --query accessToken -o tsv`) \
+         and set {ENV_ACCESS_TOKEN} again, or sign in with a client secret or certificate, \
+         whose tokens are renewed"
+    )]
+    ReadyTokenRefused {
+        /// The Graph origin the token must be for.
+        audience: String,
+        /// Graph's message.
+        said: String,
+    },
     #[error("the sign-in endpoint {url} answered HTTP {status} without a usable token: {why}")]
     BadAnswer {
         url: String,
@@ -55,16 +79,55 @@ pub enum AuthError {
 
 impl AuthError {
     /// True when asking again later may succeed (network trouble, Entra 5xx or 429);
-    /// false when configuration must change first.
+    /// false when configuration must change first. [`TokenSource::token`] has already
+    /// asked again for about a minute before returning a transient error.
     pub fn is_transient(&self) -> bool {
         match self {
-            AuthError::Unreachable { .. } => true,
+            AuthError::Outage { .. } => true,
             AuthError::Refused { status, .. } | AuthError::BadAnswer { status, .. } => {
-                *status == 429 || *status >= 500
+                Passing::from_status(*status).is_some()
             }
-            AuthError::Signing(_) | AuthError::Endpoint(_) => false,
+            AuthError::ReadyTokenRefused { .. }
+            | AuthError::Signing(_)
+            | AuthError::Endpoint(_) => false,
         }
     }
+}
+
+/// One sentence naming the outage and what to do, never the credentials: they were not
+/// the problem.
+fn outage_sentence(url: &str, g: &GaveUp) -> String {
+    let times = match g.attempts {
+        1 => "once".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    };
+    let over = human(g.over);
+    let what = g.last.describe();
+    let story = match (&g.last, g.all_alike) {
+        (Passing::Network { .. }, true) => {
+            format!("the token endpoint {url} gave {what} {times} over {over}")
+        }
+        (_, true) => format!("the token endpoint {url} answered {what} {times} over {over}"),
+        (_, false) => format!(
+            "the token endpoint {url} failed {times} over {over}, the last time with {what}"
+        ),
+    };
+    let asked = match g.asked_to_wait {
+        Some(w) => format!(" and asked to wait {} more", human(w)),
+        None => String::new(),
+    };
+    let advice = match &g.last {
+        Passing::Throttled => {
+            "Entra ID is throttling this app's sign-ins: wait a few minutes and try again"
+        }
+        Passing::Unavailable(_) => "Entra ID may be having an outage: try again later",
+        Passing::Network { .. } => {
+            "check this machine's network, proxy (HTTPS_PROXY) and --authority-url, or try \
+             again later if Entra ID is having an outage"
+        }
+    };
+    format!("{story}{asked}; {advice}")
 }
 
 /// A source of access tokens; clones share one cache.
@@ -76,7 +139,7 @@ pub struct TokenSource {
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mode = match &self.inner.mode {
-            Mode::Ready(_) => "ready token",
+            Mode::Ready { .. } => "ready token",
             Mode::App(_) => "client credentials",
         };
         f.debug_struct("TokenSource").field("mode", &mode).finish()
@@ -90,10 +153,16 @@ struct Inner {
     /// Held for the whole of a fetch, so only one is in flight; waiters then find the
     /// fresh token in `cache`.
     fetching: tokio::sync::Mutex<()>,
+    /// How often and how long to ask again after an answer that may pass.
+    retry: TokenRetry,
 }
 
 enum Mode {
-    Ready(Secret),
+    Ready {
+        token: Secret,
+        /// The Graph origin, for the message when Graph refuses the token.
+        audience: String,
+    },
     App(App),
 }
 
@@ -115,6 +184,9 @@ struct Cached {
     token: Secret,
     /// When to fetch a new one: expiry minus [`renewal_margin`].
     renew_at: Instant,
+    /// When it stops working: until then it serves while a renewal is under way or
+    /// after a renewal failed.
+    expires_at: Instant,
 }
 
 /// How long before expiry a token is renewed: 5 minutes, or a tenth of its lifetime
@@ -147,8 +219,21 @@ impl TokenSource {
         endpoints: &Endpoints,
         http: reqwest::Client,
     ) -> Result<TokenSource, AuthError> {
+        TokenSource::with_retry(identity, endpoints, http, TokenRetry::default())
+    }
+
+    /// [`TokenSource::new`] with another retry policy (tests, a patient caller).
+    pub fn with_retry(
+        identity: Identity,
+        endpoints: &Endpoints,
+        http: reqwest::Client,
+        retry: TokenRetry,
+    ) -> Result<TokenSource, AuthError> {
         let mode = match identity {
-            Identity::AccessToken(token) => Mode::Ready(token),
+            Identity::AccessToken(token) => Mode::Ready {
+                token,
+                audience: endpoints.graph_origin().to_string(),
+            },
             Identity::App {
                 tenant,
                 client_id,
@@ -167,6 +252,7 @@ impl TokenSource {
                 mode,
                 cache: Mutex::new(None),
                 fetching: tokio::sync::Mutex::new(()),
+                retry,
             }),
         })
     }
@@ -176,27 +262,63 @@ impl TokenSource {
         matches!(self.inner.mode, Mode::App(_))
     }
 
-    /// A token valid for at least the renewal margin, from the cache or fetched now.
+    /// For a 401 from Graph: the error that ends the run when the refused token was a
+    /// ready one (nothing new can be fetched), or `None` when a renewal may help.
+    /// `said` is Graph's message.
+    pub fn refused_ready_token(&self, said: &str) -> Option<AuthError> {
+        match &self.inner.mode {
+            Mode::Ready { audience, .. } => Some(AuthError::ReadyTokenRefused {
+                audience: audience.clone(),
+                said: said.to_owned(),
+            }),
+            Mode::App(_) => None,
+        }
+    }
+
+    /// A token valid for at least the renewal margin, from the cache or fetched now
+    /// (asking again after answers that may pass; see [`super::token_retry`]).
     pub async fn token(&self) -> Result<Secret, AuthError> {
         let app = match &self.inner.mode {
-            Mode::Ready(token) => return Ok(token.clone()),
+            Mode::Ready { token, .. } => return Ok(token.clone()),
             Mode::App(app) => app,
         };
-        if let Some(token) = self.cached() {
+        if let Some(token) = self.cached(|c| c.renew_at) {
             return Ok(token);
         }
-        let _turn = self.inner.fetching.lock().await;
+        let _turn = match self.inner.fetching.try_lock() {
+            Ok(turn) => turn,
+            Err(_) => {
+                // Another worker is renewing, perhaps through a minute of retries: the
+                // old token serves until it expires.
+                if let Some(token) = self.cached(|c| c.expires_at) {
+                    return Ok(token);
+                }
+                self.inner.fetching.lock().await
+            }
+        };
         // Whoever held the lock before us may have fetched one.
-        if let Some(token) = self.cached() {
+        if let Some(token) = self.cached(|c| c.renew_at) {
             return Ok(token);
         }
         let asked_at = Instant::now();
-        let (token, lifetime) = fetch(app).await?;
+        let (token, lifetime) = match fetch(app, &self.inner.retry).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                if let Some(token) = self.cached(|c| c.expires_at) {
+                    tracing::warn!(
+                        "renewing the access token failed; the current one still serves until it expires: {e}"
+                    );
+                    return Ok(token);
+                }
+                return Err(e);
+            }
+        };
         // Counted from the moment of asking: the token cannot outlive that.
-        let renew_at = asked_at + lifetime - renewal_margin(lifetime);
+        let expires_at = asked_at + lifetime;
         *self.lock_cache() = Some(Cached {
             token: token.clone(),
-            renew_at,
+            renew_at: expires_at - renewal_margin(lifetime),
+            expires_at,
         });
         Ok(token)
     }
@@ -218,16 +340,58 @@ impl TokenSource {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn cached(&self) -> Option<Secret> {
+    /// The cached token while `now` is before the instant `until` picks.
+    fn cached(&self, until: impl Fn(&Cached) -> Instant) -> Option<Secret> {
         self.lock_cache()
             .as_ref()
-            .filter(|c| Instant::now() < c.renew_at)
+            .filter(|c| Instant::now() < until(c))
             .map(|c| c.token.clone())
     }
 }
 
+/// A token, asking again after answers that may pass.
+async fn fetch(app: &App, retry: &TokenRetry) -> Result<(Secret, Duration), AuthError> {
+    match retrying(retry, || fetch_once(app)).await {
+        Ok(fetched) => Ok(fetched),
+        Err(Failed::Final(e)) => Err(e),
+        Err(Failed::GaveUp(gave_up)) => Err(AuthError::Outage {
+            url: app.token_url.to_string(),
+            gave_up,
+        }),
+    }
+}
+
 /// One token request.
-async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
+async fn fetch_once(app: &App) -> Attempt<(Secret, Duration), AuthError> {
+    match request_token(app).await {
+        Ok(fetched) => Attempt::Done(fetched),
+        Err(Try::Final(e)) => Attempt::Final(e),
+        Err(Try::Again(t)) => Attempt::Again(t),
+    }
+}
+
+/// How one request failed.
+enum Try {
+    Final(AuthError),
+    Again(Transient),
+}
+
+impl From<AuthError> for Try {
+    fn from(e: AuthError) -> Try {
+        Try::Final(e)
+    }
+}
+
+fn network(e: &reqwest::Error) -> Try {
+    Try::Again(Transient {
+        cause: Passing::Network {
+            why: transport_message(e),
+        },
+        retry_after: None,
+    })
+}
+
+async fn request_token(app: &App) -> Result<(Secret, Duration), Try> {
     let App {
         tenant,
         client_id,
@@ -244,7 +408,8 @@ async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
     match credential {
         AppCredential::Secret(s) => form.push(("client_secret", s.expose().to_owned())),
         AppCredential::Certificate(cert) => {
-            let jwt = client_assertion(cert, client_id, token_url.as_str(), SystemTime::now())?;
+            let jwt = client_assertion(cert, client_id, token_url.as_str(), SystemTime::now())
+                .map_err(AuthError::from)?;
             form.push((
                 "client_assertion_type",
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
@@ -254,21 +419,22 @@ async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
     }
     let url = token_url.to_string();
     let started = Instant::now();
+    // A connection that could not be opened, broke, or timed out: nothing changes in
+    // the tenant when a token request is repeated, so all of them are asked again.
     let answer = http
         .post(token_url.clone())
         .form(&form)
         .send()
         .await
-        .map_err(|e| AuthError::Unreachable {
-            url: url.clone(),
-            why: transport_message(&e),
-        })?;
+        .map_err(|e| network(&e))?;
     drop(form);
     let status = answer.status().as_u16();
-    let body = answer.text().await.map_err(|e| AuthError::Unreachable {
-        url: url.clone(),
-        why: transport_message(&e),
-    })?;
+    let retry_after = answer
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = answer.text().await.map_err(|e| network(&e))?;
     tracing::debug!(
         method = "POST",
         url = %url,
@@ -276,8 +442,16 @@ async fn fetch(app: &App) -> Result<(Secret, Duration), AuthError> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "token request"
     );
+    if let Some(cause) = Passing::from_status(status) {
+        // Whatever the body says (Entra may add an AADSTS code), the status says the
+        // service, not the request, failed.
+        return Err(Try::Again(Transient::answered(
+            cause,
+            retry_after.as_deref(),
+        )));
+    }
     if !(200..300).contains(&status) {
-        return Err(refusal(status, &body, &url, tenant, client_id, credential));
+        return Err(refusal(status, &body, &url, tenant, client_id, credential).into());
     }
     let bad = |why: &str| AuthError::BadAnswer {
         url: url.clone(),

@@ -481,3 +481,42 @@ async fn the_trait_drives_the_client_from_spawned_tasks() {
     assert_eq!(reset_in_task(client(&server)).await.unwrap().status, 204);
     assert_eq!(graph_requests(&server).len(), 1);
 }
+
+// Issue 8, point 13: a refused ready token was reported as Graph having "refused 3 newly
+// fetched tokens in a row".
+#[tokio::test]
+async fn a_refused_ready_token_says_the_given_token_was_refused() {
+    let (server, tokens) = graph_server(|_| {
+        Answer::json(
+            401,
+            serde_json::json!({"error": {"code": "InvalidAuthenticationToken", "message": "Lifetime validation failed, the token is expired."}}),
+        )
+    })
+    .await;
+    let url = server.url();
+    let endpoints = Endpoints::new(Cloud::Global, Some(&url), Some(&url)).unwrap();
+    let ready = Identity::AccessToken(Secret::new(format!("{TOKEN_PREFIX}ready")));
+    let c = GraphClient::sign_in(endpoints, ready, Duration::from_secs(5)).unwrap();
+    let err = c
+        .get_device(ID, &["id"], Connection::Pooled)
+        .await
+        .unwrap_err();
+    let K::SignIn(auth) = &err.kind else {
+        panic!("{err:?}")
+    };
+    assert!(!auth.is_transient());
+    let text = auth.to_string();
+    assert!(
+        text.contains("refused the token given in INTUNE_RESET_ACCESS_TOKEN")
+            && text.contains("the token is expired")
+            && text.contains("another tenant or audience")
+            && text.contains(&format!("az account get-access-token --resource {url}")),
+        "{text}"
+    );
+    assert!(!text.contains("newly fetched"), "{text}");
+    assert!(!text.contains(TOKEN_PREFIX), "{text}");
+    assert_no_secrets(&err);
+    assert!(!err.outcome_unknown());
+    // Nothing was fetched: a ready token has nowhere to come from.
+    assert_eq!(tokens.load(Ordering::SeqCst), 0);
+}

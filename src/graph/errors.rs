@@ -196,8 +196,10 @@ pub enum CallErrorKind {
     /// An answer arrived but was not what Graph sends (a body that is not the expected
     /// JSON, a redirect).
     InvalidResponse,
-    /// No token could be had, so nothing was sent to Graph; the [`AuthError`] says what
-    /// to fix, and [`AuthError::is_transient`] whether waiting may help.
+    /// No usable token: none could be had (after the token source's own retries), so
+    /// nothing was sent to Graph, or Graph answered 401 to a ready token, which cannot
+    /// be renewed. The [`AuthError`] says what to fix, and [`AuthError::is_transient`]
+    /// whether waiting may help.
     SignIn(Box<AuthError>),
     /// An `@odata.nextLink` pointed away from the Graph endpoint; it was not followed,
     /// because the access token would have gone with it.

@@ -116,8 +116,9 @@ fn outcome_unknown_by_kind() {
         CallErrorKind::NotFound,
         CallErrorKind::Rejected,
         CallErrorKind::UnsafeLink,
-        CallErrorKind::SignIn(Box::new(AuthError::Unreachable {
+        CallErrorKind::SignIn(Box::new(AuthError::BadAnswer {
             url: "u".into(),
+            status: 503,
             why: "w".into(),
         })),
     ] {

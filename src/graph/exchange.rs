@@ -141,19 +141,25 @@ pub(super) async fn exchange<T>(
             }
         };
     }
-    if status == 401 {
-        // This token was refused; the next call fetches a new one. Only this exact
-        // token is dropped, so a burst of 401s costs one renewal.
-        tokens.invalidate(&token);
-    }
-    Err(error_answer(
+    let mut error = error_answer(
         status,
         &body,
         retry_after_header.as_deref(),
         request_id,
         client_request_id,
         permission,
-    ))
+    );
+    if status == 401 {
+        match tokens.refused_ready_token(&error.message) {
+            // A ready token cannot be renewed: no retry can help, and the person must
+            // learn that the token *they gave* was refused.
+            Some(refused) => error.kind = CallErrorKind::SignIn(Box::new(refused)),
+            // This token was refused; the next call fetches a new one. Only this exact
+            // token is dropped, so a burst of 401s costs one renewal.
+            None => tokens.invalidate(&token),
+        }
+    }
+    Err(error)
 }
 
 /// An answer outside 2xx as a [`CallError`]: Graph's envelope (or the start of whatever

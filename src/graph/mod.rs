@@ -12,6 +12,7 @@
 //! - [`credentials`]: who we are, from flags and environment variables.
 //! - [`auth`]: [`TokenSource`], cached app-only tokens, client assertions.
 //! - [`retry_after`]: `Retry-After` values.
+//! - [`token_retry`]: asking the token endpoint again after 429, 5xx and lost answers.
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
 //! - [`assertion`]: the signed JWT that proves a certificate credential.
 //! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
@@ -32,6 +33,7 @@ pub mod retry_after;
 pub mod secret;
 #[cfg(test)]
 mod test_server;
+pub mod token_retry;
 
 pub use api::GraphApi;
 pub use auth::{AuthError, TokenSource};
@@ -42,3 +44,4 @@ pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDev
 pub use errors::{CallError, CallErrorKind};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
+pub use token_retry::TokenRetry;

@@ -74,10 +74,9 @@ pub fn reaction(error: &CallError, write: bool) -> Reaction {
         CallErrorKind::UnsafeLink => Reaction::Fail {
             reason: "unsafe_next_link",
         },
-        CallErrorKind::SignIn(auth) if auth.is_transient() => Reaction::Retry {
-            fresh: true,
-            wait: None,
-        },
+        // Even a transient one: the token source has already asked again for about a
+        // minute (graph::token_retry), once for every worker; a retry here would repeat
+        // that minute for every device.
         CallErrorKind::SignIn(auth) => {
             Reaction::Abort(AbortReason::Authentication(auth.to_string()))
         }
@@ -171,6 +170,28 @@ mod tests {
                 reason: "forbidden"
             }
         );
+    }
+
+    #[test]
+    fn a_sign_in_failure_stops_the_run_even_when_it_may_pass_later() {
+        use crate::graph::AuthError;
+        let outage = AuthError::BadAnswer {
+            url: "u".into(),
+            status: 503,
+            why: "w".into(),
+        };
+        assert!(outage.is_transient());
+        let refused = AuthError::ReadyTokenRefused {
+            audience: "https://graph.microsoft.com".into(),
+            said: "expired".into(),
+        };
+        for auth in [outage, refused] {
+            let sentence = auth.to_string();
+            assert_eq!(
+                reaction(&error(CallErrorKind::SignIn(Box::new(auth))), false),
+                Reaction::Abort(AbortReason::Authentication(sentence))
+            );
+        }
     }
 
     #[test]

@@ -134,6 +134,18 @@ fn entra_error(ctx: &Ctx, status: u16, error: &str, code: u32, message: &str) ->
     Reply::new(status, Kind::Token, Some(body))
 }
 
+/// Entra's answer when it is briefly unavailable or throttling (the `429` and `503`
+/// token faults; the body is unconfirmed, see [`super::token_faults`]).
+pub fn transient(ctx: &Ctx, status: u16) -> Reply {
+    entra_error(
+        ctx,
+        status,
+        "temporarily_unavailable",
+        90033,
+        "A transient error has occurred. Please try again.",
+    )
+}
+
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub fn token(
     config: &SimConfig,

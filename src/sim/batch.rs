@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::graph::{Target, admit, dispatch, roll_fault, target_device};
+use super::graph::{Target, admit, dispatch, roll_fault, take_effect_late, target_device};
 use super::odata::percent_decode;
 use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error};
@@ -31,40 +31,43 @@ struct Inner {
     client_request_id: Option<String>,
 }
 
-pub fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u8]) -> Reply {
+pub async fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u8]) -> Reply {
     let inner = match parse(body) {
         Ok(inner) => inner,
         Err(message) => return graph_error(ctx, Kind::Batch, 400, "BadRequest", &message),
     };
-    let responses: Vec<Value> = inner
-        .iter()
-        .map(|request| {
-            let inner_ctx = Ctx {
-                client_request_id: request
-                    .client_request_id
-                    .clone()
-                    .or_else(|| ctx.client_request_id.clone()),
-                ..ctx.clone()
-            };
-            let reply = run_one(shared, &inner_ctx, version, app, request);
-            let entry = entry(&request.id, &inner_ctx, &reply);
-            let outcome = Outcome::answer(reply);
-            let method = request.method.as_str();
-            shared.observe(
-                &inner_ctx,
-                method,
-                &request.url,
-                &outcome,
-                Some(&ctx.request_id),
-            );
-            entry
-        })
-        .collect();
+    let mut responses: Vec<Value> = Vec::with_capacity(inner.len());
+    for request in &inner {
+        let inner_ctx = Ctx {
+            client_request_id: request
+                .client_request_id
+                .clone()
+                .or_else(|| ctx.client_request_id.clone()),
+            ..ctx.clone()
+        };
+        let reply = run_one(shared, &inner_ctx, version, app, request).await;
+        responses.push(entry(&request.id, &inner_ctx, &reply));
+        let outcome = Outcome::answer(reply);
+        let method = request.method.as_str();
+        shared.observe(
+            &inner_ctx,
+            method,
+            &request.url,
+            &outcome,
+            Some(&ctx.request_id),
+        );
+    }
     Reply::new(200, Kind::Batch, Some(json!({ "responses": responses })))
 }
 
 /// One inner request: its own throttling and status faults, then its handler.
-fn run_one(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, request: &Inner) -> Reply {
+async fn run_one(
+    shared: &Shared,
+    ctx: &Ctx,
+    version: ApiVersion,
+    app: &str,
+    request: &Inner,
+) -> Reply {
     let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
     let path = percent_decode(path);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -88,7 +91,12 @@ fn run_one(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, request: 
             refused.device = target_device(&target);
             refused
         }
-        None => dispatch(shared, ctx, &request.method, version, &target, query, app),
+        None => {
+            if matches!(target, Target::Reset(_)) && request.method == Method::POST {
+                take_effect_late(shared).await;
+            }
+            dispatch(shared, ctx, &request.method, version, &target, query, app)
+        }
     }
 }
 

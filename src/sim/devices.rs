@@ -186,7 +186,9 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
         }
         Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
             sim.resets.record(index, device, sim.config.clock.now());
-            Reply::new(204, kind, None)
+            let mut queued = Reply::new(204, kind, None);
+            queued.effect = true;
+            queued
         }
     };
     reply.device = Some(device.id.to_string());

@@ -141,8 +141,13 @@ pub async fn serve(
         reply.device = target_device(&target);
         return Outcome::dropped(reply);
     }
+    if matches!(target, Target::Reset(_)) && method == Method::POST {
+        take_effect_late(shared).await;
+    }
     let mut reply = match &target {
-        Target::Batch if method == Method::POST => batch::run(shared, ctx, version, &app, body),
+        Target::Batch if method == Method::POST => {
+            batch::run(shared, ctx, version, &app, body).await
+        }
         _ => dispatch(shared, ctx, method, version, &target, query, &app),
     };
     if injected.is_some() {
@@ -152,6 +157,16 @@ pub async fn serve(
         return Outcome::dropped(reply);
     }
     Outcome::answer(reply)
+}
+
+/// Holds a `resetPasscode` that got past the throttle and the faults for
+/// `SimConfig::effect_delay` before it takes effect. The server finishes a write whose
+/// client hung up (see `server::handle`), so the effect still lands.
+pub async fn take_effect_late(shared: &Shared) {
+    let delay = shared.config.effect_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// The fault a request meets. The key is the request itself, so a replay with the same

@@ -14,6 +14,7 @@
 //!   `run`), so tests drive the real server on `127.0.0.1:0`; it returns a [`SimHandle`].
 //! - `server`: the hyper service, routing, common headers, latency, logging.
 //! - `auth` and `assertion`: the v2.0 token endpoint, client assertions, the tokens.
+//! - [`token_faults`]: the token endpoint's faults, the first requests' in order.
 //! - `graph`: the Graph pipeline (token check, fault roll, throttle, handler).
 //! - `devices` and `render`: managedDevices list/get and `resetPasscode`; a device as
 //!   v1.0 or beta JSON.
@@ -45,6 +46,7 @@ mod reply;
 mod server;
 mod stats;
 pub mod throttle;
+pub mod token_faults;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +61,7 @@ pub use inventory::{Device, Inventory, InventoryError};
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
 pub use throttle::Limits;
+pub use token_faults::{TokenFault, parse_token_fault, token_fault_sequence};
 
 /// The tenant the simulator answers for when nothing else is configured.
 pub const DEFAULT_TENANT_ID: &str = "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10";
@@ -92,6 +95,14 @@ pub struct SimConfig {
     pub faults: Vec<(FaultKind, f64)>,
     /// How long a `slow` fault holds its answer.
     pub slow: Duration,
+    /// What the first token requests meet, one fault each, in order; the requests
+    /// after them are served as usual. Sign-in retries are tested with these.
+    pub token_faults: Vec<TokenFault>,
+    /// How long after it arrives a `resetPasscode` (alone or inside `$batch`) takes
+    /// effect; its answer leaves only after that. A client whose timeout is shorter
+    /// gives up first and the reset still lands, as a request abandoned by its client
+    /// may on real Graph.
+    pub effect_delay: Duration,
     /// Seeds the generated inventory, the faults, the outcomes and passcodes of resets.
     pub seed: u64,
     /// How long a reset stays `pending` in `deviceActionResults` before its final state.
@@ -120,6 +131,8 @@ impl Default for SimConfig {
             latency: Latency::default(),
             faults: Vec::new(),
             slow: Duration::from_secs(5),
+            token_faults: Vec::new(),
+            effect_delay: Duration::ZERO,
             seed: 1,
             action_delay: Duration::from_secs(10),
             log_path: None,

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::faults::FaultKind;
+use super::token_faults::TokenFault;
 
 /// What the request was, for the log and the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +69,11 @@ pub struct Reply {
     pub fault: Option<FaultKind>,
     /// The limit that refused the request, if it was throttled.
     pub throttled: Option<&'static str>,
+    /// This request queued a reset on the device (even when its answer is then
+    /// dropped): the log's `effect`, which tests count real resets by.
+    pub effect: bool,
+    /// The token-endpoint fault injected into this answer, if any.
+    pub token_fault: Option<TokenFault>,
 }
 
 impl Reply {
@@ -81,6 +87,8 @@ impl Reply {
             device: None,
             fault: None,
             throttled: None,
+            effect: false,
+            token_fault: None,
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +33,7 @@ use super::odata::percent_decode;
 use super::reply::{Ctx, Kind, Reply, graph_error};
 use super::stats::{SimStats, StatsCollector};
 use super::throttle::Throttle;
+use super::token_faults::TokenFault;
 use super::{SimConfig, SimError};
 
 /// Bodies larger than this are refused, as Graph caps a `$batch` payload at 4 MB.
@@ -58,6 +59,11 @@ pub struct Shared {
     addr: SocketAddr,
     /// Requests seen, for request ids and latency jitter.
     counter: AtomicU64,
+    /// Token requests seen, to pick each one's entry of `config.token_faults`.
+    token_requests: AtomicUsize,
+    /// Writes still being served, abandoned by their client or not: shutdown waits for
+    /// them, so the log and the counts hold every late effect.
+    writes_in_flight: watch::Sender<usize>,
     /// Random per simulator, so request ids differ between runs.
     id_base: u128,
 }
@@ -119,6 +125,8 @@ impl Simulator {
             log,
             addr,
             counter: AtomicU64::new(0),
+            token_requests: AtomicUsize::new(0),
+            writes_in_flight: watch::channel(0).0,
             id_base: uuid::Uuid::new_v4().as_u128(),
             config,
         });
@@ -175,14 +183,50 @@ impl SimHandle {
         stats
     }
 
-    /// Stops accepting, closes every connection, writes out the log, returns the counts.
+    /// Stops accepting, closes every connection, lets the writes already received take
+    /// effect, writes out the log, returns the counts.
     pub async fn shutdown(mut self) -> SimStats {
         let _ = self.stop.send(true);
         let _ = (&mut self.task).await;
+        self.writes_settled().await;
         if let Some(log) = &self.shared.log {
             log.close().await;
         }
         self.stats()
+    }
+}
+
+impl SimHandle {
+    /// Writes received and not yet answered (or given up on by their client).
+    pub fn writes_in_flight(&self) -> usize {
+        *self.shared.writes_in_flight.borrow()
+    }
+
+    /// Waits until every write received so far has been served, its effect included
+    /// (bounded by the longest a write can take: `effect_delay` plus `slow`).
+    pub async fn writes_settled(&self) {
+        let config = &self.shared.config;
+        let longest = config.effect_delay + config.slow + Duration::from_secs(5);
+        let mut in_flight = self.shared.writes_in_flight.subscribe();
+        let _ = tokio::time::timeout(longest, in_flight.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// Counts one write as in flight until dropped, even if its task panics.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: Arc<Shared>) -> InFlight {
+        shared.writes_in_flight.send_modify(|n| *n += 1);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .writes_in_flight
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -268,7 +312,8 @@ impl Shared {
                 "client_request_id": ctx.client_request_id,
                 "request_id": ctx.request_id,
                 "retry_after": reply.retry_after(),
-                "fault": reply.fault.map(|f| f.as_str()),
+                "fault": reply.fault.map(|f| f.as_str()).or(reply.token_fault.map(TokenFault::as_str)),
+                "effect": reply.effect,
                 "throttled": reply.throttled,
                 "batch": batch,
             }));
@@ -307,9 +352,14 @@ async fn handle(
     // the client hangs up (a timed-out `slow` reset still takes effect, later; a reset
     // whose answer is still on its way when the client dies took effect): the work runs
     // in its own task, which outlives this connection's future.
-    tokio::spawn(serve_received(shared, request))
-        .await
-        .unwrap_or(Err(Dropped))
+    let in_flight = InFlight::new(shared.clone());
+    tokio::spawn(async move {
+        let served = serve_received(shared, request).await;
+        drop(in_flight);
+        served
+    })
+    .await
+    .unwrap_or(Err(Dropped))
 }
 
 /// A request whose body has arrived.
@@ -396,15 +446,7 @@ async fn route(
                     "The token endpoint takes POST only.",
                 ));
             }
-            let now = shared.config.clock.now();
-            Outcome::answer(auth::token(
-                &shared.config,
-                &shared.tokens,
-                ctx,
-                tenant,
-                body,
-                now,
-            ))
+            token_endpoint(shared, ctx, tenant, body).await
         }
         [version, rest @ ..] => match graph::version(version) {
             Some(version) => {
@@ -426,6 +468,33 @@ async fn route(
             "Invalid version: ",
         )),
     }
+}
+
+/// The token endpoint, with the fault this request meets, if any.
+async fn token_endpoint(shared: &Shared, ctx: &Ctx, tenant: &str, body: &[u8]) -> Outcome {
+    let nth = shared.token_requests.fetch_add(1, Ordering::SeqCst);
+    let fault = shared.config.token_faults.get(nth).copied();
+    let faulted = |mut reply: Reply| {
+        reply.token_fault = fault;
+        reply
+    };
+    match fault {
+        Some(TokenFault::TooManyRequests) => {
+            let reply = auth::transient(ctx, 429).header("Retry-After", "1".into());
+            return Outcome::answer(faulted(reply));
+        }
+        Some(TokenFault::ServiceUnavailable) => {
+            return Outcome::answer(faulted(auth::transient(ctx, 503)));
+        }
+        Some(TokenFault::Drop) => {
+            return Outcome::dropped(faulted(Reply::new(0, Kind::Token, None)));
+        }
+        Some(TokenFault::Slow) => tokio::time::sleep(shared.config.slow).await,
+        None => {}
+    }
+    let now = shared.config.clock.now();
+    let reply = auth::token(&shared.config, &shared.tokens, ctx, tenant, body, now);
+    Outcome::answer(faulted(reply))
 }
 
 fn to_response(ctx: &Ctx, mut reply: Reply) -> Response<Full<Bytes>> {

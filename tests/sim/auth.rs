@@ -158,3 +158,37 @@ async fn missing_unknown_and_expired_tokens_are_401_invalid_authentication_token
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_first_token_requests_meet_the_token_faults_in_order() {
+    use intune_reset::sim::TokenFault;
+    let sim = start(SimConfig {
+        token_faults: vec![
+            TokenFault::TooManyRequests,
+            TokenFault::ServiceUnavailable,
+            TokenFault::Drop,
+        ],
+        ..SimConfig::default()
+    })
+    .await;
+    let url = sim.token_url();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "app"),
+        ("client_secret", "s"),
+        ("scope", SCOPE),
+    ];
+    let response = client().post(&url).form(&form).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let (status, _) = token_call(&url, &form).await;
+    assert_eq!(status, 503);
+    assert!(client().post(&url).form(&form).send().await.is_err());
+    let (status, body) = token_call(&url, &form).await;
+    assert_eq!(status, 200);
+    assert!(body["access_token"].is_string());
+    let stats = sim.shutdown().await;
+    assert_eq!(stats.dropped, 1);
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod command;
 mod devices;
+mod effects;
 mod faults;
 mod throttling;
 
