@@ -10,8 +10,10 @@
 
 pub mod columns;
 mod csv_reader;
+mod csv_records;
 pub mod decode;
 mod json_reader;
+mod json_split;
 mod utf8_repair;
 
 use std::path::{Path, PathBuf};
