@@ -21,7 +21,11 @@ const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Picks the delimiter that splits the header line into the most fields, counting only
 /// outside quotes. Excel's `sep=;` first line, when present, decides instead.
 pub fn detect_delimiter(head: &str) -> (u8, bool) {
-    let mut lines = head.lines().map(|l| l.trim_start_matches('\u{feff}'));
+    // A lone `\r` ends a line too (classic Mac files): `str::lines` would take the whole
+    // file for the header, and an unclosed quote further down would sway the count.
+    let mut lines = head
+        .split(['\r', '\n'])
+        .map(|l| l.trim_start_matches('\u{feff}'));
     let first = lines.by_ref().find(|l| !l.trim().is_empty()).unwrap_or("");
     if let Some(sep) = first.trim().strip_prefix("sep=")
         && let [d] = sep.as_bytes()
@@ -230,6 +234,11 @@ mod tests {
     #[test]
     fn excel_sep_line_decides() {
         assert_eq!(detect_delimiter("sep=|\nid,os\n"), (b'|', true));
+    }
+
+    #[test]
+    fn only_the_header_line_of_a_classic_mac_file_counts() {
+        assert_eq!(detect_delimiter("a;b;c\rx,y,z,w\r").0, b';');
     }
 
     #[test]
