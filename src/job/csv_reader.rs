@@ -1,17 +1,18 @@
 //! CSV job files: delimiter detection, the header, and records as devices.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, Read};
 use std::path::Path;
 
+use super::csv_records::{Fields, Next, Records, Unclosed};
 use super::decode::{TextEncoding, TextSource, field_text_in};
 use super::{Column, ColumnNames, DeviceFields, JobError, JobRow, ReadStats, RowDefect};
 
 pub struct CsvBody {
     pub encoding: TextEncoding,
-    reader: csv::Reader<LineTracker>,
+    records: Records,
     /// For each field position, the column it feeds.
     map: Vec<Option<Column>>,
+    /// The header as the file spells it, to name a column in a message.
+    header: Vec<String>,
 }
 
 /// The delimiters Excel and MDM exports use, in order of preference on a tie.
@@ -20,7 +21,11 @@ const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Picks the delimiter that splits the header line into the most fields, counting only
 /// outside quotes. Excel's `sep=;` first line, when present, decides instead.
 pub fn detect_delimiter(head: &str) -> (u8, bool) {
-    let mut lines = head.lines().map(|l| l.trim_start_matches('\u{feff}'));
+    // A lone `\r` ends a line too (classic Mac files): `str::lines` would take the whole
+    // file for the header, and an unclosed quote further down would sway the count.
+    let mut lines = head
+        .split(['\r', '\n'])
+        .map(|l| l.trim_start_matches('\u{feff}'));
     let first = lines.by_ref().find(|l| !l.trim().is_empty()).unwrap_or("");
     if let Some(sep) = first.trim().strip_prefix("sep=")
         && let [d] = sep.as_bytes()
@@ -48,35 +53,41 @@ pub fn detect_delimiter(head: &str) -> (u8, bool) {
 
 pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), JobError> {
     let (delimiter, sep_line) = detect_delimiter(&text.head);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(LineTracker::new(text.reader));
+    let mut records = Records::new(text.reader, delimiter);
     let unreadable = |why: String| JobError::Unreadable {
         path: path.display().to_string(),
         why,
     };
-    let mut record = csv::ByteRecord::new();
+    let mut fields = Fields::default();
     let mut skipped_sep = !sep_line;
     let header = loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => return Err(unreadable("it has no header row".into())),
-            Ok(true) => {}
-            Err(e) => return Err(unreadable(format!("the header cannot be read: {e}"))),
+        match records.next_record(&mut fields) {
+            Next::End => return Err(unreadable("it has no header row".into())),
+            Next::Record { .. } => {}
+            Next::Unclosed { line, field, .. } => {
+                return Err(unreadable(format!(
+                    "the header cannot be read: field {} of line {line} opens a quote that is \
+                     never closed",
+                    field + 1
+                )));
+            }
+            Next::Error { error, .. } => {
+                return Err(unreadable(format!("the header cannot be read: {error}")));
+            }
         }
-        if is_blank(&record) {
+        if fields.is_blank() {
             continue;
         }
         if !skipped_sep {
             skipped_sep = true;
             continue;
         }
-        break record
+        break fields
             .iter()
             .map(|f| field_text_in(f, text.encoding).into_owned())
             .collect::<Vec<_>>();
     };
+    records.set_row_width(header.len());
     let mut names = ColumnNames::default();
     let map: Vec<Option<Column>> = header
         .iter()
@@ -100,30 +111,35 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
     Ok((
         CsvBody {
             encoding: text.encoding,
-            reader,
+            records,
             map,
+            header,
         },
         names,
         delimiter,
     ))
 }
 
-fn is_blank(record: &csv::ByteRecord) -> bool {
-    record.iter().all(|f| f.trim_ascii().is_empty())
-}
-
 impl CsvBody {
     pub fn read_rows(mut self, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
         let mut stats = ReadStats::default();
-        let mut record = csv::ByteRecord::new();
+        let mut record = Fields::default();
         loop {
-            match self.reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
+            let line = match self.records.next_record(&mut record) {
+                Next::End => break,
+                Next::Record { line } => line,
+                Next::Unclosed { line, field, why } => {
+                    stats.rows += 1;
+                    emit(JobRow {
+                        row: line,
+                        fields: DeviceFields::default(),
+                        defect: Some(self.unclosed_quote(line, field, why)),
+                    });
+                    continue;
+                }
+                Next::Error { line, error } => {
                     // Only I/O fails here (records are bytes, rows may be ragged): say
                     // where reading stopped, as a row, so the report shows it.
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
                     stats.rows += 1;
                     emit(JobRow {
                         row: line,
@@ -131,20 +147,18 @@ impl CsvBody {
                         defect: Some(RowDefect {
                             reason: "unreadable_rest_of_file",
                             detail: format!(
-                                "reading stopped here: {e}; rows after this point were not read"
+                                "reading stopped here: {error}; rows after this point were not read"
                             ),
                         }),
                     });
                     break;
                 }
-            }
-            if is_blank(&record) {
+            };
+            if record.is_blank() {
                 stats.blank_lines += 1;
                 continue;
             }
-            let start = record.position().map(|p| p.byte()).unwrap_or(0);
-            let line = self.reader.get_mut().line_of(start);
-            let mut fields = DeviceFields::with_capacity(record.as_slice().len());
+            let mut fields = DeviceFields::with_capacity(record.byte_len());
             for (i, value) in record.iter().enumerate() {
                 if let Some(Some(column)) = self.map.get(i) {
                     let value = value.trim_ascii();
@@ -166,72 +180,31 @@ impl CsvBody {
         }
         stats
     }
-}
 
-/// Counts lines under the CSV parser, so a record's `row` is the line it starts on.
-///
-/// The csv crate's own `Position::line()` lags behind: a record's position is where the
-/// previous record's terminator began (the `\n` of a CRLF and any blank lines come
-/// first), so a record's first line is found by skipping line breaks from there. The
-/// tracker keeps only the bytes between the last record asked about and the read-ahead
-/// point: one record and one buffer, whatever the file's size.
-///
-/// A line ends at `\n`, `\r\n` or a lone `\r`: the csv crate ends records at all three,
-/// and a CSV saved by Excel for the classic Mac OS has `\r` only; counting `\n` alone
-/// would number every row of such a file 1.
-pub struct LineTracker {
-    inner: Box<dyn BufRead + Send>,
-    pending: VecDeque<u8>,
-    /// Byte offset of `pending[0]`.
-    base: u64,
-    /// Line number (1-based) at `base`.
-    base_line: u64,
-    /// The byte before `pending[0]` was `\r`: a `\n` there ends no new line.
-    after_cr: bool,
-}
-
-/// 1 when `b` starts a new line, given whether the byte before it was `\r`.
-fn line_break(after_cr: &mut bool, b: u8) -> u64 {
-    let was_cr = std::mem::replace(after_cr, b == b'\r');
-    u64::from(b == b'\r' || (b == b'\n' && !was_cr))
-}
-
-impl LineTracker {
-    fn new(inner: Box<dyn BufRead + Send>) -> Self {
-        LineTracker {
-            inner,
-            pending: VecDeque::new(),
-            base: 0,
-            base_line: 1,
-            after_cr: false,
+    /// The row for a record whose quote is never closed, naming the column as the
+    /// header spells it.
+    fn unclosed_quote(&self, line: u64, field: usize, why: Unclosed) -> RowDefect {
+        let column = match self
+            .header
+            .get(field)
+            .map(|h| h.trim().trim_start_matches('\u{feff}'))
+        {
+            Some(name) if !name.is_empty() => format!("the \"{name}\" value"),
+            _ => format!("field {}", field + 1),
+        };
+        let until = match why {
+            Unclosed::NextRow => "before the next row",
+            Unclosed::EndOfFile => "before the end of the file",
+            Unclosed::TooLong => "within the next 1000 lines",
+        };
+        RowDefect {
+            reason: "unclosed_quote",
+            detail: format!(
+                "{column} on line {line} opens a quote that is not closed {until}; line {line} \
+                 is skipped and reading goes on at line {}",
+                line + 1
+            ),
         }
-    }
-
-    /// The line on which the record whose position is `start` has its first byte.
-    /// Calls must come with non-decreasing `start`.
-    fn line_of(&mut self, start: u64) -> u64 {
-        let advance = (start.saturating_sub(self.base) as usize).min(self.pending.len());
-        let mut after_cr = self.after_cr;
-        for b in self.pending.drain(..advance) {
-            self.base_line += line_break(&mut after_cr, b);
-        }
-        self.after_cr = after_cr;
-        self.base += advance as u64;
-        let breaks: u64 = self
-            .pending
-            .iter()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .map(|b| line_break(&mut after_cr, *b))
-            .sum();
-        self.base_line + breaks
-    }
-}
-
-impl Read for LineTracker {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pending.extend(&buf[..n]);
-        Ok(n)
     }
 }
 
@@ -264,24 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn only_the_header_line_of_a_classic_mac_file_counts() {
+        assert_eq!(detect_delimiter("a;b;c\rx,y,z,w\r").0, b';');
+    }
+
+    #[test]
     fn a_single_column_file_is_comma_separated() {
         assert_eq!(detect_delimiter("serialNumber\nABC\n").0, b',');
     }
 
     fn lines_of(data: &str) -> Vec<(String, u64)> {
-        let reader: Box<dyn BufRead + Send> =
+        let reader: Box<dyn std::io::BufRead + Send> =
             Box::new(std::io::Cursor::new(data.as_bytes().to_vec()));
-        let mut csv = csv::ReaderBuilder::new()
-            .delimiter(b';')
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(LineTracker::new(reader));
-        let mut record = csv::ByteRecord::new();
+        let mut records = Records::new(reader, b';');
+        records.set_row_width(2);
+        let mut fields = Fields::default();
         let mut out = vec![];
-        while csv.read_byte_record(&mut record).unwrap() {
-            let start = record.position().unwrap().byte();
-            let line = csv.get_mut().line_of(start);
-            out.push((String::from_utf8_lossy(&record[0]).into_owned(), line));
+        while let Next::Record { line } = records.next_record(&mut fields) {
+            let first = fields.iter().next().unwrap_or_default();
+            out.push((String::from_utf8_lossy(first).into_owned(), line));
         }
         out
     }

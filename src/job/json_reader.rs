@@ -1,19 +1,20 @@
 //! JSON job files: an array of devices, a Graph list response `{"value": [...]}`, a job
 //! document `{"action": ..., "devices": [...]}`, or JSON Lines.
 //!
-//! Arrays are streamed with a serde visitor that hands each element to the callback as
-//! soon as it is parsed, so a million-device export never sits in memory. A job
-//! document is read twice: once for the settings beside `devices` (which may come after
-//! the array), once for the devices.
+//! Arrays are streamed: [`JsonScanner`] finds where each element ends and each is parsed
+//! on its own as soon as it is complete, so a million-device export never sits in memory
+//! and an element serde_json rejects is one `invalid_json` row, not the end of the file.
+//! A job document is read twice: once for the settings beside `devices` (which may come
+//! after the array), once for the devices. Every `devices` or `value` array of a
+//! document is read, in order, numbered on from the one before, so no device is skipped.
 
-use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::decode::{TextEncoding, TextSource, field_text, transcode_1252};
+use super::json_split::{Damage, End, JsonScanner, MAX_VALUE_BYTES, Scanned};
 use super::utf8_repair::Utf8Repair;
 use super::{Column, DeviceFields, Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
 
@@ -70,18 +71,17 @@ fn reader_for(text: TextSource) -> Box<dyn BufRead + Send> {
     }
 }
 
-/// For a job document, reads the settings beside `devices`; checks the file parses.
+/// For a job document, reads the settings beside `devices`; checks that the document's
+/// structure can be followed (its elements are parsed only when the rows are read).
 pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSettings, JobError> {
     if format != Format::JsonDocument {
         return Ok(JobSettings::default());
     }
-    let mut de = serde_json::Deserializer::from_reader(reader_for(text));
-    let scan = de
-        .deserialize_map(PrescanVisitor)
-        .map_err(|e| JobError::Unreadable {
-            path: path.display().to_string(),
-            why: format!("it is not a valid JSON document: {e}"),
-        })?;
+    let mut scanner = JsonScanner::new(reader_for(text));
+    let scan = read_document(&mut scanner, None, &mut 0).map_err(|d| JobError::Unreadable {
+        path: path.display().to_string(),
+        why: format!("it is not a valid JSON document ({d})"),
+    })?;
     let mut settings = JobSettings::default();
     if !scan.has_devices
         && !scan
@@ -104,34 +104,10 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
     Ok(settings)
 }
 
-struct Prescan {
+/// What a job document holds besides its devices.
+struct DocumentScan {
     has_devices: bool,
     settings: serde_json::Map<String, Value>,
-}
-
-struct PrescanVisitor;
-
-impl<'de> Visitor<'de> for PrescanVisitor {
-    type Value = Prescan;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Prescan, A::Error> {
-        let mut scan = Prescan {
-            has_devices: false,
-            settings: serde_json::Map::new(),
-        };
-        while let Some(key) = map.next_key::<String>()? {
-            if is_devices_key(&key) {
-                map.next_value::<IgnoredAny>()?;
-                scan.has_devices = true;
-            } else {
-                let value = map.next_value::<Value>()?;
-                scan.settings.insert(key, value);
-            }
-        }
-        Ok(scan)
-    }
 }
 
 pub fn read_rows(text: TextSource, format: Format, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
@@ -142,19 +118,21 @@ pub fn read_rows(text: TextSource, format: Format, emit: &mut dyn FnMut(JobRow))
     match format {
         Format::JsonLines => read_lines(reader_for(text), &mut sink),
         Format::JsonArray | Format::JsonDocument => {
-            let mut de = serde_json::Deserializer::from_reader(reader_for(text));
+            let mut scanner = JsonScanner::new(reader_for(text));
+            let mut position = 0;
             let result = if format == Format::JsonArray {
-                de.deserialize_seq(ArrayVisitor { sink: &mut sink })
+                scanner
+                    .expect(b'[', "to start the array")
+                    .and_then(|()| read_elements(&mut scanner, Some(&mut sink), &mut position))
             } else {
-                de.deserialize_map(DocumentVisitor { sink: &mut sink })
+                read_document(&mut scanner, Some(&mut sink), &mut position).map(|_| ())
             };
-            if let Err(e) = result {
-                let row = sink.stats.rows + 1;
+            if let Err(damage) = result {
                 sink.defect(
-                    row,
+                    position + 1,
                     "unreadable_rest_of_file",
                     format!(
-                        "the JSON is broken here ({e}); this device and any after it could not be read"
+                        "the JSON is broken {damage}; this device and any after it could not be read"
                     ),
                 );
             }
@@ -162,6 +140,132 @@ pub fn read_rows(text: TextSource, format: Format, emit: &mut dyn FnMut(JobRow))
         Format::Csv { .. } => unreachable!("CSV files are read by csv_reader"),
     }
     sink.stats
+}
+
+/// Walks a job document `{...}`: its settings are kept, its device arrays read into
+/// `sink` (or only followed, without one), `position` counting devices across them.
+fn read_document(
+    scanner: &mut JsonScanner,
+    mut sink: Option<&mut Sink>,
+    position: &mut u64,
+) -> Result<DocumentScan, Damage> {
+    let mut scan = DocumentScan {
+        has_devices: false,
+        settings: serde_json::Map::new(),
+    };
+    scanner.expect(b'{', "to start the document")?;
+    if scanner.peek()? == Some(b'}') {
+        scanner.take();
+        return Ok(scan);
+    }
+    let mut buf = Vec::new();
+    loop {
+        let key = scanner.key(&mut buf)?;
+        let devices = is_devices_key(&key);
+        scan.has_devices |= devices;
+        let end = if devices && scanner.peek()? == Some(b'[') {
+            scanner.take();
+            read_elements(scanner, sink.as_deref_mut(), position)?;
+            scanner.separator(b'}', &format!("after the \"{key}\" array"))?
+        } else {
+            let scanned = scanner.value(b'}', &mut buf)?;
+            let value = parse(&buf, scanned);
+            if devices {
+                // `"devices": null` and the like: one row says so.
+                *position += 1;
+                if let Some(sink) = sink.as_deref_mut() {
+                    let kind = value.as_ref().map_or("not valid JSON", kind_of);
+                    sink.defect(
+                        *position,
+                        "not_an_array",
+                        format!("the \"{key}\" value is {kind}, not an array of devices"),
+                    );
+                }
+            } else {
+                let value = value.map_err(|e| Damage {
+                    line: scanned.line,
+                    what: format!("the \"{key}\" value is not valid JSON ({e})"),
+                })?;
+                scan.settings.insert(key, value);
+            }
+            scanned.end
+        };
+        if end == End::Close {
+            break;
+        }
+    }
+    if !scan.has_devices
+        && let Some(sink) = sink
+    {
+        // A single device object saved on its own (a Graph GET response).
+        sink.device(1, Value::Object(scan.settings.clone()));
+    }
+    Ok(scan)
+}
+
+/// Reads the elements of an array whose `[` is taken, up to and including its `]`.
+fn read_elements(
+    scanner: &mut JsonScanner,
+    mut sink: Option<&mut Sink>,
+    position: &mut u64,
+) -> Result<(), Damage> {
+    if scanner.peek()? == Some(b']') {
+        scanner.take();
+        return Ok(());
+    }
+    let mut buf = Vec::new();
+    loop {
+        let scanned = scanner.value(b']', &mut buf)?;
+        *position += 1;
+        if let Some(sink) = sink.as_deref_mut() {
+            match parse(&buf, scanned) {
+                Ok(value) => sink.device(*position, value),
+                Err(why) => sink.defect(
+                    *position,
+                    "invalid_json",
+                    format!(
+                        "the device on line {} is not valid JSON: {why}",
+                        scanned.line
+                    ),
+                ),
+            }
+        }
+        if scanned.end == End::Close {
+            return Ok(());
+        }
+    }
+}
+
+/// One scanned value parsed on its own; the error says what is wrong with it.
+fn parse(bytes: &[u8], scanned: Scanned) -> Result<Value, String> {
+    if scanned.too_long {
+        return Err(format!("it is longer than {} MiB", MAX_VALUE_BYTES >> 20));
+    }
+    let text = bytes.trim_ascii();
+    if text.is_empty() {
+        return Err("there is nothing between two commas, or before the closing bracket".into());
+    }
+    serde_json::from_slice(text).map_err(|e| {
+        // serde_json ends its message with a position inside the element alone, which
+        // would mislead: the caller names the file's line instead.
+        let message = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        message
+            .strip_suffix(&position)
+            .unwrap_or(&message)
+            .to_owned()
+    })
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 struct Sink<'a> {
@@ -181,18 +285,10 @@ impl Sink<'_> {
 
     fn device(&mut self, row: u64, value: Value) {
         let Value::Object(object) = value else {
-            let kind = match value {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-            };
             return self.defect(
                 row,
                 "not_an_object",
-                format!("the element is {kind}, not a device object"),
+                format!("the element is {}, not a device object", kind_of(&value)),
             );
         };
         let mut fields = DeviceFields::default();
@@ -219,64 +315,6 @@ impl Sink<'_> {
             fields,
             defect,
         });
-    }
-}
-
-struct ArrayVisitor<'s, 'a> {
-    sink: &'s mut Sink<'a>,
-}
-
-impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of device objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut position = 0u64;
-        while let Some(value) = seq.next_element::<Value>()? {
-            position += 1;
-            self.sink.device(position, value);
-        }
-        Ok(())
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for ArrayVisitor<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-struct DocumentVisitor<'s, 'a> {
-    sink: &'s mut Sink<'a>,
-}
-
-impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object with a \"devices\" or \"value\" array")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut single = serde_json::Map::new();
-        let mut had_devices = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if is_devices_key(&key) && !had_devices {
-                had_devices = true;
-                map.next_value_seed(ArrayVisitor {
-                    sink: &mut *self.sink,
-                })?;
-            } else if had_devices {
-                map.next_value::<IgnoredAny>()?;
-            } else {
-                single.insert(key, map.next_value::<Value>()?);
-            }
-        }
-        if !had_devices {
-            // A single device object saved on its own (a Graph GET response).
-            self.sink.device(1, Value::Object(single));
-        }
-        Ok(())
     }
 }
 

@@ -5,13 +5,16 @@
 //! delimiter, matches the header ([`columns`]) and fails early, naming the file, when the
 //! file cannot be used at all. [`JobFile::read_rows`] then streams rows one at a time to
 //! a callback, so memory does not depend on the number of rows. A row that is broken
-//! (a JSON element that is not an object, a line that is not JSON) still comes out, with
-//! a [`RowDefect`], so that it is reported rather than lost.
+//! (a JSON element that is not an object or not valid JSON, a line that is not JSON, a
+//! CSV quote never closed) still comes out, with a [`RowDefect`], so that it is reported
+//! rather than lost, and reading goes on at the next record.
 
 pub mod columns;
 mod csv_reader;
+mod csv_records;
 pub mod decode;
 mod json_reader;
+mod json_split;
 mod utf8_repair;
 
 use std::path::{Path, PathBuf};

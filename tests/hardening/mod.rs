@@ -393,12 +393,13 @@ fn deeply_nested_json_is_a_reported_row_not_a_stack_overflow() {
     let array = write(
         dir.path(),
         "deep.json",
-        format!(r#"[{{"serialNumber":"A"}},{deep}]"#),
+        format!(r#"[{{"serialNumber":"A"}},{deep},{{"serialNumber":"B"}}]"#),
     );
     let p = plan(dir.path(), &array);
     assert_eq!(p.code, 1, "{}", p.stderr);
-    assert_eq!(row_numbers(&p.rows), [1, 2]);
-    assert_eq!(p.rows[1]["reason"], "unreadable_rest_of_file");
+    assert_eq!(row_numbers(&p.rows), [1, 2, 3]);
+    assert_eq!(p.rows[1]["reason"], "invalid_json");
+    assert_eq!(p.rows[2]["serial_number"], "B");
     let lines = write(
         dir.path(),
         "deep.jsonl",
@@ -408,4 +409,193 @@ fn deeply_nested_json_is_a_reported_row_not_a_stack_overflow() {
     assert_eq!(row_numbers(&p.rows), [1, 2, 3], "{}", p.stderr);
     assert_eq!(p.rows[1]["reason"], "invalid_json");
     assert_eq!(p.rows[2]["serial_number"], "B");
+}
+
+/// A hundred iOS devices by serial number, one per line after the header
+/// `Serial number,Device name,OS`: device `i` is on line `i + 2`.
+fn hundred_devices(eol: &str) -> Vec<String> {
+    let mut lines = vec!["Serial number,Device name,OS".to_string()];
+    lines.extend((0..100).map(|i| format!("SN{i:03},Kasse {i},iOS")));
+    lines.iter().map(|l| format!("{l}{eol}")).collect()
+}
+
+/// Checks the 100-row contract: 100 report rows, every row number once, exactly one
+/// invalid row, on `line`, with `reason`; returns that row's detail.
+fn one_invalid_row_of_a_hundred(p: &Planned, line: u64, reason: &str) -> String {
+    assert_eq!(p.rows.len(), 100, "{}", p.stderr);
+    let invalid: Vec<&Row> = p
+        .rows
+        .iter()
+        .filter(|r| r["outcome"] == "invalid")
+        .collect();
+    assert_eq!(invalid.len(), 1, "{:?}", invalid);
+    assert_eq!(invalid[0]["row"], line.to_string());
+    assert_eq!(invalid[0]["reason"], reason);
+    let mut numbers = row_numbers(&p.rows);
+    numbers.dedup();
+    assert_eq!(numbers.len(), 100, "row numbers are unique");
+    invalid[0]["detail"].clone()
+}
+
+/// Regression: one field that opened a quote and never closed it took the rest of the
+/// file with it (100 rows in, 2 out, "control characters").
+#[test]
+fn an_unclosed_quote_does_not_swallow_the_rest_of_the_file() {
+    let dir = TempDir::new().unwrap();
+    for eol in ["\n", "\r\n", "\r"] {
+        let mut lines = hundred_devices(eol);
+        lines[40] = format!("SN039,\"Kasse 39,iOS{eol}");
+        let file = write(dir.path(), "unclosed.csv", lines.concat());
+        let p = plan(dir.path(), &file);
+        assert_eq!(p.code, 1, "{}", p.stderr);
+        let detail = one_invalid_row_of_a_hundred(&p, 41, "unclosed_quote");
+        assert!(detail.contains("\"Device name\""), "{detail}");
+        assert!(detail.contains("line 41"), "{detail}");
+        assert_eq!(count(&p.rows, "planned"), 99, "{eol:?}");
+        let next = p.rows.iter().find(|r| r["row"] == "42").expect("line 42");
+        assert_eq!(next["serial_number"], "SN040");
+    }
+}
+
+#[test]
+fn a_quote_closed_many_lines_later_swallows_no_rows() {
+    let dir = TempDir::new().unwrap();
+    let mut lines = hundred_devices("\n");
+    lines[10] = "SN009,\"Kasse 9,iOS\n".into();
+    lines[60] = "SN059,Kasse 59\",iOS\n".into();
+    let file = write(dir.path(), "late.csv", lines.concat());
+    let p = plan(dir.path(), &file);
+    let detail = one_invalid_row_of_a_hundred(&p, 11, "unclosed_quote");
+    assert!(detail.contains("line 11"), "{detail}");
+    let closing = p.rows.iter().find(|r| r["row"] == "61").expect("line 61");
+    assert_eq!(closing["serial_number"], "SN059");
+    assert_eq!(count(&p.rows, "planned"), 99);
+}
+
+#[test]
+fn a_quote_never_closed_before_the_end_of_the_file_is_one_invalid_row() {
+    let dir = TempDir::new().unwrap();
+    let mut lines = hundred_devices("\r\n");
+    lines[100] = "SN099,\"Kasse 99,iOS".into();
+    let file = write(dir.path(), "eof.csv", lines.concat());
+    let p = plan(dir.path(), &file);
+    let detail = one_invalid_row_of_a_hundred(&p, 101, "unclosed_quote");
+    assert!(detail.contains("end of the file"), "{detail}");
+}
+
+#[test]
+fn a_multi_line_notes_field_is_still_one_row() {
+    let dir = TempDir::new().unwrap();
+    let mut csv = String::from("Serial number,Notes,OS\r\n");
+    for i in 0..100 {
+        if i == 50 {
+            csv.push_str(
+                "SN050,\"Screen cracked,\r\nsent to repair, 2 weeks\r\n\r\nback\",iOS\r\n",
+            );
+        } else {
+            csv.push_str(&format!("SN{i:03},ok,iOS\r\n"));
+        }
+    }
+    let file = write(dir.path(), "notes.csv", csv);
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(p.rows.len(), 100);
+    assert_eq!(count(&p.rows, "planned"), 100);
+    let numbers = row_numbers(&p.rows);
+    assert_eq!(numbers[50], 52);
+    assert_eq!(numbers[51], 56, "the row after the note starts on line 56");
+    assert_eq!(p.rows[51]["serial_number"], "SN051");
+}
+
+/// `[ ... ]`, `{"value": [...]}` and `{"devices": [...]}` holding 100 devices, the one
+/// at `broken` (0-based) replaced by `element`.
+fn hundred_json_devices(broken: usize, element: &str) -> [String; 3] {
+    let elements: Vec<String> = (0..100)
+        .map(|i| {
+            if i == broken {
+                element.to_string()
+            } else {
+                format!(r#"{{"serialNumber":"SN{i:03}","operatingSystem":"iOS"}}"#)
+            }
+        })
+        .collect();
+    let array = format!("[\n{}\n]", elements.join(",\n"));
+    [
+        array.clone(),
+        format!(r#"{{"value": {array}}}"#),
+        format!(r#"{{"action": "auto", "devices": {array}}}"#),
+    ]
+}
+
+/// Regression: one element deeper than serde_json's limit ended the array there.
+#[test]
+fn a_json_element_nested_deeper_than_128_is_one_invalid_row_and_reading_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let deep = format!(
+        r#"{{"serialNumber":"X","a":{}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    for (i, text) in hundred_json_devices(49, &deep).into_iter().enumerate() {
+        let file = write(dir.path(), &format!("deep{i}.json"), text);
+        let p = plan(dir.path(), &file);
+        assert_eq!(p.code, 1, "{}", p.stderr);
+        let detail = one_invalid_row_of_a_hundred(&p, 50, "invalid_json");
+        assert!(detail.contains("recursion limit"), "{detail}");
+        assert!(detail.contains("line 51"), "{detail}");
+        assert_eq!(p.rows[99]["serial_number"], "SN099");
+    }
+}
+
+#[test]
+fn a_json_number_serde_rejects_is_one_invalid_row() {
+    let dir = TempDir::new().unwrap();
+    let huge = r#"{"serialNumber":"X","imei":1e999999}"#;
+    for (i, text) in hundred_json_devices(29, huge).into_iter().enumerate() {
+        let file = write(dir.path(), &format!("number{i}.json"), text);
+        let p = plan(dir.path(), &file);
+        let detail = one_invalid_row_of_a_hundred(&p, 30, "invalid_json");
+        assert!(detail.contains("number out of range"), "{detail}");
+    }
+}
+
+#[test]
+fn a_syntax_error_inside_one_json_element_is_one_invalid_row() {
+    let dir = TempDir::new().unwrap();
+    let broken = r#"{"serialNumber": "X" "operatingSystem": "iOS"}"#;
+    for (i, text) in hundred_json_devices(0, broken).into_iter().enumerate() {
+        let file = write(dir.path(), &format!("syntax{i}.json"), text);
+        let p = plan(dir.path(), &file);
+        let detail = one_invalid_row_of_a_hundred(&p, 1, "invalid_json");
+        assert!(detail.contains("expected `,` or `}`"), "{detail}");
+    }
+}
+
+/// Regression: a second `devices` array, or `devices` beside `value`, was ignored.
+#[test]
+fn a_second_devices_array_is_read_too() {
+    let dir = TempDir::new().unwrap();
+    let device = |s: &str| format!(r#"{{"serialNumber":"{s}","operatingSystem":"iOS"}}"#);
+    let cases = [
+        format!(
+            r#"{{"devices": [{}, {}], "action": "auto", "devices": [{}]}}"#,
+            device("A"),
+            device("B"),
+            device("C")
+        ),
+        format!(
+            r#"{{"value": [{}, {}], "devices": [{}]}}"#,
+            device("A"),
+            device("B"),
+            device("C")
+        ),
+    ];
+    for (i, text) in cases.into_iter().enumerate() {
+        let file = write(dir.path(), &format!("two{i}.json"), text);
+        let p = plan(dir.path(), &file);
+        assert_eq!(p.code, 0, "{}", p.stderr);
+        assert_eq!(row_numbers(&p.rows), [1, 2, 3]);
+        let serials: Vec<&str> = p.rows.iter().map(|r| r["serial_number"].as_str()).collect();
+        assert_eq!(serials, ["A", "B", "C"]);
+    }
 }
