@@ -5,6 +5,7 @@ mod common;
 mod crash_cli;
 mod hardening;
 mod plan_cli;
+mod resume_cli;
 mod rules_cli;
 mod run_e2e;
 mod security;
