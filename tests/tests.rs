@@ -4,6 +4,7 @@
 mod common;
 mod crash_cli;
 mod hardening;
+mod kill_campaign;
 mod plan_cli;
 mod resume_cli;
 mod rules_cli;

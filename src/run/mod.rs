@@ -834,7 +834,22 @@ async fn next_signal() -> bool {
     }
 }
 
-#[cfg(not(unix))]
+/// Ctrl-C, Ctrl-Break, or the console window being closed: each asks the run to stop
+/// as Ctrl-C does on Unix.
+#[cfg(windows)]
+async fn next_signal() -> bool {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    let (Ok(mut c), Ok(mut b), Ok(mut x)) = (ctrl_c(), ctrl_break(), ctrl_close()) else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        r = c.recv() => r.is_some(),
+        r = b.recv() => r.is_some(),
+        r = x.recv() => r.is_some(),
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 async fn next_signal() -> bool {
     tokio::signal::ctrl_c().await.is_ok()
 }

@@ -189,10 +189,22 @@ pub fn ledger_events(ledger: &Path, event: &str) -> usize {
 /// Returns once the ledger holds `n` lines of `event` (the observable moment a test
 /// kills at), or panics when the run ended or `limit` passed first.
 pub fn wait_for_ledger(child: &mut Child, ledger: &Path, event: &str, n: usize, limit: Duration) {
+    assert!(
+        reached(child, ledger, event, n, limit),
+        "the run ended before its ledger had {n} {event} lines"
+    );
+}
+
+/// `true` once the ledger holds `n` lines of `event`; `false` when the run ended first.
+pub fn reached(child: &mut Child, ledger: &Path, event: &str, n: usize, limit: Duration) -> bool {
     let start = Instant::now();
     while ledger_events(ledger, event) < n {
-        if let Some(status) = child.try_wait().expect("the child can be waited on") {
-            panic!("the run ended ({status}) before its ledger had {n} {event} lines");
+        if child
+            .try_wait()
+            .expect("the child can be waited on")
+            .is_some()
+        {
+            return false;
         }
         assert!(
             start.elapsed() < limit,
@@ -200,6 +212,7 @@ pub fn wait_for_ledger(child: &mut Child, ledger: &Path, event: &str, n: usize, 
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+    true
 }
 
 /// `<report>.ledger`.
