@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
 use crate::graph::{Cloud, IdentityFlags};
-use crate::plan::{self, CommandError, LookupMode, PlanConfig, PlanOptions};
+use crate::plan::{self, LookupMode, PlanConfig, PlanOptions};
 use crate::report::ReportFormat;
 use crate::rules::{Action, ActionChoice};
 use crate::rules_command;
@@ -246,22 +247,6 @@ impl PlanArgs {
     }
 }
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_ROWS_NEED_ATTENTION: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_ABORTED: u8 = 3;
-
-impl CommandError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CommandError::Job(_)
-            | CommandError::Usage(_)
-            | CommandError::Write { .. }
-            | CommandError::Status(_) => EXIT_USAGE,
-        }
-    }
-}
-
 /// Parses the arguments, runs the command, maps the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -348,17 +333,6 @@ fn finish<T>(result: Result<T, CommandError>, done: impl FnOnce(T) -> u8) -> u8 
             eprintln!("intune-reset: {e:#}");
             e.exit_code()
         }
-    }
-}
-
-/// The exit code contract (see `--help`): aborted beats rows needing attention.
-fn exit_code(aborted: bool, needs_attention: bool) -> u8 {
-    if aborted {
-        EXIT_ABORTED
-    } else if needs_attention {
-        EXIT_ROWS_NEED_ATTENTION
-    } else {
-        EXIT_OK
     }
 }
 

@@ -16,6 +16,8 @@
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
+pub mod device;
+pub mod error;
 pub mod graph;
 pub mod job;
 pub mod plan;

@@ -16,8 +16,8 @@
 
 use serde::Serialize;
 
-use crate::job::columns::normalize;
-use crate::job::{Column, DeviceFields};
+use crate::device::normalize;
+use crate::device::{Column, DeviceFields};
 use crate::version::OsVersion;
 
 /// What the admin center calls the action; Graph has only `resetPasscode`.

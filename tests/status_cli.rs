@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use intune_reset::plan::{CommandError, LookupMode, PlanOptions};
+use intune_reset::error::CommandError;
+use intune_reset::plan::{LookupMode, PlanOptions};
 use intune_reset::report::ReportFormat;
 use intune_reset::rules::ActionChoice;
 use intune_reset::run::cooldown::Backoff;
@@ -323,8 +324,9 @@ async fn an_existing_passcodes_file_is_refused_before_any_request() {
     let err = t.status(&config).await.err().expect("refused");
     assert!(
         matches!(
-            err,
-            CommandError::Status(StatusError::PasscodesFileExists { .. })
+            &err,
+            CommandError::Refused(e)
+                if matches!(e.downcast_ref(), Some(StatusError::PasscodesFileExists { .. }))
         ),
         "{err}"
     );

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::plan::{CommandError, PlanOptions};
+use crate::error::CommandError;
+use crate::plan::PlanOptions;
 use crate::run::{RunConfig, Settings, Target};
 
 use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::sim;
 
-use super::{EXIT_OK, EXIT_USAGE};
+use crate::error::{EXIT_OK, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::plan::CommandError;
+use crate::error::CommandError;
 use crate::run::Settings;
 use crate::status::{self, StatusConfig};
 

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::secret::Secret;
-use crate::job::{Column, DeviceFields};
+use crate::device::{Column, DeviceFields};
 
 /// The `$select` names the runner asks for: what [`crate::rules::classify`] reads, plus
 /// the identifiers used to re-check `$filter` matches (Graph silently ignores filters

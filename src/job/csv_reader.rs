@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::csv_records::{Fields, Next, Records, Unclosed};
 use super::decode::{TextEncoding, TextSource, field_text_in};
-use super::{Column, ColumnNames, DeviceFields, JobError, JobRow, ReadStats, RowDefect};
+use super::{ColumnNames, JobError, JobRow, ReadStats, RowDefect};
+use crate::device::{Column, DeviceFields};
 
 pub struct CsvBody {
     pub encoding: TextEncoding,

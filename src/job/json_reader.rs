@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::decode::{TextEncoding, TextSource, field_text, transcode_1252};
 use super::json_split::{Damage, End, JsonScanner, MAX_VALUE_BYTES, Scanned};
 use super::utf8_repair::Utf8Repair;
-use super::{Column, DeviceFields, Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
+use super::{Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
+use crate::device::{Column, DeviceFields};
 
 /// `None` for CSV; otherwise which JSON shape the file has.
 pub fn sniff(path: &Path, head: &str) -> Result<Option<Format>, JobError> {

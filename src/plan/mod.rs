@@ -2,13 +2,12 @@
 
 mod planner;
 
-pub use planner::{
-    Assessment, Identity, LookupMode, MAX_VALUE_LEN, PlanOptions, Planner, Work, parse_guid,
-};
+pub use planner::{Assessment, Identity, LookupMode, MAX_VALUE_LEN, PlanOptions, Planner, Work};
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use crate::error::CommandError;
 use crate::job::{self, JobError, JobFile};
 use crate::report::{FileSummary, ReportFormat, ReportWriter, Summary, default_path};
 use crate::rules::ActionChoice;
@@ -21,23 +20,6 @@ pub struct PlanConfig {
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
     pub summary_json: Option<PathBuf>,
-}
-
-/// Failures that stop a command before or while it writes its report.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error(transparent)]
-    Job(#[from] JobError),
-    #[error("cannot write {what} {path}: {source}")]
-    Write {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Status(#[from] crate::status::StatusError),
 }
 
 /// A job file, opened and checked, with the action its document sets.

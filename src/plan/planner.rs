@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use crate::job::{Column, ColumnNames, DeviceFields, JobRow};
+use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
+use crate::job::{ColumnNames, JobRow};
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Classified, Platform, Verdict, classify, judge};
 
@@ -459,31 +460,6 @@ fn identity(
         column,
         value: value.to_owned(),
     })
-}
-
-const NIL_GUID: &str = "00000000-0000-0000-0000-000000000000";
-
-/// A GUID in its usual 8-4-4-4-12 form, braces allowed; returned lower-case.
-pub fn parse_guid(text: &str) -> Option<String> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .unwrap_or(t);
-    let bytes = t.as_bytes();
-    if bytes.len() != 36 {
-        return None;
-    }
-    for (i, b) in bytes.iter().enumerate() {
-        let ok = match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        };
-        if !ok {
-            return None;
-        }
-    }
-    Some(t.to_ascii_lowercase())
 }
 
 /// The key duplicates are found by: the Intune id when the row has one (re-enrolled

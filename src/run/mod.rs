@@ -36,13 +36,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::device::Column;
+use crate::error::CommandError;
 use crate::graph::{
     AppCredential, Cloud, Endpoints, GraphApi, GraphClient, Identity, IdentityFlags, Secret,
 };
-use crate::job::Column;
 use crate::plan::{
-    Assessment, CommandError, LookupMode, PlanOptions, Planner, assess_all, report_path,
-    write_summary_json,
+    Assessment, LookupMode, PlanOptions, Planner, assess_all, report_path, write_summary_json,
 };
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
@@ -817,7 +817,7 @@ async fn watch_signals<G: GraphApi>(engine: Arc<Engine<G>>) {
             engine.abort(AbortReason::Interrupted);
         } else {
             eprintln!("intune-reset: interrupted twice: exiting now");
-            std::process::exit(crate::cli::EXIT_ABORTED.into());
+            std::process::exit(crate::error::EXIT_ABORTED.into());
         }
     }
 }

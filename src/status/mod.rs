@@ -38,8 +38,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::error::CommandError;
 use crate::graph::GraphApi;
-use crate::plan::{CommandError, write_summary_json};
+use crate::plan::write_summary_json;
 use crate::report::{Outcome, ReportRow};
 use crate::run::{AbortReason, Engine, Settings, Target};
 
@@ -73,6 +74,12 @@ pub enum StatusError {
         "the status report would replace the run report {path}: pass --report with another path"
     )]
     ReportIsInput { path: PathBuf },
+}
+
+impl From<StatusError> for CommandError {
+    fn from(e: StatusError) -> CommandError {
+        CommandError::Refused(Box::new(e))
+    }
 }
 
 /// Everything `status` needs, validated; nothing here knows about clap.

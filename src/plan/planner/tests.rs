@@ -1,5 +1,5 @@
 use super::*;
-use crate::job::DeviceFields;
+use crate::device::DeviceFields;
 use crate::rules::Action;
 
 const ID_A: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";

@@ -1,9 +1,9 @@
 //! Finding a device in Graph and judging it by its live facts.
 
+use crate::device::Column;
 use crate::graph::{
     DevicePage, FilterProperty, GraphApi, ManagedDevice, PageRequest, RULE_FIELDS, Reply,
 };
-use crate::job::Column;
 use crate::plan::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Classified, Verdict, classify, judge};

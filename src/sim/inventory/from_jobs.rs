@@ -13,8 +13,9 @@ use super::generate::{
     FactsPool, TEMPLATES, Template, guid, imei, name, pick_template, serial, user,
 };
 use super::{Device, Inventory};
-use crate::job::{self, Column, DeviceFields, JobError};
-use crate::plan::parse_guid;
+use crate::device::parse_guid;
+use crate::device::{Column, DeviceFields};
+use crate::job::{self, JobError};
 use crate::rules::{Classified, classify};
 use crate::sim::dice::{Dice, combine, hash_text};
 

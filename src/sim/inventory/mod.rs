@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::job::{Column, DeviceFields};
+use crate::device::{Column, DeviceFields};
 use crate::rules::{Action, ActionChoice, Classified, Platform, RULES, Verdict, classify, judge};
 
 use super::dice::hash_text;
@@ -269,7 +269,7 @@ impl Inventory {
 
     /// The device with this Intune id (any case, braces allowed).
     pub fn find_id(&self, id: &str) -> Option<u32> {
-        let id = crate::plan::parse_guid(id)?;
+        let id = crate::device::parse_guid(id)?;
         let uuid = Uuid::parse_str(&id).ok()?;
         self.inner.by_id.get(&uuid).copied()
     }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use super::*;
-use crate::job::{Column, DeviceFields};
+use crate::device::{Column, DeviceFields};
 use crate::rules::Platform;
 
 #[test]
