@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
 use crate::graph::{Cloud, IdentityFlags};
-use crate::plan::{self, LookupMode, PlanConfig, PlanOptions};
+use crate::plan::{self, PlanConfig};
+use crate::planner::{LookupMode, PlanOptions};
 use crate::report::ReportFormat;
 use crate::rules::{Action, ActionChoice};
 use crate::rules_command;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod graph;
 pub mod job;
 pub mod plan;
+pub mod planner;
 pub mod report;
 pub mod rules;
 pub mod rules_command;

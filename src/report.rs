@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use crate::error::CommandError;
 
 use serde::{Deserialize, Serialize};
 
@@ -433,6 +435,56 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+pub fn report_path(explicit: &Option<PathBuf>, files: &[PathBuf], format: ReportFormat) -> PathBuf {
+    explicit.clone().unwrap_or_else(|| {
+        let path = default_path(
+            files
+                .first()
+                .map(PathBuf::as_path)
+                .unwrap_or(Path::new("job")),
+            format,
+            SystemTime::now(),
+        );
+        unused_name(path)
+    })
+}
+
+/// `path`, or `<stem>-2.<ext>`, `-3`, ... when two commands start in the same second:
+/// a default report never replaces another.
+fn unused_name(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
+}
+
+pub fn write_summary_json(
+    path: &Path,
+    summary: &impl serde::Serialize,
+) -> Result<(), CommandError> {
+    let err = |source| CommandError::Write {
+        what: "the summary",
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let text = serde_json::to_string_pretty(summary).map_err(|e| err(e.into()))?;
+    std::fs::write(path, text + "\n").map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,5 +518,19 @@ mod tests {
         let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let p = default_path(Path::new("jobs/incident.json"), ReportFormat::Csv, t);
         assert_eq!(p, PathBuf::from("reports/incident-20261118T110640Z.csv"));
+    }
+    #[test]
+    fn default_reports_never_replace_each_other() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let first = dir.path().join("job-20261122T010203Z.csv");
+        assert_eq!(unused_name(first.clone()), first);
+        std::fs::write(&first, "").unwrap();
+        let second = unused_name(first.clone());
+        assert_eq!(second, dir.path().join("job-20261122T010203Z-2.csv"));
+        std::fs::write(&second, "").unwrap();
+        assert_eq!(
+            unused_name(first),
+            dir.path().join("job-20261122T010203Z-3.csv")
+        );
     }
 }

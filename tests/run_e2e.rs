@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use intune_reset::graph::{Cloud, Endpoints, GraphClient, Identity, Secret};
-use intune_reset::plan::{LookupMode, PlanOptions};
+use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::{Outcome, ReportFormat};
 use intune_reset::rules::ActionChoice;
 use intune_reset::run::cooldown::Backoff;

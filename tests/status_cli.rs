@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use intune_reset::error::CommandError;
-use intune_reset::plan::{LookupMode, PlanOptions};
+use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::ReportFormat;
 use intune_reset::rules::ActionChoice;
 use intune_reset::run::cooldown::Backoff;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::CommandError;
-use crate::plan::PlanOptions;
+use crate::planner::PlanOptions;
 use crate::run::{RunConfig, Settings, Target};
 
 use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};

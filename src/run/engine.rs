@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
-use crate::plan::Work;
+use crate::planner::Work;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::Action;
 

@@ -41,10 +41,9 @@ use crate::error::CommandError;
 use crate::graph::{
     AppCredential, Cloud, Endpoints, GraphApi, GraphClient, Identity, IdentityFlags, Secret,
 };
-use crate::plan::{
-    Assessment, LookupMode, PlanOptions, Planner, assess_all, report_path, write_summary_json,
-};
+use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
+use crate::report::{report_path, write_summary_json};
 use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
 pub use engine::{Done, Engine, Prior, ReadFailure, Settings};
@@ -424,7 +423,7 @@ pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 
 /// Plans every row of the copy without writing, to count what the run will act on.
 fn count_plan(
-    jobs: Vec<crate::plan::OpenedJob>,
+    jobs: Vec<crate::planner::OpenedJob>,
     options: PlanOptions,
     history: Option<&History>,
 ) -> Result<PlanCounts, CommandError> {
@@ -717,7 +716,7 @@ async fn process_guarded<G: GraphApi>(
     engine: Arc<Engine<G>>,
     key: RowKey,
     row: ReportRow,
-    work: crate::plan::Work,
+    work: crate::planner::Work,
     prior: Prior,
 ) -> Done {
     let mut fallback = row.clone();

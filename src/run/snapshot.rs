@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::job::JobError;
-use crate::plan::{OpenedJob, open_jobs};
+use crate::planner::{OpenedJob, open_jobs};
 
 use super::ledger::Fingerprint;
 

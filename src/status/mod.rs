@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::CommandError;
 use crate::graph::GraphApi;
-use crate::plan::write_summary_json;
+use crate::report::write_summary_json;
 use crate::report::{Outcome, ReportRow};
 use crate::run::{AbortReason, Engine, Settings, Target};
 

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use intune_reset::device::Column;
 use intune_reset::job::{self, JobError, JobRow};
-use intune_reset::plan::{LookupMode, PlanOptions, Planner};
+use intune_reset::planner::{LookupMode, PlanOptions, Planner};
 use intune_reset::rules::ActionChoice;
 use intune_reset::sim::Inventory;
 use proptest::prelude::*;

@@ -4,7 +4,7 @@ use crate::device::Column;
 use crate::graph::{
     DevicePage, FilterProperty, GraphApi, ManagedDevice, PageRequest, RULE_FIELDS, Reply,
 };
-use crate::plan::{Identity, Work};
+use crate::planner::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Classified, Verdict, classify, judge};
 

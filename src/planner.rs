@@ -1,13 +1,18 @@
 //! Rows to verdicts: identity, platform rules, duplicates. Pure and offline; `plan` and
 //! `run` share it, so a run acts on exactly what its plan says.
+//!
+//! Core module: it imports the device domain, the job readers, the rules and the report
+//! row, never a command.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::path::PathBuf;
 
 use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
-use crate::job::{ColumnNames, JobRow};
+use crate::job::{self, ColumnNames, JobError, JobFile, JobRow};
+use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Classified, Platform, Verdict, classify, judge};
 
@@ -513,6 +518,66 @@ impl Hasher for PassThrough {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+}
+
+/// A job file, opened and checked, with the action its document sets.
+pub struct OpenedJob {
+    pub file: JobFile,
+    pub action: Option<ActionChoice>,
+}
+
+/// Opens every job file before anything is written: one unusable file stops the
+/// command (exit 2) and nothing else happens.
+pub fn open_jobs(paths: &[PathBuf]) -> Result<Vec<OpenedJob>, JobError> {
+    paths
+        .iter()
+        .map(|path| {
+            let file = job::open(path)?;
+            let action =
+                match file.settings.action.as_deref() {
+                    None => None,
+                    Some(text) => Some(ActionChoice::parse(text).ok_or_else(|| {
+                        JobError::Unreadable {
+                            path: path.display().to_string(),
+                            why: format!(
+                                "its \"action\" is '{text}', not remove-passcode, reset-pin or auto"
+                            ),
+                        }
+                    })?),
+                };
+            Ok(OpenedJob { file, action })
+        })
+        .collect()
+}
+
+/// Reads every job file in order and hands each row's assessment to `each`, with the
+/// file's position among `jobs`: the one loop `plan` and `run` share, so a run acts on
+/// exactly what its plan says.
+pub fn assess_all(
+    jobs: Vec<OpenedJob>,
+    planner: &mut Planner,
+    each: &mut dyn FnMut(usize, Assessment),
+) -> Result<Vec<FileSummary>, JobError> {
+    let mut files = Vec::with_capacity(jobs.len());
+    for OpenedJob { file, action } in jobs {
+        let index = planner.add_source(&file.source);
+        let names = file.columns.clone();
+        let mut summary = FileSummary {
+            source: file.source.clone(),
+            format: file.format.describe(),
+            encoding: file.encoding.label().to_owned(),
+            rows: 0,
+            blank_lines: 0,
+        };
+        let stats = file.read_rows(&mut |job_row| {
+            let assessment = planner.assess(index, &names, action, job_row);
+            each(index, assessment)
+        })?;
+        summary.rows = stats.rows;
+        summary.blank_lines = stats.blank_lines;
+        files.push(summary);
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
