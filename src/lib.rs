@@ -20,6 +20,7 @@ pub mod device;
 pub mod error;
 pub mod graph;
 pub mod job;
+pub mod pacing;
 pub mod plan;
 pub mod planner;
 pub mod report;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use intune_reset::graph::{Cloud, Endpoints, GraphClient, Identity, Secret};
+use intune_reset::pacing::cooldown::Backoff;
 use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::{Outcome, ReportFormat};
 use intune_reset::rules::ActionChoice;
-use intune_reset::run::cooldown::Backoff;
 use intune_reset::run::{
     AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare,
     simulated_client,

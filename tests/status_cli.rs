@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use intune_reset::error::CommandError;
+use intune_reset::pacing::cooldown::Backoff;
 use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::ReportFormat;
 use intune_reset::rules::ActionChoice;
-use intune_reset::run::cooldown::Backoff;
 use intune_reset::run::{
     RunConfig, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare, simulated_client,
 };

@@ -34,6 +34,7 @@ pub mod secret;
 #[cfg(test)]
 mod test_server;
 pub mod token_retry;
+pub mod verify;
 
 pub use api::GraphApi;
 pub use auth::{AuthError, TokenSource};

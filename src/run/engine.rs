@@ -11,53 +11,31 @@
 //! A send whose fate is unknown (timeout, lost connection, 5xx) is settled by one
 //! policy, [`Engine::settle`], in the run, after an interrupt and on resume alike.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
+use crate::pacing::{AbortReason, Counters, Failure, Pacer, Settings, Step};
 use crate::planner::Work;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::Action;
 
-use super::cooldown::Cooldown;
 use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
-use super::limiter::{WindowLimiter, acquire};
-use super::reaction::{AbortReason, Reaction, reaction};
 
 mod claims;
 mod lookup;
 mod settle;
 
-pub use super::settings::Settings;
 use claims::Claims;
 
-/// What the run did, for the summary.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub requests: AtomicU64,
-    pub posts: AtomicU64,
-    pub throttled: AtomicU64,
-    /// Resets whose answer was lost and that `deviceActionResults` proved done.
-    pub confirmed_by_results: AtomicU64,
-}
-
 pub struct Engine<G> {
-    graph: G,
-    settings: Settings,
-    writes: WindowLimiter,
-    reads: WindowLimiter,
-    any: WindowLimiter,
-    pub cooldown: Cooldown,
-    aborted: AtomicBool,
-    abort_reason: Mutex<Option<AbortReason>>,
+    /// Every request goes through it: limiters, the shared pause, the retry policy.
+    pacer: Pacer<G>,
     /// Intune ids acted on in this run, and the row that claimed each: a serial-number
     /// row that resolves to a device another row names by id is a duplicate. A resumed
     /// run starts with every claim its ledger holds.
     claimed: Mutex<Claims>,
-    pub counters: Counters,
     /// The run's durable record (see [`super::ledger`]); `None` for `status`.
     ledger: Option<Arc<Ledger>>,
 }
@@ -81,24 +59,9 @@ pub struct Done {
     pub fate: Fate,
 }
 
-/// Why [`Engine::action_results`] could not read a device.
-#[derive(Debug, Clone)]
-pub struct ReadFailure {
-    /// `NotFound`: Graph has no such device (404); `NotAttempted`: the command stopped
-    /// before the read; `Failed`: anything else, after the retries.
-    pub outcome: Outcome,
-    /// For people: Graph's message or the retries' story.
-    pub detail: String,
-}
-
 /// How a device's processing ended, before it becomes a report row.
 struct End {
-    outcome: Outcome,
-    reason: &'static str,
-    detail: String,
-    status: Option<u16>,
-    request_id: Option<String>,
-    client_request_id: Option<String>,
+    failure: Failure,
     fate: Fate,
 }
 
@@ -106,28 +69,11 @@ impl End {
     /// Failed and not-attempted rows are not done: nothing reached Graph or Graph
     /// changed nothing, so a resume sends them. Every other outcome is final.
     fn new(outcome: Outcome, reason: &'static str, detail: impl Into<String>) -> End {
-        let fate = match outcome {
-            Outcome::Failed | Outcome::NotAttempted => Fate::Unchanged,
-            _ => Fate::Final,
-        };
-        End {
-            outcome,
-            reason,
-            detail: detail.into(),
-            status: None,
-            request_id: None,
-            client_request_id: None,
-            fate,
-        }
+        Failure::new(outcome, reason, detail).into()
     }
 
     fn from_error(outcome: Outcome, reason: &'static str, e: &CallError) -> End {
-        End {
-            status: e.status,
-            request_id: e.request_id.clone(),
-            client_request_id: Some(e.client_request_id.clone()),
-            ..End::new(outcome, reason, e.to_string())
-        }
+        Failure::from_error(outcome, reason, e).into()
     }
 
     /// A reset may have landed: not done, and settled before anything is sent again.
@@ -137,26 +83,28 @@ impl End {
     }
 }
 
-/// Newly fetched tokens one call may have refused before the run stops.
-const MAX_TOKEN_RENEWALS: u32 = 3;
-
-type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
+impl From<Failure> for End {
+    fn from(failure: Failure) -> End {
+        let fate = match failure.outcome {
+            Outcome::Failed | Outcome::NotAttempted => Fate::Unchanged,
+            _ => Fate::Final,
+        };
+        End { failure, fate }
+    }
+}
 
 impl<G: GraphApi> Engine<G> {
     pub fn new(graph: G, settings: Settings) -> Engine<G> {
         Engine {
-            writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
-            reads: WindowLimiter::new(settings.any_limit, settings.window, settings.read_rate),
-            any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
-            cooldown: Cooldown::new(settings.backoff),
-            graph,
-            settings,
-            aborted: AtomicBool::new(false),
-            abort_reason: Mutex::new(None),
+            pacer: Pacer::new(graph, settings),
             claimed: Mutex::new(Claims::default()),
-            counters: Counters::default(),
             ledger: None,
         }
+    }
+
+    /// What the run sent, for the summary.
+    pub fn counters(&self) -> &Counters {
+        &self.pacer.counters
     }
 
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
@@ -173,22 +121,15 @@ impl<G: GraphApi> Engine<G> {
 
     /// Stops the run; the first reason given is the one reported.
     pub fn abort(&self, reason: AbortReason) {
-        let mut slot = self.abort_reason.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(reason);
-        }
-        self.aborted.store(true, Ordering::SeqCst);
+        self.pacer.abort(reason);
     }
 
     pub fn is_aborted(&self) -> bool {
-        self.aborted.load(Ordering::SeqCst)
+        self.pacer.is_aborted()
     }
 
     pub fn abort_reason(&self) -> Option<AbortReason> {
-        self.abort_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.pacer.abort_reason()
     }
 
     /// The row for a device that was not reached because the run stopped.
@@ -247,13 +188,11 @@ impl<G: GraphApi> Engine<G> {
                 (row, end)
             }
         };
+        let End { failure: end, fate } = end;
         if end.outcome == Outcome::NotAttempted {
             let mut row = self.not_attempted(row);
             row.started_at.clear();
-            return Done {
-                row,
-                fate: end.fate,
-            };
+            return Done { row, fate };
         }
         row.outcome = end.outcome;
         row.reason = end.reason.into();
@@ -266,10 +205,7 @@ impl<G: GraphApi> Engine<G> {
             row.client_request_id = id;
         }
         row.finished_at = timestamp(SystemTime::now());
-        Done {
-            row,
-            fate: end.fate,
-        }
+        Done { row, fate }
     }
 
     async fn act(&self, key: RowKey, row: &mut ReportRow, work: &Work) -> End {
@@ -314,75 +250,6 @@ impl<G: GraphApi> Engine<G> {
         )
     }
 
-    /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
-    /// finishes a device already in flight (a verification), so an abort does not stop it.
-    async fn gate(&self, write: bool, after_abort: bool) -> Result<(), End> {
-        loop {
-            if self.is_aborted() && !after_abort {
-                return Err(End::new(
-                    Outcome::NotAttempted,
-                    "run_aborted",
-                    "the run stopped",
-                ));
-            }
-            self.cooldown.wait().await;
-            if write {
-                acquire(&[&self.writes, &self.any]).await;
-            } else {
-                acquire(&[&self.reads, &self.any]).await;
-            }
-            // A 429 may have arrived while this worker waited for its slot.
-            if self.cooldown.until().is_none() {
-                self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-        }
-    }
-
-    /// A read, retried (reads are idempotent) until it succeeds or fails for good.
-    async fn read<'a, T>(
-        &'a self,
-        call: impl Fn(Connection) -> CallFuture<'a, T>,
-    ) -> Result<Reply<T>, End> {
-        let mut connection = Connection::Pooled;
-        let mut renewals = 0;
-        for attempt in 1..=self.settings.max_attempts {
-            self.gate(false, true).await?;
-            let error = match call(connection).await {
-                Ok(reply) => {
-                    self.cooldown.succeeded();
-                    return Ok(reply);
-                }
-                Err(e) => e,
-            };
-            match self.react(&error, false, &mut renewals) {
-                Step::Again(fresh, wait) => {
-                    connection = if fresh { Connection::Fresh } else { connection };
-                    if let Some(wait) = wait {
-                        tokio::time::sleep(wait).await;
-                    } else if fresh {
-                        let wait = self
-                            .settings
-                            .backoff
-                            .full_jitter(attempt.min(4), &mut rand::rng());
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                Step::Stop(end) => return Err(end),
-                // The policy verifies writes only; a read would simply be asked again.
-                Step::Verify => {}
-            }
-        }
-        Err(End::new(
-            Outcome::Failed,
-            "gave_up",
-            format!(
-                "reading the device failed {} times in a row; nothing was sent",
-                self.settings.max_attempts
-            ),
-        ))
-    }
-
     /// Sends `resetPasscode`, never twice unless Graph proved the earlier sends did not
     /// land. `open`: sends of an interrupted run whose fate is unknown; `earlier`: how
     /// many sends earlier runs made (for the report's `attempts`).
@@ -406,7 +273,8 @@ impl<G: GraphApi> Engine<G> {
             if let Some(sent) = open {
                 match self.settle(id, sent).await {
                     Ok(Some(entry)) => {
-                        self.counters
+                        self.pacer
+                            .counters
                             .confirmed_by_results
                             .fetch_add(1, Ordering::Relaxed);
                         return confirmed(&entry, last.as_ref(), resumed_open, sent, action);
@@ -420,11 +288,11 @@ impl<G: GraphApi> Engine<G> {
                     Err(failure) => return unsettled(last.as_ref(), &failure.detail, sent),
                 }
             }
-            if sends >= self.settings.max_attempts {
+            if sends >= self.pacer.settings.max_attempts {
                 return gave_up(sends, last);
             }
-            if let Err(end) = self.gate(true, false).await {
-                return end;
+            if let Err(failure) = self.pacer.gate(true, false).await {
+                return failure.into();
             }
             let sent_at = SystemTime::now();
             if let Some(ledger) = &self.ledger {
@@ -440,23 +308,24 @@ impl<G: GraphApi> Engine<G> {
             }
             sends += 1;
             row.attempts = earlier + sends;
-            self.counters.posts.fetch_add(1, Ordering::Relaxed);
-            let error = match self.graph.reset_passcode(id, connection).await {
+            self.pacer.counters.posts.fetch_add(1, Ordering::Relaxed);
+            let error = match self.pacer.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
-                    self.cooldown.succeeded();
+                    self.pacer.cooldown.succeeded();
                     return accepted(reply, sends, last.as_ref(), action);
                 }
                 Err(e) => e,
             };
             row.http_status = error.status;
             row.client_request_id = error.client_request_id.clone();
-            match self.react(&error, true, &mut renewals) {
+            match self.pacer.react(&error, true, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     if fresh {
                         connection = Connection::Fresh;
                     }
                     let backoff = fresh.then(|| {
-                        self.settings
+                        self.pacer
+                            .settings
                             .backoff
                             .full_jitter(sends.min(4), &mut rand::rng())
                     });
@@ -464,85 +333,12 @@ impl<G: GraphApi> Engine<G> {
                         tokio::time::sleep(wait).await;
                     }
                 }
-                Step::Stop(end) => return end,
+                Step::Stop(failure) => return failure.into(),
                 Step::Verify => open = Some(OpenSends::at(sent_at)),
             }
             last = Some(error);
         }
     }
-
-    /// One device's `deviceActionResults` for `status`, read with the run's limiters,
-    /// shared pause and retry policy (reads are idempotent, so 503/504 and timeouts are
-    /// retried). Graph's passcodes stay inside the `ActionResult`s' `Secret`s.
-    pub async fn action_results(&self, id: &str) -> Result<Vec<ActionResult>, ReadFailure> {
-        if self.is_aborted() {
-            return Err(ReadFailure {
-                outcome: Outcome::NotAttempted,
-                detail: "not read: the command stopped".into(),
-            });
-        }
-        self.read(|c| Box::pin(self.graph.action_results(id, c)))
-            .await
-            .map(|reply| reply.value)
-            .map_err(|end| ReadFailure {
-                outcome: end.outcome,
-                detail: end.detail,
-            })
-    }
-
-    /// Applies the retry policy's side effects; tells the caller what to do next.
-    fn react(&self, error: &CallError, write: bool, renewals: &mut u32) -> Step {
-        match reaction(error, write) {
-            Reaction::PauseAll(retry_after) => {
-                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                let pause = self.cooldown.throttled(retry_after);
-                tracing::info!(
-                    pause_ms = pause.as_millis() as u64,
-                    retry_after = retry_after.is_some(),
-                    "throttled (429): every worker pauses"
-                );
-                Step::Again(false, None)
-            }
-            Reaction::Retry { fresh, wait } => Step::Again(fresh, wait),
-            Reaction::Verify => Step::Verify,
-            // The client has already dropped the refused token; the retry fetches anew.
-            // A few refusals in a row can be bad luck (a token revoked mid-run, a
-            // replica that has not seen the new one); more mean sign-in is broken.
-            Reaction::RenewToken if *renewals < MAX_TOKEN_RENEWALS => {
-                *renewals += 1;
-                Step::Again(false, None)
-            }
-            Reaction::RenewToken => {
-                let reason = AbortReason::Authentication(format!(
-                    "Graph refused {MAX_TOKEN_RENEWALS} newly fetched tokens in a row ({})",
-                    error.message
-                ));
-                self.abort(reason.clone());
-                Step::Stop(End::from_error(Outcome::Failed, "unauthorized", error))
-            }
-            Reaction::Abort(reason) => {
-                let code = match reason {
-                    AbortReason::MissingPermission(_) => "missing_permission",
-                    _ => "authentication_failed",
-                };
-                self.abort(reason);
-                Step::Stop(End::from_error(Outcome::Failed, code, error))
-            }
-            Reaction::NotFound => {
-                Step::Stop(End::from_error(Outcome::NotFound, "not_found", error))
-            }
-            Reaction::Fail { reason } => {
-                Step::Stop(End::from_error(Outcome::Failed, reason, error))
-            }
-        }
-    }
-}
-
-enum Step {
-    /// Try again: on a fresh connection, after a wait.
-    Again(bool, Option<Duration>),
-    Verify,
-    Stop(End),
 }
 
 /// Graph took the reset (204): queued for the device's next check-in.
@@ -564,9 +360,9 @@ fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Acti
             effect(action)
         ),
     );
-    end.status = Some(reply.status);
-    end.request_id = reply.request_id;
-    end.client_request_id = Some(reply.client_request_id);
+    end.failure.status = Some(reply.status);
+    end.failure.request_id = reply.request_id;
+    end.failure.client_request_id = Some(reply.client_request_id);
     end
 }
 
@@ -584,7 +380,7 @@ fn confirmed(
     let mut end = match lost {
         Some(e) if !resumed => {
             let mut end = End::from_error(Outcome::Succeeded, "", e);
-            end.detail = format!(
+            end.failure.detail = format!(
                 "the answer was lost ({}), but deviceActionResults shows the reset (state {state}, started {started}): confirmed, not sent again; {}",
                 e.message,
                 effect(action)
@@ -611,7 +407,7 @@ fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends) -> End {
     let end = match lost {
         Some(e) => {
             let mut end = End::from_error(Outcome::Failed, "outcome_unknown", e);
-            end.detail = format!(
+            end.failure.detail = format!(
                 "the answer was lost ({}) and deviceActionResults could not be read ({failure}); not sent again, to avoid a second passcode. `--resume` settles it before anything is sent",
                 e.message
             );
@@ -634,7 +430,7 @@ fn gave_up(sends: u32, last: Option<CallError>) -> End {
     match last {
         Some(e) => {
             let mut end = End::from_error(Outcome::Failed, "gave_up", &e);
-            end.detail = format!("gave up after {sends} attempts; the last answer: {e}");
+            end.failure.detail = format!("gave up after {sends} attempts; the last answer: {e}");
             end
         }
         None => End::new(

@@ -191,7 +191,8 @@ impl History {
                 h.sends += 1;
                 // A send whose time cannot be read is taken as sent long ago: every
                 // reset entry Graph shows then counts as its own (the safe side).
-                let t = crate::run::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
+                let t =
+                    crate::graph::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
                 h.open = Some(h.open.map_or(OpenSends::at(t), |o| o.and(t)));
             }
             Event::Settled {

@@ -15,16 +15,11 @@
 //! The ledger is the run's durable record; the report is a view of the plan and the
 //! ledger, written anew by a resumed run.
 
-pub mod cooldown;
 pub mod engine;
 pub mod ledger;
-pub mod limiter;
 pub mod lock;
 mod progress;
-pub mod reaction;
-pub mod settings;
 pub mod snapshot;
-pub mod verify;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -46,9 +41,9 @@ use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Su
 use crate::report::{report_path, write_summary_json};
 use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
-pub use engine::{Done, Engine, Prior, ReadFailure, Settings};
+pub use crate::pacing::{AbortReason, Settings};
+pub use engine::{Done, Engine, Prior};
 use ledger::{Begin, Fate, History, Ledger, RowKey};
-pub use reaction::AbortReason;
 use snapshot::JobSnapshot;
 
 /// Where the requests go.
@@ -682,7 +677,7 @@ pub async fn execute<G: GraphApi>(
     summary.files = files;
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
-    let c = &engine.counters;
+    let c = engine.counters();
     let mut stats = RunStats {
         requests: c.requests.load(Ordering::Relaxed),
         posts: c.posts.load(Ordering::Relaxed),
@@ -783,7 +778,7 @@ async fn collect<G: GraphApi>(
     while let Some(Finished { row, acted }) = rows.recv().await {
         collected.summary.count(&row);
         if acted {
-            progress.device_done(&row, engine.counters.throttled.load(Ordering::Relaxed));
+            progress.device_done(&row, engine.counters().throttled.load(Ordering::Relaxed));
             if row.outcome == Outcome::Succeeded {
                 collected.succeeded_now += 1;
             }

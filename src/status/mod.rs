@@ -9,9 +9,9 @@
 //! were not queried). `--wait` reads the devices still open again, within the same read
 //! limit, until none is or the time is up.
 //!
-//! Reads go through the run's [`Engine`]: its `WindowLimiter`s (Intune: 2000 requests
+//! Reads go through the shared [`Pacer`](crate::pacing::Pacer): its `WindowLimiter`s (Intune: 2000 requests
 //! per 20 s per app), its shared `Cooldown` (one 429 pauses every worker) and its retry
-//! policy (`run::reaction`; reads are idempotent, so 503/504 and timeouts are retried).
+//! policy (`pacing::reaction`; reads are idempotent, so 503/504 and timeouts are retried).
 //!
 //! Generated passcodes are [`Secret`](crate::graph::Secret)s from the moment they are
 //! parsed, and are written in one place only: the `--passcodes` file.
@@ -40,9 +40,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::CommandError;
 use crate::graph::GraphApi;
+use crate::pacing::{AbortReason, Pacer, Settings};
 use crate::report::write_summary_json;
 use crate::report::{Outcome, ReportRow};
-use crate::run::{AbortReason, Engine, Settings, Target};
+use crate::run::Target;
 
 pub use input::RunReport;
 pub use output::{PasscodeFile, StatusWriter};
@@ -227,9 +228,9 @@ async fn execute_prepared<G: GraphApi>(
         if queries.len() == 1 { "" } else { "s" },
         config.settings.read_rate
     );
-    let engine = Arc::new(Engine::new(graph, config.settings.clone()));
-    let (found, passes) = passes::poll(config, &engine, &queries).await;
-    let aborted = engine.abort_reason();
+    let pacer = Arc::new(Pacer::new(graph, config.settings.clone()));
+    let (found, passes) = passes::poll(config, &pacer, &queries).await;
+    let aborted = pacer.abort_reason();
 
     let mut summary = StatusSummary::new(input.path.clone());
     for q in &queries {
@@ -239,8 +240,8 @@ async fn execute_prepared<G: GraphApi>(
     }
     write_outputs(&input, &output, passcodes, &found, &mut summary)?;
     summary.passes = passes;
-    summary.requests = engine.counters.requests.load(Ordering::Relaxed);
-    summary.throttled = engine.counters.throttled.load(Ordering::Relaxed);
+    summary.requests = pacer.counters.requests.load(Ordering::Relaxed);
+    summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed);
     summary.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &config.summary_json {

@@ -1,7 +1,7 @@
 //! The passes of `status`: every device read once, then (with `--wait`) the devices
 //! whose reset is still open read again, until none is or the time is up.
 //!
-//! A pass reads at most `--concurrency` devices at once through the run's [`Engine`],
+//! A pass reads at most `--concurrency` devices at once through the shared [`Pacer`](crate::pacing::Pacer),
 //! so the limiters, the shared 429 pause and the retries apply to every read.
 
 use std::collections::HashMap;
@@ -12,8 +12,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::graph::GraphApi;
+use crate::pacing::Pacer;
 use crate::report::Outcome;
-use crate::run::Engine;
 
 use super::{Found, Query, StatusConfig, state};
 
@@ -22,7 +22,7 @@ use super::{Found, Query, StatusConfig, state};
 /// number of passes.
 pub(super) async fn poll<G: GraphApi>(
     config: &StatusConfig,
-    engine: &Arc<Engine<G>>,
+    pacer: &Arc<Pacer<G>>,
     queries: &[Query],
 ) -> (HashMap<u64, Found>, u32) {
     let deadline = config.wait.map(|w| Instant::now() + w);
@@ -31,7 +31,7 @@ pub(super) async fn poll<G: GraphApi>(
     let mut passes = 0;
     while !todo.is_empty() {
         passes += 1;
-        for (ordinal, f) in read_pass(engine, &todo, config.settings.concurrency).await {
+        for (ordinal, f) in read_pass(pacer, &todo, config.settings.concurrency).await {
             found.insert(ordinal, f);
         }
         todo.retain(|q| {
@@ -41,7 +41,7 @@ pub(super) async fn poll<G: GraphApi>(
         });
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match remaining {
-            _ if todo.is_empty() || engine.is_aborted() => break,
+            _ if todo.is_empty() || pacer.is_aborted() => break,
             None => break,
             Some(left) if left.is_zero() => break,
             Some(left) => {
@@ -74,7 +74,7 @@ pub(super) async fn poll<G: GraphApi>(
 
 /// One round of reads, at most `concurrency` at once.
 async fn read_pass<G: GraphApi>(
-    engine: &Arc<Engine<G>>,
+    pacer: &Arc<Pacer<G>>,
     todo: &[&Query],
     concurrency: usize,
 ) -> Vec<(u64, Found)> {
@@ -85,10 +85,10 @@ async fn read_pass<G: GraphApi>(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let engine = engine.clone();
+        let pacer = pacer.clone();
         let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
         tasks.spawn(async move {
-            let found = match engine.action_results(&id).await {
+            let found = match pacer.action_results(&id).await {
                 Ok(results) => state::select(&results, sent_at),
                 Err(failure) => {
                     let word = match failure.outcome {

@@ -9,8 +9,9 @@ use crate::graph::{
     ActionResult, CallError, CallErrorKind, Connection, DevicePage, GraphApi, ManagedDevice,
     PageRequest, Reply,
 };
-use crate::run::cooldown::Backoff;
-use crate::run::{Engine, Settings, Target};
+use crate::pacing::cooldown::Backoff;
+use crate::pacing::{Pacer, Settings};
+use crate::run::Target;
 
 use super::passes::poll;
 use super::{Query, StatusConfig, state};
@@ -156,10 +157,10 @@ async fn only_open_devices_are_read_again() {
         ("c", vec![State("pending"), State("failed")]),
         ("d", vec![Missing]),
     ]);
-    let engine = Arc::new(Engine::new(graph.clone(), config(Duration::ZERO).settings));
+    let pacer = Arc::new(Pacer::new(graph.clone(), config(Duration::ZERO).settings));
     let (found, passes) = poll(
         &config(Duration::from_secs(10)),
-        &engine,
+        &pacer,
         &queries(&["a", "b", "c", "d"]),
     )
     .await;
@@ -182,8 +183,8 @@ async fn without_wait_there_is_one_pass_and_pending_stays_pending() {
     let graph = Scripted::new(&[("a", vec![Answer::State("pending"), Answer::State("done")])]);
     let mut config = config(Duration::ZERO);
     config.wait = None;
-    let engine = Arc::new(Engine::new(graph.clone(), config.settings.clone()));
-    let (found, passes) = poll(&config, &engine, &queries(&["a"])).await;
+    let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
+    let (found, passes) = poll(&config, &pacer, &queries(&["a"])).await;
     assert_eq!((passes, graph.reads("a")), (1, 1));
     assert_eq!(found[&0].state, "pending");
 }
@@ -192,12 +193,12 @@ async fn without_wait_there_is_one_pass_and_pending_stays_pending() {
 async fn a_429_pauses_and_the_read_is_retried() {
     let graph = Scripted::new(&[("a", vec![Answer::Throttled, Answer::State("done")])]);
     let config = config(Duration::ZERO);
-    let engine = Arc::new(Engine::new(graph.clone(), config.settings.clone()));
-    let (found, _) = poll(&config, &engine, &queries(&["a"])).await;
+    let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
+    let (found, _) = poll(&config, &pacer, &queries(&["a"])).await;
     assert_eq!(found[&0].state, "done");
     assert_eq!(graph.reads("a"), 2);
     assert_eq!(
-        engine
+        pacer
             .counters
             .throttled
             .load(std::sync::atomic::Ordering::Relaxed),

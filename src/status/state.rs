@@ -10,8 +10,8 @@
 
 use std::time::SystemTime;
 
+use crate::graph::verify::reset_since;
 use crate::graph::{ActionResult, ErrorCode, Secret};
-use crate::run::verify::reset_since;
 
 /// The device has no `resetPasscode` entry that started at or after the run's send
 /// (less the clock-skew allowance): Graph no longer shows the reset (it keeps results
@@ -82,7 +82,7 @@ pub fn select(results: &[ActionResult], sent_at: Option<SystemTime>) -> Found {
 
 /// The row's `started_at` as a time; `None` when it is empty or unreadable.
 pub fn sent_at(started_at: &str) -> Option<SystemTime> {
-    crate::run::verify::parse_timestamp(started_at.trim())
+    crate::graph::verify::parse_timestamp(started_at.trim())
 }
 
 /// States that may still change: `--wait` reads these devices again.

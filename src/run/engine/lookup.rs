@@ -25,7 +25,8 @@ impl<G: GraphApi> Engine<G> {
         let device = match &work.identity {
             Identity::Id(id) => {
                 let reply = self
-                    .read(|c| Box::pin(self.graph.get_device(id, RULE_FIELDS, c)))
+                    .pacer
+                    .read(|c| Box::pin(self.pacer.graph.get_device(id, RULE_FIELDS, c)))
                     .await?;
                 reply.value
             }
@@ -94,9 +95,10 @@ impl<G: GraphApi> Engine<G> {
             select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
         };
         let mut matches: Vec<ManagedDevice> = Vec::new();
-        for _ in 0..self.settings.max_lookup_pages {
+        for _ in 0..self.pacer.settings.max_lookup_pages {
             let page: Reply<DevicePage> = self
-                .read(|c| Box::pin(self.graph.list_devices_page(request.clone(), c)))
+                .pacer
+                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
                 .await?;
             matches.extend(
                 page.value
@@ -115,7 +117,7 @@ impl<G: GraphApi> Engine<G> {
             format!(
                 "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
                 column.canonical(),
-                self.settings.max_lookup_pages
+                self.pacer.settings.max_lookup_pages
             ),
         ))
     }

@@ -15,8 +15,9 @@ use std::time::SystemTime;
 use crate::graph::{ActionResult, GraphApi};
 
 use super::super::ledger::OpenSends;
-use super::super::verify::reset_since;
-use super::{Engine, ReadFailure};
+use super::Engine;
+use crate::graph::verify::reset_since;
+use crate::pacing::ReadFailure;
 
 /// Reads of `deviceActionResults` before "no reset landed" is trusted.
 pub const SETTLE_READS: u32 = 2;
@@ -29,7 +30,7 @@ impl<G: GraphApi> Engine<G> {
         id: &str,
         sent: OpenSends,
     ) -> Result<Option<ActionResult>, ReadFailure> {
-        let ready = sent.last + self.settings.settle_window();
+        let ready = sent.last + self.pacer.settings.settle_window();
         if let Ok(wait) = ready.duration_since(SystemTime::now()) {
             tracing::debug!(
                 device = id,
@@ -39,13 +40,14 @@ impl<G: GraphApi> Engine<G> {
             tokio::time::sleep(wait).await;
         }
         for _ in 0..SETTLE_READS {
-            tokio::time::sleep(self.settings.verify_delay).await;
+            tokio::time::sleep(self.pacer.settings.verify_delay).await;
             let reply = self
-                .read(|c| Box::pin(self.graph.action_results(id, c)))
+                .pacer
+                .read(|c| Box::pin(self.pacer.graph.action_results(id, c)))
                 .await
-                .map_err(|end| ReadFailure {
-                    outcome: end.outcome,
-                    detail: end.detail,
+                .map_err(|failure| ReadFailure {
+                    outcome: failure.outcome,
+                    detail: failure.detail,
                 })?;
             if let Some(found) = reset_since(&reply.value, sent.first) {
                 return Ok(Some(found.clone()));

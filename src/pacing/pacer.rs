@@ -1,0 +1,269 @@
+//! The [`Pacer`]: every request `run` and `status` send goes through it. It owns the
+//! limiters, the shared pause, the abort flag and the traffic counters, and applies the
+//! retry policy ([`super::reaction`]) to each failed call.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
+use crate::report::Outcome;
+
+use super::cooldown::Cooldown;
+use super::limiter::{WindowLimiter, acquire};
+use super::reaction::{AbortReason, Reaction, reaction};
+use super::settings::Settings;
+
+/// What the command sent, for the summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub posts: AtomicU64,
+    pub throttled: AtomicU64,
+    /// Resets whose answer was lost and that `deviceActionResults` proved done.
+    pub confirmed_by_results: AtomicU64,
+}
+
+/// Why a request sequence ended without an answer: data for a report row.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub outcome: Outcome,
+    /// Stable snake_case code for the report's `reason`.
+    pub reason: &'static str,
+    /// For people: Graph's message or the retries' story.
+    pub detail: String,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
+}
+
+impl Failure {
+    pub fn new(outcome: Outcome, reason: &'static str, detail: impl Into<String>) -> Failure {
+        Failure {
+            outcome,
+            reason,
+            detail: detail.into(),
+            status: None,
+            request_id: None,
+            client_request_id: None,
+        }
+    }
+
+    pub fn from_error(outcome: Outcome, reason: &'static str, e: &CallError) -> Failure {
+        Failure {
+            status: e.status,
+            request_id: e.request_id.clone(),
+            client_request_id: Some(e.client_request_id.clone()),
+            ..Failure::new(outcome, reason, e.to_string())
+        }
+    }
+}
+
+/// Why [`Pacer::action_results`] could not read a device.
+#[derive(Debug, Clone)]
+pub struct ReadFailure {
+    /// `NotFound`: Graph has no such device (404); `NotAttempted`: the command stopped
+    /// before the read; `Failed`: anything else, after the retries.
+    pub outcome: Outcome,
+    /// For people: Graph's message or the retries' story.
+    pub detail: String,
+}
+
+/// What a caller does after a failed call.
+pub enum Step {
+    /// Try again: on a fresh connection, after a wait.
+    Again(bool, Option<Duration>),
+    /// A write whose effect is unknown: settle it before anything else.
+    Verify,
+    Stop(Failure),
+}
+
+/// Newly fetched tokens one call may have refused before the command stops.
+const MAX_TOKEN_RENEWALS: u32 = 3;
+
+pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
+
+pub struct Pacer<G> {
+    pub graph: G,
+    pub settings: Settings,
+    writes: WindowLimiter,
+    reads: WindowLimiter,
+    any: WindowLimiter,
+    pub cooldown: Cooldown,
+    aborted: AtomicBool,
+    abort_reason: Mutex<Option<AbortReason>>,
+    pub counters: Counters,
+}
+
+impl<G: GraphApi> Pacer<G> {
+    pub fn new(graph: G, settings: Settings) -> Pacer<G> {
+        Pacer {
+            writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
+            reads: WindowLimiter::new(settings.any_limit, settings.window, settings.read_rate),
+            any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
+            cooldown: Cooldown::new(settings.backoff),
+            graph,
+            settings,
+            aborted: AtomicBool::new(false),
+            abort_reason: Mutex::new(None),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Stops the command; the first reason given is the one reported.
+    pub fn abort(&self, reason: AbortReason) {
+        let mut slot = self.abort_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    pub fn abort_reason(&self) -> Option<AbortReason> {
+        self.abort_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
+    /// finishes a device already in flight (settling a lost answer), so an abort does not
+    /// stop it.
+    pub async fn gate(&self, write: bool, after_abort: bool) -> Result<(), Failure> {
+        loop {
+            if self.is_aborted() && !after_abort {
+                return Err(Failure::new(
+                    Outcome::NotAttempted,
+                    "run_aborted",
+                    "the run stopped",
+                ));
+            }
+            self.cooldown.wait().await;
+            if write {
+                acquire(&[&self.writes, &self.any]).await;
+            } else {
+                acquire(&[&self.reads, &self.any]).await;
+            }
+            // A 429 may have arrived while this worker waited for its slot.
+            if self.cooldown.until().is_none() {
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+    }
+
+    /// A read, retried (reads are idempotent) until it succeeds or fails for good.
+    pub async fn read<'a, T>(
+        &'a self,
+        call: impl Fn(Connection) -> CallFuture<'a, T>,
+    ) -> Result<Reply<T>, Failure> {
+        let mut connection = Connection::Pooled;
+        let mut renewals = 0;
+        for attempt in 1..=self.settings.max_attempts {
+            self.gate(false, true).await?;
+            let error = match call(connection).await {
+                Ok(reply) => {
+                    self.cooldown.succeeded();
+                    return Ok(reply);
+                }
+                Err(e) => e,
+            };
+            match self.react(&error, false, &mut renewals) {
+                Step::Again(fresh, wait) => {
+                    connection = if fresh { Connection::Fresh } else { connection };
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    } else if fresh {
+                        let wait = self
+                            .settings
+                            .backoff
+                            .full_jitter(attempt.min(4), &mut rand::rng());
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Step::Stop(failure) => return Err(failure),
+                // The policy verifies writes only; a read would simply be asked again.
+                Step::Verify => {}
+            }
+        }
+        Err(Failure::new(
+            Outcome::Failed,
+            "gave_up",
+            format!(
+                "reading the device failed {} times in a row; nothing was sent",
+                self.settings.max_attempts
+            ),
+        ))
+    }
+
+    /// One device's `deviceActionResults`, read with the limiters, the shared pause and
+    /// the retry policy. Graph's passcodes stay inside the `ActionResult`s' `Secret`s.
+    pub async fn action_results(&self, id: &str) -> Result<Vec<ActionResult>, ReadFailure> {
+        if self.is_aborted() {
+            return Err(ReadFailure {
+                outcome: Outcome::NotAttempted,
+                detail: "not read: the command stopped".into(),
+            });
+        }
+        self.read(|c| Box::pin(self.graph.action_results(id, c)))
+            .await
+            .map(|reply| reply.value)
+            .map_err(|f| ReadFailure {
+                outcome: f.outcome,
+                detail: f.detail,
+            })
+    }
+
+    /// Applies the retry policy's side effects; tells the caller what to do next.
+    pub fn react(&self, error: &CallError, write: bool, renewals: &mut u32) -> Step {
+        match reaction(error, write) {
+            Reaction::PauseAll(retry_after) => {
+                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                let pause = self.cooldown.throttled(retry_after);
+                tracing::info!(
+                    pause_ms = pause.as_millis() as u64,
+                    retry_after = retry_after.is_some(),
+                    "throttled (429): every worker pauses"
+                );
+                Step::Again(false, None)
+            }
+            Reaction::Retry { fresh, wait } => Step::Again(fresh, wait),
+            Reaction::Verify => Step::Verify,
+            // The client has already dropped the refused token; the retry fetches anew.
+            // A few refusals in a row can be bad luck (a token revoked mid-run, a
+            // replica that has not seen the new one); more mean sign-in is broken.
+            Reaction::RenewToken if *renewals < MAX_TOKEN_RENEWALS => {
+                *renewals += 1;
+                Step::Again(false, None)
+            }
+            Reaction::RenewToken => {
+                let reason = AbortReason::Authentication(format!(
+                    "Graph refused {MAX_TOKEN_RENEWALS} newly fetched tokens in a row ({})",
+                    error.message
+                ));
+                self.abort(reason.clone());
+                Step::Stop(Failure::from_error(Outcome::Failed, "unauthorized", error))
+            }
+            Reaction::Abort(reason) => {
+                let code = match reason {
+                    AbortReason::MissingPermission(_) => "missing_permission",
+                    _ => "authentication_failed",
+                };
+                self.abort(reason);
+                Step::Stop(Failure::from_error(Outcome::Failed, code, error))
+            }
+            Reaction::NotFound => {
+                Step::Stop(Failure::from_error(Outcome::NotFound, "not_found", error))
+            }
+            Reaction::Fail { reason } => {
+                Step::Stop(Failure::from_error(Outcome::Failed, reason, error))
+            }
+        }
+    }
+}
