@@ -17,13 +17,12 @@
 //! parsed, and are written in one place only: the `--passcodes` file.
 //!
 //! # Layout
-//! - [`input`]: the run report, streamed (CSV or JSON Lines).
+//! - the run report is read by [`crate::report::RunReport`], the one report reader.
 //! - [`state`]: which entry is the run's reset; the state words.
 //! - `passes`: one read of every device, then `--wait`'s reads of the open ones.
 //! - [`output`]: the status report and the passcodes file.
 //! - [`summary`]: counts by state, pending and failed devices.
 
-pub mod input;
 pub mod output;
 mod passes;
 pub mod state;
@@ -42,10 +41,9 @@ use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::pacing::{AbortReason, Pacer, Settings};
 use crate::report::write_summary_json;
-use crate::report::{Outcome, ReportRow};
+use crate::report::{Outcome, ReportError, ReportRow, RunReport};
 use crate::run::Target;
 
-pub use input::RunReport;
 pub use output::{PasscodeFile, StatusWriter};
 pub use state::Found;
 pub use summary::StatusSummary;
@@ -53,15 +51,8 @@ pub use summary::StatusSummary;
 /// What stops `status` before it reads anything, or while it writes.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    #[error("cannot read the run report {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV or JSON Lines)"
-    )]
-    NotARunReport { path: PathBuf, why: String },
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error(
         "the passcodes file {path} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was read from Graph)"
     )]
@@ -140,7 +131,7 @@ struct Prepared {
 }
 
 fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
-    let input = RunReport::open(&config.run_report)?;
+    let input = RunReport::open(&config.run_report).map_err(StatusError::from)?;
     let output = config
         .report
         .clone()
@@ -267,7 +258,7 @@ fn write_outputs(
     let mut writer = StatusWriter::create(output, input.format).map_err(write_err)?;
     let mut ordinal = 0u64;
     let mut failed: Option<CommandError> = None;
-    input.each(&mut |row| {
+    input.each::<StatusError>(&mut |row| {
         let f = found.get(&ordinal);
         ordinal += 1;
         summary.rows += 1;
@@ -329,7 +320,7 @@ const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
     let mut queries = Vec::new();
     let mut ordinal = 0u64;
-    input.each(&mut |row| {
+    input.each::<StatusError>(&mut |row| {
         if is_queried(&row) {
             queries.push(Query {
                 ordinal,

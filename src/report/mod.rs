@@ -15,6 +15,9 @@ use crate::error::CommandError;
 
 use serde::{Deserialize, Serialize};
 
+mod reader;
+pub use reader::{ReportError, RunReport};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -1,7 +1,8 @@
-//! Reading the run report back, one row at a time.
+//! Reading a run report back, one row at a time: the one reader of reports.
 //!
 //! `status` takes the report `run` wrote (DESIGN.md, "The report"), CSV or JSON Lines,
-//! and must reproduce every row of it once. Reports of a million rows are normal, so
+//! and must reproduce every row of it once. (`--resume` reads the run's ledger, the
+//! durable record, not the report, which is a view of it.) Reports of a million rows are normal, so
 //! rows are streamed to a callback, never collected. The CSV cells `run` defused with a
 //! leading `'` are read as they are and written back unchanged (defusing is idempotent).
 
@@ -9,9 +10,21 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::report::{COLUMNS, ReportFormat, ReportRow};
+use super::{COLUMNS, ReportFormat, ReportRow};
 
-use super::StatusError;
+/// A report that cannot be read, or is not a run report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read the run report {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV or JSON Lines)"
+    )]
+    NotARunReport { path: PathBuf, why: String },
+}
 
 /// A run report, opened and checked, ready to be streamed (more than once).
 #[derive(Debug, Clone)]
@@ -25,7 +38,7 @@ pub struct RunReport {
 impl RunReport {
     /// Opens the report and checks it is one: a CSV header naming every report column,
     /// or a first JSON line that reads as a report row.
-    pub fn open(path: &Path) -> Result<RunReport, StatusError> {
+    pub fn open(path: &Path) -> Result<RunReport, ReportError> {
         let format = detect(path)?;
         let report = RunReport {
             path: path.to_owned(),
@@ -41,7 +54,7 @@ impl RunReport {
                     .copied()
                     .collect();
                 if !missing.is_empty() {
-                    return Err(StatusError::NotARunReport {
+                    return Err(ReportError::NotARunReport {
                         path: report.path.clone(),
                         why: format!("its header lacks {}", missing.join(", ")),
                     });
@@ -50,7 +63,7 @@ impl RunReport {
             ReportFormat::Jsonl => {
                 // Reading to the first row checks the shape; the callback stops there.
                 let mut first = true;
-                report.each_jsonl(&mut |_| {
+                report.each_jsonl(&mut |_| -> Result<bool, ReportError> {
                     let keep_going = !first;
                     first = false;
                     Ok(keep_going)
@@ -61,10 +74,10 @@ impl RunReport {
     }
 
     /// Calls `each` with every row, in file order; `each` returns `false` to stop.
-    pub fn each(
+    pub fn each<E: From<ReportError>>(
         &self,
-        each: &mut dyn FnMut(ReportRow) -> Result<bool, StatusError>,
-    ) -> Result<(), StatusError> {
+        each: &mut dyn FnMut(ReportRow) -> Result<bool, E>,
+    ) -> Result<(), E> {
         match self.format {
             ReportFormat::Csv => {
                 let mut reader = self.csv_reader()?;
@@ -79,14 +92,14 @@ impl RunReport {
         }
     }
 
-    fn csv_reader(&self) -> Result<csv::Reader<BufReader<File>>, StatusError> {
+    fn csv_reader(&self) -> Result<csv::Reader<BufReader<File>>, ReportError> {
         Ok(csv::ReaderBuilder::new()
             .flexible(false)
             .from_reader(self.open_past_bom()?))
     }
 
     /// The file, past a UTF-8 byte-order mark: a report saved again by Excel has one.
-    fn open_past_bom(&self) -> Result<BufReader<File>, StatusError> {
+    fn open_past_bom(&self) -> Result<BufReader<File>, ReportError> {
         let file = File::open(&self.path).map_err(|source| self.open_error(source))?;
         let mut reader = BufReader::new(file);
         let has_bom = reader
@@ -99,17 +112,17 @@ impl RunReport {
         Ok(reader)
     }
 
-    fn each_jsonl(
+    fn each_jsonl<E: From<ReportError>>(
         &self,
-        each: &mut dyn FnMut(ReportRow) -> Result<bool, StatusError>,
-    ) -> Result<(), StatusError> {
+        each: &mut dyn FnMut(ReportRow) -> Result<bool, E>,
+    ) -> Result<(), E> {
         for (i, line) in self.open_past_bom()?.lines().enumerate() {
             let line = line.map_err(|source| self.open_error(source))?;
             if line.trim().is_empty() {
                 continue;
             }
             let row: ReportRow =
-                serde_json::from_str(&line).map_err(|e| StatusError::NotARunReport {
+                serde_json::from_str(&line).map_err(|e| ReportError::NotARunReport {
                     path: self.path.clone(),
                     why: format!("line {} is not a report row ({e})", i + 1),
                 })?;
@@ -120,21 +133,21 @@ impl RunReport {
         Ok(())
     }
 
-    fn open_error(&self, source: std::io::Error) -> StatusError {
-        StatusError::Read {
+    fn open_error(&self, source: std::io::Error) -> ReportError {
+        ReportError::Read {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn csv_error(&self, e: csv::Error) -> StatusError {
+    fn csv_error(&self, e: csv::Error) -> ReportError {
         let line = e
             .position()
             .map(|p| format!("line {}: ", p.line()))
             .unwrap_or_default();
         match e.into_kind() {
             csv::ErrorKind::Io(source) => self.open_error(source),
-            kind => StatusError::NotARunReport {
+            kind => ReportError::NotARunReport {
                 path: self.path.clone(),
                 why: format!("{line}{}", describe_csv(kind)),
             },
@@ -155,7 +168,7 @@ fn describe_csv(kind: csv::ErrorKind) -> String {
 
 /// `.csv` is CSV and `.jsonl`/`.ndjson`/`.json` are JSON Lines; any other name is judged
 /// by its first non-blank character (`{` starts JSON Lines).
-fn detect(path: &Path) -> Result<ReportFormat, StatusError> {
+fn detect(path: &Path) -> Result<ReportFormat, ReportError> {
     if let Some(format) = ReportFormat::from_name(path) {
         return Ok(format);
     }
@@ -166,7 +179,7 @@ fn detect(path: &Path) -> Result<ReportFormat, StatusError> {
     {
         return Ok(ReportFormat::Jsonl);
     }
-    let read_error = |source| StatusError::Read {
+    let read_error = |source| ReportError::Read {
         path: path.to_owned(),
         source,
     };
@@ -219,7 +232,7 @@ mod tests {
         let report = RunReport::open(path).unwrap();
         let mut rows = vec![];
         report
-            .each(&mut |r| {
+            .each::<ReportError>(&mut |r| {
                 rows.push(r);
                 Ok(true)
             })
