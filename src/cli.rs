@@ -14,9 +14,10 @@ use crate::planner::{LookupMode, PlanOptions};
 use crate::report::ReportFormat;
 use crate::rules::{Action, ActionChoice};
 use crate::rules_command;
-use crate::run::{self, Target};
 
 mod run_args;
+pub mod run_cmd;
+mod signals;
 mod simulate_args;
 mod status_args;
 
@@ -94,8 +95,8 @@ pub(crate) struct TenantArgs {
 }
 
 impl TenantArgs {
-    pub(crate) fn target(self) -> Target {
-        Target::Tenant {
+    pub(crate) fn tenant(self) -> crate::graph::Tenant {
+        crate::graph::Tenant {
             identity: IdentityFlags {
                 tenant: self.tenant,
                 client_id: self.client_id,
@@ -287,9 +288,9 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Run(args) => {
             use std::io::IsTerminal;
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-            let outcome = args
-                .into_config(interactive)
-                .and_then(|config| run::run(config, &|name| std::env::var(name).ok()));
+            let outcome = args.into_config(interactive).and_then(|(config, target)| {
+                run_cmd::run(config, target, &|name| std::env::var(name).ok())
+            });
             finish(outcome, |outcome| {
                 // A run stopped before it began (sign-in, no confirmation) has no rows
                 // to count.

@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::common::{SIMULATED_CLIENT_ID, simulated_client};
 use intune_reset::graph::{Cloud, Endpoints, GraphClient, Identity, Secret};
 use intune_reset::pacing::cooldown::Backoff;
 use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::{Outcome, ReportFormat};
 use intune_reset::rules::ActionChoice;
-use intune_reset::run::{
-    AbortReason, RunConfig, RunOutcome, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare,
-    simulated_client,
-};
+use intune_reset::run::{AbortReason, RunConfig, RunOutcome, Settings, execute, prepare};
 use intune_reset::sim::{
     FaultKind, Inventory, Limits, SimConfig, SimHandle, SimStats, Simulator, TokenFault,
 };
@@ -119,13 +117,14 @@ async fn run_on(
             request_timeout: timeout,
             ..settings
         },
-        target: Target::Simulate { seed: 7 },
         interactive: false,
         resume: false,
         lock: None,
     };
     let prepared = prepare(&config).unwrap();
-    let outcome = execute(&config, client, prepared).await.unwrap();
+    let outcome = execute(&config, client, prepared, std::future::pending())
+        .await
+        .unwrap();
     let stats = handle.shutdown().await;
     Ran {
         outcome,

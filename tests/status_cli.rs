@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::common::{SIMULATED_CLIENT_ID, simulated_client};
 use intune_reset::error::CommandError;
 use intune_reset::pacing::cooldown::Backoff;
 use intune_reset::planner::{LookupMode, PlanOptions};
 use intune_reset::report::ReportFormat;
 use intune_reset::rules::ActionChoice;
-use intune_reset::run::{
-    RunConfig, SIMULATED_CLIENT_ID, Settings, Target, execute, prepare, simulated_client,
-};
+use intune_reset::run::{RunConfig, Settings, execute, prepare};
 use intune_reset::sim::{Inventory, SimClock, SimConfig, SimHandle, Simulator};
 use intune_reset::status::{self, StatusConfig, StatusError, StatusOutcome};
 use tempfile::TempDir;
@@ -116,7 +115,6 @@ async fn ran(format: ReportFormat) -> Tenant {
         yes: true,
         max_devices: None,
         settings: settings(),
-        target: Target::Simulate { seed: 7 },
         interactive: false,
         resume: false,
         lock: None,
@@ -125,7 +123,9 @@ async fn ran(format: ReportFormat) -> Tenant {
         .await
         .unwrap();
     let prepared = prepare(&run).unwrap();
-    let outcome = execute(&run, client, prepared).await.unwrap();
+    let outcome = execute(&run, client, prepared, std::future::pending())
+        .await
+        .unwrap();
     assert!(outcome.aborted.is_none());
     Tenant {
         sim,
@@ -138,6 +138,7 @@ async fn ran(format: ReportFormat) -> Tenant {
 impl Tenant {
     fn config(&self) -> StatusConfig {
         StatusConfig {
+            tenant: Default::default(),
             run_report: self.run_report.clone(),
             report: None,
             passcodes: None,
@@ -145,7 +146,6 @@ impl Tenant {
             wait: None,
             poll_interval: Duration::from_millis(50),
             settings: settings(),
-            target: Target::Simulate { seed: 7 },
         }
     }
 

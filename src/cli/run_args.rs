@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use crate::error::CommandError;
 use crate::planner::PlanOptions;
-use crate::run::{RunConfig, Settings, Target};
+use crate::run::{RunConfig, Settings};
+
+use super::run_cmd::Target;
 
 use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
 
@@ -77,7 +79,10 @@ const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const SIMULATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RunArgs {
-    pub(super) fn into_config(self, interactive: bool) -> Result<RunConfig, CommandError> {
+    pub(super) fn into_config(
+        self,
+        interactive: bool,
+    ) -> Result<(RunConfig, Target), CommandError> {
         for (flag, rate) in [
             ("--write-rate", self.write_rate),
             ("--read-rate", self.read_rate),
@@ -120,7 +125,14 @@ impl RunArgs {
             }
             settings = settings.unlimited();
         }
-        Ok(RunConfig {
+        let target = if self.simulate {
+            Target::Simulate {
+                seed: self.simulate_seed,
+            }
+        } else {
+            Target::Tenant(self.tenant.tenant())
+        };
+        let config = RunConfig {
             files: self.files,
             options: PlanOptions {
                 action: self.action.map(Into::into),
@@ -132,16 +144,10 @@ impl RunArgs {
             yes: self.yes,
             max_devices: self.max_devices,
             settings,
-            target: if self.simulate {
-                Target::Simulate {
-                    seed: self.simulate_seed,
-                }
-            } else {
-                self.tenant.target()
-            },
             interactive,
             resume: self.resume,
             lock: self.lock,
-        })
+        };
+        Ok((config, target))
     }
 }

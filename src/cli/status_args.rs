@@ -76,7 +76,7 @@ impl StatusArgs {
             wait: self.wait,
             poll_interval: status::POLL_INTERVAL,
             settings,
-            target: self.tenant.target(),
+            tenant: self.tenant.tenant(),
         })
     }
 }

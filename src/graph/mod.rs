@@ -31,6 +31,7 @@ pub mod errors;
 mod exchange;
 pub mod retry_after;
 pub mod secret;
+pub mod signin;
 #[cfg(test)]
 mod test_server;
 pub mod token_retry;
@@ -45,4 +46,5 @@ pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDev
 pub use errors::{CallError, CallErrorKind};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
+pub use signin::{Tenant, sign_in, sign_in_to_simulator};
 pub use token_retry::TokenRetry;

@@ -22,44 +22,26 @@ mod progress;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::device::Column;
 use crate::error::CommandError;
-use crate::graph::{
-    AppCredential, Cloud, Endpoints, GraphApi, GraphClient, Identity, IdentityFlags, Secret,
-};
+use crate::graph::GraphApi;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::report::{report_path, write_summary_json};
-use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
 use ledger::{Begin, Fate, History, Ledger, RowKey};
 use snapshot::JobSnapshot;
-
-/// Where the requests go.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// A real tenant: identity from flags and environment.
-    Tenant {
-        identity: IdentityFlags,
-        cloud: Cloud,
-        graph_url: Option<String>,
-        authority_url: Option<String>,
-    },
-    /// `--simulate`: an in-process simulator seeded from the job files' devices, with
-    /// Intune's documented limits and a realistic network (the README's demo).
-    Simulate { seed: u64 },
-}
 
 /// Everything `run` needs, validated; nothing here knows about clap.
 #[derive(Debug, Clone)]
@@ -74,7 +56,6 @@ pub struct RunConfig {
     pub max_devices: Option<u64>,
     /// Pacing and retries; `request_timeout` is also the HTTP client's timeout.
     pub settings: Settings,
-    pub target: Target,
     /// A person is at a terminal (stdin and stderr are TTYs): ask, show progress.
     pub interactive: bool,
     /// `--resume`: continue the run recorded in `report`.
@@ -115,7 +96,8 @@ pub struct PlanCounts {
     pub devices: u64,
     /// Devices an earlier run finished (`--resume`): not touched again.
     pub done: u64,
-    per_platform: BTreeMap<String, u64>,
+    /// Devices to act on by platform and action (or "to be looked up").
+    pub per_platform: BTreeMap<String, u64>,
 }
 
 /// Everything [`prepare`] read and checked before sign-in.
@@ -133,6 +115,12 @@ pub struct Prepared {
 impl Prepared {
     pub fn report(&self) -> &Path {
         &self.report
+    }
+
+    /// The private copies of the job files (the `--simulate` tenant is seeded from
+    /// them, so it holds exactly the devices the run reads).
+    pub fn job_copies(&self) -> Vec<PathBuf> {
+        self.job.copies()
     }
 }
 
@@ -284,138 +272,6 @@ fn same_job(
     Ok(())
 }
 
-pub fn run(
-    config: RunConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<RunOutcome, CommandError> {
-    if !config.yes && !config.interactive {
-        return Err(CommandError::Usage(
-            "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
-        ));
-    }
-    // The endpoints first: a plain-http URL to another host is a usage error (exit 2)
-    // found before any file is read or any connection is opened.
-    if let Target::Tenant {
-        cloud,
-        graph_url,
-        authority_url,
-        ..
-    } = &config.target
-    {
-        Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
-            .map_err(|e| CommandError::Usage(e.to_string()))?;
-    }
-    let prepared = prepare(&config)?;
-    if !config.yes && !confirm(&prepared.counts)? {
-        return Ok(RunOutcome {
-            summary: Summary::new("run"),
-            aborted: Some(AbortReason::NotConfirmed),
-        });
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let simulator = match &config.target {
-            Target::Simulate { seed } => {
-                Some(start_simulator(&prepared.job.copies(), *seed).await?)
-            }
-            Target::Tenant { .. } => None,
-        };
-        let signed_in = match &simulator {
-            Some(sim) => sign_in_simulated(&config, sim).await,
-            None => sign_in(&config.target, config.settings.request_timeout, env).await,
-        };
-        let outcome = match signed_in {
-            Ok(client) => execute(&config, client, prepared).await,
-            Err(reason) => Ok(RunOutcome {
-                summary: Summary::new("run"),
-                aborted: Some(reason),
-            }),
-        };
-        if let Some(sim) = simulator {
-            let stats = sim.shutdown().await;
-            eprint!("{}", stats.render());
-        }
-        outcome
-    })
-}
-
-/// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
-/// occasional 503 and lost answer real networks have, so verification shows too.
-async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, CommandError> {
-    let inventory = Inventory::from_job_files(files, seed)
-        .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
-    let config = SimConfig {
-        inventory,
-        seed,
-        latency: Latency {
-            base: Duration::from_millis(40),
-            jitter: Duration::from_millis(80),
-        },
-        faults: vec![
-            (FaultKind::ServiceUnavailable, 0.005),
-            (FaultKind::DropAfterEffect, 0.005),
-        ],
-        action_delay: Duration::from_secs(5),
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
-    let sim = Simulator::start(config, listener)
-        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
-    tracing::info!(url = %sim.base_url(), "simulated tenant started; no real tenant is touched");
-    Ok(sim)
-}
-
-async fn sign_in_simulated(
-    config: &RunConfig,
-    sim: &SimHandle,
-) -> Result<GraphClient, AbortReason> {
-    simulated_client(sim, SIMULATED_CLIENT_ID, config.settings.request_timeout).await
-}
-
-/// A client signed in to a simulator as app `client_id` (it accepts any secret).
-pub async fn simulated_client(
-    sim: &SimHandle,
-    client_id: &str,
-    timeout: Duration,
-) -> Result<GraphClient, AbortReason> {
-    let auth = |e: String| AbortReason::Authentication(e);
-    let url = sim.base_url();
-    let endpoints =
-        Endpoints::new(Cloud::Global, Some(&url), Some(&url)).map_err(|e| auth(e.to_string()))?;
-    let identity = Identity::App {
-        tenant: sim.config().tenant_id.clone(),
-        client_id: client_id.into(),
-        credential: AppCredential::Secret(Secret::new("simulated-secret")),
-    };
-    first_token(endpoints, identity, timeout).await
-}
-
-/// Builds the client and fetches a first token, so a wrong secret stops everything
-/// before any device is touched.
-async fn first_token(
-    endpoints: Endpoints,
-    identity: Identity,
-    timeout: Duration,
-) -> Result<GraphClient, AbortReason> {
-    let auth = |e: String| AbortReason::Authentication(e);
-    let client =
-        GraphClient::sign_in(endpoints, identity, timeout).map_err(|e| auth(e.to_string()))?;
-    client
-        .tokens()
-        .token()
-        .await
-        .map_err(|e| auth(e.to_string()))?;
-    Ok(client)
-}
-
-/// The app id the demo signs in with.
-pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
-
 /// Plans every row of the copy without writing, to count what the run will act on.
 fn count_plan(
     jobs: Vec<crate::planner::OpenedJob>,
@@ -456,65 +312,6 @@ fn count_plan(
     Ok(counts)
 }
 
-/// Shows the plan's counts and asks for `yes` on the terminal.
-fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
-    let mut err = std::io::stderr().lock();
-    if counts.done > 0 {
-        let _ = writeln!(
-            err,
-            "resuming: {} devices were finished by the interrupted run and are not touched again",
-            counts.done
-        );
-    }
-    let _ = writeln!(
-        err,
-        "{} rows; {} devices will be acted on:",
-        counts.rows, counts.devices
-    );
-    for (platform, n) in &counts.per_platform {
-        let _ = writeln!(err, "  {platform:<48} {n:>7}");
-    }
-    let _ = write!(
-        err,
-        "Type 'yes' to reset the passcodes of these {} devices: ",
-        counts.devices
-    );
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CommandError::Usage(format!("cannot read the confirmation: {e}")))?;
-    Ok(answer.trim().eq_ignore_ascii_case("yes"))
-}
-
-/// Builds the Graph client and fetches a first token, so a wrong secret stops the
-/// command before any device is touched. `run` and `status` both sign in here.
-pub(crate) async fn sign_in(
-    target: &Target,
-    timeout: Duration,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<GraphClient, AbortReason> {
-    let auth = |e: String| AbortReason::Authentication(e);
-    let Target::Tenant {
-        identity,
-        cloud,
-        graph_url,
-        authority_url,
-    } = target
-    else {
-        return Err(auth("no tenant is configured".into()));
-    };
-    let endpoints = Endpoints::new(*cloud, graph_url.as_deref(), authority_url.as_deref())
-        .map_err(|e| auth(e.to_string()))?;
-    let resolved =
-        crate::graph::credentials::resolve(identity, env).map_err(|e| auth(e.to_string()))?;
-    for warning in &resolved.warnings {
-        tracing::warn!("{warning}");
-    }
-    first_token(endpoints, resolved.identity, timeout).await
-}
-
 /// A row on its way to the report.
 struct Finished {
     row: ReportRow,
@@ -527,6 +324,7 @@ pub async fn execute<G: GraphApi>(
     config: &RunConfig,
     graph: G,
     prepared: Prepared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
     let Prepared {
@@ -572,7 +370,14 @@ pub async fn execute<G: GraphApi>(
             engine.restore_claim(&claim.device, *key, &claim.report.source);
         }
     }
-    let signals = tokio::spawn(watch_signals(engine.clone()));
+    let stop = engine.clone();
+    let signals = tokio::spawn(async move {
+        shutdown.await;
+        tracing::warn!(
+            "interrupted: finishing the devices in flight (a lost answer is settled first); interrupt again to exit at once"
+        );
+        stop.abort(AbortReason::Interrupted);
+    });
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
     let progress = progress::Progress::new(config.interactive, counts.devices);
@@ -793,57 +598,4 @@ async fn collect<G: GraphApi>(
         }
     }
     collected
-}
-
-/// Ctrl-C or SIGTERM: stop dispatching and let in-flight devices finish. A second one
-/// exits at once; every row written so far is on disk.
-async fn watch_signals<G: GraphApi>(engine: Arc<Engine<G>>) {
-    let mut signals = 0;
-    loop {
-        if !next_signal().await {
-            return;
-        }
-        signals += 1;
-        if signals == 1 {
-            tracing::warn!(
-                "interrupted: finishing the devices in flight; interrupt again to exit at once"
-            );
-            engine.abort(AbortReason::Interrupted);
-        } else {
-            eprintln!("intune-reset: interrupted twice: exiting now");
-            std::process::exit(crate::error::EXIT_ABORTED.into());
-        }
-    }
-}
-
-#[cfg(unix)]
-async fn next_signal() -> bool {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return tokio::signal::ctrl_c().await.is_ok();
-    };
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.is_ok(),
-        r = term.recv() => r.is_some(),
-    }
-}
-
-/// Ctrl-C, Ctrl-Break, or the console window being closed: each asks the run to stop
-/// as Ctrl-C does on Unix.
-#[cfg(windows)]
-async fn next_signal() -> bool {
-    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
-    let (Ok(mut c), Ok(mut b), Ok(mut x)) = (ctrl_c(), ctrl_break(), ctrl_close()) else {
-        return tokio::signal::ctrl_c().await.is_ok();
-    };
-    tokio::select! {
-        r = c.recv() => r.is_some(),
-        r = b.recv() => r.is_some(),
-        r = x.recv() => r.is_some(),
-    }
-}
-
-#[cfg(not(any(unix, windows)))]
-async fn next_signal() -> bool {
-    tokio::signal::ctrl_c().await.is_ok()
 }

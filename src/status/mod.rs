@@ -42,7 +42,6 @@ use crate::graph::GraphApi;
 use crate::pacing::{AbortReason, Pacer, Settings};
 use crate::report::write_summary_json;
 use crate::report::{Outcome, ReportError, ReportRow, RunReport};
-use crate::run::Target;
 
 pub use output::{PasscodeFile, StatusWriter};
 pub use state::Found;
@@ -93,7 +92,7 @@ pub struct StatusConfig {
     /// `request_timeout` is also the HTTP client's timeout.
     pub settings: Settings,
     /// The tenant to read from.
-    pub target: Target,
+    pub tenant: crate::graph::Tenant,
 }
 
 /// Default pause between `--wait` passes: a device checks in every few minutes at
@@ -167,9 +166,10 @@ pub fn run(
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        match crate::run::sign_in(&config.target, config.settings.request_timeout, env).await {
+        match crate::graph::sign_in(&config.tenant, config.settings.request_timeout, env).await {
             Ok(client) => execute_prepared(&config, prepared, client).await,
-            Err(reason) => {
+            Err(why) => {
+                let reason = AbortReason::Authentication(why);
                 if let Some(file) = prepared.passcodes {
                     file.discard_if_empty();
                 }

@@ -11,7 +11,6 @@ use crate::graph::{
 };
 use crate::pacing::cooldown::Backoff;
 use crate::pacing::{Pacer, Settings};
-use crate::run::Target;
 
 use super::passes::poll;
 use super::{Query, StatusConfig, state};
@@ -117,6 +116,7 @@ impl GraphApi for Scripted {
 
 fn config(wait: Duration) -> StatusConfig {
     StatusConfig {
+        tenant: Default::default(),
         run_report: "run.csv".into(),
         report: None,
         passcodes: None,
@@ -132,7 +132,6 @@ fn config(wait: Duration) -> StatusConfig {
             ..Settings::default()
         }
         .unlimited(),
-        target: Target::Simulate { seed: 1 },
     }
 }
 

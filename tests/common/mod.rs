@@ -6,6 +6,27 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use intune_reset::graph::GraphClient;
+use intune_reset::pacing::AbortReason;
+use intune_reset::sim::SimHandle;
+
+pub use intune_reset::cli::run_cmd::SIMULATED_CLIENT_ID;
+
+/// A client signed in to the in-process simulator `sim` as app `client_id`.
+pub async fn simulated_client(
+    sim: &SimHandle,
+    client_id: &str,
+    timeout: std::time::Duration,
+) -> Result<GraphClient, AbortReason> {
+    intune_reset::graph::sign_in_to_simulator(
+        &sim.base_url(),
+        &sim.config().tenant_id,
+        client_id,
+        timeout,
+    )
+    .await
+    .map_err(AbortReason::Authentication)
+}
 
 pub type Row = BTreeMap<String, String>;
 

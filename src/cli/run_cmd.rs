@@ -1,0 +1,153 @@
+//! `run` as the process runs it: the confirmation on the terminal, the `--simulate`
+//! bootstrap, sign-in, and the interrupts, around [`run::prepare`] and [`run::execute`].
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::CommandError;
+use crate::graph::{self, GraphClient};
+use crate::pacing::AbortReason;
+use crate::report::Summary;
+use crate::run::{self, PlanCounts, RunConfig, RunOutcome};
+use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
+
+use super::signals;
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A real tenant: identity from flags and environment.
+    Tenant(graph::Tenant),
+    /// `--simulate`: an in-process simulator seeded from the job files' devices, with
+    /// Intune's documented limits and a realistic network (the README's demo).
+    Simulate { seed: u64 },
+}
+
+/// The app id the demo signs in with.
+pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
+
+pub fn run(
+    config: RunConfig,
+    target: Target,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RunOutcome, CommandError> {
+    if !config.yes && !config.interactive {
+        return Err(CommandError::Usage(
+            "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
+        ));
+    }
+    // The endpoints first: a plain-http URL to another host is a usage error (exit 2)
+    // found before any file is read or any connection is opened.
+    if let Target::Tenant(tenant) = &target {
+        tenant
+            .endpoints()
+            .map_err(|e| CommandError::Usage(e.to_string()))?;
+    }
+    let prepared = run::prepare(&config)?;
+    if !config.yes && !confirm(&prepared.counts)? {
+        return Ok(RunOutcome {
+            summary: Summary::new("run"),
+            aborted: Some(AbortReason::NotConfirmed),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let simulator = match &target {
+            Target::Simulate { seed } => {
+                Some(start_simulator(&prepared.job_copies(), *seed).await?)
+            }
+            Target::Tenant(_) => None,
+        };
+        let timeout = config.settings.request_timeout;
+        let signed_in: Result<GraphClient, String> = match (&simulator, &target) {
+            (Some(sim), _) => {
+                graph::sign_in_to_simulator(
+                    &sim.base_url(),
+                    &sim.config().tenant_id,
+                    SIMULATED_CLIENT_ID,
+                    timeout,
+                )
+                .await
+            }
+            (None, Target::Tenant(tenant)) => graph::sign_in(tenant, timeout, env).await,
+            (None, Target::Simulate { .. }) => Err("the simulated tenant did not start".into()),
+        };
+        let outcome = match signed_in {
+            Ok(client) => run::execute(&config, client, prepared, signals::interrupted()).await,
+            Err(why) => Ok(RunOutcome {
+                summary: Summary::new("run"),
+                aborted: Some(AbortReason::Authentication(why)),
+            }),
+        };
+        if let Some(sim) = simulator {
+            let stats = sim.shutdown().await;
+            // The rehearsal's own account of what reached "Graph", for the curious.
+            tracing::debug!("the simulated tenant saw:\n{}", stats.render());
+        }
+        outcome
+    })
+}
+
+/// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
+/// occasional 503 and lost answer real networks have, so verification shows too.
+async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, CommandError> {
+    let inventory = Inventory::from_job_files(files, seed)
+        .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
+    let config = SimConfig {
+        inventory,
+        seed,
+        latency: Latency {
+            base: Duration::from_millis(40),
+            jitter: Duration::from_millis(80),
+        },
+        faults: vec![
+            (FaultKind::ServiceUnavailable, 0.005),
+            (FaultKind::DropAfterEffect, 0.005),
+        ],
+        action_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    let sim = Simulator::start(config, listener)
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    tracing::info!(url = %sim.base_url(), "simulated tenant started; no real tenant is touched");
+    Ok(sim)
+}
+
+/// Shows the plan's counts and asks for `yes` on the terminal.
+fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
+    let mut err = std::io::stderr().lock();
+    if counts.done > 0 {
+        let _ = writeln!(
+            err,
+            "resuming: {} devices were finished by the interrupted run and are not touched again",
+            counts.done
+        );
+    }
+    let _ = writeln!(
+        err,
+        "{} rows; {} devices will be acted on:",
+        counts.rows, counts.devices
+    );
+    for (platform, n) in &counts.per_platform {
+        let _ = writeln!(err, "  {platform:<48} {n:>7}");
+    }
+    let _ = write!(
+        err,
+        "Type 'yes' to reset the passcodes of these {} devices: ",
+        counts.devices
+    );
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::Usage(format!("cannot read the confirmation: {e}")))?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
