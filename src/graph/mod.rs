@@ -44,4 +44,3 @@ pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDev
 pub use errors::{CallError, CallErrorKind};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
-pub use token_retry::TokenRetry;
