@@ -5,11 +5,10 @@
 //! - [`cli`]: clap arguments become one validated config per command; nothing below
 //!   sees clap. `main.rs` only calls [`cli::main`].
 //! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
-//! - [`graph`]: Microsoft Graph sign-in, clouds and the one-request-per-call client.
+//! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
 //! - [`rules`]: platform classification and the eligibility table, as data.
 //! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
 //! - [`report`]: report rows, the writer, the summary.
-//! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
 //! - [`run`]: the `run` command: limiters, the shared pause, retries, verification, workers.
 //! - [`status`]: the `status` command: a run's resets as `deviceActionResults` show them.
 //! - [`sim`]: the local Microsoft Graph simulator (`intune-reset simulate`).

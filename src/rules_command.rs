@@ -4,14 +4,16 @@ use serde::Serialize;
 
 use crate::rules::{RULES, Rule};
 
+/// One rules-table row for machines: the [`Rule`] serialized once, plus its verdict.
+///
+/// The row's own fields are the only source of `platform`, `versions` and `action`;
+/// adding them here again by hand wrote each key twice (issue 9).
 #[derive(Serialize)]
 struct RuleJson<'a> {
-    platform: &'static str,
-    versions: String,
-    action: Option<&'static str>,
-    verdict: &'static str,
     #[serde(flatten)]
     rule: &'a Rule,
+    /// `eligible`, or the reason code of a platform that cannot be reset.
+    verdict: &'static str,
 }
 
 fn verdict(rule: &Rule) -> &'static str {
@@ -26,14 +28,12 @@ pub fn render_json() -> String {
     let rows: Vec<RuleJson> = RULES
         .iter()
         .map(|rule| RuleJson {
-            platform: rule.platform.as_str(),
-            versions: rule.versions.describe(),
-            action: rule.action.map(|a| a.as_str()),
-            verdict: verdict(rule),
             rule,
+            verdict: verdict(rule),
         })
         .collect();
-    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()) + "\n"
+    // The table is static data of strings and unit enums: serializing it cannot fail.
+    serde_json::to_string_pretty(&rows).expect("the rules table serializes") + "\n"
 }
 
 pub fn render_table() -> String {

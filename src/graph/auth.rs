@@ -219,16 +219,6 @@ impl TokenSource {
         endpoints: &Endpoints,
         http: reqwest::Client,
     ) -> Result<TokenSource, AuthError> {
-        TokenSource::with_retry(identity, endpoints, http, TokenRetry::default())
-    }
-
-    /// [`TokenSource::new`] with another retry policy (tests, a patient caller).
-    pub fn with_retry(
-        identity: Identity,
-        endpoints: &Endpoints,
-        http: reqwest::Client,
-        retry: TokenRetry,
-    ) -> Result<TokenSource, AuthError> {
         let mode = match identity {
             Identity::AccessToken(token) => Mode::Ready {
                 token,
@@ -252,14 +242,9 @@ impl TokenSource {
                 mode,
                 cache: Mutex::new(None),
                 fetching: tokio::sync::Mutex::new(()),
-                retry,
+                retry: TokenRetry::default(),
             }),
         })
-    }
-
-    /// False for a ready token: after a 401 there is nothing new to try.
-    pub fn can_renew(&self) -> bool {
-        matches!(self.inner.mode, Mode::App(_))
     }
 
     /// For a 401 from Graph: the error that ends the run when the refused token was a

@@ -82,19 +82,6 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    pub fn new(
-        endpoints: Endpoints,
-        tokens: TokenSource,
-        timeout: Duration,
-    ) -> Result<GraphClient, SetupError> {
-        Ok(GraphClient {
-            pooled: http_client(&endpoints, timeout, false)?,
-            fresh: http_client(&endpoints, timeout, true)?,
-            endpoints,
-            tokens,
-        })
-    }
-
     /// A client and its token source from a resolved identity; token requests share
     /// the pooled connections.
     pub fn sign_in(
@@ -114,10 +101,6 @@ impl GraphClient {
 
     pub fn tokens(&self) -> &TokenSource {
         &self.tokens
-    }
-
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 
     /// `GET /beta/deviceManagement/managedDevices/{id}?$select=...`

@@ -115,7 +115,6 @@ pub enum FilterProperty {
     AzureAdDeviceId,
     Imei,
     DeviceName,
-    UserPrincipalName,
 }
 
 impl FilterProperty {
@@ -126,7 +125,6 @@ impl FilterProperty {
             FilterProperty::AzureAdDeviceId => "azureADDeviceId",
             FilterProperty::Imei => "imei",
             FilterProperty::DeviceName => "deviceName",
-            FilterProperty::UserPrincipalName => "userPrincipalName",
         }
     }
 

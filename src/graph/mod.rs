@@ -47,4 +47,3 @@ pub use errors::{CallError, CallErrorKind};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
 pub use signin::{Tenant, sign_in, sign_in_to_simulator};
-pub use token_retry::TokenRetry;

@@ -48,14 +48,6 @@ impl Default for TokenRetry {
 }
 
 impl TokenRetry {
-    /// No retries at all (tests of a single answer).
-    pub fn once() -> TokenRetry {
-        TokenRetry {
-            attempts: 1,
-            ..TokenRetry::default()
-        }
-    }
-
     /// The wait after `failures` failed requests when the endpoint named none: "equal
     /// jitter", half the ceiling plus a uniform share of the other half, so a wait is
     /// never near zero (Entra needs a moment) and two processes that failed together

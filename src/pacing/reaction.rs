@@ -15,7 +15,7 @@ pub enum Reaction {
     },
     /// A write whose effect is unknown: read `deviceActionResults` before anything else.
     Verify,
-    /// 401: fetch a new token, then retry (once).
+    /// 401: fetch a new token, then retry; the runner renews up to three times per call.
     RenewToken,
     /// Stop the whole run: nothing else can succeed.
     Abort(AbortReason),

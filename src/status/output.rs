@@ -127,7 +127,10 @@ pub struct PasscodeFile {
 
 impl PasscodeFile {
     /// Creates the file, refusing one that exists. Unix: mode 0600 from the start (no
-    /// moment when another user could open it).
+    /// moment when another user could open it). Windows: std passes no security
+    /// attributes to `CreateFileW`, so the file inherits its folder's ACL
+    /// (<https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createfilew>,
+    /// `lpSecurityAttributes`); the README says where to write it.
     pub fn create_new(path: &Path) -> Result<PasscodeFile, StatusError> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
