@@ -5,6 +5,7 @@ mod common;
 mod crash_cli;
 mod hardening;
 mod kill_campaign;
+mod layers;
 mod plan_cli;
 mod resume_cli;
 mod rules_cli;
