@@ -599,3 +599,90 @@ async fn collect<G: GraphApi>(
     }
     collected
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::graph::{
+        ActionResult, CallError, Connection, DevicePage, ManagedDevice, PageRequest, Reply,
+    };
+    use crate::planner::{Identity, Work};
+    use crate::rules::{Action, ActionChoice, Platform};
+
+    /// A Graph whose every call is a bug in this process: it panics.
+    #[derive(Clone)]
+    struct Panicking;
+
+    impl GraphApi for Panicking {
+        async fn get_device(
+            &self,
+            _: &str,
+            _: &[&str],
+            _: Connection,
+        ) -> Result<Reply<ManagedDevice>, CallError> {
+            panic!("a bug while reading a device")
+        }
+        async fn list_devices_page(
+            &self,
+            _: PageRequest,
+            _: Connection,
+        ) -> Result<Reply<DevicePage>, CallError> {
+            panic!("a bug while listing devices")
+        }
+        async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+            panic!("a bug while sending a reset")
+        }
+        async fn action_results(
+            &self,
+            _: &str,
+            _: Connection,
+        ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+            panic!("a bug while reading deviceActionResults")
+        }
+    }
+
+    #[tokio::test]
+    async fn regression_9_a_device_task_that_panics_keeps_its_row_as_failed() {
+        let engine = Arc::new(Engine::new(Panicking, Settings::default().unlimited()));
+        let id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        let row = ReportRow {
+            source: "job.csv".into(),
+            row: 2,
+            device_id: id.into(),
+            device_name: "iPhone".into(),
+            serial_number: String::new(),
+            operating_system: "iOS".into(),
+            os_version: "17.5".into(),
+            platform: Cow::Borrowed("ios"),
+            action: Cow::Borrowed("remove-passcode"),
+            outcome: Outcome::Planned,
+            reason: Cow::Borrowed(""),
+            detail: Cow::Borrowed(""),
+            http_status: None,
+            attempts: 0,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        };
+        let work = Work {
+            identity: Identity::Id(id.into()),
+            choice: ActionChoice::Auto,
+            action: Some(Action::RemovePasscode),
+            platform: Some(Platform::Ios),
+            lookup: false,
+        };
+        let key = RowKey { file: 0, row: 2 };
+        let done = process_guarded(engine, key, row, work, Prior::default()).await;
+        assert_eq!(done.row.outcome, Outcome::Failed);
+        assert_eq!(done.row.reason, "internal_error");
+        assert_eq!(done.row.row, 2, "the row keeps its place");
+        assert_eq!(
+            done.fate,
+            Fate::Unknown,
+            "a reset may have left: settled on resume"
+        );
+    }
+}
