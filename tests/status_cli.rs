@@ -236,13 +236,21 @@ async fn wait_reads_pending_devices_again_until_they_are_final() {
     let t = ran(ReportFormat::Csv).await;
     let mut config = t.config();
     config.wait = Some(Duration::from_secs(20));
-    let clock = t.clock.clone();
-    let check_in = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        clock.advance(ACTION_DELAY);
-    });
-    let outcome = t.status(&config).await.unwrap();
-    check_in.await.unwrap();
+    // The devices check in once the first pass has read each of them (an observable
+    // event: the simulator's count of reads), so a second pass must find them final.
+    let devices = read_report(&t.run_report)
+        .iter()
+        .filter(|r| r["outcome"] == "succeeded")
+        .count() as u64;
+    let before = t.action_result_reads();
+    let check_in = async {
+        while t.action_result_reads() < before + devices {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        t.clock.advance(ACTION_DELAY);
+    };
+    let (outcome, ()) = tokio::join!(t.status(&config), check_in);
+    let outcome = outcome.unwrap();
     let s = &outcome.summary;
     assert!(s.passes >= 2, "{} passes", s.passes);
     assert!(s.pending.is_empty(), "{:?}", s.pending);

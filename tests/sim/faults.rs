@@ -208,7 +208,6 @@ async fn slow_answers_and_latency_delay_the_answer() {
         elapsed >= std::time::Duration::from_millis(400),
         "{elapsed:?}"
     );
-    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
     let stats = sim.shutdown().await;
     assert_eq!(stats.faults.get("slow"), Some(&1));
     assert_eq!(stats.resets_per_device.get(&id), Some(&1));
