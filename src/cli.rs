@@ -1,5 +1,8 @@
 //! Command-line arguments: clap types turned into one validated config per command.
 //! Nothing below this module sees clap. Exit codes are a contract (see `--help`).
+//!
+//! On top of the house: the only module that knows clap, exit codes, signals and the
+//! process.
 
 use std::io::Write;
 use std::path::PathBuf;

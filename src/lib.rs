@@ -2,16 +2,36 @@
 //! through Microsoft Graph, at the documented throttling limit, losing nothing.
 //!
 //! # Layout
-//! - [`cli`]: clap arguments become one validated config per command; nothing below
-//!   sees clap. `main.rs` only calls [`cli::main`].
-//! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
-//! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, tokens, one request per call.
+//! Commands over a shared core; imports point down and the module graph has no cycle
+//! (`tests/layers.rs` checks both, and that only `cli` ends the process or reads the
+//! environment).
+//!
+//! On top:
+//! - [`cli`]: clap arguments become one validated config per command; exit codes,
+//!   signals (the one shutdown source), the `--simulate` bootstrap and the terminal's
+//!   confirmation. The only module that knows the process. `main.rs` calls [`cli::main`].
+//!
+//! The commands, each taking its config and the outside world (the Graph API, the job,
+//! a shutdown signal) as arguments; no command imports another:
+//! - [`plan`]: judge every row, write the plan report. No network.
+//! - [`run`]: read the job once, keep the ledger (the durable record), reset every
+//!   eligible device, never twice.
+//! - [`status`]: a run's resets as `deviceActionResults` show them.
+//! - [`rules_command`]: the rules table, as text or JSON.
+//! - [`sim`]: the local Graph simulator (`intune-reset simulate`, `run --simulate`).
+//!
+//! The core, which never imports a command:
+//! - [`planner`]: rows to verdicts (identity, rules, duplicates), shared by `plan` and
+//!   `run`.
+//! - [`pacing`]: limiters, the shared pause, the retry policy, settings: the [`pacing::Pacer`]
+//!   every request of `run` and `status` goes through.
+//! - [`graph`]: Microsoft Graph and Entra ID: clouds, credentials, sign-in, tokens, one
+//!   request per call, which `deviceActionResults` entry is a reset's.
+//! - [`report`]: report rows, the writer, the one reader, the summary.
 //! - [`rules`]: platform classification and the eligibility table, as data.
-//! - [`plan`]: rows to verdicts (identity, rules, duplicates) and the `plan` command.
-//! - [`report`]: report rows, the writer, the summary.
-//! - [`run`]: the `run` command: limiters, the shared pause, retries, verification, workers.
-//! - [`status`]: the `status` command: a run's resets as `deviceActionResults` show them.
-//! - [`sim`]: the local Microsoft Graph simulator (`intune-reset simulate`).
+//! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
+//! - [`device`]: the device domain: columns, fields, ids. Imports nothing of the crate.
+//! - [`error`]: the exit-code contract and the error commands return.
 //! - [`version`]: OS version parsing.
 
 pub mod cli;

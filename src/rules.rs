@@ -13,6 +13,8 @@
 //! device-level reset and corporate work profiles for a work-profile reset, so they are
 //! eligible here, each reported under its own platform name and marked "later docs" so
 //! an administrator can tell them apart from the seed rules.
+//!
+//! Core module: it imports only the device domain and version parsing.
 
 use serde::Serialize;
 

@@ -1,4 +1,6 @@
 //! `intune-reset rules`: the platform rules table, for people or machines.
+//!
+//! A command: it imports only the rules.
 
 use serde::Serialize;
 

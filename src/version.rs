@@ -1,5 +1,7 @@
 //! `osVersion` is free text in Graph (`15.5`, `15.5.0`, `14`, `10.0.19045.6036`) and in
 //! exports (`6,0` from a European Excel). Only the leading dotted numbers matter.
+//!
+//! Core module: it imports nothing of the crate.
 
 use std::fmt;
 

@@ -19,6 +19,10 @@
 //! - [`api`]: [`GraphApi`], the calls as a trait, for fakes in the runner's tests.
 //! - [`client`]: [`GraphClient`], one request per call; `exchange` sends it and sorts
 //!   the answer.
+//! - [`signin`]: a client with its first token, for a tenant or a simulator.
+//! - [`verify`]: which `deviceActionResults` entry is the reset a run sent.
+//!
+//! Core module: it imports the device domain and the rules, never a command.
 
 pub mod api;
 pub mod assertion;

@@ -2,12 +2,14 @@
 //!
 //! [`open`] is the one place that opens a job file (as xsv's one reader builder): it
 //! decodes ([`decode`]), recognises CSV or one of the JSON shapes, detects the CSV
-//! delimiter, matches the header ([`columns`]) and fails early, naming the file, when the
+//! delimiter, matches the header ([`crate::device::Column::match_header`]) and fails early, naming the file, when the
 //! file cannot be used at all. [`JobFile::read_rows`] then streams rows one at a time to
 //! a callback, so memory does not depend on the number of rows. A row that is broken
 //! (a JSON element that is not an object or not valid JSON, a line that is not JSON, a
 //! CSV quote never closed) still comes out, with a [`RowDefect`], so that it is reported
 //! rather than lost, and reading goes on at the next record.
+//!
+//! Core module: it imports only the device domain.
 
 mod csv_reader;
 mod csv_records;

@@ -56,7 +56,7 @@ impl Default for Settings {
 
 impl Settings {
     /// How long after a send Graph may still carry it out: Graph's state is read no
-    /// sooner (see [`super::engine`]'s settle policy). Twice the request timeout: the
+    /// sooner (see the run engine's settle policy). Twice the request timeout: the
     /// request may reach Graph as late as the timeout, and take as long again there.
     pub fn settle_window(&self) -> Duration {
         self.request_timeout.saturating_mul(2)

@@ -3,6 +3,8 @@
 //! Columns (DESIGN.md, "The report"); JSON Lines uses the same keys. CSV cells that a
 //! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`:
 //! device names are chosen by users, and the report is opened in Excel.
+//!
+//! Core module: it imports only the error contract, never a command.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

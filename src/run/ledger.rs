@@ -81,7 +81,7 @@ pub enum Event {
         version: u32,
         started_at: String,
         files: Vec<Fingerprint>,
-        /// The plan options, as [`crate::plan::PlanOptions`] names them.
+        /// The plan options, as [`crate::planner::PlanOptions`] names them.
         action: Option<String>,
         lookup: String,
     },

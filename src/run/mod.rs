@@ -6,7 +6,7 @@
 //!    their fingerprints; the job lock is taken; a resumed run reads its [`ledger`] back
 //!    and refuses a changed job; the plan is counted for the confirmation and
 //!    `--max-devices`.
-//! 2. confirmation, sign-in (in [`run`]).
+//! 2. confirmation, sign-in and the shutdown signal: in `cli` (`cli::run_cmd`).
 //! 3. [`execute`]: the summary path is checked, the ledger is begun, and the same copy is
 //!    planned again, deterministically, for the sending: rows with a final outcome go
 //!    straight to the report; planned devices go to at most `--concurrency` engine
@@ -14,6 +14,9 @@
 //!
 //! The ledger is the run's durable record; the report is a view of the plan and the
 //! ledger, written anew by a resumed run.
+//!
+//! A command: it uses the core (planner, pacing, graph, job, report), never another
+//! command, and never the process: signals and the simulator come from `cli`.
 
 pub mod engine;
 pub mod ledger;

@@ -27,6 +27,9 @@
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
 //! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
 //! - [`serve_until_interrupted`]: the `simulate` command around all of it.
+//!
+//! A command: it uses the device domain, the job readers and the rules; never another
+//! command, never Graph's client.
 
 mod actions;
 mod assertion;

@@ -22,6 +22,8 @@
 //! - `passes`: one read of every device, then `--wait`'s reads of the open ones.
 //! - [`output`]: the status report and the passcodes file.
 //! - [`summary`]: counts by state, pending and failed devices.
+//!
+//! A command: it uses the core (pacing, graph, report), never another command.
 
 pub mod output;
 mod passes;
