@@ -14,7 +14,7 @@ use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
 use crate::job::{self, ColumnNames, JobError, JobFile, JobRow};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, ActionChoice, Classified, Platform, Verdict, classify, judge};
+use crate::rules::{Action, ActionChoice, Judgement, Platform, verdict};
 
 /// `--lookup`: when to ask Graph for a device's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,10 +224,14 @@ impl Planner {
                 invalid(row, reason, detail)
             }
         };
-        let platform = match classify(fields) {
-            Classified::Platform(p) => p,
-            Classified::Missing(column) => return missing(row, column, None),
-            Classified::Unrecognised(column, value) => {
+        let (platform, action, rule) = match verdict(fields, choice) {
+            Judgement::Missing { column, platform } => {
+                if let Some(p) = platform {
+                    row.platform = p.as_str().into();
+                }
+                return missing(row, column, platform);
+            }
+            Judgement::Unrecognised { column, value } => {
                 let detail = format!(
                     "column '{}': '{}' is not a platform this tool knows (see `intune-reset rules`)",
                     names.name(column),
@@ -235,58 +239,64 @@ impl Planner {
                 );
                 return invalid(row, "unrecognised_platform", detail);
             }
-        };
-        row.platform = platform.as_str().into();
-        match judge(platform, fields.get(Column::OsVersion), choice) {
-            Verdict::MissingVersion => missing(row, Column::OsVersion, Some(platform)),
-            Verdict::UnreadableVersion => {
+            Judgement::UnreadableVersion { platform } => {
+                row.platform = platform.as_str().into();
                 let detail = format!(
                     "column '{}': '{}' is not a version number",
                     names.name(Column::OsVersion),
                     echo(fields.get(Column::OsVersion).unwrap_or(""))
                 );
-                invalid(row, "unreadable_os_version", detail)
+                return invalid(row, "unreadable_os_version", detail);
             }
-            Verdict::Ineligible { reason, detail } => {
+            Judgement::Ineligible {
+                platform,
+                reason,
+                detail,
+            } => {
+                row.platform = platform.as_str().into();
                 row.outcome = Outcome::Ineligible;
                 row.reason = reason.into();
                 row.detail = detail.into();
-                Assessment { row, work: None }
+                return Assessment { row, work: None };
             }
-            Verdict::Eligible { action, rule } => {
-                row.outcome = Outcome::Planned;
-                row.action = action.as_str().into();
-                let lookup = self.options.lookup == LookupMode::Always
-                    || matches!(identity, Identity::Lookup { .. });
-                row.detail = rule.detail.into();
-                if lookup {
-                    row.reason = "lookup_required".into();
-                    row.detail = match &identity {
-                        Identity::Lookup { column, value } => format!(
-                            "{}; the device is first found by {} '{}'",
-                            rule.detail,
-                            names.name(*column),
-                            echo(value)
-                        ),
-                        Identity::Id(_) => format!(
-                            "{}; the device's live facts are read from Graph first (--lookup always)",
-                            rule.detail
-                        ),
-                    }
-                    .into();
-                }
-                let work = Work {
-                    identity,
-                    choice,
-                    action: Some(action),
-                    platform: Some(platform),
-                    lookup,
-                };
-                Assessment {
-                    row,
-                    work: Some(work),
-                }
+            Judgement::Eligible {
+                platform,
+                action,
+                rule,
+            } => (platform, action, rule),
+        };
+        row.platform = platform.as_str().into();
+        row.outcome = Outcome::Planned;
+        row.action = action.as_str().into();
+        let lookup = self.options.lookup == LookupMode::Always
+            || matches!(identity, Identity::Lookup { .. });
+        row.detail = rule.detail.into();
+        if lookup {
+            row.reason = "lookup_required".into();
+            row.detail = match &identity {
+                Identity::Lookup { column, value } => format!(
+                    "{}; the device is first found by {} '{}'",
+                    rule.detail,
+                    names.name(*column),
+                    echo(value)
+                ),
+                Identity::Id(_) => format!(
+                    "{}; the device's live facts are read from Graph first (--lookup always)",
+                    rule.detail
+                ),
             }
+            .into();
+        }
+        let work = Work {
+            identity,
+            choice,
+            action: Some(action),
+            platform: Some(platform),
+            lookup,
+        };
+        Assessment {
+            row,
+            work: Some(work),
         }
     }
 

@@ -557,5 +557,63 @@ pub fn judge(platform: Platform, os_version: Option<&str>, choice: ActionChoice)
     }
 }
 
+/// A device judged by its facts: the one verdict the planner (file facts) and the run
+/// (live facts from Graph) both give, so a row is never judged two ways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    Eligible {
+        platform: Platform,
+        action: Action,
+        rule: &'static Rule,
+    },
+    Ineligible {
+        platform: Platform,
+        reason: &'static str,
+        detail: String,
+    },
+    /// A fact the verdict needs is absent (`platform` once it is known).
+    Missing {
+        column: Column,
+        platform: Option<Platform>,
+    },
+    /// The column holds a value no rule knows.
+    Unrecognised { column: Column, value: String },
+    /// `osVersion` is needed and not a version.
+    UnreadableVersion { platform: Platform },
+}
+
+/// The verdict on a device's facts for the action asked.
+pub fn verdict(fields: &DeviceFields, choice: ActionChoice) -> Judgement {
+    let platform = match classify(fields) {
+        Classified::Platform(p) => p,
+        Classified::Missing(column) => {
+            return Judgement::Missing {
+                column,
+                platform: None,
+            };
+        }
+        Classified::Unrecognised(column, value) => {
+            return Judgement::Unrecognised { column, value };
+        }
+    };
+    match judge(platform, fields.get(Column::OsVersion), choice) {
+        Verdict::Eligible { action, rule } => Judgement::Eligible {
+            platform,
+            action,
+            rule,
+        },
+        Verdict::Ineligible { reason, detail } => Judgement::Ineligible {
+            platform,
+            reason,
+            detail,
+        },
+        Verdict::MissingVersion => Judgement::Missing {
+            column: Column::OsVersion,
+            platform: Some(platform),
+        },
+        Verdict::UnreadableVersion => Judgement::UnreadableVersion { platform },
+    }
+}
+
 #[cfg(test)]
 mod tests;

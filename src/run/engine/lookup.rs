@@ -6,7 +6,7 @@ use crate::graph::{
 };
 use crate::planner::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, Classified, Verdict, classify, judge};
+use crate::rules::{Action, Judgement, verdict};
 
 use super::{End, Engine};
 
@@ -34,46 +34,55 @@ impl<G: GraphApi> Engine<G> {
         };
         fill_from_live(row, &device);
         let fields = device.to_fields();
-        let platform = match classify(&fields) {
-            Classified::Platform(p) => p,
-            Classified::Missing(column) => {
-                return Err(End::new(
-                    Outcome::Ineligible,
-                    "platform_unknown",
-                    format!(
-                        "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
-                        column.canonical()
-                    ),
-                ));
-            }
-            Classified::Unrecognised(column, value) => {
-                return Err(End::new(
-                    Outcome::Ineligible,
-                    "platform_unknown",
-                    format!(
-                        "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
-                        column.canonical()
-                    ),
-                ));
-            }
-        };
-        row.platform = platform.as_str().into();
-        match judge(platform, fields.get(Column::OsVersion), work.choice) {
-            Verdict::Eligible { action, .. } => {
+        match verdict(&fields, work.choice) {
+            Judgement::Eligible {
+                platform, action, ..
+            } => {
+                row.platform = platform.as_str().into();
                 row.action = action.as_str().into();
                 Ok((device.id, action))
             }
-            Verdict::Ineligible { reason, detail } => Err(End::new(
-                Outcome::Ineligible,
+            Judgement::Ineligible {
+                platform,
                 reason,
-                format!("by its live facts in Graph: {detail}"),
-            )),
-            Verdict::MissingVersion | Verdict::UnreadableVersion => Err(End::new(
+                detail,
+            } => {
+                row.platform = platform.as_str().into();
+                Err(End::new(
+                    Outcome::Ineligible,
+                    reason,
+                    format!("by its live facts in Graph: {detail}"),
+                ))
+            }
+            Judgement::Missing {
+                column: Column::OsVersion,
+                platform: Some(platform),
+            }
+            | Judgement::UnreadableVersion { platform } => {
+                row.platform = platform.as_str().into();
+                Err(End::new(
+                    Outcome::Ineligible,
+                    "platform_unknown",
+                    format!(
+                        "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
+                        device.os_version.as_deref().unwrap_or("")
+                    ),
+                ))
+            }
+            Judgement::Missing { column, .. } => Err(End::new(
                 Outcome::Ineligible,
                 "platform_unknown",
                 format!(
-                    "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
-                    device.os_version.as_deref().unwrap_or("")
+                    "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
+                    column.canonical()
+                ),
+            )),
+            Judgement::Unrecognised { column, value } => Err(End::new(
+                Outcome::Ineligible,
+                "platform_unknown",
+                format!(
+                    "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
+                    column.canonical()
                 ),
             )),
         }
