@@ -27,6 +27,8 @@ mod claims;
 mod lookup;
 mod settle;
 
+use lookup::Live;
+
 use claims::Claims;
 
 pub struct Engine<G> {
@@ -63,6 +65,10 @@ pub struct Done {
 struct End {
     failure: Failure,
     fate: Fate,
+    /// Resets sent for the row, over every run.
+    attempts: u32,
+    /// What Graph said of a looked-up device, for the report.
+    live: Option<Box<Live>>,
 }
 
 impl End {
@@ -89,7 +95,12 @@ impl From<Failure> for End {
             Outcome::Failed | Outcome::NotAttempted => Fate::Unchanged,
             _ => Fate::Final,
         };
-        End { failure, fate }
+        End {
+            failure,
+            fate,
+            attempts: 0,
+            live: None,
+        }
     }
 }
 
@@ -145,16 +156,15 @@ impl<G: GraphApi> Engine<G> {
     }
 
     /// Everything for one planned device; always returns its row and fate. `prior`:
-    /// what the ledger of an interrupted run says of the row (`--resume`).
+    /// what the ledger of an interrupted run says of the row (`--resume`). The report
+    /// row is built once, from the planned row (or the claimed one) and how it ended.
     pub async fn process(&self, key: RowKey, row: ReportRow, work: Work, prior: Prior) -> Done {
         let started = SystemTime::now();
-        let (mut row, end) = match prior.claim {
+        let (base, end) = match prior.claim {
             Some(claim) => {
-                let mut row = claim.report;
-                row.started_at = timestamp(started);
                 let end = match Action::parse(&claim.action) {
                     Some(action) => {
-                        self.reset(key, &claim.device, action, &mut row, prior.open, prior.sends)
+                        self.reset(key, &claim.device, action, prior.open, prior.sends)
                             .await
                     }
                     None => End::new(
@@ -164,7 +174,7 @@ impl<G: GraphApi> Engine<G> {
                     )
                     .unknown(),
                 };
-                (row, end)
+                (claim.report, end)
             }
             // Claims are written before sends, in one file, by one writer: a send
             // without a claim cannot be in a ledger this tool wrote.
@@ -177,42 +187,69 @@ impl<G: GraphApi> Engine<G> {
                 )
                 .unknown(),
             ),
+            None if self.is_aborted() => (row, End::new(Outcome::NotAttempted, "run_aborted", "")),
             None => {
-                let mut row = row;
-                row.started_at = timestamp(started);
-                let end = if self.is_aborted() {
-                    End::new(Outcome::NotAttempted, "run_aborted", "")
-                } else {
-                    self.act(key, &mut row, &work).await
-                };
+                let end = self.act(key, &row, &work).await;
                 (row, end)
             }
         };
-        let End { failure: end, fate } = end;
-        if end.outcome == Outcome::NotAttempted {
-            let mut row = self.not_attempted(row);
-            row.started_at.clear();
-            return Done { row, fate };
+        let fate = end.fate;
+        Done {
+            row: self.report_row(base, end, started),
+            fate,
         }
-        row.outcome = end.outcome;
-        row.reason = end.reason.into();
-        row.detail = end.detail.into();
-        row.http_status = end.status.or(row.http_status);
-        if let Some(id) = end.request_id {
-            row.request_id = id;
-        }
-        if let Some(id) = end.client_request_id {
-            row.client_request_id = id;
-        }
-        row.finished_at = timestamp(SystemTime::now());
-        Done { row, fate }
     }
 
-    async fn act(&self, key: RowKey, row: &mut ReportRow, work: &Work) -> End {
-        let (id, action) = match self.resolve(row, work).await {
+    /// The row as it ends: the base row, the live facts, then the outcome.
+    fn report_row(&self, base: ReportRow, end: End, started: SystemTime) -> ReportRow {
+        let End {
+            failure,
+            attempts,
+            live,
+            ..
+        } = end;
+        let row = match live {
+            Some(live) => with_live(base, &live),
+            None => base,
+        };
+        if failure.outcome == Outcome::NotAttempted {
+            return self.not_attempted(row);
+        }
+        ReportRow {
+            outcome: failure.outcome,
+            reason: failure.reason.into(),
+            detail: failure.detail.into(),
+            http_status: failure.status.or(row.http_status),
+            request_id: failure.request_id.unwrap_or(row.request_id),
+            client_request_id: failure.client_request_id.unwrap_or(row.client_request_id),
+            attempts: attempts.max(row.attempts),
+            started_at: timestamp(started),
+            finished_at: timestamp(SystemTime::now()),
+            ..row
+        }
+    }
+
+    async fn act(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
+        let found = match self.resolve(work).await {
             Err(end) => return end,
             Ok(found) => found,
         };
+        let (id, action) = (found.id.clone(), found.action);
+        let mut end = self
+            .claim_and_reset(key, row, found.live.as_deref(), &id, action)
+            .await;
+        end.live = found.live;
+        end
+    }
+
+    async fn claim_and_reset(
+        &self,
+        key: RowKey,
+        row: &ReportRow,
+        live: Option<&Live>,
+        id: &str,
+        action: Action,
+    ) -> End {
         let earlier = {
             let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
             claims.claim(&id.to_ascii_lowercase(), key, &row.source)
@@ -226,15 +263,18 @@ impl<G: GraphApi> Engine<G> {
         }
         if let Some(ledger) = &self.ledger {
             let claim = Claim {
-                device: id.clone(),
+                device: id.to_owned(),
                 action: action.as_str().to_owned(),
-                report: row.clone(),
+                report: match live {
+                    Some(live) => with_live(row.clone(), live),
+                    None => row.clone(),
+                },
             };
             if let Err(e) = ledger.claim(key, &claim) {
                 return self.unrecorded(ledger, e);
             }
         }
-        self.reset(key, &id, action, row, None, 0).await
+        self.reset(key, id, action, None, 0).await
     }
 
     /// The ledger cannot be written: the run stops, and this row sends nothing.
@@ -258,26 +298,45 @@ impl<G: GraphApi> Engine<G> {
         key: RowKey,
         id: &str,
         action: Action,
-        row: &mut ReportRow,
-        mut open: Option<OpenSends>,
+        open: Option<OpenSends>,
         earlier: u32,
     ) -> End {
-        let resumed_open = open.is_some();
+        let mut sent = Sent::default();
+        let mut end = self
+            .send_until_known(key, id, action, open, &mut sent)
+            .await;
+        // The last answer Graph gave, when the end has none of its own.
+        if let Some(last) = &sent.last {
+            end.failure.status = end.failure.status.or(last.status);
+            if end.failure.client_request_id.is_none() {
+                end.failure.client_request_id = Some(last.client_request_id.clone());
+            }
+        }
+        end.attempts = earlier + sent.count;
+        end
+    }
+
+    async fn send_until_known(
+        &self,
+        key: RowKey,
+        id: &str,
+        action: Action,
+        mut open: Option<OpenSends>,
+        sent: &mut Sent,
+    ) -> End {
         let mut connection = Connection::Pooled;
         let mut renewals = 0;
-        let mut sends: u32 = 0;
-        let mut last: Option<CallError> = None;
         loop {
             // A send whose fate is unknown is settled before anything else; an abort
             // does not skip this (its reads go on after an interrupt).
-            if let Some(sent) = open {
-                match self.settle(id, sent).await {
+            if let Some(sends) = open {
+                match self.settle(id, sends).await {
                     Ok(Some(entry)) => {
                         self.pacer
                             .counters
                             .confirmed_by_results
                             .fetch_add(1, Ordering::Relaxed);
-                        return confirmed(&entry, last.as_ref(), resumed_open, sent, action);
+                        return confirmed(&entry, sent.last.as_ref(), sends, action);
                     }
                     // Graph has no reset from those sends: sending now cannot make a
                     // second passcode.
@@ -285,39 +344,38 @@ impl<G: GraphApi> Engine<G> {
                         open = None;
                         connection = Connection::Fresh;
                     }
-                    Err(failure) => return unsettled(last.as_ref(), &failure.detail, sent),
+                    Err(failure) => return unsettled(sent.last.as_ref(), &failure.detail, sends),
                 }
             }
-            if sends >= self.pacer.settings.max_attempts {
-                return gave_up(sends, last);
+            if sent.count >= self.pacer.settings.max_attempts {
+                return gave_up(sent.count, sent.last.take());
             }
             if let Err(failure) = self.pacer.gate(true, false).await {
                 return failure.into();
             }
-            let sent_at = SystemTime::now();
+            let recorded = SystemTime::now();
             if let Some(ledger) = &self.ledger {
                 let writer = ledger.clone();
                 let device = id.to_owned();
                 let written =
-                    tokio::task::spawn_blocking(move || writer.send(key, &device, sent_at))
+                    tokio::task::spawn_blocking(move || writer.send(key, &device, recorded))
                         .await
                         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
                 if let Err(e) = written {
                     return self.unrecorded(ledger, e);
                 }
             }
-            sends += 1;
-            row.attempts = earlier + sends;
+            sent.count += 1;
             self.pacer.counters.posts.fetch_add(1, Ordering::Relaxed);
+            // The window counts from when the request leaves, after the ledger's sync.
+            let (posted, left) = (SystemTime::now(), tokio::time::Instant::now());
             let error = match self.pacer.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {
                     self.pacer.cooldown.succeeded();
-                    return accepted(reply, sends, last.as_ref(), action);
+                    return accepted(reply, sent.count, sent.last.as_ref(), action);
                 }
                 Err(e) => e,
             };
-            row.http_status = error.status;
-            row.client_request_id = error.client_request_id.clone();
             match self.pacer.react(&error, true, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     if fresh {
@@ -327,18 +385,42 @@ impl<G: GraphApi> Engine<G> {
                         self.pacer
                             .settings
                             .backoff
-                            .full_jitter(sends.min(4), &mut rand::rng())
+                            .full_jitter(sent.count.min(4), &mut rand::rng())
                     });
                     if let Some(wait) = wait.or(backoff) {
                         tokio::time::sleep(wait).await;
                     }
                 }
-                Step::Stop(failure) => return failure.into(),
-                Step::Verify => open = Some(OpenSends::at(sent_at)),
+                Step::Stop(failure) => {
+                    sent.last = Some(error);
+                    return failure.into();
+                }
+                Step::Verify => open = Some(OpenSends::sent_now(recorded, posted, left)),
             }
-            last = Some(error);
+            sent.last = Some(error);
         }
     }
+}
+
+/// The sends of one device in this run.
+#[derive(Default)]
+struct Sent {
+    count: u32,
+    /// The last failed answer, if any.
+    last: Option<CallError>,
+}
+
+/// The row with what Graph said of the device: its Intune id, the facts the file left
+/// empty, the platform and action its live facts gave.
+fn with_live(mut row: ReportRow, live: &Live) -> ReportRow {
+    lookup::fill_from_live(&mut row, &live.device);
+    if let Some(p) = live.platform {
+        row.platform = p.as_str().into();
+    }
+    if let Some(a) = live.action {
+        row.action = a.as_str().into();
+    }
+    row
 }
 
 /// Graph took the reset (204): queued for the device's next check-in.
@@ -368,17 +450,17 @@ fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Acti
 
 /// `deviceActionResults` shows a reset from sends whose answer was lost: done, and
 /// not sent again.
+/// `lost`: this run's lost answer; `None` while an interrupted run's sends are settled.
 fn confirmed(
     entry: &ActionResult,
     lost: Option<&CallError>,
-    resumed: bool,
     sent: OpenSends,
     action: Action,
 ) -> End {
     let state = entry.action_state.as_deref().unwrap_or("unknown");
     let started = entry.start_date_time.as_deref().unwrap_or("?");
     let mut end = match lost {
-        Some(e) if !resumed => {
+        Some(e) => {
             let mut end = End::from_error(Outcome::Succeeded, "", e);
             end.failure.detail = format!(
                 "the answer was lost ({}), but deviceActionResults shows the reset (state {state}, started {started}): confirmed, not sent again; {}",
@@ -387,7 +469,7 @@ fn confirmed(
             );
             end
         }
-        _ => End::new(
+        None => End::new(
             Outcome::Succeeded,
             "",
             format!(

@@ -131,17 +131,41 @@ pub struct Claim {
 pub struct OpenSends {
     pub first: SystemTime,
     pub last: SystemTime,
+    /// When the last send left, on this process's monotonic clock, if this process sent
+    /// it: its settle window is then measured on that clock, which no wall-clock jump
+    /// (NTP, a laptop waking up) can shorten.
+    pub left: Option<tokio::time::Instant>,
 }
 
 impl OpenSends {
+    /// Sends an earlier process made (read back from the ledger).
     pub fn at(t: SystemTime) -> OpenSends {
-        OpenSends { first: t, last: t }
+        OpenSends {
+            first: t,
+            last: t,
+            left: None,
+        }
     }
 
     pub fn and(self, t: SystemTime) -> OpenSends {
         OpenSends {
             first: self.first.min(t),
             last: self.last.max(t),
+            left: None,
+        }
+    }
+
+    /// A send this process made: recorded in the ledger at `recorded`, on its way at
+    /// `posted` (after the ledger was synced), `left` on the monotonic clock.
+    pub fn sent_now(
+        recorded: SystemTime,
+        posted: SystemTime,
+        left: tokio::time::Instant,
+    ) -> OpenSends {
+        OpenSends {
+            first: recorded,
+            last: posted,
+            left: Some(left),
         }
     }
 }
@@ -589,7 +613,8 @@ mod tests {
             three.open,
             Some(OpenSends {
                 first: at("2026-11-22T10:00:01Z"),
-                last: at("2026-11-22T10:00:05Z")
+                last: at("2026-11-22T10:00:05Z"),
+                left: None,
             })
         );
         assert_eq!(three.sends, 2);

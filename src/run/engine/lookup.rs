@@ -6,21 +6,37 @@ use crate::graph::{
 };
 use crate::planner::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, Judgement, verdict};
+use crate::rules::{Action, Judgement, Platform, verdict};
 
 use super::{End, Engine};
 
+/// What Graph's live facts said of a looked-up device, for the report.
+pub(in crate::run) struct Live {
+    pub device: ManagedDevice,
+    pub platform: Option<Platform>,
+    pub action: Option<Action>,
+}
+
+/// The device to act on.
+pub(super) struct Found {
+    pub id: String,
+    pub action: Action,
+    /// `None` when the file's facts decided and Graph was not asked.
+    pub live: Option<Box<Live>>,
+}
+
 impl<G: GraphApi> Engine<G> {
-    /// The device's Intune id and the action to send, looking it up when needed.
-    pub(super) async fn resolve(
-        &self,
-        row: &mut ReportRow,
-        work: &Work,
-    ) -> Result<(String, Action), End> {
+    /// The device's Intune id and the action to send, looking it up when needed and
+    /// judging its live facts by the same verdict the planner gives the file's.
+    pub(super) async fn resolve(&self, work: &Work) -> Result<Found, End> {
         if !work.lookup
             && let (Identity::Id(id), Some(action)) = (&work.identity, work.action)
         {
-            return Ok((id.clone(), action));
+            return Ok(Found {
+                id: id.clone(),
+                action,
+                live: None,
+            });
         }
         let device = match &work.identity {
             Identity::Id(id) => {
@@ -32,60 +48,72 @@ impl<G: GraphApi> Engine<G> {
             }
             Identity::Lookup { column, value } => self.find(*column, value).await?,
         };
-        fill_from_live(row, &device);
-        let fields = device.to_fields();
-        match verdict(&fields, work.choice) {
+        let judged = verdict(&device.to_fields(), work.choice);
+        let mut live = Box::new(Live {
+            device,
+            platform: None,
+            action: None,
+        });
+        let end = match judged {
             Judgement::Eligible {
                 platform, action, ..
             } => {
-                row.platform = platform.as_str().into();
-                row.action = action.as_str().into();
-                Ok((device.id, action))
+                live.platform = Some(platform);
+                live.action = Some(action);
+                return Ok(Found {
+                    id: live.device.id.clone(),
+                    action,
+                    live: Some(live),
+                });
             }
             Judgement::Ineligible {
                 platform,
                 reason,
                 detail,
             } => {
-                row.platform = platform.as_str().into();
-                Err(End::new(
+                live.platform = Some(platform);
+                End::new(
                     Outcome::Ineligible,
                     reason,
                     format!("by its live facts in Graph: {detail}"),
-                ))
+                )
             }
             Judgement::Missing {
                 column: Column::OsVersion,
                 platform: Some(platform),
             }
             | Judgement::UnreadableVersion { platform } => {
-                row.platform = platform.as_str().into();
-                Err(End::new(
+                live.platform = Some(platform);
+                End::new(
                     Outcome::Ineligible,
                     "platform_unknown",
                     format!(
                         "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
-                        device.os_version.as_deref().unwrap_or("")
+                        live.device.os_version.as_deref().unwrap_or("")
                     ),
-                ))
+                )
             }
-            Judgement::Missing { column, .. } => Err(End::new(
+            Judgement::Missing { column, .. } => End::new(
                 Outcome::Ineligible,
                 "platform_unknown",
                 format!(
                     "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
                     column.canonical()
                 ),
-            )),
-            Judgement::Unrecognised { column, value } => Err(End::new(
+            ),
+            Judgement::Unrecognised { column, value } => End::new(
                 Outcome::Ineligible,
                 "platform_unknown",
                 format!(
                     "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
                     column.canonical()
                 ),
-            )),
-        }
+            ),
+        };
+        Err(End {
+            live: Some(live),
+            ..end
+        })
     }
 
     /// Resolves a serial number, Entra device id, IMEI or name with `$filter`, then
@@ -175,7 +203,7 @@ fn one_match(
 }
 
 /// Copies the live facts into the row where the file left them empty.
-fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
+pub(super) fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
     row.device_id = device.id.clone();
     let fill = |slot: &mut String, value: &Option<String>| {
         if slot.is_empty()

@@ -5,7 +5,8 @@
 //!
 //! A request abandoned by its client can still be carried out by Graph after the client
 //! gave up. So Graph's state is read only once the *settle window* has passed since the
-//! last send ([`Settings::settle_window`]: twice the request timeout, 60 s by default),
+//! last send left (on the monotonic clock for this process's sends, on the wall clock
+//! for an earlier process's) ([`Settings::settle_window`]: twice the request timeout, 60 s by default),
 //! and it is read twice, `verify_delay` apart, before "no reset landed" is trusted. Any
 //! reset entry that started since the first of the sends (less the clock-skew allowance
 //! of [`crate::run::verify`]) is taken as theirs.
@@ -30,8 +31,14 @@ impl<G: GraphApi> Engine<G> {
         id: &str,
         sent: OpenSends,
     ) -> Result<Option<ActionResult>, ReadFailure> {
-        let ready = sent.last + self.pacer.settings.settle_window();
-        if let Ok(wait) = ready.duration_since(SystemTime::now()) {
+        let window = self.pacer.settings.settle_window();
+        let wait = match sent.left {
+            Some(left) => (left + window).saturating_duration_since(tokio::time::Instant::now()),
+            None => (sent.last + window)
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
+        };
+        if !wait.is_zero() {
             tracing::debug!(
                 device = id,
                 wait_ms = wait.as_millis() as u64,
