@@ -30,6 +30,8 @@ use super::reaction::{AbortReason, Reaction, reaction};
 mod claims;
 mod lookup;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 pub use super::settings::Settings;
 use claims::Claims;
