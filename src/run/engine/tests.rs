@@ -154,6 +154,8 @@ struct State {
     posts: HashMap<String, VecDeque<Post>>,
     /// Reads of `deviceActionResults` still to answer 503, per device.
     failing_reads: HashMap<String, u32>,
+    /// Devices whose reads answer 403 naming this missing permission.
+    forbidden_reads: HashMap<String, String>,
     resets: Vec<Landed>,
     calls: Vec<Call>,
     /// A ledger whose `send` lines are counted at each POST.
@@ -179,6 +181,13 @@ impl FakeGraph {
 
     fn fail_reads(&self, device: &str, reads: u32) -> &Self {
         self.state().failing_reads.insert(device.to_owned(), reads);
+        self
+    }
+
+    fn forbid_reads(&self, device: &str, permission: &str) -> &Self {
+        self.state()
+            .forbidden_reads
+            .insert(device.to_owned(), permission.to_owned());
         self
     }
 
@@ -342,7 +351,16 @@ impl GraphApi for FakeGraph {
         self.record(id, CallKind::Read, connection);
         let answer = {
             let mut state = self.state();
+            let forbidden = state.forbidden_reads.get(id).cloned();
             match state.failing_reads.get_mut(id) {
+                _ if forbidden.is_some() => {
+                    let permission = forbidden;
+                    Err(call_error(
+                        CallErrorKind::Forbidden { permission },
+                        Some(403),
+                        None,
+                    ))
+                }
                 Some(left) if *left > 0 => {
                     *left -= 1;
                     Err(call_error(CallErrorKind::Unavailable, Some(503), None))
@@ -894,4 +912,137 @@ async fn every_send_is_on_record_in_the_ledger_before_the_post_leaves() {
     let claim = text.find("\"event\":\"claim\"").expect("a claim line");
     let send = text.find("\"event\":\"send\"").expect("a send line");
     assert!(claim < send, "the claim is written before the first send");
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_answers_in_a_row_are_each_settled_before_the_next_send() {
+    let graph = FakeGraph::default();
+    graph.script(
+        &device(1),
+        [
+            Post::timeout(None),
+            Post::unavailable(None),
+            Post::accepted(),
+        ],
+    );
+    let engine = Engine::new(graph.clone(), settings());
+
+    let done = run(&engine, 1).await;
+
+    assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
+    let posts = graph.calls(&device(1), CallKind::Post);
+    assert_eq!(posts.len(), 3);
+    assert_eq!(graph.effects(&device(1)), 1);
+    let reads = graph.calls(&device(1), CallKind::Read);
+    for pair in posts.windows(2) {
+        let between = reads
+            .iter()
+            .filter(|r| r.at > pair[0].at && r.at < pair[1].at)
+            .count();
+        assert_eq!(between, 2, "two reads settle each lost answer");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_used_up_by_lost_answers_give_up_only_after_the_last_one_settled() {
+    let graph = FakeGraph::default();
+    graph.script(&device(1), std::iter::repeat_n(Post::timeout(None), 5));
+    let settings = Settings {
+        max_attempts: 3,
+        ..settings()
+    };
+    let engine = Engine::new(graph.clone(), settings);
+
+    let done = run(&engine, 1).await;
+
+    // Unchanged is true only because the last send, too, was read as "no reset".
+    assert_outcome(&done, Outcome::Failed, "gave_up", Fate::Unchanged);
+    let posts = graph.calls(&device(1), CallKind::Post);
+    assert_eq!(posts.len(), 3);
+    let reads = graph.calls(&device(1), CallKind::Read);
+    assert_eq!(reads.len(), 6);
+    assert_eq!(reads.iter().filter(|r| r.at > posts[2].at).count(), 2);
+    assert_eq!(graph.effects(&device(1)), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_whose_reset_lands_late_after_a_resume_is_not_sent_again() {
+    let graph = FakeGraph::default();
+    graph.script(
+        &device(1),
+        [Post::unavailable(Some(Duration::from_secs(1)))],
+    );
+    let sent = SystemTime::now() - Duration::from_secs(600);
+    let engine = Engine::new(graph.clone(), settings());
+    let (key, row, work) = planned(1);
+
+    let done = engine.process(key, row, work, resumed(1, sent)).await;
+
+    assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+    assert_eq!(graph.effects(&device(1)), 1);
+    // Two reads settle the resumed send; one finds this run's reset.
+    assert_eq!(graph.calls(&device(1), CallKind::Read).len(), 2 + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_rows_for_one_device_send_one_reset() {
+    let graph = FakeGraph::default();
+    graph.script(&device(1), [Post::timeout(Some(Duration::ZERO))]);
+    let engine = Arc::new(Engine::new(graph.clone(), settings()));
+    let mut running = JoinSet::new();
+    for row in [1, 2] {
+        let engine = engine.clone();
+        running.spawn(async move {
+            let (_, report, work) = planned(1);
+            let key = RowKey { file: 0, row };
+            engine.process(key, report, work, Prior::default()).await
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        outcomes.push(joined.expect("a device task panicked").row.outcome);
+    }
+    outcomes.sort();
+
+    assert_eq!(outcomes, [Outcome::Succeeded, Outcome::Duplicate]);
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+    assert_eq!(graph.effects(&device(1)), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_on_a_settle_read_pauses_and_the_reset_is_still_confirmed() {
+    let graph = FakeGraph::default();
+    graph.script(&device(1), [Post::connection_lost()]);
+    let engine = Engine::new(graph.clone(), settings());
+    // Another device's 429 just before the reads would start.
+    let pause = Duration::from_secs(10);
+    let task = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        engine.cooldown.throttled(Some(pause));
+        Instant::now() + pause
+    };
+    let (done, pause_ends) = tokio::join!(run(&engine, 1), task);
+
+    assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
+    let reads = graph.calls(&device(1), CallKind::Read);
+    assert!(reads.iter().all(|r| r.at >= pause_ends));
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_whose_read_lacks_a_permission_stays_unknown() {
+    let graph = FakeGraph::default();
+    graph.script(&device(1), [Post::timeout(Some(Duration::ZERO))]);
+    graph.forbid_reads(&device(1), "DeviceManagementManagedDevices.Read.All");
+    let engine = Engine::new(graph.clone(), settings());
+
+    let done = run(&engine, 1).await;
+
+    assert_outcome(&done, Outcome::Failed, "outcome_unknown", Fate::Unknown);
+    assert!(matches!(
+        engine.abort_reason(),
+        Some(AbortReason::MissingPermission(_))
+    ));
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
 }
