@@ -26,6 +26,8 @@ use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 mod claims;
 mod lookup;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use lookup::Live;
 
