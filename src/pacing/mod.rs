@@ -15,6 +15,6 @@ mod pacer;
 pub mod reaction;
 pub mod settings;
 
-pub use pacer::{CallFuture, Counters, Failure, Pacer, ReadFailure, Step};
+pub use pacer::{CallFuture, Counters, Failure, MAX_TOKEN_RENEWALS, Pacer, ReadFailure, Step};
 pub use reaction::AbortReason;
 pub use settings::Settings;

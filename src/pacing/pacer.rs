@@ -81,7 +81,7 @@ pub enum Step {
 }
 
 /// Newly fetched tokens one call may have refused before the command stops.
-const MAX_TOKEN_RENEWALS: u32 = 3;
+pub const MAX_TOKEN_RENEWALS: u32 = 3;
 
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
 

@@ -19,14 +19,14 @@ use crate::graph::{
     ActionResult, CallError, CallErrorKind, Connection, DevicePage, GraphApi, ManagedDevice,
     PageRequest, Reply,
 };
-use crate::plan::{Identity, Work};
+use crate::pacing::cooldown::Backoff;
+use crate::pacing::{AbortReason, MAX_TOKEN_RENEWALS, Settings};
+use crate::planner::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Platform};
-use crate::run::cooldown::Backoff;
 use crate::run::ledger::{Begin, Claim, Fate, Ledger, OpenSends, RowKey};
-use crate::run::reaction::AbortReason;
 
-use super::{Done, Engine, Prior, Settings, timestamp};
+use super::{Done, Engine, Prior, timestamp};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an answered call takes on the fake's wire.
@@ -475,7 +475,7 @@ async fn a_timeout_whose_reset_landed_is_confirmed_and_not_sent_again() {
     assert_eq!(done.row.attempts, 1);
     assert_eq!(
         engine
-            .counters
+            .counters()
             .confirmed_by_results
             .load(std::sync::atomic::Ordering::Relaxed),
         1
@@ -757,7 +757,7 @@ async fn a_429_pauses_every_worker_until_retry_after_has_passed() {
     }
     assert_eq!(
         engine
-            .counters
+            .counters()
             .throttled
             .load(std::sync::atomic::Ordering::Relaxed),
         1
@@ -795,7 +795,7 @@ async fn refused_renewed_tokens_abort_the_run() {
     // The token the call began with, then MAX_TOKEN_RENEWALS (3) new ones: all refused.
     assert_eq!(
         graph.calls(&device(1), CallKind::Post).len(),
-        1 + super::MAX_TOKEN_RENEWALS as usize
+        1 + MAX_TOKEN_RENEWALS as usize
     );
     assert_eq!(graph.effects(&device(1)), 0);
     let next = run(&engine, 2).await;
@@ -1019,7 +1019,7 @@ async fn a_429_on_a_settle_read_pauses_and_the_reset_is_still_confirmed() {
     let pause = Duration::from_secs(10);
     let task = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        engine.cooldown.throttled(Some(pause));
+        engine.pacer.cooldown.throttled(Some(pause));
         Instant::now() + pause
     };
     let (done, pause_ends) = tokio::join!(run(&engine, 1), task);
