@@ -5,15 +5,13 @@
 //! Also: no flag takes a secret, plain `http://` to another host is refused before any
 //! connection, and a private key file others can read is warned about.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use intune_reset::sim::DEFAULT_TENANT_ID;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::common::tenant::Tenant;
 use crate::common::{count, intune_reset, read_report, repo, write};
 
 const CLIENT_ID: &str = "5e7d1c3b-2a4f-4b6e-8d9c-1f2e3d4c5b6a";
@@ -43,69 +41,23 @@ fn device_ids(job: &Path) -> Vec<String> {
 }
 
 /// An `intune-reset simulate` child serving the job's devices on 127.0.0.1:0, with
-/// resets final at once; stopped with SIGTERM when dropped.
-struct Simulator {
-    child: Child,
-    url: String,
-    log: PathBuf,
-    stderr: PathBuf,
-}
+/// resets final at once (the shared harness, `tests/common/tenant.rs`).
+struct Simulator;
 
 impl Simulator {
-    fn start(dir: &Path, job: &Path, extra: &[&str]) -> Simulator {
-        let log = dir.join("sim-requests.jsonl");
-        let stderr = dir.join("sim-stderr.txt");
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("intune-reset"))
-            .arg("simulate")
-            .arg("--inventory")
-            .arg(job)
-            .args(["--no-limits", "--action-delay", "0", "--seed", "3"])
-            .args(extra)
-            .arg("--log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("simulator starts");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("first line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        Simulator {
-            child,
-            url,
-            log,
-            stderr,
-        }
-    }
-
-    /// Stops the simulator; returns its request log and stderr.
-    fn stop(mut self) -> (String, String) {
-        self.terminate();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-        (log, stderr)
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-        }
+    fn start(dir: &Path, job: &Path, extra: &[&str]) -> Tenant {
+        let args = [
+            &["--no-limits", "--action-delay", "0", "--seed", "3"][..],
+            extra,
+        ]
+        .concat();
+        let tenant = Tenant::start(&[job], &dir.join("sim-requests.jsonl"), &args);
+        assert!(
+            tenant.url.starts_with("http://127.0.0.1:"),
+            "{}",
+            tenant.url
+        );
+        tenant
     }
 }
 
@@ -118,7 +70,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// A token from the simulator's token endpoint, as any client would get one.
-fn fetch_token(sim: &Simulator) -> String {
+fn fetch_token(sim: &Tenant) -> String {
     let url = format!("{}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token", sim.url);
     let answer: Value = block_on(async {
         crate::sim::client()
@@ -143,7 +95,7 @@ fn fetch_token(sim: &Simulator) -> String {
 }
 
 /// The passcodes the simulator generated for these devices (their latest resets).
-fn passcodes(sim: &Simulator, ids: &[String]) -> Vec<String> {
+fn passcodes(sim: &Tenant, ids: &[String]) -> Vec<String> {
     let token = fetch_token(sim);
     block_on(async {
         let mut found = Vec::new();
@@ -202,7 +154,7 @@ impl Outputs {
 
 /// `intune-reset run` against the simulator with `env`; returns exit code and outputs.
 fn run(
-    sim: &Simulator,
+    sim: &Tenant,
     dir: &Path,
     job: &Path,
     env: &[(&str, &str)],

@@ -15,11 +15,19 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("intune-reset")
 }
 
-/// A `simulate` process serving `inventory`; killed when dropped.
+/// A `simulate` process serving `inventory`, its stderr kept beside its request log;
+/// killed when dropped, or stopped with [`Tenant::stop`] to read what it said.
 pub struct Tenant {
     pub child: Child,
     pub url: String,
     pub log: PathBuf,
+}
+
+/// Where a tenant's stderr goes: beside its log.
+fn stderr_of(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".stderr");
+    PathBuf::from(name)
 }
 
 impl Tenant {
@@ -34,9 +42,10 @@ impl Tenant {
 
     /// Starts `cmd` (a `simulate` command) and reads the address it listens on.
     pub fn spawn(cmd: &mut Command, log: &Path) -> Tenant {
+        let stderr = std::fs::File::create(stderr_of(log)).expect("the simulator's stderr file");
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("the simulator starts");
         let mut first = String::new();
@@ -74,6 +83,21 @@ impl Tenant {
             }
         }
         out
+    }
+}
+
+impl Tenant {
+    /// Stops the simulator as Ctrl-C would (it writes out its log and summary) and
+    /// returns its request log and its stderr.
+    pub fn stop(mut self) -> (String, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        (
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+            std::fs::read_to_string(stderr_of(&self.log)).unwrap_or_default(),
+        )
     }
 }
 
