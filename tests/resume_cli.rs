@@ -230,6 +230,32 @@ fn regression_8_6_a_job_from_a_pipe_is_read_once_and_max_devices_holds_for_it() 
     assert_each_reset_once(&[&tenant], 5);
 }
 
+#[cfg(unix)]
+#[test]
+fn regression_8_6_a_named_fifo_job_file_is_read_once_and_does_not_hang() {
+    let dir = TempDir::new().unwrap();
+    let job = ios_job(dir.path(), 4);
+    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
+    let fifo = dir.path().join("job-fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The writer blocks until the run opens the FIFO, writes once, and closes it.
+    let text = std::fs::read(&job).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, text))
+    };
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = finish(&mut run_cmd(&tenant, &[&fifo], &report, &[]));
+    writer.join().unwrap().unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_complete(&read_report(&report), 6, 1);
+    assert_each_reset_once(&[&tenant], 4);
+}
+
 #[test]
 fn regression_8_7_rows_where_nothing_reached_graph_are_sent_on_resume() {
     let dir = TempDir::new().unwrap();

@@ -1,3 +1,5 @@
+//! The planner's unit tests: identity, verdicts, duplicates.
+
 use super::*;
 use crate::device::DeviceFields;
 use crate::rules::Action;

@@ -1,3 +1,5 @@
+//! The rules table's unit and property tests.
+
 use super::*;
 use proptest::prelude::*;
 

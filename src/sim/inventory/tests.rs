@@ -1,3 +1,5 @@
+//! The inventory's unit tests: generated tenants and inventories read from job files.
+
 use std::collections::HashMap;
 use std::io::Write;
 
