@@ -320,6 +320,9 @@ struct Finished {
     row: ReportRow,
     /// This run acted on the device (not a row the plan or the ledger already decided).
     acted: bool,
+    /// This run sent a reset for it (a reset an interrupted run sent and this one only
+    /// confirmed is not this run's).
+    sent_now: bool,
 }
 
 /// The pipeline, on an already signed-in client.
@@ -413,7 +416,13 @@ pub async fn execute<G: GraphApi>(
             row: row.row,
         };
         let Some(work) = work else {
-            let _ = row_tx.send(Finished { row, acted: false }).await;
+            let _ = row_tx
+                .send(Finished {
+                    row,
+                    acted: false,
+                    sent_now: false,
+                })
+                .await;
             continue;
         };
         let prior = match history.remove(&key) {
@@ -423,6 +432,7 @@ pub async fn execute<G: GraphApi>(
                         .send(Finished {
                             row: done,
                             acted: false,
+                            sent_now: false,
                         })
                         .await;
                     continue;
@@ -440,13 +450,20 @@ pub async fn execute<G: GraphApi>(
         };
         if engine.is_aborted() {
             let row = engine.not_attempted(row);
-            let _ = row_tx.send(Finished { row, acted: false }).await;
+            let _ = row_tx
+                .send(Finished {
+                    row,
+                    acted: false,
+                    sent_now: false,
+                })
+                .await;
             continue;
         }
         let engine = engine.clone();
         let ledger = ledger.clone();
         let row_tx = row_tx.clone();
         tasks.spawn(async move {
+            let earlier = prior.sends;
             let done = process_guarded(engine.clone(), key, row, work, prior).await;
             if let Err(e) = ledger.settled(key, done.fate, &done.row) {
                 engine.abort(AbortReason::Unrecorded(format!(
@@ -456,6 +473,7 @@ pub async fn execute<G: GraphApi>(
             }
             let _ = row_tx
                 .send(Finished {
+                    sent_now: done.row.attempts > earlier,
                     row: done.row,
                     acted: true,
                 })
@@ -564,7 +582,7 @@ fn check_writable(path: &Path) -> Result<(), CommandError> {
 /// What the report writer saw.
 struct Collected {
     summary: Summary,
-    /// Succeeded devices this run acted on.
+    /// Succeeded devices whose reset this run sent.
     succeeded_now: u64,
 }
 
@@ -583,13 +601,18 @@ async fn collect<G: GraphApi>(
         succeeded_now: 0,
     };
     let mut writable = true;
-    while let Some(Finished { row, acted }) = rows.recv().await {
+    while let Some(Finished {
+        row,
+        acted,
+        sent_now,
+    }) = rows.recv().await
+    {
         collected.summary.count(&row);
         if acted {
             progress.device_done(&row, engine.counters().throttled.load(Ordering::Relaxed));
-            if row.outcome == Outcome::Succeeded {
-                collected.succeeded_now += 1;
-            }
+        }
+        if sent_now && row.outcome == Outcome::Succeeded {
+            collected.succeeded_now += 1;
         }
         if writable && let Err(e) = writer.write(&row).and_then(|_| writer.flush()) {
             writable = false;
