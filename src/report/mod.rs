@@ -478,16 +478,39 @@ pub fn write_summary_json(
     path: &Path,
     summary: &impl serde::Serialize,
 ) -> Result<(), CommandError> {
-    let err = |source| CommandError::Write {
+    let err = summary_error(path);
+    create_parent(path).map_err(&err)?;
+    let text = serde_json::to_string_pretty(summary).map_err(|e| err(e.into()))?;
+    std::fs::write(path, text + "\n").map_err(err)
+}
+
+/// Creates `--summary-json`'s folder, and the file if missing (without truncating it):
+/// a path that cannot be written fails now, before `run` sends anything.
+pub fn check_summary_path(path: &Path) -> Result<(), CommandError> {
+    let err = summary_error(path);
+    create_parent(path).map_err(&err)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(err)
+}
+
+fn summary_error(path: &Path) -> impl Fn(io::Error) -> CommandError + '_ {
+    move |source| CommandError::Write {
         what: "the summary",
         path: path.to_owned(),
         source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(err)?;
     }
-    let text = serde_json::to_string_pretty(summary).map_err(|e| err(e.into()))?;
-    std::fs::write(path, text + "\n").map_err(err)
+}
+
+fn create_parent(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
-use crate::report::{report_path, write_summary_json};
+use crate::report::{check_summary_path, report_path, write_summary_json};
 
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
@@ -343,7 +343,7 @@ pub async fn execute<G: GraphApi>(
     // What can be checked before the first POST is checked before it: a summary that
     // cannot be written later would leave the run without its audit record.
     if let Some(json) = &config.summary_json {
-        check_writable(json)?;
+        check_summary_path(json)?;
     }
     let ledger_err = |e: ledger::LedgerError| CommandError::Usage(e.to_string());
     let begin = begin_of(&job, config.options);
@@ -557,26 +557,6 @@ async fn process_guarded<G: GraphApi>(
             }
         }
     }
-}
-
-/// Creates the file (and its folder) if missing, without truncating: a path that cannot
-/// be written fails now, before anything is sent.
-fn check_writable(path: &Path) -> Result<(), CommandError> {
-    let err = |source| CommandError::Write {
-        what: "the summary",
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(err)?;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map(drop)
-        .map_err(err)
 }
 
 /// What the report writer saw.
