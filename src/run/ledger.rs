@@ -180,8 +180,6 @@ pub struct RowHistory {
     pub sends: u32,
     /// The row's final report row, once it has one.
     pub done: Option<ReportRow>,
-    /// The last report row written for it (final or not).
-    pub last: Option<ReportRow>,
 }
 
 /// A ledger read back: how the run began, and every row it touched.
@@ -229,12 +227,11 @@ impl History {
                 match fate {
                     Fate::Final => {
                         h.open = None;
-                        h.done = Some((*report).clone());
+                        h.done = Some(*report);
                     }
                     Fate::Unchanged => h.open = None,
                     Fate::Unknown => {}
                 }
-                h.last = Some(*report);
             }
         }
     }

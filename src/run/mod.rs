@@ -116,10 +116,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn report(&self) -> &Path {
-        &self.report
-    }
-
     /// The private copies of the job files (the `--simulate` tenant is seeded from
     /// them, so it holds exactly the devices the run reads).
     pub fn job_copies(&self) -> Vec<PathBuf> {
