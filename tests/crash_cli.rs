@@ -50,7 +50,7 @@ fn killed_with_sigkill_then_resumed_resets_every_device_exactly_once() {
             kill_at,
             Duration::from_secs(60),
         );
-        signal(&first, "-KILL");
+        signal(&mut first, "-KILL");
         let _ = first.wait();
 
         let mut resumed = run_cmd(
@@ -89,6 +89,7 @@ fn killed_with_sigkill_then_resumed_resets_every_device_exactly_once() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_stops_dispatching_exits_3_and_resume_finishes_the_job() {
     let dir = TempDir::new().unwrap();
@@ -109,7 +110,7 @@ fn sigterm_stops_dispatching_exits_3_and_resume_finishes_the_job() {
         5,
         Duration::from_secs(60),
     );
-    signal(&run, "-TERM");
+    signal(&mut run, "-TERM");
     let out = wait_for(&mut run, Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -176,7 +177,7 @@ fn a_second_run_of_the_same_job_is_refused_naming_the_first() {
         !dir.path().join("b.csv").exists(),
         "the second run wrote nothing"
     );
-    signal(&first, "-KILL");
+    signal(&mut first, "-KILL");
     let _ = first.wait();
 }
 

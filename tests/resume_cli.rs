@@ -38,7 +38,7 @@ fn assert_each_reset_once(tenants: &[&Tenant], n: usize) {
 fn run_and_kill_at(cmd: &mut std::process::Command, report: &Path, sends: usize) {
     let mut child = cmd.spawn().unwrap();
     wait_for_ledger(&mut child, &ledger_of(report), "send", sends, LIMIT);
-    signal(&child, "-KILL");
+    signal(&mut child, "-KILL");
     let _ = child.wait();
 }
 

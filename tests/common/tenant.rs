@@ -90,9 +90,14 @@ impl Tenant {
     /// Stops the simulator as Ctrl-C would (it writes out its log and summary) and
     /// returns its request log and its stderr.
     pub fn stop(mut self) -> (String, String) {
+        #[cfg(unix)]
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        // Without SIGTERM the log is whatever the simulator had flushed (it flushes
+        // whenever it is idle).
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
         let _ = self.child.wait();
         (
             std::fs::read_to_string(&self.log).unwrap_or_default(),
@@ -189,12 +194,23 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
     }
 }
 
-pub fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+/// Sends `sig` (`-KILL` or `-TERM`) to the child. SIGKILL is `Child::kill` everywhere
+/// (TerminateProcess on Windows); SIGTERM exists on Unix only.
+pub fn signal(child: &mut Child, sig: &str) {
+    if sig == "-KILL" {
+        child.kill().expect("the child can be killed");
+        return;
+    }
+    #[cfg(unix)]
+    {
+        let status = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+    #[cfg(not(unix))]
+    panic!("{sig} has no counterpart on this platform");
 }
 
 /// Lines of the ledger that record `event`.
