@@ -69,7 +69,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
     let mut fields = Fields::default();
     let mut skipped_sep = !sep_line;
     let mut skipped_type = false;
-    let (header_line, header) = loop {
+    let (header_line, mut header) = loop {
         let line = match records.next_record(&mut fields) {
             Next::End => return Err(unreadable("it has no header row".into())),
             Next::Record { line } => line,
@@ -129,6 +129,8 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             column.canonical(),
         );
         map = vec![Some(column)];
+        // Messages name the column as the tool assumed it, not by the first device.
+        header = vec![column.canonical().to_owned()];
         first_row = Some((header_line, std::mem::take(&mut fields)));
     }
     for (h, column) in header.iter().zip(&map) {
