@@ -36,9 +36,19 @@ pub fn guess_column(head: &str, truncated: bool) -> Option<Column> {
                 .trim()
         })
         .collect();
-    if values.is_empty() {
-        return None;
+    let kind = kind_of_all(&values)?;
+    // `IMEI1` above a list of IMEIs is a plausible serial number, and so is every IMEI:
+    // the first line is a header the tool does not know when the lines after it are of
+    // a narrower kind than it is.
+    match values.get(1..) {
+        Some(rest) if !rest.is_empty() && kind_of_all(rest) != Some(kind) => None,
+        _ => Some(kind),
     }
+}
+
+/// The narrowest kind every value is of.
+fn kind_of_all(values: &[&str]) -> Option<Column> {
+    let first = values.first()?;
     let all = |test: fn(&str) -> bool| values.iter().all(|v| test(v));
     if all(is_guid) {
         Some(Column::Id)
@@ -46,7 +56,7 @@ pub fn guess_column(head: &str, truncated: bool) -> Option<Column> {
         Some(Column::Imei)
     } else if all(is_upn) {
         Some(Column::UserPrincipalName)
-    } else if all(is_serial) && values[0].bytes().any(|b| b.is_ascii_digit()) {
+    } else if all(is_serial) && first.bytes().any(|b| b.is_ascii_digit()) {
         Some(Column::SerialNumber)
     } else {
         None
@@ -144,6 +154,19 @@ mod tests {
         assert_eq!(guess_column("Device name\nKiosk 1\n", false), None);
         assert_eq!(guess_column("id,os\nx,y\n", false), None);
         assert_eq!(guess_column("3,57123E+14\n", false), None);
+    }
+
+    #[test]
+    fn a_first_line_of_a_wider_kind_than_the_rest_is_an_unknown_header() {
+        assert_eq!(
+            guess_column("IMEI1\n357123456789012\n35712345678901\n", false),
+            None
+        );
+        assert_eq!(
+            guess_column("357123456789012\nF2LXK1ABCDEF\n", false),
+            Some(Column::SerialNumber),
+            "a list mixing IMEIs and serial numbers is serial numbers"
+        );
     }
 
     #[test]
