@@ -371,6 +371,25 @@ fn echo(value: &str) -> String {
 }
 
 fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'static str, String)> {
+    /// `3,57123E+14`, `3.57123E+14`, `1.2E+15`: what Excel shows, and saves to CSV, for
+    /// a long number in a General-formatted cell. The digits after the sixth or so are
+    /// gone, so no device can be found by it. Excel always writes the `+`, which no
+    /// serial number holds (`12E4567` is a serial number).
+    fn is_scientific(value: &str) -> bool {
+        let Some((mantissa, exponent)) = value.split_once(['E', 'e']) else {
+            return false;
+        };
+        let Some(exponent) = exponent.strip_prefix('+') else {
+            return false;
+        };
+        let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        !whole.is_empty()
+            && digits(whole)
+            && digits(fraction)
+            && !exponent.is_empty()
+            && digits(exponent)
+    }
     for (column, value) in fields.iter() {
         let control = if value.is_ascii() {
             value.bytes().any(|b| b.is_ascii_control())
@@ -396,6 +415,17 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
                 "control_characters",
                 format!(
                     "column '{}' holds control characters (NUL, line breaks, ...)",
+                    names.name(column)
+                ),
+            ));
+        }
+        if matches!(column, Column::Imei | Column::SerialNumber) && is_scientific(value) {
+            return Err((
+                "scientific_notation",
+                format!(
+                    "column '{}' holds {value}, a number Excel shortened to scientific \
+                     notation (its last digits are lost); format the column as Text in \
+                     Excel before saving, or export again",
                     names.name(column)
                 ),
             ));

@@ -163,6 +163,29 @@ mod tests {
         assert_eq!(Column::match_header("IMEI"), Some(Column::Imei));
     }
 
+    /// `Get-MgDeviceManagementManagedDevice | Export-Csv` writes the SDK's PascalCase
+    /// property names; normalising already makes them the Graph names, no alias needed.
+    #[test]
+    fn powershell_pascal_case_property_names_match_without_aliases() {
+        let want = [
+            ("Id", Column::Id),
+            ("DeviceName", Column::DeviceName),
+            ("SerialNumber", Column::SerialNumber),
+            ("OperatingSystem", Column::OperatingSystem),
+            ("OSVersion", Column::OsVersion),
+            ("AzureAdDeviceId", Column::AzureAdDeviceId),
+            ("Imei", Column::Imei),
+            ("UserPrincipalName", Column::UserPrincipalName),
+            ("ManagedDeviceOwnerType", Column::OwnerType),
+            ("ManagementAgent", Column::ManagementAgent),
+            ("DeviceEnrollmentType", Column::DeviceEnrollmentType),
+            ("DeviceType", Column::DeviceType),
+        ];
+        for (header, column) in want {
+            assert_eq!(Column::match_header(header), Some(column), "{header}");
+        }
+    }
+
     #[test]
     fn unknown_columns_are_ignored() {
         assert_eq!(Column::match_header("Manufacturer"), None);

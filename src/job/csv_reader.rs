@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::csv_records::{Fields, Next, Records, Unclosed};
 use super::decode::{TextEncoding, TextSource, field_text_in};
+use super::headerless::{guess_column, is_type_line};
 use super::{ColumnNames, JobError, JobRow, ReadStats, RowDefect};
 use crate::device::{Column, DeviceFields};
 
@@ -14,20 +15,26 @@ pub struct CsvBody {
     map: Vec<Option<Column>>,
     /// The header as the file spells it, to name a column in a message.
     header: Vec<String>,
+    /// A headerless list's first line: a device, read before the rest.
+    first_row: Option<(u64, Fields)>,
 }
 
 /// The delimiters Excel and MDM exports use, in order of preference on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 /// Picks the delimiter that splits the header line into the most fields, counting only
-/// outside quotes. Excel's `sep=;` first line, when present, decides instead.
+/// outside quotes. Excel's `sep=;` first line, when present, decides instead. A
+/// PowerShell `#TYPE` line above the header is passed over.
 pub fn detect_delimiter(head: &str) -> (u8, bool) {
     // A lone `\r` ends a line too (classic Mac files): `str::lines` would take the whole
     // file for the header, and an unclosed quote further down would sway the count.
     let mut lines = head
         .split(['\r', '\n'])
         .map(|l| l.trim_start_matches('\u{feff}'));
-    let first = lines.by_ref().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let first = lines
+        .by_ref()
+        .find(|l| !l.trim().is_empty() && !is_type_line(l))
+        .unwrap_or("");
     if let Some(sep) = first.trim().strip_prefix("sep=")
         && let [d] = sep.as_bytes()
     {
@@ -61,10 +68,11 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
     };
     let mut fields = Fields::default();
     let mut skipped_sep = !sep_line;
-    let header = loop {
-        match records.next_record(&mut fields) {
+    let mut skipped_type = false;
+    let (header_line, mut header) = loop {
+        let line = match records.next_record(&mut fields) {
             Next::End => return Err(unreadable("it has no header row".into())),
-            Next::Record { .. } => {}
+            Next::Record { line } => line,
             Next::Unclosed { line, field, .. } => {
                 return Err(unreadable(format!(
                     "the header cannot be read: field {} of line {line} opens a quote that is \
@@ -75,7 +83,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             Next::Error { error, .. } => {
                 return Err(unreadable(format!("the header cannot be read: {error}")));
             }
-        }
+        };
         if fields.is_blank() {
             continue;
         }
@@ -83,31 +91,52 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             skipped_sep = true;
             continue;
         }
-        break fields
-            .iter()
-            .map(|f| field_text_in(f, text.encoding).into_owned())
-            .collect::<Vec<_>>();
+        if !skipped_type
+            && fields
+                .iter()
+                .next()
+                .is_some_and(|f| is_type_line(&field_text_in(f, text.encoding)))
+        {
+            skipped_type = true;
+            continue;
+        }
+        break (
+            line,
+            fields
+                .iter()
+                .map(|f| field_text_in(f, text.encoding).into_owned())
+                .collect::<Vec<_>>(),
+        );
     };
     records.set_row_width(header.len());
     let mut names = ColumnNames::default();
-    let map: Vec<Option<Column>> = header
-        .iter()
-        .map(|h| {
-            let column = Column::match_header(h);
-            if let Some(c) = column {
-                names.note(c, h);
-            }
-            column
-        })
-        .collect();
+    let mut map = header_map(&header);
+    let mut first_row = None;
     if map.iter().all(Option::is_none) {
-        let shown: Vec<&str> = header.iter().take(8).map(|h| h.trim()).collect();
-        return Err(unreadable(format!(
-            "its first row ({}) names no column this tool knows; a job file needs a header \
-             with at least one of id, serialNumber, azureADDeviceId, imei or deviceName \
-             (or the admin center export's headers)",
-            shown.join(", ")
-        )));
+        let guessed = (header.len() == 1)
+            .then(|| guess_column(&text.head, !text.head_is_whole))
+            .flatten();
+        let Some(column) = guessed else {
+            return Err(unreadable(no_known_column(&header)));
+        };
+        tracing::warn!(
+            "{}: no header line; every value looks like {}, so the file is read as one \
+             \"{}\" column and its first line is a device (row {header_line}); add a first \
+             line \"{}\" to say so",
+            path.display(),
+            kind_of(column),
+            column.canonical(),
+            column.canonical(),
+        );
+        map = vec![Some(column)];
+        // Messages name the column as the tool assumed it, not by the first device.
+        header = vec![column.canonical().to_owned()];
+        first_row = Some((header_line, std::mem::take(&mut fields)));
+    }
+    for (h, column) in header.iter().zip(&map) {
+        if let Some(c) = column {
+            names.note(*c, h);
+        }
     }
     Ok((
         CsvBody {
@@ -115,18 +144,74 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             records,
             map,
             header,
+            first_row,
         },
         names,
         delimiter,
     ))
 }
 
+/// For each header, the column it feeds. `Get-MgDeviceManagementManagedDevice` writes
+/// both `DeviceName` and `ManagedDeviceName` (Intune's generated `user_iPhone_date`
+/// name): the latter is only an alias where the file has no device name of its own.
+fn header_map(header: &[String]) -> Vec<Option<Column>> {
+    let has_device_name = header
+        .iter()
+        .any(|h| crate::device::normalize(h) == "devicename");
+    header
+        .iter()
+        .map(|h| match Column::match_header(h) {
+            Some(Column::DeviceName)
+                if has_device_name && crate::device::normalize(h) == "manageddevicename" =>
+            {
+                None
+            }
+            column => column,
+        })
+        .collect()
+}
+
+fn no_known_column(header: &[String]) -> String {
+    let shown: Vec<&str> = header.iter().take(8).map(|h| h.trim()).collect();
+    let mut why = format!(
+        "its first row ({}) names no column this tool knows; a job file needs a header \
+         with at least one of id, serialNumber, azureADDeviceId, imei or deviceName \
+         (or the admin center export's headers)",
+        shown.join(", ")
+    );
+    if header.len() == 1 {
+        why.push_str(
+            "; if it is a list without a header, add a first line \"serialNumber\" (or id, \
+             imei, deviceName) naming what the values are",
+        );
+    }
+    why
+}
+
+/// What a guessed column's values are, in the user's words.
+fn kind_of(column: Column) -> &'static str {
+    match column {
+        Column::Id => "an Intune device id (a GUID)",
+        Column::Imei => "an IMEI (14 to 16 digits)",
+        Column::UserPrincipalName => "a user principal name (user@domain)",
+        _ => "a serial number",
+    }
+}
+
 impl CsvBody {
     pub fn read_rows(mut self, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
         let mut stats = ReadStats::default();
         let mut record = Fields::default();
+        let mut first_row = self.first_row.take();
         loop {
-            let line = match self.records.next_record(&mut record) {
+            let next = match first_row.take() {
+                Some((line, fields)) => {
+                    record = fields;
+                    Next::Record { line }
+                }
+                None => self.records.next_record(&mut record),
+            };
+            let line = match next {
                 Next::End => break,
                 Next::Record { line } => line,
                 Next::Unclosed { line, field, why } => {
@@ -235,6 +320,13 @@ mod tests {
     #[test]
     fn excel_sep_line_decides() {
         assert_eq!(detect_delimiter("sep=|\nid,os\n"), (b'|', true));
+    }
+
+    #[test]
+    fn a_powershell_type_line_does_not_decide_the_delimiter() {
+        let head = "#TYPE Microsoft.Graph.PowerShell.Models.MicrosoftGraphManagedDevice\r\n\
+                    \"Id\";\"DeviceName\"\r\n";
+        assert_eq!(detect_delimiter(head), (b';', false));
     }
 
     #[test]

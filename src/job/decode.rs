@@ -46,6 +46,9 @@ pub struct TextSource {
     pub encoding: TextEncoding,
     /// The start of the file as text (lossy), for format and delimiter detection.
     pub head: String,
+    /// The head is the whole file (it is shorter than [`SNIFF_BYTES`]), so its last line
+    /// is not cut.
+    pub head_is_whole: bool,
     /// The whole file; UTF-16 is transcoded to UTF-8, the BOM is removed.
     pub reader: Box<dyn BufRead + Send>,
 }
@@ -89,6 +92,7 @@ pub fn open_text(path: &Path) -> Result<TextSource, JobError> {
             "it looks like a binary file, not CSV or JSON text",
         ));
     }
+    let head_is_whole = prefix.len() < SNIFF_BYTES;
     let replay: Replay = Cursor::new(prefix).chain(file);
     let reader: Box<dyn BufRead + Send> = match encoding {
         TextEncoding::Utf16Le | TextEncoding::Utf16Be => {
@@ -119,6 +123,7 @@ pub fn open_text(path: &Path) -> Result<TextSource, JobError> {
     Ok(TextSource {
         encoding,
         head,
+        head_is_whole,
         reader,
     })
 }

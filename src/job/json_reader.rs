@@ -95,6 +95,23 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
             why: "the JSON object has no \"devices\" or \"value\" array".into(),
         });
     }
+    if let Some(next) = scan.settings.get("@odata.nextLink") {
+        // Graph pages a list (at most 1000 managed devices a page): a saved response with
+        // a nextLink is the first page only. The devices of the page are still read.
+        // https://learn.microsoft.com/en-us/graph/paging
+        let next = next.as_str().unwrap_or_default();
+        tracing::warn!(
+            "{}: the file holds one page of a longer list (it has an \"@odata.nextLink\"{}); \
+             only the devices on this page are read. To get them all, follow the nextLink \
+             until there is none, or export with `Get-MgDeviceManagementManagedDevice -All`",
+            path.display(),
+            if next.is_empty() {
+                String::new()
+            } else {
+                format!(" to {}", shorten(next))
+            },
+        );
+    }
     if scan.has_devices {
         settings.action = scan
             .settings
@@ -103,6 +120,14 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
             .map(str::to_owned);
     }
     Ok(settings)
+}
+
+/// A nextLink for a message: its `$skiptoken` alone runs to hundreds of characters.
+fn shorten(link: &str) -> String {
+    match link.char_indices().nth(100) {
+        Some((at, _)) => format!("{}…", &link[..at]),
+        None => link.to_owned(),
+    }
 }
 
 /// What a job document holds besides its devices.

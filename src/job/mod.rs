@@ -14,6 +14,7 @@
 mod csv_reader;
 mod csv_records;
 pub mod decode;
+mod headerless;
 mod json_reader;
 mod json_split;
 mod utf8_repair;
@@ -184,3 +185,6 @@ impl JobFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -599,3 +599,141 @@ fn a_second_devices_array_is_read_too() {
         assert_eq!(serials, ["A", "B", "C"]);
     }
 }
+
+// Issue 12: files administrators hold.
+
+const TYPE_LINE: &str = "#TYPE Microsoft.Graph.PowerShell.Models.MicrosoftGraphManagedDevice";
+
+/// Regression: Windows PowerShell 5.1's `Export-Csv` without `-NoTypeInformation` was
+/// refused ("names no column this tool knows") for its `#TYPE` line.
+#[test]
+fn a_powershell_export_with_its_type_line_plans_every_row_under_its_excel_row_number() {
+    let dir = TempDir::new().unwrap();
+    let text = format!(
+        "{TYPE_LINE}\r\n\"Id\",\"DeviceName\",\"ManagedDeviceName\",\"OperatingSystem\",\"OSVersion\",\
+         \"SerialNumber\",\"ManagementAgent\",\"ManagedDeviceOwnerType\",\"DeviceEnrollmentType\"\r\n\
+         \"{IOS_A}\",\"Kiosk\",\"ana_iPhone_1/2/2024\",\"iOS\",\"17.4\",\"F2LXK1ABCDEF\",\"mdm\",\"company\",\"appleBulkWithUser\"\r\n\
+         \"{IOS_B}\",\"Desk\",\"bo_iPhone_1/2/2024\",\"iOS\",\"17.4\",\"F2LXK1ABCDEG\",\"mdm\",\"company\",\"appleBulkWithUser\"\r\n"
+    );
+    for (name, bytes) in [
+        ("ps51.csv", text.clone().into_bytes()),
+        (
+            "ps51-bom.csv",
+            [&b"\xEF\xBB\xBF"[..], text.as_bytes()].concat(),
+        ),
+        ("ps51-unicode.csv", utf16le_with_bom(&text)),
+    ] {
+        let file = write(dir.path(), name, bytes);
+        let p = plan(dir.path(), &file);
+        assert_eq!(p.code, 0, "{name}: {}", p.stderr);
+        assert_eq!(row_numbers(&p.rows), [3, 4], "{name}");
+        assert_eq!(count(&p.rows, "planned"), 2, "{name}");
+        assert_eq!(p.rows[0]["device_name"], "Kiosk", "{name}");
+        assert_eq!(p.rows[1]["serial_number"], "F2LXK1ABCDEG", "{name}");
+    }
+}
+
+#[test]
+fn a_headerless_list_of_serial_numbers_is_planned_from_row_1_with_a_warning() {
+    let dir = TempDir::new().unwrap();
+    let file = write(
+        dir.path(),
+        "serials.txt",
+        "F2LXK1ABCDEF\r\nR58M12ABCDE\r\n\r\nPF-3XYZ12\r\nf2lxk1abcdef\r\n",
+    );
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(row_numbers(&p.rows), [1, 2, 4, 5]);
+    assert_eq!(p.rows[0]["serial_number"], "F2LXK1ABCDEF");
+    assert_eq!(count(&p.rows, "planned"), 3);
+    assert_eq!(count(&p.rows, "duplicate"), 1);
+    assert!(p.stderr.contains("serials.txt"), "{}", p.stderr);
+    assert!(p.stderr.contains("\"serialNumber\" column"), "{}", p.stderr);
+}
+
+#[test]
+fn a_headerless_list_of_guids_is_read_as_intune_ids_with_a_warning() {
+    let dir = TempDir::new().unwrap();
+    let file = write(dir.path(), "ids.csv", format!("{IOS_A}\n{IOS_B}\n"));
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(row_numbers(&p.rows), [1, 2]);
+    let ids: Vec<&str> = p.rows.iter().map(|r| r["device_id"].as_str()).collect();
+    assert_eq!(ids, [IOS_A, IOS_B]);
+    assert!(p.stderr.contains("ids.csv"), "{}", p.stderr);
+    assert!(p.stderr.contains("\"id\" column"), "{}", p.stderr);
+}
+
+#[test]
+fn a_one_column_file_that_is_no_list_is_refused_naming_the_header_line_to_add() {
+    let dir = TempDir::new().unwrap();
+    let file = write(dir.path(), "names.csv", "Kiosk 1\nFront desk\n");
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 2, "{}", p.stderr);
+    assert!(!p.report_written);
+    assert!(p.stderr.contains("names.csv"), "{}", p.stderr);
+    assert!(
+        p.stderr
+            .contains("add a first line \"serialNumber\" (or id, imei, deviceName)"),
+        "{}",
+        p.stderr
+    );
+}
+
+/// Regression: Excel shows a 15-digit IMEI in a General cell as `3,57123E+14` and saves
+/// it so; the row was sent to a lookup that could never match.
+#[test]
+fn imeis_and_serial_numbers_in_scientific_notation_are_invalid_naming_the_column_and_the_fix() {
+    let dir = TempDir::new().unwrap();
+    let file = write(
+        dir.path(),
+        "excel.csv",
+        "IMEI;Serial number;OS\r\n3,57123E+14;;iPhone\r\n;1.2E+15;iPhone\r\n357123456789012;;iPhone\r\n;12E4567;iPhone\r\n",
+    );
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 1, "{}", p.stderr);
+    assert_eq!(row_numbers(&p.rows), [2, 3, 4, 5]);
+    for (row, column) in [(0, "'IMEI'"), (1, "'Serial number'")] {
+        let r = &p.rows[row];
+        assert_eq!(r["outcome"], "invalid");
+        assert_eq!(r["reason"], "scientific_notation");
+        assert!(r["detail"].contains(column), "{}", r["detail"]);
+        assert!(
+            r["detail"]
+                .contains("format the column as Text in Excel before saving, or export again"),
+            "{}",
+            r["detail"]
+        );
+    }
+    assert_ne!(p.rows[2]["reason"], "scientific_notation");
+    assert_ne!(
+        p.rows[3]["reason"], "scientific_notation",
+        "12E4567 is a serial number"
+    );
+}
+
+#[test]
+fn a_graph_page_with_a_next_link_is_planned_and_warns_it_is_one_page() {
+    let dir = TempDir::new().unwrap();
+    let file = write(
+        dir.path(),
+        "page1.json",
+        format!(
+            r#"{{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceManagement/managedDevices",
+"value":[{{"id":"{IOS_A}","operatingSystem":"iOS","osVersion":"17.4"}},{{"id":"{IOS_B}","operatingSystem":"iOS","osVersion":"17.4"}}],
+"@odata.nextLink":"https://graph.microsoft.com/beta/deviceManagement/managedDevices?$skiptoken=abc"}}"#
+        ),
+    );
+    let p = plan(dir.path(), &file);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(row_numbers(&p.rows), [1, 2]);
+    assert_eq!(count(&p.rows, "planned"), 2);
+    assert!(p.stderr.contains("page1.json"), "{}", p.stderr);
+    assert!(p.stderr.contains("one page"), "{}", p.stderr);
+    assert!(
+        p.stderr
+            .contains("Get-MgDeviceManagementManagedDevice -All"),
+        "{}",
+        p.stderr
+    );
+}
