@@ -124,10 +124,12 @@ fn regression_8_3_a_kill_before_the_first_report_row_is_resumed() {
     let report = dir.path().join("report.csv");
     let args = ["--timeout", "2s"];
     run_and_kill_at(&mut run_cmd(&tenant, &[&job], &report, &args), &report, 1);
-    assert_eq!(
-        read_report(&report).len(),
-        2,
-        "only the ineligible Macs are in the report at the kill"
+    // Killed at the first send: no device has a row yet (the two Macs may or may not),
+    // and the report already has its header, so it reads as a report.
+    let before = read_report(&report);
+    assert!(
+        before.len() <= 2 && before.iter().all(|r| r["outcome"] == "ineligible"),
+        "{before:?}"
     );
     // A new run refuses to replace the record; --resume continues it.
     let (code, stderr) = finish(&mut run_cmd(&tenant, &[&job], &report, &args));
