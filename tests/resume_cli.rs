@@ -126,6 +126,12 @@ fn regression_8_3_a_kill_before_the_first_report_row_is_resumed() {
     run_and_kill_at(&mut run_cmd(&tenant, &[&job], &report, &args), &report, 1);
     // Killed at the first send: no device has a row yet (the two Macs may or may not),
     // and the report already has its header, so it reads as a report.
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .starts_with("source,row,"),
+        "the header is on disk, not in a buffer"
+    );
     let before = read_report(&report);
     assert!(
         before.len() <= 2 && before.iter().all(|r| r["outcome"] == "ineligible"),
