@@ -281,10 +281,7 @@ impl<G: GraphApi> Engine<G> {
 
     /// The ledger cannot be written: the run stops, and this row sends nothing.
     fn unrecorded(&self, ledger: &Ledger, e: std::io::Error) -> End {
-        self.abort(AbortReason::Unrecorded(format!(
-            "the run's ledger {} cannot be written ({e})",
-            ledger.path().display()
-        )));
+        self.abort(ledger.unwritable(&e));
         End::new(
             Outcome::Failed,
             "ledger_unwritable",

@@ -366,6 +366,14 @@ impl Ledger {
         &self.path
     }
 
+    /// Why the run stops when a write to this ledger failed.
+    pub fn unwritable(&self, e: &io::Error) -> crate::pacing::AbortReason {
+        crate::pacing::AbortReason::Unrecorded(format!(
+            "the run's ledger {} cannot be written ({e})",
+            self.path.display()
+        ))
+    }
+
     /// A claim, before the row sends anything.
     pub fn claim(&self, key: RowKey, claim: &Claim) -> io::Result<()> {
         self.append(

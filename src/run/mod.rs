@@ -321,6 +321,18 @@ struct Finished {
     sent_now: bool,
 }
 
+impl Finished {
+    /// A row this run did not act on: decided by the plan or by an earlier run, or left
+    /// when the run stopped.
+    fn decided(row: ReportRow) -> Finished {
+        Finished {
+            row,
+            acted: false,
+            sent_now: false,
+        }
+    }
+}
+
 /// The pipeline, on an already signed-in client.
 pub async fn execute<G: GraphApi>(
     config: &RunConfig,
@@ -412,25 +424,13 @@ pub async fn execute<G: GraphApi>(
             row: row.row,
         };
         let Some(work) = work else {
-            let _ = row_tx
-                .send(Finished {
-                    row,
-                    acted: false,
-                    sent_now: false,
-                })
-                .await;
+            let _ = row_tx.send(Finished::decided(row)).await;
             continue;
         };
         let prior = match history.remove(&key) {
             Some(h) => match h.done {
                 Some(done) => {
-                    let _ = row_tx
-                        .send(Finished {
-                            row: done,
-                            acted: false,
-                            sent_now: false,
-                        })
-                        .await;
+                    let _ = row_tx.send(Finished::decided(done)).await;
                     continue;
                 }
                 None => Prior {
@@ -446,13 +446,7 @@ pub async fn execute<G: GraphApi>(
         };
         if engine.is_aborted() {
             let row = engine.not_attempted(row);
-            let _ = row_tx
-                .send(Finished {
-                    row,
-                    acted: false,
-                    sent_now: false,
-                })
-                .await;
+            let _ = row_tx.send(Finished::decided(row)).await;
             continue;
         }
         let engine = engine.clone();
@@ -462,10 +456,7 @@ pub async fn execute<G: GraphApi>(
             let earlier = prior.sends;
             let done = process_guarded(engine.clone(), key, row, work, prior).await;
             if let Err(e) = ledger.settled(key, done.fate, &done.row) {
-                engine.abort(AbortReason::Unrecorded(format!(
-                    "the run's ledger {} cannot be written ({e})",
-                    ledger.path().display()
-                )));
+                engine.abort(ledger.unwritable(&e));
             }
             let _ = row_tx
                 .send(Finished {
@@ -489,10 +480,7 @@ pub async fn execute<G: GraphApi>(
         .map_err(|_| CommandError::Usage("the report writer stopped unexpectedly".into()))?;
     progress.finish();
     if let Err(e) = ledger.sync() {
-        engine.abort(AbortReason::Unrecorded(format!(
-            "the run's ledger {} cannot be written ({e})",
-            ledger.path().display()
-        )));
+        engine.abort(ledger.unwritable(&e));
     }
 
     let mut summary = collected.summary;
