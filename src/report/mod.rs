@@ -171,6 +171,9 @@ impl ReportWriter {
             ReportFormat::Csv => {
                 let mut w = file;
                 write_csv_line(&mut w, COLUMNS)?;
+                // On disk before the first POST: a run killed at its first send leaves
+                // a report that reads as one, not an empty file.
+                w.flush()?;
                 ReportWriter::Csv(w)
             }
             ReportFormat::Jsonl => ReportWriter::Jsonl(file),
