@@ -11,13 +11,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
-use crate::graph::{Cloud, IdentityFlags};
+use crate::graph::{AuthMethod, Cloud, IdentityFlags};
 use crate::plan::{self, PlanConfig};
 use crate::planner::{LookupMode, PlanOptions};
 use crate::report::ReportFormat;
 use crate::rules::{Action, ActionChoice};
 use crate::rules_command;
+use std::io::IsTerminal;
 
+mod browser;
 mod run_args;
 pub mod run_cmd;
 mod signals;
@@ -78,14 +80,60 @@ enum Command {
     Simulate(Box<SimulateArgs>),
 }
 
+/// `--auth`: the credential that signs in.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AuthArg {
+    /// App registration with AZURE_CLIENT_SECRET.
+    Secret,
+    /// App registration with AZURE_CLIENT_CERTIFICATE_PATH (PEM, .pfx or .p12;
+    /// password in AZURE_CLIENT_CERTIFICATE_PASSWORD).
+    Certificate,
+    /// You sign in with a code at microsoft.com/devicelogin, on any device.
+    DeviceCode,
+    /// You sign in in the browser on this machine (authorization code with PKCE).
+    Browser,
+    /// The Azure resource's managed identity (VM, App Service, Functions, Container Apps).
+    ManagedIdentity,
+    /// A federated token from AZURE_FEDERATED_TOKEN_FILE (GitHub Actions, Kubernetes).
+    WorkloadIdentity,
+    /// A ready access token from INTUNE_RESET_ACCESS_TOKEN (not renewed).
+    Token,
+}
+
+impl From<AuthArg> for AuthMethod {
+    fn from(a: AuthArg) -> AuthMethod {
+        match a {
+            AuthArg::Secret => AuthMethod::Secret,
+            AuthArg::Certificate => AuthMethod::Certificate,
+            AuthArg::DeviceCode => AuthMethod::DeviceCode,
+            AuthArg::Browser => AuthMethod::Browser,
+            AuthArg::ManagedIdentity => AuthMethod::ManagedIdentity,
+            AuthArg::WorkloadIdentity => AuthMethod::WorkloadIdentity,
+            AuthArg::Token => AuthMethod::Token,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct TenantArgs {
-    /// Tenant id or domain [env: AZURE_TENANT_ID]
+    /// How to sign in [default: the first credential the environment configures:
+    /// INTUNE_RESET_ACCESS_TOKEN (token), AZURE_FEDERATED_TOKEN_FILE (workload-identity),
+    /// AZURE_CLIENT_CERTIFICATE_PATH (certificate), AZURE_CLIENT_SECRET (secret); else,
+    /// on a terminal, browser]. managed-identity is used only when named.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    auth: Option<AuthArg>,
+    /// Tenant id or domain [env: AZURE_TENANT_ID; browser and device-code default to
+    /// organizations, your account's home tenant]
     #[arg(long)]
     tenant: Option<String>,
-    /// App registration's application (client) id [env: AZURE_CLIENT_ID]
+    /// App registration's application (client) id; for browser and device-code, your
+    /// own public client app [env: AZURE_CLIENT_ID]
     #[arg(long)]
     client_id: Option<String>,
+    /// Client id of a user-assigned managed identity (with --auth managed-identity)
+    /// [env: AZURE_CLIENT_ID; default: the system-assigned identity]
+    #[arg(long, value_name = "CLIENT_ID")]
+    managed_identity_client_id: Option<String>,
     /// National cloud.
     #[arg(long, value_enum, default_value_t = CloudArg::Global)]
     cloud: CloudArg,
@@ -103,6 +151,9 @@ impl TenantArgs {
             identity: IdentityFlags {
                 tenant: self.tenant,
                 client_id: self.client_id,
+                auth: self.auth.map(Into::into),
+                managed_identity_client_id: self.managed_identity_client_id,
+                terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             },
             cloud: self.cloud.into(),
             graph_url: self.graph_url,
@@ -285,6 +336,19 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     };
 }
 
+/// What a delegated sign-in shows: its instructions on stderr (whatever the log
+/// settings, so that `-q` and `--log-format json` still show the code), and the
+/// system browser when someone is at a terminal.
+fn sign_in_ui() -> crate::graph::SignInUi {
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    crate::graph::SignInUi {
+        say: Box::new(|line| eprintln!("{line}")),
+        open_browser: terminal
+            .then(|| Box::new(browser::open) as crate::graph::interactive::BrowserOpener),
+        browser_wait: std::time::Duration::from_secs(300),
+    }
+}
+
 fn dispatch(cli: Cli) -> u8 {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     match cli.command {
@@ -292,7 +356,12 @@ fn dispatch(cli: Cli) -> u8 {
             use std::io::IsTerminal;
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let outcome = args.into_config(interactive).and_then(|(config, target)| {
-                run_cmd::run(config, target, &|name| std::env::var(name).ok())
+                run_cmd::run(
+                    config,
+                    target,
+                    &|name| std::env::var(name).ok(),
+                    &sign_in_ui(),
+                )
             });
             finish(outcome, |outcome| {
                 // A run stopped before it began (sign-in, no confirmation) has no rows
@@ -308,9 +377,9 @@ fn dispatch(cli: Cli) -> u8 {
         }
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
-            let outcome = args
-                .into_config()
-                .and_then(|config| status::run(config, &|name| std::env::var(name).ok()));
+            let outcome = args.into_config().and_then(|config| {
+                status::run(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+            });
             finish(outcome, |outcome| {
                 eprint!("{}", outcome.summary.render());
                 exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())

@@ -53,7 +53,7 @@ pub(super) struct RunArgs {
     timeout: Option<std::time::Duration>,
     /// Rehearse against an in-process simulated tenant holding the job's devices
     /// (Intune's limits, realistic latency); no real tenant is touched.
-    #[arg(long, conflicts_with_all = ["tenant", "client_id", "graph_url", "authority_url"])]
+    #[arg(long, conflicts_with_all = ["auth", "tenant", "client_id", "managed_identity_client_id", "graph_url", "authority_url"])]
     simulate: bool,
     /// Lift the client-side pacing (the limiters stay off): for benchmarks against a
     /// local simulator only. Refused unless --graph-url is a loopback address.

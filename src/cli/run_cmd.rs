@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::CommandError;
-use crate::graph::{self, GraphClient};
+use crate::graph::{self, SignInUi};
 use crate::pacing::AbortReason;
 use crate::report::Summary;
 use crate::run::{self, PlanCounts, RunConfig, RunOutcome};
@@ -31,40 +31,42 @@ pub fn run(
     config: RunConfig,
     target: Target,
     env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
 ) -> Result<RunOutcome, CommandError> {
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
         ));
     }
-    // The endpoints first: a plain-http URL to another host is a usage error (exit 2)
-    // found before any file is read or any connection is opened.
-    if let Target::Tenant(tenant) = &target {
-        tenant
-            .endpoints()
-            .map_err(|e| CommandError::Usage(e.to_string()))?;
-    }
-    let prepared = run::prepare(&config)?;
-    if !config.yes && !confirm(&prepared.counts)? {
-        return Ok(RunOutcome {
-            summary: Summary::new("run"),
-            aborted: Some(AbortReason::NotConfirmed),
-        });
-    }
+    // The endpoints and the credential first: a plain-http URL to another host or a
+    // credential that is not configured is a usage error (exit 2), found before any
+    // file is read or any connection is opened.
+    let identity = match &target {
+        Target::Tenant(tenant) => {
+            let resolved = graph::resolve_identity(tenant, env).map_err(CommandError::Usage)?;
+            for warning in &resolved.warnings {
+                tracing::warn!("{warning}");
+            }
+            Some(resolved.identity)
+        }
+        Target::Simulate { .. } => None,
+    };
+    let mut prepared = run::prepare(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let simulator = match &target {
-            Target::Simulate { seed } => {
-                Some(start_simulator(&prepared.job_copies(), *seed).await?)
-            }
-            Target::Tenant(_) => None,
-        };
-        let timeout = config.settings.request_timeout;
-        let signed_in: Result<GraphClient, String> = match (&simulator, &target) {
-            (Some(sim), _) => {
+    let simulator = match &target {
+        Target::Simulate { seed } => {
+            Some(runtime.block_on(start_simulator(&prepared.job_copies(), *seed))?)
+        }
+        Target::Tenant(_) => None,
+    };
+    let timeout = config.settings.request_timeout;
+    // Signed in before the question, so that it names who the resets are sent as.
+    let signed_in = runtime.block_on(async {
+        match (&simulator, &target, identity) {
+            (Some(sim), _, _) => {
                 graph::sign_in_to_simulator(
                     &sim.base_url(),
                     &sim.config().tenant_id,
@@ -73,23 +75,38 @@ pub fn run(
                 )
                 .await
             }
-            (None, Target::Tenant(tenant)) => graph::sign_in(tenant, timeout, env).await,
-            (None, Target::Simulate { .. }) => Err("the simulated tenant did not start".into()),
-        };
-        let outcome = match signed_in {
-            Ok(client) => run::execute(&config, client, prepared, signals::interrupted()).await,
-            Err(why) => Ok(RunOutcome {
-                summary: Summary::new("run"),
-                aborted: Some(AbortReason::Authentication(why)),
-            }),
-        };
-        if let Some(sim) = simulator {
-            let stats = sim.shutdown().await;
-            // The rehearsal's own account of what reached "Graph", for the curious.
-            tracing::debug!("the simulated tenant saw:\n{}", stats.render());
+            (None, Target::Tenant(tenant), Some(identity)) => {
+                graph::sign_in(tenant, identity, timeout, ui).await
+            }
+            _ => Err("the simulated tenant did not start".into()),
         }
-        outcome
-    })
+    });
+    let outcome = match signed_in {
+        Err(why) => Ok(RunOutcome {
+            summary: Summary::new("run"),
+            aborted: Some(AbortReason::Authentication(why)),
+        }),
+        Ok((client, who)) => {
+            tracing::info!("signed in as {}", who.describe());
+            if !config.yes && !confirm(&prepared.counts, &who)? {
+                Ok(RunOutcome {
+                    summary: Summary::new("run"),
+                    aborted: Some(AbortReason::NotConfirmed),
+                })
+            } else {
+                prepared.signed_in = Some(who);
+                runtime.block_on(async {
+                    run::execute(&config, client, prepared, signals::interrupted()).await
+                })
+            }
+        }
+    };
+    if let Some(sim) = simulator {
+        let stats = runtime.block_on(sim.shutdown());
+        // The rehearsal's own account of what reached "Graph", for the curious.
+        tracing::debug!("the simulated tenant saw:\n{}", stats.render());
+    }
+    outcome
 }
 
 /// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
@@ -120,9 +137,13 @@ async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, Comm
     Ok(sim)
 }
 
-/// Shows the plan's counts and asks for `yes` on the terminal.
-fn confirm(counts: &PlanCounts) -> Result<bool, CommandError> {
+/// Shows who signed in and the plan's counts, and asks for `yes` on the terminal.
+fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandError> {
     let mut err = std::io::stderr().lock();
+    if who.simulated {
+        let _ = writeln!(err, "SIMULATED TENANT — nothing real is touched");
+    }
+    let _ = writeln!(err, "signed in as {}", who.describe());
     if counts.done > 0 {
         let _ = writeln!(
             err,

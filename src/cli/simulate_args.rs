@@ -74,6 +74,17 @@ pub(super) struct SimulateArgs {
     /// in order. Kinds: 429, 503, drop, slow.
     #[arg(long, value_name = "KIND[:COUNT]", value_parser = sim::parse_token_fault)]
     token_fault: Vec<(sim::TokenFault, usize)>,
+    /// The simulated user declines delegated sign-ins (device code and browser).
+    #[arg(long)]
+    user_declines: bool,
+    /// The simulated user who signs in holds no Intune role allowing "Reset passcode":
+    /// their resets answer 403.
+    #[arg(long)]
+    user_without_role: bool,
+    /// Delegated token requests meet this Entra refusal: 53003 (Conditional Access),
+    /// 50076 (MFA required) or 65001 (no consent).
+    #[arg(long, value_name = "AADSTS", value_parser = clap::builder::PossibleValuesParser::new(["53003", "50076", "65001"]))]
+    entra_error: Option<String>,
     /// A resetPasscode takes effect this long after it arrives, and is answered only
     /// then: a client with a shorter --timeout gives up, and the reset still lands.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -154,6 +165,12 @@ impl SimulateArgs {
             action_delay: seconds("action-delay", self.action_delay)?,
             log_path: self.log,
             inventory,
+            sign_in: sim::signin::SignInConfig {
+                user_declines: self.user_declines,
+                user_without_role: self.user_without_role,
+                entra_error: self.entra_error.as_deref().and_then(|c| c.parse().ok()),
+                ..sim::SimConfig::default().sign_in
+            },
             ..sim::SimConfig::default()
         };
         Ok((config, self.bind))

@@ -1,5 +1,7 @@
-//! App-only access tokens for Graph, fetched before they expire and shared by every
-//! worker.
+//! Access tokens for Graph, fetched before they expire and shared by every worker:
+//! app-only (client credentials), delegated (renewed with the refresh token of an
+//! interactive sign-in, see [`super::interactive`]) and managed identities (see
+//! [`super::managed`]).
 //!
 //! Client credentials grant
 //! (<https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>):
@@ -23,8 +25,9 @@ use url::Url;
 
 use super::assertion::{SigningError, client_assertion};
 use super::cloud::{EndpointError, Endpoints};
-use super::credentials::{AppCredential, ENV_ACCESS_TOKEN, Identity};
+use super::credentials::{AppCredential, ENV_ACCESS_TOKEN, Identity, read_federated_token};
 use super::exchange::transport_message;
+use super::interactive::SignInUi;
 use super::secret::Secret;
 use super::token_retry::{
     Attempt, Failed, GaveUp, Passing, TokenRetry, Transient, human, retrying,
@@ -71,6 +74,16 @@ pub enum AuthError {
         status: u16,
         why: String,
     },
+    /// The interactive sign-in did not complete: declined, expired, or its answer
+    /// could not be trusted.
+    #[error("sign-in not completed: {0}")]
+    NotSignedIn(String),
+    /// A credential file could not be read when a token was asked for.
+    #[error("{0}")]
+    Credential(String),
+    /// The managed identity endpoint did not give a token.
+    #[error("{0}")]
+    Managed(String),
     #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
@@ -88,6 +101,9 @@ impl AuthError {
                 Passing::from_status(*status).is_some()
             }
             AuthError::ReadyTokenRefused { .. }
+            | AuthError::NotSignedIn(_)
+            | AuthError::Credential(_)
+            | AuthError::Managed(_)
             | AuthError::Signing(_)
             | AuthError::Endpoint(_) => false,
         }
@@ -141,6 +157,8 @@ impl std::fmt::Debug for TokenSource {
         let mode = match &self.inner.mode {
             Mode::Ready { .. } => "ready token",
             Mode::App(_) => "client credentials",
+            Mode::Delegated(_) => "delegated",
+            Mode::Managed(_) => "managed identity",
         };
         f.debug_struct("TokenSource").field("mode", &mode).finish()
     }
@@ -164,9 +182,11 @@ enum Mode {
         audience: String,
     },
     App(App),
+    Delegated(super::interactive::Delegated),
+    Managed(super::managed::Managed),
 }
 
-struct App {
+pub(super) struct App {
     /// For messages naming what to check.
     tenant: String,
     /// `client_id` of the form; also `iss`/`sub` of an assertion.
@@ -196,15 +216,31 @@ pub fn renewal_margin(lifetime: Duration) -> Duration {
 }
 
 #[derive(Deserialize)]
-struct TokenAnswer {
+pub(super) struct TokenAnswer {
     access_token: Option<String>,
     /// A number from the v2.0 endpoint; some proxies and the v1 endpoint send a string.
     expires_in: Option<serde_json::Value>,
+    /// Managed identity endpoints: the expiry as Unix seconds, a string.
+    expires_on: Option<serde_json::Value>,
+    /// Delegated sign-ins with `offline_access`.
+    refresh_token: Option<String>,
+    /// Delegated sign-ins with `openid`: who signed in.
+    id_token: Option<String>,
+}
+
+/// A token as the endpoint gave it.
+pub(super) struct Fetched {
+    pub token: Secret,
+    pub lifetime: Duration,
+    /// A new refresh token (delegated); it replaces the old one.
+    pub refresh: Option<Secret>,
+    /// The ID token's claims (delegated), for naming who signed in.
+    pub id_token: Option<Secret>,
 }
 
 #[derive(Deserialize, Default)]
-struct EntraError {
-    error: Option<String>,
+pub(super) struct EntraError {
+    pub(super) error: Option<String>,
     error_description: Option<String>,
     #[serde(default)]
     error_codes: Vec<u64>,
@@ -236,6 +272,18 @@ impl TokenSource {
                 credential,
                 http,
             }),
+            Identity::Delegated {
+                tenant,
+                client_id,
+                flow,
+            } => Mode::Delegated(super::interactive::Delegated::new(
+                endpoints, tenant, client_id, flow, http,
+            )?),
+            Identity::Managed(managed) => Mode::Managed(super::managed::Managed::new(
+                managed,
+                endpoints.graph_origin(),
+                endpoints.graph.clone(),
+            )?),
         };
         Ok(TokenSource {
             inner: Arc::new(Inner {
@@ -256,17 +304,49 @@ impl TokenSource {
                 audience: audience.clone(),
                 said: said.to_owned(),
             }),
-            Mode::App(_) => None,
+            _ => None,
         }
+    }
+
+    /// The delegated sign-in's state (its refresh token, who signed in), when this is a
+    /// delegated identity.
+    pub(super) fn delegated(&self) -> Option<&super::interactive::Delegated> {
+        match &self.inner.mode {
+            Mode::Delegated(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A user signed in, not an app: a 403 that names no permission means the user's
+    /// Intune role does not allow the action.
+    pub fn is_delegated(&self) -> bool {
+        matches!(self.inner.mode, Mode::Delegated(_))
+    }
+
+    /// The interactive sign-in of a delegated identity: its first token goes in the
+    /// cache; renewals use its refresh token. Other identities just fetch a token.
+    pub async fn sign_in_interactively(&self, ui: &SignInUi) -> Result<Secret, AuthError> {
+        let Mode::Delegated(delegated) = &self.inner.mode else {
+            return self.token().await;
+        };
+        let _turn = self.inner.fetching.lock().await;
+        let asked_at = Instant::now();
+        let (token, lifetime) = delegated.sign_in(ui).await?;
+        let expires_at = asked_at + lifetime;
+        *self.lock_cache() = Some(Cached {
+            token: token.clone(),
+            renew_at: expires_at - renewal_margin(lifetime),
+            expires_at,
+        });
+        Ok(token)
     }
 
     /// A token valid for at least the renewal margin, from the cache or fetched now
     /// (asking again after answers that may pass; see [`super::token_retry`]).
     pub async fn token(&self) -> Result<Secret, AuthError> {
-        let app = match &self.inner.mode {
-            Mode::Ready { token, .. } => return Ok(token.clone()),
-            Mode::App(app) => app,
-        };
+        if let Mode::Ready { token, .. } = &self.inner.mode {
+            return Ok(token.clone());
+        }
         if let Some(token) = self.cached(|c| c.renew_at) {
             return Ok(token);
         }
@@ -286,7 +366,7 @@ impl TokenSource {
             return Ok(token);
         }
         let asked_at = Instant::now();
-        let (token, lifetime) = match fetch(app, &self.inner.retry).await {
+        let (token, lifetime) = match fetch(&self.inner.mode, &self.inner.retry).await {
             Ok(fetched) => fetched,
             Err(e) => {
                 if let Some(token) = self.cached(|c| c.expires_at) {
@@ -335,28 +415,35 @@ impl TokenSource {
 }
 
 /// A token, asking again after answers that may pass.
-async fn fetch(app: &App, retry: &TokenRetry) -> Result<(Secret, Duration), AuthError> {
-    match retrying(retry, || fetch_once(app)).await {
+async fn fetch(mode: &Mode, retry: &TokenRetry) -> Result<(Secret, Duration), AuthError> {
+    let url = match mode {
+        Mode::Ready { token, .. } => return Ok((token.clone(), Duration::from_secs(3600))),
+        Mode::App(app) => app.token_url.to_string(),
+        Mode::Delegated(d) => d.token_url().to_string(),
+        Mode::Managed(m) => m.url().to_string(),
+    };
+    let attempt = || async {
+        let result = match mode {
+            Mode::App(app) => request_token(app).await,
+            Mode::Delegated(d) => d.refresh().await,
+            Mode::Managed(m) => m.request().await,
+            Mode::Ready { token, .. } => Ok((token.clone(), Duration::from_secs(3600))),
+        };
+        match result {
+            Ok(fetched) => Attempt::Done(fetched),
+            Err(Try::Final(e)) => Attempt::Final(e),
+            Err(Try::Again(t)) => Attempt::Again(t),
+        }
+    };
+    match retrying(retry, attempt).await {
         Ok(fetched) => Ok(fetched),
         Err(Failed::Final(e)) => Err(e),
-        Err(Failed::GaveUp(gave_up)) => Err(AuthError::Outage {
-            url: app.token_url.to_string(),
-            gave_up,
-        }),
-    }
-}
-
-/// One token request.
-async fn fetch_once(app: &App) -> Attempt<(Secret, Duration), AuthError> {
-    match request_token(app).await {
-        Ok(fetched) => Attempt::Done(fetched),
-        Err(Try::Final(e)) => Attempt::Final(e),
-        Err(Try::Again(t)) => Attempt::Again(t),
+        Err(Failed::GaveUp(gave_up)) => Err(AuthError::Outage { url, gave_up }),
     }
 }
 
 /// How one request failed.
-enum Try {
+pub(super) enum Try {
     Final(AuthError),
     Again(Transient),
 }
@@ -367,7 +454,7 @@ impl From<AuthError> for Try {
     }
 }
 
-fn network(e: &reqwest::Error) -> Try {
+pub(super) fn network(e: &reqwest::Error) -> Try {
     Try::Again(Transient {
         cause: Passing::Network {
             why: transport_message(e),
@@ -390,24 +477,78 @@ async fn request_token(app: &App) -> Result<(Secret, Duration), Try> {
         ("client_id", client_id.clone()),
         ("scope", scope.clone()),
     ];
-    match credential {
-        AppCredential::Secret(s) => form.push(("client_secret", s.expose().to_owned())),
+    let credential_name = match credential {
+        AppCredential::Secret(s) => {
+            form.push(("client_secret", s.expose().to_owned()));
+            "AZURE_CLIENT_SECRET".to_owned()
+        }
         AppCredential::Certificate(cert) => {
             let jwt = client_assertion(cert, client_id, token_url.as_str(), SystemTime::now())
                 .map_err(AuthError::from)?;
-            form.push((
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-            ));
+            form.push(("client_assertion_type", JWT_BEARER.into()));
             form.push(("client_assertion", jwt.expose().to_owned()));
+            format!("the certificate {}", cert.path.display())
         }
-    }
+        AppCredential::Federated(path) => {
+            // Read afresh each time: the file is rotated by the platform that writes it.
+            let token =
+                read_federated_token(path).map_err(|e| AuthError::Credential(e.to_string()))?;
+            form.push(("client_assertion_type", JWT_BEARER.into()));
+            form.push(("client_assertion", token.expose().to_owned()));
+            format!("the federated token in {}", path.display())
+        }
+    };
+    let who = Who {
+        tenant,
+        client_id,
+        credential: credential_name,
+        delegated: false,
+    };
+    let fetched = post_token(http, token_url, form, &who).await?;
+    Ok((fetched.token, fetched.lifetime))
+}
+
+/// `client_assertion_type` of a signed JWT or a federated token.
+pub(super) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Who asked, for a refusal's sentence.
+pub(super) struct Who<'a> {
+    pub tenant: &'a str,
+    pub client_id: &'a str,
+    /// What proved the identity, as the administrator knows it.
+    pub credential: String,
+    /// A user's sign-in through a public client, not an app's.
+    pub delegated: bool,
+}
+
+/// One POST to a token endpoint, its answer sorted: a token, an answer worth asking
+/// again, or Entra's refusal as a sentence. The form is dropped as soon as it is sent.
+pub(super) async fn post_token(
+    http: &reqwest::Client,
+    token_url: &Url,
+    form: Vec<(&str, String)>,
+    who: &Who<'_>,
+) -> Result<Fetched, Try> {
     let url = token_url.to_string();
+    let (status, body) = post_form(http, token_url, form).await?;
+    if !(200..300).contains(&status) {
+        return Err(refusal(status, &body, &url, who).into());
+    }
+    parse_answer(&url, status, &body).map_err(Try::Final)
+}
+
+/// A form POSTed to an Entra endpoint: the status and body of an answer that did not
+/// say "ask again" (429, 5xx and transport failures are [`Try::Again`]).
+pub(super) async fn post_form(
+    http: &reqwest::Client,
+    url: &Url,
+    form: Vec<(&str, String)>,
+) -> Result<(u16, String), Try> {
     let started = Instant::now();
     // A connection that could not be opened, broke, or timed out: nothing changes in
     // the tenant when a token request is repeated, so all of them are asked again.
     let answer = http
-        .post(token_url.clone())
+        .post(url.clone())
         .form(&form)
         .send()
         .await
@@ -435,39 +576,58 @@ async fn request_token(app: &App) -> Result<(Secret, Duration), Try> {
             retry_after.as_deref(),
         )));
     }
-    if !(200..300).contains(&status) {
-        return Err(refusal(status, &body, &url, tenant, client_id, credential).into());
-    }
+    Ok((status, body))
+}
+
+/// A 2xx token answer: the token, its lifetime (`expires_in`, or `expires_on` from a
+/// managed identity endpoint), and the refresh and ID tokens of a delegated sign-in.
+pub(super) fn parse_answer(url: &str, status: u16, body: &str) -> Result<Fetched, AuthError> {
     let bad = |why: &str| AuthError::BadAnswer {
-        url: url.clone(),
+        url: url.to_owned(),
         status,
         why: why.to_owned(),
     };
     let answer: TokenAnswer =
-        serde_json::from_str(&body).map_err(|_| bad("the answer is not JSON"))?;
+        serde_json::from_str(body).map_err(|_| bad("the answer is not JSON"))?;
     let token = answer
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad("no access_token in the answer"))?;
-    let seconds = match answer.expires_in {
+    let number = |v: &Option<serde_json::Value>| match v {
         Some(serde_json::Value::Number(n)) => n.as_u64(),
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
-    }
-    .filter(|s| *s > 0)
-    .ok_or_else(|| bad("no usable expires_in in the answer"))?;
-    Ok((Secret::new(token), Duration::from_secs(seconds)))
+    };
+    let seconds = number(&answer.expires_in)
+        .or_else(|| {
+            let on = number(&answer.expires_on)?;
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            on.checked_sub(now)
+        })
+        .filter(|s| *s > 0)
+        .ok_or_else(|| bad("no usable expires_in in the answer"))?;
+    Ok(Fetched {
+        token: Secret::new(token),
+        lifetime: Duration::from_secs(seconds),
+        refresh: answer
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+        id_token: answer.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+    })
 }
 
 /// Turns Entra's error answer into a sentence naming what to fix.
-fn refusal(
-    status: u16,
-    body: &str,
-    url: &str,
-    tenant: &str,
-    client_id: &str,
-    credential: &AppCredential,
-) -> AuthError {
+pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> AuthError {
+    let Who {
+        tenant,
+        client_id,
+        credential: credential_name,
+        delegated,
+    } = who;
     let Ok(e) = serde_json::from_str::<EntraError>(body) else {
         return AuthError::BadAnswer {
             url: url.to_owned(),
@@ -485,10 +645,6 @@ fn refusal(
         (Some(n), _) => format!("AADSTS{n}"),
         (None, Some(err)) => err.clone(),
         (None, None) => "no error code".into(),
-    };
-    let credential_name = match credential {
-        AppCredential::Secret(_) => "AZURE_CLIENT_SECRET".to_owned(),
-        AppCredential::Certificate(c) => format!("the certificate {}", c.path.display()),
     };
     let sentence = match number {
         Some(7000215) => "the client secret is wrong: set AZURE_CLIENT_SECRET to the secret's \
@@ -513,10 +669,37 @@ fn refusal(
         Some(700024) => "the client assertion is outside its valid time: check this \
              machine's clock"
             .to_owned(),
+        Some(65001) if *delegated => format!(
+            "application '{client_id}' has no consent for its delegated permissions in this \
+             tenant: an administrator grants admin consent (Entra admin center > App \
+             registrations > API permissions) for the Microsoft Graph delegated permissions \
+             DeviceManagementManagedDevices.PrivilegedOperations.All and \
+             DeviceManagementManagedDevices.Read.All"
+        ),
         Some(65001) => format!(
             "application '{client_id}' has no admin consent in tenant '{tenant}': grant admin \
              consent for its Microsoft Graph application permissions"
         ),
+        Some(53003) => "Conditional Access blocked this sign-in: sign in from a device, \
+             location and app your organisation's policies allow (ask your Entra \
+             administrator which policy applies; the sign-in logs name it), or, if device \
+             code sign-in is blocked, use --auth browser"
+            .to_owned(),
+        Some(50076) | Some(50079) => "multi-factor authentication is required: sign in \
+             interactively (--auth browser or --auth device-code) and complete MFA; an \
+             app-only sign-in is not subject to it"
+            .to_owned(),
+        Some(7000218) if *delegated => format!(
+            "application '{client_id}' is not a public client: turn on \"Allow public client \
+             flows\" under its Authentication settings in the Entra admin center"
+        ),
+        Some(50011) | Some(500113) => format!(
+            "the redirect URI is not registered on application '{client_id}': add \
+             http://localhost under Authentication > Mobile and desktop applications"
+        ),
+        Some(70008) | Some(700082) | Some(700084) | Some(50173) => "the sign-in has \
+             expired or was revoked: run the command again to sign in again"
+            .to_owned(),
         Some(500011) => "Microsoft Graph is not known as a resource in this tenant or cloud: \
              check --cloud and --graph-url, and that the app has Microsoft Graph permissions \
              with admin consent"

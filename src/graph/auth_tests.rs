@@ -219,29 +219,57 @@ async fn entra_refusals_become_sentences_without_the_secret() {
     }
 }
 
+fn app_who() -> Who<'static> {
+    Who {
+        tenant: "x",
+        client_id: "app",
+        credential: "AZURE_CLIENT_SECRET".into(),
+        delegated: false,
+    }
+}
+
+#[test]
+fn delegated_refusals_name_what_the_administrator_changes() {
+    let who = Who {
+        delegated: true,
+        credential: "your sign-in".into(),
+        ..app_who()
+    };
+    let answer = |code: u64| {
+        format!(
+            r#"{{"error":"invalid_grant","error_description":"AADSTS{code}: x","error_codes":[{code}]}}"#
+        )
+    };
+    for (code, phrase) in [
+        (53003, "Conditional Access"),
+        (50076, "multi-factor"),
+        (65001, "DeviceManagementManagedDevices.Read.All"),
+        (7000218, "Allow public client"),
+        (50011, "http://localhost"),
+        (700082, "sign in again"),
+    ] {
+        let text = refusal(400, &answer(code), "u", &who).to_string();
+        assert!(text.contains(phrase), "{code}: {text}");
+    }
+    // App-only consent is a different fix.
+    let text = refusal(400, &answer(65001), "u", &app_who()).to_string();
+    assert!(text.contains("application permissions"), "{text}");
+}
+
 #[test]
 fn aadsts_code_from_the_description_when_codes_are_absent() {
     let err = refusal(
         400,
         r#"{"error":"invalid_request","error_description":"AADSTS900023: Specified tenant identifier 'x' is neither a valid DNS name, nor a valid external domain."}"#,
         "u",
-        "x",
-        "app",
-        &AppCredential::Secret(Secret::new(SECRET)),
+        &app_who(),
     );
     let text = err.to_string();
     assert!(
         text.contains("AADSTS900023") && text.contains("tenant 'x'"),
         "{text}"
     );
-    let err = refusal(
-        502,
-        "<html>gateway</html>",
-        "u",
-        "x",
-        "app",
-        &AppCredential::Secret(Secret::new(SECRET)),
-    );
+    let err = refusal(502, "<html>gateway</html>", "u", &app_who());
     assert!(matches!(err, AuthError::BadAnswer { status: 502, .. }));
     assert!(err.is_transient());
 }

@@ -181,6 +181,9 @@ pub enum CallErrorKind {
     /// 403; `permission` is set when the answer says a permission is missing, which
     /// stops the run instead of failing every device.
     Forbidden { permission: Option<String> },
+    /// 403 to a delegated sign-in, naming no permission: the signed-in user's Intune
+    /// role does not allow the remote task; stops the run.
+    MissingRole,
     /// 404: no such device.
     NotFound,
     /// Any other 4xx, e.g. 400 for an action the device's platform does not support.
@@ -231,6 +234,7 @@ impl CallErrorKind {
                 permission: Some(_),
             } => "the app registration lacks a permission",
             CallErrorKind::Forbidden { permission: None } => "forbidden",
+            CallErrorKind::MissingRole => "the signed-in account's Intune role does not allow this",
             CallErrorKind::NotFound => "not found",
             CallErrorKind::Rejected => "rejected by Microsoft Graph",
             CallErrorKind::ServerError => "Microsoft Graph failed",
@@ -291,6 +295,7 @@ impl CallError {
             | CallErrorKind::Throttled
             | CallErrorKind::Unauthorized
             | CallErrorKind::Forbidden { .. }
+            | CallErrorKind::MissingRole
             | CallErrorKind::NotFound
             | CallErrorKind::Rejected
             | CallErrorKind::SignIn(_)
@@ -313,7 +318,7 @@ impl fmt::Display for CallError {
         if let Some(p) = self.missing_permission() {
             write!(
                 f,
-                " ({p}; grant it as an application permission and give admin consent)"
+                " ({p}; grant it to the app registration and give admin consent)"
             )?;
         }
         if !self.message.is_empty() {

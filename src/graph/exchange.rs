@@ -149,6 +149,11 @@ pub(super) async fn exchange<T>(
         client_request_id,
         permission,
     );
+    if error.kind == (CallErrorKind::Forbidden { permission: None }) && tokens.is_delegated() {
+        // A user's token with the permissions consented, refused anyway: the user's
+        // Intune role does not allow this remote task.
+        error.kind = CallErrorKind::MissingRole;
+    }
     if status == 401 {
         match tokens.refused_ready_token(&error.message) {
             // A ready token cannot be renewed: no retry can help, and the person must

@@ -10,7 +10,10 @@
 //! - [`secret`]: [`Secret`], a string that prints as `[redacted]`.
 //! - [`cloud`]: [`Cloud`] and [`Endpoints`]; plain HTTP only to loopback.
 //! - [`credentials`]: who we are, from flags and environment variables.
-//! - [`auth`]: [`TokenSource`], cached app-only tokens, client assertions.
+//! - [`auth`]: [`TokenSource`], cached tokens of every kind, renewed before expiry.
+//! - [`interactive`]: delegated sign-in (device code, browser with PKCE), refresh tokens.
+//! - [`managed`]: managed identity tokens (metadata service, App Service).
+//! - [`claims`]: who a token names, for the confirmation and the summary.
 //! - [`retry_after`]: `Retry-After` values.
 //! - [`token_retry`]: asking the token endpoint again after 429, 5xx and lost answers.
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
@@ -27,12 +30,15 @@
 pub mod api;
 pub mod assertion;
 pub mod auth;
+pub mod claims;
 pub mod client;
 pub mod cloud;
 pub mod credentials;
 pub mod device;
 pub mod errors;
 mod exchange;
+pub mod interactive;
+pub mod managed;
 pub mod retry_after;
 pub mod secret;
 pub mod signin;
@@ -45,9 +51,12 @@ pub use api::GraphApi;
 pub use auth::{AuthError, TokenSource};
 pub use client::{Connection, GraphClient, PageRequest, Reply, SetupError};
 pub use cloud::{Cloud, EndpointError, Endpoints};
-pub use credentials::{AppCredential, CredentialError, Identity, IdentityFlags, Resolved};
+pub use credentials::{
+    AppCredential, AuthMethod, CredentialError, Identity, IdentityFlags, Interactive, Resolved,
+};
 pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS};
 pub use errors::{CallError, CallErrorKind};
+pub use interactive::SignInUi;
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
-pub use signin::{Tenant, sign_in, sign_in_to_simulator};
+pub use signin::{SignedIn, Tenant, resolve_identity, sign_in, sign_in_to_simulator};

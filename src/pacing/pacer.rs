@@ -253,6 +253,7 @@ impl<G: GraphApi> Pacer<G> {
             Reaction::Abort(reason) => {
                 let code = match reason {
                     AbortReason::MissingPermission(_) => "missing_permission",
+                    AbortReason::MissingRole => "missing_intune_role",
                     _ => "authentication_failed",
                 };
                 self.abort(reason);

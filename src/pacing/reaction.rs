@@ -32,6 +32,8 @@ pub enum AbortReason {
     MissingPermission(String),
     /// No token can be had, or Graph refuses fresh tokens.
     Authentication(String),
+    /// The signed-in user (delegated sign-in) has no Intune role allowing the reset.
+    MissingRole,
     /// Ctrl-C or SIGTERM.
     Interrupted,
     /// The person at the terminal did not confirm: nothing was sent.
@@ -45,8 +47,9 @@ impl AbortReason {
     pub fn sentence(&self) -> String {
         match self {
             AbortReason::MissingPermission(p) => format!(
-                "the app registration lacks the permission {p}: grant it (application permission, with admin consent), then finish the run with `--resume`"
+                "the sign-in lacks the permission {p}: grant it to the app registration (an application permission for app-only sign-in, a delegated one for browser and device-code sign-in) with admin consent, then finish the run with `--resume`"
             ),
+            AbortReason::MissingRole => "the signed-in account lacks an Intune role allowing the remote task \"Reset passcode\" (Graph answered 403): ask an Intune administrator for the Help Desk Operator role or a custom role with Remote tasks > Reset passcode, scoped to these devices, then finish the run with `--resume`".into(),
             AbortReason::Authentication(why) => format!("authentication failed: {why}"),
             AbortReason::Interrupted => "the run was interrupted".into(),
             AbortReason::NotConfirmed => "not confirmed: nothing was sent".into(),
@@ -66,6 +69,7 @@ pub fn reaction(error: &CallError, write: bool) -> Reaction {
         CallErrorKind::Forbidden {
             permission: Some(p),
         } => Reaction::Abort(AbortReason::MissingPermission(p.clone())),
+        CallErrorKind::MissingRole => Reaction::Abort(AbortReason::MissingRole),
         CallErrorKind::Forbidden { permission: None } => Reaction::Fail {
             reason: "forbidden",
         },

@@ -299,6 +299,9 @@ pub struct Summary {
     /// What a run sent (absent for `plan`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunStats>,
+    /// Who signed in: the audit record of whose authority the resets were sent under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<crate::graph::SignedIn>,
 }
 
 /// The traffic of a run, for the summary.
@@ -397,6 +400,9 @@ impl Summary {
             "reasons",
             self.reasons.iter().map(|(r, n)| (r.clone(), *n)),
         );
+        if let Some(who) = &self.signed_in {
+            out.push_str(&format!("signed in as: {}\n", who.describe()));
+        }
         if let Some(run) = &self.run {
             out.push_str(&format!(
                 "traffic: {} requests, {} resetPasscode POSTs, {} throttled (429), {} confirmed through deviceActionResults\n",

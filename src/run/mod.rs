@@ -111,6 +111,8 @@ pub struct Prepared {
     /// `--resume`: the ledger, locked, and what it holds (`None`: it recorded nothing).
     resumed: Option<(Ledger, Option<History>)>,
     pub counts: PlanCounts,
+    /// Who signed in, set once sign-in succeeded: named in the summary.
+    pub signed_in: Option<crate::graph::SignedIn>,
     /// Held until the run ends.
     _lock: lock::RunLock,
 }
@@ -188,6 +190,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         report,
         resumed,
         counts,
+        signed_in: None,
         _lock: lock,
     })
 }
@@ -346,6 +349,7 @@ pub async fn execute<G: GraphApi>(
         report: path,
         resumed,
         counts,
+        signed_in,
         _lock,
     } = prepared;
     // What can be checked before the first POST is checked before it: a summary that
@@ -485,6 +489,7 @@ pub async fn execute<G: GraphApi>(
 
     let mut summary = collected.summary;
     summary.files = files;
+    summary.signed_in = signed_in;
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
     let c = engine.counters();

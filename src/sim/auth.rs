@@ -26,12 +26,27 @@ struct Issued {
     app: Arc<str>,
     /// Simulator time after which it is refused.
     expires: Duration,
+    /// The signed-in user of a delegated token.
+    user: Option<User>,
+}
+
+/// A simulated user who signs in (delegated tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub upn: String,
+    /// Holds an Intune role allowing "Reset passcode".
+    pub intune_role: bool,
 }
 
 /// What a request's `Authorization` header amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bearer {
-    Valid { app: Arc<str>, token: String },
+    /// `may_reset` is false for a user without an Intune role allowing the reset.
+    Valid {
+        app: Arc<str>,
+        token: String,
+        may_reset: bool,
+    },
     Missing,
     Unknown,
     Expired,
@@ -44,9 +59,27 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    fn issue(&self, app: &str, expires: Duration) -> String {
+    /// A JWT-shaped token, as Entra's are: its claims name the tenant, the app and
+    /// the user (unsigned: the simulator looks tokens up, it does not verify them).
+    pub fn issue_for(
+        &self,
+        app: &str,
+        expires: Duration,
+        user: Option<User>,
+        tenant: &str,
+    ) -> String {
+        use base64::Engine as _;
+        let b = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let mut claims = json!({"aud": "https://graph.microsoft.com", "tid": tenant, "appid": app});
+        if let Some(u) = &user {
+            claims["upn"] = json!(u.upn);
+        }
         let token = format!(
-            "sim.{}{}",
+            "{}.{}.sim{}{}",
+            b(&json!({"typ": "JWT", "alg": "none"})),
+            b(&claims),
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
@@ -60,6 +93,7 @@ impl TokenStore {
             Issued {
                 app: app.into(),
                 expires,
+                user,
             },
         );
         token
@@ -83,6 +117,7 @@ impl TokenStore {
             Some(issued) => Bearer::Valid {
                 app: issued.app.clone(),
                 token: token.to_owned(),
+                may_reset: issued.user.as_ref().is_none_or(|u| u.intune_role),
             },
         }
     }
@@ -112,7 +147,7 @@ pub fn unauthorized(ctx: &Ctx, kind: Kind, bearer: &Bearer) -> Reply {
 }
 
 /// An Entra error answer.
-fn entra_error(ctx: &Ctx, status: u16, error: &str, code: u32, message: &str) -> Reply {
+pub(super) fn entra_error(ctx: &Ctx, status: u16, error: &str, code: u32, message: &str) -> Reply {
     let timestamp = super::clock::rfc3339(ctx.date).replace('T', " ");
     let correlation = ctx
         .client_request_id
@@ -150,6 +185,7 @@ pub fn transient(ctx: &Ctx, status: u16) -> Reply {
 pub fn token(
     config: &SimConfig,
     store: &TokenStore,
+    sign_ins: &super::signin::SignIns,
     ctx: &Ctx,
     tenant: &str,
     body: &[u8],
@@ -172,6 +208,11 @@ pub fn token(
     let Some(grant_type) = field("grant_type") else {
         return missing("grant_type");
     };
+    if let Some(reply) =
+        super::signin::delegated_token(config, store, sign_ins, ctx, grant_type, body, now)
+    {
+        return reply;
+    }
     if grant_type != "client_credentials" {
         let message = format!("The app requested an unsupported grant type '{grant_type}'.");
         return entra_error(ctx, 400, "unsupported_grant_type", 70003, &message);
@@ -196,22 +237,32 @@ pub fn token(
             .date
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let federated = super::signin::federated(assertion, now_unix);
+        if let Some(Err((code, message))) = federated {
+            return entra_error(ctx, 400, "invalid_client", code, &message);
+        }
         let expected = Expected {
             client_id: field("client_id"),
             tenant_path: tenant,
             thumbprint: config.certificate_thumbprint.as_deref(),
             now_unix,
         };
-        match assertion::check(assertion, &expected) {
-            Ok(asserted) => asserted.client_id,
-            Err(r) => {
-                let status = if r.error == "invalid_client" {
-                    401
-                } else {
-                    400
-                };
-                return entra_error(ctx, status, r.error, r.code, &r.message);
-            }
+        match federated {
+            Some(Ok(())) => match field("client_id") {
+                Some(id) => id.to_owned(),
+                None => return missing("client_id"),
+            },
+            _ => match assertion::check(assertion, &expected) {
+                Ok(asserted) => asserted.client_id,
+                Err(r) => {
+                    let status = if r.error == "invalid_client" {
+                        401
+                    } else {
+                        400
+                    };
+                    return entra_error(ctx, status, r.error, r.code, &r.message);
+                }
+            },
         }
     } else {
         let Some(client_id) = field("client_id") else {
@@ -234,7 +285,7 @@ pub fn token(
         client_id.to_owned()
     };
     let lifetime = config.token_lifetime;
-    let access_token = store.issue(&app, now + lifetime);
+    let access_token = store.issue_for(&app, now + lifetime, None, &config.tenant_id);
     let body = json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),
@@ -277,6 +328,7 @@ mod tests {
         let reply = token(
             &config,
             &store,
+            &Default::default(),
             &ctx(),
             &config.tenant_domain,
             form,
@@ -319,6 +371,7 @@ mod tests {
             token(
                 &config,
                 &store,
+                &Default::default(),
                 &ctx(),
                 tenant,
                 form.as_bytes(),

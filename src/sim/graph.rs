@@ -111,8 +111,12 @@ pub async fn serve(
     let target = Target::parse(segments);
     let kind = target.kind();
     let now = shared.config.clock.now();
-    let (app, token) = match shared.tokens.check(authorization, now) {
-        Bearer::Valid { app, token } => (app, token),
+    let (app, token, may_reset) = match shared.tokens.check(authorization, now) {
+        Bearer::Valid {
+            app,
+            token,
+            may_reset,
+        } => (app, token, may_reset),
         refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
     };
     let batch = target == Target::Batch;
@@ -140,6 +144,22 @@ pub async fn serve(
         reply.fault = injected;
         reply.device = target_device(&target);
         return Outcome::dropped(reply);
+    }
+    if let Target::Reset(id) = &target
+        && method == Method::POST
+        && !may_reset
+    {
+        // Intune's answer to a user whose role does not allow the remote task: a 403
+        // that names no permission.
+        let mut reply = graph_error(
+            ctx,
+            kind,
+            403,
+            "Forbidden",
+            "{\"_version\": 3, \"Message\": \"An error has occurred - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000\", \"CustomApiErrorPhrase\": \"\", \"RetryAfter\": null, \"ErrorSourceService\": \"\", \"HttpHeaders\": \"{}\"}",
+        );
+        reply.device = Some(id.to_string());
+        return Outcome::answer(reply);
     }
     if matches!(target, Target::Reset(_)) && method == Method::POST {
         take_effect_late(shared).await;

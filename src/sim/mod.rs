@@ -47,6 +47,7 @@ mod odata;
 mod render;
 mod reply;
 mod server;
+pub mod signin;
 mod stats;
 pub mod throttle;
 pub mod token_faults;
@@ -119,6 +120,9 @@ pub struct SimConfig {
     pub page_size: usize,
     /// The simulator's notion of time; tests advance it instead of sleeping.
     pub clock: SimClock,
+    /// Delegated sign-in: whether the simulated user approves and holds an Intune
+    /// role, and Entra errors on demand.
+    pub sign_in: signin::SignInConfig,
 }
 
 impl Default for SimConfig {
@@ -142,6 +146,10 @@ impl Default for SimConfig {
             inventory: Inventory::default(),
             page_size: 1000,
             clock: SimClock::new(),
+            sign_in: signin::SignInConfig {
+                poll_interval: Duration::from_secs(1),
+                ..signin::SignInConfig::default()
+            },
         }
     }
 }

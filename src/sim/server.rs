@@ -31,6 +31,7 @@ use super::graph;
 use super::log::RequestLog;
 use super::odata::percent_decode;
 use super::reply::{Ctx, Kind, Reply, graph_error};
+use super::signin;
 use super::stats::{SimStats, StatsCollector};
 use super::throttle::Throttle;
 use super::token_faults::TokenFault;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub config: SimConfig,
     /// Tokens issued by the token endpoint.
     pub tokens: TokenStore,
+    /// Device codes, authorization codes and refresh tokens in flight.
+    pub sign_ins: super::signin::SignIns,
     /// Intune's limits.
     pub throttle: Throttle,
     /// Faults to inject.
@@ -118,6 +121,7 @@ impl Simulator {
         };
         let shared = Arc::new(Shared {
             tokens: TokenStore::default(),
+            sign_ins: Default::default(),
             throttle: Throttle::new(config.limits),
             faults: FaultPlan::new(config.faults.clone(), config.seed),
             resets: Resets::new(config.seed, config.action_delay),
@@ -330,11 +334,15 @@ async fn handle(
     let path = percent_decode(parts.uri.path());
     let query = parts.uri.query().unwrap_or("").to_owned();
     let method = parts.method.clone();
-    let auth = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let auth = header(AUTHORIZATION.as_str());
+    let identity_headers = (header("metadata"), header("x-identity-header"));
     let body = Limited::new(body, MAX_BODY).collect().await;
     let request = Received {
         ctx,
@@ -342,6 +350,7 @@ async fn handle(
         path,
         query,
         auth,
+        identity_headers,
         body,
     };
     if request.method == Method::GET {
@@ -362,6 +371,15 @@ async fn handle(
     .unwrap_or(Err(Dropped))
 }
 
+/// The request headers the simulator reads.
+struct Headers {
+    authorization: Option<String>,
+    /// `Metadata` (the VM metadata service requires `true`).
+    metadata: Option<String>,
+    /// `X-IDENTITY-HEADER` (App Service's managed identity endpoint).
+    identity: Option<String>,
+}
+
 /// A request whose body has arrived.
 struct Received {
     ctx: Ctx,
@@ -369,6 +387,8 @@ struct Received {
     path: String,
     query: String,
     auth: Option<String>,
+    /// `Metadata` and `X-IDENTITY-HEADER`: what the managed identity endpoints require.
+    identity_headers: (Option<String>, Option<String>),
     body: Result<http_body_util::Collected<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -382,6 +402,7 @@ async fn serve_received(
         path,
         query,
         auth,
+        identity_headers,
         body,
     } = request;
     let outcome = match body {
@@ -392,7 +413,11 @@ async fn serve_received(
                 &method,
                 &path,
                 &query,
-                auth.as_deref(),
+                &Headers {
+                    authorization: auth,
+                    metadata: identity_headers.0,
+                    identity: identity_headers.1,
+                },
                 &body.to_bytes(),
             )
             .await
@@ -427,11 +452,56 @@ async fn route(
     method: &Method,
     path: &str,
     query: &str,
-    auth: Option<&str>,
+    headers: &Headers,
     body: &[u8],
 ) -> Outcome {
+    let auth = headers.authorization.as_deref();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let now = shared.config.clock.now();
+    let config = &shared.config;
     match segments.as_slice() {
+        [_tenant, oauth2, v2, endpoint]
+            if oauth2.eq_ignore_ascii_case("oauth2")
+                && v2.eq_ignore_ascii_case("v2.0")
+                && endpoint.eq_ignore_ascii_case("devicecode")
+                && method == Method::POST =>
+        {
+            Outcome::answer(signin::device_code(
+                config,
+                &shared.sign_ins,
+                ctx,
+                body,
+                now,
+            ))
+        }
+        [_tenant, oauth2, v2, endpoint]
+            if oauth2.eq_ignore_ascii_case("oauth2")
+                && v2.eq_ignore_ascii_case("v2.0")
+                && endpoint.eq_ignore_ascii_case("authorize")
+                && method == Method::GET =>
+        {
+            Outcome::answer(signin::authorize(config, &shared.sign_ins, query, now))
+        }
+        ["metadata", "identity", "oauth2", "token"] if method == Method::GET => {
+            Outcome::answer(signin::managed_identity(
+                config,
+                &shared.tokens,
+                ctx,
+                false,
+                headers.metadata.as_deref(),
+                query,
+                now,
+            ))
+        }
+        ["msi", "token"] if method == Method::GET => Outcome::answer(signin::managed_identity(
+            config,
+            &shared.tokens,
+            ctx,
+            true,
+            headers.identity.as_deref(),
+            query,
+            now,
+        )),
         [tenant, oauth2, v2, token]
             if oauth2.eq_ignore_ascii_case("oauth2")
                 && v2.eq_ignore_ascii_case("v2.0")
@@ -493,7 +563,15 @@ async fn token_endpoint(shared: &Shared, ctx: &Ctx, tenant: &str, body: &[u8]) -
         None => {}
     }
     let now = shared.config.clock.now();
-    let reply = auth::token(&shared.config, &shared.tokens, ctx, tenant, body, now);
+    let reply = auth::token(
+        &shared.config,
+        &shared.tokens,
+        &shared.sign_ins,
+        ctx,
+        tenant,
+        body,
+        now,
+    );
     Outcome::answer(faulted(reply))
 }
 

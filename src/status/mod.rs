@@ -161,15 +161,32 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 pub fn run(
     config: StatusConfig,
     env: &dyn Fn(&str) -> Option<String>,
+    ui: &crate::graph::SignInUi,
 ) -> Result<StatusOutcome, CommandError> {
     let prepared = prepare(&config)?;
+    let resolved = match crate::graph::resolve_identity(&config.tenant, env) {
+        Ok(resolved) => resolved,
+        Err(why) => {
+            if let Some(file) = prepared.passcodes {
+                file.discard_if_empty();
+            }
+            return Err(CommandError::Usage(why));
+        }
+    };
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        match crate::graph::sign_in(&config.tenant, config.settings.request_timeout, env).await {
-            Ok(client) => execute_prepared(&config, prepared, client).await,
+        let timeout = config.settings.request_timeout;
+        match crate::graph::sign_in(&config.tenant, resolved.identity, timeout, ui).await {
+            Ok((client, who)) => {
+                tracing::info!("signed in as {}", who.describe());
+                execute_prepared(&config, prepared, client).await
+            }
             Err(why) => {
                 let reason = AbortReason::Authentication(why);
                 if let Some(file) = prepared.passcodes {

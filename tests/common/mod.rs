@@ -25,6 +25,7 @@ pub async fn simulated_client(
         timeout,
     )
     .await
+    .map(|(client, _)| client)
     .map_err(AbortReason::Authentication)
 }
 
