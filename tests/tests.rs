@@ -11,5 +11,6 @@ mod resume_cli;
 mod rules_cli;
 mod run_e2e;
 mod security;
+mod signin_cli;
 mod sim;
 mod status_cli;

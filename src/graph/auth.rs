@@ -243,7 +243,7 @@ pub(super) struct EntraError {
     pub(super) error: Option<String>,
     error_description: Option<String>,
     #[serde(default)]
-    error_codes: Vec<u64>,
+    pub(super) error_codes: Vec<u64>,
     trace_id: Option<String>,
     correlation_id: Option<String>,
 }

@@ -258,10 +258,14 @@ impl Delegated {
             if (200..300).contains(&status) {
                 return parse_answer(self.token_url.as_str(), status, &body);
             }
-            let error = serde_json::from_str::<EntraError>(&body)
-                .ok()
-                .and_then(|e| e.error)
-                .unwrap_or_default();
+            let entra = serde_json::from_str::<EntraError>(&body).unwrap_or_default();
+            // Conditional Access, MFA and consent may come as access_denied too: their
+            // AADSTS number gets its own sentence.
+            let policy = entra
+                .error_codes
+                .iter()
+                .any(|c| matches!(c, 53000..=53004 | 50076 | 50079 | 50158 | 65001));
+            let error = entra.error.unwrap_or_default();
             match error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => {
@@ -272,7 +276,7 @@ impl Delegated {
                     ));
                 }
                 "expired_token" => return Err(expired()),
-                "authorization_declined" | "access_denied" => {
+                "authorization_declined" | "access_denied" if !policy => {
                     return Err(AuthError::NotSignedIn(
                         "the sign-in was declined on the verification page: nothing was \
                          sent; run the command again and accept the sign-in if it was yours"

@@ -191,8 +191,11 @@ pub fn token(
     body: &[u8],
     now: Duration,
 ) -> Reply {
+    // `organizations` and `common` sign a work account in to its home tenant: this one.
     if !tenant.eq_ignore_ascii_case(&config.tenant_id)
         && !tenant.eq_ignore_ascii_case(&config.tenant_domain)
+        && !tenant.eq_ignore_ascii_case("organizations")
+        && !tenant.eq_ignore_ascii_case("common")
     {
         let message = format!(
             "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
