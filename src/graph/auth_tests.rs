@@ -515,3 +515,156 @@ async fn answers_without_a_token_are_bad_answers() {
         "x"
     );
 }
+
+#[tokio::test]
+async fn a_federated_token_file_is_read_again_at_every_renewal() {
+    let (server, _) = token_server(1, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("federated");
+    std::fs::write(&file, "first-assertion").unwrap();
+    let identity = Identity::App {
+        tenant: "contoso.example".into(),
+        client_id: "app-1".into(),
+        credential: AppCredential::Federated(file.clone()),
+    };
+    let tokens = source(identity, &server.url());
+    let first = tokens.token().await.unwrap();
+    // The platform rotates the file; the next renewal sends the new assertion.
+    std::fs::write(&file, "second-assertion\n").unwrap();
+    tokens.invalidate(&first);
+    tokens.token().await.unwrap();
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.form("client_assertion"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            Some("first-assertion".into()),
+            Some("second-assertion".into())
+        ]
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.form("client_assertion_type").as_deref()
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && r.form("client_secret").is_none())
+    );
+}
+
+/// A delegated token source against `server`, signed in by device code.
+fn device_code_source(authority: &str) -> TokenSource {
+    source(
+        Identity::Delegated {
+            tenant: "organizations".into(),
+            client_id: "public-app".into(),
+            flow: crate::graph::credentials::Interactive::DeviceCode,
+        },
+        authority,
+    )
+}
+
+/// Says each line into a shared list.
+fn recording_ui() -> (SignInUi, Arc<std::sync::Mutex<Vec<String>>>) {
+    let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = said.clone();
+    let ui = SignInUi {
+        say: Box::new(move |line| s.lock().unwrap().push(line.to_owned())),
+        open_browser: None,
+        browser_wait: Duration::from_secs(60),
+    };
+    (ui, said)
+}
+
+fn device_grant() -> Answer {
+    Answer::json(
+        200,
+        serde_json::json!({
+            "device_code": "dev-code-secret", "user_code": "ABCD1234",
+            "verification_uri": "https://microsoft.com/devicelogin",
+            "expires_in": 30, "interval": 5,
+        }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn device_code_polls_through_pending_slows_down_and_renews_by_refresh_token() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let server = serve(move |seen| {
+        if seen.target.ends_with("/devicecode") {
+            return device_grant();
+        }
+        match seen.form("grant_type").as_deref() {
+            Some("refresh_token") => Answer::json(200, serde_json::json!({
+                "access_token": "renewed", "expires_in": 3600,
+                "refresh_token": format!("rotated-after-{}", seen.form("refresh_token").unwrap_or_default()),
+            })),
+            _ => match p.fetch_add(1, Ordering::SeqCst) {
+                0 => entra_error(70016, "authorization_pending", "AADSTS70016: pending"),
+                1 => entra_error(70016, "slow_down", "slow down"),
+                _ => Answer::json(200, serde_json::json!({
+                    "access_token": "first", "expires_in": 3600, "refresh_token": "rt-1",
+                })),
+            },
+        }
+    })
+    .await;
+    let tokens = device_code_source(&server.url());
+    let (ui, said) = recording_ui();
+    let started = tokio::time::Instant::now();
+    let token = tokens.sign_in_interactively(&ui).await.unwrap();
+    assert_eq!(token.expose(), "first");
+    // 5 s, 5 s, then 10 s after slow_down.
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+    let said = said.lock().unwrap().clone();
+    assert!(
+        said[0].contains("ABCD1234") && said[0].contains("devicelogin"),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|l| l.contains("every 10 s")), "{said:?}");
+    assert!(
+        said.iter().all(|l| !l.contains("dev-code-secret")),
+        "{said:?}"
+    );
+    // A 401 drops the token; the renewal goes through the refresh token, which rotates.
+    tokens.invalidate(&token);
+    assert_eq!(tokens.token().await.unwrap().expose(), "renewed");
+    tokens.invalidate(&Secret::new("renewed"));
+    tokens.token().await.unwrap();
+    let refreshes: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.form("refresh_token"))
+        .collect();
+    assert_eq!(refreshes, ["rt-1", "rotated-after-rt-1"]);
+    let scopes = server.requests()[0].form("scope").unwrap_or_default();
+    assert!(
+        scopes.contains("offline_access") && scopes.contains("PrivilegedOperations.All"),
+        "{scopes}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_device_code_says_how_long_it_was_valid() {
+    let server = serve(|seen| {
+        if seen.target.ends_with("/devicecode") {
+            return device_grant();
+        }
+        entra_error(70016, "authorization_pending", "pending")
+    })
+    .await;
+    let tokens = device_code_source(&server.url());
+    let err = tokens
+        .sign_in_interactively(&SignInUi::silent())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the code expired") && err.contains("valid for 1 minute)"),
+        "{err}"
+    );
+}

@@ -231,9 +231,9 @@ impl Delegated {
         let mut interval = Duration::from_secs(grant.interval.unwrap_or(5).max(1));
         let expired = || {
             AuthError::NotSignedIn(format!(
-                "the code expired before the sign-in was completed (it is valid for {} \
-                 minutes): run the command again and finish signing in within that time",
-                lifetime.as_secs().div_ceil(60)
+                "the code expired before the sign-in was completed (it is valid for {}): run \
+                 the command again and finish signing in within that time",
+                minutes(lifetime)
             ))
         };
         loop {
@@ -338,9 +338,9 @@ impl Delegated {
             .await
             .map_err(|_| {
                 AuthError::NotSignedIn(format!(
-                    "no sign-in arrived within {} minutes: run the command again, or use \
-                     --auth device-code when no browser on this machine can be used",
-                    ui.browser_wait.as_secs().div_ceil(60)
+                    "no sign-in arrived within {}: run the command again, or use --auth \
+                     device-code when no browser on this machine can be used",
+                    minutes(ui.browser_wait)
                 ))
             })??;
         if answer.state.as_deref() != Some(state.as_str()) {
@@ -511,6 +511,14 @@ async fn receive(listener: &TcpListener) -> Result<Answer, AuthError> {
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
         return Ok(answer);
+    }
+}
+
+/// `1 minute`, `15 minutes`.
+fn minutes(d: Duration) -> String {
+    match d.as_secs().div_ceil(60) {
+        1 => "1 minute".to_owned(),
+        n => format!("{n} minutes"),
     }
 }
 

@@ -92,5 +92,8 @@ async fn without_limits_nothing_is_throttled() {
         assert_ne!(post(&sim, &reset_path(&id), &token).await.0, 429);
     }
     let stats = sim.shutdown().await;
-    assert_eq!(stats.max_writes_in_any_window.get("app"), Some(&250));
+    // Every write was served (none 429), whatever the machine's speed: how many fell in
+    // one 20 s window depends on how fast this machine sent them, so that is not asserted.
+    assert_eq!(stats.too_many_requests, 0);
+    assert_eq!(stats.resets_per_device.get(&id), Some(&250));
 }
