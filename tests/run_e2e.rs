@@ -120,6 +120,7 @@ async fn run_on(
         interactive: false,
         resume: false,
         lock: None,
+        lookup_via: Default::default(),
     };
     let prepared = prepare(&config).unwrap();
     let outcome = execute(&config, client, prepared, std::future::pending())

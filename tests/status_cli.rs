@@ -118,6 +118,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         interactive: false,
         resume: false,
         lock: None,
+        lookup_via: Default::default(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await

@@ -6,6 +6,7 @@ mod crash_cli;
 mod hardening;
 mod kill_campaign;
 mod layers;
+mod lookup_cli;
 mod plan_cli;
 mod resume_cli;
 mod rules_cli;

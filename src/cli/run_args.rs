@@ -4,11 +4,18 @@ use std::path::PathBuf;
 
 use crate::error::CommandError;
 use crate::planner::PlanOptions;
-use crate::run::{RunConfig, Settings};
+use crate::run::{LookupVia, RunConfig, Settings};
 
 use super::run_cmd::Target;
 
 use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LookupViaArg {
+    Auto,
+    Inventory,
+    Filter,
+}
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
@@ -23,6 +30,11 @@ pub(super) struct RunArgs {
     /// When to read a device's facts from Graph first.
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
+    /// How rows that need a lookup find their device: `inventory` reads the tenant's
+    /// managed devices once (1000 per request) and joins locally; `filter` sends one
+    /// $filter per row; `auto` reads the inventory from 100 lookups on.
+    #[arg(long, value_enum, default_value_t = LookupViaArg::Auto)]
+    lookup_via: LookupViaArg,
     #[command(flatten)]
     output: ReportArgs,
     /// Act without asking (required when there is no terminal, as under cron).
@@ -147,6 +159,11 @@ impl RunArgs {
             interactive,
             resume: self.resume,
             lock: self.lock,
+            lookup_via: match self.lookup_via {
+                LookupViaArg::Auto => LookupVia::Auto,
+                LookupViaArg::Inventory => LookupVia::Inventory,
+                LookupViaArg::Filter => LookupVia::Filter,
+            },
         };
         Ok((config, target))
     }

@@ -55,6 +55,9 @@ pub enum PageRequest {
         value: String,
         select: Vec<String>,
     },
+    /// The first page of every managed device, up to 1000 per page: the tenant's
+    /// inventory, read once to join many rows locally.
+    All { select: Vec<String> },
     /// An `@odata.nextLink`, followed verbatim.
     Next(String),
 }
@@ -137,6 +140,12 @@ impl GraphClient {
                     &mut url,
                     &[("$filter", &property.filter(&value)), ("$select", &select)],
                 );
+                url
+            }
+            PageRequest::All { select } => {
+                let mut url = self.collection_url("beta");
+                let select = select.join(",");
+                set_query(&mut url, &[("$select", &select), ("$top", "1000")]);
                 url
             }
             PageRequest::Next(link) => self.checked_next_link(&link).map_err(|why| {

@@ -24,6 +24,7 @@ use crate::rules::Action;
 use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 
 mod claims;
+pub(super) mod inventory;
 mod lookup;
 mod settle;
 #[cfg(test)]
@@ -42,6 +43,8 @@ pub struct Engine<G> {
     claimed: Mutex<Claims>,
     /// The run's durable record (see [`super::ledger`]); `None` for `status`.
     ledger: Option<Arc<Ledger>>,
+    /// The tenant's devices, read once when the job needs many lookups.
+    inventory: std::sync::OnceLock<inventory::TenantIndex>,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -112,7 +115,20 @@ impl<G: GraphApi> Engine<G> {
             pacer: Pacer::new(graph, settings),
             claimed: Mutex::new(Claims::default()),
             ledger: None,
+            inventory: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reads the tenant's managed devices once, so that lookups join locally; the
+    /// number of devices and pages read, or why the listing failed (lookups then go
+    /// one `$filter` per row).
+    pub async fn read_inventory(&self) -> Result<(usize, u64), String> {
+        let index = inventory::read(&self.pacer)
+            .await
+            .map_err(|end| end.failure.detail.clone())?;
+        let counts = (index.len(), index.pages);
+        let _ = self.inventory.set(index);
+        Ok(counts)
     }
 
     /// What the run sent, for the summary.

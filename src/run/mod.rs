@@ -65,7 +65,25 @@ pub struct RunConfig {
     pub resume: bool,
     /// `--lock`: the lock file [default: `<report folder>/<job>.lock`].
     pub lock: Option<PathBuf>,
+    /// `--lookup-via`: one `$filter` per row, or the tenant's inventory read once.
+    pub lookup_via: LookupVia,
 }
+
+/// How rows that need a lookup find their device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LookupVia {
+    /// The inventory when at least [`INVENTORY_THRESHOLD`] rows need a lookup.
+    #[default]
+    Auto,
+    /// Read the tenant's managed devices once and join locally.
+    Inventory,
+    /// One `$filter` request per row.
+    Filter,
+}
+
+/// `--lookup-via auto` reads the inventory from this many lookups on: they would cost
+/// as many requests as the inventory of a 100,000-device tenant (100 pages).
+pub const INVENTORY_THRESHOLD: u64 = engine::inventory::AUTO_THRESHOLD;
 
 impl RunConfig {
     /// The lock for this job: beside the report, named after the first job file, so
@@ -101,6 +119,8 @@ pub struct PlanCounts {
     pub done: u64,
     /// Devices to act on by platform and action (or "to be looked up").
     pub per_platform: BTreeMap<String, u64>,
+    /// Rows whose device is read from Graph before acting.
+    pub lookups: u64,
 }
 
 /// Everything [`prepare`] read and checked before sign-in.
@@ -286,6 +306,7 @@ fn count_plan(
         devices: 0,
         done: 0,
         per_platform: BTreeMap::new(),
+        lookups: 0,
     };
     assess_all(jobs, &mut planner, &mut |file, a| {
         counts.rows += 1;
@@ -304,6 +325,9 @@ fn count_plan(
             return;
         }
         counts.devices += 1;
+        if a.work.as_ref().is_some_and(|w| w.lookup) {
+            counts.lookups += 1;
+        }
         let platform = if a.row.platform.is_empty() {
             "to be looked up".to_string()
         } else {
@@ -386,6 +410,22 @@ pub async fn execute<G: GraphApi>(
     for (key, h) in &history {
         if let Some(claim) = &h.claim {
             engine.restore_claim(&claim.device, *key, &claim.report.source);
+        }
+    }
+    let inventory = match config.lookup_via {
+        LookupVia::Auto => counts.lookups >= INVENTORY_THRESHOLD,
+        LookupVia::Inventory => counts.lookups > 0,
+        LookupVia::Filter => false,
+    };
+    if inventory {
+        match engine.read_inventory().await {
+            Ok((devices, pages)) => tracing::info!(
+                "read the tenant's {devices} managed devices in {pages} pages: {} lookups join locally",
+                counts.lookups
+            ),
+            Err(why) => tracing::warn!(
+                "reading the tenant's managed devices failed ({why}); each row is looked up by filter"
+            ),
         }
     }
     let stop = engine.clone();

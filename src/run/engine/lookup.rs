@@ -38,7 +38,16 @@ impl<G: GraphApi> Engine<G> {
                 live: None,
             });
         }
+        let listed = |column: Column, value: &str| {
+            self.inventory
+                .get()
+                .map(|index| index.matches(column, value))
+                .unwrap_or_default()
+        };
         let device = match &work.identity {
+            Identity::Id(id) if listed(Column::Id, id).len() == 1 => {
+                listed(Column::Id, id)[0].clone()
+            }
             Identity::Id(id) => {
                 let reply = self
                     .pacer
@@ -120,6 +129,19 @@ impl<G: GraphApi> Engine<G> {
     /// re-checks every returned device: Graph silently ignores filters it does not
     /// support and returns everything.
     async fn find(&self, column: Column, value: &str) -> Result<ManagedDevice, End> {
+        if let Some(index) = self.inventory.get() {
+            let listed: Vec<ManagedDevice> = index
+                .matches(column, value)
+                .into_iter()
+                .filter(|d| same_value(column, d, value))
+                .cloned()
+                .collect();
+            // A listing can miss devices in large tenants: no match is asked again by
+            // filter before it counts as not found.
+            if !listed.is_empty() {
+                return one_match(column, value, listed);
+            }
+        }
         let property = match column {
             Column::SerialNumber => FilterProperty::SerialNumber,
             Column::AzureAdDeviceId => FilterProperty::AzureAdDeviceId,
