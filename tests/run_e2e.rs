@@ -110,7 +110,9 @@ async fn run_on(
         },
         report: Some(report.clone()),
         format: ReportFormat::Csv,
+        bom: true,
         summary_json: None,
+        identity: Vec::new(),
         yes: true,
         max_devices: None,
         settings: Settings {

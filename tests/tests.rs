@@ -7,6 +7,7 @@ mod hardening;
 mod kill_campaign;
 mod layers;
 mod plan_cli;
+mod report_files;
 mod resume_cli;
 mod rules_cli;
 mod run_e2e;

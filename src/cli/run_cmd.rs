@@ -62,6 +62,23 @@ pub fn run(
             }
             Target::Tenant(_) => None,
         };
+        let identity = match (&simulator, &target) {
+            (Some(sim), _) => vec![
+                (
+                    "tenant".into(),
+                    format!("{} (simulated)", sim.config().tenant_id),
+                ),
+                ("client id".into(), SIMULATED_CLIENT_ID.into()),
+            ],
+            (None, Target::Tenant(tenant)) => graph::credentials::resolve(&tenant.identity, env)
+                .map(|r| r.identity.describe())
+                .unwrap_or_default(),
+            (None, Target::Simulate { .. }) => Vec::new(),
+        };
+        let config = RunConfig {
+            identity,
+            ..config.clone()
+        };
         let timeout = config.settings.request_timeout;
         let signed_in: Result<GraphClient, String> = match (&simulator, &target) {
             (Some(sim), _) => {

@@ -51,6 +51,35 @@ pub enum Identity {
     },
 }
 
+impl Identity {
+    /// As whom requests are made, `(what, value)`, for a report: never the secret.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        match self {
+            Identity::AccessToken(_) => vec![(
+                "sign-in".into(),
+                format!("a ready access token ({ENV_ACCESS_TOKEN})"),
+            )],
+            Identity::App {
+                tenant,
+                client_id,
+                credential,
+            } => vec![
+                ("tenant".into(), tenant.clone()),
+                ("client id".into(), client_id.clone()),
+                (
+                    "credential".into(),
+                    match credential {
+                        AppCredential::Secret(_) => "client secret".into(),
+                        AppCredential::Certificate(c) => {
+                            format!("certificate {}", c.path.display())
+                        }
+                    },
+                ),
+            ],
+        }
+    }
+}
+
 /// What proves the app's identity to Entra ID.
 #[derive(Debug, Clone)]
 pub enum AppCredential {
