@@ -197,13 +197,15 @@ pub struct ReportWriter {
     placed: Vec<Placed>,
 }
 
-/// One row's place in input order (job file, row) and in the file (offset, length).
+/// One row's place in input order (job file, row) and in the file (offset, length):
+/// 24 bytes a row, the one thing a run's memory holds per report row.
 #[derive(Clone, Copy)]
 struct Placed {
-    file: u32,
-    row: u64,
     start: u64,
-    len: u64,
+    row: u64,
+    file: u32,
+    /// A report line is at most a few kilobytes (values are cut at 256 characters).
+    len: u32,
 }
 
 impl ReportWriter {
@@ -245,11 +247,13 @@ impl ReportWriter {
     pub fn write_keyed(&mut self, file: u32, row: &ReportRow) -> io::Result<()> {
         let start = self.out.written;
         self.write(row)?;
+        let len = u32::try_from(self.out.written - start)
+            .map_err(|_| io::Error::other("a report row longer than 4 GiB"))?;
         self.placed.push(Placed {
-            file,
-            row: row.row,
             start,
-            len: self.out.written - start,
+            row: row.row,
+            file,
+            len,
         });
         Ok(())
     }
@@ -295,7 +299,13 @@ impl ReportWriter {
         let mut buf = Vec::new();
         copy_range(&mut source, &mut ordered, &mut buf, 0, head)?;
         for p in &placed {
-            copy_range(&mut source, &mut ordered, &mut buf, p.start, p.len)?;
+            copy_range(
+                &mut source,
+                &mut ordered,
+                &mut buf,
+                p.start,
+                u64::from(p.len),
+            )?;
         }
         // Closed before the rename: Windows renames over no open file.
         drop(source);
@@ -561,6 +571,12 @@ impl Summary {
         }
         if let Some(report) = &self.report {
             out.push_str(&format!("report: {}\n", report.display()));
+            if self.run.is_some() && ReportFormat::from_name(report) == Some(ReportFormat::Xlsx) {
+                out.push_str(&format!(
+                    "its rows as CSV (written as they arrived; `status` reads it): {}\n",
+                    companion_csv(report).display()
+                ));
+            }
         }
         out
     }

@@ -228,6 +228,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_csv_files_of_status_start_with_a_bom_unless_told_not_to() {
+        let dir = tempfile::tempdir().unwrap();
+        for bom in [true, false] {
+            let passcodes = dir.path().join(format!("passcodes-{bom}.csv"));
+            PasscodeFile::create_new(&passcodes, bom)
+                .unwrap()
+                .finish()
+                .unwrap();
+            let report = dir.path().join(format!("status-{bom}.csv"));
+            StatusWriter::create(&report, ReportFormat::Csv, bom)
+                .unwrap()
+                .finish()
+                .unwrap();
+            for path in [passcodes, report] {
+                let bytes = std::fs::read(&path).unwrap();
+                assert_eq!(bytes.starts_with(BOM), bom, "{}", path.display());
+            }
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_passcodes_file_is_private_and_never_overwritten() {
