@@ -443,6 +443,26 @@ fn a_killed_xlsx_run_leaves_a_csv_that_reads_as_a_report_and_resume_writes_the_w
     let keys: Vec<u64> = rows.iter().map(|r| r["row"].parse().unwrap()).collect();
     assert_eq!(keys, (2..12).collect::<Vec<u64>>(), "in input order");
     assert_eq!(sheet(&report, "Report").records(), rows);
+    // As whom the run signed in, from the real sign-in, and never the secret.
+    let summary = sheet_text(&report, "Summary");
+    for line in [
+        format!("tenant | {}", crate::common::tenant::TENANT),
+        format!("client id | {}", crate::common::tenant::CLIENT),
+        "credential | client secret".to_owned(),
+        "intune-reset run: 10 rows".to_owned(),
+    ] {
+        assert!(summary.contains(&line), "{line} in\n{summary}");
+    }
+    for sheet in crate::common::xlsx::read_workbook(&report) {
+        assert!(
+            sheet
+                .cells
+                .values()
+                .all(|c| !c.text().contains("crash-test-secret")),
+            "no secret in {}",
+            sheet.name
+        );
+    }
     let resets = tenant.resets();
     assert_eq!(resets.len(), 8, "{resets:?}");
     assert!(resets.values().all(|n| *n == 1), "{resets:?}");

@@ -62,23 +62,6 @@ pub fn run(
             }
             Target::Tenant(_) => None,
         };
-        let identity = match (&simulator, &target) {
-            (Some(sim), _) => vec![
-                (
-                    "tenant".into(),
-                    format!("{} (simulated)", sim.config().tenant_id),
-                ),
-                ("client id".into(), SIMULATED_CLIENT_ID.into()),
-            ],
-            (None, Target::Tenant(tenant)) => graph::credentials::resolve(&tenant.identity, env)
-                .map(|r| r.identity.describe())
-                .unwrap_or_default(),
-            (None, Target::Simulate { .. }) => Vec::new(),
-        };
-        let config = RunConfig {
-            identity,
-            ..config.clone()
-        };
         let timeout = config.settings.request_timeout;
         let signed_in: Result<GraphClient, String> = match (&simulator, &target) {
             (Some(sim), _) => {
@@ -94,7 +77,18 @@ pub fn run(
             (None, Target::Simulate { .. }) => Err("the simulated tenant did not start".into()),
         };
         let outcome = match signed_in {
-            Ok(client) => run::execute(&config, client, prepared, signals::interrupted()).await,
+            Ok(client) => {
+                // The xlsx report's Summary sheet says as whom the run signed in.
+                let mut identity = client.identity().to_vec();
+                if simulator.is_some() {
+                    identity.push(("tenant kind".into(), "simulated (--simulate)".into()));
+                }
+                let config = RunConfig {
+                    identity,
+                    ..config.clone()
+                };
+                run::execute(&config, client, prepared, signals::interrupted()).await
+            }
             Err(why) => Ok(RunOutcome {
                 summary: Summary::new("run"),
                 aborted: Some(AbortReason::Authentication(why)),

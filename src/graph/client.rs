@@ -79,6 +79,8 @@ pub struct GraphClient {
     endpoints: Endpoints,
     /// Shared by every clone, so one renewal serves all workers.
     tokens: TokenSource,
+    /// As whom it signed in ([`Identity::describe`]): no secret.
+    who: std::sync::Arc<[(String, String)]>,
 }
 
 impl GraphClient {
@@ -90,17 +92,25 @@ impl GraphClient {
         timeout: Duration,
     ) -> Result<GraphClient, SetupError> {
         let pooled = http_client(&endpoints, timeout, false)?;
+        let who = identity.describe().into();
         let tokens = TokenSource::new(identity, &endpoints, pooled.clone())?;
         Ok(GraphClient {
             fresh: http_client(&endpoints, timeout, true)?,
             pooled,
             endpoints,
             tokens,
+            who,
         })
     }
 
     pub fn tokens(&self) -> &TokenSource {
         &self.tokens
+    }
+
+    /// As whom this client signed in, `(what, value)`: tenant, client id, the kind of
+    /// credential. Never a secret.
+    pub fn identity(&self) -> &[(String, String)] {
+        &self.who
     }
 
     /// `GET /beta/deviceManagement/managedDevices/{id}?$select=...`

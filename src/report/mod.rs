@@ -287,35 +287,55 @@ impl ReportWriter {
         drop(out);
         // Unbuffered: each row is one seek and one read of exactly its bytes.
         let mut source = File::open(&path)?;
-        let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(parent) => parent.to_owned(),
-            None => PathBuf::from("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".report-")
-            .suffix(".tmp")
-            .tempfile_in(&folder)?;
-        let mut ordered = BufWriter::new(temp);
-        let mut buf = Vec::new();
-        copy_range(&mut source, &mut ordered, &mut buf, 0, head)?;
-        for p in &placed {
-            copy_range(
-                &mut source,
-                &mut ordered,
-                &mut buf,
-                p.start,
-                u64::from(p.len),
-            )?;
-        }
-        // Closed before the rename: Windows renames over no open file.
-        drop(source);
-        let temp = ordered.into_inner().map_err(|e| e.into_error())?;
-        temp.as_file().sync_all()?;
-        temp.persist(&path).map_err(|e| e.error)?;
-        sync_folder(&folder);
+        // The ordered file keeps the report's permissions (its owner may have set them).
+        let permissions = source.metadata()?.permissions();
+        replace_atomically(&path, Some(permissions), |ordered| {
+            let mut buf = Vec::new();
+            copy_range(&mut source, ordered, &mut buf, 0, head)?;
+            for p in &placed {
+                copy_range(&mut source, ordered, &mut buf, p.start, u64::from(p.len))?;
+            }
+            // Closed before the rename: Windows renames over no open file.
+            drop(source);
+            Ok(())
+        })?;
         Ok(path)
     }
 }
+
+/// Writes a file whole and puts it at `path` at once: `write` fills a temporary file in
+/// the same folder, which is synced and renamed over `path` (an existing file is
+/// replaced, on Windows too). Until the rename `path` is as it was; a failure leaves no
+/// temporary file behind. The file gets `permissions`, else those `File::create` gives
+/// a new file (0666 less the umask on Unix), not a temporary file's 0600.
+fn replace_atomically(
+    path: &Path,
+    permissions: Option<std::fs::Permissions>,
+    write: impl FnOnce(&mut BufWriter<tempfile::NamedTempFile>) -> io::Result<()>,
+) -> io::Result<()> {
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_owned(),
+        None => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".report-").suffix(".tmp");
+    #[cfg(unix)]
+    let permissions = permissions.or_else(|| {
+        use std::os::unix::fs::PermissionsExt;
+        Some(std::fs::Permissions::from_mode(0o666))
+    });
+    if let Some(p) = permissions.filter(|p| !p.readonly()) {
+        builder.permissions(p);
+    }
+    let mut out = BufWriter::new(builder.tempfile_in(&folder)?);
+    write(&mut out)?;
+    let temp = out.into_inner().map_err(|e| e.into_error())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    sync_folder(&folder);
+    Ok(())
+}
+
 /// Copies `len` bytes at `start` of `from` to `to`.
 fn copy_range(
     from: &mut File,
@@ -764,7 +784,13 @@ mod tests {
             }
             w.flush().unwrap();
             let arrived = std::fs::read(&path).unwrap();
+            let permissions = std::fs::metadata(&path).unwrap().permissions();
             assert_eq!(w.finish_in_order().unwrap(), path);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions(),
+                permissions,
+                "the ordered report keeps the report's permissions, not a temporary file's"
+            );
             let rows = read_all(&path);
             let order: Vec<(String, u64)> =
                 rows.iter().map(|r| (r.source.clone(), r.row)).collect();

@@ -11,7 +11,7 @@
 //! to a temporary file in the report's folder and renamed into place.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -138,21 +138,9 @@ impl XlsxReport {
         workbook.push_worksheet(self.sheet);
         workbook.push_worksheet(summary_sheet);
         super::create_parent(path)?;
-        let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(parent) => parent.to_owned(),
-            None => std::path::PathBuf::from("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".report-")
-            .suffix(".xlsx.tmp")
-            .tempfile_in(&folder)?;
-        let mut out = BufWriter::new(temp);
-        workbook.save_to_writer(&mut out).map_err(xlsx_error)?;
-        let temp = out.into_inner().map_err(|e| e.into_error())?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        super::sync_folder(&folder);
-        Ok(())
+        super::replace_atomically(path, None, |out| {
+            workbook.save_to_writer(out).map_err(xlsx_error)
+        })
     }
 
     fn summary_sheet(&self, summary: &Summary, facts: &SheetFacts) -> Result<Worksheet, XlsxError> {
