@@ -2,7 +2,14 @@
 //!
 //! Columns (DESIGN.md, "The report"); JSON Lines uses the same keys. CSV cells that a
 //! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`:
-//! device names are chosen by users, and the report is opened in Excel.
+//! device names are chosen by users, and the report is opened in Excel. A CSV report
+//! starts with a UTF-8 BOM unless told not to (Windows Excel reads UTF-8 without one as
+//! the ANSI code page). [`xlsx`] writes the report as a workbook.
+//!
+//! Input order: [`ReportWriter::write_keyed`] remembers where each row went, and
+//! [`ReportWriter::finish_in_order`] writes the rows again sorted by job file and row,
+//! renamed over the report in one step, so `run` can write rows as outcomes arrive and
+//! still end with a report in input order.
 //!
 //! Core module: it imports only the error contract, never a command.
 

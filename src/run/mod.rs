@@ -13,7 +13,11 @@
 //!    tasks; one writer task owns the report file, the summary and the progress bar.
 //!
 //! The ledger is the run's durable record; the report is a view of the plan and the
-//! ledger, written anew by a resumed run.
+//! ledger, written anew by a resumed run. Rows are written (and flushed) as outcomes
+//! arrive; when the run ends, finished or interrupted, the report is written again in
+//! input order and renamed over the one written so far. An xlsx report's rows go to
+//! its CSV companion (`<report>.csv`) that way, and the workbook is then written from
+//! them.
 //!
 //! A command: it uses the core (planner, pacing, graph, job, report), never another
 //! command, and never the process: signals and the simulator come from `cli`.
