@@ -168,9 +168,15 @@ struct ReportArgs {
     /// Where to write the report [default: reports/<job>-<UTC timestamp>.csv]
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
-    /// Report format [default: jsonl for a --report ending in .jsonl or .ndjson, else csv]
+    /// Report format [default: jsonl for a --report ending in .jsonl or .ndjson, xlsx
+    /// for .xlsx, else csv]. An xlsx run report keeps its crash-safe CSV beside it
+    /// (<report>.csv)
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// CSV without the UTF-8 byte-order mark that Windows Excel needs to read accents
+    /// right (for tools that mind it).
+    #[arg(long)]
+    no_bom: bool,
     /// Also write the summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
@@ -271,6 +277,7 @@ impl From<LookupArg> for LookupMode {
 enum FormatArg {
     Csv,
     Jsonl,
+    Xlsx,
 }
 
 impl From<FormatArg> for ReportFormat {
@@ -278,6 +285,7 @@ impl From<FormatArg> for ReportFormat {
         match f {
             FormatArg::Csv => ReportFormat::Csv,
             FormatArg::Jsonl => ReportFormat::Jsonl,
+            FormatArg::Xlsx => ReportFormat::Xlsx,
         }
     }
 }
@@ -297,6 +305,7 @@ impl PlanArgs {
                 lookup: self.lookup.into(),
             },
             format: self.output.format(),
+            bom: !self.output.no_bom,
             report: self.output.report,
             summary_json: self.output.summary_json,
         }

@@ -327,6 +327,7 @@ fn base_row(source: &str, job_row: &JobRow) -> ReportRow {
         device_id: text(Column::Id),
         device_name: text(Column::DeviceName),
         serial_number: text(Column::SerialNumber),
+        user_principal_name: text(Column::UserPrincipalName),
         operating_system: f
             .get(Column::OperatingSystem)
             .or(f.get(Column::ExportOs))

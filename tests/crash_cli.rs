@@ -121,6 +121,11 @@ fn sigterm_stops_dispatching_exits_3_and_resume_finishes_the_job() {
     );
     let rows = read_report(&report);
     assert_complete(&rows, 42, 1);
+    let order: Vec<u64> = rows.iter().map(|r| r["row"].parse().unwrap()).collect();
+    assert!(
+        order.is_sorted(),
+        "an interrupted run still ends with its report in input order: {order:?}"
+    );
     let left = rows
         .iter()
         .filter(|r| r["outcome"] == "not_attempted")

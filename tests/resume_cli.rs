@@ -127,9 +127,9 @@ fn regression_8_3_a_kill_before_the_first_report_row_is_resumed() {
     // Killed at the first send: no device has a row yet (the two Macs may or may not),
     // and the report already has its header, so it reads as a report.
     assert!(
-        std::fs::read_to_string(&report)
+        std::fs::read(&report)
             .unwrap()
-            .starts_with("source,row,"),
+            .starts_with(b"\xEF\xBB\xBFsource,row,"),
         "the header is on disk, not in a buffer"
     );
     let before = read_report(&report);

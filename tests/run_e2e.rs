@@ -110,6 +110,7 @@ async fn run_on(
         },
         report: Some(report.clone()),
         format: ReportFormat::Csv,
+        bom: true,
         summary_json: None,
         yes: true,
         max_devices: None,

@@ -111,6 +111,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         },
         report: Some(run_report.clone()),
         format,
+        bom: true,
         summary_json: None,
         yes: true,
         max_devices: None,
@@ -144,6 +145,7 @@ impl Tenant {
             report: None,
             passcodes: None,
             summary_json: None,
+            bom: true,
             wait: None,
             poll_interval: Duration::from_millis(50),
             settings: settings(),
@@ -230,6 +232,19 @@ async fn right_after_a_run_every_reset_is_pending_and_other_rows_are_copied() {
     assert_eq!(outcome.summary.passes, 1);
     assert!(!outcome.summary.all_done());
     assert!(!t.dir.path().join("run.status.csv.partial").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_of_an_xlsx_run_report_reads_the_csv_beside_it() {
+    let t = ran(ReportFormat::Xlsx).await;
+    assert!(t.run_report.exists(), "the workbook was written");
+    let companion = intune_reset::report::companion_csv(&t.run_report);
+    let outcome = t.status(&t.config()).await.unwrap();
+    let report = t.dir.path().join("run.status.csv");
+    assert_eq!(outcome.summary.report.as_deref(), Some(report.as_path()));
+    let status = read_report(&report);
+    assert_copies_the_run(&read_report(&companion), &status);
+    assert_eq!(states(&status)["pending"], ELIGIBLE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,6 +430,10 @@ async fn passcodes_go_to_the_0600_file_and_nowhere_else() {
         assert_eq!(entry["device_id"], row["device_id"]);
         assert_eq!(entry["device_name"], row["device_name"]);
         assert_eq!(entry["serial_number"], row["serial_number"]);
+        assert_eq!(
+            entry["user_principal_name"], row["user_principal_name"],
+            "each passcode names the user to hand it to"
+        );
         assert_eq!(entry["generated_at"], row["action_updated_at"]);
         assert!(entry["passcode"].len() >= 6, "{entry:?}");
     }

@@ -8,6 +8,7 @@ mod kill_campaign;
 mod layers;
 mod lookup_cli;
 mod plan_cli;
+mod report_files;
 mod resume_cli;
 mod rules_cli;
 mod run_e2e;

@@ -151,8 +151,10 @@ impl RunArgs {
                 lookup: self.lookup.into(),
             },
             format: self.output.format(),
+            bom: !self.output.no_bom,
             report: self.output.report,
             summary_json: self.output.summary_json,
+            // Filled by `run_cmd` once the target is known.
             yes: self.yes,
             max_devices: self.max_devices,
             settings,

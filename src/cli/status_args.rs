@@ -23,7 +23,8 @@ Exit codes:
 
 #[derive(Debug, clap::Args)]
 pub(super) struct StatusArgs {
-    /// The report `run` wrote (CSV or JSON Lines).
+    /// The report `run` wrote (CSV or JSON Lines; for an xlsx report, the CSV `run`
+    /// keeps beside it is read).
     #[arg(value_name = "REPORT")]
     run_report: PathBuf,
     /// Keep reading devices still pending until none is or this time is up, e.g. 10m.
@@ -40,6 +41,9 @@ pub(super) struct StatusArgs {
     /// Also write the summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+    /// CSV (the status report, the passcodes file) without the UTF-8 byte-order mark.
+    #[arg(long)]
+    no_bom: bool,
     #[command(flatten)]
     tenant: TenantArgs,
     /// Reads per second at most [default: 50]
@@ -73,6 +77,7 @@ impl StatusArgs {
             report: self.report,
             passcodes: self.passcodes,
             summary_json: self.summary_json,
+            bom: !self.no_bom,
             wait: self.wait,
             poll_interval: status::POLL_INTERVAL,
             settings,

@@ -49,6 +49,22 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
+    /// `(what, value)` pairs for a report's Summary sheet: never a secret.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("signed in as".to_owned(), self.describe()),
+            ("sign-in".to_owned(), self.method.to_owned()),
+            ("tenant".to_owned(), self.tenant.clone()),
+        ];
+        if let Some(user) = &self.user {
+            out.push(("user".into(), user.clone()));
+        }
+        if let Some(id) = &self.client_id {
+            out.push(("client id".into(), id.clone()));
+        }
+        out
+    }
+
     /// `ada@contoso.com (browser sign-in) in tenant 72f9...`, for people.
     pub fn describe(&self) -> String {
         let who = match (&self.user, &self.client_id) {

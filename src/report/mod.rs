@@ -2,7 +2,14 @@
 //!
 //! Columns (DESIGN.md, "The report"); JSON Lines uses the same keys. CSV cells that a
 //! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`:
-//! device names are chosen by users, and the report is opened in Excel.
+//! device names are chosen by users, and the report is opened in Excel. A CSV report
+//! starts with a UTF-8 BOM unless told not to (Windows Excel reads UTF-8 without one as
+//! the ANSI code page). [`xlsx`] writes the report as a workbook.
+//!
+//! Input order: [`ReportWriter::write_keyed`] remembers where each row went, and
+//! [`ReportWriter::finish_in_order`] writes the rows again sorted by job file and row,
+//! renamed over the report in one step, so `run` can write rows as outcomes arrive and
+//! still end with a report in input order.
 //!
 //! Core module: it imports only the error contract, never a command.
 
@@ -18,6 +25,7 @@ use crate::error::CommandError;
 use serde::{Deserialize, Serialize};
 
 mod reader;
+pub mod xlsx;
 pub use reader::{ReportError, RunReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -82,6 +90,10 @@ pub struct ReportRow {
     pub device_id: String,
     pub device_name: String,
     pub serial_number: String,
+    /// The device's user: the job row's, else Graph's `userPrincipalName` (when the run
+    /// read the device). Absent from reports written before the column existed.
+    #[serde(default)]
+    pub user_principal_name: String,
     pub operating_system: String,
     pub os_version: String,
     pub platform: Cow<'static, str>,
@@ -97,12 +109,13 @@ pub struct ReportRow {
     pub finished_at: String,
 }
 
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 19] = [
     "source",
     "row",
     "device_id",
     "device_name",
     "serial_number",
+    "user_principal_name",
     "operating_system",
     "os_version",
     "platform",
@@ -118,20 +131,32 @@ pub const COLUMNS: [&str; 18] = [
     "finished_at",
 ];
 
+/// Columns a reader does without: reports written before they existed lack them (a run
+/// resumed from an older ledger, `status` of an older report).
+pub const OPTIONAL_COLUMNS: [&str; 1] = ["user_principal_name"];
+
+/// The UTF-8 byte-order mark a CSV report starts with (unless `--no-bom`): without it,
+/// Windows Excel reads UTF-8 as the ANSI code page and garbles every accent.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
     Csv,
     Jsonl,
+    /// An Excel workbook, written from the final rows; while a run goes on, its rows
+    /// are in the crash-safe CSV beside it ([`companion_csv`]).
+    Xlsx,
 }
 
 impl ReportFormat {
     /// The format a report's file name says: `.jsonl`/`.ndjson` are JSON Lines, `.csv`
-    /// is CSV; `None` for any other name.
+    /// is CSV, `.xlsx` a workbook; `None` for any other name.
     pub fn from_name(path: &Path) -> Option<ReportFormat> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(ReportFormat::Csv),
             "jsonl" | "ndjson" => Some(ReportFormat::Jsonl),
+            "xlsx" => Some(ReportFormat::Xlsx),
             _ => None,
         }
     }
@@ -140,8 +165,18 @@ impl ReportFormat {
         match self {
             ReportFormat::Csv => "csv",
             ReportFormat::Jsonl => "jsonl",
+            ReportFormat::Xlsx => "xlsx",
         }
     }
+}
+
+/// The CSV an xlsx run report keeps beside it, `<report>.csv` (`job.xlsx.csv`): written
+/// row by row as outcomes arrive, so a killed run leaves a report that reads as one, and
+/// rewritten in input order at the end. `status` reads it.
+pub fn companion_csv(xlsx: &Path) -> PathBuf {
+    let mut name = xlsx.as_os_str().to_owned();
+    name.push(".csv");
+    PathBuf::from(name)
 }
 
 /// `reports/<job>-<UTC timestamp>.<ext>`, the job being the first file's name.
@@ -156,55 +191,205 @@ pub fn default_path(first_job: &Path, format: ReportFormat, now: std::time::Syst
     PathBuf::from("reports").join(format!("{job}-{stamp}.{}", format.extension()))
 }
 
-pub enum ReportWriter {
-    Csv(BufWriter<File>),
-    Jsonl(BufWriter<File>),
+/// A line report (CSV or JSON Lines) being written, row by row, flushed as the caller
+/// says. It knows where each row lies, so [`ReportWriter::finish_in_order`] can write
+/// the rows again in input order once they are all there.
+pub struct ReportWriter {
+    out: Counting<BufWriter<File>>,
+    path: PathBuf,
+    jsonl: bool,
+    /// Bytes before the first row: the BOM and the header.
+    head: u64,
+    /// Where each row written with [`ReportWriter::write_keyed`] lies.
+    placed: Vec<Placed>,
+}
+
+/// One row's place in input order (job file, row) and in the file (offset, length):
+/// 24 bytes a row, the one thing a run's memory holds per report row.
+#[derive(Clone, Copy)]
+struct Placed {
+    start: u64,
+    row: u64,
+    file: u32,
+    /// A report line is at most a few kilobytes (values are cut at 256 characters).
+    len: u32,
 }
 
 impl ReportWriter {
-    pub fn create(path: &Path, format: ReportFormat) -> io::Result<ReportWriter> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let file = BufWriter::new(File::create(path)?);
-        Ok(match format {
-            ReportFormat::Csv => {
-                let mut w = file;
-                write_csv_line(&mut w, COLUMNS)?;
-                // On disk before the first POST: a run killed at its first send leaves
-                // a report that reads as one, not an empty file.
-                w.flush()?;
-                ReportWriter::Csv(w)
+    /// Creates (or truncates) the report: CSV gets its BOM (if `bom`) and its header, on
+    /// disk before the first row. An `Xlsx` format writes its CSV (the companion).
+    pub fn create(path: &Path, format: ReportFormat, bom: bool) -> io::Result<ReportWriter> {
+        create_parent(path)?;
+        let mut out = Counting::new(BufWriter::new(File::create(path)?));
+        let jsonl = format == ReportFormat::Jsonl;
+        if !jsonl {
+            if bom {
+                out.write_all(BOM)?;
             }
-            ReportFormat::Jsonl => ReportWriter::Jsonl(file),
-        })
-    }
-
-    /// Continues a report (`--resume`): appends, with no second header.
-    pub fn append(path: &Path, format: ReportFormat) -> io::Result<ReportWriter> {
-        let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        let file = BufWriter::new(file);
-        Ok(match format {
-            ReportFormat::Csv => ReportWriter::Csv(file),
-            ReportFormat::Jsonl => ReportWriter::Jsonl(file),
+            write_csv_line(&mut out, COLUMNS)?;
+            // On disk before the first POST: a run killed at its first send leaves
+            // a report that reads as one, not an empty file.
+            out.flush()?;
+        }
+        Ok(ReportWriter {
+            head: out.written,
+            out,
+            path: path.to_owned(),
+            jsonl,
+            placed: Vec::new(),
         })
     }
 
     pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
-        match self {
-            ReportWriter::Csv(w) => write_csv_row(w, row, &[]),
-            ReportWriter::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, row)?;
-                w.write_all(b"\n")
-            }
+        if self.jsonl {
+            serde_json::to_writer(&mut self.out, row)?;
+            self.out.write_all(b"\n")
+        } else {
+            write_csv_row(&mut self.out, row, &[])
         }
     }
 
+    /// Writes a row and remembers its place in input order: the `file`-th job file's
+    /// row `row.row`.
+    pub fn write_keyed(&mut self, file: u32, row: &ReportRow) -> io::Result<()> {
+        let start = self.out.written;
+        self.write(row)?;
+        let len = u32::try_from(self.out.written - start)
+            .map_err(|_| io::Error::other("a report row longer than 4 GiB"))?;
+        self.placed.push(Placed {
+            start,
+            row: row.row,
+            file,
+            len,
+        });
+        Ok(())
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
-        match self {
-            ReportWriter::Csv(w) => w.flush(),
-            ReportWriter::Jsonl(w) => w.flush(),
+        self.out.flush()
+    }
+
+    /// Flushes, and when the keyed rows were written out of input order (as outcomes
+    /// arrived), writes the report again sorted by job file then row: to a temporary
+    /// file in the same folder, synced, then renamed over the report. Until the rename
+    /// the report on disk is the one written so far, whole; after it, the ordered one.
+    pub fn finish_in_order(mut self) -> io::Result<PathBuf> {
+        self.out.flush()?;
+        let in_order = self
+            .placed
+            .windows(2)
+            .all(|w| (w[0].file, w[0].row) <= (w[1].file, w[1].row));
+        if in_order {
+            self.out.inner.get_ref().sync_all()?;
+            return Ok(self.path);
         }
+        self.placed.sort_by_key(|p| (p.file, p.row));
+        let ReportWriter {
+            out,
+            path,
+            placed,
+            head,
+            ..
+        } = self;
+        drop(out);
+        // Unbuffered: each row is one seek and one read of exactly its bytes.
+        let mut source = File::open(&path)?;
+        // The ordered file keeps the report's permissions (its owner may have set them).
+        let permissions = source.metadata()?.permissions();
+        replace_atomically(&path, Some(permissions), |ordered| {
+            let mut buf = Vec::new();
+            copy_range(&mut source, ordered, &mut buf, 0, head)?;
+            for p in &placed {
+                copy_range(&mut source, ordered, &mut buf, p.start, u64::from(p.len))?;
+            }
+            // Closed before the rename: Windows renames over no open file.
+            drop(source);
+            Ok(())
+        })?;
+        Ok(path)
+    }
+}
+
+/// Writes a file whole and puts it at `path` at once: `write` fills a temporary file in
+/// the same folder, which is synced and renamed over `path` (an existing file is
+/// replaced, on Windows too). Until the rename `path` is as it was; a failure leaves no
+/// temporary file behind. The file gets `permissions`, else those `File::create` gives
+/// a new file (0666 less the umask on Unix), not a temporary file's 0600.
+fn replace_atomically(
+    path: &Path,
+    permissions: Option<std::fs::Permissions>,
+    write: impl FnOnce(&mut BufWriter<tempfile::NamedTempFile>) -> io::Result<()>,
+) -> io::Result<()> {
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_owned(),
+        None => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".report-").suffix(".tmp");
+    #[cfg(unix)]
+    let permissions = permissions.or_else(|| {
+        use std::os::unix::fs::PermissionsExt;
+        Some(std::fs::Permissions::from_mode(0o666))
+    });
+    if let Some(p) = permissions.filter(|p| !p.readonly()) {
+        builder.permissions(p);
+    }
+    let mut out = BufWriter::new(builder.tempfile_in(&folder)?);
+    write(&mut out)?;
+    let temp = out.into_inner().map_err(|e| e.into_error())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    sync_folder(&folder);
+    Ok(())
+}
+
+/// Copies `len` bytes at `start` of `from` to `to`.
+fn copy_range(
+    from: &mut File,
+    to: &mut impl Write,
+    buf: &mut Vec<u8>,
+    start: u64,
+    len: u64,
+) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    from.seek(SeekFrom::Start(start))?;
+    buf.resize(len as usize, 0);
+    from.read_exact(buf)?;
+    to.write_all(buf)
+}
+
+/// Makes a rename durable (Unix: the folder's entry is synced; elsewhere a no-op, and a
+/// failure changes nothing the run can act on).
+fn sync_folder(folder: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(folder) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+}
+
+/// A writer that counts the bytes written through it: where the next row starts.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W> Counting<W> {
+    fn new(inner: W) -> Self {
+        Counting { inner, written: 0 }
+    }
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -224,6 +409,7 @@ pub(crate) fn write_csv_row<W: Write>(
         &row.device_id,
         &row.device_name,
         &row.serial_number,
+        &row.user_principal_name,
         &row.operating_system,
         &row.os_version,
         &row.platform,
@@ -418,6 +604,12 @@ impl Summary {
         }
         if let Some(report) = &self.report {
             out.push_str(&format!("report: {}\n", report.display()));
+            if self.run.is_some() && ReportFormat::from_name(report) == Some(ReportFormat::Xlsx) {
+                out.push_str(&format!(
+                    "its rows as CSV (written as they arrived; `status` reads it): {}\n",
+                    companion_csv(report).display()
+                ));
+            }
         }
         out
     }
@@ -540,6 +732,139 @@ mod tests {
             let back: Vec<&str> = record.iter().collect();
             proptest::prop_assert_eq!(back, cells.iter().map(String::as_str).collect::<Vec<_>>());
         }
+    }
+
+    fn row(source: &str, n: u64) -> ReportRow {
+        ReportRow {
+            source: source.into(),
+            row: n,
+            device_id: format!("id-{n}"),
+            device_name: format!("Pixel, {n}"),
+            serial_number: String::new(),
+            user_principal_name: "ana@contoso.com".into(),
+            operating_system: "Android".into(),
+            os_version: "13".into(),
+            platform: "android_work_profile".into(),
+            action: "reset_passcode".into(),
+            outcome: Outcome::Succeeded,
+            reason: "".into(),
+            detail: "multi\nline \"quoted\"".into(),
+            http_status: Some(204),
+            attempts: 1,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_csv_report_starts_with_a_bom_unless_told_not_to() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bom, format, starts) in [
+            (true, ReportFormat::Csv, &b"\xEF\xBB\xBFsource,row,"[..]),
+            (false, ReportFormat::Csv, b"source,row,"),
+            // JSON Lines never has one: each line is a JSON document.
+            (true, ReportFormat::Jsonl, b"{\"source\""),
+        ] {
+            let path = dir.path().join(format!("r-{bom}.{}", format.extension()));
+            let mut w = ReportWriter::create(&path, format, bom).unwrap();
+            w.write(&row("job.csv", 2)).unwrap();
+            w.flush().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(bytes.starts_with(starts), "{bom} {format:?}: {bytes:?}");
+            assert_eq!(
+                bytes.windows(3).filter(|w| *w == BOM).count(),
+                usize::from(bom && format == ReportFormat::Csv)
+            );
+        }
+    }
+
+    #[test]
+    fn the_final_report_is_in_input_order_and_keeps_its_head() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [ReportFormat::Csv, ReportFormat::Jsonl] {
+            let path = dir.path().join(format!("r.{}", format.extension()));
+            let mut w = ReportWriter::create(&path, format, true).unwrap();
+            // As outcomes arrive: file 1 before file 0, rows out of order.
+            for (file, source, n) in [
+                (1, "b.csv", 3),
+                (0, "a.csv", 4),
+                (1, "b.csv", 2),
+                (0, "a.csv", 2),
+            ] {
+                w.write_keyed(file, &row(source, n)).unwrap();
+            }
+            w.flush().unwrap();
+            let arrived = std::fs::read(&path).unwrap();
+            let permissions = std::fs::metadata(&path).unwrap().permissions();
+            assert_eq!(w.finish_in_order().unwrap(), path);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions(),
+                permissions,
+                "the ordered report keeps the report's permissions, not a temporary file's"
+            );
+            let rows = read_all(&path);
+            let order: Vec<(String, u64)> =
+                rows.iter().map(|r| (r.source.clone(), r.row)).collect();
+            assert_eq!(
+                order,
+                [("a.csv", 2), ("a.csv", 4), ("b.csv", 2), ("b.csv", 3)]
+                    .map(|(s, n)| (s.to_owned(), n))
+                    .to_vec(),
+                "{format:?}"
+            );
+            let ordered = std::fs::read(&path).unwrap();
+            assert_eq!(ordered.len(), arrived.len(), "the same bytes, reordered");
+            if format == ReportFormat::Csv {
+                assert_eq!(
+                    ordered[..20],
+                    arrived[..20],
+                    "the BOM and header stay first"
+                );
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .collect();
+            assert!(leftovers.is_empty(), "no temporary file is left");
+        }
+    }
+
+    #[test]
+    fn a_report_already_in_input_order_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut w = ReportWriter::create(&path, ReportFormat::Csv, false).unwrap();
+        w.write_keyed(0, &row("a.csv", 2)).unwrap();
+        w.write_keyed(0, &row("a.csv", 3)).unwrap();
+        let before = std::fs::metadata(&path).unwrap();
+        w.finish_in_order().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let after = std::fs::metadata(&path).unwrap();
+            assert_eq!(
+                before.ino(),
+                after.ino(),
+                "the same file, not a renamed copy"
+            );
+        }
+        let _ = before;
+        assert_eq!(read_all(&path).len(), 2);
+    }
+
+    fn read_all(path: &Path) -> Vec<ReportRow> {
+        let mut rows = Vec::new();
+        RunReport::open(path)
+            .unwrap()
+            .each::<ReportError>(&mut |r| {
+                rows.push(r);
+                Ok(true)
+            })
+            .unwrap();
+        rows
     }
 
     #[test]

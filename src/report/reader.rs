@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{COLUMNS, ReportFormat, ReportRow};
+use super::{COLUMNS, OPTIONAL_COLUMNS, ReportFormat, ReportRow};
 
 /// A report that cannot be read, or is not a run report.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum ReportError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV or JSON Lines)"
+        "{path} is not a run report: {why}. Give status the report that `intune-reset run` wrote (CSV, JSON Lines or xlsx)"
     )]
     NotARunReport { path: PathBuf, why: String },
 }
@@ -38,18 +38,36 @@ pub struct RunReport {
 impl RunReport {
     /// Opens the report and checks it is one: a CSV header naming every report column,
     /// or a first JSON line that reads as a report row.
+    ///
+    /// An xlsx report is read through the CSV `run` keeps beside it
+    /// ([`companion_csv`](super::companion_csv)): the same rows, and the one written
+    /// while the run went on.
     pub fn open(path: &Path) -> Result<RunReport, ReportError> {
+        if ReportFormat::from_name(path) == Some(ReportFormat::Xlsx) {
+            let csv = super::companion_csv(path);
+            if !csv.exists() {
+                return Err(ReportError::NotARunReport {
+                    path: path.to_owned(),
+                    why: format!(
+                        "{} is not beside it (an xlsx report is read through the CSV `run` writes next to it)",
+                        csv.display()
+                    ),
+                });
+            }
+            return RunReport::open(&csv);
+        }
         let format = detect(path)?;
         let report = RunReport {
             path: path.to_owned(),
             format,
         };
         match format {
-            ReportFormat::Csv => {
+            ReportFormat::Csv | ReportFormat::Xlsx => {
                 let mut reader = report.csv_reader()?;
                 let headers = reader.headers().map_err(|e| report.csv_error(e))?;
                 let missing: Vec<&str> = COLUMNS
                     .iter()
+                    .filter(|c| !OPTIONAL_COLUMNS.contains(c))
                     .filter(|c| !headers.iter().any(|h| h == **c))
                     .copied()
                     .collect();
@@ -79,7 +97,7 @@ impl RunReport {
         each: &mut dyn FnMut(ReportRow) -> Result<bool, E>,
     ) -> Result<(), E> {
         match self.format {
-            ReportFormat::Csv => {
+            ReportFormat::Csv | ReportFormat::Xlsx => {
                 let mut reader = self.csv_reader()?;
                 for record in reader.deserialize::<ReportRow>() {
                     if !each(record.map_err(|e| self.csv_error(e))?)? {
@@ -212,6 +230,7 @@ mod tests {
             device_id: format!("id-{n}"),
             device_name: name.into(),
             serial_number: String::new(),
+            user_principal_name: String::new(),
             operating_system: "Android".into(),
             os_version: "13".into(),
             platform: "android_work_profile".into(),
@@ -254,7 +273,7 @@ mod tests {
             ("r.txt", ReportFormat::Jsonl),
         ] {
             let path = dir.path().join(name);
-            let mut w = ReportWriter::create(&path, format).unwrap();
+            let mut w = ReportWriter::create(&path, format, true).unwrap();
             for r in &rows {
                 w.write(r).unwrap();
             }
@@ -268,7 +287,7 @@ mod tests {
     fn a_defused_cell_reads_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        let mut w = ReportWriter::create(&path, ReportFormat::Csv).unwrap();
+        let mut w = ReportWriter::create(&path, ReportFormat::Csv, false).unwrap();
         w.write(&row(1, Outcome::Succeeded, "=HYPERLINK(1)"))
             .unwrap();
         w.flush().unwrap();
@@ -292,13 +311,61 @@ mod tests {
     fn a_byte_order_mark_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        let mut w = ReportWriter::create(&path, ReportFormat::Csv).unwrap();
+        let mut w = ReportWriter::create(&path, ReportFormat::Csv, false).unwrap();
         w.write(&row(1, Outcome::Succeeded, "Pixel")).unwrap();
         w.flush().unwrap();
         let mut bytes = b"\xEF\xBB\xBF".to_vec();
         bytes.extend(std::fs::read(&path).unwrap());
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(read_back(&path), vec![row(1, Outcome::Succeeded, "Pixel")]);
+    }
+
+    #[test]
+    fn a_report_from_before_the_user_column_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let header: Vec<&str> = COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| *c != "user_principal_name")
+            .collect();
+        let csv = dir.path().join("old.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "{}\njob.csv,2,id-2,Pixel,,Android,13,android_work_profile,reset_passcode,succeeded,,,204,1,r,c,,\n",
+                header.join(",")
+            ),
+        )
+        .unwrap();
+        let jsonl = dir.path().join("old.jsonl");
+        let mut line = serde_json::to_value(row(2, Outcome::Succeeded, "Pixel")).unwrap();
+        line.as_object_mut().unwrap().remove("user_principal_name");
+        std::fs::write(&jsonl, format!("{line}\n")).unwrap();
+        for path in [csv, jsonl] {
+            let rows = read_back(&path);
+            assert_eq!(rows.len(), 1, "{}", path.display());
+            assert_eq!(rows[0].device_id, "id-2");
+            assert_eq!(rows[0].user_principal_name, "");
+        }
+    }
+
+    #[test]
+    fn an_xlsx_report_is_read_through_the_csv_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let xlsx = dir.path().join("run.xlsx");
+        let err = RunReport::open(&xlsx).unwrap_err().to_string();
+        assert!(err.contains("run.xlsx.csv"), "{err}");
+        let mut w = ReportWriter::create(
+            &crate::report::companion_csv(&xlsx),
+            ReportFormat::Xlsx,
+            true,
+        )
+        .unwrap();
+        w.write(&row(1, Outcome::Succeeded, "Pixel")).unwrap();
+        w.flush().unwrap();
+        let report = RunReport::open(&xlsx).unwrap();
+        assert_eq!(report.format, ReportFormat::Csv);
+        assert_eq!(read_back(&xlsx), vec![row(1, Outcome::Succeeded, "Pixel")]);
     }
 
     #[test]

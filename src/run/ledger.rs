@@ -557,6 +557,7 @@ mod tests {
             device_id: format!("d{n}"),
             device_name: "é".into(),
             serial_number: String::new(),
+            user_principal_name: String::new(),
             operating_system: String::new(),
             os_version: String::new(),
             platform: Cow::Borrowed("ios"),

@@ -13,7 +13,11 @@
 //!    tasks; one writer task owns the report file, the summary and the progress bar.
 //!
 //! The ledger is the run's durable record; the report is a view of the plan and the
-//! ledger, written anew by a resumed run.
+//! ledger, written anew by a resumed run. Rows are written (and flushed) as outcomes
+//! arrive; when the run ends, finished or interrupted, the report is written again in
+//! input order and renamed over the one written so far. An xlsx report's rows go to
+//! its CSV companion (`<report>.csv`) that way, and the workbook is then written from
+//! them.
 //!
 //! A command: it uses the core (planner, pacing, graph, job, report), never another
 //! command, and never the process: signals and the simulator come from `cli`.
@@ -29,7 +33,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -38,6 +42,7 @@ use crate::device::Column;
 use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
+use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::report::{check_summary_path, report_path, write_summary_json};
 
@@ -53,6 +58,8 @@ pub struct RunConfig {
     pub options: PlanOptions,
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
+    /// A CSV report starts with a UTF-8 byte-order mark (`--no-bom`: without).
+    pub bom: bool,
     pub summary_json: Option<PathBuf>,
     /// `--yes`: no confirmation prompt (required without a terminal).
     pub yes: bool,
@@ -186,7 +193,12 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         }
         Some((ledger, history))
     } else {
-        if let Some(existing) = [&report, &ledger_file].into_iter().find(|p| p.exists()) {
+        let companion = crate::report::companion_csv(&report);
+        let mut records = vec![&report, &ledger_file];
+        if config.format == ReportFormat::Xlsx {
+            records.push(&companion);
+        }
+        if let Some(existing) = records.into_iter().find(|p| p.exists()) {
             return Err(CommandError::Usage(format!(
                 "{} already exists: it is the record of an earlier run. Pass --resume to \
                  continue that run, or choose another --report",
@@ -340,6 +352,8 @@ fn count_plan(
 
 /// A row on its way to the report.
 struct Finished {
+    /// Its place in input order.
+    key: RowKey,
     row: ReportRow,
     /// This run acted on the device (not a row the plan or the ledger already decided).
     acted: bool,
@@ -351,8 +365,9 @@ struct Finished {
 impl Finished {
     /// A row this run did not act on: decided by the plan or by an earlier run, or left
     /// when the run stopped.
-    fn decided(row: ReportRow) -> Finished {
+    fn decided(key: RowKey, row: ReportRow) -> Finished {
         Finished {
+            key,
             row,
             acted: false,
             sent_now: false,
@@ -368,6 +383,7 @@ pub async fn execute<G: GraphApi>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     let Prepared {
         job,
         report: path,
@@ -400,12 +416,19 @@ pub async fn execute<G: GraphApi>(
     };
     let ledger = Arc::new(ledger);
     // The report is a view of the plan and the ledger: a resumed run writes it anew.
-    let writer =
-        ReportWriter::create(&path, config.format).map_err(|source| CommandError::Write {
+    // An xlsx report's rows go to its CSV companion as they arrive; the workbook is
+    // written from them at the end.
+    let lines = match config.format {
+        ReportFormat::Xlsx => crate::report::companion_csv(&path),
+        _ => path.clone(),
+    };
+    let writer = ReportWriter::create(&lines, config.format, config.bom).map_err(|source| {
+        CommandError::Write {
             what: "the report",
-            path: path.clone(),
+            path: lines.clone(),
             source,
-        })?;
+        }
+    })?;
     let engine = Arc::new(Engine::new(graph, config.settings.clone()).with_ledger(ledger.clone()));
     for (key, h) in &history {
         if let Some(claim) = &h.claim {
@@ -444,7 +467,8 @@ pub async fn execute<G: GraphApi>(
         row_rx,
         progress.clone(),
         engine.clone(),
-        path.clone(),
+        lines.clone(),
+        config.format == ReportFormat::Xlsx,
     ));
 
     // The second pass over the same copy: planning is a pure function of its bytes and
@@ -468,13 +492,13 @@ pub async fn execute<G: GraphApi>(
             row: row.row,
         };
         let Some(work) = work else {
-            let _ = row_tx.send(Finished::decided(row)).await;
+            let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
         };
         let prior = match history.remove(&key) {
             Some(h) => match h.done {
                 Some(done) => {
-                    let _ = row_tx.send(Finished::decided(done)).await;
+                    let _ = row_tx.send(Finished::decided(key, done)).await;
                     continue;
                 }
                 None => Prior {
@@ -490,7 +514,7 @@ pub async fn execute<G: GraphApi>(
         };
         if engine.is_aborted() {
             let row = engine.not_attempted(row);
-            let _ = row_tx.send(Finished::decided(row)).await;
+            let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
         }
         let engine = engine.clone();
@@ -504,6 +528,7 @@ pub async fn execute<G: GraphApi>(
             }
             let _ = row_tx
                 .send(Finished {
+                    key,
                     sent_now: done.row.attempts > earlier,
                     row: done.row,
                     acted: true,
@@ -526,6 +551,19 @@ pub async fn execute<G: GraphApi>(
     if let Err(e) = ledger.sync() {
         engine.abort(ledger.unwritable(&e));
     }
+    // The final report: in input order, renamed over the one written as outcomes
+    // arrived (which stays whole until then). A report that could not be written
+    // whole is left as it is: `--resume` writes it from the ledger.
+    let mut ordered = None;
+    if let Some(writer) = collected.writer {
+        match writer.finish_in_order() {
+            Ok(_) => ordered = collected.rows,
+            Err(e) => engine.abort(AbortReason::Unrecorded(format!(
+                "the report {} cannot be written in input order ({e})",
+                lines.display()
+            ))),
+        }
+    }
 
     let mut summary = collected.summary;
     summary.files = files;
@@ -543,6 +581,28 @@ pub async fn execute<G: GraphApi>(
         resets_per_second: collected.succeeded_now as f64 / elapsed.as_secs_f64().max(1e-9),
         aborted: None,
     };
+    if let Some(mut rows) = ordered {
+        stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
+        summary.run = Some(stats.clone());
+        let ready = summary.clone().with_elapsed(elapsed);
+        rows.sort_by_key(|(key, _)| (key.file, key.row));
+        let facts = SheetFacts {
+            started: started_at,
+            ended: SystemTime::now(),
+            identity: summary
+                .signed_in
+                .as_ref()
+                .map(crate::graph::SignedIn::pairs)
+                .unwrap_or_default(),
+        };
+        if let Err(e) = write_workbook(&path, &rows, &ready, &facts) {
+            engine.abort(AbortReason::Unrecorded(format!(
+                "the report {} cannot be written ({e}); its rows are in {}",
+                path.display(),
+                lines.display()
+            )));
+        }
+    }
     if let Some(json_path) = &config.summary_json {
         stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
         summary.run = Some(stats.clone());
@@ -588,11 +648,29 @@ async fn process_guarded<G: GraphApi>(
     }
 }
 
+/// The xlsx report, from the final rows in input order.
+fn write_workbook(
+    path: &Path,
+    rows: &[(RowKey, ReportRow)],
+    summary: &Summary,
+    facts: &SheetFacts,
+) -> std::io::Result<()> {
+    let mut workbook = XlsxReport::new();
+    for (_, row) in rows {
+        workbook.push(row)?;
+    }
+    workbook.save(path, summary, facts)
+}
+
 /// What the report writer saw.
 struct Collected {
     summary: Summary,
     /// Succeeded devices whose reset this run sent.
     succeeded_now: u64,
+    /// The report, every row written (`None` when a write failed).
+    writer: Option<ReportWriter>,
+    /// The rows, kept for an xlsx report (written whole at the end).
+    rows: Option<Vec<(RowKey, ReportRow)>>,
 }
 
 /// The one owner of the report file: writes and flushes each row as it arrives. A
@@ -604,13 +682,17 @@ async fn collect<G: GraphApi>(
     progress: progress::Progress,
     engine: Arc<Engine<G>>,
     path: PathBuf,
+    keep_rows: bool,
 ) -> Collected {
     let mut collected = Collected {
         summary: Summary::new("run"),
         succeeded_now: 0,
+        writer: None,
+        rows: keep_rows.then(Vec::new),
     };
     let mut writable = true;
     while let Some(Finished {
+        key,
         row,
         acted,
         sent_now,
@@ -623,7 +705,11 @@ async fn collect<G: GraphApi>(
         if sent_now && row.outcome == Outcome::Succeeded {
             collected.succeeded_now += 1;
         }
-        if writable && let Err(e) = writer.write(&row).and_then(|_| writer.flush()) {
+        if writable
+            && let Err(e) = writer
+                .write_keyed(key.file, &row)
+                .and_then(|_| writer.flush())
+        {
             writable = false;
             progress.println(&format!("cannot write the report: {e}"));
             engine.abort(AbortReason::Unrecorded(format!(
@@ -631,6 +717,12 @@ async fn collect<G: GraphApi>(
                 path.display()
             )));
         }
+        if let Some(kept) = &mut collected.rows {
+            kept.push((key, row));
+        }
+    }
+    if writable {
+        collected.writer = Some(writer);
     }
     collected
 }
@@ -688,6 +780,7 @@ mod tests {
             device_id: id.into(),
             device_name: "iPhone".into(),
             serial_number: String::new(),
+            user_principal_name: String::new(),
             operating_system: "iOS".into(),
             os_version: "17.5".into(),
             platform: Cow::Borrowed("ios"),

@@ -86,6 +86,8 @@ pub struct StatusConfig {
     pub passcodes: Option<PathBuf>,
     /// `--summary-json`.
     pub summary_json: Option<PathBuf>,
+    /// CSV files start with a UTF-8 byte-order mark (`--no-bom`: without).
+    pub bom: bool,
     /// `--wait`: how long to keep reading devices whose reset is still open.
     pub wait: Option<Duration>,
     /// Pause between passes with `--wait` (shortened when less wait remains).
@@ -136,12 +138,14 @@ fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
     let output = config
         .report
         .clone()
-        .unwrap_or_else(|| output::default_path(&input.path, input.format));
+        // Named after the report given (`job.xlsx` -> `job.status.csv`), in the format
+        // of the file read.
+        .unwrap_or_else(|| output::default_path(&config.run_report, input.format));
     if same_file(&output, &input.path) {
         return Err(StatusError::ReportIsInput { path: output }.into());
     }
     let passcodes = match &config.passcodes {
-        Some(path) => Some(PasscodeFile::create_new(path)?),
+        Some(path) => Some(PasscodeFile::create_new(path, config.bom)?),
         None => None,
     };
     Ok(Prepared {
@@ -248,7 +252,7 @@ async fn execute_prepared<G: GraphApi>(
             summary.count(&q.device_id, &q.device_name, f);
         }
     }
-    write_outputs(&input, &output, passcodes, &found, &mut summary)?;
+    write_outputs(&input, &output, config.bom, passcodes, &found, &mut summary)?;
     summary.passes = passes;
     summary.requests = pacer.counters.requests.load(Ordering::Relaxed);
     summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed);
@@ -265,6 +269,7 @@ async fn execute_prepared<G: GraphApi>(
 fn write_outputs(
     input: &RunReport,
     output: &std::path::Path,
+    bom: bool,
     mut passcodes: Option<PasscodeFile>,
     found: &HashMap<u64, Found>,
     summary: &mut StatusSummary,
@@ -274,7 +279,7 @@ fn write_outputs(
         path: output.to_owned(),
         source,
     };
-    let mut writer = StatusWriter::create(output, input.format).map_err(write_err)?;
+    let mut writer = StatusWriter::create(output, input.format, bom).map_err(write_err)?;
     let mut ordinal = 0u64;
     let mut failed: Option<CommandError> = None;
     input.each::<StatusError>(&mut |row| {
@@ -365,6 +370,7 @@ mod tests {
             device_id: device_id.into(),
             device_name: String::new(),
             serial_number: String::new(),
+            user_principal_name: String::new(),
             operating_system: String::new(),
             os_version: String::new(),
             platform: "".into(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::graph::Secret;
-use crate::report::{COLUMNS, ReportFormat, ReportRow, defuse, write_csv_line, write_csv_row};
+use crate::report::{BOM, COLUMNS, ReportFormat, ReportRow, defuse, write_csv_line, write_csv_row};
 
 use super::StatusError;
 use super::state::Found;
@@ -23,10 +23,11 @@ use super::state::Found;
 pub const STATUS_COLUMNS: [&str; 3] = ["action_state", "action_updated_at", "error_code"];
 
 /// The columns of the passcodes file.
-pub const PASSCODE_COLUMNS: [&str; 5] = [
+pub const PASSCODE_COLUMNS: [&str; 6] = [
     "device_id",
     "device_name",
     "serial_number",
+    "user_principal_name",
     "passcode",
     "generated_at",
 ];
@@ -62,7 +63,8 @@ struct JsonLine<'a> {
 }
 
 impl StatusWriter {
-    pub fn create(path: &Path, format: ReportFormat) -> io::Result<StatusWriter> {
+    /// A CSV report starts with a UTF-8 byte-order mark when `bom`.
+    pub fn create(path: &Path, format: ReportFormat, bom: bool) -> io::Result<StatusWriter> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
@@ -70,7 +72,10 @@ impl StatusWriter {
         name.push(".partial");
         let partial = path.with_file_name(name);
         let mut out = BufWriter::new(File::create(&partial)?);
-        if format == ReportFormat::Csv {
+        if format != ReportFormat::Jsonl {
+            if bom {
+                out.write_all(BOM)?;
+            }
             write_csv_line(&mut out, COLUMNS.iter().chain(STATUS_COLUMNS.iter()))?;
         }
         Ok(StatusWriter {
@@ -93,7 +98,9 @@ impl StatusWriter {
             None => ("", "", ""),
         };
         match self.format {
-            ReportFormat::Csv => write_csv_row(&mut self.out, row, &[state, updated, code]),
+            ReportFormat::Csv | ReportFormat::Xlsx => {
+                write_csv_row(&mut self.out, row, &[state, updated, code])
+            }
             ReportFormat::Jsonl => {
                 let line = JsonLine {
                     row,
@@ -131,7 +138,9 @@ impl PasscodeFile {
     /// attributes to `CreateFileW`, so the file inherits its folder's ACL
     /// (<https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createfilew>,
     /// `lpSecurityAttributes`); the README says where to write it.
-    pub fn create_new(path: &Path) -> Result<PasscodeFile, StatusError> {
+    /// It starts with a UTF-8 byte-order mark when `bom` (Excel then reads names and
+    /// users with accents right).
+    pub fn create_new(path: &Path, bom: bool) -> Result<PasscodeFile, StatusError> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -149,12 +158,13 @@ impl PasscodeFile {
             }
         })?;
         let mut out = BufWriter::new(file);
-        write_csv_line(&mut out, PASSCODE_COLUMNS).map_err(|source| {
-            StatusError::PasscodesFile {
+        let head = if bom { BOM } else { b"" };
+        out.write_all(head)
+            .and_then(|_| write_csv_line(&mut out, PASSCODE_COLUMNS))
+            .map_err(|source| StatusError::PasscodesFile {
                 path: path.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         Ok(PasscodeFile {
             path: path.to_owned(),
             out,
@@ -174,6 +184,7 @@ impl PasscodeFile {
             defuse(&row.device_id),
             defuse(&row.device_name),
             defuse(&row.serial_number),
+            defuse(&row.user_principal_name),
             // Passcodes are digits and capitals; defuse anyway, as every other cell.
             defuse(passcode.expose()),
             defuse(generated_at),
@@ -217,24 +228,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_csv_files_of_status_start_with_a_bom_unless_told_not_to() {
+        let dir = tempfile::tempdir().unwrap();
+        for bom in [true, false] {
+            let passcodes = dir.path().join(format!("passcodes-{bom}.csv"));
+            PasscodeFile::create_new(&passcodes, bom)
+                .unwrap()
+                .finish()
+                .unwrap();
+            let report = dir.path().join(format!("status-{bom}.csv"));
+            StatusWriter::create(&report, ReportFormat::Csv, bom)
+                .unwrap()
+                .finish()
+                .unwrap();
+            for path in [passcodes, report] {
+                let bytes = std::fs::read(&path).unwrap();
+                assert_eq!(bytes.starts_with(BOM), bom, "{}", path.display());
+            }
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_passcodes_file_is_private_and_never_overwritten() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("passcodes.csv");
-        let file = PasscodeFile::create_new(&path).unwrap();
+        let file = PasscodeFile::create_new(&path, false).unwrap();
         file.finish().unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = PasscodeFile::create_new(&path);
+        let again = PasscodeFile::create_new(&path, true);
         assert!(matches!(
             again,
             Err(StatusError::PasscodesFileExists { .. })
         ));
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "device_id,device_name,serial_number,passcode,generated_at\n"
+            "device_id,device_name,serial_number,user_principal_name,passcode,generated_at\n"
         );
     }
 }

@@ -121,6 +121,7 @@ fn config(wait: Duration) -> StatusConfig {
         report: None,
         passcodes: None,
         summary_json: None,
+        bom: true,
         wait: Some(wait),
         poll_interval: Duration::from_millis(5),
         settings: Settings {

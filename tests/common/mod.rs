@@ -1,6 +1,7 @@
 //! Fixtures and helpers shared by the integration tests.
 
 pub mod tenant;
+pub mod xlsx;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,9 +52,15 @@ pub fn intune_reset() -> Command {
     cmd
 }
 
-/// A CSV report read back as (column name -> value) maps, in file order.
+/// The UTF-8 byte-order mark CSV reports start with (unless `--no-bom`).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV report read back as (column name -> value) maps, in file order; its BOM, if
+/// any, is not part of the first column's name.
 pub fn read_report(path: &Path) -> Vec<Row> {
-    let mut reader = csv::Reader::from_path(path).expect("report exists");
+    let bytes = std::fs::read(path).expect("report exists");
+    let text = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let mut reader = csv::Reader::from_reader(text);
     let headers = reader.headers().expect("report header").clone();
     reader
         .records()

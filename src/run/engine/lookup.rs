@@ -236,6 +236,7 @@ pub(super) fn fill_from_live(row: &mut ReportRow, device: &ManagedDevice) {
     };
     fill(&mut row.device_name, &device.device_name);
     fill(&mut row.serial_number, &device.serial_number);
+    fill(&mut row.user_principal_name, &device.user_principal_name);
     fill(&mut row.operating_system, &device.operating_system);
     fill(&mut row.os_version, &device.os_version);
 }

@@ -404,6 +404,7 @@ fn planned(n: u64) -> (RowKey, ReportRow, Work) {
         device_id: id.clone(),
         device_name: format!("iPhone {n}"),
         serial_number: format!("SN{n}"),
+        user_principal_name: String::new(),
         operating_system: "iOS".into(),
         os_version: "17.5".into(),
         platform: Platform::Ios.as_str().into(),
