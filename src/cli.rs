@@ -67,7 +67,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Read job files and write the outcome each row would get. No network.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Plan, confirm, then reset the passcodes of every eligible device through Graph.
     Run(Box<RunArgs>),
     /// Read the action state of a run report's succeeded resets; write a status report.
@@ -231,6 +231,24 @@ struct PlanArgs {
     lookup: LookupArg,
     #[command(flatten)]
     output: ReportArgs,
+    /// Resolve and judge every row against the tenant by its live facts, with reads
+    /// only: not one POST. Signs in as `run` does (the sign-in flags below).
+    #[arg(long)]
+    live: bool,
+    /// With --live: how lookups find devices (see `run --help`).
+    #[arg(long, value_enum, default_value_t = run_args::LookupViaArg::Auto, requires = "live")]
+    lookup_via: run_args::LookupViaArg,
+    /// With --live: reads per second at most [default: 50]
+    #[arg(long, value_name = "PER_SECOND", requires = "live")]
+    read_rate: Option<f64>,
+    /// With --live: devices read at once.
+    #[arg(long, default_value_t = 16, requires = "live")]
+    concurrency: usize,
+    /// With --live: per-request timeout [default: 30s]
+    #[arg(long, value_parser = parse_duration, requires = "live")]
+    timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    tenant: TenantArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -297,6 +315,39 @@ enum RulesFormat {
 }
 
 impl PlanArgs {
+    /// `plan --live`: the plan's options, the reads' pacing, and the tenant.
+    fn into_live(self) -> Result<(crate::run::LivePlanConfig, crate::graph::Tenant), CommandError> {
+        if let Some(r) = self.read_rate
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(CommandError::Usage(
+                "--read-rate must be a positive number".into(),
+            ));
+        }
+        let mut settings = crate::run::Settings {
+            concurrency: self.concurrency.max(1),
+            request_timeout: self.timeout.unwrap_or(std::time::Duration::from_secs(30)),
+            ..crate::run::Settings::default()
+        };
+        if let Some(r) = self.read_rate {
+            settings.read_rate = r;
+        }
+        let config = crate::run::LivePlanConfig {
+            files: self.files,
+            options: PlanOptions {
+                action: Some(self.action.into()),
+                lookup: self.lookup.into(),
+            },
+            format: self.output.format(),
+            bom: !self.output.no_bom,
+            report: self.output.report,
+            summary_json: self.output.summary_json,
+            settings,
+            lookup_via: self.lookup_via.into(),
+        };
+        Ok((config, self.tenant.tenant()))
+    }
+
     fn into_config(self) -> PlanConfig {
         PlanConfig {
             files: self.files,
@@ -400,6 +451,21 @@ fn dispatch(cli: Cli) -> u8 {
                 RulesFormat::Json => rules_command::render_json(),
             };
             print_stdout(&text)
+        }
+        Command::Plan(args) if args.live => {
+            let outcome = args.into_live().and_then(|(config, tenant)| {
+                run_cmd::live_plan(
+                    &config,
+                    &tenant,
+                    &|name| std::env::var(name).ok(),
+                    &sign_in_ui(),
+                )
+            });
+            finish(outcome, |summary| {
+                eprint!("{}", summary.render());
+                let aborted = summary.run.as_ref().is_some_and(|r| r.aborted.is_some());
+                exit_code(aborted, summary.needs_attention())
+            })
         }
         Command::Plan(args) => finish(plan::run(&args.into_config()), |summary| {
             eprint!("{}", summary.render());

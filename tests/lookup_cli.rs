@@ -110,3 +110,71 @@ fn lookup_via_filter_sends_one_filter_per_row() {
     let (log, _) = tenant.stop();
     assert_eq!(list_requests(&log), (1, 0));
 }
+
+#[test]
+fn plan_live_judges_every_row_by_reads_and_sends_no_post() {
+    let dir = TempDir::new().unwrap();
+    let inventory = ios_job(dir.path(), 6);
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    // Two rows by id, the same device again by serial, an unknown serial, a Mac.
+    let job = write(
+        dir.path(),
+        "mixed.csv",
+        format!(
+            "id,serialNumber\n{},\n{},\n,{}\n,NOSUCH\n00000001-bbbb-4000-8000-000000000001,\n",
+            crate::common::tenant::ios_id(0),
+            crate::common::tenant::ios_id(1),
+            ios_serial(1),
+        ),
+    );
+    let report = dir.path().join("plan.csv");
+    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
+    cmd.args(["plan", "--live", "--action", "auto"])
+        .arg(&job)
+        .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+        .arg("--report")
+        .arg(&report)
+        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+        .env("AZURE_CLIENT_SECRET", "plan-live-secret")
+        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the unknown serial needs attention: {stderr}"
+    );
+    assert!(stderr.contains("0 resetPasscode POSTs"), "{stderr}");
+    let rows = read_report(&report);
+    let outcomes: Vec<&str> = rows.iter().map(|r| r["outcome"].as_str()).collect();
+    // Rows 3 and 4 name one device: whichever resolves first is planned, the other
+    // is its duplicate (as in `run`).
+    let mut same_device = outcomes[1..3].to_vec();
+    same_device.sort();
+    assert_eq!(outcomes[0], "planned", "{rows:?}");
+    assert_eq!(same_device, ["duplicate", "planned"], "{rows:?}");
+    assert_eq!(outcomes[3..], ["not_found", "ineligible"], "{rows:?}");
+    assert!(
+        rows[0]["detail"].contains("by its live facts"),
+        "{:?}",
+        rows[0]
+    );
+    let (log, _) = tenant.stop();
+    // The token request is the only POST; no reset, no $batch.
+    let posts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"POST\"") && !l.contains("\"kind\":\"token\""))
+        .collect();
+    assert!(posts.is_empty(), "plan --live sent a POST: {posts:?}");
+    assert!(log.contains("\"GET\""), "it read the tenant");
+}

@@ -11,10 +11,20 @@ use super::run_cmd::Target;
 use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LookupViaArg {
+pub(super) enum LookupViaArg {
     Auto,
     Inventory,
     Filter,
+}
+
+impl From<LookupViaArg> for LookupVia {
+    fn from(a: LookupViaArg) -> LookupVia {
+        match a {
+            LookupViaArg::Auto => LookupVia::Auto,
+            LookupViaArg::Inventory => LookupVia::Inventory,
+            LookupViaArg::Filter => LookupVia::Filter,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -161,11 +171,7 @@ impl RunArgs {
             interactive,
             resume: self.resume,
             lock: self.lock,
-            lookup_via: match self.lookup_via {
-                LookupViaArg::Auto => LookupVia::Auto,
-                LookupViaArg::Inventory => LookupVia::Inventory,
-                LookupViaArg::Filter => LookupVia::Filter,
-            },
+            lookup_via: self.lookup_via.into(),
         };
         Ok((config, target))
     }

@@ -172,3 +172,38 @@ fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandEr
         .map_err(|e| CommandError::Usage(format!("cannot read the confirmation: {e}")))?;
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
+
+/// `plan --live`: signs in as `run` does, then resolves and judges every row with reads
+/// only.
+pub fn live_plan(
+    config: &run::LivePlanConfig,
+    tenant: &graph::Tenant,
+    env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
+) -> Result<Summary, CommandError> {
+    let resolved = graph::resolve_identity(tenant, env).map_err(CommandError::Usage)?;
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let timeout = config.settings.request_timeout;
+        let (client, who) = match graph::sign_in(tenant, resolved.identity, timeout, ui).await {
+            Ok(signed_in) => signed_in,
+            Err(why) => {
+                // Nothing was read: a summary that says why, exit 3.
+                let mut summary = Summary::new("plan");
+                summary.run = Some(crate::report::RunStats {
+                    aborted: Some(AbortReason::Authentication(why).sentence()),
+                    ..Default::default()
+                });
+                return Ok(summary);
+            }
+        };
+        tracing::info!("signed in as {}", who.describe());
+        run::live_plan(config, client, Some(who)).await
+    })
+}

@@ -45,6 +45,8 @@ pub struct Engine<G> {
     ledger: Option<Arc<Ledger>>,
     /// The tenant's devices, read once when the job needs many lookups.
     inventory: std::sync::OnceLock<inventory::TenantIndex>,
+    /// `plan --live`: resolve, judge and claim, but never send.
+    dry: bool,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -116,7 +118,14 @@ impl<G: GraphApi> Engine<G> {
             claimed: Mutex::new(Claims::default()),
             ledger: None,
             inventory: std::sync::OnceLock::new(),
+            dry: false,
         }
+    }
+
+    /// Reads only: a row that would be reset ends `planned` (`plan --live`).
+    pub fn dry(mut self) -> Engine<G> {
+        self.dry = true;
+        self
     }
 
     /// Reads the tenant's managed devices once, so that lookups join locally; the
@@ -277,6 +286,16 @@ impl<G: GraphApi> Engine<G> {
                 Outcome::Duplicate,
                 "duplicate_device",
                 format!("the same Intune device ({id}) as {earlier}, which is handled there"),
+            );
+        }
+        if self.dry {
+            return End::new(
+                Outcome::Planned,
+                "",
+                format!(
+                    "would {} (Intune id {id}), judged by its live facts in Graph; plan --live sends nothing",
+                    action.as_str()
+                ),
             );
         }
         if let Some(ledger) = &self.ledger {

@@ -24,7 +24,8 @@
 
 pub mod engine;
 pub mod ledger;
-pub mod lock;
+pub mod live_plan;
+mod lock;
 mod progress;
 pub mod snapshot;
 
@@ -49,6 +50,7 @@ use crate::report::{check_summary_path, report_path, write_summary_json};
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
 use ledger::{Begin, Fate, History, Ledger, RowKey};
+pub use live_plan::{LivePlanConfig, live_plan};
 use snapshot::JobSnapshot;
 
 /// Everything `run` needs, validated; nothing here knows about clap.

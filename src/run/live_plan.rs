@@ -1,0 +1,174 @@
+//! `plan --live`: every row resolved and judged against the tenant with reads only.
+//! Not one POST: the engine runs in its dry mode, where a row that would be reset ends
+//! `planned`, with the live facts it was judged by.
+//!
+//! It lives beside `run` because it is `run`'s own resolution (lookups, the inventory
+//! join, the claims that find duplicates), stopped before the first send.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::CommandError;
+use crate::graph::{GraphApi, SignedIn};
+use crate::pacing::Settings;
+use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
+use crate::report::xlsx::{SheetFacts, XlsxReport};
+use crate::report::{ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
+use crate::report::{report_path, write_summary_json};
+
+use super::engine::{Engine, Prior};
+use super::ledger::RowKey;
+use super::snapshot::JobSnapshot;
+use super::{INVENTORY_THRESHOLD, LookupVia};
+
+/// Everything `plan --live` needs.
+#[derive(Debug, Clone)]
+pub struct LivePlanConfig {
+    pub files: Vec<PathBuf>,
+    pub options: PlanOptions,
+    pub report: Option<PathBuf>,
+    pub format: ReportFormat,
+    pub bom: bool,
+    pub summary_json: Option<PathBuf>,
+    /// Read pacing and timeouts (no write is ever sent).
+    pub settings: Settings,
+    pub lookup_via: LookupVia,
+}
+
+/// Resolves and judges every row by reads, and writes the plan report in input order.
+pub async fn live_plan<G: GraphApi>(
+    config: &LivePlanConfig,
+    graph: G,
+    signed_in: Option<SignedIn>,
+) -> Result<Summary, CommandError> {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    // Every row is judged by its live facts: that is what `--live` asks.
+    let options = PlanOptions {
+        lookup: LookupMode::Always,
+        ..config.options
+    };
+    let job = JobSnapshot::take(&config.files)?;
+    let mut lookups = 0u64;
+    assess_all(job.open()?, &mut Planner::new(options), &mut |_, a| {
+        if a.work.is_some() {
+            lookups += 1;
+        }
+    })?;
+    let path = report_path(&config.report, &config.files, config.format);
+    let write_err = |source| CommandError::Write {
+        what: "the report",
+        path: path.clone(),
+        source,
+    };
+    // Checked before the first read: a report that cannot be written would waste them.
+    let mut lines = match config.format {
+        ReportFormat::Xlsx => None,
+        format => Some(ReportWriter::create(&path, format, config.bom).map_err(write_err)?),
+    };
+    let engine = Arc::new(Engine::new(graph, config.settings.clone()).dry());
+    let inventory = match config.lookup_via {
+        LookupVia::Auto => lookups >= INVENTORY_THRESHOLD,
+        LookupVia::Inventory => lookups > 0,
+        LookupVia::Filter => false,
+    };
+    if inventory && let Err(why) = engine.read_inventory().await {
+        tracing::warn!(
+            "reading the tenant's managed devices failed ({why}); each row is looked up by filter"
+        );
+    }
+    let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
+    let mut tasks: JoinSet<(RowKey, ReportRow)> = JoinSet::new();
+    let mut rows: Vec<(RowKey, ReportRow)> = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Assessment)>(256);
+    let jobs = job.open()?;
+    let reader = std::thread::spawn(move || {
+        let mut planner = Planner::new(options);
+        assess_all(jobs, &mut planner, &mut |file, a| {
+            let _ = tx.blocking_send((file, a));
+        })
+    });
+    while let Some((file, Assessment { row, work })) = rx.recv().await {
+        let key = RowKey {
+            file: file as u32,
+            row: row.row,
+        };
+        let Some(work) = work else {
+            rows.push((key, row));
+            continue;
+        };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let engine = engine.clone();
+        tasks.spawn(async move {
+            let done = engine.process(key, row, work, Prior::default()).await;
+            drop(slot);
+            (key, done.row)
+        });
+        while let Some(Ok(done)) = tasks.try_join_next() {
+            rows.push(done);
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(done) = joined {
+            rows.push(done);
+        }
+    }
+    let files = reader
+        .join()
+        .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
+    rows.sort_by_key(|(key, _)| (key.file, key.row));
+    let mut summary = Summary::new("plan");
+    for (_, row) in &rows {
+        summary.count(row);
+    }
+    summary.files = files;
+    summary.report = Some(path.clone());
+    summary.signed_in = signed_in;
+    let c = engine.counters();
+    summary.run = Some(RunStats {
+        requests: c.requests.load(Ordering::Relaxed),
+        posts: c.posts.load(Ordering::Relaxed),
+        throttled: c.throttled.load(Ordering::Relaxed),
+        aborted: engine
+            .abort_reason()
+            .as_ref()
+            .map(crate::pacing::AbortReason::sentence),
+        ..RunStats::default()
+    });
+    let summary = summary.with_elapsed(started.elapsed());
+    match &mut lines {
+        Some(w) => {
+            for (_, row) in &rows {
+                w.write(row).map_err(write_err)?;
+            }
+            w.flush().map_err(write_err)?;
+        }
+        None => {
+            let mut book = XlsxReport::default();
+            for (_, row) in &rows {
+                book.push(row).map_err(write_err)?;
+            }
+            let facts = SheetFacts {
+                started: started_at,
+                ended: SystemTime::now(),
+                identity: summary
+                    .signed_in
+                    .as_ref()
+                    .map(SignedIn::pairs)
+                    .unwrap_or_default(),
+            };
+            book.save(&path, &summary, &facts).map_err(write_err)?;
+        }
+    }
+    if let Some(json) = &config.summary_json {
+        write_summary_json(json, &summary)?;
+    }
+    Ok(summary)
+}
