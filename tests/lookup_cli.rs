@@ -178,3 +178,38 @@ fn plan_live_judges_every_row_by_reads_and_sends_no_post() {
     assert!(posts.is_empty(), "plan --live sent a POST: {posts:?}");
     assert!(log.contains("\"GET\""), "it read the tenant");
 }
+
+#[test]
+fn the_entra_device_download_is_read_by_its_entra_device_id() {
+    let dir = TempDir::new().unwrap();
+    // The Entra admin center's "Download devices" headers (GRAPH.md).
+    let job = write(
+        dir.path(),
+        "exportDevice.csv",
+        "deviceId,displayName,operatingSystem,operatingSystemVersion,objectId,registeredOwners,isManaged\n\
+         7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f,Ada iPhone,iOS,17.5,0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0,ada@contoso.com,True\n",
+    );
+    let report = dir.path().join("plan.csv");
+    let out = crate::common::intune_reset()
+        .args(["plan", "--action", "auto"])
+        .arg(&job)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Entra admin center's device list"),
+        "{stderr}"
+    );
+    let rows = read_report(&report);
+    assert_eq!(rows[0]["outcome"], "planned", "{rows:?}");
+    assert_eq!(rows[0]["reason"], "lookup_required", "{rows:?}");
+    // Not taken for an Intune id: the device is looked up by its Entra device id.
+    assert_eq!(rows[0]["device_id"], "", "{rows:?}");
+    assert!(
+        rows[0]["detail"].contains("found by deviceId '7c2d9e41"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["device_name"], "Ada iPhone");
+}

@@ -100,6 +100,41 @@ impl Column {
     }
 }
 
+/// Headers only the Entra admin center's "Download devices" file (and Graph's
+/// `/devices`) carries: there `deviceId` is the *Entra* device id (a managed device's
+/// `azureADDeviceId`) and `id`/`objectId` the Entra object id, never an Intune id.
+const ENTRA_MARKERS: &[&str] = &[
+    "objectid",
+    "registeredowners",
+    "mdmdisplayname",
+    "ismanaged",
+    "iscompliant",
+    "trusttype",
+    "approximatelastsignindatetime",
+    "physicalids",
+    "usernames",
+];
+
+/// Whether a header row (or a JSON object's keys) has the Entra device list's shape:
+/// `deviceId` beside at least one header only that file has.
+pub fn is_entra_device_list<'a>(headers: impl IntoIterator<Item = &'a str>) -> bool {
+    let keys: Vec<String> = headers.into_iter().map(normalize).collect();
+    keys.iter().any(|k| k == "deviceid") && keys.iter().any(|k| ENTRA_MARKERS.contains(&k.as_str()))
+}
+
+/// [`Column::match_header`] for a file of the Entra device list's shape: `deviceId` is
+/// the Entra device id, `displayName` the device name, `operatingSystemVersion` the
+/// version; `id` and `objectId` (Entra object ids) are not read.
+pub fn match_entra_header(header: &str) -> Option<Column> {
+    match normalize(header).as_str() {
+        "deviceid" => Some(Column::AzureAdDeviceId),
+        "displayname" => Some(Column::DeviceName),
+        "operatingsystemversion" => Some(Column::OsVersion),
+        "id" | "objectid" => None,
+        _ => Column::match_header(header),
+    }
+}
+
 /// Lower-case and drop spaces, `_`, `-` (and a stray BOM or NBSP Excel leaves behind).
 pub fn normalize(header: &str) -> String {
     let skip = |c: char| matches!(c, ' ' | '_' | '-' | '\u{feff}' | '\u{a0}' | '\t' | '"');
@@ -184,6 +219,37 @@ mod tests {
         for (header, column) in want {
             assert_eq!(Column::match_header(header), Some(column), "{header}");
         }
+    }
+
+    #[test]
+    fn the_entra_device_download_reads_device_id_as_the_entra_id() {
+        let entra = [
+            "deviceId",
+            "displayName",
+            "operatingSystem",
+            "operatingSystemVersion",
+            "objectId",
+            "registeredOwners",
+        ];
+        assert!(is_entra_device_list(entra));
+        assert_eq!(
+            match_entra_header("deviceId"),
+            Some(Column::AzureAdDeviceId)
+        );
+        assert_eq!(match_entra_header("displayName"), Some(Column::DeviceName));
+        assert_eq!(
+            match_entra_header("operatingSystemVersion"),
+            Some(Column::OsVersion)
+        );
+        assert_eq!(match_entra_header("objectId"), None);
+        assert_eq!(match_entra_header("id"), None);
+        // The Intune export's "Device ID" stays Intune's.
+        assert!(!is_entra_device_list([
+            "Device ID",
+            "Device name",
+            "Serial number"
+        ]));
+        assert_eq!(Column::match_header("Device ID"), Some(Column::Id));
     }
 
     #[test]

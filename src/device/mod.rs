@@ -7,6 +7,6 @@ mod columns;
 mod fields;
 mod ids;
 
-pub use columns::{Column, normalize};
+pub use columns::{Column, is_entra_device_list, match_entra_header, normalize};
 pub use fields::DeviceFields;
 pub use ids::{NIL_GUID, parse_guid};

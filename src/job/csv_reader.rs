@@ -158,9 +158,21 @@ fn header_map(header: &[String]) -> Vec<Option<Column>> {
     let has_device_name = header
         .iter()
         .any(|h| crate::device::normalize(h) == "devicename");
+    // The Entra admin center's device download: its deviceId is the Entra device id.
+    let entra = crate::device::is_entra_device_list(header.iter().map(String::as_str));
+    if entra {
+        tracing::info!(
+            "the file has the Entra admin center's device list shape: its deviceId is read as the Entra device id (azureADDeviceId), not an Intune id"
+        );
+    }
+    let matcher = if entra {
+        crate::device::match_entra_header
+    } else {
+        Column::match_header
+    };
     header
         .iter()
-        .map(|h| match Column::match_header(h) {
+        .map(|h| match matcher(h) {
             Some(Column::DeviceName)
                 if has_device_name && crate::device::normalize(h) == "manageddevicename" =>
             {

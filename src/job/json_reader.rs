@@ -318,8 +318,20 @@ impl Sink<'_> {
             );
         };
         let mut fields = DeviceFields::default();
+        // Graph's `/devices` (Entra device objects): `id` is the object id and
+        // `deviceId` the Entra device id.
+        let entra = crate::device::is_entra_device_list(object.keys().map(String::as_str))
+            || object
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.device"));
         for (key, value) in &object {
-            let Some(column) = Column::match_header(key) else {
+            let column = if entra {
+                crate::device::match_entra_header(key)
+            } else {
+                Column::match_header(key)
+            };
+            let Some(column) = column else {
                 continue;
             };
             match value {
