@@ -43,6 +43,9 @@ pub enum Identity {
     Id(String),
     /// A value to resolve with `$filter`, re-checked client-side.
     Lookup { column: Column, value: String },
+    /// A user (UPN or object id): the row stands for every Intune device whose primary
+    /// user it is, each judged by its own live facts.
+    User(String),
 }
 
 /// What the runner must do for a planned row.
@@ -197,6 +200,10 @@ impl Planner {
                         "{} is empty: the device's facts are read from Graph and judged before acting",
                         quoted_column(names, column)
                     ),
+                    Identity::User(user) => format!(
+                        "the row names only the user '{}': each of the user's Intune devices is read from Graph, judged by its live facts and reported on its own row",
+                        echo(user)
+                    ),
                 }
                 .into();
                 let work = Work {
@@ -269,7 +276,7 @@ impl Planner {
         row.outcome = Outcome::Planned;
         row.action = action.as_str().into();
         let lookup = self.options.lookup == LookupMode::Always
-            || matches!(identity, Identity::Lookup { .. });
+            || matches!(identity, Identity::Lookup { .. } | Identity::User(_));
         row.detail = rule.detail.into();
         if lookup {
             row.reason = "lookup_required".into();
@@ -283,6 +290,11 @@ impl Planner {
                 Identity::Id(_) => format!(
                     "{}; the device's live facts are read from Graph first (--lookup always)",
                     rule.detail
+                ),
+                Identity::User(user) => format!(
+                    "{}; the row names the user '{}': each of the user's devices is read from Graph and judged by its live facts",
+                    rule.detail,
+                    echo(user)
                 ),
             }
             .into();
@@ -487,9 +499,36 @@ fn identity(
         .iter()
         .find_map(|c| fields.get(*c).map(|v| (*c, v)))
     else {
+        if let Some(user) = fields.get(Column::UserPrincipalName) {
+            let user = user.trim();
+            let upn = user.contains('@')
+                && !user.starts_with('@')
+                && !user.ends_with('@')
+                && !user.contains(char::is_whitespace);
+            if !upn && parse_guid(user).is_none() {
+                return Err((
+                    "malformed_user",
+                    format!(
+                        "column '{}': '{}' is neither a user principal name (user@domain) nor a user object id (a GUID)",
+                        names.name(Column::UserPrincipalName),
+                        echo(user)
+                    ),
+                ));
+            }
+            if lookup == LookupMode::Never {
+                return Err((
+                    "lookup_disabled",
+                    "the row names only a user, and --lookup never forbids finding the user's devices in Graph"
+                        .to_string(),
+                ));
+            }
+            return Ok(Identity::User(
+                parse_guid(user).unwrap_or_else(|| user.to_lowercase()),
+            ));
+        }
         return Err((
             "no_identity",
-            "the row names no device: it needs an id, serialNumber, azureADDeviceId, imei or deviceName".into(),
+            "the row names no device: it needs an id, serialNumber, azureADDeviceId, imei, deviceName or userPrincipalName".into(),
         ));
     };
     if lookup == LookupMode::Never {
@@ -518,6 +557,10 @@ fn identity_key(identity: &Identity) -> u64 {
         Identity::Id(id) => {
             Column::Id.hash(&mut hasher);
             id.hash(&mut hasher);
+        }
+        Identity::User(user) => {
+            Column::UserPrincipalName.hash(&mut hasher);
+            user.hash(&mut hasher);
         }
         Identity::Lookup { column, value } => {
             column.hash(&mut hasher);

@@ -213,3 +213,114 @@ fn the_entra_device_download_is_read_by_its_entra_device_id() {
     );
     assert_eq!(rows[0]["device_name"], "Ada iPhone");
 }
+
+/// A tenant where ada has three iPhones and bob one, with their UPNs.
+fn users_tenant(dir: &Path) -> std::path::PathBuf {
+    let mut csv =
+        String::from("id,deviceName,serialNumber,operatingSystem,osVersion,userPrincipalName\n");
+    for i in 0..4 {
+        let user = if i < 3 {
+            "ada@contoso.com"
+        } else {
+            "bob@contoso.com"
+        };
+        csv.push_str(&format!(
+            "{},iPhone {i},{},iOS,17.5,{user}\n",
+            crate::common::tenant::ios_id(i),
+            ios_serial(i)
+        ));
+    }
+    write(dir, "tenant.csv", csv)
+}
+
+#[test]
+fn a_row_naming_a_user_stands_for_each_of_the_users_devices() {
+    let dir = TempDir::new().unwrap();
+    let inventory = users_tenant(dir.path());
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    // Compromised users as a responder is handed them, and one of ada's phones again.
+    let job = write(
+        dir.path(),
+        "users.csv",
+        format!(
+            "userPrincipalName,serialNumber\nAda@Contoso.com,\nbob@contoso.com,\nnobody@contoso.com,\n,{}\n",
+            ios_serial(1)
+        ),
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = run(&tenant, &job, &report, &[]);
+    assert_eq!(code, Some(1), "the unknown user needs attention: {stderr}");
+    assert!(
+        stderr.contains("user ada@contoso.com → 3 devices"),
+        "{stderr}"
+    );
+    let rows = read_report(&report);
+    // ada's three devices keep her row (2), bob's his (3).
+    let of_row = |n: &str| rows.iter().filter(|r| r["row"] == n).collect::<Vec<_>>();
+    assert_eq!(of_row("2").len(), 3, "{rows:?}");
+    assert!(
+        of_row("2")
+            .iter()
+            .all(|r| r["user_principal_name"].eq_ignore_ascii_case("ada@contoso.com"))
+    );
+    assert_eq!(of_row("3").len(), 1);
+    assert_eq!(of_row("4")[0]["outcome"], "not_found");
+    assert_eq!(of_row("4")[0]["reason"], "user_not_found");
+    // The serial row names a device ada's row already covers: one of the two is a
+    // duplicate, and the device is reset once.
+    assert_eq!(count(&rows, "succeeded"), 4, "{rows:?}");
+    assert_eq!(count(&rows, "duplicate"), 1, "{rows:?}");
+    let resets = tenant.resets();
+    assert_eq!(resets.len(), 4);
+    assert!(resets.values().all(|n| *n == 1), "{resets:?}");
+}
+
+#[test]
+fn a_killed_user_run_resumes_on_the_devices_it_recorded() {
+    let dir = TempDir::new().unwrap();
+    let inventory = users_tenant(dir.path());
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--action-delay", "0"],
+    );
+    let job = write(
+        dir.path(),
+        "users.csv",
+        "userPrincipalName\nada@contoso.com\nbob@contoso.com\n",
+    );
+    let report = dir.path().join("report.csv");
+    let args = ["--write-rate", "1", "--timeout", "2s"];
+    let mut child = run_cmd(&tenant, &[&job], &report, &args).spawn().unwrap();
+    crate::common::tenant::wait_for_ledger(
+        &mut child,
+        &crate::common::tenant::ledger_of(&report),
+        "send",
+        2,
+        LIMIT,
+    );
+    crate::common::tenant::signal(&mut child, "-KILL");
+    let _ = child.wait();
+    let ledger = std::fs::read_to_string(crate::common::tenant::ledger_of(&report)).unwrap();
+    assert_eq!(
+        ledger.matches("\"event\":\"expand\"").count(),
+        2,
+        "{ledger}"
+    );
+    let resume = [&args[..], &["--resume"]].concat();
+    let (code, stderr) = run(&tenant, &job, &report, &resume);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 4, "one row per device: {rows:?}");
+    assert_eq!(count(&rows, "succeeded"), 4);
+    let resets = tenant.resets();
+    assert_eq!(resets.len(), 4);
+    assert!(
+        resets.values().all(|n| *n == 1),
+        "each device once: {resets:?}"
+    );
+}

@@ -88,6 +88,24 @@ pub fn run(
         }),
         Ok((client, who)) => {
             tracing::info!("signed in as {}", who.describe());
+            // Rows naming a user become the user's devices, read before the question
+            // so that it lists them and --max-devices counts them.
+            let expanded = runtime.block_on(run::expand(&config, client.clone(), &mut prepared));
+            if let Err(stopped) = expanded {
+                if let Some(sim) = simulator {
+                    runtime.block_on(sim.shutdown());
+                }
+                return match stopped {
+                    Ok(reason) => Ok(RunOutcome {
+                        summary: Summary::new("run"),
+                        aborted: Some(reason),
+                    }),
+                    Err(usage) => Err(usage),
+                };
+            }
+            for (target, n) in &prepared.counts.expansions {
+                tracing::info!("{target} → {n} device{}", if *n == 1 { "" } else { "s" });
+            }
             if !config.yes && !confirm(&prepared.counts, &who)? {
                 Ok(RunOutcome {
                     summary: Summary::new("run"),
@@ -158,6 +176,12 @@ fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandEr
     );
     for (platform, n) in &counts.per_platform {
         let _ = writeln!(err, "  {platform:<48} {n:>7}");
+    }
+    if !counts.expansions.is_empty() {
+        let _ = writeln!(err, "rows naming a user, and the devices each stands for:");
+        for (target, n) in &counts.expansions {
+            let _ = writeln!(err, "  {target:<48} {n:>7}");
+        }
     }
     let _ = write!(
         err,

@@ -58,6 +58,8 @@ pub enum PageRequest {
     /// The first page of every managed device, up to 1000 per page: the tenant's
     /// inventory, read once to join many rows locally.
     All { select: Vec<String> },
+    /// The first page of a user's managed devices (`/users/{id or UPN}/managedDevices`).
+    User { user: String, select: Vec<String> },
     /// An `@odata.nextLink`, followed verbatim.
     Next(String),
 }
@@ -146,6 +148,21 @@ impl GraphClient {
                 let mut url = self.collection_url("beta");
                 let select = select.join(",");
                 set_query(&mut url, &[("$select", &select), ("$top", "1000")]);
+                url
+            }
+            PageRequest::User { user, select } => {
+                let mut url = self.endpoints.graph.clone();
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    // Pushed as one segment: whatever the UPN holds cannot change the path.
+                    segments.pop_if_empty().extend([
+                        "beta",
+                        "users",
+                        user.as_str(),
+                        "managedDevices",
+                    ]);
+                }
+                let select = select.join(",");
+                set_query(&mut url, &[("$select", &select)]);
                 url
             }
             PageRequest::Next(link) => self.checked_next_link(&link).map_err(|why| {

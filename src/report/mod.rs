@@ -488,6 +488,9 @@ pub struct Summary {
     /// Who signed in: the audit record of whose authority the resets were sent under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_in: Option<crate::graph::SignedIn>,
+    /// Each row naming a user (`user ada@contoso.com`) and the devices it stood for.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub expansions: BTreeMap<String, u64>,
 }
 
 /// The traffic of a run, for the summary.
@@ -585,6 +588,11 @@ impl Summary {
             &mut out,
             "reasons",
             self.reasons.iter().map(|(r, n)| (r.clone(), *n)),
+        );
+        section(
+            &mut out,
+            "expansions (devices each row naming a user stood for)",
+            self.expansions.iter().map(|(t, n)| (t.clone(), *n)),
         );
         if let Some(who) = &self.signed_in {
             out.push_str(&format!("signed in as: {}\n", who.describe()));

@@ -47,6 +47,18 @@ pub fn ledger_path(report: &Path) -> PathBuf {
 pub struct RowKey {
     pub file: u32,
     pub row: u64,
+    /// 0 for the row itself; `n` for the n-th device a user row expanded to.
+    pub sub: u32,
+}
+
+impl RowKey {
+    pub fn new(file: u32, row: u64) -> RowKey {
+        RowKey { file, row, sub: 0 }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a job file was when the run began.
@@ -88,6 +100,8 @@ pub enum Event {
     Claim {
         file: u32,
         row: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        sub: u32,
         device: String,
         action: String,
         /// The row as the live facts left it, before anything was sent.
@@ -96,6 +110,8 @@ pub enum Event {
     Send {
         file: u32,
         row: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        sub: u32,
         device: String,
         /// RFC 3339, our clock, taken just before the request left.
         at: String,
@@ -103,8 +119,20 @@ pub enum Event {
     Settled {
         file: u32,
         row: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        sub: u32,
         fate: Fate,
         report: Box<ReportRow>,
+    },
+    /// What a row naming a user expanded to, before any of its devices is acted on: a
+    /// resume acts on exactly these devices.
+    Expand {
+        file: u32,
+        row: u64,
+        /// `user ada@contoso.com`.
+        target: String,
+        /// Intune ids, in the order their rows are numbered (`sub` 1, 2, ...).
+        devices: Vec<String>,
     },
 }
 
@@ -187,6 +215,8 @@ pub struct RowHistory {
 pub struct History {
     pub begin: Begin,
     pub rows: HashMap<RowKey, RowHistory>,
+    /// The devices each expanded row (by its own key, `sub` 0) stands for.
+    pub expansions: HashMap<RowKey, Vec<String>>,
 }
 
 impl History {
@@ -194,22 +224,30 @@ impl History {
     fn apply(&mut self, event: Event) {
         match event {
             Event::Begin { .. } => {}
+            Event::Expand {
+                file, row, devices, ..
+            } => {
+                self.expansions.insert(RowKey::new(file, row), devices);
+            }
             Event::Claim {
                 file,
                 row,
+                sub,
                 device,
                 action,
                 report,
             } => {
-                let h = self.rows.entry(RowKey { file, row }).or_default();
+                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
                 h.claim = Some(Claim {
                     device,
                     action,
                     report: *report,
                 });
             }
-            Event::Send { file, row, at, .. } => {
-                let h = self.rows.entry(RowKey { file, row }).or_default();
+            Event::Send {
+                file, row, sub, at, ..
+            } => {
+                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
                 h.sends += 1;
                 // A send whose time cannot be read is taken as sent long ago: every
                 // reset entry Graph shows then counts as its own (the safe side).
@@ -220,10 +258,11 @@ impl History {
             Event::Settled {
                 file,
                 row,
+                sub,
                 fate,
                 report,
             } => {
-                let h = self.rows.entry(RowKey { file, row }).or_default();
+                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
                 match fate {
                     Fate::Final => {
                         h.open = None;
@@ -380,6 +419,7 @@ impl Ledger {
             &Event::Claim {
                 file: key.file,
                 row: key.row,
+                sub: key.sub,
                 device: claim.device.clone(),
                 action: claim.action.clone(),
                 report: Box::new(claim.report.clone()),
@@ -394,6 +434,7 @@ impl Ledger {
             &Event::Send {
                 file: key.file,
                 row: key.row,
+                sub: key.sub,
                 device: device.to_owned(),
                 at: crate::run::engine::timestamp(at),
             },
@@ -406,8 +447,22 @@ impl Ledger {
             &Event::Settled {
                 file: key.file,
                 row: key.row,
+                sub: key.sub,
                 fate,
                 report: Box::new(report.clone()),
+            },
+            false,
+        )
+    }
+
+    /// What a user row expands to, before any of its devices is acted on.
+    pub fn expand(&self, key: RowKey, target: &str, devices: &[String]) -> io::Result<()> {
+        self.append(
+            &Event::Expand {
+                file: key.file,
+                row: key.row,
+                target: target.to_owned(),
+                devices: devices.to_vec(),
             },
             false,
         )
@@ -515,6 +570,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         lookup,
                     },
                     rows: HashMap::new(),
+                    expansions: HashMap::new(),
                 });
             }
             (None, _) => {
@@ -583,7 +639,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("r.csv.ledger");
         let ledger = Ledger::create(&path, &begin()).unwrap();
-        let k = |row| RowKey { file: 0, row };
+        let k = |row| RowKey::new(0, row);
         let claim = |n| Claim {
             device: format!("d{n}"),
             action: "remove-passcode".into(),
@@ -634,7 +690,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("r.csv.ledger");
         let ledger = Ledger::create(&path, &begin()).unwrap();
-        let key = RowKey { file: 0, row: 2 };
+        let key = RowKey::new(0, 2);
         ledger
             .settled(key, Fate::Final, &row(2, Outcome::Succeeded))
             .unwrap();
@@ -643,6 +699,7 @@ mod tests {
         let line = serde_json::to_vec(&Event::Settled {
             file: 0,
             row: 3,
+            sub: 0,
             fate: Fate::Final,
             report: Box::new(row(3, Outcome::Succeeded)),
         })
@@ -656,23 +713,14 @@ mod tests {
         let (ledger, history) = Ledger::resume(&path).unwrap();
         let history = history.unwrap();
         assert!(history.rows.contains_key(&key));
-        assert!(!history.rows.contains_key(&RowKey { file: 0, row: 3 }));
+        assert!(!history.rows.contains_key(&RowKey::new(0, 3)));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
         ledger
-            .settled(
-                RowKey { file: 0, row: 3 },
-                Fate::Final,
-                &row(3, Outcome::Succeeded),
-            )
+            .settled(RowKey::new(0, 3), Fate::Final, &row(3, Outcome::Succeeded))
             .unwrap();
         drop(ledger);
         let (_l, history) = Ledger::resume(&path).unwrap();
-        assert!(
-            history
-                .unwrap()
-                .rows
-                .contains_key(&RowKey { file: 0, row: 3 })
-        );
+        assert!(history.unwrap().rows.contains_key(&RowKey::new(0, 3)));
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub async fn live_plan<G: GraphApi>(
     let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
     let mut tasks: JoinSet<(RowKey, ReportRow)> = JoinSet::new();
     let mut rows: Vec<(RowKey, ReportRow)> = Vec::new();
+    let mut expansions: Vec<(String, u64)> = Vec::new();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Assessment)>(256);
     let jobs = job.open()?;
     let reader = std::thread::spawn(move || {
@@ -94,25 +95,42 @@ pub async fn live_plan<G: GraphApi>(
         })
     });
     while let Some((file, Assessment { row, work })) = rx.recv().await {
-        let key = RowKey {
-            file: file as u32,
-            row: row.row,
-        };
+        let key = RowKey::new(file as u32, row.row);
         let Some(work) = work else {
             rows.push((key, row));
             continue;
         };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        let items = match &work.identity {
+            crate::planner::Identity::User(user) => match engine.user_devices(user).await {
+                Ok(ids) => {
+                    expansions.push((format!("user {user}"), ids.len() as u64));
+                    super::device_rows(key, &row, &work, user, &ids)
+                }
+                Err(failure) => {
+                    expansions.push((format!("user {user}"), 0));
+                    let mut row = row;
+                    row.outcome = failure.outcome;
+                    row.reason = failure.reason.into();
+                    row.detail = failure.detail.into();
+                    rows.push((key, row));
+                    continue;
+                }
+            },
+            _ => vec![(key, row, work)],
         };
-        let engine = engine.clone();
-        tasks.spawn(async move {
-            let done = engine.process(key, row, work, Prior::default()).await;
-            drop(slot);
-            (key, done.row)
-        });
-        while let Some(Ok(done)) = tasks.try_join_next() {
-            rows.push(done);
+        for (key, row, work) in items {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let engine = engine.clone();
+            tasks.spawn(async move {
+                let done = engine.process(key, row, work, Prior::default()).await;
+                drop(slot);
+                (key, done.row)
+            });
+            while let Some(Ok(done)) = tasks.try_join_next() {
+                rows.push(done);
+            }
         }
     }
     while let Some(joined) = tasks.join_next().await {
@@ -123,7 +141,10 @@ pub async fn live_plan<G: GraphApi>(
     let files = reader
         .join()
         .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
-    rows.sort_by_key(|(key, _)| (key.file, key.row));
+    rows.sort_by_key(|(key, _)| *key);
+    for (target, n) in &expansions {
+        tracing::info!("{target} → {n} device{}", if *n == 1 { "" } else { "s" });
+    }
     let mut summary = Summary::new("plan");
     for (_, row) in &rows {
         summary.count(row);
@@ -131,6 +152,7 @@ pub async fn live_plan<G: GraphApi>(
     summary.files = files;
     summary.report = Some(path.clone());
     summary.signed_in = signed_in;
+    summary.expansions = expansions.into_iter().collect();
     let c = engine.counters();
     summary.run = Some(RunStats {
         requests: c.requests.load(Ordering::Relaxed),

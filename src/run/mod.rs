@@ -23,13 +23,14 @@
 //! command, and never the process: signals and the simulator come from `cli`.
 
 pub mod engine;
+mod expand;
 pub mod ledger;
 pub mod live_plan;
 mod lock;
 mod progress;
 pub mod snapshot;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use crate::report::{check_summary_path, report_path, write_summary_json};
 
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
+pub use expand::{EXPANSION_FACTOR, expand};
 use ledger::{Begin, Fate, History, Ledger, RowKey};
 pub use live_plan::{LivePlanConfig, live_plan};
 use snapshot::JobSnapshot;
@@ -130,7 +132,12 @@ pub struct PlanCounts {
     pub per_platform: BTreeMap<String, u64>,
     /// Rows whose device is read from Graph before acting.
     pub lookups: u64,
+    /// Each user row and the number of devices it expanded to (after [`expand`]).
+    pub expansions: Vec<(String, u64)>,
 }
+
+/// The `per_platform` key of rows whose platform is learnt from Graph.
+pub const TO_BE_LOOKED_UP: &str = "to be looked up";
 
 /// Everything [`prepare`] read and checked before sign-in.
 pub struct Prepared {
@@ -142,6 +149,12 @@ pub struct Prepared {
     pub counts: PlanCounts,
     /// Who signed in, set once sign-in succeeded: named in the summary.
     pub signed_in: Option<crate::graph::SignedIn>,
+    /// Rows naming only a user, to expand (the user as the row names it).
+    targets: Vec<(RowKey, String)>,
+    /// What a resumed run's ledger says each user row expanded to.
+    recorded_expansions: HashMap<RowKey, Vec<String>>,
+    /// Each user row's devices, once [`expand`]ed.
+    expansions: HashMap<RowKey, expand::Expansion>,
     /// Held until the run ends.
     _lock: lock::RunLock,
 }
@@ -210,7 +223,8 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         None
     };
     let history = resumed.as_ref().and_then(|(_, h)| h.as_ref());
-    let counts = count_plan(jobs, config.options, history)?;
+    let (counts, targets) = count_plan(jobs, config.options, history)?;
+    let recorded_expansions = history.map(|h| h.expansions.clone()).unwrap_or_default();
     if let Some(max) = config.max_devices
         && counts.devices > max
     {
@@ -225,6 +239,9 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         resumed,
         counts,
         signed_in: None,
+        targets,
+        recorded_expansions,
+        expansions: HashMap::new(),
         _lock: lock,
     })
 }
@@ -308,12 +325,14 @@ fn same_job(
     Ok(())
 }
 
-/// Plans every row of the copy without writing, to count what the run will act on.
+/// Plans every row of the copy without writing, to count what the run will act on,
+/// and collects the rows that name a user.
 fn count_plan(
     jobs: Vec<crate::planner::OpenedJob>,
     options: PlanOptions,
     history: Option<&History>,
-) -> Result<PlanCounts, CommandError> {
+) -> Result<(PlanCounts, Vec<(RowKey, String)>), CommandError> {
+    let mut targets = Vec::new();
     let mut planner = Planner::new(options);
     let mut counts = PlanCounts {
         rows: 0,
@@ -321,16 +340,14 @@ fn count_plan(
         done: 0,
         per_platform: BTreeMap::new(),
         lookups: 0,
+        expansions: Vec::new(),
     };
     assess_all(jobs, &mut planner, &mut |file, a| {
         counts.rows += 1;
         if a.work.is_none() {
             return;
         }
-        let key = RowKey {
-            file: file as u32,
-            row: a.row.row,
-        };
+        let key = RowKey::new(file as u32, a.row.row);
         if history
             .and_then(|h| h.rows.get(&key))
             .is_some_and(|h| h.done.is_some())
@@ -342,14 +359,17 @@ fn count_plan(
         if a.work.as_ref().is_some_and(|w| w.lookup) {
             counts.lookups += 1;
         }
+        if let Some(crate::planner::Identity::User(user)) = a.work.as_ref().map(|w| &w.identity) {
+            targets.push((key, user.clone()));
+        }
         let platform = if a.row.platform.is_empty() {
-            "to be looked up".to_string()
+            TO_BE_LOOKED_UP.to_string()
         } else {
             format!("{} ({})", a.row.platform, a.row.action)
         };
         *counts.per_platform.entry(platform).or_default() += 1;
     })?;
-    Ok(counts)
+    Ok((counts, targets))
 }
 
 /// A row on its way to the report.
@@ -392,7 +412,9 @@ pub async fn execute<G: GraphApi>(
         resumed,
         counts,
         signed_in,
+        mut expansions,
         _lock,
+        ..
     } = prepared;
     // What can be checked before the first POST is checked before it: a summary that
     // cannot be written later would leave the run without its audit record.
@@ -417,6 +439,21 @@ pub async fn execute<G: GraphApi>(
         ),
     };
     let ledger = Arc::new(ledger);
+    // Each user row's devices, on record before any of them is acted on.
+    let mut new_expansions: Vec<(&RowKey, &expand::Expansion)> =
+        expansions.iter().filter(|(_, e)| !e.recorded).collect();
+    new_expansions.sort_by_key(|(k, _)| **k);
+    for (key, e) in new_expansions {
+        if let expand::Expanded::Devices(ids) = &e.expanded {
+            ledger
+                .expand(*key, &format!("user {}", e.user), ids)
+                .map_err(|source| CommandError::Write {
+                    what: "the run's ledger",
+                    path: ledger.path().to_owned(),
+                    source,
+                })?;
+        }
+    }
     // The report is a view of the plan and the ledger: a resumed run writes it anew.
     // An xlsx report's rows go to its CSV companion as they arrive; the workbook is
     // written from them at the end.
@@ -489,56 +526,82 @@ pub async fn execute<G: GraphApi>(
     let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     while let Some((file, Assessment { row, work })) = plan_rx.recv().await {
-        let key = RowKey {
-            file: file as u32,
-            row: row.row,
-        };
+        let key = RowKey::new(file as u32, row.row);
         let Some(work) = work else {
             let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
         };
-        let prior = match history.remove(&key) {
-            Some(h) => match h.done {
-                Some(done) => {
-                    let _ = row_tx.send(Finished::decided(key, done)).await;
+        // A user row becomes one row per device of the user (or one row saying why
+        // there is none); every other row is itself.
+        let items = match &work.identity {
+            crate::planner::Identity::User(_) => match expansions.remove(&key) {
+                Some(e) => match e.expanded {
+                    expand::Expanded::Devices(ids) => device_rows(key, &row, &work, &e.user, &ids),
+                    expand::Expanded::Unresolved(failure) => {
+                        let mut row = row;
+                        row.outcome = failure.outcome;
+                        row.reason = failure.reason.into();
+                        row.detail = failure.detail.into();
+                        if row.user_principal_name.is_empty() {
+                            row.user_principal_name = e.user;
+                        }
+                        let _ = row_tx.send(Finished::decided(key, row)).await;
+                        continue;
+                    }
+                },
+                // Not expanded (a caller that skipped `expand`): nothing is sent for it.
+                None => {
+                    let row = engine.not_attempted(row);
+                    let _ = row_tx.send(Finished::decided(key, row)).await;
                     continue;
                 }
-                None => Prior {
-                    claim: h.claim,
-                    open: h.open,
-                    sends: h.sends,
-                },
             },
-            None => Prior::default(),
+            _ => vec![(key, row, work)],
         };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        if engine.is_aborted() {
-            let row = engine.not_attempted(row);
-            let _ = row_tx.send(Finished::decided(key, row)).await;
-            continue;
-        }
-        let engine = engine.clone();
-        let ledger = ledger.clone();
-        let row_tx = row_tx.clone();
-        tasks.spawn(async move {
-            let earlier = prior.sends;
-            let done = process_guarded(engine.clone(), key, row, work, prior).await;
-            if let Err(e) = ledger.settled(key, done.fate, &done.row) {
-                engine.abort(ledger.unwritable(&e));
+        for (key, row, work) in items {
+            let prior = match history.remove(&key) {
+                Some(h) => match h.done {
+                    Some(done) => {
+                        let _ = row_tx.send(Finished::decided(key, done)).await;
+                        continue;
+                    }
+                    None => Prior {
+                        claim: h.claim,
+                        open: h.open,
+                        sends: h.sends,
+                    },
+                },
+                None => Prior::default(),
+            };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            if engine.is_aborted() {
+                let row = engine.not_attempted(row);
+                let _ = row_tx.send(Finished::decided(key, row)).await;
+                continue;
             }
-            let _ = row_tx
-                .send(Finished {
-                    key,
-                    sent_now: done.row.attempts > earlier,
-                    row: done.row,
-                    acted: true,
-                })
-                .await;
-            drop(slot);
-        });
-        while tasks.try_join_next().is_some() {}
+            let engine = engine.clone();
+            let ledger = ledger.clone();
+            let row_tx = row_tx.clone();
+            tasks.spawn(async move {
+                let earlier = prior.sends;
+                let done = process_guarded(engine.clone(), key, row, work, prior).await;
+                if let Err(e) = ledger.settled(key, done.fate, &done.row) {
+                    engine.abort(ledger.unwritable(&e));
+                }
+                let _ = row_tx
+                    .send(Finished {
+                        key,
+                        sent_now: done.row.attempts > earlier,
+                        row: done.row,
+                        acted: true,
+                    })
+                    .await;
+                drop(slot);
+            });
+            while tasks.try_join_next().is_some() {}
+        }
     }
     while tasks.join_next().await.is_some() {}
     drop(row_tx);
@@ -570,6 +633,7 @@ pub async fn execute<G: GraphApi>(
     let mut summary = collected.summary;
     summary.files = files;
     summary.signed_in = signed_in;
+    summary.expansions = counts.expansions.iter().cloned().collect();
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
     let c = engine.counters();
@@ -620,6 +684,40 @@ pub async fn execute<G: GraphApi>(
         summary: summary.with_elapsed(elapsed),
         aborted,
     })
+}
+
+/// The rows a user row expands to: one per device, numbered from 1 in `sub`, each
+/// keeping the user row's source and row number and naming the user.
+pub(super) fn device_rows(
+    key: RowKey,
+    row: &ReportRow,
+    work: &crate::planner::Work,
+    user: &str,
+    ids: &[String],
+) -> Vec<(RowKey, ReportRow, crate::planner::Work)> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut device = row.clone();
+            device.device_id = id.clone();
+            if device.user_principal_name.is_empty() {
+                device.user_principal_name = user.to_owned();
+            }
+            device.detail = format!("device {} of {} of the user {user}", i + 1, ids.len()).into();
+            let work = crate::planner::Work {
+                identity: crate::planner::Identity::Id(id.clone()),
+                choice: work.choice,
+                action: None,
+                platform: None,
+                lookup: true,
+            };
+            let key = RowKey {
+                sub: i as u32 + 1,
+                ..key
+            };
+            (key, device, work)
+        })
+        .collect()
 }
 
 /// Runs one device in a task of its own, so that a panic in it (a bug) still ends in a
@@ -804,7 +902,7 @@ mod tests {
             platform: Some(Platform::Ios),
             lookup: false,
         };
-        let key = RowKey { file: 0, row: 2 };
+        let key = RowKey::new(0, 2);
         let done = process_guarded(engine, key, row, work, Prior::default()).await;
         assert_eq!(done.row.outcome, Outcome::Failed);
         assert_eq!(done.row.reason, "internal_error");

@@ -34,6 +34,47 @@ fn parse_query(
 }
 
 /// `GET /deviceManagement/managedDevices`.
+/// `GET /users/{UPN}/managedDevices`: the devices whose primary user has this UPN (the
+/// simulator's users are the UPNs its devices name); an unknown user is Entra's 404.
+pub fn user_devices(
+    sim: &Shared,
+    ctx: &Ctx,
+    version: ApiVersion,
+    user: &str,
+    query: &str,
+) -> Reply {
+    use super::inventory::Lookup;
+    if sim
+        .config
+        .inventory
+        .find(Lookup::UserPrincipalName, user)
+        .is_empty()
+    {
+        return graph_error(
+            ctx,
+            Kind::List,
+            404,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{user}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    }
+    let filter = format!(
+        "$filter={}",
+        url::form_urlencoded::byte_serialize(
+            format!("userPrincipalName eq '{}'", user.replace('\'', "''")).as_bytes()
+        )
+        .collect::<String>()
+    );
+    let query = if query.is_empty() {
+        filter
+    } else {
+        format!("{query}&{filter}")
+    };
+    list(sim, ctx, version, &query)
+}
+
 pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
     let kind = Kind::List;
     let (query, select) = match parse_query(version, query) {

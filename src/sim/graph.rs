@@ -34,6 +34,8 @@ pub enum Target {
     List,
     Device(String),
     Reset(String),
+    /// `users/{id or UPN}/managedDevices`: the devices whose primary user it is.
+    UserDevices(String),
     /// A segment the simulator does not serve.
     Unknown(String),
 }
@@ -46,6 +48,12 @@ impl Target {
         let unknown = |s: &str| Target::Unknown(s.to_owned());
         match segments {
             ["$batch"] => Target::Batch,
+            [users, user, md]
+                if users.eq_ignore_ascii_case("users")
+                    && md.eq_ignore_ascii_case("managedDevices") =>
+            {
+                Target::UserDevices((*user).to_owned())
+            }
             [dm, rest @ ..] if dm.eq_ignore_ascii_case("deviceManagement") => {
                 let (id, action) = match rest {
                     [md] if md.eq_ignore_ascii_case("managedDevices") => return Target::List,
@@ -79,7 +87,7 @@ impl Target {
     pub fn kind(&self) -> Kind {
         match self {
             Target::Batch => Kind::Batch,
-            Target::List => Kind::List,
+            Target::List | Target::UserDevices(_) => Kind::List,
             Target::Device(_) => Kind::Get,
             Target::Reset(_) => Kind::ResetPasscode,
             Target::Unknown(_) => Kind::Other,
@@ -288,6 +296,9 @@ pub fn dispatch(
     let kind = target.kind();
     match (target, method) {
         (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
+        (Target::UserDevices(user), &Method::GET) => {
+            devices::user_devices(shared, ctx, version, user, query)
+        }
         (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
         (Target::Reset(id), &Method::POST) => devices::reset(shared, ctx, id, app),
         (Target::Unknown(segment), _) => graph_error(

@@ -47,7 +47,7 @@ mod tests {
     use super::*;
 
     fn key(file: u32, row: u64) -> RowKey {
-        RowKey { file, row }
+        RowKey::new(file, row)
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Judgement, Platform, verdict};
 
 use super::{End, Engine};
+use crate::pacing::Failure;
 
 /// What Graph's live facts said of a looked-up device, for the report.
 pub(in crate::run) struct Live {
@@ -56,6 +57,16 @@ impl<G: GraphApi> Engine<G> {
                 reply.value
             }
             Identity::Lookup { column, value } => self.find(*column, value).await?,
+            // The run expands a user row into its devices before anything is resolved.
+            Identity::User(user) => {
+                return Err(End::new(
+                    Outcome::Failed,
+                    "internal_error",
+                    format!(
+                        "the user row '{user}' was not expanded into its devices; nothing was sent"
+                    ),
+                ));
+            }
         };
         let judged = verdict(&device.to_fields(), work.choice);
         let mut live = Box::new(Live {
@@ -179,6 +190,53 @@ impl<G: GraphApi> Engine<G> {
                 self.pacer.settings.max_lookup_pages
             ),
         ))
+    }
+}
+
+impl<G: GraphApi> Engine<G> {
+    /// The Intune ids of a user's managed devices, every page, in Graph's order. A user
+    /// Graph does not know, or one without a device, is `not_found`.
+    pub(in crate::run) async fn user_devices(&self, user: &str) -> Result<Vec<String>, Failure> {
+        let mut request = PageRequest::User {
+            user: user.to_owned(),
+            select: vec!["id".into()],
+        };
+        let mut ids: Vec<String> = Vec::new();
+        loop {
+            let page: Reply<DevicePage> = match self
+                .pacer
+                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
+                .await
+            {
+                Ok(page) => page,
+                Err(f) if f.outcome == Outcome::NotFound => {
+                    return Err(Failure::new(
+                        Outcome::NotFound,
+                        "user_not_found",
+                        format!("Entra ID has no user '{user}'"),
+                    ));
+                }
+                Err(f) => return Err(f),
+            };
+            for d in page.value.devices {
+                let id = d.id.to_ascii_lowercase();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            match page.value.next_link {
+                Some(next) => request = PageRequest::Next(next),
+                None => break,
+            }
+        }
+        if ids.is_empty() {
+            return Err(Failure::new(
+                Outcome::NotFound,
+                "user_has_no_device",
+                format!("the user '{user}' is the primary user of no Intune device"),
+            ));
+        }
+        Ok(ids)
     }
 }
 

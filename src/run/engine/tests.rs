@@ -426,7 +426,7 @@ fn planned(n: u64) -> (RowKey, ReportRow, Work) {
         platform: Some(Platform::Ios),
         lookup: false,
     };
-    (RowKey { file: 0, row: n }, row, work)
+    (RowKey::new(0, n), row, work)
 }
 
 async fn run(engine: &Engine<FakeGraph>, n: u64) -> Done {
@@ -996,7 +996,7 @@ async fn two_rows_for_one_device_send_one_reset() {
         let engine = engine.clone();
         running.spawn(async move {
             let (_, report, work) = planned(1);
-            let key = RowKey { file: 0, row };
+            let key = RowKey::new(0, row);
             engine.process(key, report, work, Prior::default()).await
         });
     }

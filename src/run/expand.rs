@@ -1,0 +1,126 @@
+//! Rows that name a user stand for the user's devices (issue 11). They are expanded
+//! after sign-in and before the confirmation, with reads only, so that the question
+//! lists each expansion and `--max-devices` applies to the total. The ledger records
+//! each expansion before any of its devices is acted on, and a resume acts on exactly
+//! the recorded devices: a user who enrolled a new phone since does not change what
+//! the interrupted run meant.
+
+use std::collections::HashMap;
+
+use crate::error::CommandError;
+use crate::graph::GraphApi;
+use crate::pacing::{AbortReason, Failure};
+
+use super::ledger::RowKey;
+use super::{Engine, Prepared, RunConfig};
+
+/// An expansion that yields more than this many devices per job row needs
+/// `--max-devices` (or a person confirming at a terminal).
+pub const EXPANSION_FACTOR: u64 = 10;
+
+/// What a user row stands for.
+#[derive(Debug, Clone)]
+pub enum Expanded {
+    /// The Intune ids, numbered 1, 2, ... in the report.
+    Devices(Vec<String>),
+    /// The user is unknown or has no device, or the read failed: one row says so.
+    Unresolved(Failure),
+}
+
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    /// `ada@contoso.com`.
+    pub user: String,
+    pub expanded: Expanded,
+    /// Already in the ledger (a resume): not recorded again.
+    pub recorded: bool,
+}
+
+/// Expands every user row of the plan; updates the counts the confirmation shows.
+/// `Err(Ok(reason))`: the reads stopped the run (a missing permission, a refused
+/// sign-in): nothing was sent. `Err(Err(usage))`: a guard refused the expansion.
+pub async fn expand<G: GraphApi>(
+    config: &RunConfig,
+    graph: G,
+    prepared: &mut Prepared,
+) -> Result<(), Result<AbortReason, CommandError>> {
+    if prepared.targets.is_empty() {
+        return Ok(());
+    }
+    let engine = Engine::new(graph, config.settings.clone());
+    let mut expansions: HashMap<RowKey, Expansion> = HashMap::new();
+    for (key, user) in std::mem::take(&mut prepared.targets) {
+        if let Some(devices) = prepared.recorded_expansions.remove(&key) {
+            expansions.insert(
+                key,
+                Expansion {
+                    user,
+                    expanded: Expanded::Devices(devices),
+                    recorded: true,
+                },
+            );
+            continue;
+        }
+        let expanded = match engine.user_devices(&user).await {
+            Ok(ids) => Expanded::Devices(ids),
+            Err(f) => Expanded::Unresolved(f),
+        };
+        if let Some(reason) = engine.abort_reason() {
+            return Err(Ok(reason));
+        }
+        expansions.insert(
+            key,
+            Expansion {
+                user,
+                expanded,
+                recorded: false,
+            },
+        );
+    }
+    let counts = &mut prepared.counts;
+    let mut added = 0u64;
+    let mut users = 0u64;
+    for e in expansions.values() {
+        users += 1;
+        if let Expanded::Devices(ids) = &e.expanded {
+            added += ids.len() as u64;
+        }
+        let n = match &e.expanded {
+            Expanded::Devices(ids) => ids.len(),
+            Expanded::Unresolved(_) => 0,
+        };
+        counts
+            .expansions
+            .push((format!("user {}", e.user), n as u64));
+    }
+    counts.expansions.sort();
+    counts.devices = counts.devices - users + added;
+    if let Some(n) = counts.per_platform.get_mut(super::TO_BE_LOOKED_UP) {
+        *n = n.saturating_sub(users);
+    }
+    counts.per_platform.retain(|_, n| *n > 0);
+    if added > 0 {
+        *counts
+            .per_platform
+            .entry("devices of users (judged by their live facts)".into())
+            .or_default() += added;
+    }
+    if let Some(max) = config.max_devices
+        && counts.devices > max
+    {
+        return Err(Err(CommandError::Usage(format!(
+            "the job's users have {} devices in all, more than --max-devices {max}; nothing was sent",
+            counts.devices
+        ))));
+    }
+    let asked = config.interactive && !config.yes;
+    if config.max_devices.is_none() && !asked && added > EXPANSION_FACTOR * counts.rows.max(1) {
+        return Err(Err(CommandError::Usage(format!(
+            "the job's {} rows expand to {added} devices of users, more than {EXPANSION_FACTOR} per row: \
+             pass --max-devices {} to confirm that many, or run it at a terminal without --yes; nothing was sent",
+            counts.rows, counts.devices
+        ))));
+    }
+    prepared.expansions = expansions;
+    Ok(())
+}
