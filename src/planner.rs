@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::path::PathBuf;
 
 use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
-use crate::job::{self, ColumnNames, JobError, JobFile, JobRow};
+use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Judgement, Platform, verdict};
@@ -567,18 +567,22 @@ pub struct OpenedJob {
 }
 
 /// Opens every job file before anything is written: one unusable file stops the
-/// command (exit 2) and nothing else happens.
-pub fn open_jobs(paths: &[PathBuf]) -> Result<Vec<OpenedJob>, JobError> {
-    paths
-        .iter()
-        .map(|path| {
-            let file = job::open(path)?;
+/// command (exit 2) and nothing else happens. A ZIP archive of several job files
+/// gives one job per file it holds, in the archive's (sorted) order.
+pub fn open_jobs(paths: &[PathBuf], read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        files.extend(job::open_all(path, read)?);
+    }
+    files
+        .into_iter()
+        .map(|file| {
             let action =
                 match file.settings.action.as_deref() {
                     None => None,
                     Some(text) => Some(ActionChoice::parse(text).ok_or_else(|| {
                         JobError::Unreadable {
-                            path: path.display().to_string(),
+                            path: file.source.clone(),
                             why: format!(
                                 "its \"action\" is '{text}', not remove-passcode, reset-pin or auto"
                             ),
@@ -604,8 +608,8 @@ pub fn assess_all(
         let names = file.columns.clone();
         let mut summary = FileSummary {
             source: file.source.clone(),
-            format: file.format.describe(),
-            encoding: file.encoding.label().to_owned(),
+            format: file.describe(),
+            encoding: file.encoding_label().to_owned(),
             rows: 0,
             blank_lines: 0,
         };

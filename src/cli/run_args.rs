@@ -8,7 +8,7 @@ use crate::run::{RunConfig, Settings};
 
 use super::run_cmd::Target;
 
-use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
+use super::{ActionArg, InputArgs, LookupArg, ReportArgs, TenantArgs, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
@@ -23,6 +23,8 @@ pub(super) struct RunArgs {
     /// When to read a device's facts from Graph first.
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
+    #[command(flatten)]
+    input: InputArgs,
     #[command(flatten)]
     output: ReportArgs,
     /// Act without asking (required when there is no terminal, as under cron).
@@ -138,6 +140,7 @@ impl RunArgs {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),
             },
+            read: self.input.read_options(),
             format: self.output.format(),
             report: self.output.report,
             summary_json: self.output.summary_json,

@@ -58,7 +58,7 @@ pub fn run(
     runtime.block_on(async {
         let simulator = match &target {
             Target::Simulate { seed } => {
-                Some(start_simulator(&prepared.job_copies(), *seed).await?)
+                Some(start_simulator(&prepared.job_copies(), *seed, prepared.read_options()).await?)
             }
             Target::Tenant(_) => None,
         };
@@ -94,8 +94,12 @@ pub fn run(
 
 /// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
 /// occasional 503 and lost answer real networks have, so verification shows too.
-async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, CommandError> {
-    let inventory = Inventory::from_job_files(files, seed)
+async fn start_simulator(
+    files: &[PathBuf],
+    seed: u64,
+    read: &crate::job::ReadOptions,
+) -> Result<SimHandle, CommandError> {
+    let inventory = Inventory::from_job_files(files, seed, read)
         .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
     let config = SimConfig {
         inventory,

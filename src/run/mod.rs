@@ -37,6 +37,7 @@ use tokio::task::JoinSet;
 use crate::device::Column;
 use crate::error::CommandError;
 use crate::graph::GraphApi;
+use crate::job::ReadOptions;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::report::{check_summary_path, report_path, write_summary_json};
@@ -51,6 +52,8 @@ use snapshot::JobSnapshot;
 pub struct RunConfig {
     pub files: Vec<PathBuf>,
     pub options: PlanOptions,
+    /// `--sheet`, `--encoding`.
+    pub read: ReadOptions,
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
     pub summary_json: Option<PathBuf>,
@@ -121,6 +124,11 @@ impl Prepared {
     pub fn job_copies(&self) -> Vec<PathBuf> {
         self.job.copies()
     }
+
+    /// How the job files are read (`--sheet`, `--encoding`), for readers of the copies.
+    pub fn read_options(&self) -> &ReadOptions {
+        self.job.read_options()
+    }
 }
 
 /// Reads the job once, takes the job lock, reads a resumed run's ledger back (refusing a
@@ -131,7 +139,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
             "--resume needs --report PATH: the report of the run to continue".into(),
         ));
     }
-    let job = JobSnapshot::take(&config.files)?;
+    let job = JobSnapshot::take(&config.files, config.read.clone())?;
     let jobs = job.open()?;
     if config.options.action.is_none()
         && let Some(job) = jobs

@@ -105,7 +105,7 @@ fn read_path(path: &Path) -> Result<Read, TestCaseError> {
     }
     // The simulator seeds its tenant from job files with the same readers (`simulate
     // --inventory`, `run --simulate`): it must not panic on them either.
-    let _ = Inventory::from_job_files(&[path.to_owned()], 1);
+    let _ = Inventory::from_job_files(&[path.to_owned()], 1, &Default::default());
     Ok(Read::Rows(rows))
 }
 

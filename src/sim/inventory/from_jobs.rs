@@ -15,7 +15,7 @@ use super::generate::{
 use super::{Device, Inventory};
 use crate::device::parse_guid;
 use crate::device::{Column, DeviceFields};
-use crate::job::{self, JobError};
+use crate::job::{self, JobError, ReadOptions};
 use crate::rules::{Classified, classify};
 use crate::sim::dice::{Dice, combine, hash_text};
 
@@ -39,22 +39,29 @@ const IDENTITY: [Column; 6] = [
 ];
 
 impl Inventory {
-    /// Reads every row of every file; a row repeating an earlier device's id is dropped.
-    pub fn from_job_files(paths: &[PathBuf], seed: u64) -> Result<Inventory, InventoryError> {
+    /// Reads every row of every file (`read`: `--sheet`, `--encoding`); a row repeating
+    /// an earlier device's id is dropped.
+    pub fn from_job_files(
+        paths: &[PathBuf],
+        seed: u64,
+        read: &ReadOptions,
+    ) -> Result<Inventory, InventoryError> {
         let mut pool = FactsPool::default();
         let mut devices = Vec::new();
-        for path in paths {
-            let file = job::open(path)?;
-            let before = devices.len();
-            file.read_rows(&mut |row| {
-                if row.defect.is_none()
-                    && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
-                {
-                    devices.push(device);
+        for file in paths.iter().map(|p| job::open_all(p, read)) {
+            for file in file? {
+                let source = file.source.clone();
+                let before = devices.len();
+                file.read_rows(&mut |row| {
+                    if row.defect.is_none()
+                        && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
+                    {
+                        devices.push(device);
+                    }
+                })?;
+                if devices.len() == before {
+                    return Err(InventoryError::Empty(source));
                 }
-            })?;
-            if devices.len() == before {
-                return Err(InventoryError::Empty(path.display().to_string()));
             }
         }
         Ok(Inventory::from_devices(devices))
