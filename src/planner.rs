@@ -390,7 +390,16 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
             && !exponent.is_empty()
             && digits(exponent)
     }
+    // A row with a valid Intune id is found by it: a display name that decoded badly
+    // (a "CSV (MS-DOS)" file read in the wrong code page, a control character pasted
+    // in) does not matter, and is reported as read.
+    let found_by_id = fields
+        .get(Column::Id)
+        .and_then(parse_guid)
+        .is_some_and(|id| id != NIL_GUID);
     for (column, value) in fields.iter() {
+        let as_read =
+            found_by_id && matches!(column, Column::DeviceName | Column::UserPrincipalName);
         let control = if value.is_ascii() {
             value.bytes().any(|b| b.is_ascii_control())
         } else {
@@ -400,7 +409,7 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
         // UTF-16 file cut at an odd byte, an unpaired surrogate): the value is not what
         // the file's author wrote, so a lookup by it would hunt for a device that
         // does not exist.
-        if !value.is_ascii() && value.contains(char::REPLACEMENT_CHARACTER) {
+        if !as_read && !value.is_ascii() && value.contains(char::REPLACEMENT_CHARACTER) {
             return Err((
                 "undecodable_characters",
                 format!(
@@ -410,7 +419,7 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
                 ),
             ));
         }
-        if control {
+        if control && !as_read {
             return Err((
                 "control_characters",
                 format!(

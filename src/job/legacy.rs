@@ -18,7 +18,10 @@
 use std::io::{self, BufRead, Read};
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
-use encoding_rs::{EUC_JP, Encoding, GBK, SHIFT_JIS};
+use encoding_rs::{EUC_JP, Encoding, GBK, SHIFT_JIS, WINDOWS_1252};
+
+/// Fewer non-ASCII bytes than this are read as a single-byte code page (see [`guess`]).
+const MIN_MULTI_BYTE_EVIDENCE: usize = 16;
 
 /// An OEM (MS-DOS) code page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +57,15 @@ pub enum Guess {
 pub fn guess(bytes: &[u8], whole: bool) -> Guess {
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
     detector.feed(bytes, whole);
-    let encoding = detector.guess(None, Utf8Detection::Deny);
-    // chardetng's guess first: it wins ties. For a few short names its statistics can
-    // be thin (two kanji names guess as Windows-1252), so the multi-byte pages compete
-    // too, when they decode the bytes without an error.
+    let mut encoding = detector.guess(None, Utf8Detection::Deny);
+    // A handful of non-ASCII bytes says little, and a multi-byte page read wrongly can
+    // take the quote or backslash after a lead byte for its second half (`é\` is a
+    // kanji in Shift_JIS), breaking the rows around it; a single-byte page read wrongly
+    // spoils one letter. So short evidence is read as a single-byte page.
+    let short = bytes.iter().filter(|b| !b.is_ascii()).count() < MIN_MULTI_BYTE_EVIDENCE;
+    if short && !encoding.is_single_byte() {
+        encoding = WINDOWS_1252;
+    }
     // EUC-JP is Unix's Japanese: Windows and Excel write Shift_JIS, so an EUC-JP guess
     // loses its ties (GB2312's bytes are valid EUC-JP too).
     let handicap = i64::from(encoding == EUC_JP);
@@ -72,6 +80,9 @@ pub fn guess(bytes: &[u8], whole: bool) -> Guess {
         Guess::Rs(GBK),
     ];
     for other in others {
+        if short && matches!(other, Guess::Rs(e) if !e.is_single_byte()) {
+            continue;
+        }
         let score = match other {
             Guess::Oem(page) => plausibility(&page.decode(bytes)),
             Guess::Rs(e) if e == encoding => continue,
