@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
 use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
@@ -579,11 +579,16 @@ pub struct OpenedJob {
 /// command (exit 2) and nothing else happens. A ZIP archive of several job files
 /// gives one job per file it holds, in the archive's (sorted) order.
 pub fn open_jobs(paths: &[PathBuf], read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
-    let mut files = Vec::with_capacity(paths.len());
+    let mut jobs = Vec::with_capacity(paths.len());
     for path in paths {
-        files.extend(job::open_all(path, read)?);
+        jobs.extend(open_job(path, &path.display().to_string(), read)?);
     }
-    files
+    Ok(jobs)
+}
+
+/// Opens one job file (a ZIP of several as several), named `name` in messages.
+pub fn open_job(path: &Path, name: &str, read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
+    job::open_all_named(path, name, read)?
         .into_iter()
         .map(|file| {
             let action =

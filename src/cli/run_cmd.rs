@@ -95,11 +95,11 @@ pub fn run(
 /// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
 /// occasional 503 and lost answer real networks have, so verification shows too.
 async fn start_simulator(
-    files: &[PathBuf],
+    files: &[(PathBuf, String)],
     seed: u64,
     read: &crate::job::ReadOptions,
 ) -> Result<SimHandle, CommandError> {
-    let inventory = Inventory::from_job_files(files, seed, read)
+    let inventory = Inventory::from_named_job_files(files, seed, read)
         .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
     let config = SimConfig {
         inventory,

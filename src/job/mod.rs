@@ -218,7 +218,17 @@ pub fn open(path: &Path) -> Result<JobFile, JobError> {
 /// scans it once for the settings beside `devices`. A ZIP archive gives one job file
 /// per CSV, JSON or workbook it holds.
 pub fn open_all(path: &Path, options: &ReadOptions) -> Result<Vec<JobFile>, JobError> {
-    let name = path.display().to_string();
+    open_all_named(path, &path.display().to_string(), options)
+}
+
+/// [`open_all`] for a file that messages and reports name `name` (the run's private
+/// copy of a job file is named as the command line named the original).
+pub fn open_all_named(
+    path: &Path,
+    name: &str,
+    options: &ReadOptions,
+) -> Result<Vec<JobFile>, JobError> {
+    let name = name.to_owned();
     match container(path, &name)? {
         Container::Zip(None, zip) => {
             let unpacked = archive::extract(*zip, &name)?;

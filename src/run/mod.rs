@@ -121,8 +121,8 @@ pub struct Prepared {
 impl Prepared {
     /// The private copies of the job files (the `--simulate` tenant is seeded from
     /// them, so it holds exactly the devices the run reads).
-    pub fn job_copies(&self) -> Vec<PathBuf> {
-        self.job.copies()
+    pub fn job_copies(&self) -> Vec<(PathBuf, String)> {
+        self.job.named_copies()
     }
 
     /// How the job files are read (`--sheet`, `--encoding`), for readers of the copies.

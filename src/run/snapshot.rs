@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::job::{JobError, ReadOptions};
-use crate::planner::{OpenedJob, open_jobs};
+use crate::planner::{OpenedJob, open_job};
 
 use super::ledger::Fingerprint;
 
@@ -89,32 +89,33 @@ impl JobSnapshot {
     pub fn open(&self) -> Result<Vec<OpenedJob>, JobError> {
         let mut jobs = Vec::with_capacity(self.files.len());
         for file in &self.files {
-            let opened = open_jobs(std::slice::from_ref(&file.copy), &self.read)
+            let opened = open_job(&file.copy, &file.fingerprint.source, &self.read)
                 .map_err(|e| self.renamed(e))?;
-            for mut job in opened {
-                job.file.source = self.original(job.file.source);
-                jobs.push(job);
-            }
+            jobs.extend(opened);
         }
         Ok(jobs)
     }
 
-    /// A name that starts with a copy's path, told of the original instead.
-    fn original(&self, name: String) -> String {
+    /// The copies with the names the command line gave the originals.
+    pub fn named_copies(&self) -> Vec<(PathBuf, String)> {
         self.files
             .iter()
-            .find_map(|f| {
-                let copy = f.copy.display().to_string();
-                name.strip_prefix(&copy)
-                    .filter(|rest| rest.is_empty() || rest.starts_with('!'))
-                    .map(|rest| format!("{}{rest}", f.fingerprint.source))
-            })
-            .unwrap_or(name)
+            .map(|f| (f.copy.clone(), f.fingerprint.source.clone()))
+            .collect()
     }
 
-    /// An error about a copy, told of the original.
+    /// An error about a copy (should one name it), told of the original.
     fn renamed(&self, e: JobError) -> JobError {
-        let original = |path: String| self.original(path);
+        let original = |path: String| {
+            self.files
+                .iter()
+                .find_map(|f| {
+                    let copy = f.copy.display().to_string();
+                    path.strip_prefix(&copy)
+                        .map(|rest| format!("{}{rest}", f.fingerprint.source))
+                })
+                .unwrap_or(path)
+        };
         match e {
             JobError::Io { path, message } => JobError::Io {
                 path: original(path),

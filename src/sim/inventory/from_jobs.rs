@@ -46,9 +46,26 @@ impl Inventory {
         seed: u64,
         read: &ReadOptions,
     ) -> Result<Inventory, InventoryError> {
+        let named: Vec<(PathBuf, String)> = paths
+            .iter()
+            .map(|p| (p.clone(), p.display().to_string()))
+            .collect();
+        Inventory::from_named_job_files(&named, seed, read)
+    }
+
+    /// [`Inventory::from_job_files`] for files that messages name otherwise (a run's
+    /// private copies, named as the originals).
+    pub fn from_named_job_files(
+        files: &[(PathBuf, String)],
+        seed: u64,
+        read: &ReadOptions,
+    ) -> Result<Inventory, InventoryError> {
         let mut pool = FactsPool::default();
         let mut devices = Vec::new();
-        for file in paths.iter().map(|p| job::open_all(p, read)) {
+        for file in files
+            .iter()
+            .map(|(path, name)| job::open_all_named(path, name, read))
+        {
             for file in file? {
                 let source = file.source.clone();
                 let before = devices.len();
