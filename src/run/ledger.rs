@@ -84,6 +84,12 @@ pub enum Event {
         /// The plan options, as [`crate::planner::PlanOptions`] names them.
         action: Option<String>,
         lookup: String,
+        /// `--sheet` and `--encoding`, when given: they change which rows the files
+        /// hold. Absent in ledgers written before they existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheet: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encoding: Option<String>,
     },
     Claim {
         file: u32,
@@ -114,6 +120,8 @@ pub struct Begin {
     pub files: Vec<Fingerprint>,
     pub action: Option<String>,
     pub lookup: String,
+    pub sheet: Option<String>,
+    pub encoding: Option<String>,
 }
 
 /// Which device a row claimed, with the action and the row its live facts gave.
@@ -317,6 +325,8 @@ impl Ledger {
                 files: begin.files.clone(),
                 action: begin.action.clone(),
                 lookup: begin.lookup.clone(),
+                sheet: begin.sheet.clone(),
+                encoding: begin.encoding.clone(),
             },
             true,
         )
@@ -500,6 +510,8 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     files,
                     action,
                     lookup,
+                    sheet,
+                    encoding,
                     ..
                 },
             ) => {
@@ -513,6 +525,8 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         files,
                         action,
                         lookup,
+                        sheet,
+                        encoding,
                     },
                     rows: HashMap::new(),
                 });
@@ -547,6 +561,8 @@ mod tests {
             }],
             action: Some("auto".into()),
             lookup: "auto".into(),
+            sheet: None,
+            encoding: None,
         }
     }
 

@@ -213,6 +213,8 @@ fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
         files: job.fingerprints(),
         action: options.action.map(|a| a.as_str().to_owned()),
         lookup: lookup_name(options.lookup).to_owned(),
+        sheet: job.read_options().sheet.clone(),
+        encoding: job.read_options().encoding.map(|e| e.label().to_owned()),
     }
 }
 
@@ -274,6 +276,21 @@ fn same_job(
             was.lookup,
             flag(&now.action),
             now.lookup
+        ));
+    }
+    if was.sheet != now.sheet || was.encoding != now.encoding {
+        let given = |sheet: &Option<String>, encoding: &Option<String>| {
+            format!(
+                "--sheet {} --encoding {}",
+                sheet.as_deref().unwrap_or("(none)"),
+                encoding.as_deref().unwrap_or("(detected)")
+            )
+        };
+        return refuse(format!(
+            "the run began with {}; this one has {}: the job files would be read as other \
+             rows. Resume with the same flags",
+            given(&was.sheet, &was.encoding),
+            given(&now.sheet, &now.encoding)
         ));
     }
     Ok(())
