@@ -425,3 +425,72 @@ fn a_workbook_renamed_to_csv_is_still_read_as_a_workbook() {
     let p = plan(dir.path(), &[&renamed], &[]);
     assert_eq!(p.rows.len(), 3, "{}", p.stderr);
 }
+
+/// The smallest OpenDocument spreadsheet LibreOffice reads: `mimetype` first, then
+/// `content.xml` with one table.
+fn ods_of(path: &Path, rows: &[&[&str]]) {
+    let mut table = String::new();
+    for row in rows {
+        table.push_str("<table:table-row>");
+        for cell in *row {
+            if let Ok(n) = cell.parse::<f64>() {
+                table.push_str(&format!(
+                    "<table:table-cell office:value-type=\"float\" office:value=\"{n}\"><text:p>{cell}</text:p></table:table-cell>"
+                ));
+            } else {
+                table.push_str(&format!(
+                    "<table:table-cell office:value-type=\"string\"><text:p>{cell}</text:p></table:table-cell>"
+                ));
+            }
+        }
+        table.push_str("</table:table-row>");
+    }
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\">\
+         <office:body><office:spreadsheet><table:table table:name=\"Geräte\">{table}</table:table>\
+         </office:spreadsheet></office:body></office:document-content>"
+    );
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" manifest:version=\"1.2\">\
+        <manifest:file-entry manifest:full-path=\"/\" manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/>\
+        <manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/>\
+        </manifest:manifest>";
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    zip.start_file("META-INF/manifest.xml", stored).unwrap();
+    zip.write_all(manifest.as_bytes()).unwrap();
+    zip.start_file("content.xml", stored).unwrap();
+    zip.write_all(content.as_bytes()).unwrap();
+    zip.finish().unwrap();
+}
+
+#[test]
+fn an_ods_spreadsheet_is_read_like_a_workbook() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("geraete.ods");
+    ods_of(
+        &path,
+        &[
+            &["Geräteliste"],
+            &["id", "operatingSystem", "osVersion"],
+            &[IOS_A, "iOS", "17.5"],
+        ],
+    );
+    let p = plan(dir.path(), &[&path], &[]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(by(&p.rows, "row"), ["3"]);
+    assert_eq!(p.rows[0]["os_version"], "17.5");
+    assert!(
+        p.stderr
+            .contains("OpenDocument spreadsheet (.ods), sheet 'Geräte'"),
+        "{}",
+        p.stderr
+    );
+}
