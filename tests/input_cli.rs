@@ -494,3 +494,26 @@ fn an_ods_spreadsheet_is_read_like_a_workbook() {
         p.stderr
     );
 }
+
+#[test]
+fn a_one_column_sheet_of_serial_numbers_without_a_header_is_read_from_row_1() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("serials.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, serial) in ["F2LXK1ABCDEF", "R58M12ABCDE", "PF-3XYZ12"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write(r as u32, 0, *serial).unwrap();
+    }
+    book.save(&path).unwrap();
+    let p = plan(dir.path(), &[&path], &[]);
+    assert_eq!(by(&p.rows, "row"), ["1", "2", "3"], "{}", p.stderr);
+    assert_eq!(p.rows[2]["serial_number"], "PF-3XYZ12");
+    assert!(
+        p.stderr.contains("no header row") && p.stderr.contains("add a first row \"serialNumber\""),
+        "{}",
+        p.stderr
+    );
+}

@@ -13,15 +13,19 @@
 //! - A row's number is its row in Excel (1-based, counting the title rows and blank
 //!   rows above it), whatever cell the used range starts at.
 //!
-//! The sheet is held in memory as calamine reads it (a `Range` of cells): about 50 MB
-//! for 100,000 rows of a full Intune export (README, Performance).
+//! An `.xlsx`/`.xlsm` sheet with a header is streamed, cell by cell, in two passes (one
+//! to find the header, one for the rows), so memory holds the workbook's shared strings
+//! but not its cells. The other formats, and a sheet without a header row, are read
+//! whole into calamine's `Range` (README, Performance).
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use calamine::{Data, Ods, Range, Reader, SheetType, SheetVisible, Sheets, Xls, Xlsb, Xlsx};
+use calamine::{
+    Data, DataRef, Ods, Range, Reader, SheetType, SheetVisible, Sheets, Xls, Xlsb, Xlsx,
+};
 
 use super::csv_reader::{header_map, kind_of, no_known_column};
 use super::headerless::guess_column;
@@ -76,7 +80,24 @@ impl WorkbookKind {
 /// How many rows are searched for the header before the sheet is refused.
 const HEADER_SEARCH_ROWS: usize = 100;
 
-pub struct SheetBody {
+pub enum SheetBody {
+    Range(RangeBody),
+    Stream(StreamBody),
+}
+
+/// An `.xlsx` sheet read again, cell by cell, for its rows.
+pub struct StreamBody {
+    path: PathBuf,
+    /// How messages name the file.
+    name: String,
+    sheet: String,
+    /// Excel's 0-based row of the header.
+    header_row: u32,
+    /// For each (absolute, 0-based) column, the column it feeds.
+    map: Vec<Option<Column>>,
+}
+
+pub struct RangeBody {
     range: Range<Data>,
     /// Excel's 0-based row of the range's first row.
     first_row: u32,
@@ -144,6 +165,18 @@ pub fn open(
     kind: WorkbookKind,
     wanted: Option<&str>,
 ) -> Result<(SheetBody, ColumnNames, String), JobError> {
+    open_with(path, name, kind, wanted, true)
+}
+
+/// [`open`]; `stream: false` reads an `.xlsx` whole, as the other formats are (for
+/// the test that both ways give the same rows).
+fn open_with(
+    path: &Path,
+    name: &str,
+    kind: WorkbookKind,
+    wanted: Option<&str>,
+    stream: bool,
+) -> Result<(SheetBody, ColumnNames, String), JobError> {
     let unreadable = |why: String| JobError::Unreadable {
         path: name.to_owned(),
         why,
@@ -160,6 +193,24 @@ pub fn open(
         ))
     })?;
     let sheet = pick_sheet(&book, wanted).map_err(unreadable)?;
+    if let (Sheets::Xlsx(xlsx), true) = (&mut book, stream) {
+        let found = find_header_streamed(xlsx, &sheet)
+            .map_err(|e| unreadable(format!("its sheet '{sheet}' cannot be read: {e}")))?;
+        if let Some((header_row, texts)) = found {
+            let (map, names) = columns_of(&texts);
+            if header_row > 0 {
+                tell_title_rows(name, &sheet, u64::from(header_row) + 1);
+            }
+            let body = StreamBody {
+                path: path.to_owned(),
+                name: name.to_owned(),
+                sheet: sheet.clone(),
+                header_row,
+                map,
+            };
+            return Ok((SheetBody::Stream(body), names, sheet));
+        }
+    }
     let range = book
         .worksheet_range(&sheet)
         .map_err(|e| unreadable(format!("its sheet '{sheet}' cannot be read: {e}")))?;
@@ -180,33 +231,81 @@ pub fn open(
             break;
         }
     }
-    let mut names = ColumnNames::default();
     let Some((header_index, texts)) = header else {
-        return headerless(range, first_row, name, &sheet).map(|body| (body, names, sheet));
+        return headerless(range, first_row, name, &sheet)
+            .map(|body| (SheetBody::Range(body), ColumnNames::default(), sheet));
     };
-    let map = header_map(&texts);
-    for (h, column) in texts.iter().zip(&map) {
+    let (map, names) = columns_of(&texts);
+    if excel_row(header_index) > 1 {
+        tell_title_rows(name, &sheet, excel_row(header_index));
+    }
+    let body = RangeBody {
+        range,
+        first_row,
+        body_start: header_index + 1,
+        map,
+    };
+    Ok((SheetBody::Range(body), names, sheet))
+}
+
+fn tell_title_rows(name: &str, sheet: &str, header_row: u64) {
+    tracing::info!(
+        "{name}: sheet '{sheet}': the header is row {header_row}; the rows above it are \
+         taken as titles and skipped"
+    );
+}
+
+fn columns_of(header: &[String]) -> (Vec<Option<Column>>, ColumnNames) {
+    let map = header_map(header);
+    let mut names = ColumnNames::default();
+    for (h, column) in header.iter().zip(&map) {
         if let Some(c) = column {
             names.note(*c, h);
         }
     }
-    if header_index > 0 {
-        tracing::info!(
-            "{name}: sheet '{sheet}': the header is row {}; the rows above it are taken as \
-             titles and skipped",
-            excel_row(header_index)
-        );
+    (map, names)
+}
+
+type XlsxBook = Xlsx<BufReader<File>>;
+
+/// The header row of an `.xlsx` sheet (Excel's 0-based row) and its cells' text by
+/// absolute column, read cell by cell; `None` when none of the first
+/// [`HEADER_SEARCH_ROWS`] rows names a known column.
+fn find_header_streamed(
+    xlsx: &mut XlsxBook,
+    sheet: &str,
+) -> Result<Option<(u32, Vec<String>)>, calamine::XlsxError> {
+    let mut reader = xlsx.worksheet_cells_reader(sheet)?;
+    let mut row: Option<u32> = None;
+    let mut cells: Vec<String> = Vec::new();
+    let mut rows_seen = 0;
+    loop {
+        let next = reader.next_cell()?;
+        let next_row = next.as_ref().map(|c| c.get_position().0);
+        if next_row != row {
+            if let Some(r) = row {
+                if cells.iter().any(|t| Column::match_header(t).is_some()) {
+                    return Ok(Some((r, cells)));
+                }
+                rows_seen += 1;
+                if rows_seen >= HEADER_SEARCH_ROWS {
+                    return Ok(None);
+                }
+            }
+            cells.clear();
+            row = next_row;
+        }
+        let Some(cell) = next else {
+            return Ok(None);
+        };
+        let column = cell.get_position().1 as usize;
+        if let Some(text) = ref_text(cell.get_value()) {
+            if cells.len() <= column {
+                cells.resize(column + 1, String::new());
+            }
+            cells[column] = text.trim().to_owned();
+        }
     }
-    Ok((
-        SheetBody {
-            range,
-            first_row,
-            body_start: header_index + 1,
-            map,
-        },
-        names,
-        sheet,
-    ))
 }
 
 /// A sheet with no header row: a one-column list of identifiers, or a refusal naming
@@ -216,7 +315,7 @@ fn headerless(
     first_row: u32,
     name: &str,
     sheet: &str,
-) -> Result<SheetBody, JobError> {
+) -> Result<RangeBody, JobError> {
     let unreadable = |why: String| JobError::Unreadable {
         path: name.to_owned(),
         why,
@@ -255,7 +354,7 @@ fn headerless(
         column.canonical(),
         column.canonical(),
     );
-    Ok(SheetBody {
+    Ok(RangeBody {
         range,
         first_row,
         body_start: 0,
@@ -265,38 +364,143 @@ fn headerless(
 
 impl SheetBody {
     pub fn read_rows(self, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
+        match self {
+            SheetBody::Range(body) => body.read_rows(emit),
+            SheetBody::Stream(body) => body.read_rows(emit),
+        }
+    }
+}
+
+/// Collects one sheet row's values and emits it as a device row.
+#[derive(Default)]
+struct RowBuilder {
+    fields: DeviceFields,
+    blank: bool,
+}
+
+impl RowBuilder {
+    fn new() -> Self {
+        RowBuilder {
+            fields: DeviceFields::default(),
+            blank: true,
+        }
+    }
+
+    fn cell(&mut self, text: &str, column: Option<Column>) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        self.blank = false;
+        if let Some(column) = column {
+            self.fields.set(column, text);
+        }
+    }
+
+    fn finish(self, row: u64, stats: &mut ReadStats, emit: &mut dyn FnMut(JobRow)) {
+        if self.blank {
+            stats.blank_lines += 1;
+            return;
+        }
+        stats.rows += 1;
+        let defect = self.fields.is_empty().then(|| RowDefect {
+            reason: "no_known_values",
+            detail: "the row has values only in columns this tool does not use".into(),
+        });
+        emit(JobRow {
+            row,
+            fields: self.fields,
+            defect,
+        });
+    }
+}
+
+impl StreamBody {
+    fn read_rows(self, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
+        let mut stats = ReadStats::default();
+        // Rows are numbered as Excel numbers them: 1-based.
+        let mut last = u64::from(self.header_row) + 1;
+        let stopped = |stats: &mut ReadStats, emit: &mut dyn FnMut(JobRow), row, why: String| {
+            stats.rows += 1;
+            emit(JobRow {
+                row,
+                fields: DeviceFields::default(),
+                defect: Some(RowDefect {
+                    reason: "unreadable_rest_of_file",
+                    detail: format!(
+                        "reading sheet '{}' of {} stopped here: {why}; rows after this point \
+                         were not read",
+                        self.sheet, self.name
+                    ),
+                }),
+            });
+        };
+        let mut xlsx: XlsxBook = match calamine::open_workbook(&self.path) {
+            Ok(x) => x,
+            Err(e) => {
+                stopped(&mut stats, emit, last + 1, e.to_string());
+                return stats;
+            }
+        };
+        let mut reader = match xlsx.worksheet_cells_reader(&self.sheet) {
+            Ok(r) => r,
+            Err(e) => {
+                stopped(&mut stats, emit, last + 1, e.to_string());
+                return stats;
+            }
+        };
+        let mut current: Option<(u64, RowBuilder)> = None;
+        loop {
+            let next = match reader.next_cell() {
+                Ok(next) => next,
+                Err(e) => {
+                    if let Some((row, builder)) = current.take() {
+                        builder.finish(row, &mut stats, emit);
+                        last = row;
+                    }
+                    stopped(&mut stats, emit, last + 1, e.to_string());
+                    return stats;
+                }
+            };
+            let Some(cell) = next else { break };
+            let (row0, column) = cell.get_position();
+            if row0 <= self.header_row {
+                continue;
+            }
+            let row = u64::from(row0) + 1;
+            if current.as_ref().is_none_or(|(r, _)| *r != row) {
+                if let Some((done, builder)) = current.take() {
+                    builder.finish(done, &mut stats, emit);
+                    last = done;
+                }
+                // Rows the sheet does not hold at all are blank rows too.
+                stats.blank_lines += row.saturating_sub(last + 1);
+                current = Some((row, RowBuilder::new()));
+            }
+            if let (Some((_, builder)), Some(text)) = (current.as_mut(), ref_text(cell.get_value()))
+            {
+                builder.cell(&text, self.map.get(column as usize).copied().flatten());
+            }
+        }
+        if let Some((row, builder)) = current.take() {
+            builder.finish(row, &mut stats, emit);
+        }
+        stats
+    }
+}
+
+impl RangeBody {
+    fn read_rows(self, emit: &mut dyn FnMut(JobRow)) -> ReadStats {
         let mut stats = ReadStats::default();
         for (i, cells) in self.range.rows().enumerate().skip(self.body_start) {
             let row = u64::from(self.first_row) + i as u64 + 1;
-            let mut fields = DeviceFields::default();
-            let mut blank = true;
-            for (cell, column) in cells.iter().zip(&self.map) {
-                let Some(text) = cell_text(cell) else {
-                    continue;
-                };
-                let text = text.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                blank = false;
-                if let Some(column) = column {
-                    fields.set(*column, text);
+            let mut builder = RowBuilder::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if let Some(text) = cell_text(cell) {
+                    builder.cell(&text, self.map.get(i).copied().flatten());
                 }
             }
-            if blank {
-                stats.blank_lines += 1;
-                continue;
-            }
-            stats.rows += 1;
-            let defect = fields.is_empty().then(|| RowDefect {
-                reason: "no_known_values",
-                detail: "the row has values only in columns this tool does not use".into(),
-            });
-            emit(JobRow {
-                row,
-                fields,
-                defect,
-            });
+            builder.finish(row, &mut stats, emit);
         }
         stats
     }
@@ -324,6 +528,23 @@ pub fn cell_text(cell: &Data) -> Option<Cow<'_, str>> {
         }
         Data::DateTimeIso(s) | Data::DurationIso(s) => Cow::Borrowed(s.as_str()),
         Data::Error(e) => Cow::Owned(e.to_string()),
+    })
+}
+
+/// [`cell_text`] for a cell the streaming reader hands out.
+fn ref_text<'a>(cell: &'a DataRef<'a>) -> Option<Cow<'a, str>> {
+    Some(match cell {
+        DataRef::Empty => return None,
+        DataRef::SharedString(s) => Cow::Borrowed(*s),
+        DataRef::String(s) => Cow::Borrowed(s.as_str()),
+        DataRef::Int(i) => return cell_text(&Data::Int(*i)).map(|t| Cow::Owned(t.into_owned())),
+        DataRef::Float(f) => Cow::Owned(number_text(*f)),
+        DataRef::Bool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
+        DataRef::DateTime(d) => {
+            return cell_text(&Data::DateTime(*d)).map(|t| Cow::Owned(t.into_owned()));
+        }
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cow::Borrowed(s.as_str()),
+        DataRef::Error(e) => Cow::Owned(e.to_string()),
     })
 }
 
@@ -379,6 +600,58 @@ mod tests {
             cell_text(&Data::DateTime(noon)).as_deref(),
             Some("2025-10-13T12:00:00")
         );
+    }
+
+    fn read(path: &Path, stream: bool) -> (Vec<JobRow>, ReadStats, String) {
+        let (body, names, sheet) =
+            open_with(path, "book.xlsx", WorkbookKind::Xlsx, None, stream).expect("opens");
+        assert!(matches!(body, SheetBody::Stream(_)) == stream);
+        let mut rows = vec![];
+        let stats = body.read_rows(&mut |r| rows.push(r));
+        (rows, stats, format!("{sheet} {}", names.name(Column::Id)))
+    }
+
+    #[test]
+    fn streaming_an_xlsx_gives_the_rows_reading_it_whole_gives() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("book.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        // The used range starts at C2: a title, a blank row, the header on row 4.
+        sheet.write(1, 2, "Export").unwrap();
+        for (c, h) in ["Device ID", "Notes", "OS version", "IMEI"]
+            .iter()
+            .enumerate()
+        {
+            sheet.write(3, 2 + c as u16, *h).unwrap();
+        }
+        sheet
+            .write(4, 2, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+            .unwrap();
+        sheet.write(4, 4, 17.5).unwrap();
+        sheet.write(4, 5, 357123456789012.0).unwrap();
+        sheet.write(6, 3, "only a note").unwrap();
+        sheet.write(8, 4, true).unwrap();
+        sheet.write(9, 2, "   ").unwrap();
+        sheet.write(10, 2, "last").unwrap();
+        book.save(&path).unwrap();
+        let streamed = read(&path, true);
+        let whole = read(&path, false);
+        assert_eq!(streamed, whole);
+        let (rows, stats, names) = streamed;
+        assert_eq!(names, "Sheet1 Device ID");
+        assert_eq!(
+            rows.iter().map(|r| r.row).collect::<Vec<_>>(),
+            [5, 7, 9, 11]
+        );
+        assert_eq!(rows[0].fields.get(Column::OsVersion), Some("17.5"));
+        assert_eq!(rows[0].fields.get(Column::Imei), Some("357123456789012"));
+        assert_eq!(
+            rows[1].defect.as_ref().map(|d| d.reason),
+            Some("no_known_values")
+        );
+        assert_eq!(rows[2].fields.get(Column::OsVersion), Some("TRUE"));
+        assert_eq!(stats.blank_lines, 3, "rows 6, 8 and 10");
     }
 
     #[test]
