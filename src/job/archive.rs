@@ -93,7 +93,19 @@ pub fn extract(mut archive: Archive, name: &str) -> Result<Extracted, JobError> 
         let mut entry = archive
             .by_name(&member)
             .map_err(|e| unreadable(format!("its member {member} cannot be read: {e}")))?;
-        let base = member.rsplit('/').next().unwrap_or(&member).to_owned();
+        // Only the member's own name, made safe for every file system: a path inside
+        // the archive (`../x`, `C:`) never decides where the copy goes.
+        let base: String = member
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&member)
+            .chars()
+            .map(|c| match c {
+                '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+                c if c.is_control() => '_',
+                c => c,
+            })
+            .collect();
         let folder = dir.path().join(i.to_string());
         std::fs::create_dir(&folder).map_err(io_err)?;
         let path = folder.join(&base);

@@ -1,9 +1,11 @@
 //! Job files: everything that turns a file on disk into device rows.
 //!
-//! [`open`] is the one place that opens a job file (as xsv's one reader builder): it
-//! decodes ([`decode`]), recognises CSV or one of the JSON shapes, detects the CSV
-//! delimiter, matches the header ([`crate::device::Column::match_header`]) and fails early, naming the file, when the
-//! file cannot be used at all. [`JobFile::read_rows`] then streams rows one at a time to
+//! [`open_all`] is the one place that opens a job file (as xsv's one reader builder): it
+//! tells a workbook ([`workbook`], calamine) or a ZIP archive of job files ([`archive`])
+//! from text by the first bytes, decodes text ([`decode`], legacy code pages in
+//! [`legacy`]), recognises CSV or one of the JSON shapes, detects the CSV delimiter,
+//! matches the header ([`crate::device::Column::match_header`]) and fails early, naming
+//! the file, when the file cannot be used at all. [`JobFile::read_rows`] then streams rows one at a time to
 //! a callback, so memory does not depend on the number of rows. A row that is broken
 //! (a JSON element that is not an object or not valid JSON, a line that is not JSON, a
 //! CSV quote never closed) still comes out, with a [`RowDefect`], so that it is reported
