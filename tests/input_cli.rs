@@ -517,3 +517,27 @@ fn a_one_column_sheet_of_serial_numbers_without_a_header_is_read_from_row_1() {
         p.stderr
     );
 }
+
+#[test]
+fn a_stray_windows_1252_byte_past_the_sniffed_head_is_read_as_such_with_a_warning() {
+    let dir = TempDir::new().unwrap();
+    let mut bytes = b"serialNumber,deviceName,operatingSystem\n".to_vec();
+    let mut n = 0;
+    while bytes.len() < 70 * 1024 {
+        bytes.extend_from_slice(format!("SN{n:08},Kiosk {n},iOS\n").as_bytes());
+        n += 1;
+    }
+    bytes.extend_from_slice(b"SNLAST,Jos\xe9,iOS\n");
+    let file = write(dir.path(), "long.csv", &bytes);
+    let p = plan(dir.path(), &[&file], &[]);
+    let last = p.rows.last().unwrap();
+    assert_eq!(last["device_name"], "José");
+    assert!(
+        p.stderr.contains(&format!(
+            "long.csv: the file starts as UTF-8, but row {} (and maybe others) holds bytes that are not",
+            n + 2
+        )),
+        "{}",
+        p.stderr
+    );
+}

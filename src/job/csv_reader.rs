@@ -250,10 +250,13 @@ impl CsvBody {
                 if let Some(Some(column)) = self.map.get(i) {
                     let value = value.trim_ascii();
                     if !value.is_empty() {
-                        if not_utf8.is_none() && std::str::from_utf8(value).is_err() {
-                            not_utf8 = Some(line);
+                        match std::str::from_utf8(value) {
+                            Ok(text) => fields.set(*column, text),
+                            Err(_) => {
+                                not_utf8.get_or_insert(line);
+                                fields.set(*column, &field_text(value));
+                            }
                         }
-                        fields.set(*column, &field_text(value));
                     }
                 }
             }
