@@ -215,27 +215,24 @@ pub fn open_text(
         reader.fill_buf().map_err(io_err)?;
         reader.consume(bom_len);
     }
+    let transcoded = |enc: &'static Encoding, reader| -> Box<dyn BufRead + Send> {
+        Box::new(BufReader::with_capacity(
+            64 * 1024,
+            DecodeReaderBytesBuilder::new()
+                .encoding(Some(enc))
+                .bom_sniffing(false)
+                .build(reader),
+        ))
+    };
     let reader: Box<dyn BufRead + Send> = match encoding {
         TextEncoding::Utf8 => Box::new(reader),
         TextEncoding::Oem(page) => Box::new(BufReader::with_capacity(
             64 * 1024,
             OemReader::new(reader, page),
         )),
-        TextEncoding::Utf16Le | TextEncoding::Utf16Be | TextEncoding::Legacy(_) => {
-            let enc = match encoding {
-                TextEncoding::Utf16Le => UTF_16LE,
-                TextEncoding::Utf16Be => UTF_16BE,
-                TextEncoding::Legacy(e) => e,
-                _ => unreachable!("matched above"),
-            };
-            Box::new(BufReader::with_capacity(
-                64 * 1024,
-                DecodeReaderBytesBuilder::new()
-                    .encoding(Some(enc))
-                    .bom_sniffing(false)
-                    .build(reader),
-            ))
-        }
+        TextEncoding::Utf16Le => transcoded(UTF_16LE, reader),
+        TextEncoding::Utf16Be => transcoded(UTF_16BE, reader),
+        TextEncoding::Legacy(e) => transcoded(e, reader),
     };
     Ok(TextSource {
         encoding,

@@ -372,7 +372,6 @@ impl SheetBody {
 }
 
 /// Collects one sheet row's values and emits it as a device row.
-#[derive(Default)]
 struct RowBuilder {
     fields: DeviceFields,
     blank: bool,
