@@ -116,10 +116,12 @@ impl TextEncoding {
         }
         let encoding = match key.as_str() {
             "utf16" | "unicode" => return Some(TextEncoding::Utf16Le),
-            "sjis" => SHIFT_JIS_LABEL,
+            "sjis" | "shiftjis" => SHIFT_JIS_LABEL,
             other => other,
         };
-        match Encoding::for_label(encoding.as_bytes())? {
+        let found = Encoding::for_label(name.trim().as_bytes())
+            .or_else(|| Encoding::for_label(encoding.as_bytes()))?;
+        match found {
             e if e == UTF_8 => Some(TextEncoding::Utf8),
             e if e == UTF_16LE => Some(TextEncoding::Utf16Le),
             e if e == UTF_16BE => Some(TextEncoding::Utf16Be),
@@ -397,6 +399,31 @@ mod tests {
         assert_eq!(field_text(b"Jos\xe9"), "José");
         assert_eq!(field_text("José".as_bytes()), "José");
         assert_eq!(field_text(b"\x80"), "€");
+    }
+
+    #[test]
+    fn encoding_names_as_administrators_write_them() {
+        let name = |n: &str| TextEncoding::from_name(n).map(TextEncoding::label);
+        assert_eq!(name("UTF-8"), Some("UTF-8"));
+        assert_eq!(name("utf-16le"), Some("UTF-16 LE"));
+        assert_eq!(name("unicode"), Some("UTF-16 LE"));
+        for n in ["1252", "cp1252", "Windows-1252", "windows1252", "latin1"] {
+            assert_eq!(name(n), Some("Windows-1252 (Western Europe)"), "{n}");
+        }
+        assert_eq!(name("1250"), Some("Windows-1250 (Central Europe)"));
+        assert_eq!(name("cp1251"), Some("Windows-1251 (Cyrillic)"));
+        for n in ["850", "cp850", "IBM850", "oem850"] {
+            assert_eq!(name(n), Some("OEM 850 (MS-DOS, Western Europe)"), "{n}");
+        }
+        assert_eq!(name("437"), Some("OEM 437 (MS-DOS, US)"));
+        assert_eq!(name("gbk"), Some("GBK (GB18030, Simplified Chinese)"));
+        assert_eq!(name("cp936"), Some("GBK (GB18030, Simplified Chinese)"));
+        assert_eq!(name("GB18030"), Some("GB18030 (Simplified Chinese)"));
+        for n in ["shift_jis", "Shift-JIS", "sjis", "cp932"] {
+            assert_eq!(name(n), Some("Shift_JIS (Japanese)"), "{n}");
+        }
+        assert_eq!(name("klingon"), None);
+        assert_eq!(name("replacement"), None);
     }
 
     #[test]
