@@ -412,6 +412,11 @@ fn a_run_reads_workbooks_and_zips_through_its_private_copy() {
         !stderr.contains("intune-reset-job-"),
         "no temp path leaks: {stderr}"
     );
+    assert_eq!(
+        stderr.matches("the header is row 3").count(),
+        1,
+        "the job is read three times, the notice is said once: {stderr}"
+    );
 }
 
 /// The workbook formats calamine reads, by their bytes (xlsm is an xlsx with macros).

@@ -118,7 +118,7 @@ pub fn open(name: &str, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), 
         let Some(column) = guessed else {
             return Err(unreadable(no_known_column(&header)));
         };
-        tracing::warn!(
+        super::notice::warn(format!(
             "{}: no header line; every value looks like {}, so the file is read as one \
              \"{}\" column and its first line is a device (row {header_line}); add a first \
              line \"{}\" to say so",
@@ -126,7 +126,7 @@ pub fn open(name: &str, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), 
             kind_of(column),
             column.canonical(),
             column.canonical(),
-        );
+        ));
         map = vec![Some(column)];
         // Messages name the column as the tool assumed it, not by the first device.
         header = vec![column.canonical().to_owned()];
@@ -272,13 +272,13 @@ impl CsvBody {
             });
         }
         if let Some(row) = not_utf8 {
-            tracing::warn!(
+            super::notice::warn(format!(
                 "{}: the file starts as UTF-8, but row {row} (and maybe others) holds bytes \
                  that are not; they were read as Windows-1252. If names look wrong there, \
                  save the file as CSV UTF-8 (Excel: File > Save As > CSV UTF-8 (Comma \
                  delimited)), or pass --encoding NAME",
                 self.name
-            );
+            ));
         }
         stats
     }

@@ -99,7 +99,7 @@ pub fn prescan(name: &str, text: TextSource, format: Format) -> Result<JobSettin
         // a nextLink is the first page only. The devices of the page are still read.
         // https://learn.microsoft.com/en-us/graph/paging
         let next = next.as_str().unwrap_or_default();
-        tracing::warn!(
+        super::notice::warn(format!(
             "{}: the file holds one page of a longer list (it has an \"@odata.nextLink\"{}); \
              only the devices on this page are read. To get them all, follow the nextLink \
              until there is none, or export with `Get-MgDeviceManagementManagedDevice -All`",
@@ -109,7 +109,7 @@ pub fn prescan(name: &str, text: TextSource, format: Format) -> Result<JobSettin
             } else {
                 format!(" to {}", shorten(next))
             },
-        );
+        ));
     }
     if scan.has_devices {
         settings.action = scan

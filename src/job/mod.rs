@@ -21,6 +21,7 @@ mod headerless;
 mod json_reader;
 mod json_split;
 mod legacy;
+mod notice;
 mod utf8_repair;
 mod workbook;
 
@@ -304,11 +305,11 @@ fn open_text_file(path: &Path, source: String, options: &ReadOptions) -> Result<
         } else {
             "as --encoding said"
         };
-        tracing::warn!(
+        notice::warn(format!(
             "{source}: the file is not UTF-8; it is read as {} ({how}). To avoid guessing, \
              save it as CSV UTF-8 (Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\")",
             text.encoding.label()
-        );
+        ));
     }
     let format = json_reader::sniff(path, &source, &text.head)?;
     let mut file = JobFile {

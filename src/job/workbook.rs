@@ -249,10 +249,10 @@ fn open_with(
 }
 
 fn tell_title_rows(name: &str, sheet: &str, header_row: u64) {
-    tracing::info!(
+    super::notice::info(format!(
         "{name}: sheet '{sheet}': the header is row {header_row}; the rows above it are \
          taken as titles and skipped"
-    );
+    ));
 }
 
 fn columns_of(header: &[String]) -> (Vec<Option<Column>>, ColumnNames) {
@@ -347,13 +347,13 @@ fn headerless(
             no_known_column(&first).replacen("its first row", "no row", 1)
         )));
     };
-    tracing::warn!(
+    super::notice::warn(format!(
         "{name}: sheet '{sheet}' has no header row; every value looks like {}, so it is read \
          as one \"{}\" column from its first row; add a first row \"{}\" to say so",
         kind_of(column),
         column.canonical(),
         column.canonical(),
-    );
+    ));
     Ok(RangeBody {
         range,
         first_row,
