@@ -546,3 +546,22 @@ fn a_stray_windows_1252_byte_past_the_sniffed_head_is_read_as_such_with_a_warnin
         p.stderr
     );
 }
+
+#[test]
+fn a_byte_order_mark_wins_over_encoding_with_a_word() {
+    let dir = TempDir::new().unwrap();
+    let file = write(
+        dir.path(),
+        "bom.csv",
+        "\u{feff}deviceName,serialNumber,operatingSystem\r\nJosé,F2L1,iOS\r\n",
+    );
+    let p = plan(dir.path(), &[&file], &["--encoding", "850"]);
+    assert_eq!(p.rows[0]["device_name"], "José", "{}", p.stderr);
+    assert!(
+        p.stderr.contains(
+            "starts with a UTF-8 byte-order mark, so it is read as UTF-8, not as --encoding OEM 850"
+        ),
+        "{}",
+        p.stderr
+    );
+}

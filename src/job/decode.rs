@@ -188,10 +188,21 @@ pub fn open_text(
     let head_is_whole = prefix.len() < SNIFF_BYTES;
     let non_ascii = !prefix.is_ascii();
     let (encoding, bom_len, guessed) = match forced {
-        Some(encoding) => {
-            let (found, bom) = bom(&prefix).unwrap_or((encoding, 0));
-            (encoding, if found == encoding { bom } else { 0 }, false)
-        }
+        // A byte-order mark is no guess: it wins over `--encoding`, with a word.
+        Some(encoding) => match bom(&prefix) {
+            Some((marked, len)) if marked != encoding => {
+                super::notice::warn(format!(
+                    "{name}: the file starts with a {} byte-order mark, so it is read as {}, \
+                     not as --encoding {}",
+                    marked.label(),
+                    marked.label(),
+                    encoding.label()
+                ));
+                (marked, len, false)
+            }
+            Some((marked, len)) => (marked, len, false),
+            None => (encoding, 0, false),
+        },
         None => {
             let (encoding, bom_len) = detect_encoding(&prefix, head_is_whole);
             (encoding, bom_len, !encoding.is_unicode())
