@@ -10,7 +10,7 @@
 //! can be read twice.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +20,9 @@ use super::JobError;
 const JOB_EXTENSIONS: [&str; 11] = [
     "csv", "tsv", "txt", "json", "jsonl", "ndjson", "xlsx", "xlsm", "xlsb", "xls", "ods",
 ];
+
+/// A member unpacking to more than this is refused (a ZIP bomb would fill the disk).
+const MAX_MEMBER_BYTES: u64 = 4 << 30;
 
 pub struct Member {
     /// The entry's path inside the archive, as the report's `source` names it.
@@ -110,8 +113,15 @@ pub fn extract(mut archive: Archive, name: &str) -> Result<Extracted, JobError> 
         std::fs::create_dir(&folder).map_err(io_err)?;
         let path = folder.join(&base);
         let mut out = File::create(&path).map_err(io_err)?;
-        io::copy(&mut entry, &mut out)
+        let copied = io::copy(&mut (&mut entry).take(MAX_MEMBER_BYTES + 1), &mut out)
             .map_err(|e| unreadable(format!("its member {member} cannot be unpacked: {e}")))?;
+        if copied > MAX_MEMBER_BYTES {
+            return Err(unreadable(format!(
+                "its member {member} unpacks to more than {} GiB, far more than any device \
+                 list (a million devices are about 120 MB); unpack it yourself if it is one",
+                MAX_MEMBER_BYTES >> 30
+            )));
+        }
         members.push(Member { name: member, path });
     }
     Ok(Extracted {
