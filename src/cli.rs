@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
 use crate::graph::{AuthMethod, Cloud, IdentityFlags};
+use crate::job::ReadOptions;
+use crate::job::decode::{ENCODING_NAMES, TextEncoding};
 use crate::plan::{self, PlanConfig};
 use crate::planner::{LookupMode, PlanOptions};
 use crate::report::ReportFormat;
@@ -193,6 +195,33 @@ impl ReportArgs {
     }
 }
 
+/// How job files are read: shared by `plan` and `run`.
+#[derive(Debug, clap::Args)]
+struct InputArgs {
+    /// The worksheet to read in workbook job files (.xlsx, .xlsm, .xlsb, .xls, .ods)
+    /// [default: the first visible one]
+    #[arg(long, value_name = "NAME")]
+    sheet: Option<String>,
+    /// The encoding of text job files, instead of the detected one: utf-8, 1252, 1250,
+    /// 1251, 850 or 437 (Excel's "CSV (MS-DOS)"), gbk, shift_jis, ...
+    #[arg(long, value_name = "NAME", value_parser = parse_encoding)]
+    encoding: Option<TextEncoding>,
+}
+
+impl InputArgs {
+    fn read_options(self) -> ReadOptions {
+        ReadOptions {
+            sheet: self.sheet,
+            encoding: self.encoding,
+        }
+    }
+}
+
+fn parse_encoding(name: &str) -> Result<TextEncoding, String> {
+    TextEncoding::from_name(name)
+        .ok_or_else(|| format!("'{name}' is not an encoding this tool knows; use {ENCODING_NAMES}"))
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CloudArg {
     Global,
@@ -218,8 +247,9 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, clap::Args)]
 struct PlanArgs {
-    /// Job files: CSV (any Excel dialect), JSON array, Graph {"value": [...]}, a job
-    /// document {"action": ..., "devices": [...]}, or JSON Lines.
+    /// Job files: CSV (any Excel dialect, any encoding), a workbook (.xlsx, .xlsm,
+    /// .xlsb, .xls, .ods), JSON array, Graph {"value": [...]}, a job document
+    /// {"action": ..., "devices": [...]}, JSON Lines, or a .zip of any of these.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Which action to plan. A job file's own `action` column or field wins over this.
@@ -229,6 +259,8 @@ struct PlanArgs {
     /// platform facts), always, or never (such rows are invalid).
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
+    #[command(flatten)]
+    input: InputArgs,
     #[command(flatten)]
     output: ReportArgs,
     /// Resolve and judge every row against the tenant by its live facts, with reads
@@ -344,6 +376,7 @@ impl PlanArgs {
             summary_json: self.output.summary_json,
             settings,
             lookup_via: self.lookup_via.into(),
+            read: self.input.read_options(),
         };
         Ok((config, self.tenant.tenant()))
     }
@@ -355,6 +388,7 @@ impl PlanArgs {
                 action: Some(self.action.into()),
                 lookup: self.lookup.into(),
             },
+            read: self.input.read_options(),
             format: self.output.format(),
             bom: !self.output.no_bom,
             report: self.output.report,

@@ -8,10 +8,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
-use crate::job::{self, ColumnNames, JobError, JobFile, JobRow};
+use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Judgement, Platform, verdict};
@@ -403,7 +403,20 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
             && !exponent.is_empty()
             && digits(exponent)
     }
+    // A row with a valid Intune id is found by it: a display name that decoded badly
+    // (a "CSV (MS-DOS)" file read in the wrong code page, a control character pasted
+    // in) does not matter, and is reported as read.
+    // Asked only of a value that holds such characters: rare, and parsing an id is not
+    // free at a million rows.
+    let found_by_id = || {
+        fields
+            .get(Column::Id)
+            .and_then(parse_guid)
+            .is_some_and(|id| id != NIL_GUID)
+    };
     for (column, value) in fields.iter() {
+        let as_read =
+            || matches!(column, Column::DeviceName | Column::UserPrincipalName) && found_by_id();
         let control = if value.is_ascii() {
             value.bytes().any(|b| b.is_ascii_control())
         } else {
@@ -413,7 +426,7 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
         // UTF-16 file cut at an odd byte, an unpaired surrogate): the value is not what
         // the file's author wrote, so a lookup by it would hunt for a device that
         // does not exist.
-        if !value.is_ascii() && value.contains(char::REPLACEMENT_CHARACTER) {
+        if !value.is_ascii() && value.contains(char::REPLACEMENT_CHARACTER) && !as_read() {
             return Err((
                 "undecodable_characters",
                 format!(
@@ -423,7 +436,7 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
                 ),
             ));
         }
-        if control {
+        if control && !as_read() {
             return Err((
                 "control_characters",
                 format!(
@@ -611,18 +624,27 @@ pub struct OpenedJob {
 }
 
 /// Opens every job file before anything is written: one unusable file stops the
-/// command (exit 2) and nothing else happens.
-pub fn open_jobs(paths: &[PathBuf]) -> Result<Vec<OpenedJob>, JobError> {
-    paths
-        .iter()
-        .map(|path| {
-            let file = job::open(path)?;
+/// command (exit 2) and nothing else happens. A ZIP archive of several job files
+/// gives one job per file it holds, in the archive's (sorted) order.
+pub fn open_jobs(paths: &[PathBuf], read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
+    let mut jobs = Vec::with_capacity(paths.len());
+    for path in paths {
+        jobs.extend(open_job(path, &path.display().to_string(), read)?);
+    }
+    Ok(jobs)
+}
+
+/// Opens one job file (a ZIP of several as several), named `name` in messages.
+pub fn open_job(path: &Path, name: &str, read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
+    job::open_all_named(path, name, read)?
+        .into_iter()
+        .map(|file| {
             let action =
                 match file.settings.action.as_deref() {
                     None => None,
                     Some(text) => Some(ActionChoice::parse(text).ok_or_else(|| {
                         JobError::Unreadable {
-                            path: path.display().to_string(),
+                            path: file.source.clone(),
                             why: format!(
                                 "its \"action\" is '{text}', not remove-passcode, reset-pin or auto"
                             ),
@@ -648,8 +670,8 @@ pub fn assess_all(
         let names = file.columns.clone();
         let mut summary = FileSummary {
             source: file.source.clone(),
-            format: file.format.describe(),
-            encoding: file.encoding.label().to_owned(),
+            format: file.describe(),
+            encoding: file.encoding_label().to_owned(),
             rows: 0,
             blank_lines: 0,
         };

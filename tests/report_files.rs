@@ -243,7 +243,7 @@ fn two_jobs(dir: &Path) -> [PathBuf; 2] {
 async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, RunOutcome) {
     let dir = TempDir::new().unwrap();
     let jobs = two_jobs(dir.path());
-    let inventory = Inventory::from_job_files(&jobs, 11).unwrap();
+    let inventory = Inventory::from_job_files(&jobs, 11, &Default::default()).unwrap();
     let config = SimConfig {
         inventory: inventory.clone(),
         seed: 11,
@@ -275,6 +275,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        read: Default::default(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await

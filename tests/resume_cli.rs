@@ -199,6 +199,26 @@ fn regression_8_5_a_resume_of_a_changed_job_is_refused_naming_the_file() {
     );
 }
 
+#[test]
+fn a_resume_with_another_encoding_is_refused_before_anything_is_sent() {
+    let dir = TempDir::new().unwrap();
+    let job = ios_job(dir.path(), 20);
+    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
+    let report = dir.path().join("report.csv");
+    let args = ["--write-rate", "6"];
+    run_and_kill_at(&mut run_cmd(&tenant, &[&job], &report, &args), &report, 5);
+    let sent = ledger_events(&ledger_of(&report), "send");
+    let resume = [&args[..], &["--resume", "--encoding", "850"]].concat();
+    let (code, stderr) = finish(&mut run_cmd(&tenant, &[&job], &report, &resume));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--sheet (none) --encoding (detected)")
+            && stderr.contains("--encoding OEM 850"),
+        "{stderr}"
+    );
+    assert_eq!(ledger_events(&ledger_of(&report), "send"), sent);
+}
+
 #[cfg(unix)]
 #[test]
 fn regression_8_6_a_job_from_a_pipe_is_read_once_and_max_devices_holds_for_it() {

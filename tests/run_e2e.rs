@@ -49,7 +49,7 @@ fn write_job(dir: &Path, eligible: usize) -> PathBuf {
 
 fn sim_config(job: &Path) -> SimConfig {
     SimConfig {
-        inventory: Inventory::from_job_files(&[job.to_path_buf()], 7).unwrap(),
+        inventory: Inventory::from_job_files(&[job.to_path_buf()], 7, &Default::default()).unwrap(),
         seed: 7,
         limits: None,
         action_delay: Duration::from_millis(200),
@@ -108,6 +108,7 @@ async fn run_on(
             action: Some(ActionChoice::Auto),
             lookup: LookupMode::Auto,
         },
+        read: Default::default(),
         report: Some(report.clone()),
         format: ReportFormat::Csv,
         bom: true,

@@ -92,7 +92,8 @@ async fn ran(format: ReportFormat) -> Tenant {
     let job = write_job(dir.path());
     let clock = SimClock::new();
     let config = SimConfig {
-        inventory: Inventory::from_job_files(std::slice::from_ref(&job), 7).unwrap(),
+        inventory: Inventory::from_job_files(std::slice::from_ref(&job), 7, &Default::default())
+            .unwrap(),
         seed: 7,
         limits: None,
         action_delay: ACTION_DELAY,
@@ -109,6 +110,7 @@ async fn ran(format: ReportFormat) -> Tenant {
             action: Some(ActionChoice::Auto),
             lookup: LookupMode::Auto,
         },
+        read: Default::default(),
         report: Some(run_report.clone()),
         format,
         bom: true,

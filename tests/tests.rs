@@ -4,6 +4,7 @@
 mod common;
 mod crash_cli;
 mod hardening;
+mod input_cli;
 mod kill_campaign;
 mod layers;
 mod lookup_cli;

@@ -8,7 +8,7 @@ use crate::run::{LookupVia, RunConfig, Settings};
 
 use super::run_cmd::Target;
 
-use super::{ActionArg, LookupArg, ReportArgs, TenantArgs, parse_duration};
+use super::{ActionArg, InputArgs, LookupArg, ReportArgs, TenantArgs, parse_duration};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(super) enum LookupViaArg {
@@ -45,6 +45,8 @@ pub(super) struct RunArgs {
     /// $filter per row; `auto` reads the inventory from 100 lookups on.
     #[arg(long, value_enum, default_value_t = LookupViaArg::Auto)]
     lookup_via: LookupViaArg,
+    #[command(flatten)]
+    input: InputArgs,
     #[command(flatten)]
     output: ReportArgs,
     /// Act without asking (required when there is no terminal, as under cron).
@@ -160,6 +162,7 @@ impl RunArgs {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),
             },
+            read: self.input.read_options(),
             format: self.output.format(),
             bom: !self.output.no_bom,
             report: self.output.report,

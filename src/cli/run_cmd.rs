@@ -57,9 +57,11 @@ pub fn run(
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     let simulator = match &target {
-        Target::Simulate { seed } => {
-            Some(runtime.block_on(start_simulator(&prepared.job_copies(), *seed))?)
-        }
+        Target::Simulate { seed } => Some(runtime.block_on(start_simulator(
+            &prepared.job_copies(),
+            *seed,
+            prepared.read_options(),
+        ))?),
         Target::Tenant(_) => None,
     };
     let timeout = config.settings.request_timeout;
@@ -129,8 +131,12 @@ pub fn run(
 
 /// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
 /// occasional 503 and lost answer real networks have, so verification shows too.
-async fn start_simulator(files: &[PathBuf], seed: u64) -> Result<SimHandle, CommandError> {
-    let inventory = Inventory::from_job_files(files, seed)
+async fn start_simulator(
+    files: &[(PathBuf, String)],
+    seed: u64,
+    read: &crate::job::ReadOptions,
+) -> Result<SimHandle, CommandError> {
+    let inventory = Inventory::from_named_job_files(files, seed, read)
         .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
     let config = SimConfig {
         inventory,

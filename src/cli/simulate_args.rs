@@ -137,7 +137,8 @@ impl SimulateArgs {
         let inventory = if self.inventory.is_empty() {
             sim::Inventory::generate_for(self.generate, self.seed, &self.tenant_domain)
         } else {
-            sim::Inventory::from_job_files(&self.inventory, self.seed).map_err(|e| e.to_string())?
+            sim::Inventory::from_job_files(&self.inventory, self.seed, &Default::default())
+                .map_err(|e| e.to_string())?
         };
         let config = sim::SimConfig {
             tenant_id: self.tenant,

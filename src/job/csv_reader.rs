@@ -1,15 +1,14 @@
 //! CSV job files: delimiter detection, the header, and records as devices.
 
-use std::path::Path;
-
 use super::csv_records::{Fields, Next, Records, Unclosed};
-use super::decode::{TextEncoding, TextSource, field_text_in};
+use super::decode::{TextSource, field_text};
 use super::headerless::{guess_column, is_type_line};
 use super::{ColumnNames, JobError, JobRow, ReadStats, RowDefect};
 use crate::device::{Column, DeviceFields};
 
 pub struct CsvBody {
-    pub encoding: TextEncoding,
+    /// How messages name the file.
+    name: String,
     records: Records,
     /// For each field position, the column it feeds.
     map: Vec<Option<Column>>,
@@ -59,11 +58,11 @@ pub fn detect_delimiter(head: &str) -> (u8, bool) {
     (DELIMITERS[best], false)
 }
 
-pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), JobError> {
+pub fn open(name: &str, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), JobError> {
     let (delimiter, sep_line) = detect_delimiter(&text.head);
     let mut records = Records::new(text.reader, delimiter);
     let unreadable = |why: String| JobError::Unreadable {
-        path: path.display().to_string(),
+        path: name.to_owned(),
         why,
     };
     let mut fields = Fields::default();
@@ -95,7 +94,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             && fields
                 .iter()
                 .next()
-                .is_some_and(|f| is_type_line(&field_text_in(f, text.encoding)))
+                .is_some_and(|f| is_type_line(&field_text(f)))
         {
             skipped_type = true;
             continue;
@@ -104,7 +103,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
             line,
             fields
                 .iter()
-                .map(|f| field_text_in(f, text.encoding).into_owned())
+                .map(|f| field_text(f).into_owned())
                 .collect::<Vec<_>>(),
         );
     };
@@ -119,15 +118,15 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
         let Some(column) = guessed else {
             return Err(unreadable(no_known_column(&header)));
         };
-        tracing::warn!(
+        super::notice::warn(format!(
             "{}: no header line; every value looks like {}, so the file is read as one \
              \"{}\" column and its first line is a device (row {header_line}); add a first \
              line \"{}\" to say so",
-            path.display(),
+            name,
             kind_of(column),
             column.canonical(),
             column.canonical(),
-        );
+        ));
         map = vec![Some(column)];
         // Messages name the column as the tool assumed it, not by the first device.
         header = vec![column.canonical().to_owned()];
@@ -140,7 +139,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
     }
     Ok((
         CsvBody {
-            encoding: text.encoding,
+            name: name.to_owned(),
             records,
             map,
             header,
@@ -154,7 +153,7 @@ pub fn open(path: &Path, text: TextSource) -> Result<(CsvBody, ColumnNames, u8),
 /// For each header, the column it feeds. `Get-MgDeviceManagementManagedDevice` writes
 /// both `DeviceName` and `ManagedDeviceName` (Intune's generated `user_iPhone_date`
 /// name): the latter is only an alias where the file has no device name of its own.
-fn header_map(header: &[String]) -> Vec<Option<Column>> {
+pub(super) fn header_map(header: &[String]) -> Vec<Option<Column>> {
     let has_device_name = header
         .iter()
         .any(|h| crate::device::normalize(h) == "devicename");
@@ -183,7 +182,7 @@ fn header_map(header: &[String]) -> Vec<Option<Column>> {
         .collect()
 }
 
-fn no_known_column(header: &[String]) -> String {
+pub(super) fn no_known_column(header: &[String]) -> String {
     let shown: Vec<&str> = header.iter().take(8).map(|h| h.trim()).collect();
     let mut why = format!(
         "its first row ({}) names no column this tool knows; a job file needs a header \
@@ -201,7 +200,7 @@ fn no_known_column(header: &[String]) -> String {
 }
 
 /// What a guessed column's values are, in the user's words.
-fn kind_of(column: Column) -> &'static str {
+pub(super) fn kind_of(column: Column) -> &'static str {
     match column {
         Column::Id => "an Intune device id (a GUID)",
         Column::Imei => "an IMEI (14 to 16 digits)",
@@ -215,6 +214,8 @@ impl CsvBody {
         let mut stats = ReadStats::default();
         let mut record = Fields::default();
         let mut first_row = self.first_row.take();
+        // The first row with a value that is not UTF-8 in a file whose head was.
+        let mut not_utf8 = None;
         loop {
             let next = match first_row.take() {
                 Some((line, fields)) => {
@@ -261,7 +262,13 @@ impl CsvBody {
                 if let Some(Some(column)) = self.map.get(i) {
                     let value = value.trim_ascii();
                     if !value.is_empty() {
-                        fields.set(*column, &field_text_in(value, self.encoding));
+                        match std::str::from_utf8(value) {
+                            Ok(text) => fields.set(*column, text),
+                            Err(_) => {
+                                not_utf8.get_or_insert(line);
+                                fields.set(*column, &field_text(value));
+                            }
+                        }
                     }
                 }
             }
@@ -275,6 +282,15 @@ impl CsvBody {
                 fields,
                 defect,
             });
+        }
+        if let Some(row) = not_utf8 {
+            super::notice::warn(format!(
+                "{}: the file starts as UTF-8, but row {row} (and maybe others) holds bytes \
+                 that are not; they were read as Windows-1252. If names look wrong there, \
+                 save the file as CSV UTF-8 (Excel: File > Save As > CSV UTF-8 (Comma \
+                 delimited)), or pass --encoding NAME",
+                self.name
+            ));
         }
         stats
     }

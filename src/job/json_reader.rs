@@ -13,14 +13,14 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::decode::{TextEncoding, TextSource, field_text, transcode_1252};
+use super::decode::{TextEncoding, TextSource, field_text};
 use super::json_split::{Damage, End, JsonScanner, MAX_VALUE_BYTES, Scanned};
 use super::utf8_repair::Utf8Repair;
 use super::{Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
 use crate::device::{Column, DeviceFields};
 
 /// `None` for CSV; otherwise which JSON shape the file has.
-pub fn sniff(path: &Path, head: &str) -> Result<Option<Format>, JobError> {
+pub fn sniff(path: &Path, name: &str, head: &str) -> Result<Option<Format>, JobError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -44,7 +44,7 @@ pub fn sniff(path: &Path, head: &str) -> Result<Option<Format>, JobError> {
         }
     } else if ext == "json" {
         return Err(JobError::Unreadable {
-            path: path.display().to_string(),
+            path: name.to_owned(),
             why: "it is named .json but does not start with '[' or '{'".into(),
         });
     } else {
@@ -61,26 +61,25 @@ fn devices_key(map: &serde_json::Map<String, Value>) -> Option<&str> {
     map.keys().map(String::as_str).find(|k| is_devices_key(k))
 }
 
-/// UTF-8 text for the JSON parser: UTF-16 is transcoded already, Windows-1252 is
-/// transcoded here, and a stray non-UTF-8 byte later in a UTF-8 file is repaired rather
-/// than stopping the parse (see [`Utf8Repair`]).
+/// UTF-8 text for the JSON parser: UTF-16 and legacy code pages are transcoded
+/// already, and a stray non-UTF-8 byte later in a UTF-8 file is repaired rather than
+/// stopping the parse (see [`Utf8Repair`]).
 fn reader_for(text: TextSource) -> Box<dyn BufRead + Send> {
     match text.encoding {
-        TextEncoding::Windows1252 => transcode_1252(text.reader),
         TextEncoding::Utf8 => Box::new(BufReader::new(Utf8Repair::new(text.reader))),
-        TextEncoding::Utf16Le | TextEncoding::Utf16Be => text.reader,
+        _ => text.reader,
     }
 }
 
 /// For a job document, reads the settings beside `devices`; checks that the document's
 /// structure can be followed (its elements are parsed only when the rows are read).
-pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSettings, JobError> {
+pub fn prescan(name: &str, text: TextSource, format: Format) -> Result<JobSettings, JobError> {
     if format != Format::JsonDocument {
         return Ok(JobSettings::default());
     }
     let mut scanner = JsonScanner::new(reader_for(text));
     let scan = read_document(&mut scanner, None, &mut 0).map_err(|d| JobError::Unreadable {
-        path: path.display().to_string(),
+        path: name.to_owned(),
         why: format!("it is not a valid JSON document ({d})"),
     })?;
     let mut settings = JobSettings::default();
@@ -91,7 +90,7 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
             .any(|k| Column::match_header(k).is_some())
     {
         return Err(JobError::Unreadable {
-            path: path.display().to_string(),
+            path: name.to_owned(),
             why: "the JSON object has no \"devices\" or \"value\" array".into(),
         });
     }
@@ -100,17 +99,17 @@ pub fn prescan(path: &Path, text: TextSource, format: Format) -> Result<JobSetti
         // a nextLink is the first page only. The devices of the page are still read.
         // https://learn.microsoft.com/en-us/graph/paging
         let next = next.as_str().unwrap_or_default();
-        tracing::warn!(
+        super::notice::warn(format!(
             "{}: the file holds one page of a longer list (it has an \"@odata.nextLink\"{}); \
              only the devices on this page are read. To get them all, follow the nextLink \
              until there is none, or export with `Get-MgDeviceManagementManagedDevice -All`",
-            path.display(),
+            name,
             if next.is_empty() {
                 String::new()
             } else {
                 format!(" to {}", shorten(next))
             },
-        );
+        ));
     }
     if scan.has_devices {
         settings.action = scan
@@ -163,7 +162,9 @@ pub fn read_rows(text: TextSource, format: Format, emit: &mut dyn FnMut(JobRow))
                 );
             }
         }
-        Format::Csv { .. } => unreachable!("CSV files are read by csv_reader"),
+        Format::Csv { .. } | Format::Workbook(_) => {
+            unreachable!("CSV files and workbooks have readers of their own")
+        }
     }
     sink.stats
 }

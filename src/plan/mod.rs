@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use crate::error::CommandError;
+use crate::job::ReadOptions;
 use crate::planner::{PlanOptions, Planner, assess_all, open_jobs};
 use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{ReportFormat, ReportWriter, Summary, report_path, write_summary_json};
@@ -17,6 +18,8 @@ use crate::report::{ReportFormat, ReportWriter, Summary, report_path, write_summ
 pub struct PlanConfig {
     pub files: Vec<PathBuf>,
     pub options: PlanOptions,
+    /// `--sheet`, `--encoding`.
+    pub read: ReadOptions,
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
     pub summary_json: Option<PathBuf>,
@@ -34,7 +37,7 @@ enum Sink {
 pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let jobs = open_jobs(&config.files)?;
+    let jobs = open_jobs(&config.files, &config.read)?;
     let path = report_path(&config.report, &config.files, config.format);
     let write_err = |source| CommandError::Write {
         what: "the report",

@@ -348,3 +348,34 @@ fn values_a_decoder_could_not_read_are_invalid_not_looked_up() {
     assert_eq!(cut.row.reason, "undecodable_characters");
     assert!(cut.work.is_none());
 }
+
+#[test]
+fn a_row_with_a_valid_id_is_not_invalid_for_a_badly_decoded_name() {
+    let mut p = planner(LookupMode::Auto);
+    let mut fields = ios(ID_A);
+    fields.push((Column::DeviceName, "M\u{81}ller\u{1}s iPad \u{FFFD}"));
+    let a = assess(&mut p, 0, row(2, &fields));
+    assert_eq!(a.row.outcome, Outcome::Planned, "{}", a.row.detail);
+    assert_eq!(
+        a.row.device_name, "M\u{81}ller\u{1}s iPad \u{FFFD}",
+        "the name is reported as read"
+    );
+    // Without an id the name is what the device is looked up by: still invalid.
+    let by_name = assess(
+        &mut p,
+        0,
+        row(
+            3,
+            &[
+                (Column::DeviceName, "M\u{81}ller\u{1}s iPad"),
+                (Column::OperatingSystem, "iOS"),
+            ],
+        ),
+    );
+    assert_eq!(by_name.row.reason, "control_characters");
+    // A malformed id decides nothing: the row is invalid for its id.
+    let mut broken = ios("not-a-guid");
+    broken.push((Column::DeviceName, "ab\u{1}"));
+    let b = assess(&mut p, 0, row(4, &broken));
+    assert_eq!(b.row.reason, "control_characters");
+}

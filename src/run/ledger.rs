@@ -96,6 +96,12 @@ pub enum Event {
         /// The plan options, as [`crate::planner::PlanOptions`] names them.
         action: Option<String>,
         lookup: String,
+        /// `--sheet` and `--encoding`, when given: they change which rows the files
+        /// hold. Absent in ledgers written before they existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheet: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encoding: Option<String>,
     },
     Claim {
         file: u32,
@@ -142,6 +148,8 @@ pub struct Begin {
     pub files: Vec<Fingerprint>,
     pub action: Option<String>,
     pub lookup: String,
+    pub sheet: Option<String>,
+    pub encoding: Option<String>,
 }
 
 /// Which device a row claimed, with the action and the row its live facts gave.
@@ -356,6 +364,8 @@ impl Ledger {
                 files: begin.files.clone(),
                 action: begin.action.clone(),
                 lookup: begin.lookup.clone(),
+                sheet: begin.sheet.clone(),
+                encoding: begin.encoding.clone(),
             },
             true,
         )
@@ -555,6 +565,8 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     files,
                     action,
                     lookup,
+                    sheet,
+                    encoding,
                     ..
                 },
             ) => {
@@ -568,6 +580,8 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         files,
                         action,
                         lookup,
+                        sheet,
+                        encoding,
                     },
                     rows: HashMap::new(),
                     expansions: HashMap::new(),
@@ -603,6 +617,8 @@ mod tests {
             }],
             action: Some("auto".into()),
             lookup: "auto".into(),
+            sheet: None,
+            encoding: None,
         }
     }
 

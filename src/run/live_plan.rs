@@ -38,6 +38,8 @@ pub struct LivePlanConfig {
     /// Read pacing and timeouts (no write is ever sent).
     pub settings: Settings,
     pub lookup_via: LookupVia,
+    /// `--sheet`, `--encoding`.
+    pub read: crate::job::ReadOptions,
 }
 
 /// Resolves and judges every row by reads, and writes the plan report in input order.
@@ -53,7 +55,7 @@ pub async fn live_plan<G: GraphApi>(
         lookup: LookupMode::Always,
         ..config.options
     };
-    let job = JobSnapshot::take(&config.files)?;
+    let job = JobSnapshot::take(&config.files, config.read.clone())?;
     let mut lookups = 0u64;
     assess_all(job.open()?, &mut Planner::new(options), &mut |_, a| {
         if a.work.is_some() {

@@ -43,6 +43,7 @@ use tokio::task::JoinSet;
 use crate::device::Column;
 use crate::error::CommandError;
 use crate::graph::GraphApi;
+use crate::job::ReadOptions;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
@@ -60,6 +61,8 @@ use snapshot::JobSnapshot;
 pub struct RunConfig {
     pub files: Vec<PathBuf>,
     pub options: PlanOptions,
+    /// `--sheet`, `--encoding`.
+    pub read: ReadOptions,
     pub report: Option<PathBuf>,
     pub format: ReportFormat,
     /// A CSV report starts with a UTF-8 byte-order mark (`--no-bom`: without).
@@ -162,8 +165,13 @@ pub struct Prepared {
 impl Prepared {
     /// The private copies of the job files (the `--simulate` tenant is seeded from
     /// them, so it holds exactly the devices the run reads).
-    pub fn job_copies(&self) -> Vec<PathBuf> {
-        self.job.copies()
+    pub fn job_copies(&self) -> Vec<(PathBuf, String)> {
+        self.job.named_copies()
+    }
+
+    /// How the job files are read (`--sheet`, `--encoding`), for readers of the copies.
+    pub fn read_options(&self) -> &ReadOptions {
+        self.job.read_options()
     }
 }
 
@@ -175,7 +183,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
             "--resume needs --report PATH: the report of the run to continue".into(),
         ));
     }
-    let job = JobSnapshot::take(&config.files)?;
+    let job = JobSnapshot::take(&config.files, config.read.clone())?;
     let jobs = job.open()?;
     if config.options.action.is_none()
         && let Some(job) = jobs
@@ -259,6 +267,8 @@ fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
         files: job.fingerprints(),
         action: options.action.map(|a| a.as_str().to_owned()),
         lookup: lookup_name(options.lookup).to_owned(),
+        sheet: job.read_options().sheet.clone(),
+        encoding: job.read_options().encoding.map(|e| e.label().to_owned()),
     }
 }
 
@@ -320,6 +330,21 @@ fn same_job(
             was.lookup,
             flag(&now.action),
             now.lookup
+        ));
+    }
+    if was.sheet != now.sheet || was.encoding != now.encoding {
+        let given = |sheet: &Option<String>, encoding: &Option<String>| {
+            format!(
+                "--sheet {} --encoding {}",
+                sheet.as_deref().unwrap_or("(none)"),
+                encoding.as_deref().unwrap_or("(detected)")
+            )
+        };
+        return refuse(format!(
+            "the run began with {}; this one has {}: the job files would be read as other \
+             rows. Resume with the same flags",
+            given(&was.sheet, &was.encoding),
+            given(&now.sheet, &now.encoding)
         ));
     }
     Ok(())

@@ -5,15 +5,16 @@
 //! So a file replaced or rewritten while the run signs in or asks for confirmation
 //! cannot change what is sent, and pipes (`run <(cat job.csv)`) and FIFOs work: they
 //! are read exactly once. The copy keeps the file's name, so its extension still tells
-//! its format. The folder is removed when the run ends (it is created readable by its
+//! its format (workbooks and ZIP archives are recognised by their bytes anyway; a ZIP's
+//! members are unpacked from the copy). The folder is removed when the run ends (it is created readable by its
 //! owner only, as the job may name users).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::job::JobError;
-use crate::planner::{OpenedJob, open_jobs};
+use crate::job::{JobError, ReadOptions};
+use crate::planner::{OpenedJob, open_job};
 
 use super::ledger::Fingerprint;
 
@@ -21,6 +22,7 @@ pub struct JobSnapshot {
     /// Removed on drop.
     _dir: tempfile::TempDir,
     files: Vec<SnapshotFile>,
+    read: ReadOptions,
 }
 
 struct SnapshotFile {
@@ -29,8 +31,8 @@ struct SnapshotFile {
 }
 
 impl JobSnapshot {
-    /// Reads every job file once, in order.
-    pub fn take(paths: &[PathBuf]) -> Result<JobSnapshot, JobError> {
+    /// Reads every job file once, in order; `read` is how they are read later.
+    pub fn take(paths: &[PathBuf], read: ReadOptions) -> Result<JobSnapshot, JobError> {
         let dir = tempfile::Builder::new()
             .prefix("intune-reset-job-")
             .tempdir()
@@ -62,7 +64,11 @@ impl JobSnapshot {
                 },
             });
         }
-        Ok(JobSnapshot { _dir: dir, files })
+        Ok(JobSnapshot {
+            _dir: dir,
+            files,
+            read,
+        })
     }
 
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
@@ -74,23 +80,40 @@ impl JobSnapshot {
         self.files.iter().map(|f| f.copy.clone()).collect()
     }
 
-    /// Opens every copy as a job file, named as the command line named the original.
+    pub fn read_options(&self) -> &ReadOptions {
+        &self.read
+    }
+
+    /// Opens every copy as a job file (a ZIP of several as several), named as the
+    /// command line named the original (`original.zip!member.csv`).
     pub fn open(&self) -> Result<Vec<OpenedJob>, JobError> {
-        let copies = self.copies();
-        let mut jobs = open_jobs(&copies).map_err(|e| self.renamed(e))?;
-        for (job, file) in jobs.iter_mut().zip(&self.files) {
-            job.file.source = file.fingerprint.source.clone();
+        let mut jobs = Vec::with_capacity(self.files.len());
+        for file in &self.files {
+            let opened = open_job(&file.copy, &file.fingerprint.source, &self.read)
+                .map_err(|e| self.renamed(e))?;
+            jobs.extend(opened);
         }
         Ok(jobs)
     }
 
-    /// An error about a copy, told of the original.
+    /// The copies with the names the command line gave the originals.
+    pub fn named_copies(&self) -> Vec<(PathBuf, String)> {
+        self.files
+            .iter()
+            .map(|f| (f.copy.clone(), f.fingerprint.source.clone()))
+            .collect()
+    }
+
+    /// An error about a copy (should one name it), told of the original.
     fn renamed(&self, e: JobError) -> JobError {
         let original = |path: String| {
             self.files
                 .iter()
-                .find(|f| f.copy.display().to_string() == path)
-                .map(|f| f.fingerprint.source.clone())
+                .find_map(|f| {
+                    let copy = f.copy.display().to_string();
+                    path.strip_prefix(&copy)
+                        .map(|rest| format!("{}{rest}", f.fingerprint.source))
+                })
                 .unwrap_or(path)
         };
         match e {
@@ -143,7 +166,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let job = dir.path().join("job.csv");
         std::fs::write(&job, "id,operatingSystem\n").unwrap();
-        let snap = JobSnapshot::take(std::slice::from_ref(&job)).unwrap();
+        let snap = JobSnapshot::take(std::slice::from_ref(&job), ReadOptions::default()).unwrap();
         std::fs::write(&job, "replaced").unwrap();
         let copy = &snap.copies()[0];
         assert_eq!(
@@ -162,7 +185,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let job = dir.path().join("job.csv");
         std::fs::write(&job, "id\n").unwrap();
-        let snap = JobSnapshot::take(&[job.clone(), job]).unwrap();
+        let snap = JobSnapshot::take(&[job.clone(), job], ReadOptions::default()).unwrap();
         let copies = snap.copies();
         assert_ne!(copies[0], copies[1]);
         assert_eq!(snap.fingerprints()[0], snap.fingerprints()[1]);
@@ -173,7 +196,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let job = dir.path().join("empty.csv");
         std::fs::write(&job, "").unwrap();
-        let snap = JobSnapshot::take(std::slice::from_ref(&job)).unwrap();
+        let snap = JobSnapshot::take(std::slice::from_ref(&job), ReadOptions::default()).unwrap();
         let Err(e) = snap.open() else {
             panic!("an empty file is refused")
         };

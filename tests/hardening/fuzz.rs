@@ -105,7 +105,7 @@ fn read_path(path: &Path) -> Result<Read, TestCaseError> {
     }
     // The simulator seeds its tenant from job files with the same readers (`simulate
     // --inventory`, `run --simulate`): it must not panic on them either.
-    let _ = Inventory::from_job_files(&[path.to_owned()], 1);
+    let _ = Inventory::from_job_files(&[path.to_owned()], 1, &Default::default());
     Ok(Read::Rows(rows))
 }
 
@@ -310,12 +310,11 @@ proptest! {
         prop_assume!(!records.iter().any(|r| looks_like_swallowed_rows(&r.name, delimiter)));
         let (text, expected) = csv_job(&records, delimiter, eol, final_eol);
         let bytes = encode(&text, encoding);
-        // Windows-1252 bytes that happen to form valid UTF-8 ("ß€" is DF 80, "߀" in
-        // UTF-8) cannot be told apart from UTF-8 by anyone: values are compared only
-        // when the file shows its encoding.
-        let knowable = !matches!(encoding, Encoding::Windows1252)
-            || text.is_ascii()
-            || std::str::from_utf8(&bytes).is_err();
+        // A legacy code page is guessed from the bytes' statistics, and a random mix
+        // of `éß€` is no language (a lone `€`, 0x80, reads as OEM 850's `Ç` as well):
+        // there, values are compared only when they are ASCII. The legacy detector has
+        // property tests of its own, on names (src/job/legacy.rs).
+        let knowable = !matches!(encoding, Encoding::Windows1252) || text.is_ascii();
         let rows = rows_of(read("job.csv", &bytes)?)?;
         prop_assert_eq!(rows.len(), expected.len());
         for (row, (serial, name, line)) in rows.iter().zip(&expected) {

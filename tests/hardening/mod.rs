@@ -191,19 +191,24 @@ fn invalid_utf8_mid_json_array_keeps_every_later_device() {
 }
 
 #[test]
-fn a_nul_inside_a_field_makes_that_row_invalid() {
+fn a_nul_inside_a_field_makes_that_row_invalid_unless_an_id_finds_the_device() {
     let dir = TempDir::new().unwrap();
     let file = write(
         dir.path(),
         "nul.csv",
-        format!("id,deviceName,operatingSystem\n{IOS_A},ab\0cd,iOS\n{IOS_B},Kiosk,iOS\n"),
+        format!(
+            "id,deviceName,serialNumber,operatingSystem\n,Kiosk,F2L\0X1,iOS\n\
+             {IOS_B},Kiosk,,iOS\n{IOS_A},ab\0cd,,iOS\n"
+        ),
     );
     let p = plan(dir.path(), &file);
     assert_eq!(p.code, 1, "{}", p.stderr);
-    assert_eq!(p.rows.len(), 2);
+    assert_eq!(p.rows.len(), 3);
     assert_eq!(p.rows[0]["outcome"], "invalid");
     assert_eq!(p.rows[0]["reason"], "control_characters");
     assert_eq!(p.rows[1]["outcome"], "planned");
+    assert_eq!(p.rows[2]["outcome"], "planned", "{}", p.rows[2]["detail"]);
+    assert_eq!(p.rows[2]["device_name"], "ab\0cd", "the name as read");
 }
 
 #[test]

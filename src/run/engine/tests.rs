@@ -893,6 +893,8 @@ async fn every_send_is_on_record_in_the_ledger_before_the_post_leaves() {
         files: Vec::new(),
         action: None,
         lookup: "never".into(),
+        sheet: None,
+        encoding: None,
     };
     let ledger = Ledger::create(&path, &begin).expect("the ledger is created");
     let graph = FakeGraph::default();

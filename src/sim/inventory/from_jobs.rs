@@ -15,7 +15,7 @@ use super::generate::{
 use super::{Device, Inventory};
 use crate::device::parse_guid;
 use crate::device::{Column, DeviceFields};
-use crate::job::{self, JobError};
+use crate::job::{self, JobError, ReadOptions};
 use crate::rules::{Classified, classify};
 use crate::sim::dice::{Dice, combine, hash_text};
 
@@ -39,22 +39,46 @@ const IDENTITY: [Column; 6] = [
 ];
 
 impl Inventory {
-    /// Reads every row of every file; a row repeating an earlier device's id is dropped.
-    pub fn from_job_files(paths: &[PathBuf], seed: u64) -> Result<Inventory, InventoryError> {
+    /// Reads every row of every file (`read`: `--sheet`, `--encoding`); a row repeating
+    /// an earlier device's id is dropped.
+    pub fn from_job_files(
+        paths: &[PathBuf],
+        seed: u64,
+        read: &ReadOptions,
+    ) -> Result<Inventory, InventoryError> {
+        let named: Vec<(PathBuf, String)> = paths
+            .iter()
+            .map(|p| (p.clone(), p.display().to_string()))
+            .collect();
+        Inventory::from_named_job_files(&named, seed, read)
+    }
+
+    /// [`Inventory::from_job_files`] for files that messages name otherwise (a run's
+    /// private copies, named as the originals).
+    pub fn from_named_job_files(
+        files: &[(PathBuf, String)],
+        seed: u64,
+        read: &ReadOptions,
+    ) -> Result<Inventory, InventoryError> {
         let mut pool = FactsPool::default();
         let mut devices = Vec::new();
-        for path in paths {
-            let file = job::open(path)?;
-            let before = devices.len();
-            file.read_rows(&mut |row| {
-                if row.defect.is_none()
-                    && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
-                {
-                    devices.push(device);
+        for file in files
+            .iter()
+            .map(|(path, name)| job::open_all_named(path, name, read))
+        {
+            for file in file? {
+                let source = file.source.clone();
+                let before = devices.len();
+                file.read_rows(&mut |row| {
+                    if row.defect.is_none()
+                        && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
+                    {
+                        devices.push(device);
+                    }
+                })?;
+                if devices.len() == before {
+                    return Err(InventoryError::Empty(source));
                 }
-            })?;
-            if devices.len() == before {
-                return Err(InventoryError::Empty(path.display().to_string()));
             }
         }
         Ok(Inventory::from_devices(devices))

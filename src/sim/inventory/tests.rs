@@ -121,7 +121,8 @@ fn job_files_keep_their_ids_and_get_stable_ids_and_facts_where_missing() {
     writeln!(f, ",,,,").unwrap();
     drop(f);
 
-    let inv = Inventory::from_job_files(std::slice::from_ref(&path), 5).unwrap();
+    let inv =
+        Inventory::from_job_files(std::slice::from_ref(&path), 5, &Default::default()).unwrap();
     assert_eq!(inv.len(), 3);
     let first = &inv.devices()[0];
     assert_eq!(first.id.to_string(), "0b9a6a2c-1d3e-4f50-8a6b-7c8d9e0f1a2b");
@@ -145,10 +146,11 @@ fn job_files_keep_their_ids_and_get_stable_ids_and_facts_where_missing() {
     // A serial number alone: a full, realistic device, the same every time.
     let third = &inv.devices()[2];
     assert!(!third.facts.operating_system.is_empty());
-    let again = Inventory::from_job_files(std::slice::from_ref(&path), 5).unwrap();
+    let again =
+        Inventory::from_job_files(std::slice::from_ref(&path), 5, &Default::default()).unwrap();
     assert_eq!(again.devices()[2].id, third.id);
     assert_eq!(again.devices()[2].facts, third.facts);
-    let other_seed = Inventory::from_job_files(&[path], 6).unwrap();
+    let other_seed = Inventory::from_job_files(&[path], 6, &Default::default()).unwrap();
     assert_ne!(other_seed.devices()[1].id, second.id);
 }
 
