@@ -324,3 +324,51 @@ fn a_killed_user_run_resumes_on_the_devices_it_recorded() {
         "each device once: {resets:?}"
     );
 }
+
+#[test]
+fn users_given_on_the_command_line_and_in_a_file_are_expanded() {
+    let dir = TempDir::new().unwrap();
+    let inventory = users_tenant(dir.path());
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    // A list of UPNs without a header, as a responder pastes it.
+    let list = write(dir.path(), "compromised.txt", "bob@contoso.com\n");
+    let report = dir.path().join("report.csv");
+    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
+    cmd.args([
+        "run",
+        "--yes",
+        "--action",
+        "auto",
+        "--user",
+        "ada@contoso.com",
+        "--users",
+    ])
+    .arg(&list)
+    .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+    .arg("--report")
+    .arg(&report)
+    .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+    .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+    .env("AZURE_CLIENT_SECRET", "users-secret")
+    .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+    .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+    .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(count(&rows, "succeeded"), 4, "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r["source"] == "(--user)").count(),
+        3,
+        "{rows:?}"
+    );
+    assert_eq!(tenant.resets().len(), 4);
+}

@@ -123,6 +123,7 @@ async fn run_on(
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        users: Vec::new(),
     };
     let prepared = prepare(&config).unwrap();
     let outcome = execute(&config, client, prepared, std::future::pending())

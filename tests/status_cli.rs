@@ -122,6 +122,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        users: Vec::new(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await

@@ -30,8 +30,16 @@ impl From<LookupViaArg> for LookupVia {
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
     /// Job files, as for `plan`.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present_any = ["user", "users"], value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// A user (UPN or object id) whose Intune devices the run acts on, each judged by
+    /// its live facts; repeatable. Reported under the source `(--user)`.
+    #[arg(long, value_name = "UPN")]
+    user: Vec<String>,
+    /// A file of users (a userPrincipalName column, or a list of UPNs without a
+    /// header), read like any job file; repeatable.
+    #[arg(long, value_name = "FILE")]
+    users: Vec<PathBuf>,
     /// The action. Required unless every job file names one (a job document's
     /// "action", or an `action` column); a row's own value wins. Rows left without
     /// any are invalid, never defaulted.
@@ -156,8 +164,11 @@ impl RunArgs {
         } else {
             Target::Tenant(self.tenant.tenant())
         };
+        let mut files = self.files;
+        files.extend(self.users);
         let config = RunConfig {
-            files: self.files,
+            files,
+            users: self.user,
             options: PlanOptions {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),

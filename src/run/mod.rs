@@ -81,6 +81,8 @@ pub struct RunConfig {
     pub lock: Option<PathBuf>,
     /// `--lookup-via`: one `$filter` per row, or the tenant's inventory read once.
     pub lookup_via: LookupVia,
+    /// `--user UPN`: users whose devices the run acts on, as one more job file.
+    pub users: Vec<String>,
 }
 
 /// How rows that need a lookup find their device.
@@ -183,7 +185,10 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
             "--resume needs --report PATH: the report of the run to continue".into(),
         ));
     }
-    let job = JobSnapshot::take(&config.files, config.read.clone())?;
+    let mut job = JobSnapshot::take(&config.files, config.read.clone())?;
+    if !config.users.is_empty() {
+        job = job.with_text("(--user)", "users.csv", &users_job(&config.users))?;
+    }
     let jobs = job.open()?;
     if config.options.action.is_none()
         && let Some(job) = jobs
@@ -709,6 +714,22 @@ pub async fn execute<G: GraphApi>(
         summary: summary.with_elapsed(elapsed),
         aborted,
     })
+}
+
+/// `--user` values as a job file: a `userPrincipalName` column, one user a row.
+pub fn users_job(users: &[String]) -> String {
+    let mut text = String::from("userPrincipalName\n");
+    for user in users {
+        // A value with a quote or comma is quoted, so that it stays one value (and is
+        // then refused as no UPN, naming it).
+        if user.contains([',', '"', '\n', '\r']) {
+            text.push_str(&format!("\"{}\"\n", user.replace('"', "\"\"")));
+        } else {
+            text.push_str(user.trim());
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// The rows a user row expands to: one per device, numbered from 1 in `sub`, each

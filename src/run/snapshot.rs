@@ -71,6 +71,36 @@ impl JobSnapshot {
         })
     }
 
+    /// Adds a job file the command line itself gave (`--user UPN`): `text` is written
+    /// into the private folder as `name` and reported under `source`.
+    pub fn with_text(
+        mut self,
+        source: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<JobSnapshot, JobError> {
+        let io_err = |e: io::Error| JobError::Io {
+            path: source.to_owned(),
+            message: e.to_string(),
+        };
+        let folder = self._dir.path().join(self.files.len().to_string());
+        std::fs::create_dir(&folder).map_err(io_err)?;
+        let written = folder.join(format!("{name}.source"));
+        std::fs::write(&written, text).map_err(io_err)?;
+        let copy = folder.join(name);
+        let (bytes, sha256) = copy_hashing(&written, &copy).map_err(io_err)?;
+        let _ = std::fs::remove_file(&written);
+        self.files.push(SnapshotFile {
+            copy,
+            fingerprint: Fingerprint {
+                source: source.to_owned(),
+                bytes,
+                sha256,
+            },
+        });
+        Ok(self)
+    }
+
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
         self.files.iter().map(|f| f.fingerprint.clone()).collect()
     }
