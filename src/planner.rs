@@ -46,6 +46,9 @@ pub enum Identity {
     /// A user (UPN or object id): the row stands for every Intune device whose primary
     /// user it is, each judged by its own live facts.
     User(String),
+    /// An Entra group (display name or object id): the devices of its transitive
+    /// members (users' devices, and member devices by their Entra device id).
+    Group(String),
 }
 
 /// What the runner must do for a planned row.
@@ -204,6 +207,10 @@ impl Planner {
                         "the row names only the user '{}': each of the user's Intune devices is read from Graph, judged by its live facts and reported on its own row",
                         echo(user)
                     ),
+                    Identity::Group(group) => format!(
+                        "the row names the group '{}': the devices of its members are read from Graph, each judged by its live facts and reported on its own row",
+                        echo(group)
+                    ),
                 }
                 .into();
                 let work = Work {
@@ -276,7 +283,10 @@ impl Planner {
         row.outcome = Outcome::Planned;
         row.action = action.as_str().into();
         let lookup = self.options.lookup == LookupMode::Always
-            || matches!(identity, Identity::Lookup { .. } | Identity::User(_));
+            || matches!(
+                identity,
+                Identity::Lookup { .. } | Identity::User(_) | Identity::Group(_)
+            );
         row.detail = rule.detail.into();
         if lookup {
             row.reason = "lookup_required".into();
@@ -295,6 +305,11 @@ impl Planner {
                     "{}; the row names the user '{}': each of the user's devices is read from Graph and judged by its live facts",
                     rule.detail,
                     echo(user)
+                ),
+                Identity::Group(group) => format!(
+                    "{}; the row names the group '{}': its members' devices are read from Graph and judged by their live facts",
+                    rule.detail,
+                    echo(group)
                 ),
             }
             .into();
@@ -512,6 +527,18 @@ fn identity(
         .iter()
         .find_map(|c| fields.get(*c).map(|v| (*c, v)))
     else {
+        if let Some(group) = fields.get(Column::Group) {
+            if lookup == LookupMode::Never {
+                return Err((
+                    "lookup_disabled",
+                    "the row names a group, and --lookup never forbids reading its members from Graph"
+                        .to_string(),
+                ));
+            }
+            return Ok(Identity::Group(
+                parse_guid(group).unwrap_or_else(|| group.trim().to_owned()),
+            ));
+        }
         if let Some(user) = fields.get(Column::UserPrincipalName) {
             let user = user.trim();
             let upn = user.contains('@')
@@ -574,6 +601,10 @@ fn identity_key(identity: &Identity) -> u64 {
         Identity::User(user) => {
             Column::UserPrincipalName.hash(&mut hasher);
             user.hash(&mut hasher);
+        }
+        Identity::Group(group) => {
+            Column::Group.hash(&mut hasher);
+            group.to_lowercase().hash(&mut hasher);
         }
         Identity::Lookup { column, value } => {
             column.hash(&mut hasher);

@@ -372,3 +372,103 @@ fn users_given_on_the_command_line_and_in_a_file_are_expanded() {
     );
     assert_eq!(tenant.resets().len(), 4);
 }
+
+/// ada's three iPhones, bob's one; bob's carries an Entra device id.
+fn groups_tenant(dir: &Path) -> std::path::PathBuf {
+    let mut csv = String::from(
+        "id,deviceName,serialNumber,operatingSystem,osVersion,userPrincipalName,azureADDeviceId\n",
+    );
+    for i in 0..4 {
+        let user = if i < 3 {
+            "ada@contoso.com"
+        } else {
+            "bob@contoso.com"
+        };
+        csv.push_str(&format!(
+            "{},iPhone {i},{},iOS,17.5,{user},{:08x}-eeee-4000-8000-{:012x}\n",
+            crate::common::tenant::ios_id(i),
+            ios_serial(i),
+            i + 1,
+            i + 1
+        ));
+    }
+    write(dir, "tenant.csv", csv)
+}
+
+fn group_run(tenant: &Tenant, report: &Path, groups: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
+    cmd.args(["run", "--yes", "--action", "auto"]);
+    for g in groups {
+        cmd.args(["--group", g]);
+    }
+    cmd.args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+        .arg("--report")
+        .arg(report)
+        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+        .env("AZURE_CLIENT_SECRET", "group-secret")
+        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_group_stands_for_its_users_devices_and_its_member_devices() {
+    let dir = TempDir::new().unwrap();
+    let inventory = groups_tenant(dir.path());
+    // Sales: ada (three iPhones) and bob's iPhone as a device member.
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &[
+            "--no-limits",
+            "--action-delay",
+            "0",
+            "--group",
+            "Sales=ada@contoso.com,00000004-eeee-4000-8000-000000000004",
+        ],
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = group_run(&tenant, &report, &["Sales", "Nobody here"]);
+    assert_eq!(code, Some(1), "the unknown group needs attention: {stderr}");
+    assert!(stderr.contains("group Sales → 4 devices"), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(count(&rows, "succeeded"), 4, "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r["reason"] == "group_not_found"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["source"] == "(--group)"), "{rows:?}");
+    let resets = tenant.resets();
+    assert_eq!(resets.len(), 4);
+    assert!(resets.values().all(|n| *n == 1));
+}
+
+#[test]
+fn without_group_member_read_the_run_stops_naming_the_permission() {
+    let dir = TempDir::new().unwrap();
+    let inventory = groups_tenant(dir.path());
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &[
+            "--no-limits",
+            "--group",
+            "Sales=ada@contoso.com",
+            "--deny-group-read",
+        ],
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = group_run(&tenant, &report, &["Sales"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("GroupMember.Read.All"), "{stderr}");
+    assert!(tenant.resets().is_empty());
+}

@@ -276,6 +276,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         lock: None,
         lookup_via: Default::default(),
         users: Vec::new(),
+        groups: Vec::new(),
         read: Default::default(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)

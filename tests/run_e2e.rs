@@ -124,6 +124,7 @@ async fn run_on(
         lock: None,
         lookup_via: Default::default(),
         users: Vec::new(),
+        groups: Vec::new(),
     };
     let prepared = prepare(&config).unwrap();
     let outcome = execute(&config, client, prepared, std::future::pending())

@@ -123,6 +123,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         lock: None,
         lookup_via: Default::default(),
         users: Vec::new(),
+        groups: Vec::new(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await

@@ -30,7 +30,7 @@ impl From<LookupViaArg> for LookupVia {
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
     /// Job files, as for `plan`.
-    #[arg(required_unless_present_any = ["user", "users"], value_name = "FILE")]
+    #[arg(required_unless_present_any = ["user", "users", "group"], value_name = "FILE")]
     files: Vec<PathBuf>,
     /// A user (UPN or object id) whose Intune devices the run acts on, each judged by
     /// its live facts; repeatable. Reported under the source `(--user)`.
@@ -40,6 +40,10 @@ pub(super) struct RunArgs {
     /// header), read like any job file; repeatable.
     #[arg(long, value_name = "FILE")]
     users: Vec<PathBuf>,
+    /// An Entra group (display name or object id): the devices of its transitive
+    /// members (users' devices, member devices); repeatable. Needs GroupMember.Read.All.
+    #[arg(long, value_name = "NAME_OR_ID")]
+    group: Vec<String>,
     /// The action. Required unless every job file names one (a job document's
     /// "action", or an `action` column); a row's own value wins. Rows left without
     /// any are invalid, never defaulted.
@@ -169,6 +173,7 @@ impl RunArgs {
         let config = RunConfig {
             files,
             users: self.user,
+            groups: self.group,
             options: PlanOptions {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),

@@ -74,6 +74,13 @@ pub(super) struct SimulateArgs {
     /// in order. Kinds: 429, 503, drop, slow.
     #[arg(long, value_name = "KIND[:COUNT]", value_parser = sim::parse_token_fault)]
     token_fault: Vec<(sim::TokenFault, usize)>,
+    /// An Entra group: NAME=MEMBER,MEMBER (a member with @ is a user's UPN, any other
+    /// an Entra device id); repeatable.
+    #[arg(long, value_name = "NAME=MEMBERS", value_parser = sim::groups::SimGroup::parse)]
+    group: Vec<sim::groups::SimGroup>,
+    /// Group reads answer 403, as without GroupMember.Read.All.
+    #[arg(long)]
+    deny_group_read: bool,
     /// The simulated user declines delegated sign-ins (device code and browser).
     #[arg(long)]
     user_declines: bool,
@@ -172,6 +179,8 @@ impl SimulateArgs {
                 entra_error: self.entra_error.as_deref().and_then(|c| c.parse().ok()),
                 ..sim::SimConfig::default().sign_in
             },
+            groups: self.group,
+            deny_group_read: self.deny_group_read,
             ..sim::SimConfig::default()
         };
         Ok((config, self.bind))

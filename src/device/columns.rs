@@ -30,10 +30,13 @@ pub enum Column {
     ManagementAgent,
     OwnerType,
     Action,
+    /// An Entra group (display name or object id): a row naming one stands for its
+    /// members' devices.
+    Group,
 }
 
 impl Column {
-    pub const ALL: [Column; 14] = [
+    pub const ALL: [Column; 15] = [
         Column::Id,
         Column::DeviceName,
         Column::SerialNumber,
@@ -48,6 +51,7 @@ impl Column {
         Column::ManagementAgent,
         Column::OwnerType,
         Column::Action,
+        Column::Group,
     ];
 
     /// The canonical (Graph) name, used in messages when the file's own header is unknown.
@@ -67,6 +71,7 @@ impl Column {
             Column::ManagementAgent => "managementAgent",
             Column::OwnerType => "ownerType",
             Column::Action => "action",
+            Column::Group => "group",
         }
     }
 
@@ -94,6 +99,7 @@ impl Column {
             "managementagent" | "managedby" => Column::ManagementAgent,
             "ownertype" | "manageddeviceownertype" | "ownership" => Column::OwnerType,
             "action" => Column::Action,
+            "group" | "groupname" | "groupid" | "entragroup" => Column::Group,
             _ => return None,
         };
         Some(column)

@@ -1,4 +1,4 @@
-//! [`GraphApi`]: the four calls as a trait, so the runner's orchestration can be tested
+//! [`GraphApi`]: the calls as a trait, so the runner's orchestration can be tested
 //! with a fake that needs no sockets (STYLE.md, after hyperfine's `Executor`), while
 //! end-to-end tests drive the real [`GraphClient`] against the simulator.
 
@@ -7,6 +7,7 @@ use std::future::Future;
 use super::client::{Connection, GraphClient, PageRequest, Reply};
 use super::device::{ActionResult, DevicePage, ManagedDevice};
 use super::errors::CallError;
+use super::groups::{GroupRef, MembersPage};
 
 /// What the runner needs from Graph; each call is one request.
 pub trait GraphApi: Clone + Send + Sync + 'static {
@@ -34,6 +35,37 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
         id: &str,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send;
+
+    /// The groups named `name`. Fakes that serve no groups answer 404.
+    fn find_groups(
+        &self,
+        name: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<Vec<GroupRef>>, CallError>> + Send {
+        let _ = (name, connection);
+        async { Err(no_groups()) }
+    }
+
+    /// A page of a group's transitive members.
+    fn group_members_page(
+        &self,
+        group: &str,
+        next: Option<&str>,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<MembersPage>, CallError>> + Send {
+        let _ = (group, next, connection);
+        async { Err(no_groups()) }
+    }
+}
+
+/// What a client without groups answers.
+fn no_groups() -> CallError {
+    super::exchange::bare_error(
+        super::CallErrorKind::NotFound,
+        Some(404),
+        "this client serves no groups".into(),
+        "",
+    )
 }
 
 impl GraphApi for GraphClient {
@@ -68,5 +100,22 @@ impl GraphApi for GraphClient {
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send {
         GraphClient::action_results(self, id, connection)
+    }
+
+    fn find_groups(
+        &self,
+        name: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<Vec<GroupRef>>, CallError>> + Send {
+        GraphClient::find_groups(self, name, connection)
+    }
+
+    fn group_members_page(
+        &self,
+        group: &str,
+        next: Option<&str>,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<MembersPage>, CallError>> + Send {
+        GraphClient::group_members_page(self, group, next, connection)
     }
 }

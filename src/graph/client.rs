@@ -180,6 +180,70 @@ impl GraphClient {
         .await
     }
 
+    /// `GET /v1.0/groups?$filter=displayName eq '...'`: the groups of that name.
+    pub async fn find_groups(
+        &self,
+        name: &str,
+        connection: Connection,
+    ) -> Result<Reply<Vec<super::groups::GroupRef>>, CallError> {
+        let mut url = self.endpoints.graph.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(["v1.0", "groups"]);
+        }
+        set_query(
+            &mut url,
+            &[
+                ("$filter", &super::groups::name_filter(name)),
+                ("$select", "id,displayName"),
+            ],
+        );
+        self.send(
+            Method::GET,
+            url,
+            connection,
+            super::groups::GROUP_PERMISSION,
+            |body| {
+                serde_json::from_str::<super::groups::GroupsBody>(body)
+                    .ok()
+                    .map(|b| b.value)
+            },
+        )
+        .await
+    }
+
+    /// A page of a group's transitive members: the first (`group` an id) or the one an
+    /// `@odata.nextLink` names.
+    pub async fn group_members_page(
+        &self,
+        group: &str,
+        next: Option<&str>,
+        connection: Connection,
+    ) -> Result<Reply<super::groups::MembersPage>, CallError> {
+        let url = match next {
+            Some(link) => self
+                .checked_next_link(link)
+                .map_err(|why| bare_error(CallErrorKind::UnsafeLink, None, why, ""))?,
+            None => {
+                let mut url = self.endpoints.graph.clone();
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    segments
+                        .pop_if_empty()
+                        .extend(["v1.0", "groups", group, "transitiveMembers"]);
+                }
+                set_query(&mut url, &[("$select", "id,userPrincipalName,deviceId")]);
+                url
+            }
+        };
+        self.send(
+            Method::GET,
+            url,
+            connection,
+            super::groups::GROUP_PERMISSION,
+            super::groups::parse_members,
+        )
+        .await
+    }
+
     /// `POST /v1.0/deviceManagement/managedDevices/{id}/resetPasscode`, no body; Graph
     /// answers 204 when it has queued the action (any 2xx is taken as accepted).
     pub async fn reset_passcode(

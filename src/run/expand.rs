@@ -13,6 +13,7 @@ use crate::pacing::{AbortReason, Failure};
 
 use super::ledger::RowKey;
 use super::{Engine, Prepared, RunConfig};
+use crate::planner::Identity;
 
 /// An expansion that yields more than this many devices per job row needs
 /// `--max-devices` (or a person confirming at a terminal).
@@ -29,8 +30,10 @@ pub enum Expanded {
 
 #[derive(Debug, Clone)]
 pub struct Expansion {
-    /// `ada@contoso.com`.
-    pub user: String,
+    /// `user ada@contoso.com`, `group Sales`.
+    pub label: String,
+    /// The user, for a user row: each device's `user_principal_name`.
+    pub user: Option<String>,
     pub expanded: Expanded,
     /// Already in the ledger (a resume): not recorded again.
     pub recorded: bool,
@@ -49,11 +52,17 @@ pub async fn expand<G: GraphApi>(
     }
     let engine = Engine::new(graph, config.settings.clone());
     let mut expansions: HashMap<RowKey, Expansion> = HashMap::new();
-    for (key, user) in std::mem::take(&mut prepared.targets) {
+    for (key, target) in std::mem::take(&mut prepared.targets) {
+        let (label, user) = match &target {
+            Identity::Group(group) => (format!("group {group}"), None),
+            Identity::User(user) => (format!("user {user}"), Some(user.clone())),
+            _ => continue,
+        };
         if let Some(devices) = prepared.recorded_expansions.remove(&key) {
             expansions.insert(
                 key,
                 Expansion {
+                    label,
                     user,
                     expanded: Expanded::Devices(devices),
                     recorded: true,
@@ -61,7 +70,15 @@ pub async fn expand<G: GraphApi>(
             );
             continue;
         }
-        let expanded = match engine.user_devices(&user).await {
+        let found = match &target {
+            Identity::Group(group) => engine.group_devices(group).await,
+            _ => {
+                engine
+                    .user_devices(user.as_deref().unwrap_or_default())
+                    .await
+            }
+        };
+        let expanded = match found {
             Ok(ids) => Expanded::Devices(ids),
             Err(f) => Expanded::Unresolved(f),
         };
@@ -71,6 +88,7 @@ pub async fn expand<G: GraphApi>(
         expansions.insert(
             key,
             Expansion {
+                label,
                 user,
                 expanded,
                 recorded: false,
@@ -89,9 +107,7 @@ pub async fn expand<G: GraphApi>(
             Expanded::Devices(ids) => ids.len(),
             Expanded::Unresolved(_) => 0,
         };
-        counts
-            .expansions
-            .push((format!("user {}", e.user), n as u64));
+        counts.expansions.push((e.label.clone(), n as u64));
     }
     counts.expansions.sort();
     counts.devices = counts.devices - users + added;
@@ -102,21 +118,21 @@ pub async fn expand<G: GraphApi>(
     if added > 0 {
         *counts
             .per_platform
-            .entry("devices of users (judged by their live facts)".into())
+            .entry("devices of users and groups (judged by their live facts)".into())
             .or_default() += added;
     }
     if let Some(max) = config.max_devices
         && counts.devices > max
     {
         return Err(Err(CommandError::Usage(format!(
-            "the job's users have {} devices in all, more than --max-devices {max}; nothing was sent",
+            "the job's users and groups have {} devices in all, more than --max-devices {max}; nothing was sent",
             counts.devices
         ))));
     }
     let asked = config.interactive && !config.yes;
     if config.max_devices.is_none() && !asked && added > EXPANSION_FACTOR * counts.rows.max(1) {
         return Err(Err(CommandError::Usage(format!(
-            "the job's {} rows expand to {added} devices of users, more than {EXPANSION_FACTOR} per row: \
+            "the job's {} rows expand to {added} devices of users and groups, more than {EXPANSION_FACTOR} per row: \
              pass --max-devices {} to confirm that many, or run it at a terminal without --yes; nothing was sent",
             counts.rows, counts.devices
         ))));

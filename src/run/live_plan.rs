@@ -103,21 +103,34 @@ pub async fn live_plan<G: GraphApi>(
             continue;
         };
         let items = match &work.identity {
-            crate::planner::Identity::User(user) => match engine.user_devices(user).await {
-                Ok(ids) => {
-                    expansions.push((format!("user {user}"), ids.len() as u64));
-                    super::device_rows(key, &row, &work, user, &ids)
+            crate::planner::Identity::User(_) | crate::planner::Identity::Group(_) => {
+                let (label, user, found) = match &work.identity {
+                    crate::planner::Identity::Group(g) => {
+                        (format!("group {g}"), None, engine.group_devices(g).await)
+                    }
+                    crate::planner::Identity::User(u) => (
+                        format!("user {u}"),
+                        Some(u.clone()),
+                        engine.user_devices(u).await,
+                    ),
+                    _ => continue,
+                };
+                match found {
+                    Ok(ids) => {
+                        expansions.push((label.clone(), ids.len() as u64));
+                        super::device_rows(key, &row, &work, &label, user.as_deref(), &ids)
+                    }
+                    Err(failure) => {
+                        expansions.push((label, 0));
+                        let mut row = row;
+                        row.outcome = failure.outcome;
+                        row.reason = failure.reason.into();
+                        row.detail = failure.detail.into();
+                        rows.push((key, row));
+                        continue;
+                    }
                 }
-                Err(failure) => {
-                    expansions.push((format!("user {user}"), 0));
-                    let mut row = row;
-                    row.outcome = failure.outcome;
-                    row.reason = failure.reason.into();
-                    row.detail = failure.detail.into();
-                    rows.push((key, row));
-                    continue;
-                }
-            },
+            }
             _ => vec![(key, row, work)],
         };
         for (key, row, work) in items {

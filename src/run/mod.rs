@@ -83,6 +83,8 @@ pub struct RunConfig {
     pub lookup_via: LookupVia,
     /// `--user UPN`: users whose devices the run acts on, as one more job file.
     pub users: Vec<String>,
+    /// `--group NAME_OR_ID`: groups whose members' devices the run acts on.
+    pub groups: Vec<String>,
 }
 
 /// How rows that need a lookup find their device.
@@ -154,8 +156,8 @@ pub struct Prepared {
     pub counts: PlanCounts,
     /// Who signed in, set once sign-in succeeded: named in the summary.
     pub signed_in: Option<crate::graph::SignedIn>,
-    /// Rows naming only a user, to expand (the user as the row names it).
-    targets: Vec<(RowKey, String)>,
+    /// Rows naming only a user or a group, to expand.
+    targets: Vec<(RowKey, crate::planner::Identity)>,
     /// What a resumed run's ledger says each user row expanded to.
     recorded_expansions: HashMap<RowKey, Vec<String>>,
     /// Each user row's devices, once [`expand`]ed.
@@ -187,7 +189,18 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
     }
     let mut job = JobSnapshot::take(&config.files, config.read.clone())?;
     if !config.users.is_empty() {
-        job = job.with_text("(--user)", "users.csv", &users_job(&config.users))?;
+        job = job.with_text(
+            "(--user)",
+            "users.csv",
+            &users_job("userPrincipalName", &config.users),
+        )?;
+    }
+    if !config.groups.is_empty() {
+        job = job.with_text(
+            "(--group)",
+            "groups.csv",
+            &users_job("group", &config.groups),
+        )?;
     }
     let jobs = job.open()?;
     if config.options.action.is_none()
@@ -361,7 +374,7 @@ fn count_plan(
     jobs: Vec<crate::planner::OpenedJob>,
     options: PlanOptions,
     history: Option<&History>,
-) -> Result<(PlanCounts, Vec<(RowKey, String)>), CommandError> {
+) -> Result<(PlanCounts, Vec<(RowKey, crate::planner::Identity)>), CommandError> {
     let mut targets = Vec::new();
     let mut planner = Planner::new(options);
     let mut counts = PlanCounts {
@@ -389,8 +402,11 @@ fn count_plan(
         if a.work.as_ref().is_some_and(|w| w.lookup) {
             counts.lookups += 1;
         }
-        if let Some(crate::planner::Identity::User(user)) = a.work.as_ref().map(|w| &w.identity) {
-            targets.push((key, user.clone()));
+        if let Some(
+            identity @ (crate::planner::Identity::User(_) | crate::planner::Identity::Group(_)),
+        ) = a.work.as_ref().map(|w| &w.identity)
+        {
+            targets.push((key, identity.clone()));
         }
         let platform = if a.row.platform.is_empty() {
             TO_BE_LOOKED_UP.to_string()
@@ -476,7 +492,7 @@ pub async fn execute<G: GraphApi>(
     for (key, e) in new_expansions {
         if let expand::Expanded::Devices(ids) = &e.expanded {
             ledger
-                .expand(*key, &format!("user {}", e.user), ids)
+                .expand(*key, &e.label, ids)
                 .map_err(|source| CommandError::Write {
                     what: "the run's ledger",
                     path: ledger.path().to_owned(),
@@ -564,28 +580,34 @@ pub async fn execute<G: GraphApi>(
         // A user row becomes one row per device of the user (or one row saying why
         // there is none); every other row is itself.
         let items = match &work.identity {
-            crate::planner::Identity::User(_) => match expansions.remove(&key) {
-                Some(e) => match e.expanded {
-                    expand::Expanded::Devices(ids) => device_rows(key, &row, &work, &e.user, &ids),
-                    expand::Expanded::Unresolved(failure) => {
-                        let mut row = row;
-                        row.outcome = failure.outcome;
-                        row.reason = failure.reason.into();
-                        row.detail = failure.detail.into();
-                        if row.user_principal_name.is_empty() {
-                            row.user_principal_name = e.user;
+            crate::planner::Identity::User(_) | crate::planner::Identity::Group(_) => {
+                match expansions.remove(&key) {
+                    Some(e) => match e.expanded {
+                        expand::Expanded::Devices(ids) => {
+                            device_rows(key, &row, &work, &e.label, e.user.as_deref(), &ids)
                         }
+                        expand::Expanded::Unresolved(failure) => {
+                            let mut row = row;
+                            row.outcome = failure.outcome;
+                            row.reason = failure.reason.into();
+                            row.detail = failure.detail.into();
+                            if let Some(user) =
+                                e.user.filter(|_| row.user_principal_name.is_empty())
+                            {
+                                row.user_principal_name = user;
+                            }
+                            let _ = row_tx.send(Finished::decided(key, row)).await;
+                            continue;
+                        }
+                    },
+                    // Not expanded (a caller that skipped `expand`): nothing is sent for it.
+                    None => {
+                        let row = engine.not_attempted(row);
                         let _ = row_tx.send(Finished::decided(key, row)).await;
                         continue;
                     }
-                },
-                // Not expanded (a caller that skipped `expand`): nothing is sent for it.
-                None => {
-                    let row = engine.not_attempted(row);
-                    let _ = row_tx.send(Finished::decided(key, row)).await;
-                    continue;
                 }
-            },
+            }
             _ => vec![(key, row, work)],
         };
         for (key, row, work) in items {
@@ -716,9 +738,10 @@ pub async fn execute<G: GraphApi>(
     })
 }
 
-/// `--user` values as a job file: a `userPrincipalName` column, one user a row.
-pub fn users_job(users: &[String]) -> String {
-    let mut text = String::from("userPrincipalName\n");
+/// `--user` (or `--group`) values as a job file: one column named `header`, a value a
+/// row.
+pub fn users_job(header: &str, users: &[String]) -> String {
+    let mut text = format!("{header}\n");
     for user in users {
         // A value with a quote or comma is quoted, so that it stays one value (and is
         // then refused as no UPN, naming it).
@@ -738,7 +761,8 @@ pub(super) fn device_rows(
     key: RowKey,
     row: &ReportRow,
     work: &crate::planner::Work,
-    user: &str,
+    label: &str,
+    user: Option<&str>,
     ids: &[String],
 ) -> Vec<(RowKey, ReportRow, crate::planner::Work)> {
     ids.iter()
@@ -746,10 +770,10 @@ pub(super) fn device_rows(
         .map(|(i, id)| {
             let mut device = row.clone();
             device.device_id = id.clone();
-            if device.user_principal_name.is_empty() {
+            if let Some(user) = user.filter(|_| device.user_principal_name.is_empty()) {
                 device.user_principal_name = user.to_owned();
             }
-            device.detail = format!("device {} of {} of the user {user}", i + 1, ids.len()).into();
+            device.detail = format!("device {} of {} of the {label}", i + 1, ids.len()).into();
             let work = crate::planner::Work {
                 identity: crate::planner::Identity::Id(id.clone()),
                 choice: work.choice,

@@ -36,6 +36,10 @@ pub enum Target {
     Reset(String),
     /// `users/{id or UPN}/managedDevices`: the devices whose primary user it is.
     UserDevices(String),
+    /// `groups` (found by `$filter=displayName eq`).
+    Groups,
+    /// `groups/{id}/transitiveMembers`.
+    GroupMembers(String),
     /// A segment the simulator does not serve.
     Unknown(String),
 }
@@ -53,6 +57,13 @@ impl Target {
                     && md.eq_ignore_ascii_case("managedDevices") =>
             {
                 Target::UserDevices((*user).to_owned())
+            }
+            [groups] if groups.eq_ignore_ascii_case("groups") => Target::Groups,
+            [groups, id, members]
+                if groups.eq_ignore_ascii_case("groups")
+                    && members.eq_ignore_ascii_case("transitiveMembers") =>
+            {
+                Target::GroupMembers((*id).to_owned())
             }
             [dm, rest @ ..] if dm.eq_ignore_ascii_case("deviceManagement") => {
                 let (id, action) = match rest {
@@ -90,7 +101,7 @@ impl Target {
             Target::List | Target::UserDevices(_) => Kind::List,
             Target::Device(_) => Kind::Get,
             Target::Reset(_) => Kind::ResetPasscode,
-            Target::Unknown(_) => Kind::Other,
+            Target::Unknown(_) | Target::Groups | Target::GroupMembers(_) => Kind::Other,
         }
     }
 }
@@ -296,6 +307,8 @@ pub fn dispatch(
     let kind = target.kind();
     match (target, method) {
         (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
+        (Target::Groups, &Method::GET) => super::groups::find(shared, ctx, query),
+        (Target::GroupMembers(id), &Method::GET) => super::groups::members(shared, ctx, id),
         (Target::UserDevices(user), &Method::GET) => {
             devices::user_devices(shared, ctx, version, user, query)
         }

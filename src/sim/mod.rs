@@ -41,6 +41,7 @@ mod devices;
 mod dice;
 pub mod faults;
 mod graph;
+pub mod groups;
 pub mod inventory;
 mod log;
 mod odata;
@@ -123,6 +124,10 @@ pub struct SimConfig {
     /// Delegated sign-in: whether the simulated user approves and holds an Intune
     /// role, and Entra errors on demand.
     pub sign_in: signin::SignInConfig,
+    /// Entra groups and their members.
+    pub groups: Vec<groups::SimGroup>,
+    /// Group reads answer 403 (the app lacks `GroupMember.Read.All`).
+    pub deny_group_read: bool,
 }
 
 impl Default for SimConfig {
@@ -150,6 +155,8 @@ impl Default for SimConfig {
                 poll_interval: Duration::from_secs(1),
                 ..signin::SignInConfig::default()
             },
+            groups: Vec::new(),
+            deny_group_read: false,
         }
     }
 }

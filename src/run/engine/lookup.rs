@@ -58,7 +58,7 @@ impl<G: GraphApi> Engine<G> {
             }
             Identity::Lookup { column, value } => self.find(*column, value).await?,
             // The run expands a user row into its devices before anything is resolved.
-            Identity::User(user) => {
+            Identity::User(user) | Identity::Group(user) => {
                 return Err(End::new(
                     Outcome::Failed,
                     "internal_error",
@@ -234,6 +234,113 @@ impl<G: GraphApi> Engine<G> {
                 Outcome::NotFound,
                 "user_has_no_device",
                 format!("the user '{user}' is the primary user of no Intune device"),
+            ));
+        }
+        Ok(ids)
+    }
+}
+
+impl<G: GraphApi> Engine<G> {
+    /// The Intune ids of the devices of a group's transitive members: its users'
+    /// devices, and its member devices found by their Entra device id. A group Graph
+    /// does not know, a name two groups share, or a group without a device, is said so.
+    pub(in crate::run) async fn group_devices(&self, group: &str) -> Result<Vec<String>, Failure> {
+        let graph = &self.pacer.graph;
+        let id = match crate::device::parse_guid(group) {
+            Some(id) => id,
+            None => {
+                let found = match self
+                    .pacer
+                    .read(|c| Box::pin(graph.find_groups(group, c)))
+                    .await
+                {
+                    Ok(found) => found.value,
+                    Err(f) => return Err(f),
+                };
+                match found.as_slice() {
+                    [] => {
+                        return Err(Failure::new(
+                            Outcome::NotFound,
+                            "group_not_found",
+                            format!("Entra ID has no group named '{group}'"),
+                        ));
+                    }
+                    [one] => one.id.clone(),
+                    many => {
+                        let ids: Vec<&str> = many.iter().take(5).map(|g| g.id.as_str()).collect();
+                        return Err(Failure::new(
+                            Outcome::Ambiguous,
+                            "ambiguous_group",
+                            format!(
+                                "{} groups are named '{group}' ({}); none was used. Give the group's object id",
+                                many.len(),
+                                ids.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let mut users: Vec<String> = Vec::new();
+        let mut devices: Vec<String> = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = match self
+                .pacer
+                .read(|c| Box::pin(graph.group_members_page(&id, next.as_deref(), c)))
+                .await
+            {
+                Ok(page) => page.value,
+                Err(f) if f.outcome == Outcome::NotFound => {
+                    return Err(Failure::new(
+                        Outcome::NotFound,
+                        "group_not_found",
+                        format!("Entra ID has no group '{group}'"),
+                    ));
+                }
+                Err(f) => return Err(f),
+            };
+            for m in page.members {
+                match m {
+                    crate::graph::groups::Member::User { id, upn } => users.push(upn.unwrap_or(id)),
+                    crate::graph::groups::Member::Device { device_id: Some(d) } => devices.push(d),
+                    _ => {}
+                }
+            }
+            match page.next_link {
+                Some(link) => next = Some(link),
+                None => break,
+            }
+        }
+        let mut ids: Vec<String> = Vec::new();
+        let mut add = |id: String| {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        };
+        for user in &users {
+            match self.user_devices(user).await {
+                Ok(found) => found.into_iter().for_each(&mut add),
+                Err(f) if f.outcome == Outcome::NotFound => {}
+                Err(f) => return Err(f),
+            }
+        }
+        for device in &devices {
+            match self.find(Column::AzureAdDeviceId, device).await {
+                Ok(d) => add(d.id.to_ascii_lowercase()),
+                Err(end) if end.failure.outcome == Outcome::NotFound => {}
+                Err(end) => return Err(end.failure),
+            }
+        }
+        if ids.is_empty() {
+            return Err(Failure::new(
+                Outcome::NotFound,
+                "group_has_no_device",
+                format!(
+                    "the group '{group}' has {} user and {} device members, and none of them has an Intune device",
+                    users.len(),
+                    devices.len()
+                ),
             ));
         }
         Ok(ids)

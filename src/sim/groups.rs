@@ -1,0 +1,128 @@
+//! Entra groups for rehearsals: `GET /groups?$filter=displayName eq '...'` and
+//! `GET /groups/{id}/transitiveMembers`, users (by the UPNs the devices name) and Entra
+//! device objects (by the devices' `azureADDeviceId`). Needs `GroupMember.Read.All`:
+//! `deny_group_read` answers 403 as Graph does without it.
+
+use std::hash::{Hash, Hasher};
+
+use serde_json::json;
+
+use super::reply::{Ctx, Kind, Reply, graph_error};
+use super::server::Shared;
+
+/// A group: its name, and its members as UPNs and Entra device ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimGroup {
+    pub name: String,
+    pub users: Vec<String>,
+    pub devices: Vec<String>,
+}
+
+impl SimGroup {
+    /// `NAME=MEMBER,MEMBER,...`: a member with `@` is a user, any other an Entra device id.
+    pub fn parse(text: &str) -> Result<SimGroup, String> {
+        let (name, members) = text
+            .split_once('=')
+            .ok_or_else(|| format!("'{text}' is not NAME=MEMBER,MEMBER"))?;
+        let mut group = SimGroup {
+            name: name.trim().to_owned(),
+            users: Vec::new(),
+            devices: Vec::new(),
+        };
+        for m in members.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            if m.contains('@') {
+                group.users.push(m.to_owned());
+            } else {
+                group.devices.push(m.to_owned());
+            }
+        }
+        Ok(group)
+    }
+
+    /// A stable object id from the name.
+    pub fn id(&self) -> String {
+        let mut h = std::hash::DefaultHasher::new();
+        self.name.to_lowercase().hash(&mut h);
+        let n = h.finish();
+        format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            (n >> 32) as u32,
+            (n >> 16) as u16,
+            n & 0xffff_ffff_ffff
+        )
+    }
+}
+
+fn denied(ctx: &Ctx) -> Reply {
+    graph_error(
+        ctx,
+        Kind::Other,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+}
+
+/// `GET /groups?$filter=displayName eq 'NAME'`.
+pub fn find(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
+    if sim.config.deny_group_read {
+        return denied(ctx);
+    }
+    let filter = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "$filter")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let name = filter
+        .strip_prefix("displayName eq '")
+        .and_then(|r| r.strip_suffix('\''))
+        .map(|n| n.replace("''", "'"));
+    let Some(name) = name else {
+        return graph_error(
+            ctx,
+            Kind::Other,
+            400,
+            "Request_UnsupportedQuery",
+            "Unsupported query.",
+        );
+    };
+    let value: Vec<_> = sim
+        .config
+        .groups
+        .iter()
+        .filter(|g| g.name.eq_ignore_ascii_case(&name))
+        .map(|g| json!({"id": g.id(), "displayName": g.name}))
+        .collect();
+    Reply::new(200, Kind::Other, Some(json!({"value": value})))
+}
+
+/// `GET /groups/{id}/transitiveMembers`: users, then Entra device objects.
+pub fn members(sim: &Shared, ctx: &Ctx, id: &str) -> Reply {
+    if sim.config.deny_group_read {
+        return denied(ctx);
+    }
+    let Some(group) = sim
+        .config
+        .groups
+        .iter()
+        .find(|g| g.id().eq_ignore_ascii_case(id))
+    else {
+        return graph_error(
+            ctx,
+            Kind::Other,
+            404,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    let mut value: Vec<serde_json::Value> = group
+        .users
+        .iter()
+        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": u}))
+        .collect();
+    value.extend(group.devices.iter().map(|d| {
+        json!({"@odata.type": "#microsoft.graph.device", "id": uuid::Uuid::new_v4().to_string(), "deviceId": d})
+    }));
+    Reply::new(200, Kind::Other, Some(json!({"value": value})))
+}
