@@ -49,6 +49,9 @@ pub enum Identity {
     /// An Entra group (display name or object id): the devices of its transitive
     /// members (users' devices, and member devices by their Entra device id).
     Group(String),
+    /// The tenant's devices an OData filter matches (checked client-side too); `*`:
+    /// every device.
+    Filter(String),
 }
 
 /// What the runner must do for a planned row.
@@ -211,6 +214,10 @@ impl Planner {
                         "the row names the group '{}': the devices of its members are read from Graph, each judged by its live facts and reported on its own row",
                         echo(group)
                     ),
+                    Identity::Filter(filter) => format!(
+                        "the tenant's devices matching '{}' are read from Graph, each judged by its live facts and reported on its own row",
+                        echo(filter)
+                    ),
                 }
                 .into();
                 let work = Work {
@@ -285,7 +292,10 @@ impl Planner {
         let lookup = self.options.lookup == LookupMode::Always
             || matches!(
                 identity,
-                Identity::Lookup { .. } | Identity::User(_) | Identity::Group(_)
+                Identity::Lookup { .. }
+                    | Identity::User(_)
+                    | Identity::Group(_)
+                    | Identity::Filter(_)
             );
         row.detail = rule.detail.into();
         if lookup {
@@ -310,6 +320,11 @@ impl Planner {
                     "{}; the row names the group '{}': its members' devices are read from Graph and judged by their live facts",
                     rule.detail,
                     echo(group)
+                ),
+                Identity::Filter(filter) => format!(
+                    "{}; the devices matching '{}' are read from Graph and judged by their live facts",
+                    rule.detail,
+                    echo(filter)
                 ),
             }
             .into();
@@ -527,6 +542,22 @@ fn identity(
         .iter()
         .find_map(|c| fields.get(*c).map(|v| (*c, v)))
     else {
+        if let Some(filter) = fields.get(Column::Where) {
+            let filter = filter.trim();
+            if filter != "*"
+                && let Err(why) = crate::graph::filter::parse(filter)
+            {
+                return Err(("unsupported_filter", why));
+            }
+            if lookup == LookupMode::Never {
+                return Err((
+                    "lookup_disabled",
+                    "the row names a filter, and --lookup never forbids reading devices from Graph"
+                        .to_string(),
+                ));
+            }
+            return Ok(Identity::Filter(filter.to_owned()));
+        }
         if let Some(group) = fields.get(Column::Group) {
             if lookup == LookupMode::Never {
                 return Err((
@@ -605,6 +636,10 @@ fn identity_key(identity: &Identity) -> u64 {
         Identity::Group(group) => {
             Column::Group.hash(&mut hasher);
             group.to_lowercase().hash(&mut hasher);
+        }
+        Identity::Filter(filter) => {
+            Column::Where.hash(&mut hasher);
+            filter.hash(&mut hasher);
         }
         Identity::Lookup { column, value } => {
             column.hash(&mut hasher);

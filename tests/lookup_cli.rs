@@ -472,3 +472,104 @@ fn without_group_member_read_the_run_stops_naming_the_permission() {
     assert!(stderr.contains("GroupMember.Read.All"), "{stderr}");
     assert!(tenant.resets().is_empty());
 }
+
+fn where_run(tenant: &Tenant, report: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
+    cmd.args(["run", "--yes", "--action", "auto"])
+        .args(args)
+        .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+        .arg("--report")
+        .arg(report)
+        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+        .env("AZURE_CLIENT_SECRET", "where-secret")
+        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_filter_graph_ignores_is_still_checked_on_every_device() {
+    let dir = TempDir::new().unwrap();
+    // Six iPhones and two Macs.
+    let inventory = ios_job(dir.path(), 6);
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("report.csv");
+    // A compound filter the simulator, like Graph for some filters, ignores: it
+    // returns every device, and the client-side check keeps two.
+    let filter = "operatingSystem eq 'iOS' and (deviceName eq 'iPhone 1' or startswith(deviceName,'iPhone 4'))";
+    let (code, stderr) = where_run(&tenant, &report, &["--where", filter]);
+    assert_eq!(code, Some(2), "a filter run needs --max-devices: {stderr}");
+    assert!(stderr.contains("--max-devices"), "{stderr}");
+    assert!(tenant.resets().is_empty());
+    let (code, stderr) = where_run(
+        &tenant,
+        &report,
+        &["--where", filter, "--max-devices", "10"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("→ 2 devices"), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(count(&rows, "succeeded"), 2, "{rows:?}");
+    let names: Vec<&str> = rows.iter().map(|r| r["device_name"].as_str()).collect();
+    assert!(
+        names.contains(&"iPhone 1") && names.contains(&"iPhone 4"),
+        "{names:?}"
+    );
+    assert_eq!(tenant.resets().len(), 2);
+}
+
+#[test]
+fn all_devices_is_bounded_by_max_devices_and_an_uncheckable_filter_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let inventory = ios_job(dir.path(), 6);
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = where_run(&tenant, &report, &["--all-devices", "--max-devices", "5"]);
+    assert_eq!(code, Some(2), "8 devices are more than 5: {stderr}");
+    assert!(stderr.contains("more than --max-devices 5"), "{stderr}");
+    let (code, stderr) = where_run(
+        &tenant,
+        &report,
+        &[
+            "--where",
+            "complianceState eq 'noncompliant'",
+            "--max-devices",
+            "5",
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not a property this tool can check"),
+        "{stderr}"
+    );
+    assert!(tenant.resets().is_empty(), "nothing was sent");
+    let (code, stderr) = where_run(&tenant, &report, &["--all-devices", "--max-devices", "8"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the two Macs are ineligible, not failed: {stderr}"
+    );
+    let rows = read_report(&report);
+    assert_eq!(
+        (count(&rows, "succeeded"), count(&rows, "ineligible")),
+        (6, 2),
+        "{rows:?}"
+    );
+}

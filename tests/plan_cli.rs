@@ -475,3 +475,36 @@ fn a_report_named_jsonl_is_written_as_json_lines_without_format() {
         assert_eq!(row["outcome"], "planned");
     }
 }
+
+/// A job read from a pipe (`plan <(cat job.csv)`, `/dev/stdin`) is read once: sniffing
+/// for a workbook must not eat its first bytes.
+#[cfg(unix)]
+#[test]
+fn a_csv_from_a_pipe_keeps_its_header() {
+    use std::io::Write;
+    let dir = TempDir::new().unwrap();
+    let report = dir.path().join("report.csv");
+    let mut child = std::process::Command::new(crate::common::tenant::bin())
+        .args(["plan", "--action", "auto", "/dev/stdin", "--report"])
+        .arg(&report)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"serialNumber\nC02XY1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["serial_number"], "C02XY1");
+}

@@ -277,6 +277,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         lookup_via: Default::default(),
         users: Vec::new(),
         groups: Vec::new(),
+        filter: None,
         read: Default::default(),
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)

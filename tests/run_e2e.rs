@@ -125,6 +125,7 @@ async fn run_on(
         lookup_via: Default::default(),
         users: Vec::new(),
         groups: Vec::new(),
+        filter: None,
     };
     let prepared = prepare(&config).unwrap();
     let outcome = execute(&config, client, prepared, std::future::pending())

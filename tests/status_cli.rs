@@ -124,6 +124,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         lookup_via: Default::default(),
         users: Vec::new(),
         groups: Vec::new(),
+        filter: None,
     };
     let client = simulated_client(&sim, SIMULATED_CLIENT_ID, run.settings.request_timeout)
         .await

@@ -30,7 +30,7 @@ impl From<LookupViaArg> for LookupVia {
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
     /// Job files, as for `plan`.
-    #[arg(required_unless_present_any = ["user", "users", "group"], value_name = "FILE")]
+    #[arg(required_unless_present_any = ["user", "users", "group", "where_", "all_devices"], value_name = "FILE")]
     files: Vec<PathBuf>,
     /// A user (UPN or object id) whose Intune devices the run acts on, each judged by
     /// its live facts; repeatable. Reported under the source `(--user)`.
@@ -44,6 +44,16 @@ pub(super) struct RunArgs {
     /// members (users' devices, member devices); repeatable. Needs GroupMember.Read.All.
     #[arg(long, value_name = "NAME_OR_ID")]
     group: Vec<String>,
+    /// The tenant's devices an OData filter matches, e.g. "operatingSystem eq 'iOS' and
+    /// managedDeviceOwnerType eq 'company'"; every returned device is checked against
+    /// it again (Graph ignores filters it does not support). Needs --max-devices or a
+    /// confirmation at a terminal.
+    #[arg(long = "where", value_name = "ODATA", conflicts_with = "all_devices")]
+    where_: Option<String>,
+    /// Every managed device of the tenant, each judged by the rules. Needs
+    /// --max-devices or a confirmation at a terminal.
+    #[arg(long)]
+    all_devices: bool,
     /// The action. Required unless every job file names one (a job document's
     /// "action", or an `action` column); a row's own value wins. Rows left without
     /// any are invalid, never defaulted.
@@ -174,6 +184,16 @@ impl RunArgs {
             files,
             users: self.user,
             groups: self.group,
+            filter: match (&self.where_, self.all_devices) {
+                (Some(expr), _) => {
+                    // Checked now: an expression the tool cannot check is refused
+                    // before anything is read.
+                    crate::graph::filter::parse(expr).map_err(CommandError::Usage)?;
+                    Some(expr.clone())
+                }
+                (None, true) => Some("*".to_owned()),
+                (None, false) => None,
+            },
             options: PlanOptions {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),

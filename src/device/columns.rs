@@ -33,10 +33,13 @@ pub enum Column {
     /// An Entra group (display name or object id): a row naming one stands for its
     /// members' devices.
     Group,
+    /// An OData filter (`--where`), or `*` (`--all-devices`): the tenant's matching
+    /// devices.
+    Where,
 }
 
 impl Column {
-    pub const ALL: [Column; 15] = [
+    pub const ALL: [Column; 16] = [
         Column::Id,
         Column::DeviceName,
         Column::SerialNumber,
@@ -52,6 +55,7 @@ impl Column {
         Column::OwnerType,
         Column::Action,
         Column::Group,
+        Column::Where,
     ];
 
     /// The canonical (Graph) name, used in messages when the file's own header is unknown.
@@ -72,6 +76,7 @@ impl Column {
             Column::OwnerType => "ownerType",
             Column::Action => "action",
             Column::Group => "group",
+            Column::Where => "where",
         }
     }
 
@@ -100,6 +105,7 @@ impl Column {
             "ownertype" | "manageddeviceownertype" | "ownership" => Column::OwnerType,
             "action" => Column::Action,
             "group" | "groupname" | "groupid" | "entragroup" => Column::Group,
+            "where" => Column::Where,
             _ => return None,
         };
         Some(column)

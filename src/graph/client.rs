@@ -60,6 +60,12 @@ pub enum PageRequest {
     All { select: Vec<String> },
     /// The first page of a user's managed devices (`/users/{id or UPN}/managedDevices`).
     User { user: String, select: Vec<String> },
+    /// The first page of the devices a `$filter` matches (`None`: every device), 1000 a
+    /// page; the caller checks each returned device against the filter again.
+    Where {
+        filter: Option<String>,
+        select: Vec<String>,
+    },
     /// An `@odata.nextLink`, followed verbatim.
     Next(String),
 }
@@ -148,6 +154,18 @@ impl GraphClient {
                 let mut url = self.collection_url("beta");
                 let select = select.join(",");
                 set_query(&mut url, &[("$select", &select), ("$top", "1000")]);
+                url
+            }
+            PageRequest::Where { filter, select } => {
+                let mut url = self.collection_url("beta");
+                let select = select.join(",");
+                match &filter {
+                    Some(f) => set_query(
+                        &mut url,
+                        &[("$filter", f), ("$select", &select), ("$top", "1000")],
+                    ),
+                    None => set_query(&mut url, &[("$select", &select), ("$top", "1000")]),
+                }
                 url
             }
             PageRequest::User { user, select } => {

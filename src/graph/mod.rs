@@ -37,6 +37,7 @@ pub mod credentials;
 pub mod device;
 pub mod errors;
 mod exchange;
+pub mod filter;
 pub mod groups;
 pub mod interactive;
 pub mod managed;

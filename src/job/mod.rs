@@ -180,8 +180,10 @@ fn container(path: &Path, name: &str) -> Result<Container, JobError> {
     };
     let mut magic = Vec::with_capacity(8);
     match std::fs::File::open(path) {
-        // A directory is refused by the text reader, with its own sentence.
-        Ok(file) if file.metadata().map_err(io_err)?.is_dir() => return Ok(Container::Text),
+        // A directory is refused by the text reader, with its own sentence. A pipe or a
+        // FIFO (`plan <(cat job.csv)`) is read once, by the text reader: taking its first
+        // bytes here would lose them. A workbook is a seekable file anyway.
+        Ok(file) if !file.metadata().map_err(io_err)?.is_file() => return Ok(Container::Text),
         Ok(file) => {
             file.take(8).read_to_end(&mut magic).map_err(io_err)?;
         }

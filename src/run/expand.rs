@@ -50,11 +50,27 @@ pub async fn expand<G: GraphApi>(
     if prepared.targets.is_empty() {
         return Ok(());
     }
+    // A filter can reach the whole tenant: it needs a stated bound or a person.
+    let asked = config.interactive && !config.yes;
+    if config.max_devices.is_none()
+        && !asked
+        && prepared
+            .targets
+            .iter()
+            .any(|(_, t)| matches!(t, Identity::Filter(_)))
+    {
+        return Err(Err(CommandError::Usage(
+            "a --where or --all-devices run needs --max-devices N (the most devices it may act on), or a confirmation at a terminal without --yes; nothing was read or sent"
+                .into(),
+        )));
+    }
     let engine = Engine::new(graph, config.settings.clone());
     let mut expansions: HashMap<RowKey, Expansion> = HashMap::new();
     for (key, target) in std::mem::take(&mut prepared.targets) {
         let (label, user) = match &target {
             Identity::Group(group) => (format!("group {group}"), None),
+            Identity::Filter(f) if f == "*" => ("all devices".to_owned(), None),
+            Identity::Filter(f) => (format!("devices where {f}"), None),
             Identity::User(user) => (format!("user {user}"), Some(user.clone())),
             _ => continue,
         };
@@ -72,6 +88,7 @@ pub async fn expand<G: GraphApi>(
         }
         let found = match &target {
             Identity::Group(group) => engine.group_devices(group).await,
+            Identity::Filter(f) => engine.filter_devices(f).await,
             _ => {
                 engine
                     .user_devices(user.as_deref().unwrap_or_default())
@@ -111,6 +128,9 @@ pub async fn expand<G: GraphApi>(
     }
     counts.expansions.sort();
     counts.devices = counts.devices - users + added;
+    // Each expanded device is read again and judged by its live facts: enough of them
+    // and the inventory join pays (`--lookup-via auto`).
+    counts.lookups = counts.lookups - users + added;
     if let Some(n) = counts.per_platform.get_mut(super::TO_BE_LOOKED_UP) {
         *n = n.saturating_sub(users);
     }
@@ -129,7 +149,6 @@ pub async fn expand<G: GraphApi>(
             counts.devices
         ))));
     }
-    let asked = config.interactive && !config.yes;
     if config.max_devices.is_none() && !asked && added > EXPANSION_FACTOR * counts.rows.max(1) {
         return Err(Err(CommandError::Usage(format!(
             "the job's {} rows expand to {added} devices of users and groups, more than {EXPANSION_FACTOR} per row: \

@@ -103,8 +103,15 @@ pub async fn live_plan<G: GraphApi>(
             continue;
         };
         let items = match &work.identity {
-            crate::planner::Identity::User(_) | crate::planner::Identity::Group(_) => {
+            crate::planner::Identity::User(_)
+            | crate::planner::Identity::Group(_)
+            | crate::planner::Identity::Filter(_) => {
                 let (label, user, found) = match &work.identity {
+                    crate::planner::Identity::Filter(f) => (
+                        format!("devices where {f}"),
+                        None,
+                        engine.filter_devices(f).await,
+                    ),
                     crate::planner::Identity::Group(g) => {
                         (format!("group {g}"), None, engine.group_devices(g).await)
                     }

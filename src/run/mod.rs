@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub users: Vec<String>,
     /// `--group NAME_OR_ID`: groups whose members' devices the run acts on.
     pub groups: Vec<String>,
+    /// `--where EXPR` (or `*` for `--all-devices`): the tenant's matching devices.
+    pub filter: Option<String>,
 }
 
 /// How rows that need a lookup find their device.
@@ -201,6 +203,10 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
             "groups.csv",
             &users_job("group", &config.groups),
         )?;
+    }
+    if let Some(filter) = &config.filter {
+        let where_job = users_job("where", std::slice::from_ref(filter));
+        job = job.with_text("(--where)", "where.csv", &where_job)?;
     }
     let jobs = job.open()?;
     if config.options.action.is_none()
@@ -403,7 +409,9 @@ fn count_plan(
             counts.lookups += 1;
         }
         if let Some(
-            identity @ (crate::planner::Identity::User(_) | crate::planner::Identity::Group(_)),
+            identity @ (crate::planner::Identity::User(_)
+            | crate::planner::Identity::Group(_)
+            | crate::planner::Identity::Filter(_)),
         ) = a.work.as_ref().map(|w| &w.identity)
         {
             targets.push((key, identity.clone()));
@@ -580,7 +588,9 @@ pub async fn execute<G: GraphApi>(
         // A user row becomes one row per device of the user (or one row saying why
         // there is none); every other row is itself.
         let items = match &work.identity {
-            crate::planner::Identity::User(_) | crate::planner::Identity::Group(_) => {
+            crate::planner::Identity::User(_)
+            | crate::planner::Identity::Group(_)
+            | crate::planner::Identity::Filter(_) => {
                 match expansions.remove(&key) {
                     Some(e) => match e.expanded {
                         expand::Expanded::Devices(ids) => {

@@ -58,7 +58,7 @@ impl<G: GraphApi> Engine<G> {
             }
             Identity::Lookup { column, value } => self.find(*column, value).await?,
             // The run expands a user row into its devices before anything is resolved.
-            Identity::User(user) | Identity::Group(user) => {
+            Identity::User(user) | Identity::Group(user) | Identity::Filter(user) => {
                 return Err(End::new(
                     Outcome::Failed,
                     "internal_error",
@@ -241,6 +241,51 @@ impl<G: GraphApi> Engine<G> {
 }
 
 impl<G: GraphApi> Engine<G> {
+    /// The Intune ids of the tenant's devices `filter` matches (`*`: all), each checked
+    /// against the expression here as well: Graph ignores filters it does not support.
+    pub(in crate::run) async fn filter_devices(
+        &self,
+        filter: &str,
+    ) -> Result<Vec<String>, Failure> {
+        let parsed = match filter {
+            "*" => None,
+            text => Some(
+                crate::graph::filter::parse(text)
+                    .map_err(|why| Failure::new(Outcome::Invalid, "unsupported_filter", why))?,
+            ),
+        };
+        let mut request = PageRequest::Where {
+            filter: parsed.as_ref().map(|f| f.text.clone()),
+            select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut ids = Vec::new();
+        let mut seen = 0usize;
+        loop {
+            let page: Reply<DevicePage> = self
+                .pacer
+                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
+                .await?;
+            for d in page.value.devices {
+                seen += 1;
+                if parsed.as_ref().is_none_or(|f| f.expr.matches(&d)) {
+                    ids.push(d.id.to_ascii_lowercase());
+                }
+            }
+            match page.value.next_link {
+                Some(next) => request = PageRequest::Next(next),
+                None => break,
+            }
+        }
+        if ids.is_empty() {
+            return Err(Failure::new(
+                Outcome::NotFound,
+                "no_device_matches",
+                format!("none of the {seen} devices Graph returned matches '{filter}'"),
+            ));
+        }
+        Ok(ids)
+    }
+
     /// The Intune ids of the devices of a group's transitive members: its users'
     /// devices, and its member devices found by their Entra device id. A group Graph
     /// does not know, a name two groups share, or a group without a device, is said so.
