@@ -64,6 +64,9 @@ pub struct Work {
     pub platform: Option<Platform>,
     /// Read the device from Graph (and judge it by its live facts) before acting.
     pub lookup: bool,
+    /// The file's header of the column read as the Intune id (shared by the file's
+    /// rows), for a `not_found` that says where the id came from.
+    pub id_header: Option<std::sync::Arc<str>>,
 }
 
 pub struct Assessment {
@@ -110,6 +113,8 @@ impl SeenIndex {
 pub struct Planner {
     options: PlanOptions,
     sources: Vec<String>,
+    /// Per file: its Intune id column's header, once a row needed it.
+    id_headers: Vec<Option<std::sync::Arc<str>>>,
     seen: SeenIndex,
 }
 
@@ -118,6 +123,7 @@ impl Planner {
         Planner {
             options,
             sources: Vec::new(),
+            id_headers: Vec::new(),
             seen: SeenIndex::default(),
         }
     }
@@ -125,6 +131,7 @@ impl Planner {
     /// Registers a file; its index goes to [`Planner::assess`].
     pub fn add_source(&mut self, source: &str) -> usize {
         self.sources.push(source.to_owned());
+        self.id_headers.push(None);
         self.sources.len() - 1
     }
 
@@ -175,7 +182,15 @@ impl Planner {
             row.device_id = id.clone();
         }
         let key = identity_key(&identity);
-        let mut assessment = self.judge_platform(row, fields, names, identity, choice);
+        let id_header = match &identity {
+            Identity::Id(_) => Some(
+                self.id_headers[file]
+                    .get_or_insert_with(|| names.name(Column::Id).into())
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let mut assessment = self.judge_platform(row, fields, names, identity, choice, id_header);
         if assessment.row.outcome != Outcome::Invalid {
             self.dedupe(file, key, &mut assessment);
         }
@@ -189,6 +204,7 @@ impl Planner {
         names: &ColumnNames,
         identity: Identity,
         choice: ActionChoice,
+        id_header: Option<std::sync::Arc<str>>,
     ) -> Assessment {
         let lookup_allowed = self.options.lookup != LookupMode::Never;
         let missing = |mut row: ReportRow, column: Column, platform: Option<Platform>| {
@@ -226,6 +242,7 @@ impl Planner {
                     action: None,
                     platform,
                     lookup: true,
+                    id_header: id_header.clone(),
                 };
                 Assessment {
                     row,
@@ -335,6 +352,7 @@ impl Planner {
             action: Some(action),
             platform: Some(platform),
             lookup,
+            id_header,
         };
         Assessment {
             row,

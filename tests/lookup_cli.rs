@@ -573,3 +573,29 @@ fn all_devices_is_bounded_by_max_devices_and_an_uncheckable_filter_is_refused() 
         "{rows:?}"
     );
 }
+
+#[test]
+fn an_intune_id_graph_does_not_know_names_the_column_it_was_read_from() {
+    let dir = TempDir::new().unwrap();
+    let inventory = ios_job(dir.path(), 2);
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let job = write(
+        dir.path(),
+        "ids.csv",
+        "Device ID,OS,OS version\n7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f,iPhone,17.5\n",
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = run(&tenant, &job, &report, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows[0]["outcome"], "not_found", "{rows:?}");
+    assert!(
+        rows[0]["detail"].contains("read from the column 'Device ID'"),
+        "{rows:?}"
+    );
+    assert!(tenant.resets().is_empty());
+}

@@ -257,6 +257,22 @@ impl<G: GraphApi> Engine<G> {
     }
 
     async fn act(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
+        let mut end = self.act_on(key, row, work).await;
+        // An Intune id Graph does not know: say which column it was read from (an
+        // Entra admin center file's deviceId, taken for Intune's, ends here).
+        if end.failure.outcome == Outcome::NotFound
+            && let (crate::planner::Identity::Id(id), Some(header)) =
+                (&work.identity, &work.id_header)
+        {
+            end.failure.detail = format!(
+                "Intune has no managed device with the id {id}, read from the column '{header}' as the Intune device id; if the file comes from the Entra admin center or holds Entra ids, that column is not Intune's ({})",
+                end.failure.detail
+            );
+        }
+        end
+    }
+
+    async fn act_on(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
         let found = match self.resolve(work).await {
             Err(end) => return end,
             Ok(found) => found,

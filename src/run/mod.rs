@@ -790,6 +790,7 @@ pub(super) fn device_rows(
                 action: None,
                 platform: None,
                 lookup: true,
+                id_header: None,
             };
             let key = RowKey {
                 sub: i as u32 + 1,
@@ -981,6 +982,7 @@ mod tests {
             action: Some(Action::RemovePasscode),
             platform: Some(Platform::Ios),
             lookup: false,
+            id_header: None,
         };
         let key = RowKey::new(0, 2);
         let done = process_guarded(engine, key, row, work, Prior::default()).await;

@@ -425,6 +425,7 @@ fn planned(n: u64) -> (RowKey, ReportRow, Work) {
         action: Some(Action::RemovePasscode),
         platform: Some(Platform::Ios),
         lookup: false,
+        id_header: None,
     };
     (RowKey::new(0, n), row, work)
 }
