@@ -599,3 +599,49 @@ fn an_intune_id_graph_does_not_know_names_the_column_it_was_read_from() {
     );
     assert!(tenant.resets().is_empty());
 }
+
+#[test]
+fn a_group_of_many_members_is_read_page_by_page() {
+    let dir = TempDir::new().unwrap();
+    // 150 users with one iPhone each: two pages of transitive members.
+    let mut csv =
+        String::from("id,deviceName,serialNumber,operatingSystem,osVersion,userPrincipalName\n");
+    let mut members = Vec::new();
+    for i in 0..150 {
+        let user = format!("user{i}@contoso.com");
+        csv.push_str(&format!(
+            "{},iPhone {i},{},iOS,17.5,{user}\n",
+            crate::common::tenant::ios_id(i),
+            ios_serial(i)
+        ));
+        members.push(user);
+    }
+    let inventory = write(dir.path(), "tenant.csv", csv);
+    let group = format!("Everyone={}", members.join(","));
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0", "--group", &group],
+    );
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = group_run(&tenant, &report, &["Everyone"]);
+    // 150 devices from one row: more than ten per row, so --max-devices is needed.
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--max-devices"), "{stderr}");
+    let mut cmd_args = vec![
+        "--group",
+        "Everyone",
+        "--max-devices",
+        "150",
+        "--unthrottled",
+    ];
+    let (code, stderr) = where_run(&tenant, &report, &cmd_args.split_off(0));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("group Everyone → 150 devices"), "{stderr}");
+    let (log, _) = tenant.stop();
+    let member_pages = log
+        .lines()
+        .filter(|l| l.contains("transitiveMembers"))
+        .count();
+    assert_eq!(member_pages, 4, "two pages, read by each of the two runs");
+}

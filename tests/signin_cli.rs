@@ -242,6 +242,18 @@ fn browser_sign_in_with_pkce_resets_as_the_user_and_leaks_no_code() {
     assert_eq!(summary(dir.path())["signed_in"]["method"], "browser");
     let all = left_behind(dir.path(), &stderr);
     assert!(!all.contains(&auth_code), "the authorization code leaked");
+    // The PKCE verifier: 64 characters of [A-Za-z0-9-._~], sent only in the token
+    // request's body. Nothing that long of that alphabet is anywhere (the printed
+    // address holds only its 43-character hash, and ids are 36).
+    let longest = all
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest < 60,
+        "a verifier-like secret of {longest} characters leaked"
+    );
     assert!(
         !holds_secret(&all, "rt.") && !holds_secret(&all, "eyJ"),
         "a token leaked"

@@ -308,7 +308,7 @@ pub fn dispatch(
     match (target, method) {
         (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
         (Target::Groups, &Method::GET) => super::groups::find(shared, ctx, query),
-        (Target::GroupMembers(id), &Method::GET) => super::groups::members(shared, ctx, id),
+        (Target::GroupMembers(id), &Method::GET) => super::groups::members(shared, ctx, id, query),
         (Target::UserDevices(user), &Method::GET) => {
             devices::user_devices(shared, ctx, version, user, query)
         }

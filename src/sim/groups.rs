@@ -95,8 +95,12 @@ pub fn find(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
     Reply::new(200, Kind::Other, Some(json!({"value": value})))
 }
 
-/// `GET /groups/{id}/transitiveMembers`: users, then Entra device objects.
-pub fn members(sim: &Shared, ctx: &Ctx, id: &str) -> Reply {
+/// Members per page, as Graph pages `transitiveMembers` by default.
+const MEMBERS_PAGE: usize = 100;
+
+/// `GET /groups/{id}/transitiveMembers`: users, then Entra device objects, 100 a page
+/// with an `@odata.nextLink` (`$skiptoken`) to the next.
+pub fn members(sim: &Shared, ctx: &Ctx, id: &str, query: &str) -> Reply {
     if sim.config.deny_group_read {
         return denied(ctx);
     }
@@ -124,5 +128,18 @@ pub fn members(sim: &Shared, ctx: &Ctx, id: &str) -> Reply {
     value.extend(group.devices.iter().map(|d| {
         json!({"@odata.type": "#microsoft.graph.device", "id": uuid::Uuid::new_v4().to_string(), "deviceId": d})
     }));
-    Reply::new(200, Kind::Other, Some(json!({"value": value})))
+    let skip: usize = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "$skiptoken")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let end = (skip + MEMBERS_PAGE).min(value.len());
+    let page: Vec<_> = value[skip.min(end)..end].to_vec();
+    let mut body = json!({"value": page});
+    if end < value.len() {
+        body["@odata.nextLink"] = json!(format!(
+            "{}/v1.0/groups/{id}/transitiveMembers?$select=id,userPrincipalName,deviceId&$skiptoken={end}",
+            ctx.base_url
+        ));
+    }
+    Reply::new(200, Kind::Other, Some(body))
 }
