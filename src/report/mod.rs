@@ -491,6 +491,8 @@ pub struct Summary {
     /// Each row naming a user (`user ada@contoso.com`) and the devices it stood for.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub expansions: BTreeMap<String, u64>,
+    /// Rows per platform and outcome: `platforms`, split.
+    pub platform_outcomes: BTreeMap<String, BTreeMap<Outcome, u64>>,
 }
 
 /// The traffic of a run, for the summary.
@@ -529,6 +531,13 @@ impl Summary {
             platform
         };
         bump(&mut self.platforms, platform);
+        match self.platform_outcomes.get_mut(platform) {
+            Some(by) => *by.entry(outcome).or_default() += 1,
+            None => {
+                self.platform_outcomes
+                    .insert(platform.to_owned(), BTreeMap::from([(outcome, 1)]));
+            }
+        }
         if !reason.is_empty() {
             bump(&mut self.reasons, reason);
         }
@@ -579,11 +588,22 @@ impl Summary {
                 .iter()
                 .map(|(o, n)| (o.as_str().to_owned(), *n)),
         );
-        section(
-            &mut out,
-            "platforms",
-            self.platforms.iter().map(|(p, n)| (p.clone(), *n)),
-        );
+        if !self.platforms.is_empty() {
+            out.push_str("platforms:\n");
+            let width = self.platforms.keys().map(String::len).max().unwrap_or(0);
+            for (p, n) in &self.platforms {
+                let split: Vec<String> = self
+                    .platform_outcomes
+                    .get(p)
+                    .map(|by| {
+                        by.iter()
+                            .map(|(o, k)| format!("{} {k}", o.as_str()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push_str(&format!("  {p:<width$}  {n:>7}   {}\n", split.join(", ")));
+            }
+        }
         section(
             &mut out,
             "reasons",
@@ -619,7 +639,86 @@ impl Summary {
                 ));
             }
         }
+        if self.command == "run" {
+            out.push_str(&self.next_steps());
+        }
         out
+    }
+
+    /// What the responder does next, with the commands: follow the queued resets,
+    /// collect generated passcodes (Graph shows them for 7 days), finish the failed ones.
+    pub fn next_steps(&self) -> String {
+        self.next_steps_at(std::time::SystemTime::now())
+    }
+
+    /// [`Summary::next_steps`] as of `now` (when the 7 days of passcodes end).
+    pub fn next_steps_at(&self, now: std::time::SystemTime) -> String {
+        let Some(report) = &self.report else {
+            return String::new();
+        };
+        let report = shown_path(report);
+        let succeeded = |generates: bool| -> u64 {
+            self.platform_outcomes
+                .iter()
+                .filter(|(p, _)| generates_passcode(p) == generates)
+                .map(|(_, by)| by.get(&Outcome::Succeeded).copied().unwrap_or(0))
+                .sum()
+        };
+        let (generated, other) = (succeeded(true), succeeded(false));
+        let count = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
+        let unfinished = count(Outcome::Failed) + count(Outcome::NotAttempted);
+        let mut steps = Vec::new();
+        if generated + other > 0 {
+            steps.push(format!(
+                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report} --wait 30m",
+                generated + other,
+                if generated + other == 1 { " is" } else { "s are" },
+            ));
+        }
+        if generated > 0 {
+            let by = humantime::format_rfc3339_seconds(now + Duration::from_secs(7 * 24 * 3600));
+            steps.push(format!(
+                "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report} --passcodes passcodes.csv",
+                if generated == 1 { "" } else { "s" },
+            ));
+        }
+        if unfinished > 0 {
+            let files: Vec<String> = self
+                .files
+                .iter()
+                .filter(|f| !f.source.starts_with('('))
+                .map(|f| shown_path(Path::new(&f.source)))
+                .collect();
+            steps.push(format!(
+                "{unfinished} device{} not reset (failed or not attempted): finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)",
+                if unfinished == 1 { " was" } else { "s were" },
+                files.join(" "),
+            ));
+        }
+        if steps.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("next steps:\n");
+        for step in steps {
+            out.push_str(&format!("  - {step}\n"));
+        }
+        out
+    }
+}
+
+/// Platforms whose reset makes Graph generate a passcode (shown in
+/// `deviceActionResults`): Android and Windows 10 Mobile; iOS/iPadOS lose theirs.
+pub fn generates_passcode(platform: &str) -> bool {
+    platform.starts_with("android") || platform == "windows_mobile"
+}
+
+/// A path as a shell would take it: quoted when it holds a space.
+fn shown_path(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
     }
 }
 
@@ -725,6 +824,43 @@ fn create_parent(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The end of a run as a responder reads it: counts split by outcome, and the next
+    /// steps with their commands.
+    #[test]
+    fn the_run_summary_ends_with_what_to_do_next() {
+        let mut s = Summary::new("run");
+        for (outcome, platform, n) in [
+            (Outcome::Succeeded, "ios", 5),
+            (Outcome::Succeeded, "android_work_profile", 3),
+            (Outcome::Failed, "android_work_profile", 1),
+            (Outcome::NotAttempted, "ios", 1),
+            (Outcome::Ineligible, "macos", 2),
+        ] {
+            for _ in 0..n {
+                s.count_parts(outcome, platform, "");
+            }
+        }
+        s.files = vec![FileSummary {
+            source: "jobs/incident 7.csv".into(),
+            format: "CSV".into(),
+            encoding: "UTF-8".into(),
+            rows: 12,
+            blank_lines: 0,
+        }];
+        s.report = Some(PathBuf::from("reports/incident-20261201T120000Z.csv"));
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut text = s.render();
+        let cut = text.find("next steps:").unwrap();
+        text.truncate(cut);
+        text.push_str(&s.next_steps_at(at));
+        insta::assert_snapshot!(text);
+        // Nothing left to do, nothing said.
+        let mut done = Summary::new("run");
+        done.count_parts(Outcome::Ineligible, "macos", "");
+        done.report = s.report.clone();
+        assert_eq!(done.next_steps_at(at), "");
+    }
 
     proptest::proptest! {
         #[test]
