@@ -240,6 +240,31 @@ async fn right_after_a_run_every_reset_is_pending_and_other_rows_are_copied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_report_is_never_overwritten() {
+    let t = ran(ReportFormat::Csv).await;
+    let first = t.status(&t.config()).await.unwrap();
+    let second = t.status(&t.config()).await.unwrap();
+    assert_eq!(
+        first.summary.report.as_deref(),
+        Some(t.dir.path().join("run.status.csv").as_path())
+    );
+    assert_eq!(
+        second.summary.report.as_deref(),
+        Some(t.dir.path().join("run.status-2.csv").as_path()),
+        "the second follow-up gets its own name"
+    );
+    let explicit = StatusConfig {
+        report: Some(t.dir.path().join("run.status.csv")),
+        ..t.config()
+    };
+    let refused = t.status(&explicit).await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("never overwritten")),
+        "an explicit --report that exists is refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_of_an_xlsx_run_report_reads_the_csv_beside_it() {
     let t = ran(ReportFormat::Xlsx).await;
     assert!(t.run_report.exists(), "the workbook was written");

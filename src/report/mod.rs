@@ -764,7 +764,7 @@ pub fn report_path(explicit: &Option<PathBuf>, files: &[PathBuf], format: Report
 
 /// `path`, or `<stem>-2.<ext>`, `-3`, ... when two commands start in the same second:
 /// a default report never replaces another.
-fn unused_name(path: PathBuf) -> PathBuf {
+pub fn unused_name(path: PathBuf) -> PathBuf {
     if !path.exists() {
         return path;
     }

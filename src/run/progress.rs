@@ -1,5 +1,6 @@
 //! The progress bar: on a terminal only (cron logs stay clean), done/total, resets per
-//! second, ETA and the 429s so far.
+//! second, failures so far (failed, not found, ambiguous, outcome unknown), ETA and the
+//! 429s so far.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,8 @@ struct Bar {
     bar: ProgressBar,
     started: Instant,
     succeeded: AtomicU64,
+    /// Rows that need attention (not a success, not a row the plan decided).
+    failures: AtomicU64,
 }
 
 impl Progress {
@@ -29,12 +32,13 @@ impl Progress {
         let style = ProgressStyle::with_template("{bar:30} {pos}/{len} devices  {msg}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        bar.set_message("0.0 resets/s, 0 throttled (429)");
+        bar.set_message("0.0 resets/s, 0 failed, 0 throttled (429)");
         Progress {
             bar: Some(Arc::new(Bar {
                 bar,
                 started: Instant::now(),
                 succeeded: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
             })),
         }
     }
@@ -46,9 +50,14 @@ impl Progress {
         } else {
             b.succeeded.load(Ordering::Relaxed)
         };
+        let failures = if failure(row.outcome) {
+            b.failures.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            b.failures.load(Ordering::Relaxed)
+        };
         let rate = succeeded as f64 / b.started.elapsed().as_secs_f64().max(1e-3);
         b.bar
-            .set_message(format!("{rate:.1} resets/s, {throttled} throttled (429)"));
+            .set_message(progress_message(rate, failures, throttled));
         b.bar.inc(1);
     }
 
@@ -63,5 +72,34 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.bar.finish_and_clear();
         }
+    }
+}
+
+/// A row the responder must look at: the run did not reset the device, and the plan had
+/// not already said why (ineligible and duplicate rows are counted in the summary).
+fn failure(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Failed | Outcome::NotFound | Outcome::Ambiguous | Outcome::NotAttempted
+    )
+}
+
+/// The bar's message.
+fn progress_message(rate: f64, failures: u64, throttled: u64) -> String {
+    format!("{rate:.1} resets/s, {failures} failed, {throttled} throttled (429)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_counts_failures_beside_the_rate() {
+        assert!(failure(Outcome::Failed) && failure(Outcome::NotFound));
+        assert!(!failure(Outcome::Succeeded) && !failure(Outcome::Ineligible));
+        assert_eq!(
+            progress_message(9.75, 3, 1),
+            "9.8 resets/s, 3 failed, 1 throttled (429)"
+        );
     }
 }

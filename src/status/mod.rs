@@ -144,6 +144,12 @@ fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
     if same_file(&output, &input.path) {
         return Err(StatusError::ReportIsInput { path: output }.into());
     }
+    if config.report.is_some() && output.exists() {
+        return Err(CommandError::Usage(format!(
+            "{} already exists: a status report is never overwritten; choose another --report (or leave it out: the default name gets -2, -3, ...)",
+            output.display()
+        )));
+    }
     let passcodes = match &config.passcodes {
         Some(path) => Some(PasscodeFile::create_new(path, config.bom)?),
         None => None,

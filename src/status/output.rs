@@ -38,7 +38,11 @@ pub fn default_path(run_report: &Path, format: ReportFormat) -> PathBuf {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".into());
-    run_report.with_file_name(format!("{stem}.status.{}", format.extension()))
+    // Never over an earlier status report: `-2`, `-3`, ... as for run reports, so each
+    // follow-up stays on record.
+    crate::report::unused_name(
+        run_report.with_file_name(format!("{stem}.status.{}", format.extension())),
+    )
 }
 
 /// The status report, being written under a temporary name.
