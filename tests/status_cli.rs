@@ -240,6 +240,31 @@ async fn right_after_a_run_every_reset_is_pending_and_other_rows_are_copied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_passcodes_file_is_left_while_no_passcode_exists_yet() {
+    let t = ran(ReportFormat::Csv).await;
+    let passcodes = t.dir.path().join("passcodes.csv");
+    let config = StatusConfig {
+        passcodes: Some(passcodes.clone()),
+        ..t.config()
+    };
+    // Right after the run every reset is pending: no passcode yet, so no file.
+    let outcome = t.status(&config).await.unwrap();
+    assert!(outcome.summary.passcodes_file.is_none());
+    assert!(
+        !passcodes.exists(),
+        "an empty passcodes file would block the next try"
+    );
+    // Once the devices check in, the same name works.
+    t.devices_check_in();
+    let outcome = t.status(&config).await.unwrap();
+    assert_eq!(
+        outcome.summary.passcodes_file.as_deref(),
+        Some(passcodes.as_path())
+    );
+    assert!(passcodes.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_report_is_never_overwritten() {
     let t = ran(ReportFormat::Csv).await;
     let first = t.status(&t.config()).await.unwrap();

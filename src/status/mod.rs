@@ -319,6 +319,11 @@ fn write_outputs(
         return Err(e);
     }
     summary.report = Some(writer.finish().map_err(write_err)?);
+    if let Some(file) = passcodes.take_if(|f| f.written == 0) {
+        // No passcode yet (none generated, or still pending): no file, so the same
+        // `--passcodes FILE` works on the next `status`.
+        file.discard_if_empty();
+    }
     if let Some(file) = passcodes {
         let path = file.path.clone();
         file.finish().map_err(|source| CommandError::Write {
