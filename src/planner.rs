@@ -305,7 +305,7 @@ impl Planner {
         };
         row.platform = platform.as_str().into();
         row.outcome = Outcome::Planned;
-        row.action = action.as_str().into();
+        row.action = action.effect(platform).into();
         let lookup = self.options.lookup == LookupMode::Always
             || matches!(
                 identity,

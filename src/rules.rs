@@ -40,6 +40,17 @@ impl Action {
         }
     }
 
+    /// What the action does on `platform`, as the report names it: iOS/iPadOS lose
+    /// their passcode (`remove-passcode`), Android gets a new one (`reset-passcode`),
+    /// Windows 10 Mobile a new PIN (`reset-pin`). One Graph call for the first two.
+    pub fn effect(self, platform: Platform) -> &'static str {
+        match self {
+            Action::ResetPin => "reset-pin",
+            Action::RemovePasscode if platform.as_str().starts_with("android") => "reset-passcode",
+            Action::RemovePasscode => "remove-passcode",
+        }
+    }
+
     /// The inverse of [`Action::as_str`] (the run's ledger stores the action so).
     pub fn parse(text: &str) -> Option<Action> {
         [Action::RemovePasscode, Action::ResetPin]

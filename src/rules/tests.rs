@@ -386,3 +386,32 @@ proptest! {
         let _ = classify(&fields(&[(Column::OperatingSystem, &os), (Column::DeviceType, &dt), (Column::DeviceEnrollmentType, &et)]));
     }
 }
+
+#[test]
+fn the_report_names_what_the_action_does_on_each_platform() {
+    assert_eq!(
+        Action::RemovePasscode.effect(Platform::Ios),
+        "remove-passcode"
+    );
+    assert_eq!(
+        Action::RemovePasscode.effect(Platform::AndroidWorkProfile),
+        "reset-passcode"
+    );
+    assert_eq!(
+        Action::RemovePasscode.effect(Platform::AndroidDeviceAdmin),
+        "reset-passcode"
+    );
+    assert_eq!(
+        Action::ResetPin.effect(Platform::WindowsMobile),
+        "reset-pin"
+    );
+    // A report fed back as a job reads its own words.
+    assert_eq!(
+        ActionChoice::parse("reset-passcode"),
+        Some(ActionChoice::Auto)
+    );
+    assert_eq!(
+        ActionChoice::parse("remove-passcode"),
+        Some(ActionChoice::Only(Action::RemovePasscode))
+    );
+}

@@ -468,7 +468,11 @@ fn with_live(mut row: ReportRow, live: &Live) -> ReportRow {
         row.platform = p.as_str().into();
     }
     if let Some(a) = live.action {
-        row.action = a.as_str().into();
+        row.action = match live.platform {
+            Some(p) => a.effect(p),
+            None => a.as_str(),
+        }
+        .into();
     }
     row
 }
