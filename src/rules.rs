@@ -403,6 +403,19 @@ pub enum Classified {
 /// Recognises the platform from the row's facts. Enrollment type is the most specific
 /// fact, then device type (Graph's `deviceType` or the export's `OS`), then
 /// `operatingSystem`.
+/// What the device will experience, from the rule that lets `action` run on the
+/// platform (`platform` and `action` as the report names them): a succeeded row keeps
+/// it. `None` when no rule of that platform allows it.
+pub fn eligible_detail(platform: &str, action: &str) -> Option<&'static str> {
+    RULES
+        .iter()
+        .find(|r| {
+            r.platform.as_str() == platform
+                && r.action.is_some_and(|a| a.effect(r.platform) == action)
+        })
+        .map(|r| r.detail)
+}
+
 pub fn classify(fields: &DeviceFields) -> Classified {
     let get = |c: Column| fields.get(c).map(normalize).filter(|v| !v.is_empty());
     if let Some(agent) = get(Column::ManagementAgent)

@@ -274,6 +274,14 @@ fn a_row_naming_a_user_stands_for_each_of_the_users_devices() {
     // duplicate, and the device is reset once.
     assert_eq!(count(&rows, "succeeded"), 4, "{rows:?}");
     assert_eq!(count(&rows, "duplicate"), 1, "{rows:?}");
+    // A succeeded row keeps the platform's caveat from the plan.
+    assert!(
+        rows.iter()
+            .filter(|r| r["outcome"] == "succeeded")
+            .all(|r| r["detail"]
+                .contains("on this platform the passcode is removed; a passcode policy")),
+        "{rows:?}"
+    );
     let resets = tenant.resets();
     assert_eq!(resets.len(), 4);
     assert!(resets.values().all(|n| *n == 1), "{resets:?}");

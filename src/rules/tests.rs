@@ -415,3 +415,13 @@ fn the_report_names_what_the_action_does_on_each_platform() {
         Some(ActionChoice::Only(Action::RemovePasscode))
     );
 }
+
+#[test]
+fn a_succeeded_row_finds_its_platforms_caveat() {
+    assert!(
+        eligible_detail("android_work_profile", "reset-passcode")
+            .is_some_and(|d| d.contains("reset token"))
+    );
+    assert!(eligible_detail("macos", "remove-passcode").is_none());
+    assert!(eligible_detail("", "auto").is_none());
+}

@@ -242,10 +242,18 @@ impl<G: GraphApi> Engine<G> {
         if failure.outcome == Outcome::NotAttempted {
             return self.not_attempted(row);
         }
+        let mut detail = failure.detail;
+        // A succeeded row keeps what the plan said the device will experience (the
+        // reset token to activate, the passcode policy needed).
+        if failure.outcome == Outcome::Succeeded
+            && let Some(caveat) = crate::rules::eligible_detail(&row.platform, &row.action)
+        {
+            detail = format!("{detail}; on this platform {caveat}");
+        }
         ReportRow {
             outcome: failure.outcome,
             reason: failure.reason.into(),
-            detail: failure.detail.into(),
+            detail: detail.into(),
             http_status: failure.status.or(row.http_status),
             request_id: failure.request_id.unwrap_or(row.request_id),
             client_request_id: failure.client_request_id.unwrap_or(row.client_request_id),
