@@ -449,15 +449,18 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Run(args) => {
             use std::io::IsTerminal;
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            let follow = args.follow();
             let outcome = args.into_config(interactive).and_then(|(config, target)| {
                 run_cmd::run(
                     config,
                     target,
                     &|name| std::env::var(name).ok(),
                     &sign_in_ui(),
+                    follow,
                 )
             });
-            finish(outcome, |outcome| {
+            finish(outcome, |ran| {
+                let outcome = &ran.run;
                 // A run stopped before it began (sign-in, no confirmation) has no rows
                 // to count.
                 if outcome.summary.rows > 0 || outcome.aborted.is_none() {
@@ -466,7 +469,21 @@ fn dispatch(cli: Cli) -> u8 {
                 if let Some(reason) = &outcome.aborted {
                     eprintln!("intune-reset: {}", reason.sentence());
                 }
-                exit_code(outcome.aborted.is_some(), outcome.summary.needs_attention())
+                let run_code =
+                    exit_code(outcome.aborted.is_some(), outcome.summary.needs_attention());
+                match &ran.followed {
+                    // Once followed, the exit code is the one `status` gives.
+                    Some(Ok(status)) => {
+                        eprintln!("followed:");
+                        eprint!("{}", status.summary.render());
+                        exit_code(status.aborted.is_some(), !status.summary.all_done())
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("intune-reset: following the resets failed: {e}");
+                        EXIT_USAGE.max(run_code)
+                    }
+                    None => run_code,
+                }
             })
         }
         Command::Simulate(args) => simulate(*args),

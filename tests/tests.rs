@@ -3,6 +3,7 @@
 
 mod common;
 mod crash_cli;
+mod follow_cli;
 mod hardening;
 mod input_cli;
 mod kill_campaign;

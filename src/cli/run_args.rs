@@ -71,6 +71,15 @@ pub(super) struct RunArgs {
     input: InputArgs,
     #[command(flatten)]
     output: ReportArgs,
+    /// After the last POST, follow the resets through deviceActionResults until none is
+    /// pending or this time is up (e.g. 10m), as `status --wait` does, writing the status
+    /// report beside the run report; the exit code is then status's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    follow: Option<std::time::Duration>,
+    /// With --follow: write generated passcodes to this new file (mode 0600; refused if
+    /// it exists, before anything is sent). They are written nowhere else.
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    passcodes: Option<PathBuf>,
     /// Act without asking (required when there is no terminal, as under cron).
     #[arg(long)]
     yes: bool,
@@ -125,6 +134,14 @@ const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const SIMULATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RunArgs {
+    /// `--follow` and `--passcodes`.
+    pub(super) fn follow(&self) -> Option<super::run_cmd::Follow> {
+        self.follow.map(|wait| super::run_cmd::Follow {
+            wait,
+            passcodes: self.passcodes.clone(),
+        })
+    }
+
     pub(super) fn into_config(
         self,
         interactive: bool,

@@ -27,11 +27,48 @@ pub enum Target {
 /// The app id the demo signs in with.
 pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 
+/// `run --follow DURATION [--passcodes FILE]`: after the last POST, follow the resets
+/// through `deviceActionResults` as `status --wait` does.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub wait: Duration,
+    pub passcodes: Option<PathBuf>,
+}
+
+/// A run, and what following it found.
+pub struct Ran {
+    pub run: RunOutcome,
+    pub followed: Option<Result<crate::status::StatusOutcome, CommandError>>,
+}
+
 pub fn run(
     config: RunConfig,
     target: Target,
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
+    follow: Option<Follow>,
+) -> Result<Ran, CommandError> {
+    // The passcodes file is refused before anything is sent, not after the resets.
+    if let Some(path) = follow.as_ref().and_then(|f| f.passcodes.as_ref())
+        && path.exists()
+    {
+        return Err(CommandError::Usage(format!(
+            "the passcodes file {} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was sent)",
+            path.display()
+        )));
+    }
+    let mut followed = None;
+    let run = run_inner(config, target, env, ui, follow.as_ref(), &mut followed)?;
+    Ok(Ran { run, followed })
+}
+
+fn run_inner(
+    config: RunConfig,
+    target: Target,
+    env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
+    follow: Option<&Follow>,
+    followed: &mut Option<Result<crate::status::StatusOutcome, CommandError>>,
 ) -> Result<RunOutcome, CommandError> {
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
@@ -115,9 +152,36 @@ pub fn run(
                 })
             } else {
                 prepared.signed_in = Some(who);
-                runtime.block_on(async {
-                    run::execute(&config, client, prepared, signals::interrupted()).await
-                })
+                let ran = runtime.block_on(async {
+                    run::execute(&config, client.clone(), prepared, signals::interrupted()).await
+                });
+                // Followed only when the run ran to its end: an aborted run is finished
+                // with --resume first.
+                if let (Some(follow), Ok(outcome)) = (follow, &ran)
+                    && outcome.aborted.is_none()
+                    && let Some(report) = outcome.summary.report.clone()
+                {
+                    let status_config = crate::status::StatusConfig {
+                        run_report: report,
+                        report: None,
+                        passcodes: follow.passcodes.clone(),
+                        summary_json: None,
+                        bom: config.bom,
+                        wait: Some(follow.wait),
+                        poll_interval: crate::status::POLL_INTERVAL
+                            .min(follow.wait / 4)
+                            .max(Duration::from_secs(1)),
+                        settings: config.settings.clone(),
+                        tenant: Default::default(),
+                    };
+                    tracing::info!(
+                        "following the resets through deviceActionResults for up to {}",
+                        humantime::format_duration(follow.wait)
+                    );
+                    *followed =
+                        Some(runtime.block_on(crate::status::execute(&status_config, client)));
+                }
+                ran
             }
         }
     };
