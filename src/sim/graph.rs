@@ -40,6 +40,8 @@ pub enum Target {
     Groups,
     /// `groups/{id}/transitiveMembers`.
     GroupMembers(String),
+    /// `devices`: Entra device objects.
+    EntraDevices,
     /// A segment the simulator does not serve.
     Unknown(String),
 }
@@ -59,6 +61,7 @@ impl Target {
                 Target::UserDevices((*user).to_owned())
             }
             [groups] if groups.eq_ignore_ascii_case("groups") => Target::Groups,
+            [devices] if devices.eq_ignore_ascii_case("devices") => Target::EntraDevices,
             [groups, id, members]
                 if groups.eq_ignore_ascii_case("groups")
                     && members.eq_ignore_ascii_case("transitiveMembers") =>
@@ -101,7 +104,10 @@ impl Target {
             Target::List | Target::UserDevices(_) => Kind::List,
             Target::Device(_) => Kind::Get,
             Target::Reset(_) => Kind::ResetPasscode,
-            Target::Unknown(_) | Target::Groups | Target::GroupMembers(_) => Kind::Other,
+            Target::Unknown(_)
+            | Target::Groups
+            | Target::GroupMembers(_)
+            | Target::EntraDevices => Kind::Other,
         }
     }
 }
@@ -308,6 +314,7 @@ pub fn dispatch(
     match (target, method) {
         (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
         (Target::Groups, &Method::GET) => super::groups::find(shared, ctx, query),
+        (Target::EntraDevices, &Method::GET) => super::groups::entra_devices(shared, ctx, query),
         (Target::GroupMembers(id), &Method::GET) => super::groups::members(shared, ctx, id, query),
         (Target::UserDevices(user), &Method::GET) => {
             devices::user_devices(shared, ctx, version, user, query)

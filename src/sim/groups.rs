@@ -143,3 +143,72 @@ pub fn members(sim: &Shared, ctx: &Ctx, id: &str, query: &str) -> Reply {
     }
     Reply::new(200, Kind::Other, Some(body))
 }
+
+/// Entra device objects per page of `/devices`.
+const DEVICES_PAGE: usize = 100;
+
+/// `GET /devices`: the tenant's Entra device objects (every managed device Entra
+/// knows: `id` the object id, `deviceId` the managed device's `azureADDeviceId`), 100 a
+/// page. `$filter=deviceId eq '...'` finds one.
+pub fn entra_devices(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let wanted = get("$filter").and_then(|f| {
+        f.strip_prefix("deviceId eq '")
+            .and_then(|r| r.strip_suffix('\''))
+            .map(str::to_lowercase)
+    });
+    let all: Vec<serde_json::Value> = sim
+        .config
+        .inventory
+        .devices()
+        .iter()
+        .filter(|d| !d.azure_ad_device_id.is_nil())
+        .filter(|d| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| d.azure_ad_device_id.to_string() == w)
+        })
+        .map(|d| {
+            // The object id is not the device id: derived, stable, different.
+            let object = uuid::Uuid::from_u128(d.azure_ad_device_id.as_u128() ^ 0x5a5a_5a5a);
+            json!({
+                "id": object.to_string(),
+                "deviceId": d.azure_ad_device_id.to_string(),
+                "displayName": &*d.device_name,
+                "operatingSystem": &*d.facts.operating_system,
+                "operatingSystemVersion": &*d.facts.os_version,
+                "isManaged": true,
+            })
+        })
+        .collect();
+    let skip: usize = get("$skiptoken").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let end = (skip + DEVICES_PAGE).min(all.len());
+    let mut body = json!({"value": all[skip.min(end)..end].to_vec()});
+    if end < all.len() {
+        body["@odata.nextLink"] = json!(format!("{}/v1.0/devices?$skiptoken={end}", ctx.base_url));
+    }
+    Reply::new(200, Kind::Other, Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_named_members_with_at_are_users() {
+        let g =
+            SimGroup::parse("Sales=ada@contoso.com, 7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f").unwrap();
+        assert_eq!(g.name, "Sales");
+        assert_eq!(g.users, ["ada@contoso.com"]);
+        assert_eq!(g.devices, ["7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f"]);
+        assert_eq!(
+            g.id(),
+            SimGroup::parse("sales=").unwrap().id(),
+            "ids ignore case"
+        );
+        assert!(SimGroup::parse("no equals sign").is_err());
+    }
+}

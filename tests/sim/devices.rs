@@ -389,3 +389,69 @@ async fn a_batch_runs_up_to_twenty_requests_each_with_its_own_status() {
     assert_eq!(stats.throttled, 15);
     assert_eq!(stats.max_writes_in_any_window.get("app"), Some(&20));
 }
+
+#[tokio::test]
+async fn users_groups_and_entra_devices_are_served_for_targets() {
+    let mut cfg = config(250);
+    let devices = cfg.inventory.devices().to_vec();
+    let upn = devices[0].user_principal_name.to_string();
+    let entra = devices[1].azure_ad_device_id.to_string();
+    cfg.groups = vec![intune_reset::sim::groups::SimGroup {
+        name: "Sales".into(),
+        users: vec![upn.clone()],
+        devices: vec![entra.clone()],
+    }];
+    let sim = start(cfg).await;
+    let token = token(&sim, "app").await;
+    // A user's managed devices.
+    let (status, mine) = get(
+        &sim,
+        &format!("/beta/users/{upn}/managedDevices?$select=id"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!mine["value"].as_array().unwrap().is_empty());
+    let (status, _) = get(
+        &sim,
+        "/beta/users/nobody@nowhere.example/managedDevices",
+        &token,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A group by name, then its transitive members.
+    let (status, groups) = get(
+        &sim,
+        "/v1.0/groups?$filter=displayName%20eq%20'Sales'",
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = groups["value"][0]["id"].as_str().unwrap().to_owned();
+    let (_, members) = get(
+        &sim,
+        &format!("/v1.0/groups/{id}/transitiveMembers"),
+        &token,
+    )
+    .await;
+    let types: Vec<&str> = members["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["@odata.type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["#microsoft.graph.user", "#microsoft.graph.device"]);
+    // Entra device objects: paged, and found by deviceId; the object id is not it.
+    let (_, page) = get(&sim, "/v1.0/devices", &token).await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 100);
+    assert!(page["@odata.nextLink"].as_str().is_some());
+    let (_, one) = get(
+        &sim,
+        &format!("/v1.0/devices?$filter=deviceId%20eq%20'{entra}'"),
+        &token,
+    )
+    .await;
+    assert_eq!(one["value"][0]["deviceId"], entra.as_str());
+    assert_ne!(one["value"][0]["id"], entra.as_str());
+    sim.shutdown().await;
+}
