@@ -35,12 +35,49 @@ fn serial_job(dir: &Path, n: usize, unknown: usize) -> std::path::PathBuf {
 }
 
 fn run(tenant: &Tenant, job: &Path, report: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let mut child = run_cmd(tenant, &[job], report, extra).spawn().unwrap();
+    finish(&mut run_cmd(tenant, &[job], report, extra))
+}
+
+/// Runs `cmd` to its end: the exit code and stderr.
+fn finish(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    let mut child = cmd.spawn().unwrap();
     let out = wait_for(&mut child, LIMIT);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `intune-reset ARGS --graph-url .. --authority-url .. --report REPORT` against
+/// `tenant`, signed in with a client secret: the exit code and stderr.
+fn intune(tenant: &Tenant, args: &[&str], report: &Path) -> (Option<i32>, String) {
+    finish(
+        std::process::Command::new(crate::common::tenant::bin())
+            .args(args)
+            .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+            .arg("--report")
+            .arg(report)
+            .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+            .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+            .env("AZURE_CLIENT_SECRET", "lookup-test-secret")
+            .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+            .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+            .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    )
+}
+
+/// `run --yes --action auto ARGS` through [`intune`].
+fn where_run(tenant: &Tenant, report: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let all = [&["run", "--yes", "--action", "auto"][..], args].concat();
+    intune(tenant, &all, report)
+}
+
+/// `run` of `--group` arguments.
+fn group_run(tenant: &Tenant, report: &Path, groups: &[&str]) -> (Option<i32>, String) {
+    let args: Vec<&str> = groups.iter().flat_map(|g| ["--group", g]).collect();
+    where_run(tenant, report, &args)
 }
 
 #[test]
@@ -132,25 +169,14 @@ fn plan_live_judges_every_row_by_reads_and_sends_no_post() {
         ),
     );
     let report = dir.path().join("plan.csv");
-    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
-    cmd.args(["plan", "--live", "--action", "auto"])
-        .arg(&job)
-        .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
-        .arg("--report")
-        .arg(&report)
-        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
-        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
-        .env("AZURE_CLIENT_SECRET", "plan-live-secret")
-        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
-        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
-        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let out = wait_for(&mut child, LIMIT);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let job_arg = job.to_string_lossy().into_owned();
+    let (code, stderr) = intune(
+        &tenant,
+        &["plan", "--live", "--action", "auto", &job_arg],
+        &report,
+    );
     assert_eq!(
-        out.status.code(),
+        code,
         Some(1),
         "the unknown serial needs attention: {stderr}"
     );
@@ -345,32 +371,13 @@ fn users_given_on_the_command_line_and_in_a_file_are_expanded() {
     // A list of UPNs without a header, as a responder pastes it.
     let list = write(dir.path(), "compromised.txt", "bob@contoso.com\n");
     let report = dir.path().join("report.csv");
-    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
-    cmd.args([
-        "run",
-        "--yes",
-        "--action",
-        "auto",
-        "--user",
-        "ada@contoso.com",
-        "--users",
-    ])
-    .arg(&list)
-    .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
-    .arg("--report")
-    .arg(&report)
-    .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
-    .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
-    .env("AZURE_CLIENT_SECRET", "users-secret")
-    .env_remove("INTUNE_RESET_ACCESS_TOKEN")
-    .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
-    .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let out = wait_for(&mut child, LIMIT);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let list_arg = list.to_string_lossy().into_owned();
+    let (code, stderr) = where_run(
+        &tenant,
+        &report,
+        &["--user", "ada@contoso.com", "--users", &list_arg],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
     let rows = read_report(&report);
     assert_eq!(count(&rows, "succeeded"), 4, "{rows:?}");
     assert_eq!(
@@ -401,31 +408,6 @@ fn groups_tenant(dir: &Path) -> std::path::PathBuf {
         ));
     }
     write(dir, "tenant.csv", csv)
-}
-
-fn group_run(tenant: &Tenant, report: &Path, groups: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
-    cmd.args(["run", "--yes", "--action", "auto"]);
-    for g in groups {
-        cmd.args(["--group", g]);
-    }
-    cmd.args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
-        .arg("--report")
-        .arg(report)
-        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
-        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
-        .env("AZURE_CLIENT_SECRET", "group-secret")
-        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
-        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
-        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let out = wait_for(&mut child, LIMIT);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -479,29 +461,6 @@ fn without_group_member_read_the_run_stops_naming_the_permission() {
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("GroupMember.Read.All"), "{stderr}");
     assert!(tenant.resets().is_empty());
-}
-
-fn where_run(tenant: &Tenant, report: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
-    cmd.args(["run", "--yes", "--action", "auto"])
-        .args(args)
-        .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
-        .arg("--report")
-        .arg(report)
-        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
-        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
-        .env("AZURE_CLIENT_SECRET", "where-secret")
-        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
-        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
-        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let out = wait_for(&mut child, LIMIT);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

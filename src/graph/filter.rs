@@ -12,21 +12,9 @@
 
 use super::device::ManagedDevice;
 
-/// The properties an expression may name, as Graph spells them.
-pub const PROPERTIES: [&str; 12] = [
-    "id",
-    "deviceName",
-    "serialNumber",
-    "azureADDeviceId",
-    "userPrincipalName",
-    "imei",
-    "operatingSystem",
-    "osVersion",
-    "deviceType",
-    "deviceEnrollmentType",
-    "managementAgent",
-    "managedDeviceOwnerType",
-];
+/// The properties an expression may name, as Graph spells them: the fields every
+/// device is read with, so each can be checked on the devices Graph returns.
+pub const PROPERTIES: &[&str] = super::device::RULE_FIELDS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
