@@ -393,6 +393,37 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+impl ReportRow {
+    /// The row's cells in [`COLUMNS`] order: one list for the CSV line and the
+    /// workbook's row.
+    pub(crate) fn cells(&self) -> [Cow<'_, str>; COLUMNS.len()] {
+        fn s(v: &str) -> Cow<'_, str> {
+            Cow::Borrowed(v)
+        }
+        [
+            s(&self.source),
+            Cow::Owned(self.row.to_string()),
+            s(&self.device_id),
+            s(&self.device_name),
+            s(&self.serial_number),
+            s(&self.user_principal_name),
+            s(&self.operating_system),
+            s(&self.os_version),
+            s(&self.platform),
+            s(&self.action),
+            s(self.outcome.as_str()),
+            s(&self.reason),
+            s(&self.detail),
+            Cow::Owned(self.http_status.map(|v| v.to_string()).unwrap_or_default()),
+            Cow::Owned(self.attempts.to_string()),
+            s(&self.request_id),
+            s(&self.client_request_id),
+            s(&self.started_at),
+            s(&self.finished_at),
+        ]
+    }
+}
+
 /// A report row as one CSV line, followed by `extra` cells (the columns `status` adds),
 /// every cell defused.
 pub(crate) fn write_csv_row<W: Write>(
@@ -400,31 +431,15 @@ pub(crate) fn write_csv_row<W: Write>(
     row: &ReportRow,
     extra: &[&str],
 ) -> io::Result<()> {
-    let http = row.http_status.map(|s| s.to_string()).unwrap_or_default();
-    let n_row = row.row.to_string();
-    let attempts = row.attempts.to_string();
-    let cells = [
-        row.source.as_str(),
-        &n_row,
-        &row.device_id,
-        &row.device_name,
-        &row.serial_number,
-        &row.user_principal_name,
-        &row.operating_system,
-        &row.os_version,
-        &row.platform,
-        &row.action,
-        row.outcome.as_str(),
-        &row.reason,
-        &row.detail,
-        &http,
-        &attempts,
-        &row.request_id,
-        &row.client_request_id,
-        &row.started_at,
-        &row.finished_at,
-    ];
-    write_csv_line(out, cells.iter().chain(extra).map(|c| defuse(c)))
+    let cells = row.cells();
+    write_csv_line(
+        out,
+        cells
+            .iter()
+            .map(|c| &**c)
+            .chain(extra.iter().copied())
+            .map(defuse),
+    )
 }
 
 /// One RFC 4180 line: a field is quoted when it holds a comma, a quote or a line break,

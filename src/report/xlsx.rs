@@ -10,7 +10,7 @@
 //! crash-safe CSV beside it ([`super::companion_csv`]) while outcomes arrive. It is saved
 //! to a temporary file in the report's folder and renamed into place.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
@@ -38,8 +38,6 @@ pub struct XlsxReport {
     sheet: Worksheet,
     /// Rows written below the header.
     rows: u32,
-    /// Outcomes by platform, for the Summary sheet's table.
-    by_platform: BTreeMap<String, BTreeMap<Outcome, u64>>,
 }
 
 impl Default for XlsxReport {
@@ -68,11 +66,7 @@ impl XlsxReport {
             };
             let _ = sheet.set_column_width(col as u16, width);
         }
-        XlsxReport {
-            sheet,
-            rows: 0,
-            by_platform: BTreeMap::new(),
-        }
+        XlsxReport { sheet, rows: 0 }
     }
 
     /// Appends a row, every cell as text. Fails past Excel's 1,048,575 rows.
@@ -84,28 +78,7 @@ impl XlsxReport {
             )));
         }
         self.rows += 1;
-        let http = row.http_status.map(|s| s.to_string()).unwrap_or_default();
-        let cells = [
-            row.source.as_str(),
-            &row.row.to_string(),
-            &row.device_id,
-            &row.device_name,
-            &row.serial_number,
-            &row.user_principal_name,
-            &row.operating_system,
-            &row.os_version,
-            &row.platform,
-            &row.action,
-            row.outcome.as_str(),
-            &row.reason,
-            &row.detail,
-            &http,
-            &row.attempts.to_string(),
-            &row.request_id,
-            &row.client_request_id,
-            &row.started_at,
-            &row.finished_at,
-        ];
+        let cells = row.cells();
         for (col, cell) in cells.iter().enumerate() {
             if !cell.is_empty() {
                 self.sheet
@@ -113,17 +86,6 @@ impl XlsxReport {
                     .map_err(xlsx_error)?;
             }
         }
-        let platform = if row.platform.is_empty() {
-            "unknown"
-        } else {
-            &row.platform
-        };
-        *self
-            .by_platform
-            .entry(platform.to_owned())
-            .or_default()
-            .entry(row.outcome)
-            .or_default() += 1;
         Ok(())
     }
 
@@ -169,9 +131,9 @@ impl XlsxReport {
         r += 1;
 
         // Outcomes × platforms, with totals.
-        let platforms: Vec<&String> = self.by_platform.keys().collect();
-        let outcomes: BTreeSet<Outcome> = self
-            .by_platform
+        let platforms: Vec<&String> = summary.platform_outcomes.keys().collect();
+        let outcomes: BTreeSet<Outcome> = summary
+            .platform_outcomes
             .values()
             .flat_map(|m| m.keys().copied())
             .collect();
@@ -186,7 +148,10 @@ impl XlsxReport {
             ws.write_string(r, 0, outcome.as_str())?;
             let mut total = 0;
             for (i, p) in platforms.iter().enumerate() {
-                let n = self.by_platform[*p].get(outcome).copied().unwrap_or(0);
+                let n = summary.platform_outcomes[*p]
+                    .get(outcome)
+                    .copied()
+                    .unwrap_or(0);
                 total += n;
                 ws.write_number(r, 1 + i as u16, n as f64)?;
             }
@@ -196,7 +161,7 @@ impl XlsxReport {
         ws.write_string_with_format(r, 0, "total", &bold)?;
         let mut all = 0;
         for (i, p) in platforms.iter().enumerate() {
-            let n: u64 = self.by_platform[*p].values().sum();
+            let n: u64 = summary.platform_outcomes[*p].values().sum();
             all += n;
             ws.write_number(r, 1 + i as u16, n as f64)?;
         }
