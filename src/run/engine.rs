@@ -132,9 +132,18 @@ impl<G: GraphApi> Engine<G> {
     /// number of devices and pages read, or why the listing failed (lookups then go
     /// one `$filter` per row).
     pub async fn read_inventory(&self) -> Result<(usize, u64), String> {
-        let index = inventory::read(&self.pacer)
+        let mut devices = Vec::new();
+        let all = crate::graph::PageRequest::All {
+            select: crate::graph::RULE_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let pages = self
+            .each_listed_device(all, |d| devices.push(d))
             .await
-            .map_err(|end| end.failure.detail.clone())?;
+            .map_err(|f| f.detail)?;
+        let index = inventory::TenantIndex::from_devices(devices, pages);
         let counts = (index.len(), index.pages);
         let _ = self.inventory.set(index);
         Ok(counts)

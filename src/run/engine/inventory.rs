@@ -10,12 +10,7 @@
 use std::collections::HashMap;
 
 use crate::device::Column;
-use crate::graph::{DevicePage, GraphApi, ManagedDevice, PageRequest, RULE_FIELDS, Reply};
-use crate::pacing::Pacer;
-
-use super::End;
-
-// `End` is the engine's; `read` is called only by it.
+use crate::graph::ManagedDevice;
 
 /// When `auto` reads the inventory: this many rows to look up cost at least as many
 /// requests as the inventory of a 100,000-device tenant (100 pages).
@@ -75,28 +70,6 @@ impl TenantIndex {
     pub fn len(&self) -> usize {
         self.devices.len()
     }
-}
-
-/// Reads every page of the tenant's managed devices, through the pacer (the read
-/// limits and the shared pause apply).
-pub(super) async fn read<G: GraphApi>(pacer: &Pacer<G>) -> Result<TenantIndex, End> {
-    let mut request = PageRequest::All {
-        select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
-    };
-    let mut devices = Vec::new();
-    let mut pages = 0;
-    loop {
-        let page: Reply<DevicePage> = pacer
-            .read(|c| Box::pin(pacer.graph.list_devices_page(request.clone(), c)))
-            .await?;
-        pages += 1;
-        devices.extend(page.value.devices);
-        match page.value.next_link {
-            Some(next) => request = PageRequest::Next(next),
-            None => break,
-        }
-    }
-    Ok(TenantIndex::from_devices(devices, pages))
 }
 
 #[cfg(test)]

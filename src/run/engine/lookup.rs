@@ -194,40 +194,55 @@ impl<G: GraphApi> Engine<G> {
 }
 
 impl<G: GraphApi> Engine<G> {
+    /// Reads `first` and every page its `@odata.nextLink`s name, through the pacer,
+    /// handing each device to `each`; the number of pages read.
+    pub(in crate::run) async fn each_listed_device(
+        &self,
+        first: PageRequest,
+        mut each: impl FnMut(ManagedDevice),
+    ) -> Result<u64, Failure> {
+        let mut request = first;
+        let mut pages = 0;
+        loop {
+            let page: Reply<DevicePage> = self
+                .pacer
+                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
+                .await?;
+            pages += 1;
+            page.value.devices.into_iter().for_each(&mut each);
+            match page.value.next_link {
+                Some(next) => request = PageRequest::Next(next),
+                None => return Ok(pages),
+            }
+        }
+    }
+
     /// The Intune ids of a user's managed devices, every page, in Graph's order. A user
     /// Graph does not know, or one without a device, is `not_found`.
     pub(in crate::run) async fn user_devices(&self, user: &str) -> Result<Vec<String>, Failure> {
-        let mut request = PageRequest::User {
+        let request = PageRequest::User {
             user: user.to_owned(),
             select: vec!["id".into()],
         };
         let mut ids: Vec<String> = Vec::new();
-        loop {
-            let page: Reply<DevicePage> = match self
-                .pacer
-                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
-                .await
-            {
-                Ok(page) => page,
-                Err(f) if f.outcome == Outcome::NotFound => {
-                    return Err(Failure::new(
-                        Outcome::NotFound,
-                        "user_not_found",
-                        format!("Entra ID has no user '{user}'"),
-                    ));
-                }
-                Err(f) => return Err(f),
-            };
-            for d in page.value.devices {
+        let listed = self
+            .each_listed_device(request, |d| {
                 let id = d.id.to_ascii_lowercase();
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
+            })
+            .await;
+        match listed {
+            Err(f) if f.outcome == Outcome::NotFound => {
+                return Err(Failure::new(
+                    Outcome::NotFound,
+                    "user_not_found",
+                    format!("Entra ID has no user '{user}'"),
+                ));
             }
-            match page.value.next_link {
-                Some(next) => request = PageRequest::Next(next),
-                None => break,
-            }
+            Err(f) => return Err(f),
+            Ok(_) => {}
         }
         if ids.is_empty() {
             return Err(Failure::new(
@@ -254,28 +269,19 @@ impl<G: GraphApi> Engine<G> {
                     .map_err(|why| Failure::new(Outcome::Invalid, "unsupported_filter", why))?,
             ),
         };
-        let mut request = PageRequest::Where {
+        let request = PageRequest::Where {
             filter: parsed.as_ref().map(|f| f.text.clone()),
             select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
         };
         let mut ids = Vec::new();
         let mut seen = 0usize;
-        loop {
-            let page: Reply<DevicePage> = self
-                .pacer
-                .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
-                .await?;
-            for d in page.value.devices {
-                seen += 1;
-                if parsed.as_ref().is_none_or(|f| f.expr.matches(&d)) {
-                    ids.push(d.id.to_ascii_lowercase());
-                }
+        self.each_listed_device(request, |d| {
+            seen += 1;
+            if parsed.as_ref().is_none_or(|f| f.expr.matches(&d)) {
+                ids.push(d.id.to_ascii_lowercase());
             }
-            match page.value.next_link {
-                Some(next) => request = PageRequest::Next(next),
-                None => break,
-            }
-        }
+        })
+        .await?;
         if ids.is_empty() {
             return Err(Failure::new(
                 Outcome::NotFound,
