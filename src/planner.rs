@@ -155,8 +155,8 @@ impl Planner {
                 Some(choice) => choice,
                 None => {
                     let detail = format!(
-                        "no action: {} is empty here, the job names none and --action was not given",
-                        quoted_column(names, Column::Action)
+                        "no action: {} here, the job names none and --action was not given",
+                        empty_column(names, Column::Action)
                     );
                     return invalid(row, "no_action", detail);
                 }
@@ -191,6 +191,14 @@ impl Planner {
             _ => None,
         };
         let mut assessment = self.judge_platform(row, fields, names, identity, choice, id_header);
+        if assessment.row.outcome == Outcome::Planned
+            && let Some((reason, detail)) = already_sent(fields, names, &self.sources[file])
+        {
+            assessment.row.outcome = Outcome::Ineligible;
+            assessment.row.reason = reason.into();
+            assessment.row.detail = detail.into();
+            assessment.work = None;
+        }
         if assessment.row.outcome != Outcome::Invalid {
             self.dedupe(file, key, &mut assessment);
         }
@@ -213,14 +221,14 @@ impl Planner {
                 row.reason = "lookup_required".into();
                 row.detail = match &identity {
                     Identity::Lookup { column: by, value } => format!(
-                        "the device is found by {} '{}'; its platform facts ({} is empty) are read from Graph and judged before acting",
+                        "the device is found by {} '{}'; its platform facts ({}) are read from Graph and judged before acting",
                         names.name(*by),
                         echo(value),
-                        quoted_column(names, column)
+                        empty_column(names, column)
                     ),
                     Identity::Id(_) => format!(
-                        "{} is empty: the device's facts are read from Graph and judged before acting",
-                        quoted_column(names, column)
+                        "{}: the device's facts are read from Graph and judged before acting",
+                        empty_column(names, column)
                     ),
                     Identity::User(user) => format!(
                         "the row names only the user '{}': each of the user's Intune devices is read from Graph, judged by its live facts and reported on its own row",
@@ -256,8 +264,8 @@ impl Planner {
                     _ => "missing_operating_system",
                 };
                 let detail = format!(
-                    "{} is empty and --lookup never forbids reading it from Graph",
-                    quoted_column(names, column)
+                    "{}, and --lookup never forbids reading it from Graph",
+                    empty_column(names, column)
                 );
                 invalid(row, reason, detail)
             }
@@ -417,6 +425,75 @@ fn invalid(mut row: ReportRow, reason: &str, detail: String) -> Assessment {
 
 fn quoted_column(names: &ColumnNames, column: Column) -> String {
     format!("column '{}'", names.name(column))
+}
+
+/// `column 'X' is empty`, or, when the file has no such column, `the file has no X
+/// column`: a detail never names a column the file does not have as if it had it.
+fn empty_column(names: &ColumnNames, column: Column) -> String {
+    if names.has(column) {
+        format!("{} is empty", quoted_column(names, column))
+    } else {
+        format!("the file has no {} column", column.canonical())
+    }
+}
+
+/// A run (or status) report read as a job: whether it says this row's device already
+/// got its reset, so that running the report again does not reset it a second time
+/// (each reset changes the passcode again). `action_state` decides when `status` wrote
+/// one: `failed`, `canceled` and `notSupported` are retried; `done` and the open
+/// states are not. Otherwise a `succeeded` row was sent, and a `failed` row whose
+/// answer was lost (`outcome_unknown`) waits for `status` to tell.
+fn already_sent(
+    fields: &DeviceFields,
+    names: &ColumnNames,
+    source: &str,
+) -> Option<(&'static str, String)> {
+    let get = |c: Column| {
+        fields
+            .get(c)
+            .map(crate::device::normalize)
+            .unwrap_or_default()
+    };
+    let state = get(Column::ActionState);
+    let outcome = get(Column::Outcome);
+    let told = format!(
+        "{} says '{}'",
+        quoted_column(names, Column::Outcome),
+        echo(fields.get(Column::Outcome).unwrap_or(""))
+    );
+    match state.as_str() {
+        "failed" | "canceled" | "notsupported" => return None,
+        "done" | "pending" | "active" | "none" => {
+            return Some((
+                "already_reset",
+                format!(
+                    "{} says this device's reset is '{}' ({source} is a status report): a second reset would change the passcode again; to reset it once more on purpose, clear the row's '{}' cell",
+                    quoted_column(names, Column::ActionState),
+                    echo(fields.get(Column::ActionState).unwrap_or("")),
+                    names.name(Column::ActionState)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if outcome == "succeeded" {
+        return Some((
+            "already_reset",
+            format!(
+                "{told}: {source} is a report of a run that already reset this device; a second reset would change the passcode again. Retry only the rows that did not succeed (a status report's failed resets are retried), or clear the row's '{}' cell to reset it once more on purpose",
+                names.name(Column::Outcome)
+            ),
+        ));
+    }
+    if outcome == "failed" && get(Column::Reason) == "outcomeunknown" {
+        return Some((
+            "fate_unknown",
+            format!(
+                "{told} with reason outcome_unknown: the answer to this device's reset was lost, so it may have taken effect. Learn its fate first with `intune-reset status {source}`, and retry from the status report, which retries only the resets that failed"
+            ),
+        ));
+    }
+    None
 }
 
 /// Shortens a value for the report; values come from files and users.
@@ -624,8 +701,8 @@ fn identity(
         return Err((
             "lookup_disabled",
             format!(
-                "{} is empty and --lookup never forbids finding the device by {}",
-                quoted_column(names, Column::Id),
+                "{}, and --lookup never forbids finding the device by {}",
+                empty_column(names, Column::Id),
                 names.name(column)
             ),
         ));

@@ -107,6 +107,32 @@ pub enum Platform {
 }
 
 impl Platform {
+    pub const ALL: [Platform; 14] = [
+        Platform::Ios,
+        Platform::IosUserEnrollment,
+        Platform::Visionos,
+        Platform::AndroidDeviceAdmin,
+        Platform::AndroidWorkProfile,
+        Platform::AndroidCorporateWorkProfile,
+        Platform::AndroidFullyManaged,
+        Platform::AndroidDedicated,
+        Platform::AndroidAosp,
+        Platform::Macos,
+        Platform::Windows,
+        Platform::WindowsMobile,
+        Platform::Other,
+        Platform::NotMdmManaged,
+    ];
+
+    /// The inverse of [`Platform::as_str`], spelled as headers are (case, `_`, `-` and
+    /// spaces ignored): the `platform` column of a report read as a job.
+    pub fn from_key(text: &str) -> Option<Platform> {
+        let key = normalize(text);
+        Platform::ALL
+            .into_iter()
+            .find(|p| normalize(p.as_str()) == key)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Ios => "ios",
@@ -424,6 +450,10 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         return Classified::Platform(Platform::NotMdmManaged);
     }
     let enrollment = get(Column::DeviceEnrollmentType);
+    // The tool's own platform key (a report read as a job) is more specific than any
+    // fact but the enrollment type; a value that is no key (`unknown`, another MDM's
+    // `Android`) is not a fact.
+    let keyed = fields.get(Column::Platform).and_then(Platform::from_key);
     let device_type = get(Column::DeviceType).filter(|t| t != "unknown");
     let export_os = get(Column::ExportOs);
     let os = get(Column::OperatingSystem);
@@ -446,7 +476,7 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         .map(device_kind)
         .or_else(|| os.as_deref().map(os_kind));
 
-    match (from_enrollment, kind) {
+    match (from_enrollment.or(keyed), kind) {
         // Apple User Enrollment is reported on macOS too; macOS is ineligible anyway.
         (Some(Platform::IosUserEnrollment), Some(Kind::Known(Platform::Macos))) => {
             Classified::Platform(Platform::Macos)

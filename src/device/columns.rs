@@ -36,10 +36,19 @@ pub enum Column {
     /// An OData filter (`--where`), or `*` (`--all-devices`): the tenant's matching
     /// devices.
     Where,
+    /// The tool's own platform key (`android_work_profile`, `ios`, ...), as a run
+    /// report writes it: a report read as a job keeps the platform it was judged with.
+    Platform,
+    /// A run report's `outcome`, `reason` and (status report) `action_state`: what the
+    /// tool already did to the row's device, so that a report read as a job does not
+    /// reset a device again by accident.
+    Outcome,
+    Reason,
+    ActionState,
 }
 
 impl Column {
-    pub const ALL: [Column; 16] = [
+    pub const ALL: [Column; 20] = [
         Column::Id,
         Column::DeviceName,
         Column::SerialNumber,
@@ -56,6 +65,10 @@ impl Column {
         Column::Action,
         Column::Group,
         Column::Where,
+        Column::Platform,
+        Column::Outcome,
+        Column::Reason,
+        Column::ActionState,
     ];
 
     /// The canonical (Graph) name, used in messages when the file's own header is unknown.
@@ -77,6 +90,10 @@ impl Column {
             Column::Action => "action",
             Column::Group => "group",
             Column::Where => "where",
+            Column::Platform => "platform",
+            Column::Outcome => "outcome",
+            Column::Reason => "reason",
+            Column::ActionState => "action_state",
         }
     }
 
@@ -106,6 +123,10 @@ impl Column {
             "action" => Column::Action,
             "group" | "groupname" | "groupid" | "entragroup" => Column::Group,
             "where" => Column::Where,
+            "platform" => Column::Platform,
+            "outcome" => Column::Outcome,
+            "reason" => Column::Reason,
+            "actionstate" => Column::ActionState,
             _ => return None,
         };
         Some(column)

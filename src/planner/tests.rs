@@ -176,7 +176,161 @@ fn missing_platform_facts_are_looked_up_or_invalid_with_lookup_never() {
     let n = assess(&mut never, 0, row(2, &facts));
     assert_eq!(n.row.outcome, Outcome::Invalid);
     assert_eq!(n.row.reason, "missing_device_type");
-    assert!(n.row.detail.contains("column 'deviceType'"));
+    // The file has no deviceType column: the detail says so, and names no column the
+    // file does not have as if it were there.
+    assert!(
+        n.row.detail.contains("the file has no deviceType column"),
+        "{}",
+        n.row.detail
+    );
+    assert!(!n.row.detail.contains("column 'deviceType'"));
+}
+
+#[test]
+fn an_empty_cell_of_a_column_the_file_has_is_named_by_its_header() {
+    let mut names = ColumnNames::default();
+    names.note(Column::Id, "Device ID");
+    names.note(Column::OperatingSystem, "OS name");
+    names.note(Column::DeviceType, "Device type");
+    let facts = [(Column::Id, ID_A), (Column::OperatingSystem, "Android")];
+    let mut never = planner(LookupMode::Never);
+    let n = never.assess(0, &names, None, row(2, &facts));
+    assert_eq!(n.row.reason, "missing_device_type");
+    assert!(
+        n.row.detail.starts_with("column 'Device type' is empty"),
+        "{}",
+        n.row.detail
+    );
+}
+
+#[test]
+fn no_action_column_is_said_to_be_absent_not_empty() {
+    let mut p = Planner::new(PlanOptions {
+        action: None,
+        lookup: LookupMode::Auto,
+    });
+    p.add_source("a.csv");
+    let a = assess(&mut p, 0, row(2, &ios(ID_A)));
+    assert_eq!(a.row.reason, "no_action");
+    assert!(
+        a.row.detail.contains("the file has no action column"),
+        "{}",
+        a.row.detail
+    );
+}
+
+/// A row as a run report writes it: the tool's own platform key beside the
+/// operatingSystem text that cannot tell Android flavours apart.
+fn report_row<'a>(outcome: &'a str, reason: &'a str, state: &'a str) -> Vec<(Column, &'a str)> {
+    let mut facts = vec![
+        (Column::Id, ID_A),
+        (Column::OperatingSystem, "Android"),
+        (Column::OsVersion, "14"),
+        (Column::Platform, "android_work_profile"),
+        (Column::Action, "reset-passcode"),
+        (Column::Outcome, outcome),
+    ];
+    if !reason.is_empty() {
+        facts.push((Column::Reason, reason));
+    }
+    if !state.is_empty() {
+        facts.push((Column::ActionState, state));
+    }
+    facts
+}
+
+#[test]
+fn a_report_row_is_judged_by_the_platform_the_report_names() {
+    let mut p = planner(LookupMode::Auto);
+    let a = assess(&mut p, 0, row(2, &report_row("failed", "gave_up", "")));
+    assert_eq!(a.row.outcome, Outcome::Planned, "{}", a.row.detail);
+    assert_eq!(a.row.platform, "android_work_profile");
+    assert_eq!(a.row.action, "reset-passcode");
+    assert!(!a.work.unwrap().lookup, "the report's facts are enough");
+    // The user-enrollment key is more specific than the operatingSystem iOS beside it.
+    let ue = [
+        (Column::Id, ID_B),
+        (Column::OperatingSystem, "iOS"),
+        (Column::OsVersion, "17.5"),
+        (Column::Platform, "ios_user_enrollment"),
+    ];
+    let b = assess(&mut p, 0, row(3, &ue));
+    assert_eq!(b.row.outcome, Outcome::Ineligible);
+    assert_eq!(b.row.platform, "ios_user_enrollment");
+}
+
+#[test]
+fn a_platform_value_that_is_no_key_is_not_a_fact() {
+    let mut p = planner(LookupMode::Auto);
+    let facts = [
+        (Column::Id, ID_A),
+        (Column::OperatingSystem, "iOS"),
+        (Column::OsVersion, "17.5"),
+        (Column::Platform, "unknown"),
+    ];
+    let a = assess(&mut p, 0, row(2, &facts));
+    assert_eq!(a.row.platform, "ios");
+    assert_eq!(a.row.outcome, Outcome::Planned);
+}
+
+#[test]
+fn a_report_read_as_a_job_never_resets_a_device_it_already_reset() {
+    let mut p = planner(LookupMode::Auto);
+    let done = assess(&mut p, 0, row(2, &report_row("succeeded", "", "")));
+    assert_eq!(done.row.outcome, Outcome::Ineligible);
+    assert_eq!(done.row.reason, "already_reset");
+    assert!(done.work.is_none());
+    assert!(done.row.detail.contains("a.csv"), "{}", done.row.detail);
+    let mut p = planner(LookupMode::Auto);
+    let lost = assess(
+        &mut p,
+        0,
+        row(2, &report_row("failed", "outcome_unknown", "")),
+    );
+    assert_eq!(lost.row.reason, "fate_unknown");
+    assert!(lost.work.is_none());
+    assert!(
+        lost.row.detail.contains("intune-reset status a.csv"),
+        "{}",
+        lost.row.detail
+    );
+}
+
+#[test]
+fn a_status_report_retries_only_the_resets_that_failed_on_the_device() {
+    for (state, retried) in [
+        ("failed", true),
+        ("notSupported", true),
+        ("canceled", true),
+        ("done", false),
+        ("pending", false),
+        ("active", false),
+    ] {
+        let mut p = planner(LookupMode::Auto);
+        let a = assess(&mut p, 0, row(2, &report_row("succeeded", "", state)));
+        assert_eq!(a.work.is_some(), retried, "{state}: {}", a.row.detail);
+        if !retried {
+            assert_eq!(a.row.reason, "already_reset", "{state}");
+        }
+    }
+    // A lost answer `status` settled as failed is retried; one it could not find is not.
+    let mut p = planner(LookupMode::Auto);
+    let settled = assess(
+        &mut p,
+        0,
+        row(2, &report_row("failed", "outcome_unknown", "failed")),
+    );
+    assert!(settled.work.is_some());
+    let mut p = planner(LookupMode::Auto);
+    let unsettled = assess(
+        &mut p,
+        0,
+        row(
+            3,
+            &report_row("failed", "outcome_unknown", "not_found_in_results"),
+        ),
+    );
+    assert_eq!(unsettled.row.reason, "fate_unknown");
 }
 
 #[test]
