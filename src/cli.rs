@@ -459,7 +459,8 @@ fn dispatch(cli: Cli) -> u8 {
                     follow,
                 )
             });
-            finish(outcome, |ran| {
+            finish(outcome, |mut ran| {
+                ran.run.summary.followed = matches!(ran.followed, Some(Ok(_)));
                 let outcome = &ran.run;
                 // A run stopped before it began (sign-in, no confirmation) has no rows
                 // to count.

@@ -1,27 +1,38 @@
 //! `run --follow` (issue 13): after the last POST the run follows its resets through
-//! `deviceActionResults`, writes the status report, puts generated passcodes in the
-//! 0600 file only, and exits as `status` would.
+//! `deviceActionResults`, writes the action states into the run report itself, puts
+//! generated passcodes in the 0600 file only, and exits as `status` would. The report
+//! is then a job that retries only the resets that failed.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::common::tenant::{Tenant, run_cmd, wait_for};
-use crate::common::{read_report, write};
+use crate::common::xlsx::sheet;
+use crate::common::{intune_reset, read_report, write};
+
+/// `n` Android work profiles (each reset generates a passcode, or ends notSupported
+/// when the simulated user never activated the reset token) and an iPhone.
+fn job(dir: &Path, n: usize) -> std::path::PathBuf {
+    let mut csv = String::from("id,deviceName,operatingSystem,osVersion,deviceType\n");
+    for i in 1..=n {
+        csv.push_str(&format!(
+            "a1000000-0000-4000-8000-{i:012},Work profile {i},Android,14,androidForWork\n"
+        ));
+    }
+    csv.push_str("b1000000-0000-4000-8000-000000000001,iPhone 1,iOS,17.5,iPhone\n");
+    write(dir, "job.csv", csv)
+}
+
+const STATUS_COLUMNS: [&str; 3] = ["action_state", "action_updated_at", "error_code"];
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
 fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     let dir = TempDir::new().unwrap();
-    let mut csv = String::from("id,deviceName,operatingSystem,osVersion,deviceType\n");
-    for i in 1..=3 {
-        csv.push_str(&format!(
-            "a1000000-0000-4000-8000-00000000000{i},Work profile {i},Android,14,androidForWork\n"
-        ));
-    }
-    csv.push_str("b1000000-0000-4000-8000-000000000001,iPhone 1,iOS,17.5,iPhone\n");
-    let job = write(dir.path(), "job.csv", csv);
+    let job = job(dir.path(), 3);
     let tenant = Tenant::start(
         &[&job],
         &dir.path().join("sim.jsonl"),
@@ -40,7 +51,13 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     .unwrap();
     let out = wait_for(&mut child, LIMIT);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let status = read_report(&dir.path().join("report.status.csv"));
+    // The run report itself carries the action states: no second report beside it.
+    assert!(!dir.path().join("report.status.csv").exists());
+    let status = read_report(&report);
+    assert_eq!(status.len(), 4, "every row once");
+    for column in STATUS_COLUMNS {
+        assert!(status[0].contains_key(column), "{column}: {:?}", status[0]);
+    }
     let done = status
         .iter()
         .filter(|r| r["action_state"] == "done")
@@ -75,4 +92,107 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     let out = wait_for(&mut child, LIMIT);
     assert_eq!(out.status.code(), Some(2));
     assert!(!report2.exists(), "nothing was sent");
+}
+
+#[test]
+fn a_followed_report_read_as_a_job_retries_only_the_resets_that_failed() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 40);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0", "--seed", "5"],
+    );
+    let report = dir.path().join("report.csv");
+    let mut child = run_cmd(&tenant, &[&job], &report, &["--follow", "20s"])
+        .spawn()
+        .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let followed = read_report(&report);
+    let failed: Vec<&str> = followed
+        .iter()
+        .filter(|r| r["action_state"] != "done")
+        .map(|r| r["device_id"].as_str())
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.len() < 20,
+        "some work profiles never activated their reset token: {failed:?}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The next steps say how to retry them, with the report as the job.
+    let shown = report.display().to_string();
+    assert!(
+        stderr.contains(&format!("intune-reset run {shown}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("--wait 30m"),
+        "nothing is pending, and the run's own follow-up step gave way: {stderr}"
+    );
+    // `plan` of the report: the failed resets are planned again, by the platform the
+    // report names; every device whose reset is done is not sent again.
+    let plan = dir.path().join("plan.csv");
+    let out = intune_reset()
+        .arg("plan")
+        .arg(&report)
+        .arg("--report")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let planned = read_report(&plan);
+    assert_eq!(planned.len(), followed.len());
+    for (row, was) in planned.iter().zip(&followed) {
+        let retried = failed.contains(&row["device_id"].as_str());
+        if retried {
+            assert_eq!(row["outcome"], "planned", "{row:?}");
+            assert_eq!(row["platform"], was["platform"], "{row:?}");
+            assert_eq!(row["action"], was["action"], "{row:?}");
+        } else {
+            assert_eq!(row["outcome"], "ineligible", "{row:?}");
+            assert_eq!(row["reason"], "already_reset", "{row:?}");
+        }
+    }
+}
+
+#[test]
+fn a_followed_workbook_report_carries_the_action_states_too() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 3);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0", "--seed", "3"],
+    );
+    let report = dir.path().join("report.xlsx");
+    let mut child = run_cmd(&tenant, &[&job], &report, &["--follow", "20s"])
+        .spawn()
+        .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = sheet(&report, "Report").records();
+    assert_eq!(rows.len(), 4);
+    let companion = read_report(&dir.path().join("report.xlsx.csv"));
+    for (book, line) in rows.iter().zip(&companion) {
+        for column in STATUS_COLUMNS {
+            assert_eq!(book[column], line[column], "{column}");
+        }
+        assert!(!book["action_state"].is_empty(), "{book:?}");
+    }
+    // The Summary sheet is still the run's.
+    let summary = sheet(&report, "Summary").rows();
+    assert!(
+        summary.iter().flatten().any(|c| c == "succeeded"),
+        "{summary:?}"
+    );
 }

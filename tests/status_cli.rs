@@ -25,7 +25,7 @@ use crate::common::{Row, intune_reset, read_report};
 const ACTION_DELAY: Duration = Duration::from_secs(600);
 
 /// iOS devices (passcode removed, none generated), Android work profiles (a generated
-/// passcode, or ERROR_RESET_TOKEN_NOT_ACTIVATED for some), Android dedicated devices
+/// passcode, or notSupported for some whose reset token was never activated), Android dedicated devices
 /// (generated passcodes), and ineligible macOS rows that `status` must only copy.
 fn write_job(dir: &Path) -> PathBuf {
     let mut csv = String::from(
@@ -146,6 +146,8 @@ impl Tenant {
     fn config(&self) -> StatusConfig {
         StatusConfig {
             tenant: Default::default(),
+            into_run_report: false,
+            run_sheet: None,
             run_report: self.run_report.clone(),
             report: None,
             passcodes: None,
@@ -204,12 +206,19 @@ fn states(rows: &[Row]) -> BTreeMap<String, usize> {
     m
 }
 
-/// Every run row appears once, in order, with the run's cells unchanged; only
-/// succeeded rows get a state.
+/// Every run row appears once, in order, with the run's cells unchanged (but the
+/// detail of a reset that ended badly, which says what that means); only succeeded
+/// rows get a state.
 fn assert_copies_the_run(run: &[Row], status: &[Row]) {
     assert_eq!(status.len(), run.len(), "one status row per run row");
     for (r, s) in run.iter().zip(status) {
+        let ended_badly =
+            ["failed", "notSupported", "canceled"].contains(&s["action_state"].as_str());
         for (column, value) in r {
+            if column == "detail" && ended_badly {
+                assert_ne!(&s[column], value, "row {}: the detail explains", r["row"]);
+                continue;
+            }
             assert_eq!(&s[column], value, "{column} of row {}", r["row"]);
         }
         assert_eq!(
@@ -330,22 +339,39 @@ async fn wait_reads_pending_devices_again_until_they_are_final() {
     let by_state = states(&status);
     assert_eq!(by_state.get("pending"), None, "{by_state:?}");
     assert_eq!(
-        by_state.get("done").copied().unwrap_or(0) + by_state.get("failed").copied().unwrap_or(0),
+        ["done", "failed", "notSupported"]
+            .iter()
+            .map(|st| by_state.get(*st).copied().unwrap_or(0))
+            .sum::<usize>(),
         ELIGIBLE
     );
-    // Some work profiles never activated their reset token.
+    // Some work profiles never activated their reset token: Intune answers notSupported,
+    // and the row's detail says what that means and what to do.
     let failed: Vec<&Row> = status
         .iter()
-        .filter(|r| r["action_state"] == "failed")
+        .filter(|r| r["action_state"] == "notSupported")
         .collect();
     assert!(!failed.is_empty(), "{by_state:?}");
     for r in &failed {
-        assert_eq!(r["error_code"], "1001", "{r:?}");
+        assert_eq!(r["error_code"], "", "{r:?}");
         assert_eq!(r["platform"], "android_work_profile");
         assert!(!r["action_updated_at"].is_empty());
+        assert!(
+            r["detail"].contains("reset token was never activated"),
+            "{r:?}"
+        );
     }
     assert_eq!(s.failed.len(), failed.len());
-    assert!(s.failed.iter().all(|d| d.error_code == "1001"));
+    assert!(
+        s.failed
+            .iter()
+            .all(|d| d.meaning.contains("reset token was never activated"))
+    );
+    assert!(
+        s.render().contains("reset token was never activated"),
+        "{}",
+        s.render()
+    );
     assert!(!s.all_done());
     // iOS removes the passcode; Android generates one for every done reset.
     let generated = status
@@ -354,7 +380,14 @@ async fn wait_reads_pending_devices_again_until_they_are_final() {
         .count() as u64;
     assert!(generated > 0);
     assert_eq!(s.passcodes_generated, generated);
-    assert!(s.render().contains("--passcodes FILE"), "{}", s.render());
+    assert!(
+        s.render().contains(&format!(
+            "status {} --passcodes passcodes.csv",
+            t.run_report.display()
+        )),
+        "{}",
+        s.render()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +418,7 @@ async fn a_json_lines_run_report_gets_a_json_lines_status_report() {
     for l in &lines {
         let state = l["action_state"].as_str().unwrap();
         match l["outcome"].as_str().unwrap() {
-            "succeeded" => assert!(state == "done" || state == "failed", "{l}"),
+            "succeeded" => assert!(["done", "failed", "notSupported"].contains(&state), "{l}"),
             _ => assert_eq!(state, "", "{l}"),
         }
     }

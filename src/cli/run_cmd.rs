@@ -161,7 +161,22 @@ fn run_inner(
                     && outcome.aborted.is_none()
                     && let Some(report) = outcome.summary.report.clone()
                 {
+                    // The run report gains the status columns; a workbook is written
+                    // again with them, under the run's own Summary sheet.
+                    let run_sheet = outcome.summary.clone();
+                    let facts = crate::report::xlsx::SheetFacts {
+                        started: std::time::SystemTime::now()
+                            - Duration::from_secs_f64(run_sheet.elapsed_seconds),
+                        ended: std::time::SystemTime::now(),
+                        identity: run_sheet
+                            .signed_in
+                            .as_ref()
+                            .map(graph::SignedIn::pairs)
+                            .unwrap_or_default(),
+                    };
                     let status_config = crate::status::StatusConfig {
+                        into_run_report: true,
+                        run_sheet: Some((run_sheet, facts)),
                         run_report: report,
                         report: None,
                         passcodes: follow.passcodes.clone(),

@@ -82,6 +82,8 @@ impl StatusArgs {
             poll_interval: status::POLL_INTERVAL,
             settings,
             tenant: self.tenant.tenant(),
+            into_run_report: false,
+            run_sheet: None,
         })
     }
 }

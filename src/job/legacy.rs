@@ -325,6 +325,13 @@ mod tests {
     ) -> Result<(), TestCaseError> {
         let text = job_text(names, sep);
         let bytes = encode(&text, encoding);
+        // Too little evidence for a multi-byte page is read as a single-byte one, by
+        // design (see `guess`): Shift_JIS trail bytes are often ASCII (田 is 0x93 'c').
+        if let TextEncoding::Legacy(e) = encoding
+            && !e.is_single_byte()
+        {
+            prop_assume!(bytes.iter().filter(|b| !b.is_ascii()).count() >= MIN_MULTI_BYTE_EVIDENCE);
+        }
         let (found, bom) = detect_encoding(&bytes, true);
         prop_assert_eq!(bom, 0);
         let read = decode_head(&bytes, found);

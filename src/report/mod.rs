@@ -508,6 +508,10 @@ pub struct Summary {
     pub expansions: BTreeMap<String, u64>,
     /// Rows per platform and outcome: `platforms`, split.
     pub platform_outcomes: BTreeMap<String, BTreeMap<Outcome, u64>>,
+    /// `run --follow` followed the resets: the follow-up's own next steps say what to
+    /// do with them, so the run's say only what the run left undone.
+    #[serde(skip)]
+    pub followed: bool,
 }
 
 /// The traffic of a run, for the summary.
@@ -683,14 +687,14 @@ impl Summary {
         let count = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
         let unfinished = count(Outcome::Failed) + count(Outcome::NotAttempted);
         let mut steps = Vec::new();
-        if generated + other > 0 {
+        if generated + other > 0 && !self.followed {
             steps.push(format!(
                 "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report} --wait 30m",
                 generated + other,
                 if generated + other == 1 { " is" } else { "s are" },
             ));
         }
-        if generated > 0 {
+        if generated > 0 && !self.followed {
             let by = humantime::format_rfc3339_seconds(now + Duration::from_secs(7 * 24 * 3600));
             steps.push(format!(
                 "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report} --passcodes passcodes.csv",
@@ -705,7 +709,7 @@ impl Summary {
                 .map(|f| shown_path(Path::new(&f.source)))
                 .collect();
             steps.push(format!(
-                "{unfinished} device{} not reset (failed or not attempted): finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)",
+                "{unfinished} device{} not reset (failed or not attempted): finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)\n    or read the report as a job (its succeeded rows and lost answers are not sent again; `plan` shows what would be):\n      intune-reset plan {report}",
                 if unfinished == 1 { " was" } else { "s were" },
                 files.join(" "),
             ));

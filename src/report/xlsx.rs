@@ -38,6 +38,8 @@ pub struct XlsxReport {
     sheet: Worksheet,
     /// Rows written below the header.
     rows: u32,
+    /// Columns after the report's own (`status` adds its three).
+    extra: &'static [&'static str],
 }
 
 impl Default for XlsxReport {
@@ -48,15 +50,20 @@ impl Default for XlsxReport {
 
 impl XlsxReport {
     pub fn new() -> XlsxReport {
+        XlsxReport::with_extra(&[])
+    }
+
+    /// A workbook whose rows carry `extra` columns after the report's own.
+    pub fn with_extra(extra: &'static [&'static str]) -> XlsxReport {
         let mut sheet = Worksheet::new();
         let bold = Format::new().set_bold();
         // The name is valid and the cells are in range: these cannot fail.
         let _ = sheet.set_name("Report");
-        for (col, name) in COLUMNS.iter().enumerate() {
+        for (col, name) in COLUMNS.iter().chain(extra).enumerate() {
             let _ = sheet.write_string_with_format(0, col as u16, *name, &bold);
         }
         let _ = sheet.set_freeze_panes(1, 0);
-        for (col, name) in COLUMNS.iter().enumerate() {
+        for (col, name) in COLUMNS.iter().chain(extra).enumerate() {
             let width = match *name {
                 "detail" => 60.0,
                 "device_id" | "request_id" | "client_request_id" => 38.0,
@@ -66,11 +73,20 @@ impl XlsxReport {
             };
             let _ = sheet.set_column_width(col as u16, width);
         }
-        XlsxReport { sheet, rows: 0 }
+        XlsxReport {
+            sheet,
+            rows: 0,
+            extra,
+        }
     }
 
     /// Appends a row, every cell as text. Fails past Excel's 1,048,575 rows.
     pub fn push(&mut self, row: &ReportRow) -> io::Result<()> {
+        self.push_with(row, &[])
+    }
+
+    /// Appends a row and the cells of the extra columns.
+    pub fn push_with(&mut self, row: &ReportRow, extra: &[&str]) -> io::Result<()> {
         if self.rows + 1 >= EXCEL_ROWS {
             return Err(io::Error::other(format!(
                 "more than {} rows do not fit in an Excel sheet: write the report as CSV (--format csv)",
@@ -79,7 +95,11 @@ impl XlsxReport {
         }
         self.rows += 1;
         let cells = row.cells();
-        for (col, cell) in cells.iter().enumerate() {
+        let cells = cells
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(extra.iter().copied());
+        for (col, cell) in cells.enumerate() {
             if !cell.is_empty() {
                 self.sheet
                     .write_string(self.rows, col as u16, fit(cell))
@@ -93,7 +113,12 @@ impl XlsxReport {
     /// through a temporary file in its folder renamed over it.
     pub fn save(mut self, path: &Path, summary: &Summary, facts: &SheetFacts) -> io::Result<()> {
         self.sheet
-            .autofilter(0, 0, self.rows, COLUMNS.len() as u16 - 1)
+            .autofilter(
+                0,
+                0,
+                self.rows,
+                (COLUMNS.len() + self.extra.len()) as u16 - 1,
+            )
             .map_err(xlsx_error)?;
         let summary_sheet = self.summary_sheet(summary, facts).map_err(xlsx_error)?;
         let mut workbook = Workbook::new();

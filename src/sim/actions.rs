@@ -24,11 +24,11 @@ use super::dice::{Dice, combine, unit};
 use super::inventory::{Device, Inventory, Support};
 use crate::rules::{Action, Platform};
 
-/// `errorCode` of an Android work-profile reset whose user never activated the reset
-/// token (Microsoft's docs: the reset needs it).
-pub const ERROR_RESET_TOKEN_NOT_ACTIVATED: i32 = 1001;
-/// `errorCode` of a device-owner reset refused because no passcode policy is enforced.
-pub const ERROR_NO_PASSCODE_POLICY: i32 = 1002;
+/// `errorCode` of an iOS/iPadOS reset the device refused: Apple's MDM error 5013
+/// "Cannot clear passcode" as Intune's status-code table writes it (0x87D13AA5).
+/// Microsoft documents no reset error codes (see `status::codes`): the simulator's
+/// failures are illustrations, shaped as Microsoft describes the failures.
+pub const ERROR_CANNOT_CLEAR_PASSCODE: i32 = -2016331099;
 
 /// How a reset ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,14 +145,17 @@ fn ending(seed: u64, device: &Device, nth: u32) -> Ending {
     };
     let roll = unit(key);
     match platform {
-        Platform::AndroidWorkProfile if roll < 0.15 => {
-            return Ending::Failed {
-                error_code: ERROR_RESET_TOKEN_NOT_ACTIVATED,
-            };
-        }
+        // Microsoft: a work profile whose user never activated the reset token answers
+        // "Not Supported".
+        Platform::AndroidWorkProfile if roll < 0.15 => return Ending::NotSupported,
+        // Microsoft: without a passcode enforced by policy "the reset fails" (no code).
         Platform::AndroidFullyManaged | Platform::AndroidCorporateWorkProfile if roll < 0.10 => {
+            return Ending::Failed { error_code: 0 };
+        }
+        // Microsoft: a wrong stored unlock token makes "Remove passcode" fail.
+        Platform::Ios if roll < 0.02 => {
             return Ending::Failed {
-                error_code: ERROR_NO_PASSCODE_POLICY,
+                error_code: ERROR_CANNOT_CLEAR_PASSCODE,
             };
         }
         _ => {}

@@ -56,7 +56,7 @@ pub mod token_faults;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use actions::{ERROR_NO_PASSCODE_POLICY, ERROR_RESET_TOKEN_NOT_ACTIVATED};
+pub use actions::ERROR_CANNOT_CLEAR_PASSCODE;
 pub use clock::SimClock;
 pub use command::serve_until_interrupted;
 pub use faults::{FaultKind, parse_fault};

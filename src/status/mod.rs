@@ -25,6 +25,7 @@
 //!
 //! A command: it uses the core (pacing, graph, report), never another command.
 
+pub mod codes;
 pub mod output;
 mod passes;
 pub mod state;
@@ -43,7 +44,8 @@ use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::pacing::{AbortReason, Pacer, Settings};
 use crate::report::write_summary_json;
-use crate::report::{Outcome, ReportError, ReportRow, RunReport};
+use crate::report::xlsx::{SheetFacts, XlsxReport};
+use crate::report::{Outcome, ReportError, ReportFormat, ReportRow, RunReport, Summary};
 
 pub use output::{PasscodeFile, StatusWriter};
 pub use state::Found;
@@ -97,6 +99,12 @@ pub struct StatusConfig {
     pub settings: Settings,
     /// The tenant to read from.
     pub tenant: crate::graph::Tenant,
+    /// `run --follow`: the run report itself gains the status columns (written to a
+    /// temporary file renamed over it) instead of a status report beside it.
+    pub into_run_report: bool,
+    /// With `into_run_report`, for an xlsx run report: its workbook is written again
+    /// with the status columns, and this Summary sheet.
+    pub run_sheet: Option<(crate::report::Summary, crate::report::xlsx::SheetFacts)>,
 }
 
 /// Default pause between `--wait` passes: a device checks in every few minutes at
@@ -119,6 +127,8 @@ struct Query {
     device_id: String,
     /// For the summary's lists.
     device_name: String,
+    /// The report's platform key: what a bad ending means depends on it.
+    platform: String,
     /// The row's `started_at`: our reset is the newest one since then.
     sent_at: Option<SystemTime>,
 }
@@ -135,6 +145,17 @@ struct Prepared {
 
 fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
     let input = RunReport::open(&config.run_report).map_err(StatusError::from)?;
+    if config.into_run_report {
+        let passcodes = match &config.passcodes {
+            Some(path) => Some(PasscodeFile::create_new(path, config.bom)?),
+            None => None,
+        };
+        return Ok(Prepared {
+            output: input.path.clone(),
+            input,
+            passcodes,
+        });
+    }
     let output = config
         .report
         .clone()
@@ -253,12 +274,35 @@ async fn execute_prepared<G: GraphApi>(
     let aborted = pacer.abort_reason();
 
     let mut summary = StatusSummary::new(input.path.clone());
+    // Graph shows a generated passcode for 7 days: from the first reset that makes one.
+    summary.passcodes_until = queries
+        .iter()
+        .filter(|q| crate::report::generates_passcode(&q.platform))
+        .filter_map(|q| q.sent_at)
+        .min()
+        .map(|t| {
+            humantime::format_rfc3339_seconds(t + Duration::from_secs(7 * 24 * 3600)).to_string()
+        });
     for q in &queries {
         if let Some(f) = found.get(&q.ordinal) {
-            summary.count(&q.device_id, &q.device_name, f);
+            summary.count(&q.device_id, &q.device_name, &q.platform, f);
         }
     }
-    write_outputs(&input, &output, config.bom, passcodes, &found, &mut summary)?;
+    let workbook = config
+        .run_sheet
+        .as_ref()
+        .filter(|_| config.into_run_report)
+        .filter(|_| ReportFormat::from_name(&config.run_report) == Some(ReportFormat::Xlsx))
+        .map(|sheet| (config.run_report.as_path(), sheet));
+    write_outputs(
+        &input,
+        &output,
+        config.bom,
+        passcodes,
+        &found,
+        &mut summary,
+        workbook,
+    )?;
     summary.passes = passes;
     summary.requests = pacer.counters.requests.load(Ordering::Relaxed);
     summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed);
@@ -279,6 +323,7 @@ fn write_outputs(
     mut passcodes: Option<PasscodeFile>,
     found: &HashMap<u64, Found>,
     summary: &mut StatusSummary,
+    workbook: Option<(&std::path::Path, &(Summary, SheetFacts))>,
 ) -> Result<(), CommandError> {
     let write_err = |source| CommandError::Write {
         what: "the status report",
@@ -286,13 +331,30 @@ fn write_outputs(
         source,
     };
     let mut writer = StatusWriter::create(output, input.format, bom).map_err(write_err)?;
+    let mut sheet = workbook.map(|_| XlsxReport::with_extra(&output::STATUS_COLUMNS));
     let mut ordinal = 0u64;
     let mut failed: Option<CommandError> = None;
     input.each::<StatusError>(&mut |row| {
         let f = found.get(&ordinal);
         ordinal += 1;
         summary.rows += 1;
-        if let Err(e) = writer.write(&row, f) {
+        // A reset that ended badly: the run's "Graph accepted the action" gives way to
+        // what the ending means and what to do.
+        let meaning = f
+            .map(|f| codes::explain(&f.state, &f.error_code, &row.platform))
+            .unwrap_or_default();
+        let row = if meaning.is_empty() {
+            row
+        } else {
+            ReportRow {
+                detail: meaning.into(),
+                ..row
+            }
+        };
+        if let Err(e) = writer.write(&row, f).and_then(|()| match &mut sheet {
+            Some(sheet) => sheet.push_with(&row, &output::status_cells(f)),
+            None => Ok(()),
+        }) {
             failed = Some(write_err(e));
             return Ok(false);
         }
@@ -319,6 +381,16 @@ fn write_outputs(
         return Err(e);
     }
     summary.report = Some(writer.finish().map_err(write_err)?);
+    if let (Some(sheet), Some((path, (run_summary, facts)))) = (sheet, workbook) {
+        sheet
+            .save(path, run_summary, facts)
+            .map_err(|source| CommandError::Write {
+                what: "the report",
+                path: path.to_owned(),
+                source,
+            })?;
+        summary.report = Some(path.to_owned());
+    }
     if let Some(file) = passcodes.take_if(|f| f.written == 0) {
         // No passcode yet (none generated, or still pending): no file, so the same
         // `--passcodes FILE` works on the next `status`.
@@ -361,6 +433,7 @@ fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
                 ordinal,
                 device_id: row.device_id.trim().to_owned(),
                 device_name: row.device_name,
+                platform: row.platform.into_owned(),
                 sent_at: state::sent_at(&row.started_at),
             });
         }

@@ -45,6 +45,18 @@ pub fn default_path(run_report: &Path, format: ReportFormat) -> PathBuf {
     )
 }
 
+/// The cells of [`STATUS_COLUMNS`] for a row; empty for a row that was not queried.
+pub fn status_cells(found: Option<&Found>) -> [&str; 3] {
+    match found {
+        Some(f) => [
+            f.state.as_str(),
+            f.updated_at.as_str(),
+            f.error_code.as_str(),
+        ],
+        None => ["", "", ""],
+    }
+}
+
 /// The status report, being written under a temporary name.
 pub struct StatusWriter {
     /// Where the report goes once complete.
@@ -93,14 +105,7 @@ impl StatusWriter {
     /// One row; `found` is `None` for rows that were not queried (empty new columns).
     /// The passcode in `found` is never written here.
     pub fn write(&mut self, row: &ReportRow, found: Option<&Found>) -> io::Result<()> {
-        let (state, updated, code) = match found {
-            Some(f) => (
-                f.state.as_str(),
-                f.updated_at.as_str(),
-                f.error_code.as_str(),
-            ),
-            None => ("", "", ""),
-        };
+        let [state, updated, code] = status_cells(found);
         match self.format {
             ReportFormat::Csv | ReportFormat::Xlsx => {
                 write_csv_row(&mut self.out, row, &[state, updated, code])

@@ -117,6 +117,8 @@ impl GraphApi for Scripted {
 fn config(wait: Duration) -> StatusConfig {
     StatusConfig {
         tenant: Default::default(),
+        into_run_report: false,
+        run_sheet: None,
         run_report: "run.csv".into(),
         report: None,
         passcodes: None,
@@ -143,6 +145,7 @@ fn queries(ids: &[&str]) -> Vec<Query> {
             ordinal: i as u64,
             device_id: id.to_string(),
             device_name: String::new(),
+            platform: "ios".into(),
             sent_at: state::sent_at("2026-11-22T02:00:00.500Z"),
         })
         .collect()

@@ -28,6 +28,9 @@ pub struct DeviceState {
     /// Why it could not be read, for `read_failed` and `device_not_found`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What a bad ending means and what to do ([`super::codes::explain`]).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub meaning: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,6 +55,13 @@ pub struct StatusSummary {
     pub passcodes_generated: u64,
     /// Where they were written (`--passcodes`), if anywhere.
     pub passcodes_file: Option<PathBuf>,
+    /// Pending devices whose reset will generate a passcode (Android, Windows 10
+    /// Mobile): `status --wait` with `--passcodes` collects them.
+    pub pending_generating: u64,
+    /// Until when Graph shows the generated passcodes: 7 days after the first of these
+    /// resets was sent (RFC 3339), when the report says when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passcodes_until: Option<String>,
     /// Rounds of reads (more than one with `--wait`).
     pub passes: u32,
     /// Requests sent to Graph, retries included.
@@ -76,7 +86,7 @@ impl StatusSummary {
     }
 
     /// Counts one queried device by its final state.
-    pub fn count(&mut self, device_id: &str, device_name: &str, found: &Found) {
+    pub fn count(&mut self, device_id: &str, device_name: &str, platform: &str, found: &Found) {
         self.queried += 1;
         *self.states.entry(found.state.clone()).or_default() += 1;
         if found.passcode.is_some() {
@@ -88,8 +98,12 @@ impl StatusSummary {
             action_state: found.state.clone(),
             error_code: found.error_code.clone(),
             detail: found.detail.clone(),
+            meaning: super::codes::explain(&found.state, &found.error_code, platform),
         };
         if is_open(&found.state) {
+            if crate::report::generates_passcode(platform) {
+                self.pending_generating += 1;
+            }
             self.pending.push(device());
         } else if is_failure(&found.state) {
             self.failed.push(device());
@@ -136,22 +150,15 @@ impl StatusSummary {
             }
         }
         list(&mut out, "still pending", &self.pending);
-        if !self.pending.is_empty() {
-            out.push_str(
-                "  a device applies the reset at its next check-in: run status again later, or with --wait 30m\n",
-            );
-        }
-        list(&mut out, "failed", &self.failed);
+        failures(&mut out, &self.failed);
         list(&mut out, "no reset to show", &self.unresolved);
         match (&self.passcodes_file, self.passcodes_generated) {
             (Some(path), n) => out.push_str(&format!(
-                "generated passcodes: {n}, written to {} (mode 0600; give each to its user, then delete the file)\n",
+                "generated passcodes: {n}, written to {} (mode 0600)\n",
                 path.display()
             )),
             (None, 0) => {}
-            (None, n) => out.push_str(&format!(
-                "generated passcodes: {n}, not written anywhere: run status again with --passcodes FILE to write them to a new file only you can read\n"
-            )),
+            (None, n) => out.push_str(&format!("generated passcodes: {n}, not written anywhere\n")),
         }
         if let Some(report) = &self.report {
             out.push_str(&format!("report: {}\n", report.display()));
@@ -160,7 +167,126 @@ impl StatusSummary {
         if let Some(why) = &self.aborted {
             out.push_str(&format!("ABORTED: {why}\n"));
         }
+        out.push_str(&self.next_steps());
         out
+    }
+
+    /// What to do next, with the commands: hand out the passcodes (or collect them
+    /// while Graph shows them), follow the pending resets, retry the ones that failed.
+    pub fn next_steps(&self) -> String {
+        let run_report = shown(&self.run_report);
+        let until = self
+            .passcodes_until
+            .as_deref()
+            .map(|t| format!(" (Graph shows them until about {t})"))
+            .unwrap_or_default();
+        let mut steps = Vec::new();
+        let pending = self.pending.len() as u64;
+        // Unwritten passcodes and pending resets: one `status --wait --passcodes`
+        // collects both.
+        let unwritten = match (&self.passcodes_file, self.passcodes_generated) {
+            (None, n) if n > 0 => n,
+            _ => 0,
+        };
+        match (&self.passcodes_file, self.passcodes_generated) {
+            (_, 0) => {}
+            (None, _) if pending > 0 => {}
+            (Some(path), n) => steps.push(format!(
+                "give each of the {n} passcode{} in {} to its device's user, then delete the file",
+                plural(n),
+                shown(path)
+            )),
+            (None, n) => steps.push(format!(
+                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report} --passcodes passcodes.csv",
+                plural(n),
+                if n == 1 { "is" } else { "are" },
+            )),
+        }
+        if pending > 0 {
+            let passcodes = if self.pending_generating > 0 || unwritten > 0 {
+                if self.passcodes_file.is_some() {
+                    " --passcodes passcodes-2.csv"
+                } else {
+                    " --passcodes passcodes.csv"
+                }
+            } else {
+                ""
+            };
+            let mut generate = match (pending, self.pending_generating) {
+                (_, 0) => String::new(),
+                (1, _) => format!("; it will generate a passcode{until}"),
+                (_, n) => format!("; {n} of them will generate a passcode{until}"),
+            };
+            if unwritten > 0 {
+                generate.push_str(&format!(
+                    "; the {unwritten} passcode{} already generated {} not written anywhere, and this collects {} too",
+                    plural(unwritten),
+                    if unwritten == 1 { "is" } else { "are" },
+                    if unwritten == 1 { "it" } else { "them" },
+                ));
+            }
+            steps.push(format!(
+                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report} --wait 30m{passcodes}",
+                if pending == 1 { " is" } else { "s are" },
+                if pending == 1 { "it" } else { "them" },
+            ));
+        }
+        let failed = self.failed.len() as u64;
+        if failed > 0 {
+            let job = self
+                .report
+                .as_deref()
+                .map(shown)
+                .unwrap_or_else(|| "STATUS_REPORT".into());
+            steps.push(format!(
+                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}",
+                plural(failed),
+            ));
+        }
+        if steps.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("next steps:\n");
+        for step in steps {
+            out.push_str(&format!("  - {step}\n"));
+        }
+        out
+    }
+}
+
+/// The failed devices grouped by what their ending means: each sentence once, then
+/// its devices.
+fn failures(out: &mut String, devices: &[DeviceState]) {
+    if devices.is_empty() {
+        return;
+    }
+    out.push_str(&format!("failed ({}):\n", devices.len()));
+    let mut groups: Vec<(&str, &str, Vec<&DeviceState>)> = Vec::new();
+    for d in devices {
+        match groups
+            .iter_mut()
+            .find(|(state, meaning, _)| *state == d.action_state && *meaning == d.meaning)
+        {
+            Some((_, _, members)) => members.push(d),
+            None => groups.push((&d.action_state, &d.meaning, vec![d])),
+        }
+    }
+    for (state, meaning, members) in groups {
+        out.push_str(&format!("  {} {state}: {meaning}\n", members.len()));
+        for d in members.iter().take(SHOWN) {
+            let name = if d.device_name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.device_name)
+            };
+            out.push_str(&format!("    {}{name}\n", d.device_id));
+        }
+        if members.len() > SHOWN {
+            out.push_str(&format!(
+                "    ... and {} more: see the report\n",
+                members.len() - SHOWN
+            ));
+        }
     }
 }
 
@@ -175,7 +301,9 @@ fn list(out: &mut String, title: &str, devices: &[DeviceState]) {
         } else {
             format!(" ({})", d.device_name)
         };
-        let code = if d.error_code.is_empty() {
+        let code = if !d.meaning.is_empty() {
+            format!(": {}", d.meaning)
+        } else if d.error_code.is_empty() {
             String::new()
         } else {
             format!(", error code {}", d.error_code)
@@ -195,6 +323,16 @@ fn list(out: &mut String, title: &str, devices: &[DeviceState]) {
             "  ... and {} more: see the report\n",
             devices.len() - SHOWN
         ));
+    }
+}
+
+/// A path as a shell takes it: quoted when it holds a space.
+fn shown(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
     }
 }
 
@@ -227,15 +365,29 @@ mod tests {
         s.elapsed_seconds = 31.24;
         s.passcodes_file = passcodes_file;
         s.report = Some(PathBuf::from("reports/job-20261122T020000Z.status.csv"));
-        s.count("a1", "Pixel 7", &found("done", "", Some("48151623")));
-        s.count("a2", "Galaxy Tab", &found("done", "", Some("42424242")));
-        s.count("a3", "iPhone 15", &found("done", "", None));
-        s.count("a4", "Pixel 8", &found("failed", "1001", None));
-        s.count("a5", "", &found("pending", "", None));
-        s.count("a6", "Kiosk", &Found::own(NOT_FOUND_IN_RESULTS, ""));
+        let wp = "android_work_profile";
+        s.count("a1", "Pixel 7", wp, &found("done", "", Some("48151623")));
+        s.count("a2", "Galaxy Tab", wp, &found("done", "", Some("42424242")));
+        s.count("a3", "iPhone 15", "ios", &found("done", "", None));
+        s.count("a4", "Pixel 8", wp, &found("notSupported", "", None));
+        s.count(
+            "a8",
+            "iPhone 12",
+            "ios",
+            &found("failed", "-2016331099", None),
+        );
+        s.count(
+            "a9",
+            "Zebra",
+            "android_dedicated",
+            &found("failed", "1001", None),
+        );
+        s.count("a5", "", wp, &found("pending", "", None));
+        s.count("a6", "Kiosk", wp, &Found::own(NOT_FOUND_IN_RESULTS, ""));
         s.count(
             "a7",
             "Old",
+            "ios",
             &Found::own(DEVICE_NOT_FOUND, "Graph: ResourceNotFound (404)"),
         );
         s
@@ -277,7 +429,7 @@ mod tests {
     fn only_all_done_is_all_done() {
         let mut s = StatusSummary::new(PathBuf::from("r.csv"));
         assert!(s.all_done(), "nothing to check is not a failure");
-        s.count("a", "", &found("done", "", None));
+        s.count("a", "", "ios", &found("done", "", None));
         assert!(s.all_done());
         s.aborted = Some("stopped".into());
         assert!(!s.all_done());
