@@ -69,6 +69,18 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
         "as status would exit: {stderr}"
     );
     assert!(stderr.contains("followed:"), "{stderr}");
+    // The action names the effect per device, and a succeeded row keeps the caveat.
+    for row in &status {
+        let (action, caveat) = if row["operating_system"] == "Android" {
+            ("reset-passcode", "reset token")
+        } else {
+            ("remove-passcode", "passcode policy")
+        };
+        assert_eq!(row["action"], action, "{row:?}");
+        if row["action_state"] == "done" {
+            assert!(row["detail"].contains(caveat), "{row:?}");
+        }
+    }
     // Passcodes only in the file, never on stderr.
     let file = std::fs::read_to_string(&passcodes).unwrap();
     for line in file.lines().skip(1) {
@@ -195,4 +207,29 @@ fn a_followed_workbook_report_carries_the_action_states_too() {
         summary.iter().flatten().any(|c| c == "succeeded"),
         "{summary:?}"
     );
+}
+
+#[test]
+fn the_rehearsal_shows_the_simulator_s_own_account_only_when_verbose() {
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 2);
+    let rehearse = |verbose: bool| {
+        let report = dir.path().join(format!("report-{verbose}.csv"));
+        let mut cmd = intune_reset();
+        cmd.arg("run")
+            .arg(&job)
+            .args(["--simulate", "--yes", "--action", "auto", "--report"])
+            .arg(&report);
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let quiet = rehearse(false);
+    assert!(quiet.contains("next steps:"), "{quiet}");
+    assert!(!quiet.contains("the simulated tenant saw"), "{quiet}");
+    let verbose = rehearse(true);
+    assert!(verbose.contains("the simulated tenant saw"), "{verbose}");
 }

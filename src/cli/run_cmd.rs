@@ -243,36 +243,7 @@ async fn start_simulator(
 /// Shows who signed in and the plan's counts, and asks for `yes` on the terminal.
 fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandError> {
     let mut err = std::io::stderr().lock();
-    if who.simulated {
-        let _ = writeln!(err, "SIMULATED TENANT — nothing real is touched");
-    }
-    let _ = writeln!(err, "signed in as {}", who.describe());
-    if counts.done > 0 {
-        let _ = writeln!(
-            err,
-            "resuming: {} devices were finished by the interrupted run and are not touched again",
-            counts.done
-        );
-    }
-    let _ = writeln!(
-        err,
-        "{} rows; {} devices will be acted on:",
-        counts.rows, counts.devices
-    );
-    for (platform, n) in &counts.per_platform {
-        let _ = writeln!(err, "  {platform:<48} {n:>7}");
-    }
-    if !counts.expansions.is_empty() {
-        let _ = writeln!(err, "rows naming a user, and the devices each stands for:");
-        for (target, n) in &counts.expansions {
-            let _ = writeln!(err, "  {target:<48} {n:>7}");
-        }
-    }
-    let _ = write!(
-        err,
-        "Type 'yes' to reset the passcodes of these {} devices: ",
-        counts.devices
-    );
+    let _ = write!(err, "{}", confirmation(counts, who));
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -280,6 +251,39 @@ fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandEr
         .read_line(&mut answer)
         .map_err(|e| CommandError::Usage(format!("cannot read the confirmation: {e}")))?;
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// The confirmation's text, the question last: a simulated tenant is said first.
+fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
+    let mut text = String::new();
+    if who.simulated {
+        text.push_str("SIMULATED TENANT — nothing real is touched\n");
+    }
+    text.push_str(&format!("signed in as {}\n", who.describe()));
+    if counts.done > 0 {
+        text.push_str(&format!(
+            "resuming: {} devices were finished by the interrupted run and are not touched again\n",
+            counts.done
+        ));
+    }
+    text.push_str(&format!(
+        "{} rows; {} devices will be acted on:\n",
+        counts.rows, counts.devices
+    ));
+    for (platform, n) in &counts.per_platform {
+        text.push_str(&format!("  {platform:<48} {n:>7}\n"));
+    }
+    if !counts.expansions.is_empty() {
+        text.push_str("rows naming a user, and the devices each stands for:\n");
+        for (target, n) in &counts.expansions {
+            text.push_str(&format!("  {target:<48} {n:>7}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "Type 'yes' to reset the passcodes of these {} devices: ",
+        counts.devices
+    ));
+    text
 }
 
 /// `plan --live`: signs in as `run` does, then resolves and judges every row with reads
@@ -315,4 +319,37 @@ pub fn live_plan(
         tracing::info!("signed in as {}", who.describe());
         run::live_plan(config, client, Some(who)).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_tenant_is_said_before_the_question() {
+        let counts = PlanCounts {
+            rows: 3,
+            devices: 2,
+            per_platform: [("ios → remove-passcode".to_string(), 2)].into(),
+            ..PlanCounts::default()
+        };
+        let who = graph::SignedIn {
+            method: "secret",
+            tenant: "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10".into(),
+            user: None,
+            client_id: Some(SIMULATED_CLIENT_ID.into()),
+            simulated: true,
+        };
+        let text = confirmation(&counts, &who);
+        assert!(
+            text.starts_with("SIMULATED TENANT — nothing real is touched\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("Type 'yes' to reset the passcodes of these 2 devices: "));
+        let real = graph::SignedIn {
+            simulated: false,
+            ..who
+        };
+        assert!(!confirmation(&counts, &real).contains("SIMULATED"));
+    }
 }

@@ -131,6 +131,7 @@ pub struct RunOutcome {
 }
 
 /// Counts of a plan, for the confirmation and `--max-devices`.
+#[derive(Debug, Default)]
 pub struct PlanCounts {
     pub rows: u64,
     /// Devices this run will act on (resumed: those an earlier run did not finish).
