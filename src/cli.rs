@@ -490,7 +490,12 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
             let outcome = args.into_config().and_then(|config| {
-                status::run(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+                status::run(
+                    config,
+                    &|name| std::env::var(name).ok(),
+                    &sign_in_ui(),
+                    &|| Box::pin(signals::interrupted()),
+                )
             });
             finish(outcome, |outcome| {
                 eprint!("{}", outcome.summary.render());

@@ -167,7 +167,7 @@ impl Tenant {
         )
         .await
         .unwrap();
-        status::execute(config, client).await
+        status::execute(config, client, Box::pin(std::future::pending())).await
     }
 
     /// Every reset the simulator holds reaches its final state.
@@ -620,4 +620,61 @@ async fn every_reset_done_exits_0() {
     let status = read_report(&t.dir.path().join("ios-status.csv"));
     assert_eq!(states(&status)["done"], 4);
     assert!(!stderr.contains("generated passcodes"), "{stderr}");
+}
+
+/// An interrupt (SIGTERM, as cron's or systemd's stop; Ctrl-C is the same path) while
+/// `status --wait` waits: the report is written with the states read so far, no empty
+/// passcodes file is left, and it exits 3.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_wait_writes_what_it_read_and_leaves_no_passcodes_file() {
+    use std::io::BufRead;
+    let t = ran(ReportFormat::Csv).await;
+    let passcodes = t.dir.path().join("passcodes.csv");
+    let url = t.sim.base_url();
+    let mut cmd = std::process::Command::new(crate::common::tenant::bin());
+    cmd.env("AZURE_CLIENT_SECRET", "simulated-secret")
+        .arg("status")
+        .arg(&t.run_report)
+        .args(["--tenant", &t.sim.config().tenant_id])
+        .args(["--client-id", SIMULATED_CLIENT_ID])
+        .args(["--graph-url", &url, "--authority-url", &url])
+        .args(["--wait", "10m", "--passcodes"])
+        .arg(&passcodes)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("still pending; reading again") {
+                break;
+            }
+        }
+        crate::common::tenant::signal(&mut child, "-TERM");
+        for line in lines {
+            seen.push_str(&line.unwrap());
+            seen.push('\n');
+        }
+        (child.wait().unwrap().code(), seen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("ABORTED"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let status = read_report(&t.dir.path().join("run.status.csv"));
+    assert_copies_the_run(&read_report(&t.run_report), &status);
+    assert!(
+        status
+            .iter()
+            .filter(|r| r["outcome"] == "succeeded")
+            .all(|r| r["action_state"] == "pending"),
+        "the states read before the interrupt"
+    );
+    assert!(!passcodes.exists(), "no passcode was generated yet");
 }

@@ -50,7 +50,7 @@ pub fn run(
 ) -> Result<Ran, CommandError> {
     // The passcodes file is refused before anything is sent, not after the resets.
     if let Some(path) = follow.as_ref().and_then(|f| f.passcodes.as_ref())
-        && path.exists()
+        && crate::status::output::passcodes_name_taken(path)
     {
         return Err(CommandError::Usage(format!(
             "the passcodes file {} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was sent)",
@@ -193,8 +193,11 @@ fn run_inner(
                         "following the resets through deviceActionResults for up to {}",
                         humantime::format_duration(follow.wait)
                     );
-                    *followed =
-                        Some(runtime.block_on(crate::status::execute(&status_config, client)));
+                    *followed = Some(runtime.block_on(crate::status::execute(
+                        &status_config,
+                        client,
+                        Box::pin(signals::interrupted()),
+                    )));
                 }
                 ran
             }

@@ -189,10 +189,15 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// What stops `status` early (an interrupt, from the CLI): the reads in flight end,
+/// the rest are `not_checked`, and the reports are written with what was read.
+pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 pub fn run(
     config: StatusConfig,
     env: &dyn Fn(&str) -> Option<String>,
     ui: &crate::graph::SignInUi,
+    shutdown: &dyn Fn() -> Shutdown,
 ) -> Result<StatusOutcome, CommandError> {
     let prepared = prepare(&config)?;
     let resolved = match crate::graph::resolve_identity(&config.tenant, env) {
@@ -216,7 +221,7 @@ pub fn run(
         match crate::graph::sign_in(&config.tenant, resolved.identity, timeout, ui).await {
             Ok((client, who)) => {
                 tracing::info!("signed in as {}", who.describe());
-                execute_prepared(&config, prepared, client).await
+                execute_prepared(&config, prepared, client, shutdown()).await
             }
             Err(why) => {
                 let reason = AbortReason::Authentication(why);
@@ -238,15 +243,17 @@ pub fn run(
 pub async fn execute<G: GraphApi>(
     config: &StatusConfig,
     graph: G,
+    shutdown: Shutdown,
 ) -> Result<StatusOutcome, CommandError> {
     let prepared = prepare(config)?;
-    execute_prepared(config, prepared, graph).await
+    execute_prepared(config, prepared, graph, shutdown).await
 }
 
 async fn execute_prepared<G: GraphApi>(
     config: &StatusConfig,
     prepared: Prepared,
     graph: G,
+    shutdown: Shutdown,
 ) -> Result<StatusOutcome, CommandError> {
     let started = Instant::now();
     let Prepared {
@@ -270,7 +277,22 @@ async fn execute_prepared<G: GraphApi>(
         config.settings.read_rate
     );
     let pacer = Arc::new(Pacer::new(graph, config.settings.clone()));
-    let (found, passes) = passes::poll(config, &pacer, &queries).await;
+    // An interrupt stops the reads (those in flight finish) and the waiting; the reports
+    // are then written with every state read so far.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let pacer = pacer.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::warn!(
+                "interrupted: writing the report with the states read so far (the rest are not_checked)"
+            );
+            pacer.abort(AbortReason::Interrupted);
+            let _ = stop_tx.send(true);
+        })
+    };
+    let (found, passes) = passes::poll(config, &pacer, &queries, stop).await;
+    watcher.abort();
     let aborted = pacer.abort_reason();
 
     let mut summary = StatusSummary::new(input.path.clone());

@@ -132,6 +132,40 @@ impl StatusWriter {
     }
 }
 
+/// Whether `--passcodes path` would be refused: something is there, and it is not a
+/// passcodes file holding no passcode.
+pub fn passcodes_name_taken(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok() && !holds_only_the_header(path)
+}
+
+/// Whether `path` is a passcodes file with no passcode in it: the header alone (with or
+/// without a byte-order mark), as a killed command leaves it.
+fn holds_only_the_header(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > 256 {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let text = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let header = PASSCODE_COLUMNS.join(",");
+    text == format!("{header}\n").as_bytes() || text == format!("{header}\r\n").as_bytes()
+}
+
+/// Truncates a header-only passcodes file for writing, private again on Unix.
+fn reopen_empty(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new().write(true).truncate(true).open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 /// The `--passcodes` file: created before any request, filled after the last pass.
 pub struct PasscodeFile {
     /// Named in errors and in the summary.
@@ -149,12 +183,26 @@ impl PasscodeFile {
     /// `lpSecurityAttributes`); the README says where to write it.
     /// It starts with a UTF-8 byte-order mark when `bom` (Excel then reads names and
     /// users with accents right).
+    ///
+    /// A file that holds nothing but this file's header is what a command killed
+    /// before it wrote a passcode leaves behind (no passcode is lost by writing over it):
+    /// it is taken again, so the same `--passcodes` name works on the next try.
     pub fn create_new(path: &Path, bom: bool) -> Result<PasscodeFile, StatusError> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(|source| {
+        let opened = match options.open(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && holds_only_the_header(path) => {
+                tracing::info!(
+                    "{} holds no passcode (a command stopped before writing one): it is written again",
+                    path.display()
+                );
+                reopen_empty(path)
+            }
+            other => other,
+        };
+        let file = opened.map_err(|source| {
             if source.kind() == io::ErrorKind::AlreadyExists {
                 StatusError::PasscodesFileExists {
                     path: path.to_owned(),
@@ -268,14 +316,69 @@ mod tests {
         file.finish().unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = PasscodeFile::create_new(&path, true);
+        // Holding no passcode yet, it is taken again (a killed command left it).
+        let mut again = PasscodeFile::create_new(&path, false).unwrap();
+        let row = ReportRow {
+            source: "job.csv".into(),
+            row: 2,
+            device_id: "d1".into(),
+            device_name: String::new(),
+            serial_number: String::new(),
+            user_principal_name: String::new(),
+            operating_system: String::new(),
+            os_version: String::new(),
+            platform: "".into(),
+            action: "".into(),
+            outcome: crate::report::Outcome::Succeeded,
+            reason: "".into(),
+            detail: "".into(),
+            http_status: None,
+            attempts: 1,
+            request_id: String::new(),
+            client_request_id: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        };
+        again
+            .write(&row, &Secret::new("48151623"), "2026-12-01T00:00:00Z")
+            .unwrap();
+        again.finish().unwrap();
+        // Once it holds a passcode, never again.
+        let before = std::fs::read_to_string(&path).unwrap();
+        assert!(before.contains("48151623"));
+        let third = PasscodeFile::create_new(&path, true);
         assert!(matches!(
-            again,
+            third,
             Err(StatusError::PasscodesFileExists { .. })
         ));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "device_id,device_name,serial_number,user_principal_name,passcode,generated_at\n"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_bare_passcodes_header_is_never_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [
+            "",
+            "device_id,device_name,serial_number,user_principal_name,passcode,generated_at\nd1,,,,1234,\n",
+            "notes about passcodes\n",
+        ] {
+            let path = dir.path().join("p.csv");
+            std::fs::write(&path, text).unwrap();
+            assert!(
+                matches!(
+                    PasscodeFile::create_new(&path, false),
+                    Err(StatusError::PasscodesFileExists { .. })
+                ),
+                "{text:?}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+            assert!(passcodes_name_taken(&path), "{text:?}");
+        }
+        let bare = dir.path().join("bare.csv");
+        std::fs::write(&bare, format!("\u{feff}{}\r\n", PASSCODE_COLUMNS.join(","))).unwrap();
+        assert!(!passcodes_name_taken(&bare));
+        assert!(!passcodes_name_taken(&dir.path().join("absent.csv")));
     }
 }

@@ -24,6 +24,7 @@ pub(super) async fn poll<G: GraphApi>(
     config: &StatusConfig,
     pacer: &Arc<Pacer<G>>,
     queries: &[Query],
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> (HashMap<u64, Found>, u32) {
     let deadline = config.wait.map(|w| Instant::now() + w);
     let mut found = HashMap::with_capacity(queries.len());
@@ -52,13 +53,11 @@ pub(super) async fn poll<G: GraphApi>(
                     if todo.len() == 1 { "" } else { "s" },
                     pause.as_secs_f64()
                 );
-                // Ctrl-C while waiting: stop waiting, write what is known.
+                // An interrupt while waiting: stop waiting, write what is known.
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = tokio::signal::ctrl_c() => {
-                        tracing::warn!("interrupted: writing the status report with the states read so far");
-                        break;
-                    }
+                    // (A stop that can no longer come, its sender gone, disables this.)
+                    Ok(_) = stop.wait_for(|stopped| *stopped) => break,
                 }
             }
         }

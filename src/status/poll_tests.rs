@@ -138,6 +138,11 @@ fn config(wait: Duration) -> StatusConfig {
     }
 }
 
+/// A stop that never comes.
+fn never() -> tokio::sync::watch::Receiver<bool> {
+    tokio::sync::watch::channel(false).1
+}
+
 fn queries(ids: &[&str]) -> Vec<Query> {
     ids.iter()
         .enumerate()
@@ -165,6 +170,7 @@ async fn only_open_devices_are_read_again() {
         &config(Duration::from_secs(10)),
         &pacer,
         &queries(&["a", "b", "c", "d"]),
+        never(),
     )
     .await;
     assert_eq!(passes, 3);
@@ -187,7 +193,7 @@ async fn without_wait_there_is_one_pass_and_pending_stays_pending() {
     let mut config = config(Duration::ZERO);
     config.wait = None;
     let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
-    let (found, passes) = poll(&config, &pacer, &queries(&["a"])).await;
+    let (found, passes) = poll(&config, &pacer, &queries(&["a"]), never()).await;
     assert_eq!((passes, graph.reads("a")), (1, 1));
     assert_eq!(found[&0].state, "pending");
 }
@@ -197,7 +203,7 @@ async fn a_429_pauses_and_the_read_is_retried() {
     let graph = Scripted::new(&[("a", vec![Answer::Throttled, Answer::State("done")])]);
     let config = config(Duration::ZERO);
     let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
-    let (found, _) = poll(&config, &pacer, &queries(&["a"])).await;
+    let (found, _) = poll(&config, &pacer, &queries(&["a"]), never()).await;
     assert_eq!(found[&0].state, "done");
     assert_eq!(graph.reads("a"), 2);
     assert_eq!(
