@@ -233,3 +233,54 @@ fn the_rehearsal_shows_the_simulator_s_own_account_only_when_verbose() {
     let verbose = rehearse(true);
     assert!(verbose.contains("the simulated tenant saw"), "{verbose}");
 }
+
+/// SIGTERM (Ctrl-C is the same path) while the run follows: the run report gains the
+/// states read so far, and the run exits 3 as an interrupted `status` does.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_follow_writes_the_states_read_so_far() {
+    use std::io::BufRead;
+    let dir = TempDir::new().unwrap();
+    let job = job(dir.path(), 3);
+    // Resets stay pending for an hour: the follow waits.
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "3600", "--seed", "3"],
+    );
+    let report = dir.path().join("report.csv");
+    let passcodes = dir.path().join("passcodes.csv");
+    let p = passcodes.to_string_lossy().into_owned();
+    let mut child = run_cmd(
+        &tenant,
+        &[&job],
+        &report,
+        &["--follow", "10m", "--passcodes", &p],
+    )
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("still pending; reading again") {
+            break;
+        }
+    }
+    crate::common::tenant::signal(&mut child, "-TERM");
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(3), "{seen}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter().all(|r| r["action_state"] == "pending"),
+        "{rows:?}"
+    );
+    assert!(!passcodes.exists(), "no passcode yet, so no file: {seen}");
+}

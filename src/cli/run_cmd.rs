@@ -193,11 +193,11 @@ fn run_inner(
                         "following the resets through deviceActionResults for up to {}",
                         humantime::format_duration(follow.wait)
                     );
-                    *followed = Some(runtime.block_on(crate::status::execute(
-                        &status_config,
-                        client,
-                        Box::pin(signals::interrupted()),
-                    )));
+                    *followed = Some(runtime.block_on(async {
+                        // Made inside the runtime: the listener is a task.
+                        let stop = Box::pin(signals::interrupted());
+                        crate::status::execute(&status_config, client, stop).await
+                    }));
                 }
                 ran
             }

@@ -139,13 +139,17 @@ pub fn passcodes_name_taken(path: &Path) -> bool {
 }
 
 /// Whether `path` is a passcodes file with no passcode in it: the header alone (with or
-/// without a byte-order mark), as a killed command leaves it.
+/// without a byte-order mark), or nothing at all, as a killed command leaves it.
 fn holds_only_the_header(path: &Path) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
     if !meta.is_file() || meta.len() > 256 {
         return false;
+    }
+    // Empty: killed between creating the file and writing its header.
+    if meta.len() == 0 {
+        return true;
     }
     let Ok(bytes) = std::fs::read(path) else {
         return false;
@@ -216,8 +220,11 @@ impl PasscodeFile {
         })?;
         let mut out = BufWriter::new(file);
         let head = if bom { BOM } else { b"" };
+        // The header on disk at once: a command killed before its first passcode leaves
+        // a file this function recognises and takes again.
         out.write_all(head)
             .and_then(|_| write_csv_line(&mut out, PASSCODE_COLUMNS))
+            .and_then(|_| out.flush())
             .map_err(|source| StatusError::PasscodesFile {
                 path: path.to_owned(),
                 source,
@@ -360,7 +367,6 @@ mod tests {
     fn a_file_that_is_not_a_bare_passcodes_header_is_never_taken() {
         let dir = tempfile::tempdir().unwrap();
         for text in [
-            "",
             "device_id,device_name,serial_number,user_principal_name,passcode,generated_at\nd1,,,,1234,\n",
             "notes about passcodes\n",
         ] {
@@ -380,5 +386,11 @@ mod tests {
         std::fs::write(&bare, format!("\u{feff}{}\r\n", PASSCODE_COLUMNS.join(","))).unwrap();
         assert!(!passcodes_name_taken(&bare));
         assert!(!passcodes_name_taken(&dir.path().join("absent.csv")));
+        let empty = dir.path().join("empty.csv");
+        std::fs::write(&empty, "").unwrap();
+        assert!(
+            !passcodes_name_taken(&empty),
+            "an empty file holds no passcode"
+        );
     }
 }
