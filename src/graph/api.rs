@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use super::client::{Connection, GraphClient, PageRequest, Reply};
-use super::device::{ActionResult, DevicePage, ManagedDevice};
+use super::device::{DeviceActions, DevicePage, ManagedDevice};
 use super::errors::CallError;
 use super::groups::{GroupRef, MembersPage};
 
@@ -34,7 +34,7 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
         &self,
         id: &str,
         connection: Connection,
-    ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send;
+    ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send;
 
     /// The groups named `name`. Fakes that serve no groups answer 404.
     fn find_groups(
@@ -98,7 +98,7 @@ impl GraphApi for GraphClient {
         &self,
         id: &str,
         connection: Connection,
-    ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send {
+    ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send {
         GraphClient::action_results(self, id, connection)
     }
 

@@ -15,7 +15,7 @@ use super::auth::{AuthError, TokenSource};
 use super::cloud::Endpoints;
 use super::credentials::Identity;
 use super::device::{
-    ActionResult, ActionResultsBody, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
+    ActionResultsBody, DeviceActions, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
 };
 use super::errors::{CallError, CallErrorKind};
 use super::exchange::{bare_error, exchange};
@@ -283,17 +283,26 @@ impl GraphClient {
         .await
     }
 
-    /// `GET /beta/deviceManagement/managedDevices/{id}?$select=id,deviceActionResults`
+    /// `GET /beta/deviceManagement/managedDevices/{id}?$select=id,userPrincipalName,deviceActionResults`
     pub async fn action_results(
         &self,
         id: &str,
         connection: Connection,
-    ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+    ) -> Result<Reply<DeviceActions>, CallError> {
         let mut url = self.device_url("beta", id);
-        set_query(&mut url, &[("$select", "id,deviceActionResults")]);
+        set_query(
+            &mut url,
+            &[("$select", "id,userPrincipalName,deviceActionResults")],
+        );
         self.send(Method::GET, url, connection, READ_PERMISSION, |body| {
             let body: ActionResultsBody = serde_json::from_str(body).ok()?;
-            Some(body.results.unwrap_or_default())
+            Some(DeviceActions {
+                results: body.results.unwrap_or_default(),
+                user_principal_name: body
+                    .user_principal_name
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty()),
+            })
         })
         .await
     }

@@ -218,7 +218,7 @@ async fn reset_passcode_posts_an_empty_body_and_takes_204() {
 #[tokio::test]
 async fn action_results_are_read() {
     let (server, _) = graph_server(|_| {
-        Answer::json(200, serde_json::json!({"id": ID, "deviceActionResults": [
+        Answer::json(200, serde_json::json!({"id": ID, "userPrincipalName": "ada@contoso.com", "deviceActionResults": [
             {"@odata.type": "#microsoft.graph.resetPasscodeActionResult", "actionName": "resetPasscode",
              "actionState": "pending", "startDateTime": "2026-11-22T01:00:00Z"}
         ]}))
@@ -228,11 +228,21 @@ async fn action_results_are_read() {
         .action_results(ID, Connection::Pooled)
         .await
         .unwrap();
-    assert_eq!(reply.value.len(), 1);
-    assert_eq!(reply.value[0].action_state.as_deref(), Some("pending"));
+    assert_eq!(reply.value.results.len(), 1);
+    assert_eq!(
+        reply.value.results[0].action_state.as_deref(),
+        Some("pending")
+    );
+    // The user comes in the same request: whose device a generated passcode is for.
+    assert_eq!(
+        reply.value.user_principal_name.as_deref(),
+        Some("ada@contoso.com")
+    );
     assert_eq!(
         graph_requests(&server)[0].target,
-        format!("/beta/deviceManagement/managedDevices/{ID}?$select=id,deviceActionResults")
+        format!(
+            "/beta/deviceManagement/managedDevices/{ID}?$select=id,userPrincipalName,deviceActionResults"
+        )
     );
 }
 

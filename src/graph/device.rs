@@ -169,6 +169,26 @@ pub enum ErrorCode {
 pub(crate) struct ActionResultsBody {
     #[serde(default, rename = "deviceActionResults")]
     pub results: Option<Vec<ActionResult>>,
+    #[serde(default, rename = "userPrincipalName")]
+    pub user_principal_name: Option<String>,
+}
+
+/// A device's `deviceActionResults`, and its user (read in the same request, so that a
+/// generated passcode says whose device it is for, even when the job did not).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceActions {
+    pub results: Vec<ActionResult>,
+    /// Graph's `userPrincipalName`; `None` when empty or absent (a userless device).
+    pub user_principal_name: Option<String>,
+}
+
+impl From<Vec<ActionResult>> for DeviceActions {
+    fn from(results: Vec<ActionResult>) -> DeviceActions {
+        DeviceActions {
+            results,
+            user_principal_name: None,
+        }
+    }
 }
 
 #[cfg(test)]

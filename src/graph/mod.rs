@@ -56,7 +56,9 @@ pub use cloud::{Cloud, EndpointError, Endpoints};
 pub use credentials::{
     AppCredential, AuthMethod, CredentialError, Identity, IdentityFlags, Interactive, Resolved,
 };
-pub use device::{ActionResult, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS};
+pub use device::{
+    ActionResult, DeviceActions, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS,
+};
 pub use errors::{CallError, CallErrorKind};
 pub use interactive::SignInUi;
 pub use retry_after::parse_retry_after;

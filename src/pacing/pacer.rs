@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
+use crate::graph::{CallError, Connection, DeviceActions, GraphApi, Reply};
 use crate::report::Outcome;
 
 use super::cooldown::Cooldown;
@@ -204,7 +204,7 @@ impl<G: GraphApi> Pacer<G> {
 
     /// One device's `deviceActionResults`, read with the limiters, the shared pause and
     /// the retry policy. Graph's passcodes stay inside the `ActionResult`s' `Secret`s.
-    pub async fn action_results(&self, id: &str) -> Result<Vec<ActionResult>, ReadFailure> {
+    pub async fn action_results(&self, id: &str) -> Result<DeviceActions, ReadFailure> {
         if self.is_aborted() {
             return Err(ReadFailure {
                 outcome: Outcome::NotAttempted,

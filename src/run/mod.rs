@@ -915,7 +915,7 @@ mod tests {
 
     use super::*;
     use crate::graph::{
-        ActionResult, CallError, Connection, DevicePage, ManagedDevice, PageRequest, Reply,
+        CallError, Connection, DeviceActions, DevicePage, ManagedDevice, PageRequest, Reply,
     };
     use crate::planner::{Identity, Work};
     use crate::rules::{Action, ActionChoice, Platform};
@@ -947,7 +947,7 @@ mod tests {
             &self,
             _: &str,
             _: Connection,
-        ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+        ) -> Result<Reply<DeviceActions>, CallError> {
             panic!("a bug while reading deviceActionResults")
         }
     }

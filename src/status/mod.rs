@@ -365,7 +365,7 @@ fn write_outputs(
         let meaning = f
             .map(|f| codes::explain(&f.state, &f.error_code, &row.platform))
             .unwrap_or_default();
-        let row = if meaning.is_empty() {
+        let mut row = if meaning.is_empty() {
             row
         } else {
             ReportRow {
@@ -373,6 +373,12 @@ fn write_outputs(
                 ..row
             }
         };
+        // Whose device it is, as Graph says, where the run report does not.
+        if row.user_principal_name.trim().is_empty()
+            && let Some(user) = f.and_then(|f| f.user.as_deref())
+        {
+            row.user_principal_name = user.to_owned();
+        }
         if let Err(e) = writer.write(&row, f).and_then(|()| match &mut sheet {
             Some(sheet) => sheet.push_with(&row, &output::status_cells(f)),
             None => Ok(()),

@@ -88,7 +88,11 @@ async fn read_pass<G: GraphApi>(
         let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
         tasks.spawn(async move {
             let found = match pacer.action_results(&id).await {
-                Ok(results) => state::select(&results, sent_at),
+                Ok(actions) => {
+                    let mut found = state::select(&actions.results, sent_at);
+                    found.user = actions.user_principal_name;
+                    found
+                }
                 Err(failure) => {
                     let word = match failure.outcome {
                         Outcome::NotFound => state::DEVICE_NOT_FOUND,

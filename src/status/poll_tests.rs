@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::graph::{
-    ActionResult, CallError, CallErrorKind, Connection, DevicePage, GraphApi, ManagedDevice,
-    PageRequest, Reply,
+    ActionResult, CallError, CallErrorKind, Connection, DeviceActions, DevicePage, GraphApi,
+    ManagedDevice, PageRequest, Reply,
 };
 use crate::pacing::cooldown::Backoff;
 use crate::pacing::{Pacer, Settings};
@@ -85,7 +85,7 @@ impl GraphApi for Scripted {
         &self,
         id: &str,
         _: Connection,
-    ) -> Result<Reply<Vec<ActionResult>>, CallError> {
+    ) -> Result<Reply<DeviceActions>, CallError> {
         let n = {
             let mut reads = self.reads.lock().unwrap();
             let n = reads.entry(id.to_owned()).or_default();
@@ -106,7 +106,8 @@ impl GraphApi for Scripted {
                 start_date_time: Some("2026-11-22T02:00:00Z".into()),
                 last_updated_date_time: Some("2026-11-22T02:00:05Z".into()),
                 ..ActionResult::default()
-            }],
+            }]
+            .into(),
             status: 200,
             request_id: None,
             client_request_id: "c".into(),

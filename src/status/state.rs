@@ -39,6 +39,9 @@ pub struct Found {
     pub passcode: Option<Secret>,
     /// Why the device could not be read, for the summary (never a passcode).
     pub detail: String,
+    /// The device's user as Graph names it: the passcode's recipient when the run
+    /// report does not say.
+    pub user: Option<String>,
 }
 
 impl Found {
@@ -50,6 +53,7 @@ impl Found {
             error_code: String::new(),
             passcode: None,
             detail: detail.into(),
+            user: None,
         }
     }
 }
@@ -77,6 +81,7 @@ pub fn select(results: &[ActionResult], sent_at: Option<SystemTime>) -> Found {
         },
         passcode: entry.passcode.clone().filter(|p| !p.expose().is_empty()),
         detail: String::new(),
+        user: None,
     }
 }
 

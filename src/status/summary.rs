@@ -353,6 +353,7 @@ mod tests {
             error_code: code.into(),
             passcode: passcode.map(Secret::new),
             detail: String::new(),
+            user: None,
         }
     }
 

@@ -56,7 +56,7 @@ impl<G: GraphApi> Engine<G> {
                     outcome: failure.outcome,
                     detail: failure.detail,
                 })?;
-            if let Some(found) = reset_since(&reply.value, sent.first) {
+            if let Some(found) = reset_since(&reply.value.results, sent.first) {
                 return Ok(Some(found.clone()));
             }
         }

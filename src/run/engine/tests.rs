@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::graph::{
-    ActionResult, CallError, CallErrorKind, Connection, DevicePage, GraphApi, ManagedDevice,
-    PageRequest, Reply,
+    ActionResult, CallError, CallErrorKind, Connection, DeviceActions, DevicePage, GraphApi,
+    ManagedDevice, PageRequest, Reply,
 };
 use crate::pacing::cooldown::Backoff;
 use crate::pacing::{AbortReason, MAX_TOKEN_RENEWALS, Settings};
@@ -347,7 +347,7 @@ impl GraphApi for FakeGraph {
         &self,
         id: &str,
         connection: Connection,
-    ) -> impl Future<Output = Result<Reply<Vec<ActionResult>>, CallError>> + Send {
+    ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send {
         self.record(id, CallKind::Read, connection);
         let answer = {
             let mut state = self.state();
@@ -380,7 +380,7 @@ impl GraphApi for FakeGraph {
                                 ..ActionResult::default()
                             }),
                     );
-                    Ok(reply(results, 200))
+                    Ok(reply(DeviceActions::from(results), 200))
                 }
             }
         };
