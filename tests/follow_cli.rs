@@ -239,7 +239,7 @@ fn the_rehearsal_shows_the_simulator_s_own_account_only_when_verbose() {
 #[cfg(unix)]
 #[test]
 fn an_interrupted_follow_writes_the_states_read_so_far() {
-    use std::io::BufRead;
+    use crate::common::tenant::signal_at_line;
     let dir = TempDir::new().unwrap();
     let job = job(dir.path(), 3);
     // Resets stay pending for an hour: the follow waits.
@@ -251,7 +251,7 @@ fn an_interrupted_follow_writes_the_states_read_so_far() {
     let report = dir.path().join("report.csv");
     let passcodes = dir.path().join("passcodes.csv");
     let p = passcodes.to_string_lossy().into_owned();
-    let mut child = run_cmd(
+    let child = run_cmd(
         &tenant,
         &[&job],
         &report,
@@ -259,22 +259,7 @@ fn an_interrupted_follow_writes_the_states_read_so_far() {
     )
     .spawn()
     .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("still pending; reading again") {
-            break;
-        }
-    }
-    crate::common::tenant::signal(&mut child, "-TERM");
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let code = child.wait().unwrap().code();
+    let (code, seen) = signal_at_line(child, "still pending; reading again", "-TERM");
     assert_eq!(code, Some(3), "{seen}");
     let rows = read_report(&report);
     assert_eq!(rows.len(), 4);

@@ -635,7 +635,6 @@ async fn every_reset_done_exits_0() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_wait_writes_what_it_read_and_leaves_no_passcodes_file() {
-    use std::io::BufRead;
     let t = ran(ReportFormat::Csv).await;
     let passcodes = t.dir.path().join("passcodes.csv");
     let url = t.sim.base_url();
@@ -651,23 +650,11 @@ async fn an_interrupted_wait_writes_what_it_read_and_leaves_no_passcodes_file() 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let (code, stderr) = tokio::task::spawn_blocking(move || {
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains("still pending; reading again") {
-                break;
-            }
-        }
-        crate::common::tenant::signal(&mut child, "-TERM");
-        for line in lines {
-            seen.push_str(&line.unwrap());
-            seen.push('\n');
-        }
-        (child.wait().unwrap().code(), seen)
+        crate::common::tenant::signal_at_line(
+            cmd.spawn().unwrap(),
+            "still pending; reading again",
+            "-TERM",
+        )
     })
     .await
     .unwrap();

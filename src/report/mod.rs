@@ -732,7 +732,7 @@ pub fn generates_passcode(platform: &str) -> bool {
 }
 
 /// A path as a shell would take it: quoted when it holds a space.
-fn shown_path(path: &Path) -> String {
+pub fn shown_path(path: &Path) -> String {
     let text = path.display().to_string();
     if text.contains(char::is_whitespace) {
         format!("\"{text}\"")

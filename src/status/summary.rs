@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::state::{Found, is_done, is_failure, is_open};
+use crate::report::shown_path as shown;
 
 /// The most devices a list in the text shows; the JSON and the report have all.
 const SHOWN: usize = 20;
@@ -323,16 +324,6 @@ fn list(out: &mut String, title: &str, devices: &[DeviceState]) {
             "  ... and {} more: see the report\n",
             devices.len() - SHOWN
         ));
-    }
-}
-
-/// A path as a shell takes it: quoted when it holds a space.
-fn shown(path: &std::path::Path) -> String {
-    let text = path.display().to_string();
-    if text.contains(char::is_whitespace) {
-        format!("\"{text}\"")
-    } else {
-        text
     }
 }
 

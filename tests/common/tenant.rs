@@ -276,3 +276,26 @@ pub fn assert_complete(rows: &[crate::common::Row], job_rows: usize, namings: us
         assert_eq!(n, namings, "row {key:?} appears {n} times");
     }
 }
+
+/// Reads the child's stderr until a line holds `line`, sends `sig`, and returns the
+/// exit code and all of stderr: an interrupt at an observable point, not after a sleep.
+#[cfg(unix)]
+pub fn signal_at_line(mut child: Child, line: &str, sig: &str) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = String::new();
+    for l in lines.by_ref() {
+        let l = l.expect("stderr reads");
+        seen.push_str(&l);
+        seen.push('\n');
+        if l.contains(line) {
+            break;
+        }
+    }
+    signal(&mut child, sig);
+    for l in lines {
+        seen.push_str(&l.expect("stderr reads"));
+        seen.push('\n');
+    }
+    (child.wait().expect("the child ends").code(), seen)
+}
