@@ -250,8 +250,31 @@ struct PlanArgs {
     /// Job files: CSV (any Excel dialect, any encoding), a workbook (.xlsx, .xlsm,
     /// .xlsb, .xls, .ods), JSON array, Graph {"value": [...]}, a job document
     /// {"action": ..., "devices": [...]}, JSON Lines, or a .zip of any of these.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present_any = ["user", "users", "group", "where_", "all_devices"], value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// With --live: a user (UPN or object id) whose Intune devices are planned, each
+    /// judged by its live facts; repeatable. Reported under the source `(--user)`.
+    #[arg(long, value_name = "UPN", requires = "live")]
+    user: Vec<String>,
+    /// A file of users (a userPrincipalName column, or a list of UPNs without a
+    /// header), read like any job file; repeatable.
+    #[arg(long, value_name = "FILE")]
+    users: Vec<PathBuf>,
+    /// With --live: an Entra group (display name or object id) whose transitive
+    /// members' devices are planned; repeatable. Needs GroupMember.Read.All.
+    #[arg(long, value_name = "NAME_OR_ID", requires = "live")]
+    group: Vec<String>,
+    /// With --live: the tenant's devices an OData filter matches (see `run --help`).
+    #[arg(
+        long = "where",
+        value_name = "ODATA",
+        conflicts_with = "all_devices",
+        requires = "live"
+    )]
+    where_: Option<String>,
+    /// With --live: every managed device of the tenant, each judged by the rules.
+    #[arg(long, requires = "live")]
+    all_devices: bool,
     /// Which action to plan. A job file's own `action` column or field wins over this.
     #[arg(long, value_enum, default_value_t = ActionArg::Auto)]
     action: ActionArg,
@@ -364,8 +387,25 @@ impl PlanArgs {
         if let Some(r) = self.read_rate {
             settings.read_rate = r;
         }
+        let filter = match (&self.where_, self.all_devices) {
+            (Some(expr), _) => {
+                // Checked now: an expression the tool cannot check is refused before
+                // anything is read.
+                crate::graph::filter::parse(expr).map_err(CommandError::Usage)?;
+                Some(expr.clone())
+            }
+            (None, true) => Some("*".to_owned()),
+            (None, false) => None,
+        };
+        let mut files = self.files;
+        files.extend(self.users);
         let config = crate::run::LivePlanConfig {
-            files: self.files,
+            files,
+            targets: crate::run::Targets {
+                users: self.user,
+                groups: self.group,
+                filter,
+            },
             options: PlanOptions {
                 action: Some(self.action.into()),
                 lookup: self.lookup.into(),
@@ -382,8 +422,10 @@ impl PlanArgs {
     }
 
     fn into_config(self) -> PlanConfig {
+        let mut files = self.files;
+        files.extend(self.users);
         PlanConfig {
-            files: self.files,
+            files,
             options: PlanOptions {
                 action: Some(self.action.into()),
                 lookup: self.lookup.into(),

@@ -206,6 +206,46 @@ fn plan_live_judges_every_row_by_reads_and_sends_no_post() {
 }
 
 #[test]
+fn plan_live_takes_the_target_flags_run_takes() {
+    let dir = TempDir::new().unwrap();
+    let inventory = ios_job(dir.path(), 6);
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("where.csv");
+    let (code, stderr) = intune(
+        &tenant,
+        &["plan", "--live", "--where", "operatingSystem eq 'iOS'"],
+        &report,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 6, "one row per matching device: {rows:?}");
+    assert!(rows.iter().all(|r| r["source"] == "(--where)"), "{rows:?}");
+    assert_eq!(count(&rows, "planned"), 6);
+    // Every device of the tenant: the Macs too, judged ineligible.
+    let report = dir.path().join("all.csv");
+    let (code, stderr) = intune(&tenant, &["plan", "--live", "--all-devices"], &report);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    assert_eq!(count(&rows, "ineligible"), 2);
+    // Without --live they are refused: a plan offline cannot expand them.
+    let report = dir.path().join("offline.csv");
+    let (code, stderr) = intune(&tenant, &["plan", "--all-devices"], &report);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--live"), "{stderr}");
+    let (log, _) = tenant.stop();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("\"POST\"") && !l.contains("\"kind\":\"token\"")),
+        "plan --live sent a POST"
+    );
+}
+
+#[test]
 fn the_entra_device_download_is_read_by_its_entra_device_id() {
     let dir = TempDir::new().unwrap();
     // The Entra admin center's "Download devices" headers (GRAPH.md).

@@ -23,7 +23,6 @@ use crate::report::{report_path, write_summary_json};
 
 use super::engine::{Engine, Prior};
 use super::ledger::RowKey;
-use super::snapshot::JobSnapshot;
 use super::{INVENTORY_THRESHOLD, LookupVia};
 
 /// Everything `plan --live` needs.
@@ -40,6 +39,8 @@ pub struct LivePlanConfig {
     pub lookup_via: LookupVia,
     /// `--sheet`, `--encoding`.
     pub read: crate::job::ReadOptions,
+    /// `--user`, `--group`, `--where`, `--all-devices`: expanded as `run` does.
+    pub targets: super::Targets,
 }
 
 /// Resolves and judges every row by reads, and writes the plan report in input order.
@@ -55,7 +56,7 @@ pub async fn live_plan<G: GraphApi>(
         lookup: LookupMode::Always,
         ..config.options
     };
-    let job = JobSnapshot::take(&config.files, config.read.clone())?;
+    let job = super::take_job(&config.files, &config.read, &config.targets)?;
     let mut lookups = 0u64;
     assess_all(job.open()?, &mut Planner::new(options), &mut |_, a| {
         if a.work.is_some() {

@@ -182,6 +182,54 @@ impl Prepared {
     }
 }
 
+/// What the command line names besides job files: `--user`, `--group`, `--where` or
+/// `--all-devices` (`*`).
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    pub filter: Option<String>,
+}
+
+impl RunConfig {
+    fn targets(&self) -> Targets {
+        Targets {
+            users: self.users.clone(),
+            groups: self.groups.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+/// The job as read once: the files, then one synthetic file per kind of target flag
+/// (`(--user)`, `(--group)`, `(--where)`), each row of which names a target.
+pub fn take_job(
+    files: &[PathBuf],
+    read: &ReadOptions,
+    targets: &Targets,
+) -> Result<JobSnapshot, CommandError> {
+    let mut job = JobSnapshot::take(files, read.clone())?;
+    if !targets.users.is_empty() {
+        job = job.with_text(
+            "(--user)",
+            "users.csv",
+            &users_job("userPrincipalName", &targets.users),
+        )?;
+    }
+    if !targets.groups.is_empty() {
+        job = job.with_text(
+            "(--group)",
+            "groups.csv",
+            &users_job("group", &targets.groups),
+        )?;
+    }
+    if let Some(filter) = &targets.filter {
+        let where_job = users_job("where", std::slice::from_ref(filter));
+        job = job.with_text("(--where)", "where.csv", &where_job)?;
+    }
+    Ok(job)
+}
+
 /// Reads the job once, takes the job lock, reads a resumed run's ledger back (refusing a
 /// changed job), and counts the plan. Nothing is sent; every refusal is exit 2.
 pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
@@ -190,25 +238,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
             "--resume needs --report PATH: the report of the run to continue".into(),
         ));
     }
-    let mut job = JobSnapshot::take(&config.files, config.read.clone())?;
-    if !config.users.is_empty() {
-        job = job.with_text(
-            "(--user)",
-            "users.csv",
-            &users_job("userPrincipalName", &config.users),
-        )?;
-    }
-    if !config.groups.is_empty() {
-        job = job.with_text(
-            "(--group)",
-            "groups.csv",
-            &users_job("group", &config.groups),
-        )?;
-    }
-    if let Some(filter) = &config.filter {
-        let where_job = users_job("where", std::slice::from_ref(filter));
-        job = job.with_text("(--where)", "where.csv", &where_job)?;
-    }
+    let job = take_job(&config.files, &config.read, &config.targets())?;
     let jobs = job.open()?;
     if config.options.action.is_none()
         && let Some(job) = jobs
