@@ -475,6 +475,14 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         .or(export_os.as_deref())
         .map(device_kind)
         .or_else(|| os.as_deref().map(os_kind));
+    // A platform key that contradicts the row's own operating system (an `ios` row of
+    // an Android device, edited by hand) is no fact: the other facts decide, and a
+    // lookup where they cannot.
+    let keyed = keyed.filter(|p| match &kind {
+        Some(Kind::Known(k)) => family(*k) == family(*p),
+        Some(Kind::AndroidEnterprise | Kind::AndroidUnknownFlavour) => family(*p) == "android",
+        _ => true,
+    });
 
     match (from_enrollment.or(keyed), kind) {
         // Apple User Enrollment is reported on macOS too; macOS is ineligible anyway.
@@ -499,6 +507,22 @@ pub fn classify(fields: &DeviceFields) -> Classified {
             Classified::Unrecognised(column, value.to_owned())
         }
         (None, None) => Classified::Missing(Column::OperatingSystem),
+    }
+}
+
+/// The operating system a platform runs: what a platform key must agree with.
+fn family(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Ios | Platform::IosUserEnrollment | Platform::Visionos => "apple_mobile",
+        Platform::Macos => "macos",
+        Platform::AndroidDeviceAdmin
+        | Platform::AndroidWorkProfile
+        | Platform::AndroidCorporateWorkProfile
+        | Platform::AndroidFullyManaged
+        | Platform::AndroidDedicated
+        | Platform::AndroidAosp => "android",
+        Platform::Windows | Platform::WindowsMobile => "windows",
+        Platform::Other | Platform::NotMdmManaged => "other",
     }
 }
 

@@ -260,6 +260,20 @@ fn a_report_row_is_judged_by_the_platform_the_report_names() {
 }
 
 #[test]
+fn a_platform_key_that_contradicts_the_operating_system_is_not_a_fact() {
+    let mut p = planner(LookupMode::Auto);
+    let facts = [
+        (Column::Id, ID_A),
+        (Column::OperatingSystem, "Android"),
+        (Column::OsVersion, "14"),
+        (Column::Platform, "ios"),
+    ];
+    let a = assess(&mut p, 0, row(2, &facts));
+    assert_ne!(a.row.platform, "ios", "{:?}", a.row);
+    assert_eq!(a.row.reason, "lookup_required", "the live facts decide");
+}
+
+#[test]
 fn a_platform_value_that_is_no_key_is_not_a_fact() {
     let mut p = planner(LookupMode::Auto);
     let facts = [
