@@ -41,16 +41,24 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     let report = dir.path().join("report.csv");
     let passcodes = dir.path().join("passcodes.csv");
     let p = passcodes.to_string_lossy().into_owned();
+    let json = dir.path().join("summary.json");
+    let j = json.to_string_lossy().into_owned();
     let mut child = run_cmd(
         &tenant,
         &[&job],
         &report,
-        &["--follow", "20s", "--passcodes", &p],
+        &["--follow", "20s", "--passcodes", &p, "--summary-json", &j],
     )
     .spawn()
     .unwrap();
     let out = wait_for(&mut child, LIMIT);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // For machines: the run's summary, and what following found.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["command"], "run");
+    assert_eq!(summary["followed"]["command"], "status");
+    assert_eq!(summary["followed"]["queried"], 4, "{summary}");
     // The run report itself carries the action states: no second report beside it.
     assert!(!dir.path().join("report.status.csv").exists());
     let status = read_report(&report);

@@ -198,6 +198,19 @@ fn run_inner(
                         let stop = Box::pin(signals::interrupted());
                         crate::status::execute(&status_config, client, stop).await
                     }));
+                    // --summary-json: the run's summary gains what following found.
+                    if let (Some(path), Some(Ok(status))) = (&config.summary_json, &*followed) {
+                        let mut json = serde_json::to_value(&outcome.summary)
+                            .unwrap_or(serde_json::Value::Null);
+                        if let Some(fields) = json.as_object_mut() {
+                            fields.insert(
+                                "followed".into(),
+                                serde_json::to_value(&status.summary)
+                                    .unwrap_or(serde_json::Value::Null),
+                            );
+                        }
+                        crate::report::write_summary_json(path, &json)?;
+                    }
                 }
                 ran
             }
