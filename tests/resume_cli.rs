@@ -10,8 +10,10 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::common::read_report;
+#[cfg(unix)]
+use crate::common::tenant::bin;
 use crate::common::tenant::{
-    CLIENT, Tenant, assert_complete, bin, ios_job, ios_serial, ledger_events, ledger_of, run_cmd,
+    CLIENT, Tenant, assert_complete, ios_job, ios_serial, ledger_events, ledger_of, run_cmd,
     signal, wait_for, wait_for_ledger,
 };
 

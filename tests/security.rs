@@ -11,8 +11,10 @@ use intune_reset::sim::DEFAULT_TENANT_ID;
 use serde_json::Value;
 use tempfile::TempDir;
 
+#[cfg(unix)]
+use crate::common::repo;
 use crate::common::tenant::Tenant;
-use crate::common::{count, intune_reset, read_report, repo, write};
+use crate::common::{count, intune_reset, read_report, write};
 
 const CLIENT_ID: &str = "5e7d1c3b-2a4f-4b6e-8d9c-1f2e3d4c5b6a";
 /// Distinctive enough that finding it anywhere can only mean a leak.
