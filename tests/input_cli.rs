@@ -106,6 +106,43 @@ fn an_xlsx_export_is_read_from_its_header_row_with_excel_row_numbers_and_values(
     );
 }
 
+/// A workbook piped in (`plan /dev/stdin < devices.xlsx`, `plan <(curl ...)`) is read
+/// as the workbook it is, not refused as binary text.
+#[cfg(unix)]
+#[test]
+fn a_workbook_piped_in_is_read_as_a_workbook() {
+    let dir = TempDir::new().unwrap();
+    let book = dir.path().join("devices.xlsx");
+    devices_workbook(&book);
+    let report = dir.path().join("piped.csv");
+    let mut child = std::process::Command::new(crate::common::tenant::bin())
+        .args(["plan", "/dev/stdin", "--report"])
+        .arg(&report)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&book).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Excel workbook (.xlsx), sheet 'Devices', Unicode"),
+        "{stderr}"
+    );
+    let rows = read_report(&report);
+    assert_eq!(
+        by(&rows, "row"),
+        ["4", "6", "7"],
+        "the same rows as from the file"
+    );
+}
+
 #[test]
 fn an_imei_typed_as_a_number_is_all_its_digits() {
     let dir = TempDir::new().unwrap();

@@ -173,6 +173,32 @@ enum Container {
     Text,
 }
 
+/// A pipe or FIFO (`plan <(cat book.xlsx)`, `/dev/stdin`), copied whole into a private
+/// folder as `job`; `None` for a regular file or a folder (which the text reader refuses
+/// with its own sentence).
+fn spool_pipe(path: &Path, name: &str) -> Result<Option<tempfile::TempDir>, JobError> {
+    let io_err = |e: std::io::Error| JobError::Io {
+        path: name.to_owned(),
+        message: e.to_string(),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        // Said by the readers, as before.
+        Err(_) => return Ok(None),
+    };
+    if meta.is_file() || meta.is_dir() {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("intune-reset-pipe-")
+        .tempdir()
+        .map_err(io_err)?;
+    let mut input = std::fs::File::open(path).map_err(io_err)?;
+    let mut copy = std::fs::File::create(dir.path().join("job")).map_err(io_err)?;
+    std::io::copy(&mut input, &mut copy).map_err(io_err)?;
+    Ok(Some(dir))
+}
+
 fn container(path: &Path, name: &str) -> Result<Container, JobError> {
     let io_err = |e: std::io::Error| JobError::Io {
         path: name.to_owned(),
@@ -234,6 +260,17 @@ pub fn open_all_named(
     options: &ReadOptions,
 ) -> Result<Vec<JobFile>, JobError> {
     let name = name.to_owned();
+    if let Some(spooled) = spool_pipe(path, &name)? {
+        // A pipe or FIFO is read once, into a private folder, and then recognised by
+        // its bytes as any file is: a workbook or a ZIP piped in is read as one.
+        let dir = Arc::new(spooled);
+        let copy = dir.path().join("job");
+        let mut files = open_all_named(&copy, &name, options)?;
+        for file in &mut files {
+            file._unpacked.get_or_insert_with(|| dir.clone());
+        }
+        return Ok(files);
+    }
     match container(path, &name)? {
         Container::Zip(None, zip) => {
             let unpacked = archive::extract(*zip, &name)?;
