@@ -448,6 +448,10 @@ fn already_sent(
     names: &ColumnNames,
     source: &str,
 ) -> Option<(&'static str, String)> {
+    // Called for every planned row: a job that is no report costs two lookups.
+    if fields.get(Column::Outcome).is_none() && fields.get(Column::ActionState).is_none() {
+        return None;
+    }
     let get = |c: Column| {
         fields
             .get(c)
@@ -456,11 +460,13 @@ fn already_sent(
     };
     let state = get(Column::ActionState);
     let outcome = get(Column::Outcome);
-    let told = format!(
-        "{} says '{}'",
-        quoted_column(names, Column::Outcome),
-        echo(fields.get(Column::Outcome).unwrap_or(""))
-    );
+    let told = || {
+        format!(
+            "{} says '{}'",
+            quoted_column(names, Column::Outcome),
+            echo(fields.get(Column::Outcome).unwrap_or(""))
+        )
+    };
     match state.as_str() {
         "failed" | "canceled" | "notsupported" => return None,
         "done" | "pending" | "active" | "none" => {
@@ -480,7 +486,8 @@ fn already_sent(
         return Some((
             "already_reset",
             format!(
-                "{told}: {source} is a report of a run that already reset this device; a second reset would change the passcode again. Retry only the rows that did not succeed (a status report's failed resets are retried), or clear the row's '{}' cell to reset it once more on purpose",
+                "{}: {source} is a report of a run that already reset this device; a second reset would change the passcode again. Retry only the rows that did not succeed (a status report's failed resets are retried), or clear the row's '{}' cell to reset it once more on purpose",
+                told(),
                 names.name(Column::Outcome)
             ),
         ));
@@ -489,7 +496,8 @@ fn already_sent(
         return Some((
             "fate_unknown",
             format!(
-                "{told} with reason outcome_unknown: the answer to this device's reset was lost, so it may have taken effect. Learn its fate first with `intune-reset status {source}`, and retry from the status report, which retries only the resets that failed"
+                "{} with reason outcome_unknown: the answer to this device's reset was lost, so it may have taken effect. Learn its fate first with `intune-reset status {source}`, and retry from the status report, which retries only the resets that failed",
+                told()
             ),
         ));
     }

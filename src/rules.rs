@@ -128,9 +128,10 @@ impl Platform {
     /// spaces ignored): the `platform` column of a report read as a job.
     pub fn from_key(text: &str) -> Option<Platform> {
         let key = normalize(text);
+        // Keys are lower case with `_` alone: compared without allocating one each.
         Platform::ALL
             .into_iter()
-            .find(|p| normalize(p.as_str()) == key)
+            .find(|p| p.as_str().chars().filter(|c| *c != '_').eq(key.chars()))
     }
 
     pub fn as_str(self) -> &'static str {

@@ -425,3 +425,16 @@ fn a_succeeded_row_finds_its_platforms_caveat() {
     assert!(eligible_detail("macos", "remove-passcode").is_none());
     assert!(eligible_detail("", "auto").is_none());
 }
+
+#[test]
+fn every_platform_key_reads_back_as_headers_are_spelled() {
+    for p in Platform::ALL {
+        assert_eq!(Platform::from_key(p.as_str()), Some(p), "{p:?}");
+    }
+    assert_eq!(
+        Platform::from_key("Android Work-Profile"),
+        Some(Platform::AndroidWorkProfile)
+    );
+    assert_eq!(Platform::from_key("Android"), None);
+    assert_eq!(Platform::from_key("unknown"), None);
+}
