@@ -362,16 +362,12 @@ fn write_outputs(
         summary.rows += 1;
         // A reset that ended badly: the run's "Graph accepted the action" gives way to
         // what the ending means and what to do.
-        let meaning = f
-            .map(|f| codes::explain(&f.state, &f.error_code, &row.platform))
-            .unwrap_or_default();
-        let mut row = if meaning.is_empty() {
-            row
-        } else {
-            ReportRow {
-                detail: meaning.into(),
+        let mut row = match f.filter(|f| !f.meaning.is_empty()) {
+            Some(f) => ReportRow {
+                detail: f.meaning.clone().into(),
                 ..row
-            }
+            },
+            None => row,
         };
         // Whose device it is, as Graph says, where the run report does not.
         if row.user_principal_name.trim().is_empty()

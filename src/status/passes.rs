@@ -86,8 +86,9 @@ async fn read_pass<G: GraphApi>(
         };
         let pacer = pacer.clone();
         let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
+        let platform = q.platform.clone();
         tasks.spawn(async move {
-            let found = match pacer.action_results(&id).await {
+            let mut found = match pacer.action_results(&id).await {
                 Ok(actions) => {
                     let mut found = state::select(&actions.results, sent_at);
                     found.user = actions.user_principal_name;
@@ -102,6 +103,7 @@ async fn read_pass<G: GraphApi>(
                     Found::own(word, failure.detail)
                 }
             };
+            found.meaning = super::codes::explain(&found.state, &found.error_code, &platform);
             drop(slot);
             (ordinal, found)
         });

@@ -42,6 +42,9 @@ pub struct Found {
     /// The device's user as Graph names it: the passcode's recipient when the run
     /// report does not say.
     pub user: Option<String>,
+    /// What a bad ending means and what to do ([`super::codes::explain`]); empty for
+    /// any other state.
+    pub meaning: String,
 }
 
 impl Found {
@@ -54,6 +57,7 @@ impl Found {
             passcode: None,
             detail: detail.into(),
             user: None,
+            meaning: String::new(),
         }
     }
 }
@@ -82,6 +86,7 @@ pub fn select(results: &[ActionResult], sent_at: Option<SystemTime>) -> Found {
         passcode: entry.passcode.clone().filter(|p| !p.expose().is_empty()),
         detail: String::new(),
         user: None,
+        meaning: String::new(),
     }
 }
 

@@ -99,7 +99,7 @@ impl StatusSummary {
             action_state: found.state.clone(),
             error_code: found.error_code.clone(),
             detail: found.detail.clone(),
-            meaning: super::codes::explain(&found.state, &found.error_code, platform),
+            meaning: found.meaning.clone(),
         };
         if is_open(&found.state) {
             if crate::report::generates_passcode(platform) {
@@ -302,9 +302,7 @@ fn list(out: &mut String, title: &str, devices: &[DeviceState]) {
         } else {
             format!(" ({})", d.device_name)
         };
-        let code = if !d.meaning.is_empty() {
-            format!(": {}", d.meaning)
-        } else if d.error_code.is_empty() {
+        let code = if d.error_code.is_empty() {
             String::new()
         } else {
             format!(", error code {}", d.error_code)
@@ -345,7 +343,16 @@ mod tests {
             passcode: passcode.map(Secret::new),
             detail: String::new(),
             user: None,
+            meaning: String::new(),
         }
+    }
+
+    /// Counts `found` as `status` does: its meaning read from its state and platform,
+    /// as the read pass sets it.
+    fn count(s: &mut StatusSummary, id: &str, name: &str, platform: &str, found: &Found) {
+        let mut found = found.clone();
+        found.meaning = crate::status::codes::explain(&found.state, &found.error_code, platform);
+        s.count(id, name, platform, &found);
     }
 
     fn sample(passcodes_file: Option<PathBuf>) -> StatusSummary {
@@ -358,25 +365,52 @@ mod tests {
         s.passcodes_file = passcodes_file;
         s.report = Some(PathBuf::from("reports/job-20261122T020000Z.status.csv"));
         let wp = "android_work_profile";
-        s.count("a1", "Pixel 7", wp, &found("done", "", Some("48151623")));
-        s.count("a2", "Galaxy Tab", wp, &found("done", "", Some("42424242")));
-        s.count("a3", "iPhone 15", "ios", &found("done", "", None));
-        s.count("a4", "Pixel 8", wp, &found("notSupported", "", None));
-        s.count(
+        count(
+            &mut s,
+            "a1",
+            "Pixel 7",
+            wp,
+            &found("done", "", Some("48151623")),
+        );
+        count(
+            &mut s,
+            "a2",
+            "Galaxy Tab",
+            wp,
+            &found("done", "", Some("42424242")),
+        );
+        count(&mut s, "a3", "iPhone 15", "ios", &found("done", "", None));
+        count(
+            &mut s,
+            "a4",
+            "Pixel 8",
+            wp,
+            &found("notSupported", "", None),
+        );
+        count(
+            &mut s,
             "a8",
             "iPhone 12",
             "ios",
             &found("failed", "-2016331099", None),
         );
-        s.count(
+        count(
+            &mut s,
             "a9",
             "Zebra",
             "android_dedicated",
             &found("failed", "1001", None),
         );
-        s.count("a5", "", wp, &found("pending", "", None));
-        s.count("a6", "Kiosk", wp, &Found::own(NOT_FOUND_IN_RESULTS, ""));
-        s.count(
+        count(&mut s, "a5", "", wp, &found("pending", "", None));
+        count(
+            &mut s,
+            "a6",
+            "Kiosk",
+            wp,
+            &Found::own(NOT_FOUND_IN_RESULTS, ""),
+        );
+        count(
+            &mut s,
             "a7",
             "Old",
             "ios",
@@ -421,7 +455,7 @@ mod tests {
     fn only_all_done_is_all_done() {
         let mut s = StatusSummary::new(PathBuf::from("r.csv"));
         assert!(s.all_done(), "nothing to check is not a failure");
-        s.count("a", "", "ios", &found("done", "", None));
+        count(&mut s, "a", "", "ios", &found("done", "", None));
         assert!(s.all_done());
         s.aborted = Some("stopped".into());
         assert!(!s.all_done());
