@@ -387,16 +387,7 @@ impl PlanArgs {
         if let Some(r) = self.read_rate {
             settings.read_rate = r;
         }
-        let filter = match (&self.where_, self.all_devices) {
-            (Some(expr), _) => {
-                // Checked now: an expression the tool cannot check is refused before
-                // anything is read.
-                crate::graph::filter::parse(expr).map_err(CommandError::Usage)?;
-                Some(expr.clone())
-            }
-            (None, true) => Some("*".to_owned()),
-            (None, false) => None,
-        };
+        let filter = run_args::target_filter(self.where_.as_deref(), self.all_devices)?;
         let mut files = self.files;
         files.extend(self.users);
         let config = crate::run::LivePlanConfig {

@@ -201,16 +201,7 @@ impl RunArgs {
             files,
             users: self.user,
             groups: self.group,
-            filter: match (&self.where_, self.all_devices) {
-                (Some(expr), _) => {
-                    // Checked now: an expression the tool cannot check is refused
-                    // before anything is read.
-                    crate::graph::filter::parse(expr).map_err(CommandError::Usage)?;
-                    Some(expr.clone())
-                }
-                (None, true) => Some("*".to_owned()),
-                (None, false) => None,
-            },
+            filter: target_filter(self.where_.as_deref(), self.all_devices)?,
             options: PlanOptions {
                 action: self.action.map(Into::into),
                 lookup: self.lookup.into(),
@@ -230,5 +221,21 @@ impl RunArgs {
             lookup_via: self.lookup_via.into(),
         };
         Ok((config, target))
+    }
+}
+
+/// `--where ODATA` or `--all-devices` (`*`), as a filter row; an expression the tool
+/// cannot check is refused now, before anything is read.
+pub(super) fn target_filter(
+    where_: Option<&str>,
+    all_devices: bool,
+) -> Result<Option<String>, CommandError> {
+    match (where_, all_devices) {
+        (Some(expr), _) => {
+            crate::graph::filter::parse(expr).map_err(CommandError::Usage)?;
+            Ok(Some(expr.to_owned()))
+        }
+        (None, true) => Ok(Some("*".to_owned())),
+        (None, false) => Ok(None),
     }
 }
