@@ -28,7 +28,6 @@ mod signals;
 mod simulate_args;
 mod status_args;
 
-use crate::status;
 use run_args::RunArgs;
 use simulate_args::{SimulateArgs, simulate};
 
@@ -523,12 +522,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
             let outcome = args.into_config().and_then(|config| {
-                status::run(
-                    config,
-                    &|name| std::env::var(name).ok(),
-                    &sign_in_ui(),
-                    &|| Box::pin(signals::interrupted()),
-                )
+                run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
             });
             finish(outcome, |outcome| {
                 eprint!("{}", outcome.summary.render());

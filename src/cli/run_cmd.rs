@@ -75,24 +75,13 @@ fn run_inner(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
         ));
     }
-    // The endpoints and the credential first: a plain-http URL to another host or a
-    // credential that is not configured is a usage error (exit 2), found before any
-    // file is read or any connection is opened.
+    // The endpoints and the credential first (see `identity`).
     let identity = match &target {
-        Target::Tenant(tenant) => {
-            let resolved = graph::resolve_identity(tenant, env).map_err(CommandError::Usage)?;
-            for warning in &resolved.warnings {
-                tracing::warn!("{warning}");
-            }
-            Some(resolved.identity)
-        }
+        Target::Tenant(tenant) => Some(identity(tenant, env)?),
         Target::Simulate { .. } => None,
     };
     let mut prepared = run::prepare(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    let runtime = runtime()?;
     let simulator = match &target {
         Target::Simulate { seed } => Some(runtime.block_on(start_simulator(
             &prepared.job_copies(),
@@ -224,6 +213,57 @@ fn run_inner(
     outcome
 }
 
+/// `status`: its files checked first, then signed in as `run` is; an interrupt stops
+/// the reads and the reports are written with what was read.
+pub fn status(
+    config: crate::status::StatusConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
+) -> Result<crate::status::StatusOutcome, CommandError> {
+    let prepared = crate::status::prepare(&config)?;
+    let identity = match identity(&config.tenant, env) {
+        Ok(identity) => identity,
+        Err(e) => {
+            prepared.abandon();
+            return Err(e);
+        }
+    };
+    runtime()?.block_on(async {
+        let timeout = config.settings.request_timeout;
+        match graph::sign_in(&config.tenant, identity, timeout, ui).await {
+            Ok((client, who)) => {
+                tracing::info!("signed in as {}", who.describe());
+                let stop = Box::pin(signals::interrupted());
+                crate::status::execute_prepared(&config, prepared, client, stop).await
+            }
+            Err(why) => Ok(prepared.not_signed_in(AbortReason::Authentication(why))),
+        }
+    })
+}
+
+/// The credential the flags and the environment name, each variable set but not used
+/// warned about. A plain-http URL to another host or a credential that is not
+/// configured is a usage error (exit 2), found before any file is read or any
+/// connection is opened.
+fn identity(
+    tenant: &graph::Tenant,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<graph::Identity, CommandError> {
+    let resolved = graph::resolve_identity(tenant, env).map_err(CommandError::Usage)?;
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(resolved.identity)
+}
+
+/// The runtime a command's requests (and the simulator) run on.
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))
+}
+
 /// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
 /// occasional 503 and lost answer real networks have, so verification shows too.
 async fn start_simulator(
@@ -310,17 +350,10 @@ pub fn live_plan(
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
 ) -> Result<Summary, CommandError> {
-    let resolved = graph::resolve_identity(tenant, env).map_err(CommandError::Usage)?;
-    for warning in &resolved.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    let identity = identity(tenant, env)?;
+    runtime()?.block_on(async {
         let timeout = config.settings.request_timeout;
-        let (client, who) = match graph::sign_in(tenant, resolved.identity, timeout, ui).await {
+        let (client, who) = match graph::sign_in(tenant, identity, timeout, ui).await {
             Ok(signed_in) => signed_in,
             Err(why) => {
                 // Nothing was read: a summary that says why, exit 3.

@@ -134,7 +134,7 @@ struct Query {
 }
 
 /// The files, checked and created before any request.
-struct Prepared {
+pub struct Prepared {
     /// The run report, checked.
     input: RunReport,
     /// Where the status report goes.
@@ -143,7 +143,9 @@ struct Prepared {
     passcodes: Option<PasscodeFile>,
 }
 
-fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
+/// Checks the run report and the outputs and creates the passcodes file: every refusal
+/// comes before any request.
+pub fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
     let input = RunReport::open(&config.run_report).map_err(StatusError::from)?;
     if config.into_run_report {
         let passcodes = match &config.passcodes {
@@ -193,50 +195,25 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// the rest are `not_checked`, and the reports are written with what was read.
 pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-pub fn run(
-    config: StatusConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-    ui: &crate::graph::SignInUi,
-    shutdown: &dyn Fn() -> Shutdown,
-) -> Result<StatusOutcome, CommandError> {
-    let prepared = prepare(&config)?;
-    let resolved = match crate::graph::resolve_identity(&config.tenant, env) {
-        Ok(resolved) => resolved,
-        Err(why) => {
-            if let Some(file) = prepared.passcodes {
-                file.discard_if_empty();
-            }
-            return Err(CommandError::Usage(why));
+impl Prepared {
+    /// The command stops before reading (the credential cannot be used): the
+    /// passcodes file it created holds nothing and is removed.
+    pub fn abandon(self) {
+        if let Some(file) = self.passcodes {
+            file.discard_if_empty();
         }
-    };
-    for warning in &resolved.warnings {
-        tracing::warn!("{warning}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let timeout = config.settings.request_timeout;
-        match crate::graph::sign_in(&config.tenant, resolved.identity, timeout, ui).await {
-            Ok((client, who)) => {
-                tracing::info!("signed in as {}", who.describe());
-                execute_prepared(&config, prepared, client, shutdown()).await
-            }
-            Err(why) => {
-                let reason = AbortReason::Authentication(why);
-                if let Some(file) = prepared.passcodes {
-                    file.discard_if_empty();
-                }
-                let mut summary = StatusSummary::new(prepared.input.path);
-                summary.aborted = Some(reason.sentence());
-                Ok(StatusOutcome {
-                    summary,
-                    aborted: Some(reason),
-                })
-            }
+
+    /// The sign-in failed: nothing was read; a summary that says why, exit 3.
+    pub fn not_signed_in(self, reason: AbortReason) -> StatusOutcome {
+        let mut summary = StatusSummary::new(self.input.path.clone());
+        summary.aborted = Some(reason.sentence());
+        self.abandon();
+        StatusOutcome {
+            summary,
+            aborted: Some(reason),
         }
-    })
+    }
 }
 
 /// `status` on an already signed-in client (tests drive it against the simulator).
@@ -249,7 +226,8 @@ pub async fn execute<G: GraphApi>(
     execute_prepared(config, prepared, graph, shutdown).await
 }
 
-async fn execute_prepared<G: GraphApi>(
+/// `status` on what [`prepare`] checked, on a signed-in client.
+pub async fn execute_prepared<G: GraphApi>(
     config: &StatusConfig,
     prepared: Prepared,
     graph: G,
