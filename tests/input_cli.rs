@@ -115,20 +115,7 @@ fn a_workbook_piped_in_is_read_as_a_workbook() {
     let book = dir.path().join("devices.xlsx");
     devices_workbook(&book);
     let report = dir.path().join("piped.csv");
-    let mut child = std::process::Command::new(crate::common::tenant::bin())
-        .args(["plan", "/dev/stdin", "--report"])
-        .arg(&report)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&std::fs::read(&book).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::plan_piped(&std::fs::read(&book).unwrap(), &[], &report);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

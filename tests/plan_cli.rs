@@ -481,23 +481,9 @@ fn a_report_named_jsonl_is_written_as_json_lines_without_format() {
 #[cfg(unix)]
 #[test]
 fn a_csv_from_a_pipe_keeps_its_header() {
-    use std::io::Write;
     let dir = TempDir::new().unwrap();
     let report = dir.path().join("report.csv");
-    let mut child = std::process::Command::new(crate::common::tenant::bin())
-        .args(["plan", "--action", "auto", "/dev/stdin", "--report"])
-        .arg(&report)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"serialNumber\nC02XY1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::plan_piped(b"serialNumber\nC02XY1\n", &["--action", "auto"], &report);
     assert_eq!(
         out.status.code(),
         Some(0),

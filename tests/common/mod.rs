@@ -100,3 +100,26 @@ pub fn utf16be_with_bom(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// `intune-reset plan /dev/stdin ARGS --report REPORT` with `bytes` piped in: what a
+/// pipe or `<(...)` hands the tool.
+#[cfg(unix)]
+pub fn plan_piped(bytes: &[u8], args: &[&str], report: &Path) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(tenant::bin())
+        .args(["plan", "/dev/stdin"])
+        .args(args)
+        .arg("--report")
+        .arg(report)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(bytes)
+        .expect("the pipe takes the job");
+    child.wait_with_output().expect("the binary ends")
+}
