@@ -29,29 +29,44 @@ const STATUS_COLUMNS: [&str; 3] = ["action_state", "action_updated_at", "error_c
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// A simulated tenant of the job's devices: `seed` decides which resets fail; each is
+/// final `delay` seconds after it is sent.
+fn tenant(dir: &Path, job: &Path, seed: u32, delay: u32) -> Tenant {
+    Tenant::start(
+        &[job],
+        &dir.join("sim.jsonl"),
+        &[
+            "--no-limits",
+            "--action-delay",
+            &delay.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+    )
+}
+
+/// `run JOB --report REPORT EXTRA` against `tenant`, to its end.
+fn followed(tenant: &Tenant, job: &Path, report: &Path, extra: &[&str]) -> std::process::Output {
+    let mut child = run_cmd(tenant, &[job], report, extra).spawn().unwrap();
+    wait_for(&mut child, LIMIT)
+}
+
 #[test]
 fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     let dir = TempDir::new().unwrap();
     let job = job(dir.path(), 3);
-    let tenant = Tenant::start(
-        &[&job],
-        &dir.path().join("sim.jsonl"),
-        &["--no-limits", "--action-delay", "0", "--seed", "3"],
-    );
+    let tenant = tenant(dir.path(), &job, 3, 0);
     let report = dir.path().join("report.csv");
     let passcodes = dir.path().join("passcodes.csv");
     let p = passcodes.to_string_lossy().into_owned();
     let json = dir.path().join("summary.json");
     let j = json.to_string_lossy().into_owned();
-    let mut child = run_cmd(
+    let out = followed(
         &tenant,
-        &[&job],
+        &job,
         &report,
         &["--follow", "20s", "--passcodes", &p, "--summary-json", &j],
-    )
-    .spawn()
-    .unwrap();
-    let out = wait_for(&mut child, LIMIT);
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     // For machines: the run's summary, and what following found.
     let summary: serde_json::Value =
@@ -101,15 +116,12 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
     );
     // An existing passcodes file is refused before anything is sent.
     let report2 = dir.path().join("report2.csv");
-    let mut child = run_cmd(
+    let out = followed(
         &tenant,
-        &[&job],
+        &job,
         &report2,
         &["--follow", "20s", "--passcodes", &p],
-    )
-    .spawn()
-    .unwrap();
-    let out = wait_for(&mut child, LIMIT);
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(!report2.exists(), "nothing was sent");
 }
@@ -118,16 +130,9 @@ fn a_followed_run_collects_passcodes_and_exits_as_status_would() {
 fn a_followed_report_read_as_a_job_retries_only_the_resets_that_failed() {
     let dir = TempDir::new().unwrap();
     let job = job(dir.path(), 40);
-    let tenant = Tenant::start(
-        &[&job],
-        &dir.path().join("sim.jsonl"),
-        &["--no-limits", "--action-delay", "0", "--seed", "5"],
-    );
+    let tenant = tenant(dir.path(), &job, 5, 0);
     let report = dir.path().join("report.csv");
-    let mut child = run_cmd(&tenant, &[&job], &report, &["--follow", "20s"])
-        .spawn()
-        .unwrap();
-    let out = wait_for(&mut child, LIMIT);
+    let out = followed(&tenant, &job, &report, &["--follow", "20s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let followed = read_report(&report);
     let failed: Vec<&str> = followed
@@ -185,16 +190,9 @@ fn a_followed_report_read_as_a_job_retries_only_the_resets_that_failed() {
 fn a_followed_workbook_report_carries_the_action_states_too() {
     let dir = TempDir::new().unwrap();
     let job = job(dir.path(), 3);
-    let tenant = Tenant::start(
-        &[&job],
-        &dir.path().join("sim.jsonl"),
-        &["--no-limits", "--action-delay", "0", "--seed", "3"],
-    );
+    let tenant = tenant(dir.path(), &job, 3, 0);
     let report = dir.path().join("report.xlsx");
-    let mut child = run_cmd(&tenant, &[&job], &report, &["--follow", "20s"])
-        .spawn()
-        .unwrap();
-    let out = wait_for(&mut child, LIMIT);
+    let out = followed(&tenant, &job, &report, &["--follow", "20s"]);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
@@ -251,11 +249,7 @@ fn an_interrupted_follow_writes_the_states_read_so_far() {
     let dir = TempDir::new().unwrap();
     let job = job(dir.path(), 3);
     // Resets stay pending for an hour: the follow waits.
-    let tenant = Tenant::start(
-        &[&job],
-        &dir.path().join("sim.jsonl"),
-        &["--no-limits", "--action-delay", "3600", "--seed", "3"],
-    );
+    let tenant = tenant(dir.path(), &job, 3, 3600);
     let report = dir.path().join("report.csv");
     let passcodes = dir.path().join("passcodes.csv");
     let p = passcodes.to_string_lossy().into_owned();
