@@ -449,7 +449,8 @@ fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
 mod tests {
     use super::*;
 
-    fn row(outcome: Outcome, reason: &'static str, device_id: &str) -> ReportRow {
+    /// A run report row with the cells `status` reads; the rest empty.
+    pub(crate) fn row(outcome: Outcome, reason: &'static str, device_id: &str) -> ReportRow {
         ReportRow {
             source: "job.csv".into(),
             row: 2,

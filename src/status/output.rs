@@ -325,27 +325,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         // Holding no passcode yet, it is taken again (a killed command left it).
         let mut again = PasscodeFile::create_new(&path, false).unwrap();
-        let row = ReportRow {
-            source: "job.csv".into(),
-            row: 2,
-            device_id: "d1".into(),
-            device_name: String::new(),
-            serial_number: String::new(),
-            user_principal_name: String::new(),
-            operating_system: String::new(),
-            os_version: String::new(),
-            platform: "".into(),
-            action: "".into(),
-            outcome: crate::report::Outcome::Succeeded,
-            reason: "".into(),
-            detail: "".into(),
-            http_status: None,
-            attempts: 1,
-            request_id: String::new(),
-            client_request_id: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-        };
+        let row = crate::status::tests::row(crate::report::Outcome::Succeeded, "", "d1");
         again
             .write(&row, &Secret::new("48151623"), "2026-12-01T00:00:00Z")
             .unwrap();
