@@ -261,6 +261,7 @@ impl Planner {
                     Column::OsVersion => "missing_os_version",
                     Column::DeviceType => "missing_device_type",
                     Column::DeviceEnrollmentType => "missing_enrollment_type",
+                    Column::Platform => "contradictory_platform",
                     _ => "missing_operating_system",
                 };
                 let detail = format!(
@@ -428,9 +429,15 @@ fn quoted_column(names: &ColumnNames, column: Column) -> String {
 }
 
 /// `column 'X' is empty`, or, when the file has no such column, `the file has no X
-/// column`: a detail never names a column the file does not have as if it had it.
+/// column`: a detail never names a column the file does not have as if it had it. The
+/// `platform` column is missing as a fact only when it contradicts the OS.
 fn empty_column(names: &ColumnNames, column: Column) -> String {
-    if names.has(column) {
+    if column == Column::Platform {
+        format!(
+            "{} contradicts the row's operating system",
+            quoted_column(names, column)
+        )
+    } else if names.has(column) {
         format!("{} is empty", quoted_column(names, column))
     } else {
         format!("the file has no {} column", column.canonical())

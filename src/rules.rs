@@ -455,6 +455,11 @@ pub fn classify(fields: &DeviceFields) -> Classified {
     // fact but the enrollment type; a value that is no key (`unknown`, another MDM's
     // `Android`) is not a fact.
     let keyed = fields.get(Column::Platform).and_then(Platform::from_key);
+    // `not_mdm_managed` is the management agent, not an operating system: it stands
+    // whatever the OS column says, as an `eas` agent does.
+    if keyed == Some(Platform::NotMdmManaged) {
+        return Classified::Platform(Platform::NotMdmManaged);
+    }
     let device_type = get(Column::DeviceType).filter(|t| t != "unknown");
     let export_os = get(Column::ExportOs);
     let os = get(Column::OperatingSystem);
@@ -477,13 +482,16 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         .map(device_kind)
         .or_else(|| os.as_deref().map(os_kind));
     // A platform key that contradicts the row's own operating system (an `ios` row of
-    // an Android device, edited by hand) is no fact: the other facts decide, and a
-    // lookup where they cannot.
-    let keyed = keyed.filter(|p| match &kind {
-        Some(Kind::Known(k)) => family(*k) == family(*p),
-        Some(Kind::AndroidEnterprise | Kind::AndroidUnknownFlavour) => family(*p) == "android",
-        _ => true,
+    // an Android device, edited by hand) leaves the platform unknown: the device's live
+    // facts decide, never the file's OS alone (it may say less than the key did).
+    let contradicted = keyed.is_some_and(|p| match &kind {
+        Some(Kind::Known(k)) => family(*k) != family(p),
+        Some(Kind::AndroidEnterprise | Kind::AndroidUnknownFlavour) => family(p) != "android",
+        _ => false,
     });
+    if contradicted && from_enrollment.is_none() {
+        return Classified::Missing(Column::Platform);
+    }
 
     match (from_enrollment.or(keyed), kind) {
         // Apple User Enrollment is reported on macOS too; macOS is ineligible anyway.
@@ -523,7 +531,9 @@ fn family(platform: Platform) -> &'static str {
         | Platform::AndroidDedicated
         | Platform::AndroidAosp => "android",
         Platform::Windows | Platform::WindowsMobile => "windows",
-        Platform::Other | Platform::NotMdmManaged => "other",
+        Platform::Other => "other",
+        // Any: it is the management agent, not an operating system.
+        Platform::NotMdmManaged => "any",
     }
 }
 

@@ -271,6 +271,36 @@ fn a_platform_key_that_contradicts_the_operating_system_is_not_a_fact() {
     let a = assess(&mut p, 0, row(2, &facts));
     assert_ne!(a.row.platform, "ios", "{:?}", a.row);
     assert_eq!(a.row.reason, "lookup_required", "the live facts decide");
+    // The other way round too: the OS alone would make it an eligible iPhone.
+    let facts = [
+        (Column::Id, ID_B),
+        (Column::OperatingSystem, "iOS"),
+        (Column::OsVersion, "17.5"),
+        (Column::Platform, "android_work_profile"),
+    ];
+    let b = assess(&mut p, 0, row(3, &facts));
+    assert_eq!(b.row.reason, "lookup_required", "{:?}", b.row);
+    assert!(b.work.unwrap().lookup);
+    assert!(
+        b.row.detail.contains("column 'platform' contradicts"),
+        "{}",
+        b.row.detail
+    );
+}
+
+#[test]
+fn a_report_row_not_managed_by_mdm_stays_ineligible_whatever_its_os() {
+    // A report's EAS-only iPhone: the report has no managementAgent column.
+    let mut p = planner(LookupMode::Auto);
+    let facts = [
+        (Column::Id, ID_A),
+        (Column::OperatingSystem, "iOS"),
+        (Column::OsVersion, "17.2"),
+        (Column::Platform, "not_mdm_managed"),
+    ];
+    let a = assess(&mut p, 0, row(2, &facts));
+    assert_eq!(a.row.outcome, Outcome::Ineligible, "{:?}", a.row);
+    assert_eq!(a.row.platform, "not_mdm_managed");
 }
 
 #[test]
