@@ -275,6 +275,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        reset_again: false,
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

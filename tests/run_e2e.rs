@@ -123,6 +123,7 @@ async fn run_on(
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        reset_again: false,
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

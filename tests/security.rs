@@ -174,6 +174,8 @@ fn run(
         .args(["--action", "auto", "--yes"])
         // A lost answer settles after twice the timeout: keep that short on loopback.
         .args(["--timeout", "2s"])
+        // Each sign-in resets the same devices of one simulated tenant on purpose.
+        .arg("--reset-again")
         .args(["--graph-url", &sim.url, "--authority-url", &sim.url])
         .arg("--report")
         .arg(&report)

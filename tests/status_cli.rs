@@ -122,6 +122,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         resume: false,
         lock: None,
         lookup_via: Default::default(),
+        reset_again: false,
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

@@ -122,6 +122,11 @@ pub(super) struct RunArgs {
     /// [default: <report folder>/<first job file name>.lock]
     #[arg(long, value_name = "PATH")]
     lock: Option<PathBuf>,
+    /// Reset devices whose last reset Intune shows done within the last 24 hours too
+    /// (without it they are skipped as reset_recently_done). A reset still pending or
+    /// active in Intune is never sent again, with or without this flag.
+    #[arg(long)]
+    reset_again: bool,
     /// Seed of the simulated tenant (with --simulate).
     #[arg(long, default_value_t = 1, requires = "simulate")]
     simulate_seed: u64,
@@ -219,6 +224,7 @@ impl RunArgs {
             resume: self.resume,
             lock: self.lock,
             lookup_via: self.lookup_via.into(),
+            reset_again: self.reset_again,
         };
         Ok((config, target))
     }

@@ -116,6 +116,12 @@ fn run_inner(
         }),
         Ok((client, who)) => {
             tracing::info!("signed in as {}", who.describe());
+            if let Err(refused) = prepared.check_origin(&who, &config.settings) {
+                if let Some(sim) = simulator {
+                    runtime.block_on(sim.shutdown());
+                }
+                return Err(refused);
+            }
             // Rows naming a user become the user's devices, read before the question
             // so that it lists them and --max-devices counts them.
             let expanded = runtime.block_on(run::expand(&config, client.clone(), &mut prepared));

@@ -96,6 +96,16 @@ impl Cooldown {
     }
 
     /// A request went through: the no-header backoff starts again from its base.
+    /// Every waiter waits `left` more from now (a pause recorded by an earlier
+    /// process): no Retry-After of its own, so the backoff streak is untouched.
+    pub fn hold(&self, left: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + left;
+        if state.until.is_none_or(|u| u < until) {
+            state.until = Some(until);
+        }
+    }
+
     pub fn succeeded(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.blind_streak = 0;

@@ -64,6 +64,25 @@ impl WindowLimiter {
     }
 
     /// When the next request may be sent, given what was sent before `now`.
+    /// Counts requests sent at `times` (oldest first, all in the past) as if this
+    /// limiter had let them through: another process's sends, read from its record.
+    pub fn prime(&self, times: &[Instant]) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<Instant> = state
+            .sent
+            .iter()
+            .copied()
+            .chain(times.iter().copied())
+            .collect();
+        all.sort();
+        let keep = all.len().saturating_sub(self.limit);
+        state.sent = all.into_iter().skip(keep).collect();
+        if let Some(last) = state.sent.back().copied() {
+            let next = last + self.interval;
+            state.next_slot = Some(state.next_slot.map_or(next, |n| n.max(next)));
+        }
+    }
+
     fn free_at(&self, state: &State, now: Instant) -> Instant {
         let by_window = if state.sent.len() >= self.limit {
             state.sent[state.sent.len() - self.limit] + self.window

@@ -4,9 +4,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use crate::graph::{CallError, Connection, DeviceActions, GraphApi, Reply};
 use crate::report::Outcome;
@@ -85,6 +85,10 @@ pub const MAX_TOKEN_RENEWALS: u32 = 3;
 
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallError>> + Send + 'a>>;
 
+/// Told when every worker pauses after a 429, and until when (the wall clock): the run
+/// records it, so that a resume started during the pause waits it out.
+pub type PauseHook = Box<dyn Fn(SystemTime) + Send + Sync>;
+
 pub struct Pacer<G> {
     pub graph: G,
     pub settings: Settings,
@@ -93,7 +97,11 @@ pub struct Pacer<G> {
     any: WindowLimiter,
     pub cooldown: Cooldown,
     aborted: AtomicBool,
+    /// Wakes every request waiting for the pause or a slot when the command stops:
+    /// after Ctrl-C or SIGTERM nothing that was still waiting is sent.
+    stopped: tokio::sync::watch::Sender<bool>,
     abort_reason: Mutex<Option<AbortReason>>,
+    pause_hook: OnceLock<PauseHook>,
     pub counters: Counters,
 }
 
@@ -107,9 +115,39 @@ impl<G: GraphApi> Pacer<G> {
             graph,
             settings,
             aborted: AtomicBool::new(false),
+            stopped: tokio::sync::watch::Sender::new(false),
             abort_reason: Mutex::new(None),
+            pause_hook: OnceLock::new(),
             counters: Counters::default(),
         }
+    }
+
+    /// Calls `hook` with the end of every 429 pause from now on (set once).
+    pub fn on_pause(&self, hook: PauseHook) {
+        let _ = self.pause_hook.set(hook);
+    }
+
+    /// Every worker waits until `until` (wall clock) before its next request: a pause
+    /// an interrupted run of the same job was honouring when it stopped.
+    pub fn hold_until(&self, until: SystemTime) {
+        if let Ok(left) = until.duration_since(SystemTime::now()) {
+            self.cooldown.hold(left);
+        }
+    }
+
+    /// Counts writes an earlier process sent at `times` (wall clock, oldest first)
+    /// against the write and any-request windows, so that a resume started at once
+    /// keeps no 20-second span over the limits.
+    pub fn prime_writes(&self, times: &[SystemTime]) {
+        let now = SystemTime::now();
+        let instants: Vec<tokio::time::Instant> = times
+            .iter()
+            .filter_map(|t| now.duration_since(*t).ok())
+            .filter(|ago| *ago < self.settings.window)
+            .filter_map(|ago| tokio::time::Instant::now().checked_sub(ago))
+            .collect();
+        self.writes.prime(&instants);
+        self.any.prime(&instants);
     }
 
     /// Stops the command; the first reason given is the one reported.
@@ -119,6 +157,7 @@ impl<G: GraphApi> Pacer<G> {
             *slot = Some(reason);
         }
         self.aborted.store(true, Ordering::SeqCst);
+        self.stopped.send_replace(true);
     }
 
     pub fn is_aborted(&self) -> bool {
@@ -136,19 +175,39 @@ impl<G: GraphApi> Pacer<G> {
     /// finishes a device already in flight (settling a lost answer), so an abort does not
     /// stop it.
     pub async fn gate(&self, write: bool, after_abort: bool) -> Result<(), Failure> {
+        let stopped = || {
+            Failure::new(
+                Outcome::NotAttempted,
+                "run_aborted",
+                "the run stopped while this request waited for its turn",
+            )
+        };
         loop {
             if self.is_aborted() && !after_abort {
-                return Err(Failure::new(
-                    Outcome::NotAttempted,
-                    "run_aborted",
-                    "the run stopped",
-                ));
+                return Err(stopped());
             }
-            self.cooldown.wait().await;
-            if write {
-                acquire(&[&self.writes, &self.any]).await;
+            let waited = async {
+                self.cooldown.wait().await;
+                if write {
+                    acquire(&[&self.writes, &self.any]).await;
+                } else {
+                    acquire(&[&self.reads, &self.any]).await;
+                }
+            };
+            if after_abort {
+                waited.await;
             } else {
-                acquire(&[&self.reads, &self.any]).await;
+                // A slot is taken only when `acquire` returns, so dropping the wait
+                // takes none: a request waiting for the pause or its slot when the
+                // command stops is never sent.
+                let mut stop = self.stopped.subscribe();
+                tokio::select! {
+                    _ = waited => {}
+                    _ = stop.wait_for(|s| *s) => return Err(stopped()),
+                }
+                if self.is_aborted() {
+                    return Err(stopped());
+                }
             }
             // A 429 may have arrived while this worker waited for its slot.
             if self.cooldown.until().is_none() {
@@ -226,6 +285,9 @@ impl<G: GraphApi> Pacer<G> {
             Reaction::PauseAll(retry_after) => {
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                 let pause = self.cooldown.throttled(retry_after);
+                if let Some(hook) = self.pause_hook.get() {
+                    hook(SystemTime::now() + pause);
+                }
                 tracing::info!(
                     pause_ms = pause.as_millis() as u64,
                     retry_after = retry_after.is_some(),

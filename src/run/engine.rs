@@ -24,6 +24,7 @@ use crate::rules::Action;
 use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 
 mod claims;
+pub(super) mod intune_state;
 pub(super) mod inventory;
 mod lookup;
 mod settle;
@@ -47,6 +48,9 @@ pub struct Engine<G> {
     inventory: std::sync::OnceLock<inventory::TenantIndex>,
     /// `plan --live`: resolve, judge and claim, but never send.
     dry: bool,
+    /// How long a finished reset in Intune's record keeps a device from another
+    /// ([`intune_state::RECENT_RESET`]); `None` with `--reset-again`.
+    recent_reset: Option<std::time::Duration>,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -119,7 +123,25 @@ impl<G: GraphApi> Engine<G> {
             ledger: None,
             inventory: std::sync::OnceLock::new(),
             dry: false,
+            recent_reset: Some(intune_state::RECENT_RESET),
         }
+    }
+
+    /// `--reset-again`: a reset Intune shows `done` no longer keeps a device from
+    /// another (one still pending or active always does).
+    pub fn reset_again(mut self, again: bool) -> Engine<G> {
+        self.recent_reset = (!again).then_some(intune_state::RECENT_RESET);
+        self
+    }
+
+    /// An interrupted run of the same job was pausing every worker until `until`
+    /// (a 429), and sent writes at `sends` (wall clock, oldest first): this run waits
+    /// the pause out and counts those writes against Intune's window.
+    pub fn carry_over(&self, until: Option<SystemTime>, sends: &[SystemTime]) {
+        if let Some(until) = until {
+            self.pacer.hold_until(until);
+        }
+        self.pacer.prime_writes(sends);
     }
 
     /// Reads only: a row that would be reset ends `planned` (`plan --live`).
@@ -154,7 +176,17 @@ impl<G: GraphApi> Engine<G> {
         &self.pacer.counters
     }
 
+    /// Records every send, and every 429 pause (so a resume started during it waits
+    /// it out), in `ledger`.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        let pauses = ledger.clone();
+        self.pacer.on_pause(Box::new(move |until| {
+            // A failed write breaks the ledger: the next send's record fails and stops
+            // the run, so nothing leaves unrecorded.
+            if let Err(e) = pauses.pause(until) {
+                tracing::warn!("the run's ledger cannot record a pause ({e})");
+            }
+        }));
         self.ledger = Some(ledger);
         self
     }
@@ -369,6 +401,14 @@ impl<G: GraphApi> Engine<G> {
         earlier: u32,
     ) -> End {
         let mut sent = Sent::default();
+        // Intune's own record first, unless this row's earlier sends are to be settled
+        // (settling reads the same record, and tells ours from any other).
+        if open.is_none()
+            && let Err(mut end) = self.intune_allows(id).await
+        {
+            end.attempts = earlier;
+            return end;
+        }
         let mut end = self
             .send_until_known(key, id, action, open, &mut sent)
             .await;

@@ -2,7 +2,12 @@
 //!
 //! Everything a resume must know is in it, written before the act it records:
 //! - `begin`: a fingerprint (size, SHA-256) of every job file and the plan options, so a
-//!   resume of a changed job is refused;
+//!   resume of a changed job is refused, and where the run belongs ([`Origin`]: the
+//!   tenant, who signed in, whether it was simulated, the settle window its sends are
+//!   settled with), so a resume against another tenant, or a real run on a rehearsal's
+//!   ledger, is refused;
+//! - `session`: each resume, with its own [`Origin`] (a colleague may finish the run);
+//! - `pause`: a 429's pause, until when: a resume started at once waits it out;
 //! - `claim`: which Intune device a row acts on (and the live facts it was judged by),
 //!   written before the row sends anything, so a resumed run knows every device that is
 //!   taken, also by rows it will not touch again;
@@ -19,13 +24,13 @@
 //! line) and the ledger refuses every later write, so no record ever follows a torn one;
 //! a line torn by a kill is the last line, and a resume cuts it off.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +107,14 @@ pub enum Event {
         sheet: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         encoding: Option<String>,
+        /// Where the run belongs. Absent in ledgers written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
+    /// A resume: who continued the run, and with which settle window.
+    Session { started_at: String, origin: Origin },
+    /// Every worker paused after a 429 until `until` (RFC 3339, our clock).
+    Pause { until: String },
     Claim {
         file: u32,
         row: u64,
@@ -150,6 +162,87 @@ pub struct Begin {
     pub lookup: String,
     pub sheet: Option<String>,
     pub encoding: Option<String>,
+    /// Where the run belongs; `None` only in ledgers written before it was recorded.
+    pub origin: Option<Origin>,
+}
+
+/// Where a run belongs: the tenant and identity its resets went out under, whether the
+/// tenant was the built-in simulator, and how long after a send Graph may still carry
+/// it out (the settle window its lost answers are settled with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The tenant id the token was issued in (else the tenant as configured).
+    pub tenant: String,
+    /// `--auth`'s name of the credential: `secret`, `browser`, ...
+    pub method: String,
+    /// The user's UPN (delegated sign-ins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The app's (or managed identity's) client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The built-in simulator, not a real tenant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
+    /// The settle window of this session's sends, in milliseconds.
+    pub settle_window_ms: u64,
+}
+
+impl Origin {
+    pub fn new(who: &crate::graph::SignedIn, settle_window: Duration) -> Origin {
+        Origin {
+            tenant: who.tenant.clone(),
+            method: who.method.to_owned(),
+            user: who.user.clone(),
+            client_id: who.client_id.clone(),
+            simulated: who.simulated,
+            settle_window_ms: settle_window.as_millis().min(u64::MAX as u128) as u64,
+        }
+    }
+
+    pub fn settle_window(&self) -> Duration {
+        Duration::from_millis(self.settle_window_ms)
+    }
+
+    /// `ada@contoso.com (browser) in tenant T`, for refusals.
+    pub fn describe(&self) -> String {
+        let who = self
+            .user
+            .as_deref()
+            .or(self.client_id.as_deref())
+            .unwrap_or("an unnamed identity");
+        let tenant = if self.simulated {
+            format!("the simulated tenant {}", self.tenant)
+        } else {
+            format!("tenant {}", self.tenant)
+        };
+        format!("{who} ({} sign-in) in {tenant}", self.method)
+    }
+
+    /// Why `now` may not continue a run that began as `self`, if it may not: another
+    /// tenant, or a real tenant continuing a rehearsal (or the reverse). Another user or
+    /// app of the same tenant may (a colleague finishing the run): it is recorded.
+    pub fn refuses(&self, now: &Origin) -> Option<String> {
+        if self.simulated && !now.simulated {
+            return Some(format!(
+                "its ledger is a rehearsal's: it began against {}, and its devices were never reset in a real tenant. Start a new run with another --report instead of resuming it",
+                self.describe()
+            ));
+        }
+        if !self.simulated && now.simulated {
+            return Some(format!(
+                "its ledger is a real run's ({}); a simulated tenant cannot settle its resets. Resume it without --simulate",
+                self.describe()
+            ));
+        }
+        if !self.tenant.eq_ignore_ascii_case(&now.tenant) {
+            return Some(format!(
+                "the run began in tenant {}, and this sign-in is to tenant {}: its devices and resets are in the first. Sign in to that tenant (--tenant) to resume it",
+                self.tenant, now.tenant
+            ));
+        }
+        None
+    }
 }
 
 /// Which device a row claimed, with the action and the row its live facts gave.
@@ -171,23 +264,28 @@ pub struct OpenSends {
     /// it: its settle window is then measured on that clock, which no wall-clock jump
     /// (NTP, a laptop waking up) can shorten.
     pub left: Option<tokio::time::Instant>,
+    /// The settle window the sends were made under (an earlier session's, read from
+    /// the ledger): settling waits at least this long, whatever this run's `--timeout`.
+    pub window: Option<Duration>,
 }
 
 impl OpenSends {
     /// Sends an earlier process made (read back from the ledger).
-    pub fn at(t: SystemTime) -> OpenSends {
+    pub fn at(t: SystemTime, window: Option<Duration>) -> OpenSends {
         OpenSends {
             first: t,
             last: t,
             left: None,
+            window,
         }
     }
 
-    pub fn and(self, t: SystemTime) -> OpenSends {
+    pub fn and(self, t: SystemTime, window: Option<Duration>) -> OpenSends {
         OpenSends {
             first: self.first.min(t),
             last: self.last.max(t),
             left: None,
+            window: self.window.max(window),
         }
     }
 
@@ -202,6 +300,7 @@ impl OpenSends {
             first: recorded,
             last: posted,
             left: Some(left),
+            window: None,
         }
     }
 }
@@ -225,13 +324,37 @@ pub struct History {
     pub rows: HashMap<RowKey, RowHistory>,
     /// The devices each expanded row (by its own key, `sub` 0) stands for.
     pub expansions: HashMap<RowKey, Vec<String>>,
+    /// Each resume, in order: who continued the run.
+    pub sessions: Vec<Origin>,
+    /// The latest end of a 429 pause any session recorded.
+    pub paused_until: Option<SystemTime>,
+    /// The newest sends (at most [`RECENT_SENDS`]), oldest first: a resume started at
+    /// once counts them against Intune's write window.
+    pub recent_sends: VecDeque<SystemTime>,
 }
 
+/// Sends kept for the write window of a resume: Intune's limit is 200 per 20 s.
+pub const RECENT_SENDS: usize = 400;
+
 impl History {
+    /// The settle window of the session writing now (the last one on record).
+    fn window(&self) -> Option<Duration> {
+        self.sessions
+            .last()
+            .or(self.begin.origin.as_ref())
+            .map(Origin::settle_window)
+    }
+
     /// Folds events in ledger order.
     fn apply(&mut self, event: Event) {
         match event {
             Event::Begin { .. } => {}
+            Event::Session { origin, .. } => self.sessions.push(origin),
+            Event::Pause { until } => {
+                if let Some(t) = crate::graph::verify::parse_timestamp(&until) {
+                    self.paused_until = self.paused_until.max(Some(t));
+                }
+            }
             Event::Expand {
                 file, row, devices, ..
             } => {
@@ -255,13 +378,21 @@ impl History {
             Event::Send {
                 file, row, sub, at, ..
             } => {
-                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
-                h.sends += 1;
                 // A send whose time cannot be read is taken as sent long ago: every
                 // reset entry Graph shows then counts as its own (the safe side).
                 let t =
                     crate::graph::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
-                h.open = Some(h.open.map_or(OpenSends::at(t), |o| o.and(t)));
+                let window = self.window();
+                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
+                h.sends += 1;
+                h.open = Some(
+                    h.open
+                        .map_or(OpenSends::at(t, window), |o| o.and(t, window)),
+                );
+                if self.recent_sends.len() == RECENT_SENDS {
+                    self.recent_sends.pop_front();
+                }
+                self.recent_sends.push_back(t);
             }
             Event::Settled {
                 file,
@@ -366,6 +497,29 @@ impl Ledger {
                 lookup: begin.lookup.clone(),
                 sheet: begin.sheet.clone(),
                 encoding: begin.encoding.clone(),
+                origin: begin.origin.clone(),
+            },
+            true,
+        )
+    }
+
+    /// A resume: who continues the run, synced before anything is sent.
+    pub fn session(&self, origin: &Origin) -> io::Result<()> {
+        self.append(
+            &Event::Session {
+                started_at: crate::run::engine::timestamp(SystemTime::now()),
+                origin: origin.clone(),
+            },
+            true,
+        )
+    }
+
+    /// Every worker pauses until `until` (a 429): on disk before this returns, so a
+    /// resume started during the pause waits it out.
+    pub fn pause(&self, until: SystemTime) -> io::Result<()> {
+        self.append(
+            &Event::Pause {
+                until: crate::run::engine::timestamp(until),
             },
             true,
         )
@@ -567,6 +721,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     lookup,
                     sheet,
                     encoding,
+                    origin,
                     ..
                 },
             ) => {
@@ -582,9 +737,13 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         lookup,
                         sheet,
                         encoding,
+                        origin,
                     },
                     rows: HashMap::new(),
                     expansions: HashMap::new(),
+                    sessions: Vec::new(),
+                    paused_until: None,
+                    recent_sends: VecDeque::new(),
                 });
             }
             (None, _) => {
@@ -619,6 +778,18 @@ mod tests {
             lookup: "auto".into(),
             sheet: None,
             encoding: None,
+            origin: Some(origin(false, 60_000)),
+        }
+    }
+
+    fn origin(simulated: bool, settle_window_ms: u64) -> Origin {
+        Origin {
+            tenant: "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10".into(),
+            method: "secret".into(),
+            user: None,
+            client_id: Some("0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a".into()),
+            simulated,
+            settle_window_ms,
         }
     }
 
@@ -693,12 +864,88 @@ mod tests {
                 first: at("2026-11-22T10:00:01Z"),
                 last: at("2026-11-22T10:00:05Z"),
                 left: None,
+                window: Some(Duration::from_secs(60)),
             })
         );
         assert_eq!(three.sends, 2);
         let four = &history.rows[&k(4)];
         assert!(four.open.is_none() && four.done.is_none());
         assert_eq!(four.claim.as_ref().unwrap().device, "d4");
+    }
+
+    #[test]
+    fn regression_17_5_each_send_settles_with_the_window_of_the_session_that_sent_it() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        let k = |row| RowKey::new(0, row);
+        ledger.send(k(1), "d1", at("2026-11-22T10:00:00Z")).unwrap();
+        ledger.session(&origin(false, 1_000)).unwrap();
+        ledger.send(k(2), "d2", at("2026-11-22T10:05:00Z")).unwrap();
+        ledger.session(&origin(false, 5_000)).unwrap();
+        ledger.send(k(1), "d1", at("2026-11-22T10:06:00Z")).unwrap();
+        drop(ledger);
+
+        let (_ledger, history) = Ledger::resume(&path).unwrap();
+        let history = history.unwrap();
+
+        assert_eq!(history.sessions.len(), 2);
+        let window = |n| history.rows[&k(n)].open.as_ref().unwrap().window;
+        assert_eq!(
+            window(1),
+            Some(Duration::from_secs(60)),
+            "the longest window any of its sends went out under"
+        );
+        assert_eq!(window(2), Some(Duration::from_secs(1)));
+        assert_eq!(
+            history.recent_sends,
+            [
+                at("2026-11-22T10:00:00Z"),
+                at("2026-11-22T10:05:00Z"),
+                at("2026-11-22T10:06:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn regression_17_5_a_pause_on_record_is_the_latest_one_any_session_announced() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        ledger.pause(at("2026-11-22T10:00:30Z")).unwrap();
+        ledger.pause(at("2026-11-22T10:00:10Z")).unwrap();
+        drop(ledger);
+
+        let (_ledger, history) = Ledger::resume(&path).unwrap();
+
+        assert_eq!(
+            history.unwrap().paused_until,
+            Some(at("2026-11-22T10:00:30Z"))
+        );
+    }
+
+    #[test]
+    fn regression_17_4_a_rehearsal_or_another_tenant_cannot_continue_a_run() {
+        let real = origin(false, 60_000);
+        let rehearsal = origin(true, 60_000);
+        let elsewhere = Origin {
+            tenant: "11111111-2222-3333-4444-555555555555".into(),
+            ..real.clone()
+        };
+        let colleague = Origin {
+            method: "browser".into(),
+            user: Some("ada@contoso.com".into()),
+            client_id: None,
+            ..real.clone()
+        };
+
+        let refusal = rehearsal.refuses(&real).expect("a real run on a rehearsal");
+        assert!(refusal.contains("rehearsal"), "{refusal}");
+        assert!(real.refuses(&rehearsal).is_some());
+        let refusal = real.refuses(&elsewhere).expect("another tenant");
+        assert!(refusal.contains(&elsewhere.tenant), "{refusal}");
+        assert_eq!(real.refuses(&colleague), None);
+        assert_eq!(real.refuses(&real), None);
     }
 
     #[test]

@@ -52,7 +52,7 @@ use crate::report::{check_summary_path, report_path, write_summary_json};
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
 pub use expand::{EXPANSION_FACTOR, expand};
-use ledger::{Begin, Fate, History, Ledger, RowKey};
+use ledger::{Begin, Fate, History, Ledger, Origin, RowKey};
 pub use live_plan::{LivePlanConfig, live_plan};
 use snapshot::JobSnapshot;
 
@@ -87,6 +87,9 @@ pub struct RunConfig {
     pub groups: Vec<String>,
     /// `--where EXPR` (or `*` for `--all-devices`): the tenant's matching devices.
     pub filter: Option<String>,
+    /// `--reset-again`: a reset Intune shows `done` in the last 24 hours does not keep a
+    /// device from another (one still pending or active always does).
+    pub reset_again: bool,
 }
 
 /// How rows that need a lookup find their device.
@@ -170,6 +173,33 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A resumed run continues only where it began: in the same tenant, and real or
+    /// simulated as it began. Asked once sign-in says who and where this run is,
+    /// before anything is read or sent.
+    pub fn check_origin(
+        &self,
+        who: &crate::graph::SignedIn,
+        settings: &Settings,
+    ) -> Result<(), CommandError> {
+        let Some((ledger, Some(history))) = &self.resumed else {
+            return Ok(());
+        };
+        let Some(began) = &history.begin.origin else {
+            tracing::warn!(
+                "the ledger {} does not say which tenant its run began in (it was written by an older intune-reset); make sure this is that tenant",
+                ledger.path().display()
+            );
+            return Ok(());
+        };
+        match began.refuses(&Origin::new(who, settings.settle_window())) {
+            Some(why) => Err(CommandError::Usage(format!(
+                "cannot resume {}: {why}; nothing was sent",
+                self.report.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The private copies of the job files (the `--simulate` tenant is seeded from
     /// them, so it holds exactly the devices the run reads).
     pub fn job_copies(&self) -> Vec<(PathBuf, String)> {
@@ -324,6 +354,7 @@ fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
         lookup: lookup_name(options.lookup).to_owned(),
         sheet: job.read_options().sheet.clone(),
         encoding: job.read_options().encoding.map(|e| e.label().to_owned()),
+        origin: None,
     }
 }
 
@@ -507,9 +538,29 @@ pub async fn execute<G: GraphApi>(
         check_summary_path(json)?;
     }
     let ledger_err = |e: ledger::LedgerError| CommandError::Usage(e.to_string());
-    let begin = begin_of(&job, config.options);
+    let origin = signed_in
+        .as_ref()
+        .map(|who| Origin::new(who, config.settings.settle_window()));
+    let begin = Begin {
+        origin: origin.clone(),
+        ..begin_of(&job, config.options)
+    };
+    let mut carried = (None, Vec::new());
     let (ledger, mut history) = match resumed {
-        Some((ledger, Some(history))) => (ledger, history.rows),
+        Some((ledger, Some(history))) => {
+            // Each resume is on record: who continued the run, with which window.
+            if let Some(origin) = &origin {
+                ledger
+                    .session(origin)
+                    .map_err(|source| CommandError::Write {
+                        what: "the run's ledger",
+                        path: ledger.path().to_owned(),
+                        source,
+                    })?;
+            }
+            carried = (history.paused_until, history.recent_sends.into());
+            (ledger, history.rows)
+        }
         Some((ledger, None)) => {
             ledger.begin(&begin).map_err(|source| CommandError::Write {
                 what: "the run's ledger",
@@ -553,7 +604,13 @@ pub async fn execute<G: GraphApi>(
             source,
         }
     })?;
-    let engine = Arc::new(Engine::new(graph, config.settings.clone()).with_ledger(ledger.clone()));
+    let engine = Arc::new(
+        Engine::new(graph, config.settings.clone())
+            .with_ledger(ledger.clone())
+            .reset_again(config.reset_again),
+    );
+    // A pause the interrupted run was honouring, and its last sends, still hold.
+    engine.carry_over(carried.0, &carried.1);
     for (key, h) in &history {
         if let Some(claim) = &h.claim {
             engine.restore_claim(&claim.device, *key, &claim.report.source);

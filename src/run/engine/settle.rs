@@ -31,7 +31,13 @@ impl<G: GraphApi> Engine<G> {
         id: &str,
         sent: OpenSends,
     ) -> Result<Option<ActionResult>, ReadFailure> {
-        let window = self.pacer.settings.settle_window();
+        // The longer of this run's window and the one the sends were made under: a
+        // resume with a shorter --timeout must not settle an earlier run's sends early.
+        let window = self
+            .pacer
+            .settings
+            .settle_window()
+            .max(sent.window.unwrap_or_default());
         let wait = match sent.left {
             Some(left) => (left + window).saturating_duration_since(tokio::time::Instant::now()),
             None => (sent.last + window)

@@ -120,7 +120,12 @@ impl Post {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallKind {
     Post,
+    /// A read of `deviceActionResults` after this run sent (or, resuming, had sent) a
+    /// reset: settling a send.
     Read,
+    /// The read before a device's first POST: asking Intune whether a reset is already
+    /// under way or recently done.
+    Check,
     Lookup,
 }
 
@@ -160,6 +165,10 @@ struct State {
     calls: Vec<Call>,
     /// A ledger whose `send` lines are counted at each POST.
     ledger: Option<PathBuf>,
+    /// Devices an interrupted run had sent to: their reads settle, they never check.
+    resumed: std::collections::HashSet<String>,
+    /// Devices whose check answers this way instead of showing the landed resets.
+    checks: HashMap<String, Result<Vec<ActionResult>, CallErrorKind>>,
 }
 
 #[derive(Clone, Default)]
@@ -181,6 +190,18 @@ impl FakeGraph {
 
     fn fail_reads(&self, device: &str, reads: u32) -> &Self {
         self.state().failing_reads.insert(device.to_owned(), reads);
+        self
+    }
+
+    /// `device` is resumed from a ledger with a send whose fate is open.
+    fn resuming(&self, device: &str) -> &Self {
+        self.state().resumed.insert(device.to_owned());
+        self
+    }
+
+    /// The pre-POST check of `device` shows these entries (or fails this way).
+    fn check_shows(&self, device: &str, answer: Result<Vec<ActionResult>, CallErrorKind>) -> &Self {
+        self.state().checks.insert(device.to_owned(), answer);
         self
     }
 
@@ -279,6 +300,25 @@ fn reply<T>(value: T, status: u16) -> Reply<T> {
     }
 }
 
+/// What `deviceActionResults` shows for `id` now: an earlier campaign's old reset, and
+/// every reset that has landed, still `pending`.
+fn landed_by_now(resets: &[Landed], id: &str) -> Vec<ActionResult> {
+    let now = Instant::now();
+    let mut results = vec![old_reset()];
+    results.extend(
+        resets
+            .iter()
+            .filter(|r| r.device == id && r.at <= now)
+            .map(|r| ActionResult {
+                action_name: Some("resetPasscode".into()),
+                action_state: Some("pending".into()),
+                start_date_time: Some(timestamp(r.started)),
+                ..ActionResult::default()
+            }),
+    );
+    results
+}
+
 /// A reset a week old on every device: an earlier campaign's, never ours.
 fn old_reset() -> ActionResult {
     ActionResult {
@@ -348,11 +388,33 @@ impl GraphApi for FakeGraph {
         id: &str,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send {
-        self.record(id, CallKind::Read, connection);
+        let kind = {
+            let state = self.state();
+            let posted = state
+                .calls
+                .iter()
+                .any(|c| c.device == id && c.kind == CallKind::Post);
+            if posted || state.resumed.contains(id) {
+                CallKind::Read
+            } else {
+                CallKind::Check
+            }
+        };
+        self.record(id, kind, connection);
         let answer = {
             let mut state = self.state();
             let forbidden = state.forbidden_reads.get(id).cloned();
-            match state.failing_reads.get_mut(id) {
+            let check = match kind {
+                CallKind::Check => Some(state.checks.get(id).cloned()),
+                _ => None,
+            };
+            match (check, state.failing_reads.get_mut(id)) {
+                (Some(Some(Ok(results))), _) => Ok(reply(DeviceActions::from(results), 200)),
+                (Some(Some(Err(kind))), _) => Err(call_error(kind, Some(503), None)),
+                (Some(None), _) => Ok(reply(
+                    DeviceActions::from(landed_by_now(&state.resets, id)),
+                    200,
+                )),
                 _ if forbidden.is_some() => {
                     let permission = forbidden;
                     Err(call_error(
@@ -361,27 +423,14 @@ impl GraphApi for FakeGraph {
                         None,
                     ))
                 }
-                Some(left) if *left > 0 => {
+                (None, Some(left)) if *left > 0 => {
                     *left -= 1;
                     Err(call_error(CallErrorKind::Unavailable, Some(503), None))
                 }
-                _ => {
-                    let now = Instant::now();
-                    let mut results = vec![old_reset()];
-                    results.extend(
-                        state
-                            .resets
-                            .iter()
-                            .filter(|r| r.device == id && r.at <= now)
-                            .map(|r| ActionResult {
-                                action_name: Some("resetPasscode".into()),
-                                action_state: Some("pending".into()),
-                                start_date_time: Some(timestamp(r.started)),
-                                ..ActionResult::default()
-                            }),
-                    );
-                    Ok(reply(DeviceActions::from(results), 200))
-                }
+                _ => Ok(reply(
+                    DeviceActions::from(landed_by_now(&state.resets, id)),
+                    200,
+                )),
             }
         };
         async move {
@@ -444,7 +493,7 @@ fn resumed(n: u64, sent: SystemTime) -> Prior {
             action: Action::RemovePasscode.as_str().into(),
             report: row,
         }),
-        open: Some(OpenSends::at(sent)),
+        open: Some(OpenSends::at(sent, None)),
         sends: 1,
     }
 }
@@ -687,6 +736,7 @@ async fn resume_confirms_a_reset_that_landed_without_sending() {
     let engine = Engine::new(graph.clone(), settings());
     let (key, row, work) = planned(1);
 
+    graph.resuming(&device(1));
     let done = engine.process(key, row, work, resumed(1, sent)).await;
 
     assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
@@ -706,6 +756,7 @@ async fn resume_sends_once_when_the_earlier_reset_did_not_land() {
     let engine = Engine::new(graph.clone(), settings());
     let (key, row, work) = planned(1);
 
+    graph.resuming(&device(1));
     let done = engine.process(key, row, work, resumed(1, sent)).await;
 
     assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
@@ -740,20 +791,39 @@ async fn a_429_pauses_every_worker_until_retry_after_has_passed() {
     }
 
     let calls = graph.all_calls();
-    let (throttled, rest) = calls.split_first().expect("calls were made");
+    let first_post = calls
+        .iter()
+        .position(|c| c.kind == CallKind::Post)
+        .expect("a POST was made");
+    let throttled = &calls[first_post];
+    assert_eq!(throttled.device, device(0));
     assert_eq!(
-        (throttled.device.as_str(), throttled.at),
-        (device(0).as_str(), start)
+        calls[..first_post]
+            .iter()
+            .map(|c| c.kind)
+            .collect::<Vec<_>>(),
+        [CallKind::Check],
+        "only device 0's check came before its POST"
     );
+    let rest = &calls[first_post + 1..];
     for call in rest {
         assert!(
-            call.at >= start + retry_after,
+            call.at >= throttled.at + retry_after,
             "{} called {:?} after the 429, inside the pause",
             call.device,
             call.at - start
         );
     }
-    assert_eq!(rest.len(), 5, "one more POST each, no reads");
+    let kinds = |kind| rest.iter().filter(|c| c.kind == kind).count();
+    assert_eq!(
+        (
+            kinds(CallKind::Post),
+            kinds(CallKind::Check),
+            kinds(CallKind::Read)
+        ),
+        (5, 4, 0),
+        "one more POST each, the others' checks after the pause, no settle reads"
+    );
     for n in 0..5 {
         assert_eq!(graph.effects(&device(n)), 1);
     }
@@ -896,6 +966,7 @@ async fn every_send_is_on_record_in_the_ledger_before_the_post_leaves() {
         lookup: "never".into(),
         sheet: None,
         encoding: None,
+        origin: None,
     };
     let ledger = Ledger::create(&path, &begin).expect("the ledger is created");
     let graph = FakeGraph::default();
@@ -980,6 +1051,7 @@ async fn a_lost_answer_whose_reset_lands_late_after_a_resume_is_not_sent_again()
     let engine = Engine::new(graph.clone(), settings());
     let (key, row, work) = planned(1);
 
+    graph.resuming(&device(1));
     let done = engine.process(key, row, work, resumed(1, sent)).await;
 
     assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
@@ -1049,4 +1121,124 @@ async fn a_lost_answer_whose_read_lacks_a_permission_stays_unknown() {
         Some(AbortReason::MissingPermission(_))
     ));
     assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+}
+
+/// A reset entry in `state`, started `ago` before now.
+fn reset_entry(state: &str, ago: Duration) -> ActionResult {
+    ActionResult {
+        action_name: Some("resetPasscode".into()),
+        action_state: Some(state.into()),
+        start_date_time: Some(timestamp(SystemTime::now() - ago)),
+        ..ActionResult::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn regression_17_a_reset_intune_shows_pending_or_active_is_never_sent() {
+    let graph = FakeGraph::default();
+    let hour = Duration::from_secs(3600);
+    graph.check_shows(
+        &device(1),
+        Ok(vec![old_reset(), reset_entry("pending", hour)]),
+    );
+    graph.check_shows(&device(2), Ok(vec![reset_entry("active", 30 * hour)]));
+    let engine = Engine::new(graph.clone(), settings()).reset_again(true);
+
+    for n in [1, 2] {
+        let done = run(&engine, n).await;
+
+        assert_outcome(&done, Outcome::Ineligible, "reset_in_progress", Fate::Final);
+        assert!(graph.calls(&device(n), CallKind::Post).is_empty());
+        assert_eq!(graph.calls(&device(n), CallKind::Check).len(), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn regression_17_a_reset_done_within_a_day_is_skipped_unless_reset_again() {
+    let graph = FakeGraph::default();
+    let done_lately = vec![reset_entry("done", Duration::from_secs(2 * 3600))];
+    graph.check_shows(&device(1), Ok(done_lately.clone()));
+    graph.check_shows(&device(2), Ok(done_lately));
+    let engine = Engine::new(graph.clone(), settings());
+
+    let skipped = run(&engine, 1).await;
+
+    assert_outcome(
+        &skipped,
+        Outcome::Ineligible,
+        "reset_recently_done",
+        Fate::Final,
+    );
+    assert!(
+        skipped.row.detail.contains("--reset-again"),
+        "{}",
+        skipped.row.detail
+    );
+    assert!(graph.calls(&device(1), CallKind::Post).is_empty());
+
+    let again = Engine::new(graph.clone(), settings()).reset_again(true);
+    let sent = run(&again, 2).await;
+
+    assert_outcome(&sent, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(graph.effects(&device(2)), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_that_failed_or_was_canceled_does_not_stop_a_new_one() {
+    let graph = FakeGraph::default();
+    let minute = Duration::from_secs(60);
+    graph.check_shows(&device(1), Ok(vec![reset_entry("failed", minute)]));
+    graph.check_shows(&device(2), Ok(vec![reset_entry("canceled", minute)]));
+    let engine = Engine::new(graph.clone(), settings());
+
+    for n in [1, 2] {
+        let done = run(&engine, n).await;
+
+        assert_outcome(&done, Outcome::Succeeded, "", Fate::Final);
+        assert_eq!(graph.effects(&device(n)), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_device_whose_record_cannot_be_read_is_not_sent() {
+    let graph = FakeGraph::default();
+    graph.check_shows(&device(1), Err(CallErrorKind::Unavailable));
+    let engine = Engine::new(graph.clone(), settings());
+
+    let done = run(&engine, 1).await;
+
+    assert_outcome(&done, Outcome::Failed, "state_unread", Fate::Unchanged);
+    assert!(graph.calls(&device(1), CallKind::Post).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn regression_17_11_a_device_waiting_for_its_write_slot_when_the_run_stops_is_not_sent() {
+    let graph = FakeGraph::default();
+    let one_write_per_window = Settings {
+        write_limit: 1,
+        ..settings()
+    };
+    let engine = Arc::new(Engine::new(graph.clone(), one_write_per_window));
+    let first = run(&engine, 1).await;
+    assert_outcome(&first, Outcome::Succeeded, "", Fate::Final);
+
+    let waiting = tokio::spawn({
+        let engine = engine.clone();
+        async move { run(&engine, 2).await }
+    });
+    // Device 2 has checked Intune and waits for the window to free a write slot.
+    while graph.calls(&device(2), CallKind::Check).is_empty() {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    engine.abort(AbortReason::Interrupted);
+    let done = waiting.await.expect("the device task panicked");
+
+    assert_eq!(
+        done.row.outcome,
+        Outcome::NotAttempted,
+        "{}",
+        done.row.detail
+    );
+    assert!(graph.calls(&device(2), CallKind::Post).is_empty());
 }
