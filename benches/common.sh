@@ -6,7 +6,7 @@ work=$(mktemp -d)
 cleanup() { [ -n "${simpid:-}" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/intune-reset"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/intune-reset"
 
 make_job() { # make_job N FILE
   python3 - "$1" "$2" <<'PY'

@@ -168,8 +168,17 @@ pub fn ios_serial(i: usize) -> String {
     format!("SNIOS{i:05}")
 }
 
-/// Waits for the run to end (a hang guard, not a pacing: it polls an exit).
+/// Waits for the run to end (a hang guard, not a pacing: it polls an exit). Its stderr
+/// is read while it runs, so a chatty child never blocks on a full pipe.
 pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
+    let reader = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            let _ = e.read_to_end(&mut bytes);
+            bytes
+        })
+    });
     let start = Instant::now();
     while child
         .try_wait()
@@ -182,15 +191,13 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = reader
+        .map(|r| r.join().expect("the stderr reader ends"))
+        .unwrap_or_default();
     std::process::Output {
         status: child.wait().expect("exit status"),
         stdout: vec![],
-        stderr: stderr.into_bytes(),
+        stderr,
     }
 }
 
