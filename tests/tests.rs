@@ -9,6 +9,7 @@ mod input_cli;
 mod kill_campaign;
 mod layers;
 mod lookup_cli;
+mod paging_cli;
 mod plan_cli;
 mod report_files;
 mod resume_cli;

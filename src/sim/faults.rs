@@ -33,10 +33,13 @@ pub enum FaultKind {
     Slow,
     /// The bearer token is treated as expired from now on: 401.
     ExpiredToken,
+    /// A listing's page names itself as its `@odata.nextLink`: paging that goes in a
+    /// circle (issue 17, point 7), which a client must stop rather than follow forever.
+    NextLinkLoop,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::TooManyRequestsWithoutRetryAfter,
         FaultKind::FractionalRetryAfter,
         FaultKind::ServiceUnavailable,
@@ -46,6 +49,7 @@ impl FaultKind {
         FaultKind::DropAfterEffect,
         FaultKind::Slow,
         FaultKind::ExpiredToken,
+        FaultKind::NextLinkLoop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl FaultKind {
             FaultKind::DropAfterEffect => "drop-after",
             FaultKind::Slow => "slow",
             FaultKind::ExpiredToken => "expired-token",
+            FaultKind::NextLinkLoop => "next-link-loop",
         }
     }
 }

@@ -198,10 +198,38 @@ pub async fn serve(
     if injected.is_some() {
         reply.fault = injected;
     }
+    if injected == Some(FaultKind::NextLinkLoop) {
+        let own = format!(
+            "{}/{}/{}{}{query}",
+            ctx.base_url,
+            version.as_str(),
+            segments.join("/"),
+            if query.is_empty() { "" } else { "?" }
+        );
+        point_next_link_at(&mut reply, own);
+    }
     if injected == Some(FaultKind::DropAfterEffect) {
         return Outcome::dropped(reply);
     }
     Outcome::answer(reply)
+}
+
+/// Makes a listing's page (a 200 whose body has a `value` array) name `own`, the
+/// request's own URL, as its next page.
+fn point_next_link_at(reply: &mut Reply, own: String) {
+    if reply.status != 200 {
+        return;
+    }
+    let Some(mut body) = reply.body_value() else {
+        return;
+    };
+    if let Some(page) = body.as_object_mut()
+        && page.get("value").is_some_and(|v| v.is_array())
+    {
+        page.insert("@odata.nextLink".into(), own.into());
+        reply.raw = None;
+        reply.body = Some(body);
+    }
 }
 
 /// Holds a `resetPasscode` that got past the throttle and the faults for
@@ -294,7 +322,8 @@ pub fn admit(
         FaultKind::DropBeforeEffect
         | FaultKind::DropAfterEffect
         | FaultKind::Slow
-        | FaultKind::ExpiredToken => return None,
+        | FaultKind::ExpiredToken
+        | FaultKind::NextLinkLoop => return None,
     };
     reply.fault = Some(fault.kind);
     Some(reply)
