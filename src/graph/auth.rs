@@ -643,7 +643,7 @@ pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> Auth
         .or_else(|| aadsts_in(&description));
     let code = match (number, &e.error) {
         (Some(n), _) => format!("AADSTS{n}"),
-        (None, Some(err)) => err.clone(),
+        (None, Some(err)) => super::scrub::scrub(err),
         (None, None) => "no error code".into(),
     };
     let sentence = match number {
@@ -709,10 +709,11 @@ pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> Auth
         }
         _ => format!(
             "check the tenant, client id and {credential_name} (Entra error '{}')",
-            e.error.as_deref().unwrap_or("unknown")
+            super::scrub::scrub(e.error.as_deref().unwrap_or("unknown"))
         ),
     };
-    let said = description.lines().next().unwrap_or("").trim().to_owned();
+    // Entra's description may quote what it was sent (a code, an assertion).
+    let said = super::scrub::scrub(description.lines().next().unwrap_or("").trim());
     let mut ids = String::new();
     if let Some(t) = e.trace_id {
         ids.push_str(&format!(", trace id {t}"));

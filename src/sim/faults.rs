@@ -36,10 +36,14 @@ pub enum FaultKind {
     /// A listing's page names itself as its `@odata.nextLink`: paging that goes in a
     /// circle (issue 17, point 7), which a client must stop rather than follow forever.
     NextLinkLoop,
+    /// A front end refuses the request with a 400 whose page quotes the start of its
+    /// `Authorization` header (an oversized token): the client must not write that
+    /// token anywhere (issue 17, point 9).
+    EchoAuthorization,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::TooManyRequestsWithoutRetryAfter,
         FaultKind::FractionalRetryAfter,
         FaultKind::ServiceUnavailable,
@@ -50,6 +54,7 @@ impl FaultKind {
         FaultKind::Slow,
         FaultKind::ExpiredToken,
         FaultKind::NextLinkLoop,
+        FaultKind::EchoAuthorization,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +69,7 @@ impl FaultKind {
             FaultKind::Slow => "slow",
             FaultKind::ExpiredToken => "expired-token",
             FaultKind::NextLinkLoop => "next-link-loop",
+            FaultKind::EchoAuthorization => "echo-authorization",
         }
     }
 }

@@ -155,6 +155,17 @@ pub async fn serve(
         reply.fault = injected;
         return Outcome::answer(reply);
     }
+    if injected == Some(FaultKind::EchoAuthorization) {
+        // As a front end's error page does: plain text, the header quoted as it came.
+        let page = format!(
+            "400 Bad Request: request header too large. Authorization: {}",
+            authorization.unwrap_or_default()
+        );
+        let mut reply = Reply::raw(400, kind, page.into_bytes());
+        reply.fault = injected;
+        reply.device = target_device(&target);
+        return Outcome::answer(reply);
+    }
     if target != Target::Batch
         && let Some(mut reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
     {
@@ -323,7 +334,8 @@ pub fn admit(
         | FaultKind::DropAfterEffect
         | FaultKind::Slow
         | FaultKind::ExpiredToken
-        | FaultKind::NextLinkLoop => return None,
+        | FaultKind::NextLinkLoop
+        | FaultKind::EchoAuthorization => return None,
     };
     reply.fault = Some(fault.kind);
     Some(reply)
