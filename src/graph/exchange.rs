@@ -65,9 +65,16 @@ pub(super) async fn exchange<T>(
             return Err(fail(CallErrorKind::SignIn(Box::new(e)), None, message));
         }
     };
+    let authorization = match tokens.authorization(&token) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = e.to_string();
+            return Err(fail(CallErrorKind::SignIn(Box::new(e)), None, message));
+        }
+    };
     let mut request = http
         .request(method.clone(), url.clone())
-        .bearer_auth(token.expose())
+        .header(reqwest::header::AUTHORIZATION, authorization)
         .header("client-request-id", &client_request_id)
         .header("return-client-request-id", "true")
         .header(reqwest::header::ACCEPT, "application/json");
