@@ -215,6 +215,11 @@ async fn a_clean_run_resets_every_eligible_device_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_kind_still_resets_every_eligible_device_exactly_once() {
     for kind in FaultKind::ALL {
+        // A front end's 400 is a final answer, not a fault to ride out: the device
+        // fails (security.rs checks the token it quotes is written nowhere).
+        if kind == FaultKind::EchoAuthorization {
+            continue;
+        }
         let dir = TempDir::new().unwrap();
         let job = write_job(dir.path(), 20);
         let mut sim = sim_config(&job);

@@ -299,6 +299,74 @@ fn a_ready_access_token_never_appears_in_any_output() {
 }
 
 #[test]
+fn regression_17_9_a_token_echoed_in_a_400_never_reaches_the_report() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path());
+    // Every Graph request meets a front end whose 400 page quotes the Authorization
+    // header it was sent.
+    let sim = Simulator::start(dir.path(), &job, &["--fault", "echo-authorization=1"]);
+    let token = fetch_token(&sim);
+    let (code, outputs) = run(
+        &sim,
+        dir.path(),
+        &job,
+        &[("INTUNE_RESET_ACCESS_TOKEN", token.as_str())],
+        &["-vv"],
+    );
+    assert_eq!(code, 1, "every device failed: {}", outputs.0[1].1);
+    let report = &outputs.0[2].1;
+    assert!(
+        report.contains("Authorization: Bearer [redacted]"),
+        "the front end's answer is in the report, without its token:\n{report}"
+    );
+    outputs.assert_free_of("the access token", &token);
+    for part in token.split('.') {
+        outputs.assert_free_of("a part of the access token", part);
+    }
+    assert!(
+        outputs.0.iter().all(|(_, text)| !text.contains("eyJ")),
+        "no JWT-shaped text anywhere"
+    );
+    let (log, _) = sim.stop();
+    assert!(
+        log.contains("echo-authorization"),
+        "the fault was met: {log}"
+    );
+}
+
+#[test]
+fn regression_17_11_a_token_with_a_line_break_is_a_sign_in_error_not_a_lost_answer() {
+    let dir = TempDir::new().unwrap();
+    let job = write_job(dir.path());
+    let sim = Simulator::start(dir.path(), &job, &[]);
+    let token = fetch_token(&sim);
+    let (head, tail) = token.split_at(token.len() / 2);
+    let broken = format!("{head}\n{tail}");
+    let (code, outputs) = run(
+        &sim,
+        dir.path(),
+        &job,
+        &[("INTUNE_RESET_ACCESS_TOKEN", broken.as_str())],
+        &["-v"],
+    );
+    let stderr = &outputs.0[1].1;
+    assert_eq!(code, 3, "a sign-in error: {stderr}");
+    assert!(
+        stderr.contains("INTUNE_RESET_ACCESS_TOKEN holds a line break"),
+        "{stderr}"
+    );
+    let report = &outputs.0[2].1;
+    for unsettled in ["outcome_unknown", "fate_unknown", "answer was lost"] {
+        assert!(!report.contains(unsettled), "{report}");
+    }
+    outputs.assert_free_of("the access token", tail);
+    let (log, _) = sim.stop();
+    // The test's own token request is all the simulator saw: no Graph request at all.
+    assert!(!log.contains("\"resetPasscode\""), "{log}");
+    assert!(!log.contains("\"kind\":\"get\""), "{log}");
+}
+
+#[test]
 fn no_flag_takes_a_secret() {
     let help = intune_reset().args(["run", "--help"]).output().unwrap();
     assert!(help.status.success());

@@ -160,14 +160,25 @@ fn get(url: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
+/// What reaches the loopback listener before the browser's real redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    Nothing,
+    /// The redirect with its state changed: refused with a 400, not used.
+    ForgedState,
+    /// A connection that sends nothing and stays open.
+    IdleConnection,
+}
+
 /// Starts a browser sign-in run and plays the browser: reads the authorize URL from
 /// stderr, follows it to the simulated Entra ID and its redirect to the loopback
-/// listener. Returns the run's exit code, its stderr and the code the redirect carried.
+/// listener (after `before`). Returns the run's exit code, its stderr and the code the
+/// redirect carried.
 fn browser_run(
     tenant: &Tenant,
     job: &Path,
     dir: &Path,
-    tamper_state: bool,
+    before: Before,
 ) -> (Option<i32>, String, String) {
     let mut child = run_as(
         tenant,
@@ -212,12 +223,22 @@ fn browser_run(
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let location = if tamper_state {
-        location.replace("state=", "state=forged")
-    } else {
-        location
-    };
+    let mut idle = None;
+    match before {
+        Before::Nothing => {}
+        Before::ForgedState => {
+            let (head, body) = get(&location.replace("state=", "state=forged"));
+            assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+            assert!(body.contains("Not this sign-in"), "{body}");
+        }
+        Before::IdleConnection => {
+            // Connected (the listener's backlog holds it) before the redirect is sent.
+            let port = redirect.port().expect("the listener's port");
+            idle = Some(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        }
+    }
     let (head, body) = get(&location);
+    drop(idle);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.contains("intune-reset"), "{body}");
     let mut rest = String::new();
@@ -232,7 +253,7 @@ fn browser_sign_in_with_pkce_resets_as_the_user_and_leaks_no_code() {
     let dir = TempDir::new().unwrap();
     let job = ios_job(dir.path(), 2);
     let tenant = start(dir.path(), &job, &[]);
-    let (code, stderr, auth_code) = browser_run(&tenant, &job, dir.path(), false);
+    let (code, stderr, auth_code) = browser_run(&tenant, &job, dir.path(), Before::Nothing);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(auth_code.starts_with("code."), "{auth_code}");
     assert!(
@@ -261,17 +282,24 @@ fn browser_sign_in_with_pkce_resets_as_the_user_and_leaks_no_code() {
 }
 
 #[test]
-fn a_browser_answer_with_another_state_is_not_used() {
+fn a_browser_answer_with_another_state_is_not_used_and_the_real_one_still_is() {
     let dir = TempDir::new().unwrap();
     let job = ios_job(dir.path(), 1);
     let tenant = start(dir.path(), &job, &[]);
-    let (code, stderr, _) = browser_run(&tenant, &job, dir.path(), true);
-    assert_eq!(code, Some(3), "{stderr}");
-    assert!(
-        stderr.contains("did not carry this sign-in's state"),
-        "{stderr}"
-    );
-    assert!(tenant.resets().is_empty(), "nothing was sent");
+    let (code, stderr, _) = browser_run(&tenant, &job, dir.path(), Before::ForgedState);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(tenant.resets().len(), 1, "signed in with the real answer");
+}
+
+#[test]
+fn regression_17_11_an_idle_connection_does_not_block_the_browser_redirect() {
+    let dir = TempDir::new().unwrap();
+    let job = ios_job(dir.path(), 1);
+    let tenant = start(dir.path(), &job, &[]);
+    let (code, stderr, _) = browser_run(&tenant, &job, dir.path(), Before::IdleConnection);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("(browser sign-in)"), "{stderr}");
+    assert_eq!(tenant.resets().len(), 1);
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod kill_campaign;
 mod layers;
 mod lookup_cli;
 mod never_twice_cli;
+mod paging_cli;
 mod plan_cli;
 mod report_files;
 mod resume_cli;

@@ -9,7 +9,7 @@ use crate::error::{EXIT_OK, EXIT_USAGE};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Faults: 429-no-retry-after, fractional-retry-after, 503, 503-no-retry-after, 504, \
-drop-before, drop-after, slow, expired-token (e.g. --fault drop-after=0.02 --fault 429-no-retry-after=0.05).\n\
+drop-before, drop-after, slow, expired-token, next-link-loop (a page names itself as the next), echo-authorization (a 400 quoting the Authorization header) (e.g. --fault drop-after=0.02 --fault 429-no-retry-after=0.05).\n\
 Token faults: 429 (with Retry-After: 1), 503, drop, slow; the first token requests meet them one each, in order, \
 then sign-in works (e.g. --token-fault 503:4 --token-fault drop).\n\
 The first line on stdout is `listening on http://ADDRESS`; the summary goes to stderr on exit."

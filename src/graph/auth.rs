@@ -84,6 +84,10 @@ pub enum AuthError {
     /// The managed identity endpoint did not give a token.
     #[error("{0}")]
     Managed(String),
+    /// The token holds a character an HTTP header cannot carry (a line break): it is
+    /// refused before any request is sent with it.
+    #[error("{0}")]
+    UnusableToken(String),
     #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
@@ -104,6 +108,7 @@ impl AuthError {
             | AuthError::NotSignedIn(_)
             | AuthError::Credential(_)
             | AuthError::Managed(_)
+            | AuthError::UnusableToken(_)
             | AuthError::Signing(_)
             | AuthError::Endpoint(_) => false,
         }
@@ -345,7 +350,7 @@ impl TokenSource {
     /// (asking again after answers that may pass; see [`super::token_retry`]).
     pub async fn token(&self) -> Result<Secret, AuthError> {
         if let Mode::Ready { token, .. } = &self.inner.mode {
-            return Ok(token.clone());
+            return self.authorization(token).map(|_| token.clone());
         }
         if let Some(token) = self.cached(|c| c.renew_at) {
             return Ok(token);
@@ -378,6 +383,7 @@ impl TokenSource {
                 return Err(e);
             }
         };
+        self.authorization(&token)?;
         // Counted from the moment of asking: the token cannot outlive that.
         let expires_at = asked_at + lifetime;
         *self.lock_cache() = Some(Cached {
@@ -386,6 +392,35 @@ impl TokenSource {
             expires_at,
         });
         Ok(token)
+    }
+
+    /// `Authorization: Bearer <token>`'s value, or the sign-in error for a token a
+    /// header cannot carry: a line break, or another control character (RFC 9110,
+    /// section 5.5). Checked here, before a request is built: reqwest's `bearer_auth`
+    /// defers the failure to `send`, where it reads like a connection lost after the
+    /// request went out, and a reset would wait to be settled that was never sent.
+    pub(super) fn authorization(
+        &self,
+        token: &Secret,
+    ) -> Result<reqwest::header::HeaderValue, AuthError> {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(
+                |_| {
+                    AuthError::UnusableToken(match &self.inner.mode {
+                        Mode::Ready { .. } => format!(
+                            "the token given in {ENV_ACCESS_TOKEN} holds a line break or another \
+                             character an HTTP header cannot carry: set it again to the token \
+                             alone, on one line; nothing was sent"
+                        ),
+                        _ => "the access token the sign-in gave holds a line break or another \
+                              character an HTTP header cannot carry; nothing was sent with it"
+                            .to_owned(),
+                    })
+                },
+            )?;
+        // Kept out of reqwest's and hyper's debug output.
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     /// Forgets `token` (Graph answered 401 to it), so the next [`Self::token`] fetches.
@@ -643,7 +678,7 @@ pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> Auth
         .or_else(|| aadsts_in(&description));
     let code = match (number, &e.error) {
         (Some(n), _) => format!("AADSTS{n}"),
-        (None, Some(err)) => err.clone(),
+        (None, Some(err)) => super::scrub::scrub(err),
         (None, None) => "no error code".into(),
     };
     let sentence = match number {
@@ -709,10 +744,11 @@ pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> Auth
         }
         _ => format!(
             "check the tenant, client id and {credential_name} (Entra error '{}')",
-            e.error.as_deref().unwrap_or("unknown")
+            super::scrub::scrub(e.error.as_deref().unwrap_or("unknown"))
         ),
     };
-    let said = description.lines().next().unwrap_or("").trim().to_owned();
+    // Entra's description may quote what it was sent (a code, an assertion).
+    let said = super::scrub::scrub(description.lines().next().unwrap_or("").trim());
     let mut ids = String::new();
     if let Some(t) = e.trace_id {
         ids.push_str(&format!(", trace id {t}"));

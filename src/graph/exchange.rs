@@ -17,6 +17,7 @@ use super::client::{Reply, SetupError};
 use super::cloud::{Endpoints, is_loopback};
 use super::errors::{CallError, CallErrorKind, missing_permission, parse_error_body};
 use super::retry_after::parse_retry_after;
+use super::scrub::scrub;
 
 const USER_AGENT: &str = concat!("intune-reset/", env!("CARGO_PKG_VERSION"));
 
@@ -64,9 +65,16 @@ pub(super) async fn exchange<T>(
             return Err(fail(CallErrorKind::SignIn(Box::new(e)), None, message));
         }
     };
+    let authorization = match tokens.authorization(&token) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = e.to_string();
+            return Err(fail(CallErrorKind::SignIn(Box::new(e)), None, message));
+        }
+    };
     let mut request = http
         .request(method.clone(), url.clone())
-        .bearer_auth(token.expose())
+        .header(reqwest::header::AUTHORIZATION, authorization)
         .header("client-request-id", &client_request_id)
         .header("return-client-request-id", "true")
         .header(reqwest::header::ACCEPT, "application/json");
@@ -180,10 +188,14 @@ fn error_answer(
     permission: &str,
 ) -> CallError {
     let envelope = parse_error_body(body).unwrap_or_default();
-    let message = envelope
-        .message
-        .clone()
-        .unwrap_or_else(|| default_message(status, body));
+    // The message goes into the report, the ledger and the logs: whatever Graph or a
+    // front end echoed of the request (its Authorization header) is scrubbed first.
+    let message = scrub(
+        &envelope
+            .message
+            .clone()
+            .unwrap_or_else(|| default_message(status, body)),
+    );
     let permission = (status == 403)
         .then(|| missing_permission(&message, permission))
         .flatten();
@@ -194,8 +206,8 @@ fn error_answer(
         kind: CallErrorKind::from_status(status, permission),
         status: Some(status),
         message,
-        code: envelope.code,
-        request_id: request_id.or(envelope.request_id),
+        code: envelope.code.as_deref().map(scrub),
+        request_id: request_id.or(envelope.request_id).map(|id| scrub(&id)),
         client_request_id,
         retry_after,
     }

@@ -334,7 +334,7 @@ impl Delegated {
         } else {
             format!("To sign in, open this address in a browser on this machine:\n  {url}")
         });
-        let answer = tokio::time::timeout(ui.browser_wait, receive(&listener))
+        let answer = tokio::time::timeout(ui.browser_wait, receive(&listener, &state))
             .await
             .map_err(|_| {
                 AuthError::NotSignedIn(format!(
@@ -343,6 +343,8 @@ impl Delegated {
                     minutes(ui.browser_wait)
                 ))
             })??;
+        // `receive` hands over only an answer with this state; checked again where the
+        // answer is used.
         if answer.state.as_deref() != Some(state.as_str()) {
             return Err(AuthError::NotSignedIn(
                 "the browser's answer did not carry this sign-in's state, so it did not come \
@@ -445,73 +447,125 @@ struct Answer {
     error_description: Option<String>,
 }
 
-/// Waits for the redirect to `/`; other requests (a favicon) get a 404 and the wait
-/// goes on.
-async fn receive(listener: &TcpListener) -> Result<Answer, AuthError> {
+/// How long one connection to the loopback listener may take to send its request. A
+/// browser sends it at once; a connection that stays silent (a port scanner, a stuck
+/// tab) is dropped after this, and never holds up the others (issue 17, point 11).
+const REQUEST_READ_LIMIT: Duration = Duration::from_secs(10);
+
+/// Waits for the redirect to `/` that carries this sign-in's `state`. Each connection
+/// is served on its own task, so one that sends nothing, a favicon request (404) or an
+/// answer with another state (400, not used) never keeps the real redirect waiting.
+/// The connections still open when it arrives are dropped with the set.
+async fn receive(listener: &TcpListener, state: &str) -> Result<Answer, AuthError> {
+    let (found, mut arrived) = tokio::sync::mpsc::channel::<Answer>(1);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let mut head = Vec::new();
-        let mut buf = [0u8; 2048];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    connections.spawn(serve_one(stream, state.to_owned(), found.clone()));
+                }
             }
+            Some(answer) = arrived.recv() => return Ok(answer),
+            // Finished connections are reaped so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-        let text = String::from_utf8_lossy(&head);
-        let target = text
-            .lines()
-            .next()
-            .and_then(|line| {
-                let mut parts = line.split(' ');
-                (parts.next() == Some("GET"))
-                    .then(|| parts.next())
-                    .flatten()
-            })
-            .unwrap_or("")
-            .to_owned();
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        if path != "/" {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            continue;
-        }
-        let mut answer = Answer {
-            code: None,
-            state: None,
-            error: None,
-            error_description: None,
-        };
-        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            match &*k {
-                "code" => answer.code = Some(Secret::new(v.into_owned())),
-                "state" => answer.state = Some(v.into_owned()),
-                "error" => answer.error = Some(v.into_owned()),
-                "error_description" => answer.error_description = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        let page = if answer.code.is_some() {
-            "<h1>Signed in</h1><p>intune-reset has your sign-in. You can close this window and return to the terminal.</p>"
-        } else {
-            "<h1>Sign-in not completed</h1><p>Return to the terminal for what happened.</p>"
-        };
-        let html = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>intune-reset</title></head><body>{page}</body></html>"
-        );
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{html}",
-            html.len()
-        );
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        return Ok(answer);
     }
+}
+
+/// One connection to the loopback listener: its request read within
+/// [`REQUEST_READ_LIMIT`], answered, and the sign-in's answer handed to `found` when it
+/// is the redirect with this sign-in's `state`.
+async fn serve_one(
+    mut stream: tokio::net::TcpStream,
+    state: String,
+    found: tokio::sync::mpsc::Sender<Answer>,
+) {
+    let Ok(head) = tokio::time::timeout(REQUEST_READ_LIMIT, read_head(&mut stream)).await else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head);
+    let target = text
+        .lines()
+        .next()
+        .and_then(|line| {
+            let mut parts = line.split(' ');
+            (parts.next() == Some("GET"))
+                .then(|| parts.next())
+                .flatten()
+        })
+        .unwrap_or("")
+        .to_owned();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if path != "/" {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let answer = parse_redirect(query);
+    let (status, page) = if answer.state.as_deref() != Some(state.as_str()) {
+        (
+            "400 Bad Request",
+            "<h1>Not this sign-in</h1><p>This answer did not carry the state of the sign-in in progress, so it was not used.</p>",
+        )
+    } else if answer.code.is_some() {
+        (
+            "200 OK",
+            "<h1>Signed in</h1><p>intune-reset has your sign-in. You can close this window and return to the terminal.</p>",
+        )
+    } else {
+        (
+            "200 OK",
+            "<h1>Sign-in not completed</h1><p>Return to the terminal for what happened.</p>",
+        )
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>intune-reset</title></head><body>{page}</body></html>"
+    );
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{html}",
+        html.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    if answer.state.as_deref() == Some(state.as_str()) {
+        // Only the first of two such answers is taken; the channel holds one.
+        let _ = found.try_send(answer);
+    }
+}
+
+/// The request line and headers, up to 16 KiB.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
+}
+
+/// The redirect's query: the code, or Entra's error, and the state.
+fn parse_redirect(query: &str) -> Answer {
+    let mut answer = Answer {
+        code: None,
+        state: None,
+        error: None,
+        error_description: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "code" => answer.code = Some(Secret::new(v.into_owned())),
+            "state" => answer.state = Some(v.into_owned()),
+            "error" => answer.error = Some(v.into_owned()),
+            "error_description" => answer.error_description = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    answer
 }
 
 /// `1 minute`, `15 minutes`.

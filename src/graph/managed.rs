@@ -116,7 +116,7 @@ impl Managed {
                         .as_str()
                         .or(v["message"].as_str())
                         .or(v["error"].as_str())
-                        .map(str::to_owned)
+                        .map(super::scrub::scrub)
                 })
                 .unwrap_or_else(|| format!("HTTP {status}"));
             let which = match &self.identity.client_id {

@@ -19,6 +19,8 @@
 //! - [`errors`]: Graph's error envelope, [`CallError`] and its kinds.
 //! - [`assertion`]: the signed JWT that proves a certificate credential.
 //! - [`device`]: [`ManagedDevice`], [`ActionResult`] and the lookups' filters.
+//! - [`scrub`]: Graph's and Entra's error text without tokens, keys or codes.
+//! - [`paging`]: [`paging::Paging`], every paged read bounded (a circle, a page limit).
 //! - [`api`]: [`GraphApi`], the calls as a trait, for fakes in the runner's tests.
 //! - [`client`]: [`GraphClient`], one request per call; `exchange` sends it and sorts
 //!   the answer.
@@ -41,7 +43,9 @@ pub mod filter;
 pub mod groups;
 pub mod interactive;
 pub mod managed;
+pub mod paging;
 pub mod retry_after;
+pub mod scrub;
 pub mod secret;
 pub mod signin;
 #[cfg(test)]

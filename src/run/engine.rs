@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::graph::paging::{self, Paging};
 use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
 use crate::pacing::{AbortReason, Counters, Failure, Pacer, Settings, Step};
 use crate::planner::Work;
@@ -162,7 +163,11 @@ impl<G: GraphApi> Engine<G> {
                 .collect(),
         };
         let pages = self
-            .each_listed_device(all, |d| devices.push(d))
+            .each_listed_device(
+                all,
+                Paging::new("the tenant's managed devices", paging::TENANT_PAGES),
+                |d| devices.push(d),
+            )
             .await
             .map_err(|f| f.detail)?;
         let index = inventory::TenantIndex::from_devices(devices, pages);

@@ -33,10 +33,17 @@ pub enum FaultKind {
     Slow,
     /// The bearer token is treated as expired from now on: 401.
     ExpiredToken,
+    /// A listing's page names itself as its `@odata.nextLink`: paging that goes in a
+    /// circle (issue 17, point 7), which a client must stop rather than follow forever.
+    NextLinkLoop,
+    /// A front end refuses the request with a 400 whose page quotes the start of its
+    /// `Authorization` header (an oversized token): the client must not write that
+    /// token anywhere (issue 17, point 9).
+    EchoAuthorization,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::TooManyRequestsWithoutRetryAfter,
         FaultKind::FractionalRetryAfter,
         FaultKind::ServiceUnavailable,
@@ -46,6 +53,8 @@ impl FaultKind {
         FaultKind::DropAfterEffect,
         FaultKind::Slow,
         FaultKind::ExpiredToken,
+        FaultKind::NextLinkLoop,
+        FaultKind::EchoAuthorization,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +68,8 @@ impl FaultKind {
             FaultKind::DropAfterEffect => "drop-after",
             FaultKind::Slow => "slow",
             FaultKind::ExpiredToken => "expired-token",
+            FaultKind::NextLinkLoop => "next-link-loop",
+            FaultKind::EchoAuthorization => "echo-authorization",
         }
     }
 }

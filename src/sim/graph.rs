@@ -155,6 +155,17 @@ pub async fn serve(
         reply.fault = injected;
         return Outcome::answer(reply);
     }
+    if injected == Some(FaultKind::EchoAuthorization) {
+        // As a front end's error page does: plain text, the header quoted as it came.
+        let page = format!(
+            "400 Bad Request: request header too large. Authorization: {}",
+            authorization.unwrap_or_default()
+        );
+        let mut reply = Reply::raw(400, kind, page.into_bytes());
+        reply.fault = injected;
+        reply.device = target_device(&target);
+        return Outcome::answer(reply);
+    }
     if target != Target::Batch
         && let Some(mut reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
     {
@@ -198,10 +209,38 @@ pub async fn serve(
     if injected.is_some() {
         reply.fault = injected;
     }
+    if injected == Some(FaultKind::NextLinkLoop) {
+        let own = format!(
+            "{}/{}/{}{}{query}",
+            ctx.base_url,
+            version.as_str(),
+            segments.join("/"),
+            if query.is_empty() { "" } else { "?" }
+        );
+        point_next_link_at(&mut reply, own);
+    }
     if injected == Some(FaultKind::DropAfterEffect) {
         return Outcome::dropped(reply);
     }
     Outcome::answer(reply)
+}
+
+/// Makes a listing's page (a 200 whose body has a `value` array) name `own`, the
+/// request's own URL, as its next page.
+fn point_next_link_at(reply: &mut Reply, own: String) {
+    if reply.status != 200 {
+        return;
+    }
+    let Some(mut body) = reply.body_value() else {
+        return;
+    };
+    if let Some(page) = body.as_object_mut()
+        && page.get("value").is_some_and(|v| v.is_array())
+    {
+        page.insert("@odata.nextLink".into(), own.into());
+        reply.raw = None;
+        reply.body = Some(body);
+    }
 }
 
 /// Holds a `resetPasscode` that got past the throttle and the faults for
@@ -294,7 +333,9 @@ pub fn admit(
         FaultKind::DropBeforeEffect
         | FaultKind::DropAfterEffect
         | FaultKind::Slow
-        | FaultKind::ExpiredToken => return None,
+        | FaultKind::ExpiredToken
+        | FaultKind::NextLinkLoop
+        | FaultKind::EchoAuthorization => return None,
     };
     reply.fault = Some(fault.kind);
     Some(reply)

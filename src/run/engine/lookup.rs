@@ -1,6 +1,7 @@
 //! Finding a device in Graph and judging it by its live facts.
 
 use crate::device::Column;
+use crate::graph::paging::{self, Cause, ListingCut, Paging};
 use crate::graph::{
     DevicePage, FilterProperty, GraphApi, ManagedDevice, PageRequest, RULE_FIELDS, Reply,
 };
@@ -165,7 +166,11 @@ impl<G: GraphApi> Engine<G> {
             select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
         };
         let mut matches: Vec<ManagedDevice> = Vec::new();
-        for _ in 0..self.pacer.settings.max_lookup_pages {
+        let mut paging = Paging::new(
+            format!("the devices with {} '{value}'", column.canonical()),
+            paging::lookup_pages(self.pacer.settings.max_lookup_pages),
+        );
+        loop {
             let page: Reply<DevicePage> = self
                 .pacer
                 .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
@@ -176,43 +181,47 @@ impl<G: GraphApi> Engine<G> {
                     .into_iter()
                     .filter(|d| same_value(column, d, value)),
             );
-            match page.value.next_link {
-                Some(next) => request = PageRequest::Next(next),
-                None => return one_match(column, value, matches),
+            match paging.after_page(page.value.next_link) {
+                Ok(Some(next)) => request = PageRequest::Next(next),
+                Ok(None) => return one_match(column, value, matches),
+                Err(cut) if matches!(cut.cause, Cause::TooLong(_)) => {
+                    return Err(End::new(
+                        Outcome::Failed,
+                        "lookup_too_broad",
+                        format!(
+                            "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
+                            column.canonical(),
+                            cut.pages
+                        ),
+                    ));
+                }
+                Err(cut) => return Err(End::from(incomplete(&cut))),
             }
         }
-        Err(End::new(
-            Outcome::Failed,
-            "lookup_too_broad",
-            format!(
-                "looking up {} '{value}' returned more than {} pages of devices (Graph may have ignored the filter); nothing was sent",
-                column.canonical(),
-                self.pacer.settings.max_lookup_pages
-            ),
-        ))
     }
 }
 
 impl<G: GraphApi> Engine<G> {
-    /// Reads `first` and every page its `@odata.nextLink`s name, through the pacer,
-    /// handing each device to `each`; the number of pages read.
+    /// Reads `first` and every page its `@odata.nextLink`s name, through the pacer and
+    /// `paging`, handing each device to `each`; the number of pages read. A listing
+    /// `paging` stops fails whole: its caller acts on none of what it handed.
     pub(in crate::run) async fn each_listed_device(
         &self,
         first: PageRequest,
+        mut paging: Paging,
         mut each: impl FnMut(ManagedDevice),
     ) -> Result<u64, Failure> {
         let mut request = first;
-        let mut pages = 0;
         loop {
             let page: Reply<DevicePage> = self
                 .pacer
                 .read(|c| Box::pin(self.pacer.graph.list_devices_page(request.clone(), c)))
                 .await?;
-            pages += 1;
             page.value.devices.into_iter().for_each(&mut each);
-            match page.value.next_link {
-                Some(next) => request = PageRequest::Next(next),
-                None => return Ok(pages),
+            match paging.after_page(page.value.next_link) {
+                Ok(Some(next)) => request = PageRequest::Next(next),
+                Ok(None) => return Ok(u64::from(paging.pages())),
+                Err(cut) => return Err(incomplete(&cut)),
             }
         }
     }
@@ -225,8 +234,9 @@ impl<G: GraphApi> Engine<G> {
             select: vec!["id".into()],
         };
         let mut ids: Vec<String> = Vec::new();
+        let paging = Paging::new(format!("the devices of user {user}"), paging::USER_PAGES);
         let listed = self
-            .each_listed_device(request, |d| {
+            .each_listed_device(request, paging, |d| {
                 let id = d.id.to_ascii_lowercase();
                 if !ids.contains(&id) {
                     ids.push(id);
@@ -273,9 +283,13 @@ impl<G: GraphApi> Engine<G> {
             filter: parsed.as_ref().map(|f| f.text.clone()),
             select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
         };
+        let what = match filter {
+            "*" => "all devices".to_owned(),
+            f => format!("the devices where {f}"),
+        };
         let mut ids = Vec::new();
         let mut seen = 0usize;
-        self.each_listed_device(request, |d| {
+        self.each_listed_device(request, Paging::new(what, paging::TENANT_PAGES), |d| {
             seen += 1;
             if parsed.as_ref().is_none_or(|f| f.expr.matches(&d)) {
                 ids.push(d.id.to_ascii_lowercase());
@@ -335,6 +349,7 @@ impl<G: GraphApi> Engine<G> {
         let mut users: Vec<String> = Vec::new();
         let mut devices: Vec<String> = Vec::new();
         let mut next: Option<String> = None;
+        let mut paging = Paging::new(format!("the members of group {group}"), paging::GROUP_PAGES);
         loop {
             let page = match self
                 .pacer
@@ -358,9 +373,10 @@ impl<G: GraphApi> Engine<G> {
                     _ => {}
                 }
             }
-            match page.next_link {
-                Some(link) => next = Some(link),
-                None => break,
+            match paging.after_page(page.next_link) {
+                Ok(Some(link)) => next = Some(link),
+                Ok(None) => break,
+                Err(cut) => return Err(incomplete(&cut)),
             }
         }
         let mut ids: Vec<String> = Vec::new();
@@ -396,6 +412,16 @@ impl<G: GraphApi> Engine<G> {
         }
         Ok(ids)
     }
+}
+
+/// A listing that could not be read whole, as its row's failure: nothing it listed is
+/// acted on, so the sentence says so.
+fn incomplete(cut: &ListingCut) -> Failure {
+    Failure::new(
+        Outcome::Failed,
+        "listing_incomplete",
+        format!("{cut}; nothing was sent on what it had listed"),
+    )
 }
 
 /// Whether a device Graph returned really has `value` in `column` (case and blanks
