@@ -91,10 +91,16 @@ fn kill_point(seed: u64) {
         "-KILL"
     };
 
-    // The first kill, at a send chosen by the seed.
+    // The first kill, at a send chosen by the seed, or (every fourth seed) during the
+    // first pause a 429 or 503 announced (issue 17).
     let at = 1 + (seed as usize * 7) % 18;
+    let (event, at) = if seed % 4 == 1 {
+        ("pause", 1)
+    } else {
+        ("send", at)
+    };
     let mut first = run_cmd(&tenant, &jobs, &report, &args).spawn().unwrap();
-    if reached(&mut first, &ledger, "send", at, LIMIT) {
+    if reached(&mut first, &ledger, event, at, LIMIT) {
         signal(&mut first, how);
     }
     let _ = wait_for(&mut first, LIMIT);
@@ -138,4 +144,26 @@ fn kill_point(seed: u64) {
         DEVICES,
         "seed {seed}: a device was never reset"
     );
+
+    // A colleague starts the same incident from another folder, under another report:
+    // Intune's record holds every device back (issue 17, point 3).
+    let elsewhere = TempDir::new().unwrap();
+    let again = elsewhere.path().join("report.csv");
+    let mut child = run_cmd(&tenant, &jobs, &again, &args).spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "seed {seed}: {stderr}"
+    );
+    assert_eq!(
+        tenant.resets(),
+        resets,
+        "seed {seed}: the second folder's run reset devices again"
+    );
+    let held_back = read_report(&again)
+        .iter()
+        .filter(|r| r["reason"] == "reset_in_progress" || r["reason"] == "reset_recently_done")
+        .count();
+    assert_eq!(held_back, DEVICES, "seed {seed}: {stderr}");
 }
