@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
+use crate::error::{CommandError, EXIT_ABORTED, EXIT_OK, EXIT_USAGE, exit_code};
 use crate::graph::{AuthMethod, Cloud, IdentityFlags};
 use crate::job::ReadOptions;
 use crate::job::decode::{ENCODING_NAMES, TextEncoding};
@@ -511,9 +511,10 @@ fn dispatch(cli: Cli) -> u8 {
                         eprint!("{}", status.summary.render());
                         exit_code(status.aborted.is_some(), !status.summary.all_done())
                     }
+                    // The resets were sent: never 2 ("nothing was sent") from here.
                     Some(Err(e)) => {
                         eprintln!("intune-reset: following the resets failed: {e}");
-                        EXIT_USAGE.max(run_code)
+                        EXIT_ABORTED
                     }
                     None => run_code,
                 }
