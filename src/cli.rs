@@ -36,7 +36,8 @@ Exit codes:
   0  every actionable row succeeded (ineligible and duplicate rows are expected)
   1  some rows failed, were not found, ambiguous, invalid or not attempted
   2  bad usage or an unreadable job file (nothing was sent)
-  3  the run was aborted (authentication, missing permission, interrupted)";
+  3  the run was aborted (authentication, missing permission, interrupted, an unwritable
+     record); once anything was sent, the code is never 2";
 
 #[derive(Debug, Parser)]
 #[command(
