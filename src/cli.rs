@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::error::{CommandError, EXIT_OK, EXIT_USAGE, exit_code};
+use crate::error::{CommandError, EXIT_ABORTED, EXIT_OK, EXIT_USAGE, exit_code};
 use crate::graph::{AuthMethod, Cloud, IdentityFlags};
 use crate::job::ReadOptions;
 use crate::job::decode::{ENCODING_NAMES, TextEncoding};
@@ -36,7 +36,8 @@ Exit codes:
   0  every actionable row succeeded (ineligible and duplicate rows are expected)
   1  some rows failed, were not found, ambiguous, invalid or not attempted
   2  bad usage or an unreadable job file (nothing was sent)
-  3  the run was aborted (authentication, missing permission, interrupted)";
+  3  the run was aborted (authentication, missing permission, interrupted, an unwritable
+     record); once anything was sent, the code is never 2";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -511,9 +512,10 @@ fn dispatch(cli: Cli) -> u8 {
                         eprint!("{}", status.summary.render());
                         exit_code(status.aborted.is_some(), !status.summary.all_done())
                     }
+                    // The resets were sent: never 2 ("nothing was sent") from here.
                     Some(Err(e)) => {
                         eprintln!("intune-reset: following the resets failed: {e}");
-                        EXIT_USAGE.max(run_code)
+                        EXIT_ABORTED
                     }
                     None => run_code,
                 }

@@ -32,6 +32,9 @@
 //! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
 //! - [`device`]: the device domain: columns, fields, ids. Imports nothing of the crate.
 //! - [`error`]: the exit-code contract and the error commands return.
+//! - [`own_file`]: files that must be the runner's own (passcodes, locks): never
+//!   written through a link or into another user's file.
+//! - [`paths`]: the files a command names never name the same file.
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
@@ -39,7 +42,9 @@ pub mod device;
 pub mod error;
 pub mod graph;
 pub mod job;
+pub mod own_file;
 pub mod pacing;
+pub mod paths;
 pub mod plan;
 pub mod planner;
 pub mod report;

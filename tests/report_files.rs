@@ -274,6 +274,8 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         interactive: false,
         resume: false,
         lock: None,
+        wait_for_lock: false,
+        passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
         users: Vec::new(),

@@ -122,6 +122,8 @@ async fn run_on(
         interactive: false,
         resume: false,
         lock: None,
+        wait_for_lock: false,
+        passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
         users: Vec::new(),

@@ -121,6 +121,8 @@ async fn ran(format: ReportFormat) -> Tenant {
         interactive: false,
         resume: false,
         lock: None,
+        wait_for_lock: false,
+        passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
         users: Vec::new(),

@@ -8,6 +8,7 @@ mod hardening;
 mod input_cli;
 mod kill_campaign;
 mod layers;
+mod locks_cli;
 mod lookup_cli;
 mod never_twice_cli;
 mod paging_cli;

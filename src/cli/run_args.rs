@@ -122,6 +122,10 @@ pub(super) struct RunArgs {
     /// [default: <report folder>/<first job file name>.lock]
     #[arg(long, value_name = "PATH")]
     lock: Option<PathBuf>,
+    /// When another run holds this job's lock, or runs on the same tenant as the same
+    /// app on this machine, wait for it to finish instead of exiting 2
+    #[arg(long)]
+    wait_for_lock: bool,
     /// Reset devices whose last reset Intune shows done within the last 24 hours too
     /// (without it they are skipped as reset_recently_done). A reset still pending or
     /// active in Intune is never sent again, with or without this flag.
@@ -223,6 +227,8 @@ impl RunArgs {
             interactive,
             resume: self.resume,
             lock: self.lock,
+            wait_for_lock: self.wait_for_lock,
+            passcodes: self.passcodes,
             lookup_via: self.lookup_via.into(),
             reset_again: self.reset_again,
         };

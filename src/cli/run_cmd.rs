@@ -49,13 +49,12 @@ pub fn run(
     follow: Option<Follow>,
 ) -> Result<Ran, CommandError> {
     // The passcodes file is refused before anything is sent, not after the resets.
-    if let Some(path) = follow.as_ref().and_then(|f| f.passcodes.as_ref())
-        && crate::status::output::passcodes_name_taken(path)
+    if let Some(why) = follow
+        .as_ref()
+        .and_then(|f| f.passcodes.as_deref())
+        .and_then(crate::status::output::passcodes_refusal)
     {
-        return Err(CommandError::Usage(format!(
-            "the passcodes file {} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was sent)",
-            path.display()
-        )));
+        return Err(CommandError::Usage(why));
     }
     let mut followed = None;
     let run = run_inner(config, target, env, ui, follow.as_ref(), &mut followed)?;
@@ -80,6 +79,7 @@ fn run_inner(
         Target::Tenant(tenant) => Some(identity(tenant, env)?),
         Target::Simulate { .. } => None,
     };
+    let lock_dir = lock_dir(env)?;
     let mut prepared = run::prepare(&config)?;
     let runtime = runtime()?;
     let simulator = match &target {
@@ -122,6 +122,26 @@ fn run_inner(
                 }
                 return Err(refused);
             }
+            // One run per tenant and app on this machine: taken before any device is
+            // read or reset, held until this function returns (following included).
+            let graph_url = match (&simulator, &target) {
+                (Some(sim), _) => sim.base_url().to_string(),
+                (None, Target::Tenant(tenant)) => tenant
+                    .endpoints()
+                    .map(|e| e.graph.to_string())
+                    .unwrap_or_default(),
+                (None, Target::Simulate { .. }) => String::new(),
+            };
+            let _tenant_lock =
+                match prepared.lock_tenant(&lock_dir, &graph_url, &who, config.wait_for_lock) {
+                    Ok(lock) => lock,
+                    Err(refused) => {
+                        if let Some(sim) = simulator {
+                            runtime.block_on(sim.shutdown());
+                        }
+                        return Err(refused);
+                    }
+                };
             // Rows naming a user become the user's devices, read before the question
             // so that it lists them and --max-devices counts them.
             let expanded = runtime.block_on(run::expand(&config, client.clone(), &mut prepared));
@@ -194,7 +214,11 @@ fn run_inner(
                         crate::status::execute(&status_config, client, stop).await
                     }));
                     // --summary-json: the run's summary gains what following found.
-                    if let (Some(path), Some(Ok(status))) = (&config.summary_json, &*followed) {
+                    // Resets were sent: a summary that cannot be written is an abort
+                    // (exit 3), never a usage error.
+                    if let (Some(path), Some(Ok(status))) =
+                        (&config.summary_json, followed.as_mut())
+                    {
                         let mut json = serde_json::to_value(&outcome.summary)
                             .unwrap_or(serde_json::Value::Null);
                         if let Some(fields) = json.as_object_mut() {
@@ -204,7 +228,11 @@ fn run_inner(
                                     .unwrap_or(serde_json::Value::Null),
                             );
                         }
-                        crate::report::write_summary_json(path, &json)?;
+                        if let Err(e) = crate::report::write_summary_json(path, &json) {
+                            let reason = AbortReason::Unrecorded(e.to_string());
+                            status.summary.aborted = Some(reason.sentence());
+                            status.aborted = Some(reason);
+                        }
                     }
                 }
                 ran
@@ -240,11 +268,32 @@ pub fn status(
             Ok((client, who)) => {
                 tracing::info!("signed in as {}", who.describe());
                 let stop = Box::pin(signals::interrupted());
-                crate::status::execute_prepared(&config, prepared, client, stop).await
+                crate::status::execute_prepared(&config, prepared, client, stop)
+                    .await
+                    .or_else(|e| match e {
+                        // Written after the reads: what was read is not on record.
+                        CommandError::Write { .. } => Ok(unrecorded(&config, e)),
+                        before_any_read => Err(before_any_read),
+                    })
             }
             Err(why) => Ok(prepared.not_signed_in(AbortReason::Authentication(why))),
         }
     })
+}
+
+/// `status` read from Graph, then could not write what it read (a full disk under the
+/// passcodes file or the report): exit 3 with the reason, not 2 ("nothing was sent").
+fn unrecorded(
+    config: &crate::status::StatusConfig,
+    e: CommandError,
+) -> crate::status::StatusOutcome {
+    let reason = AbortReason::Unrecorded(e.to_string());
+    let mut summary = crate::status::StatusSummary::new(config.run_report.clone());
+    summary.aborted = Some(reason.sentence());
+    crate::status::StatusOutcome {
+        summary,
+        aborted: Some(reason),
+    }
 }
 
 /// The credential the flags and the environment name, each variable set but not used
@@ -260,6 +309,40 @@ fn identity(
         tracing::warn!("{warning}");
     }
     Ok(resolved.identity)
+}
+
+/// The folder of the tenant locks: `INTUNE_RESET_LOCK_DIR`, else the user's cache
+/// folder (`%LOCALAPPDATA%\\intune-reset\\locks` on Windows,
+/// `~/Library/Caches/intune-reset/locks` on macOS, `~/.cache/intune-reset/locks`
+/// elsewhere). `$XDG_CACHE_HOME` and `$XDG_RUNTIME_DIR` are not used: cron sets
+/// neither, and a run from cron and one from a terminal must find the same lock.
+/// Per user: a lock file must be the runner's own ([`crate::own_file`]), so two
+/// accounts on one machine do not exclude each other (README, "Limits").
+fn lock_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, CommandError> {
+    let set = |name: &str| {
+        env(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = set("INTUNE_RESET_LOCK_DIR") {
+        return Ok(dir);
+    }
+    let (base, under) = if cfg!(windows) {
+        (set("LOCALAPPDATA"), ["intune-reset", "locks"].as_slice())
+    } else if cfg!(target_os = "macos") {
+        (
+            set("HOME"),
+            ["Library", "Caches", "intune-reset", "locks"].as_slice(),
+        )
+    } else {
+        (set("HOME"), [".cache", "intune-reset", "locks"].as_slice())
+    };
+    let base = base.ok_or_else(|| {
+        CommandError::Usage(
+            "no folder for the tenant lock: set INTUNE_RESET_LOCK_DIR (or HOME, LOCALAPPDATA on Windows) to a folder of your own (nothing was sent)".into(),
+        )
+    })?;
+    Ok(under.iter().fold(base, |dir, name| dir.join(name)))
 }
 
 /// The runtime a command's requests (and the simulator) run on.

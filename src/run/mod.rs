@@ -79,6 +79,12 @@ pub struct RunConfig {
     pub resume: bool,
     /// `--lock`: the lock file [default: `<report folder>/<job>.lock`].
     pub lock: Option<PathBuf>,
+    /// `--wait-for-lock`: a held lock (the job's or the tenant's) is waited for, not
+    /// refused.
+    pub wait_for_lock: bool,
+    /// `--passcodes` (with `--follow`): checked against the run's other files before
+    /// anything is sent.
+    pub passcodes: Option<PathBuf>,
     /// `--lookup-via`: one `$filter` per row, or the tenant's inventory read once.
     pub lookup_via: LookupVia,
     /// `--user UPN`: users whose devices the run acts on, as one more job file.
@@ -127,6 +133,9 @@ impl RunConfig {
     }
 }
 
+/// The tenant lock ([`Prepared::lock_tenant`]), held until dropped.
+pub struct TenantLock(#[allow(dead_code)] lock::RunLock);
+
 /// How a run ended.
 pub struct RunOutcome {
     pub summary: Summary,
@@ -170,6 +179,8 @@ pub struct Prepared {
     expansions: HashMap<RowKey, expand::Expansion>,
     /// Held until the run ends.
     _lock: lock::RunLock,
+    /// Named in the lock files: this run's report and start.
+    holder: lock::Holder,
 }
 
 impl Prepared {
@@ -198,6 +209,43 @@ impl Prepared {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Takes the tenant lock: one run per Graph host, tenant and app (or user) at a
+    /// time on this machine, whatever the folder, the report or the job file's name.
+    /// Taken once sign-in says who this run acts as, before any device is read or
+    /// reset; held until the returned lock is dropped. `dir`: the user's lock folder.
+    pub fn lock_tenant(
+        &self,
+        dir: &Path,
+        graph: &str,
+        who: &crate::graph::SignedIn,
+        wait: bool,
+    ) -> Result<TenantLock, CommandError> {
+        let acting_as = who
+            .client_id
+            .as_deref()
+            .or(who.user.as_deref())
+            .unwrap_or("");
+        let key = lock::TenantKey {
+            graph,
+            tenant: &who.tenant,
+            acting_as,
+            simulated: who.simulated,
+        };
+        let purpose = lock::Purpose {
+            what: format!(
+                "another run of tenant {} as {} on this machine",
+                who.tenant,
+                who.describe()
+            ),
+            advice: "two runs of one tenant and app share its request budget and could reset \
+                     a device the other just reset. Wait for it to finish, or pass \
+                     --wait-for-lock to start when it does",
+        };
+        lock::acquire(&key.path(dir), &self.holder, &purpose, wait)
+            .map(TenantLock)
+            .map_err(|e| CommandError::Usage(e.to_string()))
     }
 
     /// The private copies of the job files (the `--simulate` tenant is seeded from
@@ -283,7 +331,17 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
     }
     let report = report_path(&config.report, &config.files, config.format);
     let ledger_file = ledger::ledger_path(&report);
-    let lock = lock::acquire(&config.lock_path(&report))
+    let lock_file = config.lock_path(&report);
+    distinct_files(config, &report, &ledger_file, &lock_file)?;
+    let holder = lock::Holder {
+        report: std::path::absolute(&report).unwrap_or_else(|_| report.clone()),
+        started: SystemTime::now(),
+    };
+    let purpose = lock::Purpose {
+        what: "another run of this job".into(),
+        advice: "wait for it to finish, or pass --wait-for-lock to start when it does",
+    };
+    let lock = lock::acquire(&lock_file, &holder, &purpose, config.wait_for_lock)
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let resumed = if config.resume {
         if !ledger_file.exists() {
@@ -336,7 +394,46 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         recorded_expansions,
         expansions: HashMap::new(),
         _lock: lock,
+        holder,
     })
+}
+
+/// The files the run writes never name one another, nor a job file (`--lock` naming
+/// the ledger would truncate it; `--summary-json` naming the report would replace its
+/// rows): refused before the lock is taken or anything is sent.
+fn distinct_files(
+    config: &RunConfig,
+    report: &Path,
+    ledger_file: &Path,
+    lock_file: &Path,
+) -> Result<(), CommandError> {
+    use crate::paths::Named;
+    let mut files = vec![
+        Named::written("--report", report),
+        Named::written("the ledger (<report>.ledger)", ledger_file),
+        Named::written(
+            if config.lock.is_some() {
+                "--lock"
+            } else {
+                "the job lock"
+            },
+            lock_file,
+        ),
+    ];
+    if config.format == ReportFormat::Xlsx {
+        files.push(Named::written(
+            "the report's CSV companion (<report>.csv)",
+            crate::report::companion_csv(report),
+        ));
+    }
+    if let Some(json) = &config.summary_json {
+        files.push(Named::written("--summary-json", json));
+    }
+    if let Some(passcodes) = &config.passcodes {
+        files.push(Named::written("--passcodes", passcodes));
+    }
+    files.extend(config.files.iter().map(|f| Named::read("a job file", f)));
+    crate::paths::distinct(&files).map_err(|e| CommandError::Usage(e.to_string()))
 }
 
 fn lookup_name(mode: LookupMode) -> &'static str {
@@ -756,12 +853,34 @@ pub async fn execute<G: GraphApi>(
     while tasks.join_next().await.is_some() {}
     drop(row_tx);
     signals.abort();
-    let files = reader
-        .join()
-        .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
-    let collected = collector
-        .await
-        .map_err(|_| CommandError::Usage("the report writer stopped unexpectedly".into()))?;
+    // Resets may have been sent by now: whatever fails here is an abort (exit 3, the
+    // ledger holds every send for `--resume`), never a usage error (exit 2).
+    let files = match reader.join() {
+        Ok(Ok(files)) => files,
+        Ok(Err(e)) => {
+            engine.abort(AbortReason::Unrecorded(format!(
+                "the job could not be read again from the run's copy ({e})"
+            )));
+            Vec::new()
+        }
+        Err(_) => {
+            engine.abort(AbortReason::Unrecorded(
+                "the job reader stopped unexpectedly".into(),
+            ));
+            Vec::new()
+        }
+    };
+    let collected = collector.await.unwrap_or_else(|_| {
+        engine.abort(AbortReason::Unrecorded(
+            "the report writer stopped unexpectedly (the ledger holds every send)".into(),
+        ));
+        Collected {
+            summary: Summary::new("run"),
+            succeeded_now: 0,
+            writer: None,
+            rows: None,
+        }
+    });
     progress.finish();
     if let Err(e) = ledger.sync() {
         engine.abort(ledger.unwritable(&e));

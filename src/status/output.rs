@@ -4,11 +4,11 @@
 //! into place: a report never holds a device twice and a killed command leaves no
 //! half-written report under the real name. The passcodes file is the only place a
 //! generated passcode is ever written: created with `create_new` (never overwritten,
-//! never appended to) and mode 0600 before any request, so a name that already exists
-//! stops the command with nothing read from Graph.
+//! never appended to, never through a link) and mode 0600 before any request, so a
+//! name that already exists stops the command with nothing read from Graph.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -132,57 +132,111 @@ impl StatusWriter {
     }
 }
 
-/// Whether `--passcodes path` would be refused: something is there, and it is not a
-/// passcodes file holding no passcode.
-pub fn passcodes_name_taken(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok() && !holds_only_the_header(path)
+/// Why `--passcodes path` would be refused before anything is sent, if it would: the
+/// name is not the runner's own file ([`crate::own_file`]: a link, a hard link, another
+/// user's file, a folder, a FIFO), or it holds more than a bare passcodes header.
+pub fn passcodes_refusal(path: &Path) -> Option<String> {
+    match crate::own_file::inspect(path) {
+        Ok(None) => None,
+        Ok(Some(Err(why))) => Some(format!(
+            "the passcodes file {} is refused: {why}; name a new file (nothing was sent)",
+            path.display()
+        )),
+        Err(e) => Some(format!(
+            "the passcodes file {} cannot be checked: {e} (nothing was sent)",
+            path.display()
+        )),
+        Ok(Some(Ok(()))) => {
+            let header_only = crate::own_file::open_existing(path)
+                .and_then(|mut file| holds_only_the_header(&mut file))
+                .unwrap_or(false);
+            (!header_only).then(|| format!(
+                "the passcodes file {} already exists; passcodes are never overwritten or appended: move it away or name a new file (nothing was sent)",
+                path.display()
+            ))
+        }
+    }
 }
 
-/// Whether `path` is a passcodes file with no passcode in it: the header alone (with or
-/// without a byte-order mark), or nothing at all, as a killed command leaves it.
-fn holds_only_the_header(path: &Path) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() || meta.len() > 256 {
-        return false;
-    }
+/// Whether the opened file is a passcodes file with no passcode in it: the header alone
+/// (with or without a byte-order mark), or nothing at all, as a killed command leaves
+/// it.
+fn holds_only_the_header(file: &mut File) -> io::Result<bool> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    Read::take(&mut *file, 257).read_to_end(&mut bytes)?;
     // Empty: killed between creating the file and writing its header.
-    if meta.len() == 0 {
-        return true;
+    if bytes.is_empty() {
+        return Ok(true);
     }
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
     let text = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let header = PASSCODE_COLUMNS.join(",");
-    text == format!("{header}\n").as_bytes() || text == format!("{header}\r\n").as_bytes()
+    Ok(text == format!("{header}\n").as_bytes() || text == format!("{header}\r\n").as_bytes())
 }
 
-/// Truncates a header-only passcodes file for writing, private again on Unix.
-fn reopen_empty(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new().write(true).truncate(true).open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+/// Opens the passcodes file: created new, or a header-only file of the runner's own
+/// taken again, emptied and private again on Unix.
+fn open_passcodes(path: &Path) -> Result<File, StatusError> {
+    let failed = |source| StatusError::PasscodesFile {
+        path: path.to_owned(),
+        source,
+    };
+    match crate::own_file::create_new(path) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Not followed, and the runner's own with one link, or refused.
+            let mut file = crate::own_file::open_existing(path).map_err(failed)?;
+            if !holds_only_the_header(&mut file).map_err(failed)? {
+                return Err(StatusError::PasscodesFileExists {
+                    path: path.to_owned(),
+                });
+            }
+            tracing::info!(
+                "{} holds no passcode (a command stopped before writing one): it is written again",
+                path.display()
+            );
+            file.set_len(0).map_err(failed)?;
+            file.seek(SeekFrom::Start(0)).map_err(failed)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+            }
+            Ok(file)
+        }
+        Err(e) => Err(failed(e)),
     }
-    Ok(file)
+}
+
+/// Where passcode lines go: a file, which can be cut back to its last whole line.
+pub trait Sink: Write {
+    fn truncate_to(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Sink for File {
+    fn truncate_to(&mut self, len: u64) -> io::Result<()> {
+        self.set_len(len)?;
+        self.seek(SeekFrom::Start(len)).map(drop)
+    }
 }
 
 /// The `--passcodes` file: created before any request, filled after the last pass.
-pub struct PasscodeFile {
+pub struct PasscodeFile<S: Sink = File> {
     /// Named in errors and in the summary.
     pub path: PathBuf,
-    out: BufWriter<File>,
+    out: S,
+    /// Bytes of whole lines on disk: a failed write is cut back to this.
+    whole: u64,
     /// Passcodes written so far.
     pub written: u64,
 }
 
 impl PasscodeFile {
-    /// Creates the file, refusing one that exists. Unix: mode 0600 from the start (no
-    /// moment when another user could open it). Windows: std passes no security
-    /// attributes to `CreateFileW`, so the file inherits its folder's ACL
+    /// Creates the file, refusing one that exists. It is created new (`O_EXCL`, never
+    /// through a link) and, on Unix, mode 0600 from the start (no moment when another
+    /// user could open it). Windows: std passes no security attributes to
+    /// `CreateFileW`, so the file inherits its folder's ACL
     /// (<https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createfilew>,
     /// `lpSecurityAttributes`); the README says where to write it.
     /// It starts with a UTF-8 byte-order mark when `bom` (Excel then reads names and
@@ -190,54 +244,48 @@ impl PasscodeFile {
     ///
     /// A file that holds nothing but this file's header is what a command killed
     /// before it wrote a passcode leaves behind (no passcode is lost by writing over it):
-    /// it is taken again, so the same `--passcodes` name works on the next try.
+    /// it is taken again, so the same `--passcodes` name works on the next try, but
+    /// only if it is the runner's own regular file with one link ([`crate::own_file`]):
+    /// run as root, a header-only file of another user (or a hard link to one) would
+    /// hand that user the passcodes.
     pub fn create_new(path: &Path, bom: bool) -> Result<PasscodeFile, StatusError> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let opened = match options.open(path) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && holds_only_the_header(path) => {
-                tracing::info!(
-                    "{} holds no passcode (a command stopped before writing one): it is written again",
-                    path.display()
-                );
-                reopen_empty(path)
-            }
-            other => other,
-        };
-        let file = opened.map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                StatusError::PasscodesFileExists {
-                    path: path.to_owned(),
-                }
-            } else {
-                StatusError::PasscodesFile {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })?;
-        let mut out = BufWriter::new(file);
-        let head = if bom { BOM } else { b"" };
+        let mut file = open_passcodes(path)?;
+        let mut head = if bom { BOM.to_vec() } else { Vec::new() };
         // The header on disk at once: a command killed before its first passcode leaves
         // a file this function recognises and takes again.
-        out.write_all(head)
-            .and_then(|_| write_csv_line(&mut out, PASSCODE_COLUMNS))
-            .and_then(|_| out.flush())
+        write_csv_line(&mut head, PASSCODE_COLUMNS)
+            .and_then(|()| file.write_all(&head))
             .map_err(|source| StatusError::PasscodesFile {
                 path: path.to_owned(),
                 source,
             })?;
         Ok(PasscodeFile {
             path: path.to_owned(),
-            out,
+            out: file,
+            whole: head.len() as u64,
             written: 0,
         })
     }
 
+    pub fn finish(self) -> io::Result<()> {
+        self.out.sync_all()
+    }
+
+    /// Removes a file this command created and wrote no passcode to (the command stopped
+    /// before reading anything), so the same `--passcodes` name works on the next try.
+    pub fn discard_if_empty(self) {
+        if self.written == 0 {
+            drop(self.out);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl<S: Sink> PasscodeFile<S> {
     /// One device's generated passcode; `generated_at` is when Graph last updated the
-    /// entry (the moment it turned `done`).
+    /// entry (the moment it turned `done`). The line is built whole and written with
+    /// one `write_all`; if that fails (a full disk), the file is cut back to its last
+    /// whole line, so no line is ever torn.
     pub fn write(
         &mut self,
         row: &ReportRow,
@@ -253,23 +301,21 @@ impl PasscodeFile {
             defuse(passcode.expose()),
             defuse(generated_at),
         ];
-        write_csv_line(&mut self.out, cells)?;
+        let mut line = Vec::with_capacity(128);
+        write_csv_line(&mut line, cells)?;
+        if let Err(e) = self.out.write_all(&line).and_then(|()| self.out.flush()) {
+            // The error is what the caller hears; a failed cut is said beside it.
+            if let Err(cut) = self.out.truncate_to(self.whole) {
+                tracing::error!(
+                    "the passcodes file {} could not be cut back to its last whole line ({cut}): its last line may be torn",
+                    self.path.display()
+                );
+            }
+            return Err(e);
+        }
+        self.whole += line.len() as u64;
         self.written += 1;
         Ok(())
-    }
-
-    pub fn finish(mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_all()
-    }
-
-    /// Removes a file this command created and wrote no passcode to (the command stopped
-    /// before reading anything), so the same `--passcodes` name works on the next try.
-    pub fn discard_if_empty(self) {
-        if self.written == 0 {
-            drop(self.out);
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -360,17 +406,114 @@ mod tests {
                 "{text:?}"
             );
             assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-            assert!(passcodes_name_taken(&path), "{text:?}");
+            assert!(passcodes_refusal(&path).is_some(), "{text:?}");
         }
         let bare = dir.path().join("bare.csv");
         std::fs::write(&bare, format!("\u{feff}{}\r\n", PASSCODE_COLUMNS.join(","))).unwrap();
-        assert!(!passcodes_name_taken(&bare));
-        assert!(!passcodes_name_taken(&dir.path().join("absent.csv")));
+        assert_eq!(passcodes_refusal(&bare), None);
+        assert_eq!(passcodes_refusal(&dir.path().join("absent.csv")), None);
         let empty = dir.path().join("empty.csv");
         std::fs::write(&empty, "").unwrap();
-        assert!(
-            !passcodes_name_taken(&empty),
+        assert_eq!(
+            passcodes_refusal(&empty),
+            None,
             "an empty file holds no passcode"
         );
+    }
+
+    /// A disk that takes `room` more bytes, then fails (a full disk takes part of a
+    /// write, then says `StorageFull`).
+    struct FullDisk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.data.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for FullDisk {
+        fn truncate_to(&mut self, len: u64) -> io::Result<()> {
+            self.data.truncate(len as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn regression_17_10_a_full_disk_never_leaves_a_torn_passcode_line() {
+        let mut head = Vec::new();
+        write_csv_line(&mut head, PASSCODE_COLUMNS).unwrap();
+        let mut file = PasscodeFile {
+            path: PathBuf::from("p.csv"),
+            out: FullDisk {
+                data: head.clone(),
+                // The first line fits, the second only in part.
+                room: 60,
+            },
+            whole: head.len() as u64,
+            written: 0,
+        };
+        let row = crate::status::tests::row(crate::report::Outcome::Succeeded, "", "d1");
+        file.write(&row, &Secret::new("48151623"), "2026-12-01T00:00:00Z")
+            .unwrap();
+        let after_first = file.out.data.clone();
+        let e = file
+            .write(&row, &Secret::new("42424242"), "2026-12-01T00:00:01Z")
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(file.written, 1);
+        assert_eq!(
+            file.out.data, after_first,
+            "cut back to the last whole line"
+        );
+        let text = String::from_utf8(file.out.data).unwrap();
+        assert!(text.ends_with("2026-12-01T00:00:00Z\n"), "{text}");
+        assert!(!text.contains("42424242"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn regression_17_8_a_header_only_passcodes_file_reached_by_a_link_is_never_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs.csv");
+        let header = format!("{}\n", PASSCODE_COLUMNS.join(","));
+        std::fs::write(&theirs, &header).unwrap();
+        let hard = dir.path().join("hard.csv");
+        std::fs::hard_link(&theirs, &hard).unwrap();
+        let soft = dir.path().join("soft.csv");
+        std::os::unix::fs::symlink(&theirs, &soft).unwrap();
+        let folder = dir.path().join("folder.csv");
+        std::fs::create_dir(&folder).unwrap();
+        for (path, why) in [
+            (&hard, "hard links"),
+            (&soft, "symbolic link"),
+            (&folder, "not a regular file"),
+        ] {
+            let refusal = passcodes_refusal(path).expect("refused");
+            assert!(refusal.contains(why), "{refusal}");
+            match PasscodeFile::create_new(path, false) {
+                Err(e @ StatusError::PasscodesFile { .. }) => {
+                    assert!(e.to_string().contains(why), "{e}")
+                }
+                Err(other) => panic!("{path:?}: {other}"),
+                Ok(_) => panic!("{path:?} was taken"),
+            }
+        }
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), header);
+        // The same header-only file, one's own with one link: taken again.
+        std::fs::remove_file(&hard).unwrap();
+        assert_eq!(passcodes_refusal(&theirs), None);
+        assert!(PasscodeFile::create_new(&theirs, false).is_ok());
     }
 }

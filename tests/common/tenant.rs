@@ -136,11 +136,19 @@ pub fn run_cmd(tenant: &Tenant, jobs: &[&Path], report: &Path, extra: &[&str]) -
     .env("AZURE_TENANT_ID", TENANT)
     .env("AZURE_CLIENT_ID", CLIENT)
     .env("AZURE_CLIENT_SECRET", "crash-test-secret")
+    // The tenant locks of the tests, not the user's: each test's simulator has its own
+    // address, so only runs of one simulator share a lock.
+    .env("INTUNE_RESET_LOCK_DIR", lock_dir())
     .env_remove("INTUNE_RESET_ACCESS_TOKEN")
     .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     cmd
+}
+
+/// Where the tests' runs keep their tenant locks.
+pub fn lock_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tenant-locks")
 }
 
 /// `n` iOS devices with Intune ids (`job.csv`), plus two macOS ones (never touched).
