@@ -28,7 +28,7 @@
 //! whose device was reset does claim it, and keeps its own words even when an earlier
 //! row named the device too.
 //!
-//! The history only grows more certain with each round: a carried row is written with
+//! The history does not fade with the rounds: a carried row is written with
 //! its reason and a detail that says which report first said so and when, and that
 //! detail is carried verbatim by every later round (a report of a report of a report
 //! still says the device was reset, and when). `--reset-again` does not override it:
@@ -129,7 +129,8 @@ impl History<'_> {
         )
     }
 
-    /// ` (the run's row ended 2026-11-22T02:00:00.123Z)`, when the report says.
+    /// ` at 2026-11-22T02:00:00.123Z` (the row's `finished_at`: when its run ended it),
+    /// when the report says.
     fn when(&self) -> String {
         match self.fields.get(Column::FinishedAt) {
             Some(at) => format!(" at {}", truncate(at, 64)),

@@ -294,10 +294,12 @@ fn a_detail_with_a_line_break_or_of_any_length_is_no_defect_of_the_row() {
     }
 }
 
-/// Writes `rows` as a CSV report and reads it back as a job, as `run REPORT` does.
+/// Writes `rows` as a report (CSV or JSON Lines, by `name`) and reads it back as a job,
+/// as `run REPORT` does.
 fn round(dir: &Path, name: &str, rows: &[crate::report::ReportRow]) -> Vec<Assessment> {
     let path = dir.join(name);
-    let mut w = ReportWriter::create(&path, ReportFormat::Csv, true).unwrap();
+    let format = ReportFormat::from_name(&path).unwrap();
+    let mut w = ReportWriter::create(&path, format, true).unwrap();
     for r in rows {
         w.write(r).unwrap();
     }
@@ -364,8 +366,9 @@ fn a_report_of_a_report_of_a_report_still_says_the_device_was_reset_and_when() {
     ];
     let mut rows = first;
     let mut details = Vec::new();
-    for n in 1..=4 {
-        let read = round(dir.path(), &format!("round{n}.csv"), &rows);
+    // CSV and JSON Lines by turns: the history reads back from either.
+    for (n, ext) in [(1, "csv"), (2, "jsonl"), (3, "csv"), (4, "jsonl")] {
+        let read = round(dir.path(), &format!("round{n}.{ext}"), &rows);
         assert_eq!(read.len(), 3);
         assert!(read.iter().all(|a| a.work.is_none()), "round {n}");
         let what: Vec<_> = read
