@@ -191,16 +191,28 @@ impl Planner {
             _ => None,
         };
         let mut assessment = self.judge_platform(row, fields, names, identity, choice, id_header);
-        if assessment.row.outcome == Outcome::Planned
-            && let Some((reason, detail)) = already_sent(fields, names, &self.sources[file])
-        {
-            assessment.row.outcome = Outcome::Ineligible;
-            assessment.row.reason = reason.into();
-            assessment.row.detail = detail.into();
-            assessment.work = None;
+        if assessment.row.outcome == Outcome::Invalid {
+            return assessment;
         }
-        if assessment.row.outcome != Outcome::Invalid {
-            self.dedupe(file, key, &mut assessment);
+        // A report read as a job: what it says happened to the device wins over any
+        // verdict but `invalid` (which sends nothing and claims no device), so that the
+        // history survives a platform judged otherwise this time.
+        match history::carried(fields, names, &self.sources[file]) {
+            None => self.dedupe(file, key, &mut assessment),
+            Some(carried) => {
+                // A row whose device was (or may have been) reset claims it: a later row
+                // for it is a duplicate. A duplicate row does not: in its run the row
+                // that handled the device may come after it (rows claim devices as their
+                // lookups end), and that row, retried, must not be taken for its
+                // duplicate. Neither is ever overwritten: its words are the history.
+                if carried.outcome != Outcome::Duplicate {
+                    self.seen.claim(key, pack(file, assessment.row.row));
+                }
+                assessment.row.outcome = carried.outcome;
+                assessment.row.reason = carried.reason.into();
+                assessment.row.detail = carried.detail.into();
+                assessment.work = None;
+            }
         }
         assessment
     }
@@ -444,73 +456,6 @@ fn empty_column(names: &ColumnNames, column: Column) -> String {
     }
 }
 
-/// A run (or status) report read as a job: whether it says this row's device already
-/// got its reset, so that running the report again does not reset it a second time
-/// (each reset changes the passcode again). `action_state` decides when `status` wrote
-/// one: `failed`, `canceled` and `notSupported` are retried; `done` and the open
-/// states are not. Otherwise a `succeeded` row was sent, and a `failed` row whose
-/// answer was lost (`outcome_unknown`) waits for `status` to tell.
-fn already_sent(
-    fields: &DeviceFields,
-    names: &ColumnNames,
-    source: &str,
-) -> Option<(&'static str, String)> {
-    // Called for every planned row: a job that is no report costs two lookups.
-    if fields.get(Column::Outcome).is_none() && fields.get(Column::ActionState).is_none() {
-        return None;
-    }
-    let get = |c: Column| {
-        fields
-            .get(c)
-            .map(crate::device::normalize)
-            .unwrap_or_default()
-    };
-    let state = get(Column::ActionState);
-    let outcome = get(Column::Outcome);
-    let told = || {
-        format!(
-            "{} says '{}'",
-            quoted_column(names, Column::Outcome),
-            echo(fields.get(Column::Outcome).unwrap_or(""))
-        )
-    };
-    match state.as_str() {
-        "failed" | "canceled" | "notsupported" => return None,
-        "done" | "pending" | "active" | "none" => {
-            return Some((
-                "already_reset",
-                format!(
-                    "{} says this device's reset is '{}' ({source} is a status report): a second reset would change the passcode again; to reset it once more on purpose, clear the row's '{}' cell",
-                    quoted_column(names, Column::ActionState),
-                    echo(fields.get(Column::ActionState).unwrap_or("")),
-                    names.name(Column::ActionState)
-                ),
-            ));
-        }
-        _ => {}
-    }
-    if outcome == "succeeded" {
-        return Some((
-            "already_reset",
-            format!(
-                "{}: {source} is a report of a run that already reset this device; a second reset would change the passcode again. Retry only the rows that did not succeed (a status report's failed resets are retried), or clear the row's '{}' cell to reset it once more on purpose",
-                told(),
-                names.name(Column::Outcome)
-            ),
-        ));
-    }
-    if outcome == "failed" && get(Column::Reason) == "outcomeunknown" {
-        return Some((
-            "fate_unknown",
-            format!(
-                "{} with reason outcome_unknown: the answer to this device's reset was lost, so it may have taken effect. Learn its fate first with `intune-reset status {source}`, and retry from the status report, which retries only the resets that failed",
-                told()
-            ),
-        ));
-    }
-    None
-}
-
 /// Shortens a value for the report; values come from files and users.
 fn echo(value: &str) -> String {
     // A value of at most ECHO_LEN bytes has at most ECHO_LEN characters.
@@ -555,6 +500,12 @@ fn check_values(fields: &DeviceFields, names: &ColumnNames) -> Result<(), (&'sta
             .is_some_and(|id| id != NIL_GUID)
     };
     for (column, value) in fields.iter() {
+        // A report's detail and time are prose carried over with a row's history, never
+        // a device's identity: a Graph message with a line break, or a long one, is no
+        // defect of the row.
+        if matches!(column, Column::Detail | Column::FinishedAt) {
+            continue;
+        }
         let as_read =
             || matches!(column, Column::DeviceName | Column::UserPrincipalName) && found_by_id();
         let control = if value.is_ascii() {
@@ -862,5 +813,6 @@ pub fn assess_all(
     Ok(files)
 }
 
+mod history;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ mod common;
 mod crash_cli;
 mod follow_cli;
 mod hardening;
+mod history_cli;
 mod input_cli;
 mod kill_campaign;
 mod layers;

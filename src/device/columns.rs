@@ -45,10 +45,15 @@ pub enum Column {
     Outcome,
     Reason,
     ActionState,
+    /// A run report's `detail` and `finished_at`: carried over (with the row's history)
+    /// when a report read as a job says its device was, or may have been, reset, so
+    /// that a report of a report still says when and by which run.
+    Detail,
+    FinishedAt,
 }
 
 impl Column {
-    pub const ALL: [Column; 20] = [
+    pub const ALL: [Column; 22] = [
         Column::Id,
         Column::DeviceName,
         Column::SerialNumber,
@@ -69,6 +74,8 @@ impl Column {
         Column::Outcome,
         Column::Reason,
         Column::ActionState,
+        Column::Detail,
+        Column::FinishedAt,
     ];
 
     /// The canonical (Graph) name, used in messages when the file's own header is unknown.
@@ -94,6 +101,8 @@ impl Column {
             Column::Outcome => "outcome",
             Column::Reason => "reason",
             Column::ActionState => "action_state",
+            Column::Detail => "detail",
+            Column::FinishedAt => "finished_at",
         }
     }
 
@@ -127,6 +136,8 @@ impl Column {
             "outcome" => Column::Outcome,
             "reason" => Column::Reason,
             "actionstate" => Column::ActionState,
+            "detail" => Column::Detail,
+            "finishedat" => Column::FinishedAt,
             _ => return None,
         };
         Some(column)
