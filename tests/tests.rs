@@ -6,6 +6,7 @@ mod crash_cli;
 mod follow_cli;
 mod hardening;
 mod input_cli;
+mod input_limits_cli;
 mod kill_campaign;
 mod layers;
 mod lookup_cli;
