@@ -213,6 +213,7 @@ impl InputArgs {
         ReadOptions {
             sheet: self.sheet,
             encoding: self.encoding,
+            limits: crate::job::Limits::default(),
         }
     }
 }

@@ -755,8 +755,9 @@ pub struct OpenedJob {
 /// gives one job per file it holds, in the archive's (sorted) order.
 pub fn open_jobs(paths: &[PathBuf], read: &ReadOptions) -> Result<Vec<OpenedJob>, JobError> {
     let mut jobs = Vec::with_capacity(paths.len());
+    let read = read.one_reading();
     for path in paths {
-        jobs.extend(open_job(path, &path.display().to_string(), read)?);
+        jobs.extend(open_job(path, &path.display().to_string(), &read)?);
     }
     Ok(jobs)
 }

@@ -7,6 +7,7 @@ mod follow_cli;
 mod hardening;
 mod history_cli;
 mod input_cli;
+mod input_limits_cli;
 mod kill_campaign;
 mod layers;
 mod locks_cli;

@@ -21,6 +21,7 @@ mod headerless;
 mod json_reader;
 mod json_split;
 mod legacy;
+pub mod limits;
 mod notice;
 mod utf8_repair;
 mod workbook;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use crate::device::{Column, DeviceFields};
 use decode::TextEncoding;
+pub use limits::Limits;
 pub use workbook::WorkbookKind;
 
 /// How job files are read, from the command line.
@@ -40,6 +42,21 @@ pub struct ReadOptions {
     pub sheet: Option<String>,
     /// `--encoding`: the encoding of text files, instead of the detected one.
     pub encoding: Option<TextEncoding>,
+    /// How much a ZIP may unpack and a pipe may copy into the private folder, and how
+    /// much this reading has (shared by clones).
+    pub limits: Limits,
+}
+
+impl ReadOptions {
+    /// The same options for one more reading of the job, with nothing unpacked yet:
+    /// every reading of every job file goes through one, so the cap is per job and a
+    /// job read twice (`run` reads its copy to plan and to send) is not counted twice.
+    pub fn one_reading(&self) -> ReadOptions {
+        ReadOptions {
+            limits: self.limits.fresh(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A job file that could not be used at all: nothing is planned or sent (exit code 2).
@@ -174,9 +191,14 @@ enum Container {
 }
 
 /// A pipe or FIFO (`plan <(cat book.xlsx)`, `/dev/stdin`), copied whole into a private
-/// folder as `job`; `None` for a regular file or a folder (which the text reader refuses
+/// folder as `job`, counted against `limits` (`yes` or `/dev/zero` would never end);
+/// `None` for a regular file or a folder (which the text reader refuses
 /// with its own sentence).
-fn spool_pipe(path: &Path, name: &str) -> Result<Option<tempfile::TempDir>, JobError> {
+fn spool_pipe(
+    path: &Path,
+    name: &str,
+    limits: &Limits,
+) -> Result<Option<tempfile::TempDir>, JobError> {
     let io_err = |e: std::io::Error| JobError::Io {
         path: name.to_owned(),
         message: e.to_string(),
@@ -195,8 +217,17 @@ fn spool_pipe(path: &Path, name: &str) -> Result<Option<tempfile::TempDir>, JobE
         .map_err(io_err)?;
     let mut input = std::fs::File::open(path).map_err(io_err)?;
     let mut copy = std::fs::File::create(dir.path().join("job")).map_err(io_err)?;
-    std::io::copy(&mut input, &mut copy).map_err(io_err)?;
-    Ok(Some(dir))
+    // Past the cap `dir` is dropped, and the partial copy with it (closed first).
+    match limits::copy_capped(&mut input, &mut copy, limits, None, &mut |_| {}) {
+        Ok(_) => Ok(Some(dir)),
+        Err(limits::CopyError::Io(e)) => Err(io_err(e)),
+        Err(limits::CopyError::OverCap | limits::CopyError::OverRatio { .. }) => {
+            Err(JobError::Unreadable {
+                path: name.to_owned(),
+                why: limits::over_cap(limits.total_bytes, true),
+            })
+        }
+    }
 }
 
 fn container(path: &Path, name: &str) -> Result<Container, JobError> {
@@ -260,7 +291,7 @@ pub fn open_all_named(
     options: &ReadOptions,
 ) -> Result<Vec<JobFile>, JobError> {
     let name = name.to_owned();
-    if let Some(spooled) = spool_pipe(path, &name)? {
+    if let Some(spooled) = spool_pipe(path, &name, &options.limits)? {
         // A pipe or FIFO is read once, into a private folder, and then recognised by
         // its bytes as any file is: a workbook or a ZIP piped in is read as one.
         let dir = Arc::new(spooled);
@@ -273,7 +304,7 @@ pub fn open_all_named(
     }
     match container(path, &name)? {
         Container::Zip(None, zip) => {
-            let unpacked = archive::extract(*zip, &name)?;
+            let unpacked = archive::extract(*zip, &name, &options.limits)?;
             let several = unpacked.members.len() > 1;
             unpacked
                 .members

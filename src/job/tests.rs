@@ -194,3 +194,23 @@ fn a_graph_page_with_a_next_link_is_read_whole() {
     assert_eq!(got.iter().map(|r| r.row).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(got[1].fields.get(Column::Id), Some(IOS_B));
 }
+
+/// A pipe that never ends (`plan /dev/zero`) is stopped at the cap, with nothing kept.
+/// Unix only: Windows has no endless device file to name (its named pipes need a
+/// server; the cap's copy is the same code, tested in `limits`).
+#[cfg(unix)]
+#[test]
+fn an_endless_pipe_is_stopped_at_the_cap_naming_the_file_and_the_cap() {
+    let options = super::ReadOptions {
+        limits: super::Limits::with_total(1 << 20),
+        ..Default::default()
+    };
+    let Err(JobError::Unreadable { path, why }) =
+        super::open_all(std::path::Path::new("/dev/zero"), &options)
+    else {
+        panic!("an endless pipe is refused")
+    };
+    assert_eq!(path, "/dev/zero");
+    assert!(why.contains("goes on past 1 MiB"), "{why}");
+    assert!(options.limits.written() <= 1 << 20);
+}

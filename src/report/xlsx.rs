@@ -9,6 +9,14 @@
 //! A workbook is written whole, once, from the final rows in input order: `run` keeps its
 //! crash-safe CSV beside it ([`super::companion_csv`]) while outcomes arrive. It is saved
 //! to a temporary file in the report's folder and renamed into place.
+//!
+//! The Report sheet is in rust_xlsxwriter's "constant memory" mode: each row goes to a
+//! temporary file (in the system's temporary folder, created unnamed and deleted on
+//! close by the tempfile crate) as soon as the next one starts, with its strings inline
+//! instead of in a shared table, so memory stays flat whatever the rows (a 1,000,000-row
+//! report held in memory peaked at 3.56 GB). Rows must then come in row order, which
+//! [`XlsxReport::push`] keeps. See
+//! <https://docs.rs/rust_xlsxwriter/0.102.0/rust_xlsxwriter/performance/index.html>.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -35,7 +43,12 @@ pub struct SheetFacts {
 
 /// A workbook being filled, row by row, in the order the rows are pushed.
 pub struct XlsxReport {
+    /// The workbook the Report sheet streams through (its formats are the workbook's).
+    workbook: Workbook,
     sheet: Worksheet,
+    /// Why the streamed sheet could not be set up (no temporary file): said at the
+    /// first push, as the constructors cannot fail.
+    broken: Option<String>,
     /// Rows written below the header.
     rows: u32,
     /// Columns after the report's own (`status` adds its three).
@@ -55,7 +68,11 @@ impl XlsxReport {
 
     /// A workbook whose rows carry `extra` columns after the report's own.
     pub fn with_extra(extra: &'static [&'static str]) -> XlsxReport {
-        let mut sheet = Worksheet::new();
+        let mut workbook = Workbook::new();
+        let (mut sheet, broken) = match workbook.new_worksheet_with_constant_memory() {
+            Ok(sheet) => (sheet, None),
+            Err(e) => (Worksheet::new(), Some(xlsx_error(e).to_string())),
+        };
         let bold = Format::new().set_bold();
         // The name is valid and the cells are in range: these cannot fail.
         let _ = sheet.set_name("Report");
@@ -74,7 +91,9 @@ impl XlsxReport {
             let _ = sheet.set_column_width(col as u16, width);
         }
         XlsxReport {
+            workbook,
             sheet,
+            broken,
             rows: 0,
             extra,
         }
@@ -87,6 +106,11 @@ impl XlsxReport {
 
     /// Appends a row and the cells of the extra columns.
     pub fn push_with(&mut self, row: &ReportRow, extra: &[&str]) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(format!(
+                "no temporary file for the workbook's rows: {why}"
+            )));
+        }
         if self.rows + 1 >= EXCEL_ROWS {
             return Err(io::Error::other(format!(
                 "more than {} rows do not fit in an Excel sheet: write the report as CSV (--format csv)",
@@ -120,8 +144,13 @@ impl XlsxReport {
                 (COLUMNS.len() + self.extra.len()) as u16 - 1,
             )
             .map_err(xlsx_error)?;
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(format!(
+                "no temporary file for the workbook's rows: {why}"
+            )));
+        }
         let summary_sheet = self.summary_sheet(summary, facts).map_err(xlsx_error)?;
-        let mut workbook = Workbook::new();
+        let mut workbook = self.workbook;
         workbook.push_worksheet(self.sheet);
         workbook.push_worksheet(summary_sheet);
         super::create_parent(path)?;

@@ -6,13 +6,16 @@
 //! cannot change what is sent, and pipes (`run <(cat job.csv)`) and FIFOs work: they
 //! are read exactly once. The copy keeps the file's name, so its extension still tells
 //! its format (workbooks and ZIP archives are recognised by their bytes anyway; a ZIP's
-//! members are unpacked from the copy). The folder is removed when the run ends (it is created readable by its
-//! owner only, as the job may name users).
+//! members are unpacked from the copy). The folder is removed when the run ends (it is
+//! created readable by its owner only, as the job may name users). The copies together
+//! are capped at the job's [`Limits`](crate::job::Limits) (2 GiB): an endless pipe
+//! (`run <(yes)`) stops with a sentence before the disk fills, and nothing is sent.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::job::limits::{self, CopyError, Limits};
 use crate::job::{JobError, ReadOptions};
 use crate::planner::{OpenedJob, open_job};
 
@@ -23,6 +26,8 @@ pub struct JobSnapshot {
     _dir: tempfile::TempDir,
     files: Vec<SnapshotFile>,
     read: ReadOptions,
+    /// What the copies have written, against the cap (apart from the readings).
+    copying: Limits,
 }
 
 struct SnapshotFile {
@@ -41,6 +46,7 @@ impl JobSnapshot {
                 message: e.to_string(),
             })?;
         let mut files = Vec::with_capacity(paths.len());
+        let copying = read.limits.fresh();
         for (i, path) in paths.iter().enumerate() {
             let source = path.display().to_string();
             let io_err = |e: io::Error| JobError::Io {
@@ -54,7 +60,8 @@ impl JobSnapshot {
             let folder = dir.path().join(i.to_string());
             std::fs::create_dir(&folder).map_err(io_err)?;
             let copy = folder.join(name);
-            let (bytes, sha256) = copy_hashing(path, &copy).map_err(io_err)?;
+            let (bytes, sha256) = copy_hashing(path, &copy, &copying)
+                .map_err(|e| copy_error(e, &source, path, &copying))?;
             files.push(SnapshotFile {
                 copy,
                 fingerprint: Fingerprint {
@@ -68,6 +75,7 @@ impl JobSnapshot {
             _dir: dir,
             files,
             read,
+            copying,
         })
     }
 
@@ -88,7 +96,8 @@ impl JobSnapshot {
         let written = folder.join(format!("{name}.source"));
         std::fs::write(&written, text).map_err(io_err)?;
         let copy = folder.join(name);
-        let (bytes, sha256) = copy_hashing(&written, &copy).map_err(io_err)?;
+        let (bytes, sha256) = copy_hashing(&written, &copy, &self.copying)
+            .map_err(|e| copy_error(e, source, &written, &self.copying))?;
         let _ = std::fs::remove_file(&written);
         self.files.push(SnapshotFile {
             copy,
@@ -118,8 +127,9 @@ impl JobSnapshot {
     /// command line named the original (`original.zip!member.csv`).
     pub fn open(&self) -> Result<Vec<OpenedJob>, JobError> {
         let mut jobs = Vec::with_capacity(self.files.len());
+        let read = self.read.one_reading();
         for file in &self.files {
-            let opened = open_job(&file.copy, &file.fingerprint.source, &self.read)
+            let opened = open_job(&file.copy, &file.fingerprint.source, &read)
                 .map_err(|e| self.renamed(e))?;
             jobs.extend(opened);
         }
@@ -159,25 +169,24 @@ impl JobSnapshot {
     }
 }
 
-/// Copies `from` to `to`, returning its size and SHA-256 (lower-case hex).
-fn copy_hashing(from: &Path, to: &Path) -> io::Result<(u64, String)> {
+/// Copies `from` to `to`, counted against `limits`, returning its size and SHA-256
+/// (lower-case hex). Past the cap the partial copy is deleted at once (the folder goes
+/// too, when the refused snapshot is dropped).
+fn copy_hashing(from: &Path, to: &Path, limits: &Limits) -> Result<(u64, String), CopyError> {
     let mut input = File::open(from)?;
     let mut output = File::create(to)?;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        digest.update(&buf[..n]);
-        output.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-    output.flush()?;
+    let copied = limits::copy_capped(&mut input, &mut output, limits, None, &mut |chunk| {
+        digest.update(chunk)
+    });
+    drop(output);
+    let total = match copied {
+        Ok(total) => total,
+        Err(e) => {
+            let _ = std::fs::remove_file(to);
+            return Err(e);
+        }
+    };
     let hex = digest
         .finish()
         .as_ref()
@@ -185,6 +194,20 @@ fn copy_hashing(from: &Path, to: &Path) -> io::Result<(u64, String)> {
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok((total, hex))
+}
+
+/// The error of a copy that failed or went past the cap, naming the job file.
+fn copy_error(e: CopyError, source: &str, from: &Path, limits: &Limits) -> JobError {
+    match e {
+        CopyError::Io(e) => JobError::Io {
+            path: source.to_owned(),
+            message: e.to_string(),
+        },
+        CopyError::OverCap | CopyError::OverRatio { .. } => JobError::Unreadable {
+            path: source.to_owned(),
+            why: limits::over_cap(limits.total_bytes, !from.is_file()),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +242,29 @@ mod tests {
         let copies = snap.copies();
         assert_ne!(copies[0], copies[1]);
         assert_eq!(snap.fingerprints()[0], snap.fingerprints()[1]);
+    }
+
+    #[test]
+    fn a_job_past_the_cap_is_refused_naming_it_and_its_partial_copy_is_deleted() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let job = dir.path().join("big.csv");
+        std::fs::write(&job, vec![b'x'; 4096]).unwrap();
+        let read = ReadOptions {
+            limits: Limits::with_total(1024),
+            ..ReadOptions::default()
+        };
+        let Err(e) = JobSnapshot::take(std::slice::from_ref(&job), read) else {
+            panic!("a job past the cap is refused")
+        };
+        let text = e.to_string();
+        assert!(text.contains(&job.display().to_string()), "{text}");
+        assert!(text.contains("larger than 1 KiB"), "{text}");
+
+        let copy = dir.path().join("copy.csv");
+        let limits = Limits::with_total(1024);
+        assert!(copy_hashing(&job, &copy, &limits).is_err());
+        assert!(!copy.exists(), "the partial copy is deleted");
+        assert!(limits.written() <= 1024);
     }
 
     #[test]

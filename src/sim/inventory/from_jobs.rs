@@ -62,9 +62,10 @@ impl Inventory {
     ) -> Result<Inventory, InventoryError> {
         let mut pool = FactsPool::default();
         let mut devices = Vec::new();
+        let read = read.one_reading();
         for file in files
             .iter()
-            .map(|(path, name)| job::open_all_named(path, name, read))
+            .map(|(path, name)| job::open_all_named(path, name, &read))
         {
             for file in file? {
                 let source = file.source.clone();
