@@ -401,6 +401,43 @@ async fn after_a_concurrent_xlsx_run_the_workbook_and_its_csv_are_in_input_order
     )));
 }
 
+#[test]
+fn a_run_s_xlsx_report_shows_a_formula_like_name_as_written_text() {
+    let dir = TempDir::new().unwrap();
+    let job = formula_job(dir.path());
+    let report = dir.path().join("run.xlsx");
+    let out = intune_reset()
+        .arg("run")
+        .arg(&job)
+        .args([
+            "--simulate",
+            "--yes",
+            "--action",
+            "remove-passcode",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let sheet = sheet(&report, "Report");
+    assert!(!sheet.xml.contains("<f>"), "no formula anywhere");
+    let col = COLUMNS.iter().position(|c| *c == "device_name").unwrap() as u32;
+    assert_eq!(
+        sheet.cells[&(1, col)],
+        Cell::Text("=cmd|' /C calc'!A0".into()),
+        "the workbook shows the name, the CSV beside it defuses it"
+    );
+    let companion = std::fs::read_to_string(companion_csv(&report)).unwrap();
+    assert!(companion.contains("'=cmd"), "{companion}");
+}
+
 fn sheet_text(path: &Path, name: &str) -> String {
     sheet(path, name)
         .rows()

@@ -740,13 +740,25 @@ pub async fn execute<G: GraphApi>(
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
     let progress = progress::Progress::new(config.interactive, counts.devices);
+    // An xlsx report's rows wait for the workbook on disk, not in memory (a million
+    // rows would take gigabytes): JSON Lines in a private temporary file, read back in
+    // input order at the end. Not the CSV companion: it defuses formula-like cells with
+    // a quote, and the workbook shows them as they are (as text).
+    let spill = match config.format {
+        ReportFormat::Xlsx => Some(RowSpill::create().map_err(|source| CommandError::Write {
+            what: "the temporary rows of the xlsx report",
+            path: std::env::temp_dir(),
+            source,
+        })?),
+        _ => None,
+    };
     let collector = tokio::spawn(collect(
         writer,
         row_rx,
         progress.clone(),
         engine.clone(),
         lines.clone(),
-        config.format == ReportFormat::Xlsx,
+        spill,
     ));
 
     // The second pass over the same copy: planning is a pure function of its bytes and
@@ -878,7 +890,7 @@ pub async fn execute<G: GraphApi>(
             summary: Summary::new("run"),
             succeeded_now: 0,
             writer: None,
-            rows: None,
+            spill: None,
         }
     });
     progress.finish();
@@ -891,7 +903,7 @@ pub async fn execute<G: GraphApi>(
     let mut ordered = None;
     if let Some(writer) = collected.writer {
         match writer.finish_in_order() {
-            Ok(_) => ordered = collected.rows,
+            Ok(_) => ordered = collected.spill,
             Err(e) => engine.abort(AbortReason::Unrecorded(format!(
                 "the report {} cannot be written in input order ({e})",
                 lines.display()
@@ -916,11 +928,10 @@ pub async fn execute<G: GraphApi>(
         resets_per_second: collected.succeeded_now as f64 / elapsed.as_secs_f64().max(1e-9),
         aborted: None,
     };
-    if let Some(mut rows) = ordered {
+    if let Some(spill) = ordered {
         stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
         summary.run = Some(stats.clone());
         let ready = summary.clone().with_elapsed(elapsed);
-        rows.sort_by_key(|(key, _)| (key.file, key.row));
         let facts = SheetFacts {
             started: started_at,
             ended: SystemTime::now(),
@@ -930,7 +941,7 @@ pub async fn execute<G: GraphApi>(
                 .map(crate::graph::SignedIn::pairs)
                 .unwrap_or_default(),
         };
-        if let Err(e) = write_workbook(&path, &rows, &ready, &facts) {
+        if let Err(e) = spill.write_workbook(&path, &ready, &facts) {
             engine.abort(AbortReason::Unrecorded(format!(
                 "the report {} cannot be written ({e}); its rows are in {}",
                 path.display(),
@@ -1036,18 +1047,62 @@ async fn process_guarded<G: GraphApi>(
     }
 }
 
-/// The xlsx report, from the final rows in input order.
-fn write_workbook(
-    path: &Path,
-    rows: &[(RowKey, ReportRow)],
-    summary: &Summary,
-    facts: &SheetFacts,
-) -> std::io::Result<()> {
-    let mut workbook = XlsxReport::new();
-    for (_, row) in rows {
-        workbook.push(row)?;
+/// The rows of an xlsx report on their way to the workbook: JSON Lines in a private
+/// temporary file (removed when dropped), keyed so they are read back in input order.
+struct RowSpill {
+    writer: ReportWriter,
+    /// Deletes the file when the spill is dropped, whatever happened.
+    file: tempfile::TempPath,
+}
+
+impl RowSpill {
+    fn create() -> std::io::Result<RowSpill> {
+        let file = tempfile::Builder::new()
+            .prefix("intune-reset-rows-")
+            .suffix(".jsonl")
+            .tempfile()?
+            .into_temp_path();
+        let writer = ReportWriter::create(&file, ReportFormat::Jsonl, false)?;
+        Ok(RowSpill { writer, file })
     }
-    workbook.save(path, summary, facts)
+
+    fn push(&mut self, key: RowKey, row: &ReportRow) -> std::io::Result<()> {
+        self.writer.write_keyed(key.file, row)
+    }
+
+    /// The xlsx report, from the rows in input order, streamed.
+    fn write_workbook(
+        self,
+        path: &Path,
+        summary: &Summary,
+        facts: &SheetFacts,
+    ) -> std::io::Result<()> {
+        let RowSpill { writer, file } = self;
+        writer.finish_in_order()?;
+        let rows = crate::report::RunReport {
+            path: file.to_path_buf(),
+            format: ReportFormat::Jsonl,
+        };
+        let mut workbook = XlsxReport::new();
+        rows.each(&mut |row| -> Result<bool, SpillError> {
+            workbook.push(&row)?;
+            Ok(true)
+        })
+        .map_err(|e| match e {
+            SpillError::Io(e) => e,
+            SpillError::Read(e) => std::io::Error::other(e),
+        })?;
+        workbook.save(path, summary, facts)
+    }
+}
+
+/// Reading the spilled rows back, or writing them into the workbook, failed.
+#[derive(Debug, thiserror::Error)]
+enum SpillError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Read(#[from] crate::report::ReportError),
 }
 
 /// What the report writer saw.
@@ -1057,8 +1112,9 @@ struct Collected {
     succeeded_now: u64,
     /// The report, every row written (`None` when a write failed).
     writer: Option<ReportWriter>,
-    /// The rows, kept for an xlsx report (written whole at the end).
-    rows: Option<Vec<(RowKey, ReportRow)>>,
+    /// The rows of an xlsx report, on their way to the workbook (`None` for other
+    /// formats, or once a row could not be kept).
+    spill: Option<RowSpill>,
 }
 
 /// The one owner of the report file: writes and flushes each row as it arrives. A
@@ -1070,13 +1126,13 @@ async fn collect<G: GraphApi>(
     progress: progress::Progress,
     engine: Arc<Engine<G>>,
     path: PathBuf,
-    keep_rows: bool,
+    mut spill: Option<RowSpill>,
 ) -> Collected {
     let mut collected = Collected {
         summary: Summary::new("run"),
         succeeded_now: 0,
         writer: None,
-        rows: keep_rows.then(Vec::new),
+        spill: None,
     };
     let mut writable = true;
     while let Some(Finished {
@@ -1105,12 +1161,20 @@ async fn collect<G: GraphApi>(
                 path.display()
             )));
         }
-        if let Some(kept) = &mut collected.rows {
-            kept.push((key, row));
+        if let Some(kept) = &mut spill
+            && let Err(e) = kept.push(key, &row)
+        {
+            spill = None;
+            progress.println(&format!("cannot keep the xlsx report's rows: {e}"));
+            engine.abort(AbortReason::Unrecorded(format!(
+                "the xlsx report's rows cannot be kept in the temporary folder ({e}); they are in {}",
+                path.display()
+            )));
         }
     }
     if writable {
         collected.writer = Some(writer);
+        collected.spill = spill;
     }
     collected
 }
