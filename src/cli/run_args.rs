@@ -128,7 +128,8 @@ pub(super) struct RunArgs {
     wait_for_lock: bool,
     /// Reset devices whose last reset Intune shows done within the last 24 hours too
     /// (without it they are skipped as reset_recently_done). A reset still pending or
-    /// active in Intune is never sent again, with or without this flag.
+    /// active in Intune is never sent again, with or without this flag, and neither is a
+    /// row a report read as a job says was reset (clear its outcome cell to reset it).
     #[arg(long)]
     reset_again: bool,
     /// Seed of the simulated tenant (with --simulate).
