@@ -316,6 +316,9 @@ struct RulesArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ActionArg {
     RemovePasscode,
+    /// Graph's and Intune's name of the one call behind "Remove passcode" (iOS) and
+    /// "Reset passcode" (Android): the same as `auto`, as a job file reads it.
+    ResetPasscode,
     ResetPin,
     Auto,
 }
@@ -325,7 +328,8 @@ impl From<ActionArg> for ActionChoice {
         match a {
             ActionArg::RemovePasscode => ActionChoice::Only(Action::RemovePasscode),
             ActionArg::ResetPin => ActionChoice::Only(Action::ResetPin),
-            ActionArg::Auto => ActionChoice::Auto,
+            // One word, one meaning: a job file's `reset-passcode` is `auto` too.
+            ActionArg::ResetPasscode | ActionArg::Auto => ActionChoice::Auto,
         }
     }
 }

@@ -38,17 +38,37 @@ pub fn render_json() -> String {
     serde_json::to_string_pretty(&rows).expect("the rules table serializes") + "\n"
 }
 
+/// The Microsoft page a rule comes from, by the title a reader finds it under (the
+/// full address is in the notes below the table).
+fn page_title(link: &str) -> &'static str {
+    let page = link.split('?').next().unwrap_or(link);
+    if page.ends_with("/device-passcode-reset") {
+        "Intune: Reset or remove a device passcode"
+    } else if page.ends_with("/remove-passcode") {
+        "Intune: Remove passcode (iOS/iPadOS, visionOS)"
+    } else if page.ends_with("/device-windows-pin-reset") {
+        "Intune: Reset Windows 10 Mobile PIN"
+    } else if page.ends_with("/intune-devices-manageddevice") {
+        "Graph: managedDevice resource"
+    } else {
+        "Microsoft Learn"
+    }
+}
+
 pub fn render_table() -> String {
-    let header = ["PLATFORM", "VERSIONS", "ACTION", "VERDICT", "SOURCE"];
+    let header = ["PLATFORM", "VERSIONS", "ACTION", "VERDICT", "MICROSOFT PAGE"];
     let rows: Vec<[String; 5]> = RULES
         .iter()
         .map(|r| {
             [
                 r.platform.as_str().to_owned(),
                 r.versions.describe(),
-                r.action.map(|a| a.as_str()).unwrap_or("-").to_owned(),
+                r.action
+                    .map(|a| a.effect(r.platform))
+                    .unwrap_or("-")
+                    .to_owned(),
                 verdict(r).to_owned(),
-                r.source.as_str().to_owned(),
+                page_title(r.link).to_owned(),
             ]
         })
         .collect();
@@ -87,8 +107,9 @@ pub fn render_table() -> String {
     }
     out.push_str(
         "\nAndroid Enterprise fully managed, dedicated, corporate-owned work profile and AOSP \
-         devices are not in the seed rules. Microsoft's current documentation supports them, \
-         so they are eligible and reported under their own platform names (source \"later docs\").\n\
+         devices were not on Microsoft's 2018-2020 pages this tool was first specified from. \
+         The current page supports them, so they are eligible and reported under their own \
+         platform names (`rules --format json`: source \"later_docs\").\n\
          A device whose platform facts are missing is looked up in Graph first (--lookup auto) \
          or reported invalid (--lookup never); an unrecognised platform is never reset.\n",
     );

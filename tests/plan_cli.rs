@@ -494,3 +494,16 @@ fn a_csv_from_a_pipe_keeps_its_header() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["serial_number"], "C02XY1");
 }
+
+#[test]
+fn regression_18_action_reset_passcode_is_accepted_as_a_flag_as_in_a_job_file() {
+    let export = crate::common::repo().join("samples/admin-center-export.csv");
+    let export = export.to_string_lossy();
+    let (by_flag_code, by_flag, stderr, _d1) = plan(&[&export], &["--action", "reset-passcode"]);
+    let (auto_code, auto, _, _d2) = plan(&[&export], &["--action", "auto"]);
+
+    assert_eq!(by_flag_code, auto_code, "{stderr}");
+    assert!(!by_flag.is_empty(), "{stderr}");
+    assert_eq!(rows_of(&by_flag, "action"), rows_of(&auto, "action"));
+    assert_eq!(rows_of(&by_flag, "outcome"), rows_of(&auto, "outcome"));
+}
