@@ -56,7 +56,13 @@ fn page_title(link: &str) -> &'static str {
 }
 
 pub fn render_table() -> String {
-    let header = ["PLATFORM", "VERSIONS", "ACTION", "VERDICT", "MICROSOFT PAGE"];
+    let header = [
+        "PLATFORM",
+        "VERSIONS",
+        "ACTION",
+        "VERDICT",
+        "MICROSOFT PAGE",
+    ];
     let rows: Vec<[String; 5]> = RULES
         .iter()
         .map(|r| {
