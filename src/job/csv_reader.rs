@@ -120,11 +120,15 @@ pub fn open(name: &str, text: TextSource) -> Result<(CsvBody, ColumnNames, u8), 
         };
         super::notice::warn(format!(
             "{}: no header line; every value looks like {}, so the file is read as one \
-             \"{}\" column and its first line is a device (row {header_line}); add a first \
+             \"{}\" column and its first line is {} (row {header_line}); add a first \
              line \"{}\" to say so",
             name,
             kind_of(column),
             column.canonical(),
+            match column {
+                Column::UserPrincipalName => "a user",
+                _ => "a device",
+            },
             column.canonical(),
         ));
         map = vec![Some(column)];

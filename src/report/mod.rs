@@ -576,16 +576,50 @@ impl Summary {
     /// The text people read at the end of a command.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let files = self.files.len();
+        // The synthetic files of `--user`, `--group` and `--where` are named as the
+        // flags they are, not as CSV files.
+        let flag_of = |source: &str| {
+            source
+                .strip_prefix('(')
+                .and_then(|s| s.strip_suffix(')'))
+                .filter(|s| s.starts_with("--"))
+                .map(str::to_owned)
+        };
+        let files = self
+            .files
+            .iter()
+            .filter(|f| flag_of(&f.source).is_none())
+            .count();
+        let flags: Vec<String> = self
+            .files
+            .iter()
+            .filter_map(|f| flag_of(&f.source))
+            .collect();
+        let from = match (files, flags.is_empty()) {
+            (0, false) => flags.join(", "),
+            (n, true) => format!("{n} file{}", plural(n as u64)),
+            (n, false) => format!("{n} file{} and {}", plural(n as u64), flags.join(", ")),
+        };
         out.push_str(&format!(
-            "{}: {} row{} from {} file{}\n",
+            "{}: {} row{} from {from}\n",
             self.command,
             self.rows,
             plural(self.rows),
-            files,
-            plural(files as u64)
         ));
         for f in &self.files {
+            if let Some(flag) = flag_of(&f.source) {
+                let named = match flag.as_str() {
+                    "--user" => "user",
+                    "--group" => "group",
+                    _ => "filter",
+                };
+                out.push_str(&format!(
+                    "  {flag}: {} {named}{} named on the command line\n",
+                    f.rows,
+                    plural(f.rows)
+                ));
+                continue;
+            }
             let blank = if f.blank_lines > 0 {
                 format!(
                     ", {} blank line{} skipped",
@@ -843,6 +877,42 @@ fn create_parent(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_18_flag_only_targets_are_named_as_flags_not_as_csv_files() {
+        let file = |source: &str, rows| FileSummary {
+            source: source.into(),
+            format: "CSV".into(),
+            encoding: "UTF-8".into(),
+            rows,
+            blank_lines: 0,
+        };
+        let mut s = Summary::new("run");
+        s.rows = 3;
+        s.files = vec![file("(--user)", 2), file("(--group)", 1)];
+        let text = s.render();
+        assert!(
+            text.starts_with("run: 3 rows from --user, --group\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  --user: 2 users named on the command line\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  --group: 1 group named on the command line\n"),
+            "{text}"
+        );
+        assert!(!text.contains("CSV"), "{text}");
+
+        s.files.insert(0, file("jobs.csv", 4));
+        let text = s.render();
+        assert!(
+            text.starts_with("run: 3 rows from 1 file and --user, --group\n"),
+            "{text}"
+        );
+        assert!(text.contains("  jobs.csv: 4 rows (CSV, UTF-8)\n"), "{text}");
+    }
 
     /// The end of a run as a responder reads it: counts split by outcome, and the next
     /// steps with their commands.
