@@ -72,8 +72,8 @@ pub(super) struct RunArgs {
     #[command(flatten)]
     output: ReportArgs,
     /// After the last POST, follow the resets through deviceActionResults until none is
-    /// pending or this time is up (e.g. 10m), as `status --wait` does, writing the status
-    /// report beside the run report; the exit code is then status's.
+    /// pending or this time is up (e.g. 10m), as `status --wait` does; the run report is
+    /// rewritten with each device's action state; the exit code is then status's.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     follow: Option<std::time::Duration>,
     /// With --follow: write generated passcodes to this new file (mode 0600; refused if

@@ -720,6 +720,11 @@ pub(super) fn refusal(status: u16, body: &str, url: &str, who: &Who<'_>) -> Auth
              administrator which policy applies; the sign-in logs name it), or, if device \
              code sign-in is blocked, use --auth browser"
             .to_owned(),
+        Some(50076) | Some(50079) if *delegated => "multi-factor authentication is required \
+             and this sign-in did not complete it: sign in again and complete it when asked \
+             (an earlier sign-in no longer satisfies your organisation's policy); if the \
+             device code page cannot offer your verification method, use --auth browser"
+            .to_owned(),
         Some(50076) | Some(50079) => "multi-factor authentication is required: sign in \
              interactively (--auth browser or --auth device-code) and complete MFA; an \
              app-only sign-in is not subject to it"

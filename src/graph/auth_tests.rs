@@ -254,6 +254,10 @@ fn delegated_refusals_name_what_the_administrator_changes() {
     // App-only consent is a different fix.
     let text = refusal(400, &answer(65001), "u", &app_who()).to_string();
     assert!(text.contains("application permissions"), "{text}");
+    // A delegated sign-in (device code among them) is not told to use device code.
+    let text = refusal(400, &answer(50076), "u", &who).to_string();
+    assert!(!text.contains("--auth device-code"), "{text}");
+    assert!(text.contains("--auth browser"), "{text}");
 }
 
 #[test]

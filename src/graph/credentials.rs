@@ -277,7 +277,17 @@ pub fn resolve(
         (ENV_CLIENT_SECRET, AuthMethod::Secret),
     ];
     let method = match flags.auth {
-        Some(m) => m,
+        Some(m) => {
+            for (name, _) in chain.iter().filter(|(_, by)| *by != m) {
+                if get(name).is_some() {
+                    warnings.push(format!(
+                        "{name} is set, but --auth {} signs in, so it is ignored",
+                        m.as_str()
+                    ));
+                }
+            }
+            m
+        }
         None => {
             let set: Vec<(&str, AuthMethod)> = chain
                 .iter()

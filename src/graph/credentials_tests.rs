@@ -452,3 +452,27 @@ fn a_pfx_loads_with_its_password_and_matches_the_pem() {
     let err = load_any_certificate(&junk, None).unwrap_err();
     assert!(matches!(err, CredentialError::Pkcs12 { .. }), "{err}");
 }
+
+#[test]
+fn regression_18_an_explicit_auth_warns_about_each_credential_variable_it_ignores() {
+    let f = IdentityFlags {
+        auth: Some(AuthMethod::DeviceCode),
+        client_id: Some("app".into()),
+        tenant: Some("contoso.onmicrosoft.com".into()),
+        ..IdentityFlags::default()
+    };
+    let r = resolve(&f, &env(&[(ENV_CLIENT_SECRET, "s3cret")])).unwrap();
+
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains(ENV_CLIENT_SECRET),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        r.warnings[0].contains("--auth device-code"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(!r.warnings[0].contains("s3cret"));
+}
