@@ -652,3 +652,30 @@ fn a_group_of_many_members_is_read_page_by_page() {
         .count();
     assert_eq!(member_pages, 4, "two pages, read by each of the two runs");
 }
+
+#[test]
+fn regression_18_a_device_named_by_a_user_and_a_group_is_one_ineligible_row_and_a_duplicate() {
+    let dir = TempDir::new().unwrap();
+    let inventory = write(
+        dir.path(),
+        "inventory.csv",
+        "id,deviceName,operatingSystem,osVersion,userPrincipalName\n\
+         a1000001-0000-4000-8000-000000000001,Mac 1,macOS,14.1,ada@contoso.com\n",
+    );
+    let tenant = Tenant::start(
+        &[&inventory],
+        &dir.path().join("sim.jsonl"),
+        &["--group", "Responders=ada@contoso.com"],
+    );
+    let report = dir.path().join("report.csv");
+    let args = ["--user", "ada@contoso.com", "--group", "Responders"];
+    let mut child = run_cmd(&tenant, &[], &report, &args).spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(count(&rows, "ineligible"), 1, "{rows:?}");
+    assert_eq!(count(&rows, "duplicate"), 1, "{rows:?}");
+}

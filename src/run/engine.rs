@@ -328,7 +328,7 @@ impl<G: GraphApi> Engine<G> {
 
     async fn act_on(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
         let found = match self.resolve(work).await {
-            Err(end) => return end,
+            Err(end) => return self.claim_ineligible(key, row, end),
             Ok(found) => found,
         };
         let (id, action) = (found.id.clone(), found.action);
@@ -337,6 +337,35 @@ impl<G: GraphApi> Engine<G> {
             .await;
         end.live = found.live;
         end
+    }
+
+    /// A device its live facts make ineligible is claimed too: a second row reaching it
+    /// (a user list and a group naming one user) is its `duplicate`, not a second
+    /// `ineligible` row for one device.
+    fn claim_ineligible(&self, key: RowKey, row: &ReportRow, end: End) -> End {
+        let Some(live) = end
+            .live
+            .as_ref()
+            .filter(|l| end.failure.outcome == Outcome::Ineligible && !l.device.id.is_empty())
+        else {
+            return end;
+        };
+        let id = live.device.id.clone();
+        let earlier = {
+            let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+            claims.claim(&id.to_ascii_lowercase(), key, &row.source)
+        };
+        match earlier {
+            Some(earlier) => End {
+                live: end.live,
+                ..End::new(
+                    Outcome::Duplicate,
+                    "duplicate_device",
+                    format!("the same Intune device ({id}) as {earlier}, which is handled there"),
+                )
+            },
+            None => end,
+        }
     }
 
     async fn claim_and_reset(
