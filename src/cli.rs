@@ -148,6 +148,39 @@ pub(crate) struct TenantArgs {
 }
 
 impl TenantArgs {
+    /// The sign-in flags as given, as words a follow-up command repeats (the
+    /// environment's variables carry over by themselves).
+    pub(crate) fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        if let Some(auth) = self.auth {
+            words.extend(["--auth".into(), value_name(auth)]);
+        }
+        for (flag, value) in [
+            ("--tenant", &self.tenant),
+            ("--client-id", &self.client_id),
+            (
+                "--managed-identity-client-id",
+                &self.managed_identity_client_id,
+            ),
+        ] {
+            if let Some(value) = value {
+                words.extend([flag.to_owned(), value.clone()]);
+            }
+        }
+        if !matches!(self.cloud, CloudArg::Global) {
+            words.extend(["--cloud".into(), value_name(self.cloud)]);
+        }
+        for (flag, value) in [
+            ("--graph-url", &self.graph_url),
+            ("--authority-url", &self.authority_url),
+        ] {
+            if let Some(value) = value {
+                words.extend([flag.to_owned(), value.clone()]);
+            }
+        }
+        words
+    }
+
     pub(crate) fn tenant(self) -> crate::graph::Tenant {
         crate::graph::Tenant {
             identity: IdentityFlags {
@@ -216,6 +249,14 @@ impl InputArgs {
             limits: crate::job::Limits::default(),
         }
     }
+}
+
+/// A value as its flag takes it (`remove-passcode`, `device-code`).
+fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 fn parse_encoding(name: &str) -> Result<TextEncoding, String> {
@@ -488,6 +529,7 @@ fn dispatch(cli: Cli) -> u8 {
             use std::io::IsTerminal;
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let follow = args.follow();
+            let rerun = args.rerun();
             let outcome = args.into_config(interactive).and_then(|(config, target)| {
                 run_cmd::run(
                     config,
@@ -499,6 +541,10 @@ fn dispatch(cli: Cli) -> u8 {
             });
             finish(outcome, |mut ran| {
                 ran.run.summary.followed = matches!(ran.followed, Some(Ok(_)));
+                if let Some(Ok(status)) = &mut ran.followed {
+                    status.summary.sign_in = rerun.sign_in.clone();
+                }
+                ran.run.summary.rerun = Some(rerun);
                 let outcome = &ran.run;
                 // A run stopped before it began (sign-in, no confirmation) has no rows
                 // to count.
@@ -528,10 +574,12 @@ fn dispatch(cli: Cli) -> u8 {
         }
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
+            let sign_in = args.sign_in_words();
             let outcome = args.into_config().and_then(|config| {
                 run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
             });
-            finish(outcome, |outcome| {
+            finish(outcome, |mut outcome| {
+                outcome.summary.sign_in = sign_in;
                 eprint!("{}", outcome.summary.render());
                 exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())
             })

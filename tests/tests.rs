@@ -13,6 +13,7 @@ mod layers;
 mod locks_cli;
 mod lookup_cli;
 mod never_twice_cli;
+mod next_steps_cli;
 mod paging_cli;
 mod plan_cli;
 mod report_files;

@@ -144,6 +144,92 @@ const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const SIMULATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RunArgs {
+    /// The words of this invocation that its follow-ups repeat: everything `--resume`
+    /// checks against the ledger (the job files and target flags in their order,
+    /// `--action`, `--lookup`, `--sheet`, `--encoding`), the sign-in, and the pacing
+    /// and guards given. Not `--report` (the next steps name the run's own), nor
+    /// `--follow`/`--passcodes` (the passcodes file exists by then) or `--summary-json`.
+    pub(super) fn rerun(&self) -> crate::report::Rerun {
+        let mut w: Vec<String> = Vec::new();
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+        w.extend(self.files.iter().map(path));
+        for file in &self.users {
+            w.extend(["--users".into(), path(file)]);
+        }
+        for (flag, values) in [("--user", &self.user), ("--group", &self.group)] {
+            for v in values {
+                w.extend([flag.to_owned(), v.clone()]);
+            }
+        }
+        if let Some(expr) = &self.where_ {
+            w.extend(["--where".into(), expr.clone()]);
+        }
+        let mut flag = |on: bool, name: &str| {
+            if on {
+                w.push(name.to_owned());
+            }
+        };
+        flag(self.all_devices, "--all-devices");
+        flag(self.yes, "--yes");
+        flag(self.output.no_bom, "--no-bom");
+        flag(self.reset_again, "--reset-again");
+        flag(self.simulate, "--simulate");
+        let mut valued = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                w.extend([name.to_owned(), value]);
+            }
+        };
+        valued("--action", self.action.map(super::value_name));
+        valued(
+            "--lookup",
+            Some(super::value_name(self.lookup)).filter(|v| v != "auto"),
+        );
+        valued(
+            "--lookup-via",
+            Some(super::value_name(self.lookup_via)).filter(|v| v != "auto"),
+        );
+        valued("--sheet", self.input.sheet.clone());
+        valued(
+            "--encoding",
+            self.input.encoding.map(|e| e.label().to_owned()),
+        );
+        valued("--format", self.output.format.map(super::value_name));
+        valued("--max-devices", self.max_devices.map(|n| n.to_string()));
+        valued("--write-rate", self.write_rate.map(|r| r.to_string()));
+        valued("--read-rate", self.read_rate.map(|r| r.to_string()));
+        valued(
+            "--concurrency",
+            Some(self.concurrency)
+                .filter(|n| *n != 16)
+                .map(|n| n.to_string()),
+        );
+        valued(
+            "--max-attempts",
+            Some(self.max_attempts)
+                .filter(|n| *n != 10)
+                .map(|n| n.to_string()),
+        );
+        valued(
+            "--timeout",
+            self.timeout
+                .map(|t| humantime::format_duration(t).to_string()),
+        );
+        valued("--lock", self.lock.as_ref().map(path));
+        valued(
+            "--simulate-seed",
+            Some(self.simulate_seed)
+                .filter(|s| self.simulate && *s != 1)
+                .map(|s| s.to_string()),
+        );
+        let sign_in = self.tenant.words();
+        w.extend(sign_in.iter().cloned());
+        crate::report::Rerun {
+            run: w,
+            sign_in,
+            simulated: self.simulate,
+        }
+    }
+
     /// `--follow` and `--passcodes`.
     pub(super) fn follow(&self) -> Option<super::run_cmd::Follow> {
         self.follow.map(|wait| super::run_cmd::Follow {

@@ -398,25 +398,46 @@ fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandEr
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
 
-/// The confirmation's text, the question last: a simulated tenant is said first.
+/// The confirmation's text, the question last: a simulated tenant is said first. It
+/// counts what will be sent, by platform and action, after judging (the devices of
+/// users, groups and filters by the facts their listing gave); a resume says what the
+/// run it continues did and left.
 fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
     let mut text = String::new();
     if who.simulated {
         text.push_str("SIMULATED TENANT — nothing real is touched\n");
     }
     text.push_str(&format!("signed in as {}\n", who.describe()));
-    if counts.done > 0 {
+    let to_send = counts.to_send();
+    let settling = counts.resumed.as_ref().map_or(0, |r| r.settling);
+    if let Some(r) = &counts.resumed {
+        let done: Vec<String> = r.done.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        let done = if done.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", done.join(", "))
+        };
         text.push_str(&format!(
-            "resuming: {} devices were finished by the interrupted run and are not touched again\n",
-            counts.done
+            "resuming the run of {} recorded in {}: {} done{done}, not touched again; {settling} sent whose fate will be settled first (through deviceActionResults, never sent again blindly); {to_send} left to send\n",
+            r.started_at,
+            r.ledger.display(),
+            counts.done,
         ));
     }
     text.push_str(&format!(
-        "{} rows; {} devices will be acted on:\n",
-        counts.rows, counts.devices
+        "{} rows; {to_send} device{} will be sent a reset, by platform and action:\n",
+        counts.rows,
+        if to_send == 1 { "" } else { "s" }
     ));
-    for (platform, n) in &counts.per_platform {
-        text.push_str(&format!("  {platform:<48} {n:>7}\n"));
+    let lines = |text: &mut String, items: &std::collections::BTreeMap<String, u64>| {
+        for (what, n) in items {
+            text.push_str(&format!("  {what:<48} {n:>7}\n"));
+        }
+    };
+    lines(&mut text, &counts.per_platform);
+    if !counts.not_sent.is_empty() {
+        text.push_str("not sent (the devices of users, groups and filters, judged by the facts Graph listed):\n");
+        lines(&mut text, &counts.not_sent);
     }
     if !counts.expansions.is_empty() {
         text.push_str("rows naming a user, and the devices each stands for:\n");
@@ -424,10 +445,17 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
             text.push_str(&format!("  {target:<48} {n:>7}\n"));
         }
     }
-    text.push_str(&format!(
-        "Type 'yes' to reset the passcodes of these {} devices: ",
-        counts.devices
-    ));
+    let devices = format!(
+        "the passcodes of these {to_send} device{}",
+        if to_send == 1 { "" } else { "s" }
+    );
+    if settling > 0 {
+        text.push_str(&format!(
+            "Type 'yes' to settle the {settling} sent and reset {devices}: "
+        ));
+    } else {
+        text.push_str(&format!("Type 'yes' to reset {devices}: "));
+    }
     text
 }
 
@@ -489,5 +517,60 @@ mod tests {
             ..who
         };
         assert!(!confirmation(&counts, &real).contains("SIMULATED"));
+    }
+
+    fn admin() -> graph::SignedIn {
+        graph::SignedIn {
+            method: "secret",
+            tenant: "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10".into(),
+            user: None,
+            client_id: Some("3e5c7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d".into()),
+            simulated: false,
+        }
+    }
+
+    /// Issue 18: a `--users`/`--group` job of 70 devices, 18 ineligible and 1 named
+    /// twice, asks about the 51 it will reset, by platform and action.
+    #[test]
+    fn regression_18_the_question_of_a_users_job_counts_what_will_be_sent() {
+        let counts = PlanCounts {
+            rows: 2,
+            devices: 70,
+            per_platform: [
+                ("ios (remove-passcode)".to_string(), 41),
+                ("android_work_profile (reset-passcode)".to_string(), 10),
+            ]
+            .into(),
+            not_sent: [
+                ("ineligible (platform_unsupported)".to_string(), 18),
+                ("duplicate".to_string(), 1),
+            ]
+            .into(),
+            expansions: vec![
+                ("group Sales".to_string(), 60),
+                ("user bob@contoso.com".to_string(), 10),
+            ],
+            ..PlanCounts::default()
+        };
+        insta::assert_snapshot!(confirmation(&counts, &admin()));
+    }
+
+    /// Issue 18: a resume says what the run it continues did and what is left.
+    #[test]
+    fn regression_18_the_question_of_a_resume_says_what_is_done_and_left() {
+        let counts = PlanCounts {
+            rows: 70,
+            devices: 35,
+            done: 35,
+            per_platform: [("ios (remove-passcode)".to_string(), 19)].into(),
+            resumed: Some(run::Resumed {
+                started_at: "2026-12-01T12:00:00Z".into(),
+                ledger: PathBuf::from("reports/incident.csv.ledger"),
+                done: [("ineligible".to_string(), 5), ("succeeded".to_string(), 30)].into(),
+                settling: 16,
+            }),
+            ..PlanCounts::default()
+        };
+        insta::assert_snapshot!(confirmation(&counts, &admin()));
     }
 }

@@ -58,6 +58,11 @@ pub(super) struct StatusArgs {
 }
 
 impl StatusArgs {
+    /// The sign-in flags, for the commands the summary's next steps print.
+    pub(super) fn sign_in_words(&self) -> Vec<String> {
+        self.tenant.words()
+    }
+
     pub(super) fn into_config(self) -> Result<StatusConfig, CommandError> {
         let mut settings = Settings {
             concurrency: self.concurrency.max(1),

@@ -512,6 +512,32 @@ pub struct Summary {
     /// do with them, so the run's say only what the run left undone.
     #[serde(skip)]
     pub followed: bool,
+    /// How this run was invoked, for next steps that work as printed (set by `cli`).
+    #[serde(skip)]
+    pub rerun: Option<Rerun>,
+}
+
+/// The flags a run's follow-up commands repeat, as words (quoted when printed with
+/// [`shell_word`]); built by `cli`, which alone knows the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Rerun {
+    /// `run`'s words that `--resume` needs again, `--report` excepted: the job files
+    /// and target flags in their order, `--action`, how the files are read, the
+    /// sign-in and the pacing given.
+    pub run: Vec<String>,
+    /// The sign-in flags, for `status`.
+    pub sign_in: Vec<String>,
+    /// A rehearsal (`--simulate`): it is rehearsed again, never resumed.
+    pub simulated: bool,
+}
+
+impl Rerun {
+    fn words(words: &[String]) -> String {
+        words
+            .iter()
+            .map(|w| format!(" {}", shell_word(w)))
+            .collect()
+    }
 }
 
 /// The traffic of a run, for the summary.
@@ -720,10 +746,15 @@ impl Summary {
         let (generated, other) = (succeeded(true), succeeded(false));
         let count = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
         let unfinished = count(Outcome::Failed) + count(Outcome::NotAttempted);
+        let sign_in = self
+            .rerun
+            .as_ref()
+            .map(|r| Rerun::words(&r.sign_in))
+            .unwrap_or_default();
         let mut steps = Vec::new();
         if generated + other > 0 && !self.followed {
             steps.push(format!(
-                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report} --wait 30m",
+                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report}{sign_in} --wait 30m",
                 generated + other,
                 if generated + other == 1 { " is" } else { "s are" },
             ));
@@ -731,22 +762,41 @@ impl Summary {
         if generated > 0 && !self.followed {
             let by = humantime::format_rfc3339_seconds(now + Duration::from_secs(7 * 24 * 3600));
             steps.push(format!(
-                "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report} --passcodes passcodes.csv",
+                "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report}{sign_in} --passcodes {}",
                 if generated == 1 { "" } else { "s" },
+                fresh_passcodes_file(),
             ));
         }
         if unfinished > 0 {
-            let files: Vec<String> = self
-                .files
-                .iter()
-                .filter(|f| !f.source.starts_with('('))
-                .map(|f| shown_path(Path::new(&f.source)))
-                .collect();
-            steps.push(format!(
-                "{unfinished} device{} not reset (failed or not attempted): finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)\n    or read the report as a job (its succeeded rows and lost answers are not sent again; `plan` shows what would be):\n      intune-reset plan {report}",
+            let not_reset = format!(
+                "{unfinished} device{} not reset (failed or not attempted)",
                 if unfinished == 1 { " was" } else { "s were" },
-                files.join(" "),
-            ));
+            );
+            let read_as_job = format!(
+                "read the report as a job (its succeeded rows and lost answers are not sent again; `plan` shows what would be):\n      intune-reset plan {report}"
+            );
+            steps.push(match &self.rerun {
+                Some(rerun) if rerun.simulated => format!(
+                    "{not_reset}: a rehearsal is not resumed; rehearse the job again with\n      intune-reset run{}",
+                    Rerun::words(&rerun.run)
+                ),
+                Some(rerun) => format!(
+                    "{not_reset}: finish them, never resetting a device twice, with\n      intune-reset run{} --resume --report {report}\n    or {read_as_job}",
+                    Rerun::words(&rerun.run)
+                ),
+                None => {
+                    let files: Vec<String> = self
+                        .files
+                        .iter()
+                        .filter(|f| !f.source.starts_with('('))
+                        .map(|f| shown_path(Path::new(&f.source)))
+                        .collect();
+                    format!(
+                        "{not_reset}: finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)\n    or {read_as_job}",
+                        files.join(" "),
+                    )
+                }
+            });
         }
         if steps.is_empty() {
             return String::new();
@@ -765,14 +815,37 @@ pub fn generates_passcode(platform: &str) -> bool {
     platform.starts_with("android") || platform == "windows_mobile"
 }
 
-/// A path as a shell would take it: quoted when it holds a space.
+/// A path as a shell would take it (see [`shell_word`]).
 pub fn shown_path(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text.contains(char::is_whitespace) {
-        format!("\"{text}\"")
-    } else {
-        text
+    shell_word(&path.display().to_string())
+}
+
+/// A word as PowerShell and POSIX shells both take it: bare when it holds only
+/// characters neither shell treats specially, else in single quotes (literal in both).
+/// A single quote inside is the one case the two differ: PowerShell doubles it, POSIX
+/// closes the quotes around an escaped one; each platform gets its own shell's form.
+/// (cmd.exe takes no single quotes: the README says to use PowerShell.)
+pub fn shell_word(word: &str) -> String {
+    let bare = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if bare {
+        return word.to_owned();
     }
+    let inner = if cfg!(windows) {
+        word.replace('\'', "''")
+    } else {
+        word.replace('\'', "'\\''")
+    };
+    format!("'{inner}'")
+}
+
+/// A passcodes file name that does not exist yet in the current folder, where the
+/// printed command runs: `passcodes.csv`, else `passcodes-2.csv`, ... (`status`
+/// refuses a file that exists rather than overwrite generated passcodes).
+pub fn fresh_passcodes_file() -> String {
+    shown_path(&unused_name(PathBuf::from("passcodes.csv")))
 }
 
 /// Counts a key without allocating once the key is known (called for every row).

@@ -5,15 +5,17 @@
 //! the recorded devices: a user who enrolled a new phone since does not change what
 //! the interrupted run meant.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::pacing::{AbortReason, Failure};
 
-use super::ledger::RowKey;
+use super::ledger::{History, RowKey};
 use super::{Engine, Prepared, RunConfig};
+use crate::graph::ManagedDevice;
 use crate::planner::Identity;
+use crate::rules::{ActionChoice, Judgement, verdict};
 
 /// An expansion that yields more than this many devices per job row needs
 /// `--max-devices` (or a person confirming at a terminal).
@@ -57,7 +59,7 @@ pub async fn expand<G: GraphApi>(
         && prepared
             .targets
             .iter()
-            .any(|(_, t)| matches!(t, Identity::Filter(_)))
+            .any(|(_, t, _)| matches!(t, Identity::Filter(_)))
     {
         return Err(Err(CommandError::Usage(
             "a --where or --all-devices run needs --max-devices N (the most devices it may act on), or a confirmation at a terminal without --yes; nothing was read or sent"
@@ -66,7 +68,9 @@ pub async fn expand<G: GraphApi>(
     }
     let engine = Engine::new(graph, config.settings.clone());
     let mut expansions: HashMap<RowKey, Expansion> = HashMap::new();
-    for (key, target) in std::mem::take(&mut prepared.targets) {
+    let mut judged = Judged::default();
+    let history = prepared.resumed.as_ref().and_then(|(_, h)| h.as_ref());
+    for (key, target, choice) in std::mem::take(&mut prepared.targets) {
         let (label, user) = match &target {
             Identity::Group(group) => (format!("group {group}"), None),
             Identity::Filter(f) if f == "*" => ("all devices".to_owned(), None),
@@ -75,6 +79,7 @@ pub async fn expand<G: GraphApi>(
             _ => continue,
         };
         if let Some(devices) = prepared.recorded_expansions.remove(&key) {
+            judged.recorded(key, &devices, history, &mut prepared.counts);
             expansions.insert(
                 key,
                 Expansion {
@@ -87,16 +92,19 @@ pub async fn expand<G: GraphApi>(
             continue;
         }
         let found = match &target {
-            Identity::Group(group) => engine.group_devices(group).await,
-            Identity::Filter(f) => engine.filter_devices(f).await,
+            Identity::Group(group) => engine.group_listing(group).await,
+            Identity::Filter(f) => engine.filter_listing(f).await,
             _ => {
                 engine
-                    .user_devices(user.as_deref().unwrap_or_default())
+                    .user_listing(user.as_deref().unwrap_or_default())
                     .await
             }
         };
         let expanded = match found {
-            Ok(ids) => Expanded::Devices(ids),
+            Ok(devices) => {
+                judged.listed(&devices, choice);
+                Expanded::Devices(devices.into_iter().map(|d| d.id).collect())
+            }
             Err(f) => Expanded::Unresolved(f),
         };
         if let Some(reason) = engine.abort_reason() {
@@ -134,13 +142,15 @@ pub async fn expand<G: GraphApi>(
     if let Some(n) = counts.per_platform.get_mut(super::TO_BE_LOOKED_UP) {
         *n = n.saturating_sub(users);
     }
-    counts.per_platform.retain(|_, n| *n > 0);
-    if added > 0 {
-        *counts
-            .per_platform
-            .entry("devices of users and groups (judged by their live facts)".into())
-            .or_default() += added;
+    // The question counts what will be sent: each listed device judged by the facts
+    // its listing gave (judged again by its live facts when it is sent).
+    for (platform, n) in judged.to_send {
+        *counts.per_platform.entry(platform).or_default() += n;
     }
+    for (why, n) in judged.not_sent {
+        *counts.not_sent.entry(why).or_default() += n;
+    }
+    counts.per_platform.retain(|_, n| *n > 0);
     if let Some(max) = config.max_devices
         && counts.devices > max
     {
@@ -158,4 +168,109 @@ pub async fn expand<G: GraphApi>(
     }
     prepared.expansions = expansions;
     Ok(())
+}
+
+/// The devices of users, groups and filters as the question counts them.
+#[derive(Default)]
+struct Judged {
+    /// Every device listed so far (lower-case Intune id): a second naming is a
+    /// `duplicate`, never a second reset.
+    seen: HashSet<String>,
+    to_send: BTreeMap<String, u64>,
+    not_sent: BTreeMap<String, u64>,
+}
+
+impl Judged {
+    /// Judges each listed device by its listed facts, as the engine will by its live
+    /// ones.
+    fn listed(&mut self, devices: &[ManagedDevice], choice: ActionChoice) {
+        for d in devices {
+            if !self.seen.insert(d.id.clone()) {
+                *self.not_sent.entry("duplicate".into()).or_default() += 1;
+                continue;
+            }
+            let (counts, key) = match verdict(&d.to_fields(), choice) {
+                Judgement::Eligible {
+                    platform, action, ..
+                } => (
+                    &mut self.to_send,
+                    format!("{} ({})", platform.as_str(), action.as_str()),
+                ),
+                Judgement::Ineligible { reason, .. } => {
+                    (&mut self.not_sent, format!("ineligible ({reason})"))
+                }
+                _ => (&mut self.not_sent, "ineligible (platform_unknown)".into()),
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+
+    /// A resumed run's recorded devices (numbered from 1 in `sub`): what its ledger
+    /// says of each; the others are read and judged when they are sent.
+    fn recorded(
+        &mut self,
+        key: RowKey,
+        devices: &[String],
+        history: Option<&History>,
+        counts: &mut super::PlanCounts,
+    ) {
+        for (i, id) in devices.iter().enumerate() {
+            self.seen.insert(id.clone());
+            let sub = RowKey {
+                sub: i as u32 + 1,
+                ..key
+            };
+            let earlier = history.and_then(|h| h.rows.get(&sub));
+            match (earlier, counts.resumed.as_mut()) {
+                (Some(h), Some(r)) if h.done.is_some() => {
+                    let outcome = h.done.as_ref().map(|d| d.outcome.as_str()).unwrap_or("");
+                    *r.done.entry(outcome.to_owned()).or_default() += 1;
+                    counts.done += 1;
+                }
+                (Some(h), Some(r)) if h.open.is_some() => r.settling += 1,
+                _ => {
+                    *self
+                        .to_send
+                        .entry(super::TO_BE_LOOKED_UP.into())
+                        .or_default() += 1
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(id: &str, os: &str, version: &str) -> ManagedDevice {
+        ManagedDevice {
+            id: id.into(),
+            operating_system: Some(os.into()),
+            os_version: Some(version.into()),
+            ..ManagedDevice::default()
+        }
+    }
+
+    #[test]
+    fn regression_18_listed_devices_are_counted_as_they_will_be_sent() {
+        let mut judged = Judged::default();
+        // A user's iPhone and Mac; then a group naming the iPhone again.
+        judged.listed(
+            &[device("a", "iOS", "17.5"), device("b", "macOS", "14.1")],
+            ActionChoice::Auto,
+        );
+        judged.listed(&[device("a", "iOS", "17.5")], ActionChoice::Auto);
+        assert_eq!(
+            judged.to_send,
+            BTreeMap::from([("ios (remove-passcode)".to_string(), 1)])
+        );
+        assert_eq!(judged.not_sent.get("duplicate"), Some(&1));
+        assert_eq!(
+            judged.not_sent.values().sum::<u64>(),
+            2,
+            "the Mac is not sent: {:?}",
+            judged.not_sent
+        );
+    }
 }

@@ -321,6 +321,8 @@ pub struct RowHistory {
 #[derive(Debug, Clone)]
 pub struct History {
     pub begin: Begin,
+    /// When the run began (RFC 3339, as its begin line says): named when it resumes.
+    pub started_at: String,
     pub rows: HashMap<RowKey, RowHistory>,
     /// The devices each expanded row (by its own key, `sub` 0) stands for.
     pub expansions: HashMap<RowKey, Vec<String>>,
@@ -716,6 +718,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                 None,
                 Event::Begin {
                     version,
+                    started_at,
                     files,
                     action,
                     lookup,
@@ -731,6 +734,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     )));
                 }
                 history = Some(History {
+                    started_at,
                     begin: Begin {
                         files,
                         action,

@@ -156,7 +156,37 @@ pub struct PlanCounts {
     pub lookups: u64,
     /// Each user row and the number of devices it expanded to (after [`expand`]).
     pub expansions: Vec<(String, u64)>,
+    /// Devices of users, groups and filters that will not be sent, judged by the facts
+    /// their listing gave: `ineligible (reason)`, `duplicate` (named again).
+    pub not_sent: BTreeMap<String, u64>,
+    /// `--resume`: the run it continues.
+    pub resumed: Option<Resumed>,
 }
+
+/// What an interrupted run left, for the question of the run that resumes it.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// When the run began (RFC 3339).
+    pub started_at: String,
+    pub ledger: PathBuf,
+    /// Rows it finished, by outcome: not touched again.
+    pub done: BTreeMap<String, u64>,
+    /// Rows whose reset went out with its fate unknown: settled through
+    /// `deviceActionResults` before anything is sent for them.
+    pub settling: u64,
+}
+
+impl PlanCounts {
+    /// The devices the question asks about: those a reset will be sent to, by
+    /// platform and action, and those whose facts are read first.
+    pub fn to_send(&self) -> u64 {
+        self.per_platform.values().sum()
+    }
+}
+
+/// A row naming a user, a group or a filter, and the action it asks for: expanded
+/// into its devices before the question.
+type Target = (RowKey, crate::planner::Identity, crate::rules::ActionChoice);
 
 /// The `per_platform` key of rows whose platform is learnt from Graph.
 pub const TO_BE_LOOKED_UP: &str = "to be looked up";
@@ -172,7 +202,7 @@ pub struct Prepared {
     /// Who signed in, set once sign-in succeeded: named in the summary.
     pub signed_in: Option<crate::graph::SignedIn>,
     /// Rows naming only a user or a group, to expand.
-    targets: Vec<(RowKey, crate::planner::Identity)>,
+    targets: Vec<Target>,
     /// What a resumed run's ledger says each user row expanded to.
     recorded_expansions: HashMap<RowKey, Vec<String>>,
     /// Each user row's devices, once [`expand`]ed.
@@ -374,7 +404,12 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         None
     };
     let history = resumed.as_ref().and_then(|(_, h)| h.as_ref());
-    let (counts, targets) = count_plan(jobs, config.options, history)?;
+    let (mut counts, targets) = count_plan(jobs, config.options, history)?;
+    if let (Some((ledger, _)), Some(history)) = (&resumed, history) {
+        let r = counts.resumed.get_or_insert_with(Resumed::default);
+        r.started_at = history.started_at.clone();
+        r.ledger = ledger.path().to_owned();
+    }
     let recorded_expansions = history.map(|h| h.expansions.clone()).unwrap_or_default();
     if let Some(max) = config.max_devices
         && counts.devices > max
@@ -539,16 +574,12 @@ fn count_plan(
     jobs: Vec<crate::planner::OpenedJob>,
     options: PlanOptions,
     history: Option<&History>,
-) -> Result<(PlanCounts, Vec<(RowKey, crate::planner::Identity)>), CommandError> {
+) -> Result<(PlanCounts, Vec<Target>), CommandError> {
     let mut targets = Vec::new();
     let mut planner = Planner::new(options);
     let mut counts = PlanCounts {
-        rows: 0,
-        devices: 0,
-        done: 0,
-        per_platform: BTreeMap::new(),
-        lookups: 0,
-        expansions: Vec::new(),
+        resumed: history.map(|_| Resumed::default()),
+        ..PlanCounts::default()
     };
     assess_all(jobs, &mut planner, &mut |file, a| {
         counts.rows += 1;
@@ -556,14 +587,18 @@ fn count_plan(
             return;
         }
         let key = RowKey::new(file as u32, a.row.row);
-        if history
-            .and_then(|h| h.rows.get(&key))
-            .is_some_and(|h| h.done.is_some())
+        let earlier = history.and_then(|h| h.rows.get(&key));
+        if let (Some(done), Some(r)) = (earlier.and_then(|h| h.done.as_ref()), &mut counts.resumed)
         {
             counts.done += 1;
+            *r.done.entry(done.outcome.as_str().to_owned()).or_default() += 1;
             return;
         }
         counts.devices += 1;
+        if let (Some(_), Some(r)) = (earlier.and_then(|h| h.open), &mut counts.resumed) {
+            r.settling += 1;
+            return;
+        }
         if a.work.as_ref().is_some_and(|w| w.lookup) {
             counts.lookups += 1;
         }
@@ -573,7 +608,13 @@ fn count_plan(
             | crate::planner::Identity::Filter(_)),
         ) = a.work.as_ref().map(|w| &w.identity)
         {
-            targets.push((key, identity.clone()));
+            targets.push((
+                key,
+                identity.clone(),
+                a.work
+                    .as_ref()
+                    .map_or(crate::rules::ActionChoice::Auto, |w| w.choice),
+            ));
         }
         let platform = if a.row.platform.is_empty() {
             TO_BE_LOOKED_UP.to_string()

@@ -75,6 +75,10 @@ pub struct StatusSummary {
     /// Why the command stopped early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// The sign-in flags the command was given, repeated by the commands its next
+    /// steps print (set by `cli`).
+    #[serde(skip)]
+    pub sign_in: Vec<String>,
 }
 
 impl StatusSummary {
@@ -176,6 +180,12 @@ impl StatusSummary {
     /// while Graph shows them), follow the pending resets, retry the ones that failed.
     pub fn next_steps(&self) -> String {
         let run_report = shown(&self.run_report);
+        let sign_in: String = self
+            .sign_in
+            .iter()
+            .map(|w| format!(" {}", crate::report::shell_word(w)))
+            .collect();
+        let fresh = crate::report::fresh_passcodes_file();
         let until = self
             .passcodes_until
             .as_deref()
@@ -198,20 +208,16 @@ impl StatusSummary {
                 shown(path)
             )),
             (None, n) => steps.push(format!(
-                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report} --passcodes passcodes.csv",
+                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report}{sign_in} --passcodes {fresh}",
                 plural(n),
                 if n == 1 { "is" } else { "are" },
             )),
         }
         if pending > 0 {
             let passcodes = if self.pending_generating > 0 || unwritten > 0 {
-                if self.passcodes_file.is_some() {
-                    " --passcodes passcodes-2.csv"
-                } else {
-                    " --passcodes passcodes.csv"
-                }
+                format!(" --passcodes {fresh}")
             } else {
-                ""
+                String::new()
             };
             let mut generate = match (pending, self.pending_generating) {
                 (_, 0) => String::new(),
@@ -227,7 +233,7 @@ impl StatusSummary {
                 ));
             }
             steps.push(format!(
-                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report} --wait 30m{passcodes}",
+                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report}{sign_in} --wait 30m{passcodes}",
                 if pending == 1 { " is" } else { "s are" },
                 if pending == 1 { "it" } else { "them" },
             ));
@@ -240,7 +246,7 @@ impl StatusSummary {
                 .map(shown)
                 .unwrap_or_else(|| "STATUS_REPORT".into());
             steps.push(format!(
-                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}",
+                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}",
                 plural(failed),
             ));
         }

@@ -229,19 +229,23 @@ impl<G: GraphApi> Engine<G> {
     /// The Intune ids of a user's managed devices, every page, in Graph's order. A user
     /// Graph does not know, or one without a device, is `not_found`.
     pub(in crate::run) async fn user_devices(&self, user: &str) -> Result<Vec<String>, Failure> {
+        self.user_listing(user).await.map(ids_of)
+    }
+
+    /// [`Engine::user_devices`] with each device's facts, so that a run's question can
+    /// judge them before asking.
+    pub(in crate::run) async fn user_listing(
+        &self,
+        user: &str,
+    ) -> Result<Vec<ManagedDevice>, Failure> {
         let request = PageRequest::User {
             user: user.to_owned(),
-            select: vec!["id".into()],
+            select: RULE_FIELDS.iter().map(|s| s.to_string()).collect(),
         };
-        let mut ids: Vec<String> = Vec::new();
+        let mut ids: Vec<ManagedDevice> = Vec::new();
         let paging = Paging::new(format!("the devices of user {user}"), paging::USER_PAGES);
         let listed = self
-            .each_listed_device(request, paging, |d| {
-                let id = d.id.to_ascii_lowercase();
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            })
+            .each_listed_device(request, paging, |d| add_device(&mut ids, d))
             .await;
         match listed {
             Err(f) if f.outcome == Outcome::NotFound => {
@@ -272,6 +276,14 @@ impl<G: GraphApi> Engine<G> {
         &self,
         filter: &str,
     ) -> Result<Vec<String>, Failure> {
+        self.filter_listing(filter).await.map(ids_of)
+    }
+
+    /// [`Engine::filter_devices`] with each device's facts.
+    pub(in crate::run) async fn filter_listing(
+        &self,
+        filter: &str,
+    ) -> Result<Vec<ManagedDevice>, Failure> {
         let parsed = match filter {
             "*" => None,
             text => Some(
@@ -292,7 +304,10 @@ impl<G: GraphApi> Engine<G> {
         self.each_listed_device(request, Paging::new(what, paging::TENANT_PAGES), |d| {
             seen += 1;
             if parsed.as_ref().is_none_or(|f| f.expr.matches(&d)) {
-                ids.push(d.id.to_ascii_lowercase());
+                // One listing of the tenant names each device once.
+                let mut d = d;
+                d.id = d.id.to_ascii_lowercase();
+                ids.push(d);
             }
         })
         .await?;
@@ -310,6 +325,14 @@ impl<G: GraphApi> Engine<G> {
     /// devices, and its member devices found by their Entra device id. A group Graph
     /// does not know, a name two groups share, or a group without a device, is said so.
     pub(in crate::run) async fn group_devices(&self, group: &str) -> Result<Vec<String>, Failure> {
+        self.group_listing(group).await.map(ids_of)
+    }
+
+    /// [`Engine::group_devices`] with each device's facts.
+    pub(in crate::run) async fn group_listing(
+        &self,
+        group: &str,
+    ) -> Result<Vec<ManagedDevice>, Failure> {
         let graph = &self.pacer.graph;
         let id = match crate::device::parse_guid(group) {
             Some(id) => id,
@@ -379,14 +402,10 @@ impl<G: GraphApi> Engine<G> {
                 Err(cut) => return Err(incomplete(&cut)),
             }
         }
-        let mut ids: Vec<String> = Vec::new();
-        let mut add = |id: String| {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        };
+        let mut ids: Vec<ManagedDevice> = Vec::new();
+        let mut add = |d: ManagedDevice| add_device(&mut ids, d);
         for user in &users {
-            match self.user_devices(user).await {
+            match self.user_listing(user).await {
                 Ok(found) => found.into_iter().for_each(&mut add),
                 Err(f) if f.outcome == Outcome::NotFound => {}
                 Err(f) => return Err(f),
@@ -394,7 +413,7 @@ impl<G: GraphApi> Engine<G> {
         }
         for device in &devices {
             match self.find(Column::AzureAdDeviceId, device).await {
-                Ok(d) => add(d.id.to_ascii_lowercase()),
+                Ok(d) => add(d),
                 Err(end) if end.failure.outcome == Outcome::NotFound => {}
                 Err(end) => return Err(end.failure),
             }
@@ -412,6 +431,18 @@ impl<G: GraphApi> Engine<G> {
         }
         Ok(ids)
     }
+}
+
+/// Adds a listed device once, by its Intune id in lower case.
+fn add_device(devices: &mut Vec<ManagedDevice>, mut device: ManagedDevice) {
+    device.id = device.id.to_ascii_lowercase();
+    if !devices.iter().any(|d| d.id == device.id) {
+        devices.push(device);
+    }
+}
+
+fn ids_of(devices: Vec<ManagedDevice>) -> Vec<String> {
+    devices.into_iter().map(|d| d.id).collect()
 }
 
 /// A listing that could not be read whole, as its row's failure: nothing it listed is
