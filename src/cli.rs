@@ -22,6 +22,7 @@ use crate::rules_command;
 use std::io::IsTerminal;
 
 mod browser;
+mod output;
 mod run_args;
 pub mod run_cmd;
 mod signals;
@@ -478,8 +479,14 @@ impl PlanArgs {
 
 /// Parses the arguments, runs the command, maps the result to an exit code.
 pub fn main() -> ExitCode {
+    output::set_json(output::asks_for_json(std::env::args_os()));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // A usage error is one ERROR line in a JSON log; help and version go to stdout.
+        Err(e) if e.use_stderr() && output::json() => {
+            output::error(e.render().to_string().trim_end());
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
@@ -515,7 +522,7 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
 fn sign_in_ui() -> crate::graph::SignInUi {
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     crate::graph::SignInUi {
-        say: Box::new(|line| eprintln!("{line}")),
+        say: Box::new(output::say),
         open_browser: terminal
             .then(|| Box::new(browser::open) as crate::graph::interactive::BrowserOpener),
         browser_wait: std::time::Duration::from_secs(300),
@@ -524,6 +531,7 @@ fn sign_in_ui() -> crate::graph::SignInUi {
 
 fn dispatch(cli: Cli) -> u8 {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
+    output::set_json(matches!(cli.log_format, LogFormat::Json));
     match cli.command {
         Command::Run(args) => {
             use std::io::IsTerminal;
@@ -549,23 +557,25 @@ fn dispatch(cli: Cli) -> u8 {
                 // A run stopped before it began (sign-in, no confirmation) has no rows
                 // to count.
                 if outcome.summary.rows > 0 || outcome.aborted.is_none() {
-                    eprint!("{}", outcome.summary.render());
+                    let summary = &outcome.summary;
+                    output::summary("run", &summary.render(), summary, &summary.next_steps());
                 }
                 if let Some(reason) = &outcome.aborted {
-                    eprintln!("intune-reset: {}", reason.sentence());
+                    output::error(&reason.sentence());
                 }
                 let run_code =
                     exit_code(outcome.aborted.is_some(), outcome.summary.needs_attention());
                 match &ran.followed {
                     // Once followed, the exit code is the one `status` gives.
                     Some(Ok(status)) => {
-                        eprintln!("followed:");
-                        eprint!("{}", status.summary.render());
+                        let summary = &status.summary;
+                        let text = format!("followed:\n{}", summary.render());
+                        output::summary("status", &text, summary, &summary.next_steps());
                         exit_code(status.aborted.is_some(), !status.summary.all_done())
                     }
                     // The resets were sent: never 2 ("nothing was sent") from here.
                     Some(Err(e)) => {
-                        eprintln!("intune-reset: following the resets failed: {e}");
+                        output::error(&format!("following the resets failed: {e}"));
                         EXIT_ABORTED
                     }
                     None => run_code,
@@ -580,7 +590,8 @@ fn dispatch(cli: Cli) -> u8 {
             });
             finish(outcome, |mut outcome| {
                 outcome.summary.sign_in = sign_in;
-                eprint!("{}", outcome.summary.render());
+                let summary = &outcome.summary;
+                output::summary("status", &summary.render(), summary, &summary.next_steps());
                 exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())
             })
         }
@@ -601,13 +612,13 @@ fn dispatch(cli: Cli) -> u8 {
                 )
             });
             finish(outcome, |summary| {
-                eprint!("{}", summary.render());
+                output::summary("plan", &summary.render(), &summary, "");
                 let aborted = summary.run.as_ref().is_some_and(|r| r.aborted.is_some());
                 exit_code(aborted, summary.needs_attention())
             })
         }
         Command::Plan(args) => finish(plan::run(&args.into_config()), |summary| {
-            eprint!("{}", summary.render());
+            output::summary("plan", &summary.render(), &summary, "");
             exit_code(false, summary.needs_attention())
         }),
     }
@@ -618,7 +629,7 @@ fn finish<T>(result: Result<T, CommandError>, done: impl FnOnce(T) -> u8) -> u8 
     match result {
         Ok(value) => done(value),
         Err(e) => {
-            eprintln!("intune-reset: {e:#}");
+            output::error(&format!("{e:#}"));
             e.exit_code()
         }
     }
@@ -631,7 +642,7 @@ fn print_stdout(text: &str) -> u8 {
         Ok(()) => EXIT_OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
-            eprintln!("intune-reset: cannot write to stdout: {e}");
+            output::error(&format!("cannot write to stdout: {e}"));
             EXIT_USAGE
         }
     }

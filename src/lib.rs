@@ -35,6 +35,7 @@
 //! - [`own_file`]: files that must be the runner's own (passcodes, locks): never
 //!   written through a link or into another user's file.
 //! - [`paths`]: the files a command names never name the same file.
+//! - [`until`]: how a wait is told: until when (UTC) and how long is left.
 //! - [`version`]: OS version parsing.
 
 pub mod cli;
@@ -53,4 +54,5 @@ pub mod rules_command;
 pub mod run;
 pub mod sim;
 pub mod status;
+pub mod until;
 pub mod version;

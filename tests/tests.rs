@@ -11,6 +11,7 @@ mod input_limits_cli;
 mod kill_campaign;
 mod layers;
 mod locks_cli;
+mod logs_cli;
 mod lookup_cli;
 mod never_twice_cli;
 mod next_steps_cli;

@@ -1,7 +1,7 @@
 //! `run` as the process runs it: the confirmation on the terminal, the `--simulate`
 //! bootstrap, sign-in, and the interrupts, around [`run::prepare`] and [`run::execute`].
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -387,9 +387,7 @@ async fn start_simulator(
 
 /// Shows who signed in and the plan's counts, and asks for `yes` on the terminal.
 fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandError> {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{}", confirmation(counts, who));
-    let _ = err.flush();
+    super::output::ask(&confirmation(counts, who));
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -17,8 +17,8 @@ pub fn interrupted() -> impl Future<Output = ()> + Send + 'static {
         }
         let _ = first.send(());
         if next_signal().await {
-            eprintln!(
-                "intune-reset: interrupted twice: exiting now; `--resume` settles what was in flight"
+            super::output::error(
+                "interrupted twice: exiting now; `--resume` settles what was in flight",
             );
             std::process::exit(EXIT_ABORTED.into());
         }

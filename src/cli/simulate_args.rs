@@ -191,17 +191,17 @@ pub(super) fn simulate(args: SimulateArgs) -> u8 {
     let (config, bind) = match args.into_config() {
         Ok(c) => c,
         Err(message) => {
-            eprintln!("intune-reset: {message}");
+            super::output::error(&message);
             return EXIT_USAGE;
         }
     };
     match sim::serve_until_interrupted(config, bind) {
         Ok(stats) => {
-            eprint!("{}", stats.render());
+            super::output::text("simulator summary", &stats.render());
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("intune-reset: {e:#}");
+            super::output::error(&format!("{e:#}"));
             EXIT_USAGE
         }
     }

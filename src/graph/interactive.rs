@@ -228,6 +228,11 @@ impl Delegated {
         (ui.say)(&instruction);
         let lifetime = Duration::from_secs(grant.expires_in.unwrap_or(900).max(1));
         let deadline = Instant::now() + lifetime;
+        let now = std::time::SystemTime::now();
+        tracing::info!(
+            "waiting for the sign-in {}",
+            crate::until::until_text(now + lifetime, now)
+        );
         let mut interval = Duration::from_secs(grant.interval.unwrap_or(5).max(1));
         let expired = || {
             AuthError::NotSignedIn(format!(
@@ -334,6 +339,11 @@ impl Delegated {
         } else {
             format!("To sign in, open this address in a browser on this machine:\n  {url}")
         });
+        let now = std::time::SystemTime::now();
+        tracing::info!(
+            "waiting for the sign-in {}",
+            crate::until::until_text(now + ui.browser_wait, now)
+        );
         let answer = tokio::time::timeout(ui.browser_wait, receive(&listener, &state))
             .await
             .map_err(|_| {

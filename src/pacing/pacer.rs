@@ -130,7 +130,12 @@ impl<G: GraphApi> Pacer<G> {
     /// Every worker waits until `until` (wall clock) before its next request: a pause
     /// an interrupted run of the same job was honouring when it stopped.
     pub fn hold_until(&self, until: SystemTime) {
-        if let Ok(left) = until.duration_since(SystemTime::now()) {
+        let now = SystemTime::now();
+        if let Ok(left) = until.duration_since(now) {
+            tracing::info!(
+                "the interrupted run was paused by Graph (429): waiting {}",
+                crate::until::until_text(until, now)
+            );
             self.cooldown.hold(left);
         }
     }
@@ -288,10 +293,12 @@ impl<G: GraphApi> Pacer<G> {
                 if let Some(hook) = self.pause_hook.get() {
                     hook(SystemTime::now() + pause);
                 }
+                let now = SystemTime::now();
                 tracing::info!(
                     pause_ms = pause.as_millis() as u64,
                     retry_after = retry_after.is_some(),
-                    "throttled (429): every worker pauses"
+                    "throttled (429): every worker pauses: paused by Graph {}",
+                    crate::until::until_text(now + pause, now)
                 );
                 Step::Again(false, None)
             }

@@ -52,6 +52,8 @@ pub struct Engine<G> {
     /// How long a finished reset in Intune's record keeps a device from another
     /// ([`intune_state::RECENT_RESET`]); `None` with `--reset-again`.
     recent_reset: Option<std::time::Duration>,
+    /// Lost answers being settled now: the progress bar says so.
+    settling: settle::Settling,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -125,6 +127,7 @@ impl<G: GraphApi> Engine<G> {
             inventory: std::sync::OnceLock::new(),
             dry: false,
             recent_reset: Some(intune_state::RECENT_RESET),
+            settling: settle::Settling::default(),
         }
     }
 
@@ -179,6 +182,20 @@ impl<G: GraphApi> Engine<G> {
     /// What the run sent, for the summary.
     pub fn counters(&self) -> &Counters {
         &self.pacer.counters
+    }
+
+    /// What the run waits for now: lost answers being settled, Graph's 429 pause.
+    pub fn waiting(&self) -> super::progress::Waiting {
+        let (settling, settle_until) = self.settling.now();
+        let paused_until =
+            self.pacer.cooldown.until().map(|u| {
+                SystemTime::now() + u.saturating_duration_since(tokio::time::Instant::now())
+            });
+        super::progress::Waiting {
+            settling,
+            settle_until,
+            paused_until,
+        }
     }
 
     /// Records every send, and every 429 pause (so a resume started during it waits

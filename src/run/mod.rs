@@ -780,7 +780,13 @@ pub async fn execute<G: GraphApi>(
     });
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
-    let progress = progress::Progress::new(config.interactive, counts.devices);
+    let waits = engine.clone();
+    let progress = progress::Progress::new(
+        config.interactive,
+        counts.devices,
+        config.settings.write_rate,
+        Arc::new(move || waits.waiting()),
+    );
     // An xlsx report's rows wait for the workbook on disk, not in memory (a million
     // rows would take gigabytes): JSON Lines in a private temporary file, read back in
     // input order at the end. Not the CSV companion: it defuses formula-like cells with

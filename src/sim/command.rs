@@ -25,7 +25,7 @@ pub fn serve_until_interrupted(config: SimConfig, bind: SocketAddr) -> Result<Si
         let _ = writeln!(out, "listening on {}", handle.base_url());
         let _ = out.flush();
         drop(out);
-        eprintln!(
+        tracing::info!(
             "simulating tenant {tenant} with {devices} devices; token URL {}/{tenant}/oauth2/v2.0/token; Ctrl-C stops",
             handle.base_url()
         );

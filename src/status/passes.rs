@@ -47,11 +47,13 @@ pub(super) async fn poll<G: GraphApi>(
             Some(left) if left.is_zero() => break,
             Some(left) => {
                 let pause = config.poll_interval.min(left);
+                let now = std::time::SystemTime::now();
                 tracing::info!(
-                    "{} device{} still pending; reading again in {:.0} s",
+                    "{} device{} still pending; reading again in {:.0} s: next pass at {} UTC",
                     todo.len(),
                     if todo.len() == 1 { "" } else { "s" },
-                    pause.as_secs_f64()
+                    pause.as_secs_f64(),
+                    crate::until::clock(now + pause)
                 );
                 // An interrupt while waiting: stop waiting, write what is known.
                 tokio::select! {

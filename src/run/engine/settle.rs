@@ -11,6 +11,7 @@
 //! reset entry that started since the first of the sends (less the clock-skew allowance
 //! of [`crate::run::verify`]) is taken as theirs.
 
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::graph::{ActionResult, GraphApi};
@@ -44,11 +45,14 @@ impl<G: GraphApi> Engine<G> {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default(),
         };
+        let until = SystemTime::now() + wait;
+        let _settling = self.settling.start(until);
         if !wait.is_zero() {
-            tracing::debug!(
+            tracing::info!(
                 device = id,
                 wait_ms = wait.as_millis() as u64,
-                "waiting out the settle window of a reset whose answer was lost"
+                "settling a lost answer {}: Graph's record is read before anything is sent again",
+                crate::until::until_text(until, SystemTime::now())
             );
             tokio::time::sleep(wait).await;
         }
@@ -67,5 +71,43 @@ impl<G: GraphApi> Engine<G> {
             }
         }
         Ok(None)
+    }
+}
+
+/// The lost answers being settled, and when each one's window ends.
+#[derive(Default)]
+pub(super) struct Settling {
+    windows: Mutex<Vec<SystemTime>>,
+}
+
+/// One settle in progress; it ends when dropped.
+pub(super) struct SettleGuard<'a> {
+    of: &'a Settling,
+    until: SystemTime,
+}
+
+impl Settling {
+    pub(super) fn start(&self, until: SystemTime) -> SettleGuard<'_> {
+        self.lock().push(until);
+        SettleGuard { of: self, until }
+    }
+
+    /// How many are being settled, and when the last window ends.
+    pub(super) fn now(&self) -> (u64, Option<SystemTime>) {
+        let windows = self.lock();
+        (windows.len() as u64, windows.iter().max().copied())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SystemTime>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for SettleGuard<'_> {
+    fn drop(&mut self) {
+        let mut windows = self.of.lock();
+        if let Some(at) = windows.iter().position(|u| *u == self.until) {
+            windows.swap_remove(at);
+        }
     }
 }
