@@ -22,6 +22,7 @@ use crate::rules_command;
 use std::io::IsTerminal;
 
 mod browser;
+mod rehearsal;
 mod run_args;
 pub mod run_cmd;
 mod signals;
@@ -524,8 +525,12 @@ fn dispatch(cli: Cli) -> u8 {
         }
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
-            let outcome = args.into_config().and_then(|config| {
-                run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+            let outcome = args.into_config().and_then(|(config, simulate)| {
+                if simulate {
+                    rehearsal::status(config)
+                } else {
+                    run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+                }
             });
             finish(outcome, |outcome| {
                 eprint!("{}", outcome.summary.render());

@@ -75,6 +75,9 @@ pub struct StatusSummary {
     /// Why the command stopped early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// A rehearsal's (`--simulate`): the next steps go on in its saved tenant.
+    #[serde(skip)]
+    pub simulated: bool,
 }
 
 impl StatusSummary {
@@ -181,6 +184,7 @@ impl StatusSummary {
             .as_deref()
             .map(|t| format!(" (Graph shows them until about {t})"))
             .unwrap_or_default();
+        let sim = if self.simulated { " --simulate" } else { "" };
         let mut steps = Vec::new();
         let pending = self.pending.len() as u64;
         // Unwritten passcodes and pending resets: one `status --wait --passcodes`
@@ -198,7 +202,7 @@ impl StatusSummary {
                 shown(path)
             )),
             (None, n) => steps.push(format!(
-                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report} --passcodes passcodes.csv",
+                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report} --passcodes passcodes.csv{sim}",
                 plural(n),
                 if n == 1 { "is" } else { "are" },
             )),
@@ -227,7 +231,7 @@ impl StatusSummary {
                 ));
             }
             steps.push(format!(
-                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report} --wait 30m{passcodes}",
+                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report} --wait 30m{passcodes}{sim}",
                 if pending == 1 { " is" } else { "s are" },
                 if pending == 1 { "it" } else { "them" },
             ));
@@ -240,7 +244,7 @@ impl StatusSummary {
                 .map(shown)
                 .unwrap_or_else(|| "STATUS_REPORT".into());
             steps.push(format!(
-                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}",
+                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sim}",
                 plural(failed),
             ));
         }
