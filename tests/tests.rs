@@ -15,6 +15,7 @@ mod lookup_cli;
 mod never_twice_cli;
 mod paging_cli;
 mod plan_cli;
+mod rehearsal_cli;
 mod report_files;
 mod resume_cli;
 mod rules_cli;

@@ -25,6 +25,9 @@ use crate::sim::{Inventory, SavedTenant, SimConfig, SimHandle, Simulator};
 
 use super::run_cmd::SIMULATED_CLIENT_ID;
 
+/// How often `status --wait --simulate` reads the devices still pending.
+const REHEARSAL_POLL: Duration = Duration::from_secs(2);
+
 /// The tenant `run --simulate` acts in (see the module's rules).
 pub fn tenant_for_run(
     config: &RunConfig,
@@ -136,8 +139,11 @@ pub async fn stop_and_keep(sim: SimHandle, reports: &[&Path]) -> crate::sim::Sim
 /// then saves the tenant beside the run report and the status report (which `run
 /// STATUS_REPORT --simulate` reads as a job).
 pub fn status(
-    config: crate::status::StatusConfig,
+    mut config: crate::status::StatusConfig,
 ) -> Result<crate::status::StatusOutcome, CommandError> {
+    // The rehearsal's resets reach their device 5 s after they are sent: reading every
+    // 15 s, as for Intune, would only make the rehearsal wait.
+    config.poll_interval = config.poll_interval.min(REHEARSAL_POLL);
     let tenant = load(&path_beside(&config.run_report))
         .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
     let prepared = crate::status::prepare(&config)?;
