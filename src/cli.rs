@@ -23,6 +23,7 @@ use std::io::IsTerminal;
 
 mod browser;
 mod output;
+mod rehearsal;
 mod run_args;
 pub mod run_cmd;
 mod signals;
@@ -585,8 +586,12 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
             let sign_in = args.sign_in_words();
-            let outcome = args.into_config().and_then(|config| {
-                run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+            let outcome = args.into_config().and_then(|(config, simulate)| {
+                if simulate {
+                    rehearsal::status(config)
+                } else {
+                    run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+                }
             });
             finish(outcome, |mut outcome| {
                 outcome.summary.sign_in = sign_in;

@@ -17,6 +17,7 @@ mod never_twice_cli;
 mod next_steps_cli;
 mod paging_cli;
 mod plan_cli;
+mod rehearsal_cli;
 mod report_files;
 mod resume_cli;
 mod rules_cli;

@@ -116,7 +116,7 @@ pub(super) struct RunArgs {
     unthrottled: bool,
     /// Continue the run recorded in --report: final rows are kept, rows in flight when
     /// it stopped are checked in Graph before anything is sent again.
-    #[arg(long, requires = "report", conflicts_with = "simulate")]
+    #[arg(long, requires = "report")]
     resume: bool,
     /// Lock file that keeps two runs of the same job apart
     /// [default: <report folder>/<first job file name>.lock]
@@ -132,6 +132,12 @@ pub(super) struct RunArgs {
     /// row a report read as a job says was reset (clear its outcome cell to reset it).
     #[arg(long)]
     reset_again: bool,
+    /// With --simulate: the rehearsal's tenant holds these files' devices (an export of
+    /// the tenant's devices, with their primary users) instead of the job's. Needed to
+    /// rehearse --user, --users, --group, --where: a user it does not name is
+    /// user_not_found, as in the tenant; each group stands for all of its devices.
+    #[arg(long, value_name = "FILE", requires = "simulate")]
+    simulate_inventory: Vec<PathBuf>,
     /// Seed of the simulated tenant (with --simulate).
     #[arg(long, default_value_t = 1, requires = "simulate")]
     simulate_seed: u64,
@@ -287,6 +293,7 @@ impl RunArgs {
         let target = if self.simulate {
             Target::Simulate {
                 seed: self.simulate_seed,
+                inventory: self.simulate_inventory.clone(),
             }
         } else {
             Target::Tenant(self.tenant.tenant())

@@ -10,7 +10,6 @@ use crate::graph::{self, SignInUi};
 use crate::pacing::AbortReason;
 use crate::report::Summary;
 use crate::run::{self, PlanCounts, RunConfig, RunOutcome};
-use crate::sim::{FaultKind, Inventory, Latency, SimConfig, SimHandle, Simulator};
 
 use super::signals;
 
@@ -19,9 +18,10 @@ use super::signals;
 pub enum Target {
     /// A real tenant: identity from flags and environment.
     Tenant(graph::Tenant),
-    /// `--simulate`: an in-process simulator seeded from the job files' devices, with
+    /// `--simulate`: an in-process simulator seeded from the job files' devices (or
+    /// `--simulate-inventory`, or the tenant a rehearsal saved: see `rehearsal`), with
     /// Intune's documented limits and a realistic network (the README's demo).
-    Simulate { seed: u64 },
+    Simulate { seed: u64, inventory: Vec<PathBuf> },
 }
 
 /// The app id the demo signs in with.
@@ -83,26 +83,17 @@ fn run_inner(
     let mut prepared = run::prepare(&config)?;
     let runtime = runtime()?;
     let simulator = match &target {
-        Target::Simulate { seed } => Some(runtime.block_on(start_simulator(
-            &prepared.job_copies(),
-            *seed,
-            prepared.read_options(),
-        ))?),
+        Target::Simulate { seed, inventory } => {
+            let tenant = super::rehearsal::tenant_for_run(&config, &prepared, *seed, inventory)?;
+            Some(runtime.block_on(super::rehearsal::start(tenant))?)
+        }
         Target::Tenant(_) => None,
     };
     let timeout = config.settings.request_timeout;
     // Signed in before the question, so that it names who the resets are sent as.
     let signed_in = runtime.block_on(async {
         match (&simulator, &target, identity) {
-            (Some(sim), _, _) => {
-                graph::sign_in_to_simulator(
-                    &sim.base_url(),
-                    &sim.config().tenant_id,
-                    SIMULATED_CLIENT_ID,
-                    timeout,
-                )
-                .await
-            }
+            (Some(sim), _, _) => super::rehearsal::sign_in(sim, timeout).await,
             (None, Target::Tenant(tenant), Some(identity)) => {
                 graph::sign_in(tenant, identity, timeout, ui).await
             }
@@ -213,6 +204,9 @@ fn run_inner(
                         let stop = Box::pin(signals::interrupted());
                         crate::status::execute(&status_config, client, stop).await
                     }));
+                    if let Some(Ok(status)) = followed.as_mut() {
+                        status.summary.simulated = simulator.is_some();
+                    }
                     // --summary-json: the run's summary gains what following found.
                     // Resets were sent: a summary that cannot be written is an abort
                     // (exit 3), never a usage error.
@@ -240,7 +234,18 @@ fn run_inner(
         }
     };
     if let Some(sim) = simulator {
-        let stats = runtime.block_on(sim.shutdown());
+        // The rehearsal's tenant outlives it, beside its report: its follow-ups go on
+        // in it.
+        let report = match &outcome {
+            Ok(ran) => ran.summary.report.clone().or(config.report.clone()),
+            Err(_) => None,
+        };
+        let reports: Vec<&std::path::Path> = report
+            .iter()
+            .filter(|r| r.is_file())
+            .map(|r| r.as_path())
+            .collect();
+        let stats = runtime.block_on(super::rehearsal::stop_and_keep(sim, &reports));
         // The rehearsal's own account of what reached "Graph", for the curious.
         tracing::debug!("the simulated tenant saw:\n{}", stats.render());
     }
@@ -351,38 +356,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
         .enable_all()
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))
-}
-
-/// The demo's simulator: the job's devices, Intune's limits, 40-120 ms answers, and the
-/// occasional 503 and lost answer real networks have, so verification shows too.
-async fn start_simulator(
-    files: &[(PathBuf, String)],
-    seed: u64,
-    read: &crate::job::ReadOptions,
-) -> Result<SimHandle, CommandError> {
-    let inventory = Inventory::from_named_job_files(files, seed, read)
-        .map_err(|e| CommandError::Usage(format!("cannot seed the simulator: {e}")))?;
-    let config = SimConfig {
-        inventory,
-        seed,
-        latency: Latency {
-            base: Duration::from_millis(40),
-            jitter: Duration::from_millis(80),
-        },
-        faults: vec![
-            (FaultKind::ServiceUnavailable, 0.005),
-            (FaultKind::DropAfterEffect, 0.005),
-        ],
-        action_delay: Duration::from_secs(5),
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
-    let sim = Simulator::start(config, listener)
-        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
-    tracing::info!(url = %sim.base_url(), "simulated tenant started; no real tenant is touched");
-    Ok(sim)
 }
 
 /// Shows who signed in and the plan's counts, and asks for `yes` on the terminal.

@@ -46,6 +46,10 @@ pub(super) struct StatusArgs {
     no_bom: bool,
     #[command(flatten)]
     tenant: TenantArgs,
+    /// Follow up on a rehearsal (`run --simulate`): read its resets in the simulated
+    /// tenant it saved beside REPORT (REPORT.sim.json); no real tenant is touched.
+    #[arg(long, conflicts_with_all = ["auth", "tenant", "client_id", "managed_identity_client_id", "graph_url", "authority_url"])]
+    simulate: bool,
     /// Reads per second at most [default: 50]
     #[arg(long, value_name = "PER_SECOND")]
     read_rate: Option<f64>,
@@ -63,7 +67,8 @@ impl StatusArgs {
         self.tenant.words()
     }
 
-    pub(super) fn into_config(self) -> Result<StatusConfig, CommandError> {
+    /// The configuration, and whether it follows up on a rehearsal (`--simulate`).
+    pub(super) fn into_config(self) -> Result<(StatusConfig, bool), CommandError> {
         let mut settings = Settings {
             concurrency: self.concurrency.max(1),
             request_timeout: self.timeout,
@@ -77,18 +82,22 @@ impl StatusArgs {
             }
             settings.read_rate = r;
         }
-        Ok(StatusConfig {
-            run_report: self.run_report,
-            report: self.report,
-            passcodes: self.passcodes,
-            summary_json: self.summary_json,
-            bom: !self.no_bom,
-            wait: self.wait,
-            poll_interval: status::POLL_INTERVAL,
-            settings,
-            tenant: self.tenant.tenant(),
-            into_run_report: false,
-            run_sheet: None,
-        })
+        let simulate = self.simulate;
+        Ok((
+            StatusConfig {
+                run_report: self.run_report,
+                report: self.report,
+                passcodes: self.passcodes,
+                summary_json: self.summary_json,
+                bom: !self.no_bom,
+                wait: self.wait,
+                poll_interval: status::POLL_INTERVAL,
+                settings,
+                tenant: self.tenant.tenant(),
+                into_run_report: false,
+                run_sheet: None,
+            },
+            simulate,
+        ))
     }
 }

@@ -744,6 +744,12 @@ impl Summary {
                 .sum()
         };
         let (generated, other) = (succeeded(true), succeeded(false));
+        // A rehearsal's follow-ups go on in its saved tenant (`<report>.sim.json`).
+        let sim = if self.signed_in.as_ref().is_some_and(|w| w.simulated) {
+            " --simulate"
+        } else {
+            ""
+        };
         let count = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
         let unfinished = count(Outcome::Failed) + count(Outcome::NotAttempted);
         let sign_in = self
@@ -754,7 +760,7 @@ impl Summary {
         let mut steps = Vec::new();
         if generated + other > 0 && !self.followed {
             steps.push(format!(
-                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report}{sign_in} --wait 30m",
+                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report}{sign_in} --wait 30m{sim}",
                 generated + other,
                 if generated + other == 1 { " is" } else { "s are" },
             ));
@@ -762,7 +768,7 @@ impl Summary {
         if generated > 0 && !self.followed {
             let by = humantime::format_rfc3339_seconds(now + Duration::from_secs(7 * 24 * 3600));
             steps.push(format!(
-                "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report}{sign_in} --passcodes {}",
+                "{generated} Android or Windows 10 Mobile device{} will get a new passcode, which Graph shows for 7 days (until about {by}): collect them for their users with\n      intune-reset status {report}{sign_in} --passcodes {}{sim}",
                 if generated == 1 { "" } else { "s" },
                 fresh_passcodes_file(),
             ));
@@ -792,7 +798,7 @@ impl Summary {
                         .map(|f| shown_path(Path::new(&f.source)))
                         .collect();
                     format!(
-                        "{not_reset}: finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report} (and the same flags)\n    or {read_as_job}",
+                        "{not_reset}: finish them, never resetting a device twice, with\n      intune-reset run {} --resume --report {report}{sim} (and the same flags)\n    or {read_as_job}",
                         files.join(" "),
                     )
                 }

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -40,8 +40,9 @@ enum Ending {
 
 #[derive(Debug, Clone)]
 struct Latest {
-    /// Simulator time of the reset.
-    started: Duration,
+    /// Wall-clock time of the reset (as the simulator's clock tells it), so a
+    /// rehearsal's tenant reloaded later (`<report>.sim.json`) shows it as it was.
+    started: SystemTime,
     /// How it ends once the device has checked in, drawn when the reset was made.
     ending: Ending,
 }
@@ -50,6 +51,10 @@ struct Latest {
 struct DeviceResets {
     /// Resets Intune accepted for the device: more than one means a second passcode.
     count: u32,
+    /// Of those, resets sent while the one before was still pending, or had ended
+    /// `done`: a second passcode on purpose (`--reset-again`) or by accident. A retry
+    /// after a failed or unsupported reset is not counted here.
+    over_standing: u32,
     /// Intune shows only the latest result per action.
     latest: Latest,
 }
@@ -73,15 +78,23 @@ impl Resets {
         }
     }
 
-    /// Records a reset that Intune accepted for device `index`.
-    pub fn record(&self, index: u32, device: &Device, now: Duration) {
+    /// Records a reset that Intune accepted for device `index` at `now` (wall time, as
+    /// [`SimClock::wall`] tells it).
+    pub fn record(&self, index: u32, device: &Device, now: SystemTime) {
         let mut by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
-        let count = by_device.get(&index).map_or(0, |r| r.count) + 1;
+        let before = by_device.get(&index);
+        let count = before.map_or(0, |r| r.count) + 1;
+        let standing = before.is_some_and(|r| {
+            let finished = self.finished(&r.latest, now);
+            !finished || matches!(r.latest.ending, Ending::Done { .. })
+        });
+        let over_standing = before.map_or(0, |r| r.over_standing) + u32::from(standing);
         let ending = ending(self.seed, device, count);
         by_device.insert(
             index,
             DeviceResets {
                 count,
+                over_standing,
                 latest: Latest {
                     started: now,
                     ending,
@@ -90,14 +103,58 @@ impl Resets {
         );
     }
 
-    /// The device's `deviceActionResults` at `now`.
+    /// Puts back what a saved rehearsal tenant recorded for device `index`: `count`
+    /// resets, the latest sent at `started`. Its ending is drawn again from the seed,
+    /// as it was when sent: the passcode is never saved.
+    pub fn restore(&self, index: u32, device: &Device, saved: RestoredReset) {
+        let mut by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
+        let count = saved.count.max(1);
+        by_device.insert(
+            index,
+            DeviceResets {
+                count,
+                over_standing: saved.over_standing.min(count - 1),
+                latest: Latest {
+                    started: saved.started,
+                    ending: ending(self.seed, device, count),
+                },
+            },
+        );
+    }
+
+    /// What to save of each reset device, by inventory index.
+    pub fn saved(&self) -> Vec<(u32, RestoredReset)> {
+        let by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
+        let mut saved: Vec<(u32, RestoredReset)> = by_device
+            .iter()
+            .map(|(i, r)| {
+                (
+                    *i,
+                    RestoredReset {
+                        count: r.count,
+                        over_standing: r.over_standing,
+                        started: r.latest.started,
+                    },
+                )
+            })
+            .collect();
+        saved.sort_unstable_by_key(|(i, _)| *i);
+        saved
+    }
+
+    fn finished(&self, latest: &Latest, now: SystemTime) -> bool {
+        now.duration_since(latest.started)
+            .is_ok_and(|since| since >= self.delay)
+    }
+
+    /// The device's `deviceActionResults` at `now` (a value of [`SimClock::now`]).
     pub fn action_results(&self, index: u32, now: Duration, clock: &SimClock) -> Vec<Value> {
         let by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
         let Some(resets) = by_device.get(&index) else {
             return Vec::new();
         };
         let latest = &resets.latest;
-        let finished = now.saturating_sub(latest.started) >= self.delay;
+        let finished = self.finished(latest, clock.wall_at(now));
         let (state, passcode, error_code, updated) = match (&latest.ending, finished) {
             (_, false) => ("pending", None, 0, latest.started),
             (Ending::Done { passcode }, true) => {
@@ -112,8 +169,8 @@ impl Resets {
             "@odata.type": "#microsoft.graph.resetPasscodeActionResult",
             "actionName": "resetPasscode",
             "actionState": state,
-            "startDateTime": rfc3339(clock.wall_at(latest.started)),
-            "lastUpdatedDateTime": rfc3339(clock.wall_at(updated)),
+            "startDateTime": rfc3339(latest.started),
+            "lastUpdatedDateTime": rfc3339(updated),
             "passcode": passcode,
             "errorCode": error_code,
         })]
@@ -121,12 +178,37 @@ impl Resets {
 
     /// Resets per device id, for the summary.
     pub fn per_device(&self, inventory: &Inventory) -> BTreeMap<String, u32> {
+        self.by_device_id(inventory, |r| r.count)
+    }
+
+    /// Per device id, the resets sent over a standing one (pending, or `done`).
+    pub fn over_standing(&self, inventory: &Inventory) -> BTreeMap<String, u32> {
+        self.by_device_id(inventory, |r| r.over_standing)
+    }
+
+    fn by_device_id(
+        &self,
+        inventory: &Inventory,
+        count: impl Fn(&DeviceResets) -> u32,
+    ) -> BTreeMap<String, u32> {
         let by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
         by_device
             .iter()
-            .filter_map(|(i, r)| inventory.device(*i).map(|d| (d.id.to_string(), r.count)))
+            .filter(|(_, r)| count(r) > 0)
+            .filter_map(|(i, r)| inventory.device(*i).map(|d| (d.id.to_string(), count(r))))
             .collect()
     }
+}
+
+/// A device's resets as a rehearsal's saved tenant keeps them (no passcode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoredReset {
+    /// Resets Intune accepted for the device.
+    pub count: u32,
+    /// Of those, sent over a standing reset (see [`Resets::over_standing`]).
+    pub over_standing: u32,
+    /// When the latest was sent.
+    pub started: SystemTime,
 }
 
 /// How the `nth` reset of `device` ends, the same for the same seed.
@@ -184,8 +266,8 @@ mod tests {
         let mut states: BTreeMap<String, usize> = BTreeMap::new();
         for (i, d) in inv.devices().iter().enumerate() {
             let i = i as u32;
-            a.record(i, d, Duration::from_secs(5));
-            b.record(i, d, Duration::from_secs(5));
+            a.record(i, d, clock.wall_at(Duration::from_secs(5)));
+            b.record(i, d, clock.wall_at(Duration::from_secs(5)));
             let pending = &a.action_results(i, Duration::from_secs(14), &clock)[0];
             assert_eq!(pending["actionState"], "pending");
             assert_eq!(pending["passcode"], Value::Null);
@@ -214,11 +296,70 @@ mod tests {
         assert!(a.action_results(1000, Duration::ZERO, &clock).is_empty());
         // A second reset replaces the entry and counts.
         let d = &inv.devices()[0];
-        a.record(0, d, Duration::from_secs(20));
+        a.record(0, d, clock.wall_at(Duration::from_secs(20)));
         assert_eq!(
             a.action_results(0, Duration::from_secs(21), &clock)[0]["actionState"],
             "pending"
         );
         assert_eq!(a.per_device(&inv).get(&d.id.to_string()), Some(&2));
+    }
+
+    #[test]
+    fn a_second_reset_counts_as_over_a_standing_one_unless_the_first_failed() {
+        let inv = Inventory::generate(300, 4);
+        let clock = SimClock::new();
+        let delay = Duration::from_secs(10);
+        let resets = Resets::new(4, delay);
+        let at = |s| clock.wall_at(Duration::from_secs(s));
+        for (i, d) in inv.devices().iter().enumerate() {
+            resets.record(i as u32, d, at(0));
+        }
+        let state = |i: u32| {
+            resets.action_results(i, Duration::from_secs(30), &clock)[0]["actionState"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let failed = (0..300u32).find(|i| state(*i) == "failed");
+        let done = (0..300u32).find(|i| state(*i) == "done");
+        let (Some(failed), Some(done)) = (failed, done) else {
+            panic!("the mix has failed and done resets");
+        };
+        // Still pending, then done: over a standing reset. After a failure: a retry.
+        let pending = (0..300u32)
+            .find(|i| *i != failed && *i != done)
+            .unwrap_or(0);
+        resets.record(pending, &inv.devices()[pending as usize], at(5));
+        resets.record(done, &inv.devices()[done as usize], at(30));
+        resets.record(failed, &inv.devices()[failed as usize], at(30));
+        let over = resets.over_standing(&inv);
+        let id = |i: u32| inv.devices()[i as usize].id.to_string();
+        assert_eq!(over.get(&id(pending)), Some(&1));
+        assert_eq!(over.get(&id(done)), Some(&1));
+        assert_eq!(over.get(&id(failed)), None, "a retry after a failure");
+        assert_eq!(resets.per_device(&inv).get(&id(failed)), Some(&2));
+    }
+
+    #[test]
+    fn a_restored_reset_shows_as_it_was_with_the_same_passcode() {
+        let inv = Inventory::generate(50, 9);
+        let clock = SimClock::new();
+        let delay = Duration::from_secs(10);
+        let first = Resets::new(9, delay);
+        for (i, d) in inv.devices().iter().enumerate() {
+            first.record(i as u32, d, clock.wall_at(Duration::ZERO));
+        }
+        let again = Resets::new(9, delay);
+        for (i, saved) in first.saved() {
+            again.restore(i, &inv.devices()[i as usize], saved);
+        }
+        for i in 0..50u32 {
+            for at in [Duration::from_secs(1), Duration::from_secs(11)] {
+                assert_eq!(
+                    first.action_results(i, at, &clock),
+                    again.action_results(i, at, &clock)
+                );
+            }
+        }
     }
 }

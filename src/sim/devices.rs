@@ -226,7 +226,7 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
             intune_error(ctx, kind, 400, "BadRequest", &text, &resource)
         }
         Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
-            sim.resets.record(index, device, sim.config.clock.now());
+            sim.resets.record(index, device, sim.config.clock.wall());
             let mut queued = Reply::new(204, kind, None);
             queued.effect = true;
             queued

@@ -39,8 +39,12 @@ impl SimGroup {
         Ok(group)
     }
 
-    /// A stable object id from the name.
+    /// A stable object id from the name; a group named by an object id (a rehearsal
+    /// of `--group <id>`) has that id.
     pub fn id(&self) -> String {
+        if let Some(id) = crate::device::parse_guid(&self.name) {
+            return id.to_lowercase();
+        }
         let mut h = std::hash::DefaultHasher::new();
         self.name.to_lowercase().hash(&mut h);
         let n = h.finish();

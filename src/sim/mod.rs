@@ -26,6 +26,7 @@
 //! - [`inventory`]: the devices, generated or read from job files.
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
 //! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
+//! - `rehearsal`: a rehearsal's tenant saved beside its report and loaded again.
 //! - [`serve_until_interrupted`]: the `simulate` command around all of it.
 //!
 //! A command: it uses the device domain, the job readers and the rules; never another
@@ -45,6 +46,7 @@ pub mod groups;
 pub mod inventory;
 mod log;
 mod odata;
+pub mod rehearsal;
 mod render;
 mod reply;
 mod server;
@@ -56,13 +58,14 @@ pub mod token_faults;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use actions::ERROR_CANNOT_CLEAR_PASSCODE;
+pub use actions::{ERROR_CANNOT_CLEAR_PASSCODE, RestoredReset};
 pub use clock::SimClock;
 pub use command::serve_until_interrupted;
 pub use faults::{FaultKind, parse_fault};
 pub use inventory::Lookup;
 pub use inventory::Support;
-pub use inventory::{Device, Inventory, InventoryError};
+pub use inventory::{Device, Inventory, InventoryError, JobTargets};
+pub use rehearsal::SavedTenant;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
 pub use throttle::Limits;
@@ -128,6 +131,9 @@ pub struct SimConfig {
     pub groups: Vec<groups::SimGroup>,
     /// Group reads answer 403 (the app lacks `GroupMember.Read.All`).
     pub deny_group_read: bool,
+    /// Resets a rehearsal's saved tenant recorded, by device id: the tenant goes on
+    /// from them (`status --simulate`, `run REPORT --simulate`).
+    pub restored_resets: Vec<(String, RestoredReset)>,
 }
 
 impl Default for SimConfig {
@@ -157,6 +163,7 @@ impl Default for SimConfig {
             },
             groups: Vec::new(),
             deny_group_read: false,
+            restored_resets: Vec::new(),
         }
     }
 }

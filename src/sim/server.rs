@@ -134,6 +134,15 @@ impl Simulator {
             id_base: uuid::Uuid::new_v4().as_u128(),
             config,
         });
+        for (id, saved) in &shared.config.restored_resets {
+            let inventory = &shared.config.inventory;
+            if let Some((index, device)) = inventory
+                .find_id(id)
+                .and_then(|i| inventory.device(i).map(|d| (i, d)))
+            {
+                shared.resets.restore(index, device, *saved);
+            }
+        }
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(SimHandle {
@@ -180,9 +189,24 @@ impl SimHandle {
         &self.shared.config
     }
 
+    /// Each reset device's id and what its resets were, for a saved tenant.
+    pub fn saved_resets(&self) -> Vec<(String, super::RestoredReset)> {
+        let inventory = &self.shared.config.inventory;
+        self.shared
+            .resets
+            .saved()
+            .into_iter()
+            .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
+            .collect()
+    }
+
     pub fn stats(&self) -> SimStats {
         let mut stats = self.shared.stats.snapshot();
         stats.resets_per_device = self.shared.resets.per_device(&self.shared.config.inventory);
+        stats.resets_over_standing = self
+            .shared
+            .resets
+            .over_standing(&self.shared.config.inventory);
         stats.max_writes_in_any_window = self.shared.throttle.max_writes_in_any_window();
         stats
     }
@@ -190,13 +214,24 @@ impl SimHandle {
     /// Stops accepting, closes every connection, lets the writes already received take
     /// effect, writes out the log, returns the counts.
     pub async fn shutdown(mut self) -> SimStats {
+        self.stop_serving().await;
+        self.stats()
+    }
+
+    /// [`SimHandle::shutdown`], and the tenant as it is then, every write taken
+    /// effect: a rehearsal saves it for its follow-ups.
+    pub async fn shutdown_saving(mut self) -> (SimStats, super::SavedTenant) {
+        self.stop_serving().await;
+        (self.stats(), super::SavedTenant::of(&self))
+    }
+
+    async fn stop_serving(&mut self) {
         let _ = self.stop.send(true);
         let _ = (&mut self.task).await;
         self.writes_settled().await;
         if let Some(log) = &self.shared.log {
             log.close().await;
         }
-        self.stats()
     }
 }
 

@@ -24,8 +24,13 @@ pub struct SimStats {
     pub faults: BTreeMap<String, u64>,
     /// Connections closed without an answer (the two drop faults).
     pub dropped: u64,
-    /// Resets Intune accepted, by device id; a drop-after-effect reset counts.
+    /// Resets Intune accepted, by device id; a drop-after-effect reset counts. Every
+    /// client since the simulator started: several runs against one simulator add up.
     pub resets_per_device: BTreeMap<String, u32>,
+    /// Per device id, the resets sent while the one before was still pending or had
+    /// ended `done`: a second passcode. A retry after a failed or unsupported reset is
+    /// not one; `--reset-again` is the only way a run sends one on purpose.
+    pub resets_over_standing: BTreeMap<String, u32>,
     /// Per app, the most writes inside one throttling window.
     pub max_writes_in_any_window: BTreeMap<String, u32>,
 }
@@ -87,8 +92,21 @@ impl SimStats {
             "  resets:           {resets} on {} devices",
             self.resets_per_device.len()
         );
+        // Counted over every client since the simulator started: a second run
+        // retrying failed resets adds up here too, so the line says so, and the one
+        // that matters (a second passcode over a standing reset) has its own line.
         let twice = self.devices_reset_more_than_once();
-        let shown: Vec<String> = twice
+        let _ = writeln!(
+            out,
+            "  reset more than once (all runs together, retries of failed resets included): {}",
+            twice.len()
+        );
+        let over: Vec<&str> = self
+            .resets_over_standing
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let shown: Vec<String> = over
             .iter()
             .take(10)
             .map(|id| {
@@ -98,15 +116,15 @@ impl SimStats {
                 )
             })
             .collect();
-        let more = if twice.len() > shown.len() {
+        let more = if over.len() > shown.len() {
             ", ..."
         } else {
             ""
         };
         let _ = writeln!(
             out,
-            "  reset more than once: {}{}{}",
-            twice.len(),
+            "  reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again): {}{}{}",
+            over.len(),
             if shown.is_empty() {
                 String::new()
             } else {
@@ -193,7 +211,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_summary_names_devices_reset_twice() {
+    fn the_summary_says_what_it_counts_and_names_devices_reset_over_a_standing_reset() {
         let collector = StatsCollector::default();
         collector.record(Kind::ResetPasscode, Some(204), None, false);
         collector.record(Kind::ResetPasscode, Some(429), None, true);
@@ -207,8 +225,10 @@ mod tests {
         let mut stats = collector.snapshot();
         stats.resets_per_device.insert("a".into(), 2);
         stats.resets_per_device.insert("b".into(), 1);
+        stats.resets_per_device.insert("c".into(), 2);
+        stats.resets_over_standing.insert("a".into(), 1);
         assert_eq!(stats.total_requests(), 3);
-        assert_eq!(stats.devices_reset_more_than_once(), vec!["a"]);
+        assert_eq!(stats.devices_reset_more_than_once(), vec!["a", "c"]);
         let text = stats.render();
         assert!(
             text.contains("requests:         3 (batch 1, resetPasscode 3)"),
@@ -219,7 +239,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("drop-after 1"), "{text}");
-        assert!(text.contains("resets:           3 on 2 devices"), "{text}");
-        assert!(text.contains("reset more than once: 1: a (2)"), "{text}");
+        assert!(text.contains("resets:           5 on 3 devices"), "{text}");
+        assert!(
+            text.contains(
+                "reset more than once (all runs together, retries of failed resets included): 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again): 1: a (2)\n"),
+            "{text}"
+        );
     }
 }

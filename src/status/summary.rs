@@ -79,6 +79,9 @@ pub struct StatusSummary {
     /// steps print (set by `cli`).
     #[serde(skip)]
     pub sign_in: Vec<String>,
+    /// A rehearsal's (`--simulate`): the next steps go on in its saved tenant.
+    #[serde(skip)]
+    pub simulated: bool,
 }
 
 impl StatusSummary {
@@ -191,6 +194,7 @@ impl StatusSummary {
             .as_deref()
             .map(|t| format!(" (Graph shows them until about {t})"))
             .unwrap_or_default();
+        let sim = if self.simulated { " --simulate" } else { "" };
         let mut steps = Vec::new();
         let pending = self.pending.len() as u64;
         // Unwritten passcodes and pending resets: one `status --wait --passcodes`
@@ -208,7 +212,7 @@ impl StatusSummary {
                 shown(path)
             )),
             (None, n) => steps.push(format!(
-                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report}{sign_in} --passcodes {fresh}",
+                "{n} generated passcode{} {} not written anywhere: collect them{until}, into a new file only you can read, with\n      intune-reset status {run_report}{sign_in} --passcodes {fresh}{sim}",
                 plural(n),
                 if n == 1 { "is" } else { "are" },
             )),
@@ -233,7 +237,7 @@ impl StatusSummary {
                 ));
             }
             steps.push(format!(
-                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report}{sign_in} --wait 30m{passcodes}",
+                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report}{sign_in} --wait 30m{passcodes}{sim}",
                 if pending == 1 { " is" } else { "s are" },
                 if pending == 1 { "it" } else { "them" },
             ));
@@ -246,7 +250,7 @@ impl StatusSummary {
                 .map(shown)
                 .unwrap_or_else(|| "STATUS_REPORT".into());
             steps.push(format!(
-                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}",
+                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}{sim}",
                 plural(failed),
             ));
         }

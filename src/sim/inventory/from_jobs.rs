@@ -60,30 +60,97 @@ impl Inventory {
         seed: u64,
         read: &ReadOptions,
     ) -> Result<Inventory, InventoryError> {
-        let mut pool = FactsPool::default();
-        let mut devices = Vec::new();
-        let read = read.one_reading();
-        for file in files
-            .iter()
-            .map(|(path, name)| job::open_all_named(path, name, &read))
-        {
-            for file in file? {
-                let source = file.source.clone();
-                let before = devices.len();
-                file.read_rows(&mut |row| {
-                    if row.defect.is_none()
-                        && let Some(device) = device_from_row(&row.fields, seed, &mut pool)
-                    {
-                        devices.push(device);
-                    }
-                })?;
-                if devices.len() == before {
-                    return Err(InventoryError::Empty(source));
-                }
+        read_named(files, seed, read, false).map(|(inventory, _)| inventory)
+    }
+
+    /// A rehearsal's tenant from its job (`run --simulate`): the devices the rows name,
+    /// and apart, the rows that name only a user, a group or a filter. Those seed no
+    /// device: a rehearsal cannot know a user's devices (a mistyped UPN would get one),
+    /// so the caller needs an inventory for them.
+    pub fn from_job_with_targets(
+        files: &[(PathBuf, String)],
+        seed: u64,
+        read: &ReadOptions,
+    ) -> Result<(Inventory, JobTargets), InventoryError> {
+        read_named(files, seed, read, true)
+    }
+}
+
+/// Rows of a job that name no device but a user, a group or a filter, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobTargets {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    pub filters: Vec<String>,
+}
+
+impl JobTargets {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty() && self.filters.is_empty()
+    }
+
+    /// Files the row in `targets` if it names no device (only with `apart`).
+    fn take(&mut self, fields: &DeviceFields) -> bool {
+        if DEVICE_IDENTITY.iter().any(|c| fields.get(*c).is_some()) {
+            return false;
+        }
+        let kinds = [
+            (Column::Group, &mut self.groups),
+            (Column::Where, &mut self.filters),
+            (Column::UserPrincipalName, &mut self.users),
+        ];
+        for (column, list) in kinds {
+            if let Some(value) = fields.get(column) {
+                list.push(value.to_owned());
+                return true;
             }
         }
-        Ok(Inventory::from_devices(devices))
+        false
     }
+}
+
+/// Columns that name a device itself (the identity without the user).
+const DEVICE_IDENTITY: [Column; 5] = [
+    Column::Id,
+    Column::SerialNumber,
+    Column::AzureAdDeviceId,
+    Column::Imei,
+    Column::DeviceName,
+];
+
+/// Every row of every file; `apart`: rows naming only a user, a group or a filter go
+/// to the targets instead of becoming devices. A file with neither is refused.
+fn read_named(
+    files: &[(PathBuf, String)],
+    seed: u64,
+    read: &ReadOptions,
+    apart: bool,
+) -> Result<(Inventory, JobTargets), InventoryError> {
+    let mut pool = FactsPool::default();
+    let mut devices = Vec::new();
+    let mut targets = JobTargets::default();
+    let read = read.one_reading();
+    for file in files
+        .iter()
+        .map(|(path, name)| job::open_all_named(path, name, &read))
+    {
+        for file in file? {
+            let source = file.source.clone();
+            let before = (devices.len(), targets.clone());
+            file.read_rows(&mut |row| {
+                if row.defect.is_some() || (apart && targets.take(&row.fields)) {
+                    return;
+                }
+                if let Some(device) = device_from_row(&row.fields, seed, &mut pool) {
+                    devices.push(device);
+                }
+            })?;
+            if devices.len() == before.0 && targets == before.1 {
+                return Err(InventoryError::Empty(source));
+            }
+        }
+    }
+    Ok((Inventory::from_devices(devices), targets))
 }
 
 impl Inventory {

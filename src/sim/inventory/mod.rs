@@ -13,6 +13,7 @@
 
 mod from_jobs;
 mod generate;
+mod saved;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ use crate::rules::{Action, ActionChoice, Classified, Platform, RULES, Verdict, c
 
 use super::dice::hash_text;
 
-pub use from_jobs::InventoryError;
+pub use from_jobs::{InventoryError, JobTargets};
+pub use saved::SavedDevice;
 
 /// One managed device.
 #[derive(Debug, Clone)]

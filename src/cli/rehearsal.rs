@@ -1,0 +1,171 @@
+//! `--simulate`: which tenant a rehearsal acts in, and where it is kept between its
+//! commands, so that the follow-ups a rehearsal prints work as printed (README,
+//! "Rehearsing with the simulator").
+//!
+//! - `run --resume --report R --simulate` goes on in `R.sim.json`;
+//! - `run F --simulate`, where F is a report a rehearsal wrote (`F.sim.json` beside it),
+//!   goes on in that tenant;
+//! - otherwise, with `--simulate-inventory FILE...`, the tenant holds those files'
+//!   devices, and each group the job names stands for all of them;
+//! - otherwise it holds the devices the job's rows name, and a row naming only a
+//!   user, a group or a filter is refused: a rehearsal cannot know who owns what, and
+//!   a mistyped UPN would get a device a real tenant does not have.
+//!
+//! Every rehearsal saves its tenant beside the report it wrote.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::CommandError;
+use crate::graph::{self, GraphClient, SignedIn};
+use crate::pacing::AbortReason;
+use crate::run::{Prepared, RunConfig};
+use crate::sim::rehearsal::{group_of_inventory, path_beside, rehearsal_config};
+use crate::sim::{Inventory, SavedTenant, SimConfig, SimHandle, Simulator};
+
+use super::run_cmd::SIMULATED_CLIENT_ID;
+
+/// How often `status --wait --simulate` reads the devices still pending.
+const REHEARSAL_POLL: Duration = Duration::from_secs(2);
+
+/// The tenant `run --simulate` acts in (see the module's rules).
+pub fn tenant_for_run(
+    config: &RunConfig,
+    prepared: &Prepared,
+    seed: u64,
+    inventory: &[PathBuf],
+) -> Result<SimConfig, CommandError> {
+    let usage = |why: String| CommandError::Usage(format!("{why} (nothing was sent)"));
+    if config.resume
+        && let Some(report) = &config.report
+    {
+        return load(&path_beside(report)).map_err(usage);
+    }
+    if let Some(saved) = config
+        .files
+        .iter()
+        .map(|f| path_beside(f))
+        .find(|p| p.is_file())
+    {
+        tracing::info!(
+            "the rehearsal goes on in the tenant saved in {}",
+            saved.display()
+        );
+        return load(&saved).map_err(usage);
+    }
+    let seeding = |e: crate::sim::InventoryError| usage(format!("cannot seed the simulator: {e}"));
+    let (from_job, targets) =
+        Inventory::from_job_with_targets(&prepared.job_copies(), seed, prepared.read_options())
+            .map_err(seeding)?;
+    if inventory.is_empty() {
+        if let Some(what) = targets
+            .users
+            .first()
+            .map(|u| format!("the user {u}"))
+            .or(targets.groups.first().map(|g| format!("the group {g}")))
+            .or(targets.filters.first().map(|f| format!("the filter {f}")))
+        {
+            return Err(usage(format!(
+                "a rehearsal cannot know whose devices {what} stands for: pass --simulate-inventory EXPORT, \
+                 an export of the tenant's devices with their primary users (Intune admin center > Devices > \
+                 All devices > Export). A user it does not name is then user_not_found, as in the tenant, \
+                 and each group stands for all of its devices"
+            )));
+        }
+        return Ok(rehearsal_config(from_job, seed));
+    }
+    let tenant =
+        Inventory::from_job_files(inventory, seed, prepared.read_options()).map_err(seeding)?;
+    let mut sim = rehearsal_config(tenant, seed);
+    sim.groups = targets
+        .groups
+        .iter()
+        .map(|g| group_of_inventory(g, &sim.inventory))
+        .collect();
+    Ok(sim)
+}
+
+fn load(path: &Path) -> Result<SimConfig, String> {
+    if !path.is_file() {
+        return Err(format!(
+            "the rehearsal's tenant {} is not there: a rehearsal's follow-ups need the file `run --simulate` saved beside its report",
+            path.display()
+        ));
+    }
+    SavedTenant::load(path)?.config()
+}
+
+/// Starts the simulator on loopback (inside the runtime).
+pub async fn start(config: SimConfig) -> Result<SimHandle, CommandError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    let sim = Simulator::start(config, listener)
+        .map_err(|e| CommandError::Usage(format!("cannot start the simulator: {e}")))?;
+    tracing::info!(url = %sim.base_url(), "simulated tenant started; no real tenant is touched");
+    Ok(sim)
+}
+
+/// Signs in to the rehearsal's simulator as the rehearsal's app.
+pub async fn sign_in(
+    sim: &SimHandle,
+    timeout: Duration,
+) -> Result<(GraphClient, SignedIn), String> {
+    graph::sign_in_to_simulator(
+        &sim.base_url(),
+        &sim.config().tenant_id,
+        SIMULATED_CLIENT_ID,
+        timeout,
+    )
+    .await
+}
+
+/// Stops the simulator, then saves its tenant beside each report: the follow-ups
+/// printed for them load it. A tenant that cannot be saved is a warning: the
+/// rehearsal itself is done.
+pub async fn stop_and_keep(sim: SimHandle, reports: &[&Path]) -> crate::sim::SimStats {
+    let (stats, saved) = sim.shutdown_saving().await;
+    for report in reports {
+        let path = path_beside(report);
+        match saved.save(&path) {
+            Ok(()) => tracing::info!("the rehearsal's tenant is saved in {}", path.display()),
+            Err(e) => tracing::warn!("{e}; the follow-ups with --simulate cannot go on in it"),
+        }
+    }
+    stats
+}
+
+/// `status REPORT --simulate`: reads the resets of a rehearsal in its saved tenant,
+/// then saves the tenant beside the run report and the status report (which `run
+/// STATUS_REPORT --simulate` reads as a job).
+pub fn status(
+    mut config: crate::status::StatusConfig,
+) -> Result<crate::status::StatusOutcome, CommandError> {
+    // The rehearsal's resets reach their device 5 s after they are sent: reading every
+    // 15 s, as for Intune, would only make the rehearsal wait.
+    config.poll_interval = config.poll_interval.min(REHEARSAL_POLL);
+    let tenant = load(&path_beside(&config.run_report))
+        .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
+    let prepared = crate::status::prepare(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let sim = start(tenant).await?;
+        let outcome = match sign_in(&sim, config.settings.request_timeout).await {
+            Ok((client, who)) => {
+                tracing::info!("signed in as {}", who.describe());
+                let stop = Box::pin(super::signals::interrupted());
+                crate::status::execute_prepared(&config, prepared, client, stop).await
+            }
+            Err(why) => Ok(prepared.not_signed_in(AbortReason::Authentication(why))),
+        };
+        let mut outcome = outcome?;
+        outcome.summary.simulated = true;
+        let mut reports = vec![config.run_report.as_path()];
+        reports.extend(outcome.summary.report.as_deref());
+        stop_and_keep(sim, &reports).await;
+        Ok(outcome)
+    })
+}

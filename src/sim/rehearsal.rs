@@ -1,0 +1,272 @@
+//! A rehearsal's tenant between commands. `run --simulate` seeds an in-process tenant
+//! and, when it ends, saves it beside its report (`<report>.sim.json`): the devices,
+//! the groups, and each reset device's resets with the time of the latest. The
+//! follow-ups the run prints (`status REPORT --simulate`, `run REPORT --simulate`,
+//! `--resume --simulate`) load it and go on in the same tenant, so a reset queued 5
+//! minutes ago reads `done` now, as in Intune.
+//!
+//! No secret is saved: no token, and no passcode. A reset's ending (and the passcode
+//! it generates) is drawn from the seed, the device and the reset's number, so it is
+//! drawn again, the same, when the tenant is loaded.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::groups::SimGroup;
+use super::inventory::SavedDevice;
+use super::{FaultKind, Inventory, Latency, RestoredReset, SimConfig, SimHandle};
+
+/// What the first key of the file says, so that another JSON file is not taken for one.
+const KIND: &str = "intune-reset rehearsal tenant";
+
+/// The file beside `report`: `reports/job-....csv.sim.json`.
+pub fn path_beside(report: &Path) -> PathBuf {
+    let mut name = report.as_os_str().to_owned();
+    name.push(".sim.json");
+    PathBuf::from(name)
+}
+
+/// A rehearsal's tenant as saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedTenant {
+    /// Always [`KIND`].
+    pub kind: String,
+    /// Seeds the faults and the endings (and passcodes) of resets.
+    pub seed: u64,
+    pub tenant_id: String,
+    pub devices: Vec<SavedDevice>,
+    pub groups: Vec<SavedGroup>,
+    pub resets: Vec<SavedReset>,
+}
+
+/// An Entra group of the rehearsal: members as UPNs and Entra device ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedGroup {
+    pub name: String,
+    pub users: Vec<String>,
+    pub devices: Vec<String>,
+}
+
+/// A reset device's resets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedReset {
+    /// The Intune managed device id.
+    pub device: String,
+    pub count: u32,
+    /// Resets sent while the one before was pending or done.
+    pub over_standing: u32,
+    /// RFC 3339, when the latest was sent.
+    pub last_sent: String,
+}
+
+impl SavedTenant {
+    /// The tenant `sim` holds now.
+    pub fn of(sim: &SimHandle) -> SavedTenant {
+        let config = sim.config();
+        SavedTenant {
+            kind: KIND.to_owned(),
+            seed: config.seed,
+            tenant_id: config.tenant_id.clone(),
+            devices: config.inventory.saved(),
+            groups: config
+                .groups
+                .iter()
+                .map(|g| SavedGroup {
+                    name: g.name.clone(),
+                    users: g.users.clone(),
+                    devices: g.devices.clone(),
+                })
+                .collect(),
+            resets: sim
+                .saved_resets()
+                .into_iter()
+                .map(|(device, r)| SavedReset {
+                    device,
+                    count: r.count,
+                    over_standing: r.over_standing,
+                    last_sent: humantime::format_rfc3339_nanos(r.started).to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads the tenant saved at `path`; the error says what is wrong in a sentence.
+    pub fn load(path: &Path) -> Result<SavedTenant, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the rehearsal's tenant {}: {e}", path.display()))?;
+        let saved: SavedTenant = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a rehearsal's tenant as intune-reset saves it: {e}",
+                path.display()
+            )
+        })?;
+        if saved.kind != KIND {
+            return Err(format!(
+                "{} is not a rehearsal's tenant as intune-reset saves it",
+                path.display()
+            ));
+        }
+        Ok(saved)
+    }
+
+    /// Writes the tenant to `path` through a temporary file renamed over it, so a
+    /// crash leaves the old tenant or the new one, never half of one.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            format!(
+                "cannot save the rehearsal's tenant to {}: {e}",
+                path.display()
+            )
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| fail(&e))?;
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| fail(&e))?;
+        file.persist(path).map_err(|e| fail(&e.error))?;
+        Ok(())
+    }
+
+    /// The simulator's configuration for this tenant, as a rehearsal runs it.
+    pub fn config(&self) -> Result<SimConfig, String> {
+        let inventory = Inventory::from_saved(&self.devices)?;
+        let mut restored = Vec::with_capacity(self.resets.len());
+        for r in &self.resets {
+            let started = humantime::parse_rfc3339(&r.last_sent)
+                .map_err(|e| format!("the reset time '{}' cannot be read: {e}", r.last_sent))?;
+            restored.push((
+                r.device.clone(),
+                RestoredReset {
+                    count: r.count,
+                    over_standing: r.over_standing,
+                    started,
+                },
+            ));
+        }
+        let mut config = rehearsal_config(inventory, self.seed);
+        config.tenant_id = self.tenant_id.clone();
+        config.groups = self
+            .groups
+            .iter()
+            .map(|g| SimGroup {
+                name: g.name.clone(),
+                users: g.users.clone(),
+                devices: g.devices.clone(),
+            })
+            .collect();
+        config.restored_resets = restored;
+        Ok(config)
+    }
+
+    /// When the latest reset was sent, for messages ("the rehearsal of ...").
+    pub fn last_reset(&self) -> Option<SystemTime> {
+        self.resets
+            .iter()
+            .filter_map(|r| humantime::parse_rfc3339(&r.last_sent).ok())
+            .max()
+    }
+}
+
+/// A rehearsal's simulator: `inventory`, Intune's limits, 40-120 ms answers, and the
+/// occasional 503 and lost answer real networks have, so verification shows too.
+pub fn rehearsal_config(inventory: Inventory, seed: u64) -> SimConfig {
+    SimConfig {
+        inventory,
+        seed,
+        latency: Latency {
+            base: Duration::from_millis(40),
+            jitter: Duration::from_millis(80),
+        },
+        faults: vec![
+            (FaultKind::ServiceUnavailable, 0.005),
+            (FaultKind::DropAfterEffect, 0.005),
+        ],
+        action_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    }
+}
+
+/// The group a rehearsal of `--group NAME` acts on: a rehearsal cannot know a group's
+/// members, so the inventory it was given stands for them. Its users are members,
+/// and its devices without a user but known to Entra are device members.
+pub fn group_of_inventory(name: &str, inventory: &Inventory) -> SimGroup {
+    let mut users: Vec<String> = Vec::new();
+    let mut devices = Vec::new();
+    for d in inventory.devices() {
+        if !d.user_principal_name.is_empty() {
+            let upn = d.user_principal_name.to_lowercase();
+            if !users.contains(&upn) {
+                users.push(upn);
+            }
+        } else if !d.azure_ad_device_id.is_nil() {
+            devices.push(d.azure_ad_device_id.to_string());
+        }
+    }
+    SimGroup {
+        name: name.to_owned(),
+        users,
+        devices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_file_is_named_after_the_whole_report_name() {
+        assert_eq!(
+            path_beside(Path::new("reports/job.xlsx")),
+            PathBuf::from("reports/job.xlsx.sim.json")
+        );
+    }
+
+    #[test]
+    fn a_group_of_an_inventory_holds_its_users_once_and_its_userless_entra_devices() {
+        let inventory = Inventory::generate(200, 3);
+        let group = group_of_inventory("Sales", &inventory);
+        let mut users = group.users.clone();
+        users.dedup();
+        assert_eq!(users.len(), group.users.len());
+        for d in inventory.devices() {
+            let member = group.users.contains(&d.user_principal_name.to_lowercase())
+                || group.devices.contains(&d.azure_ad_device_id.to_string());
+            assert!(
+                member || (d.user_principal_name.is_empty() && d.azure_ad_device_id.is_nil()),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_saved_tenant_reads_back_as_it_was() {
+        let inventory = Inventory::generate(30, 5);
+        let saved = SavedTenant {
+            kind: KIND.to_owned(),
+            seed: 5,
+            tenant_id: "t".into(),
+            devices: inventory.saved(),
+            groups: vec![],
+            resets: vec![SavedReset {
+                device: inventory.devices()[0].id.to_string(),
+                count: 2,
+                over_standing: 0,
+                last_sent: "2026-12-01T10:00:00.5Z".into(),
+            }],
+        };
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("r.csv.sim.json");
+        saved.save(&path).expect("saved");
+        let back = SavedTenant::load(&path).expect("loaded");
+        let config = back.config().expect("a configuration");
+        assert_eq!(config.inventory.saved(), inventory.saved());
+        assert_eq!(config.restored_resets.len(), 1);
+        assert_eq!(config.restored_resets[0].1.count, 2);
+        std::fs::write(&path, "{\"kind\":\"other\"}").expect("written");
+        assert!(SavedTenant::load(&path).is_err());
+    }
+}
