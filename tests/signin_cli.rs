@@ -552,3 +552,37 @@ fn without_a_credential_or_a_terminal_the_options_are_listed_and_nothing_is_read
         "no report for a run that cannot start"
     );
 }
+
+#[test]
+fn regression_18_a_refused_ready_token_costs_one_401_not_one_per_row() {
+    let dir = TempDir::new().unwrap();
+    let job = ios_job(dir.path(), 40);
+    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
+    let report = dir.path().join("report.csv");
+    let mut cmd = crate::common::tenant::run_cmd(&tenant, &[&job], &report, &[]);
+    cmd.env(
+        "INTUNE_RESET_ACCESS_TOKEN",
+        "a-token-graph-never-issued-0123456789",
+    )
+    .env_remove("AZURE_CLIENT_SECRET");
+    let mut child = cmd.spawn().unwrap();
+    let out = wait_for(&mut child, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (log, _) = tenant.stop();
+
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let refused = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["status"] == 401)
+        .count();
+    assert_eq!(refused, 1, "{log}");
+    assert!(
+        stderr.contains("sign-in refused during the run"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("signed in as:"), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 42, "every row is reported");
+    assert_eq!(count(&rows, "succeeded"), 0);
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use crate::graph::{CallError, Connection, DeviceActions, GraphApi, Reply};
+use crate::graph::{CallError, CallErrorKind, Connection, DeviceActions, GraphApi, Reply};
 use crate::report::Outcome;
 
 use super::cooldown::Cooldown;
@@ -102,6 +102,12 @@ pub struct Pacer<G> {
     stopped: tokio::sync::watch::Sender<bool>,
     abort_reason: Mutex<Option<AbortReason>>,
     pause_hook: OnceLock<PauseHook>,
+    /// Graph has answered a request with anything but a refusal of the token: from then
+    /// on reads go out side by side. Until then one read at a time asks ([`Self::read`]),
+    /// so a token Graph refuses (a ready one cannot be renewed) costs one 401, not one
+    /// per worker.
+    token_accepted: AtomicBool,
+    first_light: tokio::sync::Mutex<()>,
     pub counters: Counters,
 }
 
@@ -118,6 +124,8 @@ impl<G: GraphApi> Pacer<G> {
             stopped: tokio::sync::watch::Sender::new(false),
             abort_reason: Mutex::new(None),
             pause_hook: OnceLock::new(),
+            token_accepted: AtomicBool::new(false),
+            first_light: tokio::sync::Mutex::new(()),
             counters: Counters::default(),
         }
     }
@@ -230,8 +238,34 @@ impl<G: GraphApi> Pacer<G> {
         let mut connection = Connection::Pooled;
         let mut renewals = 0;
         for attempt in 1..=self.settings.max_attempts {
+            // Until Graph has accepted the token once, one read at a time asks.
+            let _first_light = match self.token_accepted.load(Ordering::Acquire) {
+                true => None,
+                false => Some(self.first_light.lock().await),
+            };
+            // The one read before it ended the run (the token was refused): this one
+            // would only meet the same refusal.
+            if self.is_aborted() && !self.token_accepted.load(Ordering::Acquire) {
+                return Err(Failure::new(
+                    Outcome::NotAttempted,
+                    "run_aborted",
+                    "not read: the command stopped",
+                ));
+            }
             self.gate(false, true).await?;
-            let error = match call(connection).await {
+            let answer = call(connection).await;
+            let refused = matches!(
+                &answer,
+                Err(e) if matches!(e.kind, CallErrorKind::Unauthorized | CallErrorKind::SignIn(_))
+            );
+            let reached = !matches!(
+                &answer,
+                Err(e) if matches!(e.kind, CallErrorKind::ConnectFailed | CallErrorKind::ConnectionLost | CallErrorKind::Timeout)
+            );
+            if !refused && reached {
+                self.token_accepted.store(true, Ordering::Release);
+            }
+            let error = match answer {
                 Ok(reply) => {
                     self.cooldown.succeeded();
                     return Ok(reply);

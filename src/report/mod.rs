@@ -503,6 +503,10 @@ pub struct Summary {
     /// Who signed in: the audit record of whose authority the resets were sent under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_in: Option<crate::graph::SignedIn>,
+    /// Graph or Entra refused that sign-in during the run (a ready token Graph answers
+    /// 401 to, a revoked refresh token): the summary does not say "signed in as".
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sign_in_refused: bool,
     /// Each row naming a user (`user ada@contoso.com`) and the devices it stood for.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub expansions: BTreeMap<String, u64>,
@@ -694,7 +698,11 @@ impl Summary {
             self.expansions.iter().map(|(t, n)| (t.clone(), *n)),
         );
         if let Some(who) = &self.signed_in {
-            out.push_str(&format!("signed in as: {}\n", who.describe()));
+            let label = match self.sign_in_refused {
+                true => "sign-in refused during the run",
+                false => "signed in as",
+            };
+            out.push_str(&format!("{label}: {}\n", who.describe()));
         }
         if let Some(run) = &self.run {
             out.push_str(&format!(

@@ -961,6 +961,7 @@ pub async fn execute<G: GraphApi>(
     let mut summary = collected.summary;
     summary.files = files;
     summary.signed_in = signed_in;
+    summary.sign_in_refused = matches!(engine.abort_reason(), Some(AbortReason::Authentication(_)));
     summary.expansions = counts.expansions.iter().cloned().collect();
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
