@@ -579,6 +579,21 @@ pub(super) async fn post_form(
     url: &Url,
     form: Vec<(&str, String)>,
 ) -> Result<(u16, String), Try> {
+    // Tests on tokio's paused clock answer here, without a socket (issue 18).
+    #[cfg(test)]
+    if let Some(answered) = super::test_server::answer_in_memory(url, &form).await {
+        let (status, headers, body) = answered.map_err(|why| {
+            Try::Again(Transient {
+                cause: Passing::Network { why },
+                retry_after: None,
+            })
+        })?;
+        let retry_after = headers
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+            .map(|(_, value)| value);
+        return sorted(status, retry_after, body);
+    }
     let started = Instant::now();
     // A connection that could not be opened, broke, or timed out: nothing changes in
     // the tenant when a token request is repeated, so all of them are asked again.
@@ -603,6 +618,11 @@ pub(super) async fn post_form(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "token request"
     );
+    sorted(status, retry_after, body)
+}
+
+/// An answer that says "ask again" (429, 5xx) as [`Try::Again`]; any other as it came.
+fn sorted(status: u16, retry_after: Option<String>, body: String) -> Result<(u16, String), Try> {
     if let Some(cause) = Passing::from_status(status) {
         // Whatever the body says (Entra may add an AADSTS code), the status says the
         // service, not the request, failed.

@@ -152,3 +152,89 @@ pub async fn refused_addr() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
 }
+
+/// An endpoint served in memory, without a socket: for tests on tokio's paused clock.
+/// Paused time and real sockets do not mix: when the runtime finds nothing ready it
+/// jumps to its next timer (a request's timeout, a retry's wait) even while a loopback
+/// answer is still on its way, which a loaded machine makes likely (issue 18). Token
+/// requests to its `http://localhost:PORT` are answered by [`answer_in_memory`] before
+/// any connection is made; `PORT` is never listened on, so a request that missed this
+/// path fails loudly instead of reaching anything.
+pub struct MemoryServer {
+    port: u16,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+type Registered = (Arc<Handler>, Arc<Mutex<Vec<Seen>>>);
+
+static IN_MEMORY: Mutex<Vec<(u16, Registered)>> = Mutex::new(Vec::new());
+static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+
+impl MemoryServer {
+    pub fn url(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for MemoryServer {
+    fn drop(&mut self) {
+        let mut all = IN_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(port, _)| *port != self.port);
+    }
+}
+
+pub fn serve_in_memory(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> MemoryServer {
+    let port = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler: Arc<Handler> = Arc::new(handler);
+    IN_MEMORY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((port, (handler, seen.clone())));
+    MemoryServer { port, seen }
+}
+
+/// What a [`MemoryServer`] answered: status, headers, body; or `Err(why)` for a
+/// connection closed without an answer.
+pub type MemoryAnswer = Result<(u16, Vec<(&'static str, String)>, String), String>;
+
+/// The answer of the in-memory endpoint `url` points at, or `None` when it points at no
+/// [`MemoryServer`]. `Answer::Late` waits on tokio's (paused) clock.
+pub async fn answer_in_memory(url: &url::Url, form: &[(&str, String)]) -> Option<MemoryAnswer> {
+    if url.host_str() != Some("localhost") {
+        return None;
+    }
+    let port = url.port()?;
+    let (handler, log) = {
+        let all = IN_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, (handler, log)) = all.iter().find(|(p, _)| *p == port)?;
+        (handler.clone(), log.clone())
+    };
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish();
+    let seen = Seen {
+        method: "POST".into(),
+        target: match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        },
+        headers: hyper::HeaderMap::new(),
+        body,
+        peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    log.lock().unwrap().push(seen.clone());
+    let mut answer = handler(&seen);
+    while let Answer::Late(pause, next) = answer {
+        tokio::time::sleep(pause).await;
+        answer = *next;
+    }
+    Some(match answer {
+        Answer::Status(status, headers, body) => Ok((status, headers, body)),
+        _ => Err("connection closed before message completed".into()),
+    })
+}

@@ -245,11 +245,12 @@ fn point_next_link_at(reply: &mut Reply, own: String) {
 
 /// Holds a `resetPasscode` that got past the throttle and the faults for
 /// `SimConfig::effect_delay` before it takes effect. The server finishes a write whose
-/// client hung up (see `server::handle`), so the effect still lands.
+/// client hung up (see `server::handle`), so the effect still lands. The delay is on the
+/// simulator's clock, so a test with a manual clock decides when the effect lands.
 pub async fn take_effect_late(shared: &Shared) {
     let delay = shared.config.effect_delay;
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        shared.config.clock.sleep(delay).await;
     }
 }
 

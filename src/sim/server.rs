@@ -241,6 +241,13 @@ impl SimHandle {
         *self.shared.writes_in_flight.borrow()
     }
 
+    /// Returns once `n` writes are in flight: a test's observable moment "the simulator
+    /// holds the request", instead of a sleep.
+    pub async fn writes_held(&self, n: usize) {
+        let mut in_flight = self.shared.writes_in_flight.subscribe();
+        let _ = in_flight.wait_for(|held| *held >= n).await;
+    }
+
     /// Waits until every write received so far has been served, its effect included
     /// (bounded by the longest a write can take: `effect_delay` plus `slow`).
     pub async fn writes_settled(&self) {

@@ -115,11 +115,15 @@ pub fn plan_piped(bytes: &[u8], args: &[&str], report: &Path) -> std::process::O
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(bytes)
+    // Written from a thread while stderr is read here: a child that writes before it
+    // has read all of its input never blocks on a full pipe (issue 18).
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let bytes = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().expect("the binary ends");
+    writer
+        .join()
+        .expect("the writer ends")
         .expect("the pipe takes the job");
-    child.wait_with_output().expect("the binary ends")
+    out
 }

@@ -177,16 +177,10 @@ pub fn ios_serial(i: usize) -> String {
 }
 
 /// Waits for the run to end (a hang guard, not a pacing: it polls an exit). Its stderr
-/// is read while it runs, so a chatty child never blocks on a full pipe.
+/// is read while it runs (from its start when [`reached`] watched it first), so a chatty
+/// child never blocks on a full pipe.
 pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
-    let reader = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut bytes = Vec::new();
-            let _ = e.read_to_end(&mut bytes);
-            bytes
-        })
-    });
+    let reader = drain_stderr(child);
     let start = Instant::now();
     while child
         .try_wait()
@@ -206,6 +200,43 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> std::process::Output {
         status: child.wait().expect("exit status"),
         stdout: vec![],
         stderr,
+    }
+}
+
+type StderrReader = std::thread::JoinHandle<Vec<u8>>;
+
+/// Readers of children's piped stderr, by process id, started by [`reached`] and taken
+/// by [`wait_for`]: a child watched through its ledger keeps writing its progress, and a
+/// pipe nobody reads fills (a few kilobytes on Windows, 64 KiB on Linux) and blocks it
+/// before the ledger line the test waits for (issue 18).
+static STDERR_READERS: std::sync::Mutex<BTreeMap<u32, StderrReader>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Starts reading the child's piped stderr on a thread (once per child) and returns the
+/// reader, or `None` when its stderr is not piped.
+fn drain_stderr(child: &mut Child) -> Option<StderrReader> {
+    let mut readers = STDERR_READERS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut pipe) = child.stderr.take() else {
+        // Taken already: by an earlier call for this child, whose reader is kept here.
+        return readers.remove(&child.id());
+    };
+    // A reader kept under this id belongs to an earlier child whose id was reused.
+    readers.remove(&child.id());
+    Some(std::thread::spawn(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    }))
+}
+
+/// Keeps the child's stderr read from now on, for [`wait_for`] to collect.
+fn keep_draining(child: &mut Child) {
+    if let Some(reader) = drain_stderr(child) {
+        STDERR_READERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(child.id(), reader);
     }
 }
 
@@ -252,6 +283,7 @@ pub fn wait_for_ledger(child: &mut Child, ledger: &Path, event: &str, n: usize, 
 
 /// `true` once the ledger holds `n` lines of `event`; `false` when the run ended first.
 pub fn reached(child: &mut Child, ledger: &Path, event: &str, n: usize, limit: Duration) -> bool {
+    keep_draining(child);
     let start = Instant::now();
     while ledger_events(ledger, event) < n {
         if child

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use intune_reset::sim::{Inventory, SimConfig};
+use intune_reset::sim::{Inventory, SimClock, SimConfig};
 use serde_json::{Value, json};
 
 use super::{SCOPE, client, get, start, token};
@@ -121,6 +121,8 @@ async fn missing_unknown_and_expired_tokens_are_401_invalid_authentication_token
     let sim = start(SimConfig {
         token_lifetime: Duration::from_secs(60),
         inventory: Inventory::generate(3, 1),
+        // The token's last valid moment is checked exactly: no real time may count.
+        clock: SimClock::manual(),
         ..SimConfig::default()
     })
     .await;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use intune_reset::sim::{Inventory, SimConfig, Support};
+use intune_reset::sim::{Inventory, SimClock, SimConfig, Support};
 use serde_json::{Value, json};
 
 use super::{client, device_ids, get, nested_message, post, reset_path, start, token};
@@ -217,6 +217,8 @@ async fn resets_are_queued_refused_or_forbidden_and_show_in_device_action_result
     let sim = start(SimConfig {
         deny_apps: vec!["denied-app".into()],
         action_delay: Duration::from_secs(30),
+        // `pending` until the test advances the clock, however slow the requests.
+        clock: SimClock::manual(),
         ..config(300)
     })
     .await;

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use intune_reset::sim::{FaultKind, Inventory, SimConfig, SimHandle, Support};
+use intune_reset::sim::{FaultKind, Inventory, SimClock, SimConfig, SimHandle, Support};
 use serde_json::{Value, json};
 
-use super::{client, install_crypto, post, reset_path, start, token};
+use super::{client, post, reset_path, start, token};
 
 fn supported(config: &SimConfig) -> Vec<String> {
     config
@@ -47,36 +47,40 @@ fn effects(lines: &[Value]) -> BTreeMap<String, u32> {
     out
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_late_effect_lands_after_a_client_timeout() {
+// The simulator's clock is a manual one in these tests: an effect lands when the test
+// advances it, so the order "the client gave up, then the reset landed" is one the test
+// makes, on any machine. Real sockets, so no paused tokio time (its auto-advance would
+// fire timers while a loopback packet is still on its way): every wait here is on an
+// event the simulator shows.
+#[tokio::test]
+async fn a_late_effect_lands_after_its_client_gave_up() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let sim = start(SimConfig {
         effect_delay: Duration::from_secs(60),
+        clock: SimClock::manual(),
         ..config(&log)
     })
     .await;
     let token = token(&sim, "app").await;
     let id = supported(sim.config())[0].clone();
-    install_crypto();
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let started = tokio::time::Instant::now();
-    let err = impatient
-        .post(format!("{}{}", sim.base_url(), reset_path(&id)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(60));
-    // The client has given up; the reset has not landed yet...
+    let url = format!("{}{}", sim.base_url(), reset_path(&id));
+    let send = tokio::spawn(async move { client().post(url).bearer_auth(token).send().await });
+    sim.writes_held(1).await;
+    // The client gives up, as on its timeout: its connection closes unanswered.
+    send.abort();
+    assert!(send.await.unwrap_err().is_cancelled());
+    // The simulator still holds the request, and the reset has not landed...
+    assert_eq!(sim.writes_in_flight(), 1);
     assert!(sim.stats().resets_per_device.is_empty());
-    // ...and lands later all the same.
+    // ...nor a second before the effect's delay has passed...
+    sim.config().clock.advance(Duration::from_secs(59));
+    tokio::task::yield_now().await;
+    assert_eq!(sim.writes_in_flight(), 1);
+    assert!(sim.stats().resets_per_device.is_empty());
+    // ...and lands when it has, all the same.
+    sim.config().clock.advance(Duration::from_secs(1));
     sim.writes_settled().await;
-    assert!(started.elapsed() >= Duration::from_secs(60));
     assert_eq!(sim.stats().resets_per_device.get(&id), Some(&1));
     sim.shutdown().await;
     let lines = log_lines(&log);
@@ -91,25 +95,32 @@ async fn a_late_effect_lands_after_a_client_timeout() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn shutdown_waits_for_a_late_effect() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let sim = start(SimConfig {
         effect_delay: Duration::from_secs(30),
+        clock: SimClock::manual(),
         ..config(&log)
     })
     .await;
+    let clock = sim.config().clock.clone();
     let token = token(&sim, "app").await;
     let id = supported(sim.config())[0].clone();
     let url = format!("{}{}", sim.base_url(), reset_path(&id));
     let send = tokio::spawn(async move { client().post(url).bearer_auth(token).send().await });
-    // The request is in; its effect is not, yet.
-    while sim.writes_in_flight() == 0 {
+    // The request is in; its effect is not, yet (observed, not slept for).
+    sim.writes_held(1).await;
+    send.abort();
+    let stopping = tokio::spawn(sim.shutdown());
+    // Shutdown is under way and waits: the effect cannot land before the clock moves.
+    for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    send.abort();
-    let stats = sim.shutdown().await;
+    assert!(!stopping.is_finished());
+    clock.advance(Duration::from_secs(30));
+    let stats = stopping.await.unwrap();
     assert_eq!(stats.resets_per_device.get(&id), Some(&1));
     assert_eq!(effects(&log_lines(&log)).get(&id), Some(&1));
 }

@@ -1,9 +1,10 @@
 //! Intune's limits over HTTP: per app and per tenant, throttled requests counting, and
-//! `Retry-After` at the window's edge (the clock is advanced, not slept).
+//! `Retry-After` at the window's edge. The simulator's clock is a manual one the test
+//! advances: no real time passes for the windows, so the edges hold on a loaded machine.
 
 use std::time::Duration;
 
-use intune_reset::sim::{Inventory, Limits, SimConfig};
+use intune_reset::sim::{Inventory, Limits, SimClock, SimConfig};
 
 use super::{get, post, reset_path, start, token};
 
@@ -15,6 +16,7 @@ async fn writes_over_the_limit_get_429_with_graphs_body_until_the_window_frees_a
             app_writes: 3,
             ..Limits::default()
         }),
+        clock: SimClock::manual(),
         ..SimConfig::default()
     })
     .await;
@@ -64,6 +66,8 @@ async fn apps_share_the_tenant_limit() {
             tenant_any: 6,
             ..Limits::default()
         }),
+        // All eight requests fall in one window however long they take.
+        clock: SimClock::manual(),
         ..SimConfig::default()
     })
     .await;
