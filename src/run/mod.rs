@@ -264,11 +264,8 @@ impl Prepared {
             simulated: who.simulated,
         };
         let purpose = lock::Purpose {
-            what: format!(
-                "another run of tenant {} as {} on this machine",
-                who.tenant,
-                who.describe()
-            ),
+            // `describe` names the identity and its tenant: "app A (secret) in tenant T".
+            what: format!("another run as {} on this machine", who.describe()),
             advice: "two runs of one tenant and app share its request budget and could reset \
                      a device the other just reset. Wait for it to finish, or pass \
                      --wait-for-lock to start when it does",
