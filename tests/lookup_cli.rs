@@ -679,3 +679,81 @@ fn regression_18_a_device_named_by_a_user_and_a_group_is_one_ineligible_row_and_
     assert_eq!(count(&rows, "ineligible"), 1, "{rows:?}");
     assert_eq!(count(&rows, "duplicate"), 1, "{rows:?}");
 }
+
+/// The simulator's GETs of one device by its id: `(reads of its facts, reads of its
+/// deviceActionResults)`.
+fn device_reads(tenant: &Tenant) -> (usize, usize) {
+    let text = std::fs::read_to_string(&tenant.log).unwrap_or_default();
+    let mut facts = 0;
+    let mut results = 0;
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let path = e["path"].as_str().unwrap_or("");
+        let Some(tail) = path.split("/managedDevices/").nth(1) else {
+            continue;
+        };
+        if e["method"] != "GET" || tail.starts_with('?') {
+            continue;
+        }
+        if path.contains("deviceActionResults") {
+            results += 1;
+        } else {
+            facts += 1;
+        }
+    }
+    (facts, results)
+}
+
+#[test]
+fn regression_19_listed_devices_are_judged_by_their_listing_not_read_again() {
+    let dir = TempDir::new().unwrap();
+    let inventory = write(
+        dir.path(),
+        "inventory.csv",
+        "id,deviceName,operatingSystem,osVersion,userPrincipalName\n\
+         a1000001-0000-4000-8000-000000000001,iPhone 1,iOS,17.5,ada@contoso.com\n\
+         a1000002-0000-4000-8000-000000000002,iPhone 2,iOS,17.5,ada@contoso.com\n\
+         a1000003-0000-4000-8000-000000000003,Mac 3,macOS,14.1,ada@contoso.com\n",
+    );
+    let tenant = Tenant::start(&[&inventory], &dir.path().join("sim.jsonl"), &[]);
+
+    // plan --live --all-devices: a request per page, none per device.
+    let plan = dir.path().join("plan.csv");
+    let out = std::process::Command::new(crate::common::tenant::bin())
+        .args(["plan", "--live", "--all-devices", "--action", "auto"])
+        .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
+        .arg("--report")
+        .arg(&plan)
+        .env("AZURE_TENANT_ID", crate::common::tenant::TENANT)
+        .env("AZURE_CLIENT_ID", crate::common::tenant::CLIENT)
+        .env("AZURE_CLIENT_SECRET", "crash-test-secret")
+        .env_remove("INTUNE_RESET_ACCESS_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert_eq!(read_report(&plan).len(), 3, "{stderr}");
+    assert_eq!(
+        device_reads(&tenant),
+        (0, 0),
+        "plan --live read devices one by one"
+    );
+
+    // run --user: Intune's record is read before each reset, the facts are not.
+    let report = dir.path().join("report.csv");
+    let args = ["--user", "ada@contoso.com"];
+    let mut child = run_cmd(&tenant, &[], &report, &args).spawn().unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(count(&rows, "succeeded"), 2, "{rows:?}");
+    assert_eq!(count(&rows, "ineligible"), 1, "{rows:?}");
+    assert_eq!(
+        device_reads(&tenant),
+        (0, 2),
+        "one read of Intune's record per reset"
+    );
+}

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::graph::paging::{self, Paging};
-use crate::graph::{ActionResult, CallError, Connection, GraphApi, Reply};
+use crate::graph::{ActionResult, CallError, Connection, GraphApi, ManagedDevice, Reply};
 use crate::pacing::{AbortReason, Counters, Failure, Pacer, Settings, Step};
 use crate::planner::Work;
 use crate::report::{Outcome, ReportRow};
@@ -47,6 +47,9 @@ pub struct Engine<G> {
     ledger: Option<Arc<Ledger>>,
     /// The tenant's devices, read once when the job needs many lookups.
     inventory: std::sync::OnceLock<inventory::TenantIndex>,
+    /// Devices a user, group or filter listing gave with their facts, by lowercase
+    /// Intune id: each is judged by them once, instead of being read again.
+    listed: Mutex<std::collections::HashMap<String, ManagedDevice>>,
     /// `plan --live`: resolve, judge and claim, but never send.
     dry: bool,
     /// How long a finished reset in Intune's record keeps a device from another
@@ -125,6 +128,7 @@ impl<G: GraphApi> Engine<G> {
             claimed: Mutex::new(Claims::default()),
             ledger: None,
             inventory: std::sync::OnceLock::new(),
+            listed: Mutex::new(std::collections::HashMap::new()),
             dry: false,
             recent_reset: Some(intune_state::RECENT_RESET),
             settling: settle::Settling::default(),
@@ -177,6 +181,24 @@ impl<G: GraphApi> Engine<G> {
         let counts = (index.len(), index.pages);
         let _ = self.inventory.set(index);
         Ok(counts)
+    }
+
+    /// Devices a listing gave with the facts the rules need (the expansion of users,
+    /// groups and filters before the question): each is judged by them when it is
+    /// processed, instead of being read once more.
+    pub fn remember_listed(&self, devices: Vec<ManagedDevice>) {
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        for d in devices {
+            listed.insert(d.id.to_ascii_lowercase(), d);
+        }
+    }
+
+    /// The listed facts of `id`, once (each device is processed once).
+    pub(super) fn take_listed(&self, id: &str) -> Option<ManagedDevice> {
+        self.listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id.to_ascii_lowercase())
     }
 
     /// What the run sent, for the summary.

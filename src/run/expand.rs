@@ -103,7 +103,9 @@ pub async fn expand<G: GraphApi>(
         let expanded = match found {
             Ok(devices) => {
                 judged.listed(&devices, choice);
-                Expanded::Devices(devices.into_iter().map(|d| d.id).collect())
+                let ids = devices.iter().map(|d| d.id.clone()).collect();
+                prepared.listed.extend(devices);
+                Expanded::Devices(ids)
             }
             Err(f) => Expanded::Unresolved(f),
         };
@@ -123,10 +125,16 @@ pub async fn expand<G: GraphApi>(
     let counts = &mut prepared.counts;
     let mut added = 0u64;
     let mut users = 0u64;
+    // Devices whose facts only a read can give: those a resumed ledger recorded (a
+    // listing made now gave its devices' facts with them).
+    let mut to_read = 0u64;
     for e in expansions.values() {
         users += 1;
         if let Expanded::Devices(ids) = &e.expanded {
             added += ids.len() as u64;
+            if e.recorded {
+                to_read += ids.len() as u64;
+            }
         }
         let n = match &e.expanded {
             Expanded::Devices(ids) => ids.len(),
@@ -136,9 +144,10 @@ pub async fn expand<G: GraphApi>(
     }
     counts.expansions.sort();
     counts.devices = counts.devices - users + added;
-    // Each expanded device is read again and judged by its live facts: enough of them
-    // and the inventory join pays (`--lookup-via auto`).
-    counts.lookups = counts.lookups - users + added;
+    // A device a listing gave is judged by the facts it came with; one a resumed
+    // ledger recorded is read again: enough of those and the inventory join pays
+    // (`--lookup-via auto`).
+    counts.lookups = counts.lookups - users + to_read;
     if let Some(n) = counts.per_platform.get_mut(super::TO_BE_LOOKED_UP) {
         *n = n.saturating_sub(users);
     }

@@ -111,18 +111,25 @@ pub async fn live_plan<G: GraphApi>(
                     crate::planner::Identity::Filter(f) => (
                         format!("devices where {f}"),
                         None,
-                        engine.filter_devices(f).await,
+                        engine.filter_listing(f).await,
                     ),
                     crate::planner::Identity::Group(g) => {
-                        (format!("group {g}"), None, engine.group_devices(g).await)
+                        (format!("group {g}"), None, engine.group_listing(g).await)
                     }
                     crate::planner::Identity::User(u) => (
                         format!("user {u}"),
                         Some(u.clone()),
-                        engine.user_devices(u).await,
+                        engine.user_listing(u).await,
                     ),
                     _ => continue,
                 };
+                // Each device is judged by the facts its listing gave: a request per
+                // page, not one more per device (issue 19).
+                let found = found.map(|devices| {
+                    let ids = devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+                    engine.remember_listed(devices);
+                    ids
+                });
                 match found {
                     Ok(ids) => {
                         expansions.push((label.clone(), ids.len() as u64));

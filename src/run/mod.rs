@@ -207,6 +207,9 @@ pub struct Prepared {
     recorded_expansions: HashMap<RowKey, Vec<String>>,
     /// Each user row's devices, once [`expand`]ed.
     expansions: HashMap<RowKey, expand::Expansion>,
+    /// The facts the expansions' listings gave for their devices: each is judged by
+    /// them when it is sent instead of being read again (issue 19).
+    listed: Vec<crate::graph::ManagedDevice>,
     /// Held until the run ends.
     _lock: lock::RunLock,
     /// Named in the lock files: this run's report and start.
@@ -425,6 +428,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         targets,
         recorded_expansions,
         expansions: HashMap::new(),
+        listed: Vec::new(),
         _lock: lock,
         holder,
     })
@@ -664,6 +668,7 @@ pub async fn execute<G: GraphApi>(
         counts,
         signed_in,
         mut expansions,
+        listed,
         _lock,
         ..
     } = prepared;
@@ -746,6 +751,7 @@ pub async fn execute<G: GraphApi>(
     );
     // A pause the interrupted run was honouring, and its last sends, still hold.
     engine.carry_over(carried.0, &carried.1);
+    engine.remember_listed(listed);
     for (key, h) in &history {
         if let Some(claim) = &h.claim {
             engine.restore_claim(&claim.device, *key, &claim.report.source);

@@ -50,6 +50,7 @@ impl<G: GraphApi> Engine<G> {
             Identity::Id(id) if listed(Column::Id, id).len() == 1 => {
                 listed(Column::Id, id)[0].clone()
             }
+            Identity::Id(id) if let Some(device) = self.take_listed(id) => device,
             Identity::Id(id) => {
                 let reply = self
                     .pacer
@@ -226,14 +227,9 @@ impl<G: GraphApi> Engine<G> {
         }
     }
 
-    /// The Intune ids of a user's managed devices, every page, in Graph's order. A user
-    /// Graph does not know, or one without a device, is `not_found`.
-    pub(in crate::run) async fn user_devices(&self, user: &str) -> Result<Vec<String>, Failure> {
-        self.user_listing(user).await.map(ids_of)
-    }
-
-    /// [`Engine::user_devices`] with each device's facts, so that a run's question can
-    /// judge them before asking.
+    /// A user's managed devices with the facts the rules need, every page, in Graph's
+    /// order: the question judges them before asking, and the run by them when it
+    /// sends. A user Graph does not know, or one without a device, is `not_found`.
     pub(in crate::run) async fn user_listing(
         &self,
         user: &str,
@@ -270,16 +266,8 @@ impl<G: GraphApi> Engine<G> {
 }
 
 impl<G: GraphApi> Engine<G> {
-    /// The Intune ids of the tenant's devices `filter` matches (`*`: all), each checked
+    /// The tenant's devices `filter` matches (`*`: all), with their facts, each checked
     /// against the expression here as well: Graph ignores filters it does not support.
-    pub(in crate::run) async fn filter_devices(
-        &self,
-        filter: &str,
-    ) -> Result<Vec<String>, Failure> {
-        self.filter_listing(filter).await.map(ids_of)
-    }
-
-    /// [`Engine::filter_devices`] with each device's facts.
     pub(in crate::run) async fn filter_listing(
         &self,
         filter: &str,
@@ -321,14 +309,9 @@ impl<G: GraphApi> Engine<G> {
         Ok(ids)
     }
 
-    /// The Intune ids of the devices of a group's transitive members: its users'
+    /// The devices of a group's transitive members, with their facts: its users'
     /// devices, and its member devices found by their Entra device id. A group Graph
     /// does not know, a name two groups share, or a group without a device, is said so.
-    pub(in crate::run) async fn group_devices(&self, group: &str) -> Result<Vec<String>, Failure> {
-        self.group_listing(group).await.map(ids_of)
-    }
-
-    /// [`Engine::group_devices`] with each device's facts.
     pub(in crate::run) async fn group_listing(
         &self,
         group: &str,
@@ -439,10 +422,6 @@ fn add_device(devices: &mut Vec<ManagedDevice>, mut device: ManagedDevice) {
     if !devices.iter().any(|d| d.id == device.id) {
         devices.push(device);
     }
-}
-
-fn ids_of(devices: Vec<ManagedDevice>) -> Vec<String> {
-    devices.into_iter().map(|d| d.id).collect()
 }
 
 /// A listing that could not be read whole, as its row's failure: nothing it listed is
