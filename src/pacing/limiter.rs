@@ -23,7 +23,22 @@ pub const WINDOW: Duration = Duration::from_secs(20);
 pub const WINDOW_MARGIN: Duration = Duration::from_millis(500);
 /// Default pace: 200 writes per 20.5 s is 9.76/s, so the window binds, not this.
 pub const DEFAULT_WRITE_RATE: f64 = 9.9;
-pub const DEFAULT_READ_RATE: f64 = 50.0;
+/// Reads go at the rest of the any-request budget: 1,800 per 20.5 s is 87.8/s, so the
+/// window binds, and this only spreads a burst (issue 19).
+pub const DEFAULT_READ_RATE: f64 = 90.0;
+
+/// The reads' share of the any-request limit: what is left once the writes' own limit
+/// is set aside, so that reads (lookups, expansions, follow reads) never take the slot
+/// a POST needs in the any-request window. A POST counts against both limits; a read
+/// against this and the any-request one.
+pub fn read_share(any_limit: usize, write_limit: usize) -> usize {
+    match any_limit.checked_sub(write_limit) {
+        Some(rest) if rest >= write_limit => rest,
+        // Limits set by hand that leave no room (or no limits at all): reads may use
+        // the whole any-request limit, as before.
+        _ => any_limit,
+    }
+}
 
 /// A sliding-window limit plus an even pace.
 pub struct WindowLimiter {
@@ -97,7 +112,15 @@ impl WindowLimiter {
         if state.sent.len() > self.limit {
             state.sent.pop_front();
         }
-        state.next_slot = Some(now + self.interval);
+        // From the slot this request was due at, when it is at most one interval late
+        // (the timer wakes up to a millisecond after it was asked to): the pace keeps
+        // its rate instead of losing a rounding per request, and a request that waited
+        // longer does not earn a burst.
+        let base = match state.next_slot {
+            Some(due) if now.saturating_duration_since(due) < self.interval => due,
+            _ => now,
+        };
+        state.next_slot = Some(base + self.interval);
     }
 }
 
@@ -167,6 +190,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_pace_keeps_its_rate_when_the_timer_rounds_up() {
+        // 1/90 s is 11.1 ms; a timer that wakes at whole milliseconds would make each
+        // interval 12 ms (83/s) if the pace counted from the wake-up.
+        let limiter = WindowLimiter::new(100_000, Duration::from_secs(20), 90.0);
+        let start = Instant::now();
+        for _ in 0..901 {
+            limiter.acquire().await;
+        }
+        let took = Instant::now() - start;
+        assert!(
+            took <= Duration::from_millis(10_010),
+            "900 intervals took {took:?}"
+        );
+        assert!(
+            took >= Duration::from_secs(10),
+            "faster than the pace: {took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_post_counts_against_both_limits_at_the_same_instant() {
         let writes = WindowLimiter::new(2, Duration::from_secs(10), 0.0);
         let any = WindowLimiter::new(3, Duration::from_secs(10), 0.0);
@@ -176,6 +219,45 @@ mod tests {
         any.acquire().await; // a read: the any-limit is now full
         acquire(&[&writes, &any]).await; // waits for both windows: 10 s
         assert_eq!(Instant::now() - start, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn reads_leave_the_writes_their_share_of_the_any_request_limit() {
+        assert_eq!(read_share(ANY_LIMIT, WRITE_LIMIT), 1800);
+        // Unlimited settings keep reads unlimited.
+        assert_eq!(read_share(usize::MAX / 2, usize::MAX / 2), usize::MAX / 2);
+        assert_eq!(read_share(300, 200), 300);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_in_a_burst_never_delay_a_post_in_the_any_request_window() {
+        // Reads as fast as the windows let them go (no pace: a burst) for a minute, and
+        // POSTs just below the write limit (one every 104 ms): every POST finds a slot
+        // in both windows when it is due.
+        let window = WINDOW + WINDOW_MARGIN;
+        let writes = std::sync::Arc::new(WindowLimiter::new(WRITE_LIMIT, window, 10.0));
+        let reads = std::sync::Arc::new(WindowLimiter::new(
+            read_share(ANY_LIMIT, WRITE_LIMIT),
+            window,
+            0.0,
+        ));
+        let any = std::sync::Arc::new(WindowLimiter::new(ANY_LIMIT, window, 0.0));
+        let start = Instant::now();
+        let (r2, a2) = (reads.clone(), any.clone());
+        let reader = tokio::spawn(async move {
+            while Instant::now() - start < Duration::from_secs(60) {
+                acquire(&[&r2, &a2]).await;
+            }
+        });
+        let mut late = Duration::ZERO;
+        for i in 0..590u32 {
+            let due = start + Duration::from_millis(104) * i;
+            tokio::time::sleep_until(due).await;
+            acquire(&[&writes, &any]).await;
+            late = late.max(Instant::now() - due);
+        }
+        reader.abort();
+        assert_eq!(late, Duration::ZERO, "a POST waited for the reads");
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,8 @@
 //! - [`reaction`]: the retry policy as one pure function, and why a command aborts.
 //! - [`settings`]: the numbers, with Intune's as defaults.
 //! - [`Pacer`]: every request goes through it.
+//! - [`workers`]: the one dispatcher: how many devices are worked on at once, parked
+//!   waits, and a result for every task (issue 19).
 //!
 //! Core module: it imports Graph and the report's outcomes, never a command.
 
@@ -14,6 +16,7 @@ pub mod limiter;
 mod pacer;
 pub mod reaction;
 pub mod settings;
+pub mod workers;
 
 pub use pacer::{CallFuture, Counters, Failure, MAX_TOKEN_RENEWALS, Pacer, ReadFailure, Step};
 pub use reaction::AbortReason;

@@ -12,7 +12,7 @@ use crate::graph::{CallError, CallErrorKind, Connection, DeviceActions, GraphApi
 use crate::report::Outcome;
 
 use super::cooldown::Cooldown;
-use super::limiter::{WindowLimiter, acquire};
+use super::limiter::{WindowLimiter, acquire, read_share};
 use super::reaction::{AbortReason, Reaction, reaction};
 use super::settings::Settings;
 
@@ -115,7 +115,11 @@ impl<G: GraphApi> Pacer<G> {
     pub fn new(graph: G, settings: Settings) -> Pacer<G> {
         Pacer {
             writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
-            reads: WindowLimiter::new(settings.any_limit, settings.window, settings.read_rate),
+            reads: WindowLimiter::new(
+                read_share(settings.any_limit, settings.write_limit),
+                settings.window,
+                settings.read_rate,
+            ),
             any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
             cooldown: Cooldown::new(settings.backoff),
             graph,

@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-
 use crate::error::CommandError;
 use crate::graph::{GraphApi, SignedIn};
 use crate::pacing::Settings;
+use crate::pacing::workers::Workers;
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
@@ -85,8 +83,8 @@ pub async fn live_plan<G: GraphApi>(
             "reading the tenant's managed devices failed ({why}); each row is looked up by filter"
         );
     }
-    let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
-    let mut tasks: JoinSet<(RowKey, ReportRow)> = JoinSet::new();
+    // The one dispatcher; a row whose task panics (a bug) is reported, never dropped.
+    let mut workers: Workers<(RowKey, ReportRow)> = Workers::new(config.settings.concurrency);
     let mut rows: Vec<(RowKey, ReportRow)> = Vec::new();
     let mut expansions: Vec<(String, u64)> = Vec::new();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Assessment)>(256);
@@ -149,25 +147,30 @@ pub async fn live_plan<G: GraphApi>(
             _ => vec![(key, row, work)],
         };
         for (key, row, work) in items {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
             let engine = engine.clone();
-            tasks.spawn(async move {
-                let done = engine.process(key, row, work, Prior::default()).await;
-                drop(slot);
-                (key, done.row)
-            });
-            while let Some(Ok(done)) = tasks.try_join_next() {
-                rows.push(done);
-            }
+            let mut fallback = row.clone();
+            let done = workers
+                .spawn(
+                    async move {
+                        let done = engine.process(key, row, work, Prior::default()).await;
+                        (key, done.row)
+                    },
+                    move |how| {
+                        fallback.outcome = crate::report::Outcome::Failed;
+                        fallback.reason = "internal_error".into();
+                        fallback.detail = format!(
+                            "intune-reset failed while judging this device ({}); plan --live sends nothing",
+                            how.as_str()
+                        )
+                        .into();
+                        (key, fallback)
+                    },
+                )
+                .await;
+            rows.extend(done);
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok(done) = joined {
-            rows.push(done);
-        }
-    }
+    rows.extend(workers.finish().await);
     let files = reader
         .join()
         .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;

@@ -37,13 +37,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use crate::device::Column;
 use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::job::ReadOptions;
+use crate::pacing::workers::{Lost, Workers};
 use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{Outcome, ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
@@ -824,8 +824,9 @@ pub async fn execute<G: GraphApi>(
         })
     });
 
-    let slots = Arc::new(Semaphore::new(config.settings.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
+    // The one dispatcher: a device whose task panics (a bug) still ends in a report
+    // row, `failed`, with its sends left open for `--resume` to settle.
+    let mut workers: Workers<Option<(RowKey, Done)>> = Workers::new(config.settings.concurrency);
     while let Some((file, Assessment { row, work })) = plan_rx.recv().await {
         let key = RowKey::new(file as u32, row.row);
         let Some(work) = work else {
@@ -882,37 +883,32 @@ pub async fn execute<G: GraphApi>(
                 },
                 None => Prior::default(),
             };
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
             if engine.is_aborted() {
                 let row = engine.not_attempted(row);
                 let _ = row_tx.send(Finished::decided(key, row)).await;
                 continue;
             }
-            let engine = engine.clone();
-            let ledger = ledger.clone();
-            let row_tx = row_tx.clone();
-            tasks.spawn(async move {
+            let (task_engine, task_ledger, task_rows) =
+                (engine.clone(), ledger.clone(), row_tx.clone());
+            let fallback = row.clone();
+            let device = async move {
+                let (engine, ledger, row_tx) = (task_engine, task_ledger, task_rows);
                 let earlier = prior.sends;
-                let done = process_guarded(engine.clone(), key, row, work, prior).await;
-                if let Err(e) = ledger.settled(key, done.fate, &done.row) {
-                    engine.abort(ledger.unwritable(&e));
-                }
-                let _ = row_tx
-                    .send(Finished {
-                        key,
-                        sent_now: done.row.attempts > earlier,
-                        row: done.row,
-                        acted: true,
-                    })
-                    .await;
-                drop(slot);
-            });
-            while tasks.try_join_next().is_some() {}
+                let done = engine.process(key, row, work, prior).await;
+                finish_row(&engine, &ledger, &row_tx, key, done, earlier).await;
+                None
+            };
+            let lost = workers
+                .spawn(device, move |how| Some((key, lost_device(fallback, how))))
+                .await;
+            for (key, done) in lost.into_iter().flatten() {
+                finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+            }
         }
     }
-    while tasks.join_next().await.is_some() {}
+    for (key, done) in workers.finish().await.into_iter().flatten() {
+        finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+    }
     drop(row_tx);
     signals.abort();
     // Resets may have been sent by now: whatever fails here is an abort (exit 3, the
@@ -1070,31 +1066,43 @@ pub(super) fn device_rows(
         .collect()
 }
 
-/// Runs one device in a task of its own, so that a panic in it (a bug) still ends in a
-/// report row, `failed`, and leaves its sends open for `--resume` to settle.
-async fn process_guarded<G: GraphApi>(
-    engine: Arc<Engine<G>>,
+/// A device's row once it is done: settled in the ledger, then to the report.
+/// `earlier`: the sends earlier runs made for it (a row sent now has more).
+async fn finish_row<G: GraphApi>(
+    engine: &Engine<G>,
+    ledger: &Ledger,
+    rows: &mpsc::Sender<Finished>,
     key: RowKey,
-    row: ReportRow,
-    work: crate::planner::Work,
-    prior: Prior,
-) -> Done {
-    let mut fallback = row.clone();
-    match tokio::spawn(async move { engine.process(key, row, work, prior).await }).await {
-        Ok(done) => done,
-        Err(e) => {
-            fallback.outcome = Outcome::Failed;
-            fallback.reason = "internal_error".into();
-            fallback.detail = format!(
-                "intune-reset failed while handling this device ({}); a reset may have been sent: `--resume` settles it through deviceActionResults before anything is sent",
-                if e.is_panic() { "a panic" } else { "cancelled" }
-            )
-            .into();
-            Done {
-                row: fallback,
-                fate: Fate::Unknown,
-            }
-        }
+    done: Done,
+    earlier: u32,
+) {
+    if let Err(e) = ledger.settled(key, done.fate, &done.row) {
+        engine.abort(ledger.unwritable(&e));
+    }
+    let _ = rows
+        .send(Finished {
+            key,
+            sent_now: done.row.attempts > earlier,
+            row: done.row,
+            acted: true,
+        })
+        .await;
+}
+
+/// The row of a device whose task panicked or was cancelled (a bug): `failed`, and
+/// its fate unknown, since a reset may have left, so `--resume` settles it through
+/// deviceActionResults before anything is sent.
+fn lost_device(mut row: ReportRow, how: Lost) -> Done {
+    row.outcome = Outcome::Failed;
+    row.reason = "internal_error".into();
+    row.detail = format!(
+        "intune-reset failed while handling this device ({}); a reset may have been sent: `--resume` settles it through deviceActionResults before anything is sent",
+        how.as_str()
+    )
+    .into();
+    Done {
+        row,
+        fate: Fate::Unknown,
     }
 }
 
@@ -1307,7 +1315,16 @@ mod tests {
             id_header: None,
         };
         let key = RowKey::new(0, 2);
-        let done = process_guarded(engine, key, row, work, Prior::default()).await;
+        let mut workers = Workers::new(4);
+        let fallback = row.clone();
+        let mut done = workers
+            .spawn(
+                async move { engine.process(key, row, work, Prior::default()).await },
+                move |how| lost_device(fallback, how),
+            )
+            .await;
+        done.extend(workers.finish().await);
+        let [done] = <[Done; 1]>::try_from(done).unwrap_or_else(|_| panic!("one row"));
         assert_eq!(done.row.outcome, Outcome::Failed);
         assert_eq!(done.row.reason, "internal_error");
         assert_eq!(done.row.row, 2, "the row keeps its place");

@@ -8,11 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-
 use crate::graph::GraphApi;
 use crate::pacing::Pacer;
+use crate::pacing::workers::Workers;
 use crate::report::Outcome;
 
 use super::{Found, Query, StatusConfig, state};
@@ -79,17 +77,13 @@ async fn read_pass<G: GraphApi>(
     todo: &[&Query],
     concurrency: usize,
 ) -> Vec<(u64, Found)> {
-    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
+    let mut workers = Workers::new(concurrency);
     let mut out = Vec::with_capacity(todo.len());
     for q in todo {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
         let pacer = pacer.clone();
         let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
         let platform = q.platform.clone();
-        tasks.spawn(async move {
+        let read = async move {
             let mut found = match pacer.action_results(&id).await {
                 Ok(actions) => {
                     let mut found = state::select(&actions.results, sent_at);
@@ -106,15 +100,20 @@ async fn read_pass<G: GraphApi>(
                 }
             };
             found.meaning = super::codes::explain(&found.state, &found.error_code, &platform);
-            drop(slot);
             (ordinal, found)
-        });
-        while let Some(done) = tasks.try_join_next() {
-            out.extend(done.ok());
-        }
+        };
+        // A read task that panics (a bug) leaves its row a state that says so.
+        let lost = move |how: crate::pacing::workers::Lost| {
+            (
+                ordinal,
+                Found::own(
+                    state::NOT_CHECKED,
+                    format!("the read stopped unexpectedly ({})", how.as_str()),
+                ),
+            )
+        };
+        out.extend(workers.spawn(read, lost).await);
     }
-    while let Some(done) = tasks.join_next().await {
-        out.extend(done.ok());
-    }
+    out.extend(workers.finish().await);
     out
 }

@@ -10,6 +10,8 @@
 //! and it is read twice, `verify_delay` apart, before "no reset landed" is trusted. Any
 //! reset entry that started since the first of the sends (less the clock-skew allowance
 //! of [`crate::run::verify`]) is taken as theirs.
+//!
+//! While it waits, the device is parked ([`parked`]): it holds no worker.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -20,6 +22,7 @@ use super::super::ledger::OpenSends;
 use super::Engine;
 use crate::graph::verify::reset_since;
 use crate::pacing::ReadFailure;
+use crate::pacing::workers::parked;
 
 /// Reads of `deviceActionResults` before "no reset landed" is trusted.
 pub const SETTLE_READS: u32 = 2;
@@ -54,10 +57,12 @@ impl<G: GraphApi> Engine<G> {
                 "settling a lost answer {}: Graph's record is read before anything is sent again",
                 crate::until::until_text(until, SystemTime::now())
             );
-            tokio::time::sleep(wait).await;
+            // Parked: the device gives its worker to the next one for the window, so
+            // a few lost answers do not hold the pipeline (issue 19).
+            parked(tokio::time::sleep(wait)).await;
         }
         for _ in 0..SETTLE_READS {
-            tokio::time::sleep(self.pacer.settings.verify_delay).await;
+            parked(tokio::time::sleep(self.pacer.settings.verify_delay)).await;
             let reply = self
                 .pacer
                 .read(|c| Box::pin(self.pacer.graph.action_results(id, c)))

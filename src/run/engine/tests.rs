@@ -1242,3 +1242,38 @@ async fn regression_17_11_a_device_waiting_for_its_write_slot_when_the_run_stops
     );
     assert!(graph.calls(&device(2), CallKind::Post).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn regression_19_a_lost_answer_settles_parked_and_holds_no_worker() {
+    // One worker. Device 1's answer is lost (503, the reset landed): while its settle
+    // window runs, devices 2..=6 are each sent on the one worker; then device 1 is
+    // confirmed from Graph's record and never sent again.
+    let graph = FakeGraph::default();
+    graph.script(&device(1), [Post::unavailable(Some(Duration::ZERO))]);
+    let engine = Arc::new(Engine::new(graph.clone(), settings()));
+    let mut workers = crate::pacing::workers::Workers::new(1);
+    let mut done = Vec::new();
+    for n in 1..=6 {
+        let engine = engine.clone();
+        let device = async move { (n, run(&engine, n).await) };
+        done.extend(
+            workers
+                .spawn(device, |_| unreachable!("no task fails"))
+                .await,
+        );
+    }
+    done.extend(workers.finish().await);
+    done.sort_by_key(|(n, _)| *n);
+    assert_outcome(&done[0].1, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+    assert_eq!(graph.effects(&device(1)), 1);
+    let settled = graph.calls(&device(1), CallKind::Read)[0].at;
+    for n in 2..=6 {
+        assert_outcome(&done[n as usize - 1].1, Outcome::Succeeded, "", Fate::Final);
+        let post = graph.calls(&device(n), CallKind::Post);
+        assert!(
+            post[0].at < settled,
+            "device {n} waited for device 1's window"
+        );
+    }
+}
