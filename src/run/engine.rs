@@ -27,6 +27,8 @@ use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 mod claims;
 pub(super) mod intune_state;
 pub(super) mod inventory;
+#[cfg(test)]
+mod listing_tests;
 mod lookup;
 mod settle;
 #[cfg(test)]
