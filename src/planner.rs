@@ -14,7 +14,7 @@ use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
 use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, ActionChoice, Judgement, Platform, verdict};
+use crate::rules::{Action, ActionChoice, Judgement, Platform, open_platforms, verdict};
 
 /// `--lookup`: when to ask Graph for a device's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,11 +236,11 @@ impl Planner {
                         "the device is found by {} '{}'; its platform facts ({}) are read from Graph and judged before acting",
                         names.name(*by),
                         echo(value),
-                        empty_column(names, column)
+                        missing_fact(fields, names, column)
                     ),
                     Identity::Id(_) => format!(
                         "{}: the device's facts are read from Graph and judged before acting",
-                        empty_column(names, column)
+                        missing_fact(fields, names, column)
                     ),
                     Identity::User(user) => format!(
                         "the row names only the user '{}': each of the user's Intune devices is read from Graph, judged by its live facts and reported on its own row",
@@ -278,7 +278,7 @@ impl Planner {
                 };
                 let detail = format!(
                     "{}, and --lookup never forbids reading it from Graph",
-                    empty_column(names, column)
+                    missing_fact(fields, names, column)
                 );
                 invalid(row, reason, detail)
             }
@@ -453,6 +453,25 @@ fn empty_column(names: &ColumnNames, column: Column) -> String {
         format!("{} is empty", quoted_column(names, column))
     } else {
         format!("the file has no {} column", column.canonical())
+    }
+}
+
+/// What a row lacks for its verdict: the empty or absent column, and, when the operating
+/// system alone names more than one platform (`Windows`: a desktop or Windows 10 Mobile,
+/// as in every row of an Entra admin center download), which ones.
+fn missing_fact(fields: &DeviceFields, names: &ColumnNames, column: Column) -> String {
+    let empty = empty_column(names, column);
+    let open = fields
+        .get(Column::OperatingSystem)
+        .filter(|_| column == Column::DeviceType)
+        .and_then(|os| open_platforms(os).map(|open| (os, open)));
+    match open {
+        Some((os, open)) => format!(
+            "{empty}, and {} says '{}', which may be {open}",
+            quoted_column(names, Column::OperatingSystem),
+            echo(os)
+        ),
+        None => empty,
     }
 }
 

@@ -370,7 +370,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         platform: Platform::Windows,
-        recognised_by: "operatingSystem Windows (desktop, HoloLens, Surface Hub, Cloud PC)",
+        recognised_by: "deviceType desktop/windowsRT/holoLens/surfaceHub/cloudPC (or the export's OS column Windows), or operatingSystem Windows with a build after 10.0.15254, Windows 10 Mobile's last",
         versions: Versions::Any,
         action: None,
         reason: "windows_not_supported",
@@ -409,6 +409,28 @@ pub static RULES: &[Rule] = &[
         link: DEVICE_TYPE_DOC,
     },
 ];
+
+/// Windows 10 Mobile's last build. Its last release, version 1709 (October 2017), left
+/// support on 14 January 2020
+/// (<https://learn.microsoft.com/en-us/lifecycle/announcements/windows-10-mobile-end-of-support>);
+/// its builds are 10.0.15254.x, the final update being 10.0.15254.603 (KB4535289,
+/// Microsoft's "Windows 10 Mobile update history"). Windows desktops have built past it
+/// since their own version 1709, OS build 16299
+/// (<https://learn.microsoft.com/en-us/windows/release-health/release-information>), so
+/// `operatingSystem` Windows with a later build is a desktop whatever else the file lacks,
+/// and one with an earlier build (1703 is 15063 on both) or none may be either.
+pub const LAST_WINDOWS_MOBILE_BUILD: u32 = 15254;
+
+/// The platforms an `operatingSystem` value names when it alone cannot tell them apart,
+/// in an administrator's words; `None` when it names one platform, or none this tool
+/// knows. A report says so beside the row it sends to Graph for the device's facts.
+pub fn open_platforms(operating_system: &str) -> Option<&'static str> {
+    match os_kind(&normalize(operating_system)) {
+        Kind::AndroidUnknownFlavour => Some("an Android device administrator or work profile"),
+        Kind::WindowsUnknownFlavour => Some("a Windows desktop or Windows 10 Mobile"),
+        _ => None,
+    }
+}
 
 /// The platforms whose rules depend on the OS version.
 fn needs_version(platform: Platform) -> bool {
@@ -480,13 +502,25 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         .as_deref()
         .or(export_os.as_deref())
         .map(device_kind)
-        .or_else(|| os.as_deref().map(os_kind));
+        .or_else(|| os.as_deref().map(os_kind))
+        .map(|kind| match kind {
+            Kind::WindowsUnknownFlavour
+                if fields
+                    .get(Column::OsVersion)
+                    .and_then(OsVersion::build)
+                    .is_some_and(|build| build > LAST_WINDOWS_MOBILE_BUILD) =>
+            {
+                Kind::Known(Platform::Windows)
+            }
+            kind => kind,
+        });
     // A platform key that contradicts the row's own operating system (an `ios` row of
     // an Android device, edited by hand) leaves the platform unknown: the device's live
     // facts decide, never the file's OS alone (it may say less than the key did).
     let contradicted = keyed.is_some_and(|p| match &kind {
         Some(Kind::Known(k)) => family(*k) != family(p),
         Some(Kind::AndroidEnterprise | Kind::AndroidUnknownFlavour) => family(p) != "android",
+        Some(Kind::WindowsUnknownFlavour) => family(p) != "windows",
         _ => false,
     });
     if contradicted && from_enrollment.is_none() {
@@ -501,7 +535,9 @@ pub fn classify(fields: &DeviceFields) -> Classified {
         (Some(p), _) => Classified::Platform(p),
         (None, Some(Kind::Known(p))) => Classified::Platform(p),
         (None, Some(Kind::AndroidEnterprise)) => Classified::Missing(Column::DeviceEnrollmentType),
-        (None, Some(Kind::AndroidUnknownFlavour)) => Classified::Missing(Column::DeviceType),
+        (None, Some(Kind::AndroidUnknownFlavour | Kind::WindowsUnknownFlavour)) => {
+            Classified::Missing(Column::DeviceType)
+        }
         (None, Some(Kind::Unrecognised)) => {
             let (column, value) = if let Some(v) = fields.get(Column::DeviceType) {
                 (Column::DeviceType, v)
@@ -543,6 +579,10 @@ enum Kind {
     AndroidEnterprise,
     /// `operatingSystem` Android: device administrator or work profile, cannot tell.
     AndroidUnknownFlavour,
+    /// `operatingSystem` Windows: a desktop or Windows 10 Mobile, cannot tell. Intune
+    /// gives both `Windows` (their `deviceType` differs), and so does the Entra admin
+    /// center's device download, which has no device type at all.
+    WindowsUnknownFlavour,
     Unrecognised,
 }
 
@@ -577,8 +617,9 @@ fn os_kind(value: &str) -> Kind {
         "android" => Kind::AndroidUnknownFlavour,
         "androidaosp" | "aosp" => Kind::Known(Platform::AndroidAosp),
         "macos" | "macosx" | "osx" | "mac" => Kind::Known(Platform::Macos),
-        // Windows 10 Mobile reached end of support in 2020; "Windows" alone is a desktop.
-        "windows" => Kind::Known(Platform::Windows),
+        // A desktop or Windows 10 Mobile: the device type tells, or a build after
+        // Windows 10 Mobile's last (see `classify`).
+        "windows" => Kind::WindowsUnknownFlavour,
         "windowsphone" | "windowsmobile" | "windows10mobile" => {
             Kind::Known(Platform::WindowsMobile)
         }

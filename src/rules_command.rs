@@ -117,7 +117,10 @@ pub fn render_table() -> String {
          The current page supports them, so they are eligible and reported under their own \
          platform names (`rules --format json`: source \"later_docs\").\n\
          A device whose platform facts are missing is looked up in Graph first (--lookup auto) \
-         or reported invalid (--lookup never); an unrecognised platform is never reset.\n",
+         or reported invalid (--lookup never); an unrecognised platform is never reset. \
+         operatingSystem Android alone may be a device administrator or a work profile, and \
+         Windows alone (as in the Entra admin center's device download) a desktop or Windows \
+         10 Mobile unless its build is after 10.0.15254: such devices are looked up too.\n",
     );
     out
 }

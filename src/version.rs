@@ -31,6 +31,17 @@ impl OsVersion {
         };
         Some(OsVersion { major, minor })
     }
+
+    /// The third number of a dotted version, Windows' build (`10.0.19045.6036` →
+    /// 19045). `None` when the text has no such number (`10.0`, `10,0`, `abc`).
+    pub fn build(text: &str) -> Option<u32> {
+        let text = text.trim();
+        let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+        let mut parts = text.split(['.', ',']);
+        leading_number(parts.next()?)?;
+        parts.next()?;
+        leading_number(parts.next()?)
+    }
 }
 
 /// The digits at the start of `part`; the part must start with one.
@@ -79,6 +90,25 @@ mod tests {
     fn unreadable_versions() {
         for text in ["", "abc", "unknown", ".5", "x.1", "99999999999999999999"] {
             assert_eq!(OsVersion::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_build_is_the_third_number() {
+        assert_eq!(OsVersion::build("10.0.19045.6036"), Some(19045));
+        assert_eq!(OsVersion::build("10.0.15254"), Some(15254));
+        assert_eq!(OsVersion::build(" 10,0,22631 "), Some(22631));
+        for text in [
+            "",
+            "10",
+            "10.0",
+            "10,0",
+            "abc",
+            "10.0.x",
+            "x.0.19045",
+            "10.0.",
+        ] {
+            assert_eq!(OsVersion::build(text), None, "{text:?}");
         }
     }
 

@@ -105,6 +105,35 @@ fn graph_list_response_with_beta_fields() {
 }
 
 #[test]
+fn entra_download_sample_leaves_the_rows_it_cannot_tell_apart_to_the_tenant() {
+    let (code, rows, stderr, _d) = plan(&["samples/entra-devices.csv"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(rows.len(), 7);
+    let by_name = |name: &str| rows.iter().find(|r| r["device_name"] == name).unwrap();
+    // A Lumia and a Windows 10 1703 desktop look alike there; so do Android flavours.
+    for name in ["Lumia-Greta", "PC-LAGER-03", "Nora-Pixel"] {
+        let r = by_name(name);
+        assert_eq!(
+            (
+                r["outcome"].as_str(),
+                r["reason"].as_str(),
+                r["platform"].as_str()
+            ),
+            ("planned", "lookup_required", ""),
+            "{r:?}"
+        );
+    }
+    // Builds after Windows 10 Mobile's last are desktops by the file alone.
+    for name in ["DESKTOP-Jonas", "LT-Ana-01", "SRV-PRINT-01"] {
+        assert_eq!(by_name(name)["reason"], "windows_not_supported", "{name}");
+    }
+    assert!(
+        rows.iter().all(|r| r["device_id"].is_empty()),
+        "no Entra id is taken for an Intune id: {rows:?}"
+    );
+}
+
+#[test]
 fn migration_list_by_serial_number_needs_lookups_and_dedupes_case_insensitively() {
     let (code, rows, _, _d) = plan(&["samples/migration-serials.csv"], &[]);
     assert_eq!(code, 0);

@@ -3,6 +3,7 @@
 
 mod common;
 mod crash_cli;
+mod entra_cli;
 mod follow_cli;
 mod hardening;
 mod history_cli;

@@ -186,6 +186,98 @@ fn missing_platform_facts_are_looked_up_or_invalid_with_lookup_never() {
     assert!(!n.row.detail.contains("column 'deviceType'"));
 }
 
+/// The columns of the Entra admin center's "Download devices" file as the reader names
+/// them: its `deviceId` is the Entra device id.
+fn entra_names() -> ColumnNames {
+    let mut names = ColumnNames::default();
+    names.note(Column::AzureAdDeviceId, "deviceId");
+    names.note(Column::DeviceName, "displayName");
+    names.note(Column::OperatingSystem, "operatingSystem");
+    names.note(Column::OsVersion, "operatingSystemVersion");
+    names
+}
+
+const ENTRA_ID: &str = "7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f";
+
+#[test]
+fn regression_19_an_entra_download_windows_row_is_looked_up_by_its_entra_device_id() {
+    // A Lumia and an old desktop both read `Windows` 10.0.15063 in that file.
+    let facts = [
+        (Column::AzureAdDeviceId, ENTRA_ID),
+        (Column::DeviceName, "Lumia-Ana"),
+        (Column::OperatingSystem, "Windows"),
+        (Column::OsVersion, "10.0.15063.2679"),
+    ];
+    let mut p = planner(LookupMode::Auto);
+    let a = p.assess(0, &entra_names(), None, row(2, &facts));
+    assert_eq!(a.row.outcome, Outcome::Planned, "{:?}", a.row);
+    assert_eq!(a.row.reason, "lookup_required");
+    // Neither platform is claimed before the tenant says which.
+    assert_eq!(a.row.platform, "");
+    assert!(
+        a.row
+            .detail
+            .contains(&format!("found by deviceId '{ENTRA_ID}'")),
+        "{}",
+        a.row.detail
+    );
+    assert!(
+        a.row
+            .detail
+            .contains("a Windows desktop or Windows 10 Mobile"),
+        "{}",
+        a.row.detail
+    );
+    let work = a.work.unwrap();
+    assert!(work.lookup);
+    assert_eq!(
+        work.identity,
+        Identity::Lookup {
+            column: Column::AzureAdDeviceId,
+            value: ENTRA_ID.into()
+        }
+    );
+    assert_eq!((work.platform, work.action), (None, None));
+    // `--lookup never`: the file alone cannot judge it, so it is not judged a desktop.
+    let mut never = planner(LookupMode::Never);
+    let facts = [(Column::Id, ID_A), (Column::OperatingSystem, "Windows")];
+    let n = never.assess(0, &entra_names(), None, row(2, &facts));
+    assert_eq!(n.row.outcome, Outcome::Invalid);
+    assert_eq!(n.row.reason, "missing_device_type");
+}
+
+#[test]
+fn regression_19_a_windows_row_with_a_clear_desktop_fact_stays_offline() {
+    let mut p = planner(LookupMode::Auto);
+    let cases: [&[(Column, &str)]; 3] = [
+        // Graph's device type.
+        &[
+            (Column::Id, ID_A),
+            (Column::OperatingSystem, "Windows"),
+            (Column::DeviceType, "desktop"),
+        ],
+        // The admin center export's OS column, a device type too.
+        &[
+            (Column::SerialNumber, "PF0ABC12"),
+            (Column::ExportOs, "Windows"),
+        ],
+        // An Entra row whose build is after Windows 10 Mobile's last.
+        &[
+            (Column::AzureAdDeviceId, ENTRA_ID),
+            (Column::OperatingSystem, "Windows"),
+            (Column::OsVersion, "10.0.22631.4460"),
+        ],
+    ];
+    for (n, facts) in cases.into_iter().enumerate() {
+        let a = p.assess(0, &entra_names(), None, row(2 + n as u64, facts));
+        assert_eq!(a.row.outcome, Outcome::Ineligible, "{facts:?}");
+        assert_eq!(a.row.reason, "windows_not_supported", "{facts:?}");
+        assert_eq!(a.row.platform, "windows");
+        // No read: the file's facts decide.
+        assert!(a.work.is_none(), "{facts:?}");
+    }
+}
+
 #[test]
 fn an_empty_cell_of_a_column_the_file_has_is_named_by_its_header() {
     let mut names = ColumnNames::default();

@@ -222,6 +222,71 @@ fn macos_and_windows_are_ineligible() {
 }
 
 #[test]
+fn regression_19_operating_system_windows_alone_is_a_desktop_or_windows_10_mobile() {
+    // What an Entra admin center download gives: no device type, the OS and its version.
+    for version in [
+        None,
+        Some("10.0.15254.603"),
+        Some("10.0.15063.2679"),
+        Some("10.0"),
+    ] {
+        let mut facts = vec![(Column::OperatingSystem, "Windows")];
+        facts.extend(version.map(|v| (Column::OsVersion, v)));
+        assert_eq!(
+            platform_of(&facts),
+            Classified::Missing(Column::DeviceType),
+            "{version:?}"
+        );
+    }
+    // A build after Windows 10 Mobile's last is a desktop (Windows 10 1709 on, 11).
+    for version in ["10.0.16299.15", "10.0.22631.4460", "10.0.26100.2605"] {
+        assert_eq!(
+            platform_of(&[
+                (Column::OperatingSystem, "Windows"),
+                (Column::OsVersion, version)
+            ]),
+            Classified::Platform(Platform::Windows),
+            "{version}"
+        );
+    }
+    // The device type decides whatever the version, and the export's OS column is one.
+    assert_eq!(
+        platform_of(&[
+            (Column::OperatingSystem, "Windows"),
+            (Column::DeviceType, "desktop"),
+            (Column::OsVersion, "10.0.15063.2679")
+        ]),
+        Classified::Platform(Platform::Windows)
+    );
+    assert_eq!(
+        platform_of(&[(Column::ExportOs, "Windows"), (Column::OsVersion, "10,0")]),
+        Classified::Platform(Platform::Windows)
+    );
+    // A report's platform key decides; one from another family contradicts the OS.
+    assert_eq!(
+        platform_of(&[
+            (Column::OperatingSystem, "Windows"),
+            (Column::Platform, "windows_mobile")
+        ]),
+        Classified::Platform(Platform::WindowsMobile)
+    );
+    assert_eq!(
+        platform_of(&[
+            (Column::OperatingSystem, "Windows"),
+            (Column::Platform, "ios")
+        ]),
+        Classified::Missing(Column::Platform)
+    );
+    assert_eq!(
+        open_platforms("Windows"),
+        Some("a Windows desktop or Windows 10 Mobile")
+    );
+    assert!(open_platforms("android").is_some());
+    assert_eq!(open_platforms("iOS"), None);
+    assert_eq!(open_platforms("Windows Phone"), None);
+}
+
+#[test]
 fn windows_10_mobile_gets_a_new_pin() {
     assert_eq!(
         platform_of(&[
