@@ -158,8 +158,35 @@ fn run_inner(
                 })
             } else {
                 prepared.signed_in = Some(who);
-                let ran = runtime.block_on(async {
-                    run::execute(&config, client.clone(), prepared, signals::interrupted()).await
+                // One pacer for the resets and, with --follow, the reads that follow
+                // them while later devices are still sent (issue 19).
+                let pacer = std::sync::Arc::new(crate::pacing::Pacer::new(
+                    client.clone(),
+                    config.settings.clone(),
+                ));
+                let (ran, known) = runtime.block_on(async {
+                    let follower = follow
+                        .is_some()
+                        .then(|| crate::status::follow::Follower::start(pacer.clone()));
+                    let on_done = follower.as_ref().map(|f| {
+                        let tracker = f.tracker();
+                        std::sync::Arc::new(move |row: &crate::report::ReportRow| {
+                            tracker.finished(row)
+                        }) as run::OnDone
+                    });
+                    let ran = run::execute_on(
+                        &config,
+                        pacer.clone(),
+                        prepared,
+                        signals::interrupted(),
+                        on_done,
+                    )
+                    .await;
+                    let known = match follower {
+                        Some(f) => f.finish().await,
+                        None => Default::default(),
+                    };
+                    (ran, known)
                 });
                 // Followed only when the run ran to its end: an aborted run is finished
                 // with --resume first.
@@ -202,7 +229,9 @@ fn run_inner(
                     *followed = Some(runtime.block_on(async {
                         // Made inside the runtime: the listener is a task.
                         let stop = Box::pin(signals::interrupted());
-                        crate::status::execute(&status_config, client, stop).await
+                        let prepared = crate::status::prepare(&status_config)?;
+                        crate::status::execute_on(&status_config, prepared, pacer, known, stop)
+                            .await
                     }));
                     if let Some(Ok(status)) = followed.as_mut() {
                         status.summary.simulated = simulator.is_some();

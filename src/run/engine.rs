@@ -40,7 +40,8 @@ use claims::Claims;
 
 pub struct Engine<G> {
     /// Every request goes through it: limiters, the shared pause, the retry policy.
-    pacer: Pacer<G>,
+    /// Shared with `run --follow`'s reads while the run sends (issue 19).
+    pacer: Arc<Pacer<G>>,
     /// Intune ids acted on in this run, and the row that claimed each: a serial-number
     /// row that resolves to a device another row names by id is a duplicate. A resumed
     /// run starts with every claim its ledger holds.
@@ -125,8 +126,13 @@ impl From<Failure> for End {
 
 impl<G: GraphApi> Engine<G> {
     pub fn new(graph: G, settings: Settings) -> Engine<G> {
+        Engine::on(Arc::new(Pacer::new(graph, settings)))
+    }
+
+    /// An engine whose requests go through `pacer`, with whatever else shares it.
+    pub fn on(pacer: Arc<Pacer<G>>) -> Engine<G> {
         Engine {
-            pacer: Pacer::new(graph, settings),
+            pacer,
             claimed: Mutex::new(Claims::default()),
             ledger: None,
             inventory: std::sync::OnceLock::new(),

@@ -652,12 +652,29 @@ impl Finished {
     }
 }
 
+/// Told of every row the run acted on as it finishes (`run --follow` reads its reset
+/// while later devices are still sent).
+pub type OnDone = Arc<dyn Fn(&ReportRow) + Send + Sync>;
+
 /// The pipeline, on an already signed-in client.
 pub async fn execute<G: GraphApi>(
     config: &RunConfig,
     graph: G,
     prepared: Prepared,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunOutcome, CommandError> {
+    let pacer = Arc::new(crate::pacing::Pacer::new(graph, config.settings.clone()));
+    execute_on(config, pacer, prepared, shutdown, None).await
+}
+
+/// The pipeline on `pacer` (which whatever else reads the tenant meanwhile shares: one
+/// budget, one 429 pause), telling `on_done` of each row it acted on.
+pub async fn execute_on<G: GraphApi>(
+    config: &RunConfig,
+    pacer: Arc<crate::pacing::Pacer<G>>,
+    prepared: Prepared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_done: Option<OnDone>,
 ) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
@@ -745,7 +762,7 @@ pub async fn execute<G: GraphApi>(
         }
     })?;
     let engine = Arc::new(
-        Engine::new(graph, config.settings.clone())
+        Engine::on(pacer)
             .with_ledger(ledger.clone())
             .reset_again(config.reset_again),
     );
@@ -888,13 +905,20 @@ pub async fn execute<G: GraphApi>(
                 let _ = row_tx.send(Finished::decided(key, row)).await;
                 continue;
             }
-            let (task_engine, task_ledger, task_rows) =
-                (engine.clone(), ledger.clone(), row_tx.clone());
+            let (task_engine, task_ledger, task_rows, task_done) = (
+                engine.clone(),
+                ledger.clone(),
+                row_tx.clone(),
+                on_done.clone(),
+            );
             let fallback = row.clone();
             let device = async move {
                 let (engine, ledger, row_tx) = (task_engine, task_ledger, task_rows);
                 let earlier = prior.sends;
                 let done = engine.process(key, row, work, prior).await;
+                if let Some(told) = task_done.filter(|_| done.row.attempts > earlier) {
+                    told(&done.row);
+                }
                 finish_row(&engine, &ledger, &row_tx, key, done, earlier).await;
                 None
             };

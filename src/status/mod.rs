@@ -26,6 +26,7 @@
 //! A command: it uses the core (pacing, graph, report), never another command.
 
 pub mod codes;
+pub mod follow;
 pub mod output;
 mod passes;
 pub mod state;
@@ -233,7 +234,25 @@ pub async fn execute_prepared<G: GraphApi>(
     graph: G,
     shutdown: Shutdown,
 ) -> Result<StatusOutcome, CommandError> {
+    let pacer = Arc::new(Pacer::new(graph, config.settings.clone()));
+    execute_on(config, prepared, pacer, follow::Known::default(), shutdown).await
+}
+
+/// `run --follow`'s last step: `status` on the run's own pacer (its windows and pause
+/// still hold), reading only the devices whose end the follower did not see while the
+/// run sent (`known`).
+pub async fn execute_on<G: GraphApi>(
+    config: &StatusConfig,
+    prepared: Prepared,
+    pacer: Arc<Pacer<G>>,
+    mut known: follow::Known,
+    shutdown: Shutdown,
+) -> Result<StatusOutcome, CommandError> {
     let started = Instant::now();
+    let (requests_before, throttled_before) = (
+        pacer.counters.requests.load(Ordering::Relaxed),
+        pacer.counters.throttled.load(Ordering::Relaxed),
+    );
     let Prepared {
         input,
         output,
@@ -248,13 +267,29 @@ pub async fn execute_prepared<G: GraphApi>(
             return Err(e.into());
         }
     };
-    tracing::info!(
-        "reading deviceActionResults of {} device{} (at most {} reads/s)",
-        queries.len(),
-        if queries.len() == 1 { "" } else { "s" },
-        config.settings.read_rate
-    );
-    let pacer = Arc::new(Pacer::new(graph, config.settings.clone()));
+    // What the follower saw end while the run sent is not read again.
+    let followed = !known.is_empty();
+    let mut ended = HashMap::new();
+    for q in &queries {
+        if let Some(found) = known.take(&q.device_id, q.sent_at) {
+            ended.insert(q.ordinal, found);
+        }
+    }
+    let to_read = queries.len() - ended.len();
+    if followed {
+        tracing::info!(
+            "{} reset{} ended while the run sent; reading deviceActionResults of the other {to_read}",
+            ended.len(),
+            if ended.len() == 1 { "" } else { "s" },
+        );
+    } else {
+        tracing::info!(
+            "reading deviceActionResults of {} device{} (at most {} reads/s)",
+            queries.len(),
+            if queries.len() == 1 { "" } else { "s" },
+            config.settings.read_rate
+        );
+    }
     // An interrupt stops the reads (those in flight finish) and the waiting; the reports
     // are then written with every state read so far.
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -269,7 +304,9 @@ pub async fn execute_prepared<G: GraphApi>(
             let _ = stop_tx.send(true);
         })
     };
-    let (found, passes) = passes::poll(config, &pacer, &queries, stop).await;
+    let (found, passes) = passes::poll(config, &pacer, &queries, ended, stop).await;
+    // The follower's reads while the run sent count as a pass of their own.
+    let passes = passes + u32::from(followed);
     watcher.abort();
     let aborted = pacer.abort_reason();
 
@@ -304,8 +341,9 @@ pub async fn execute_prepared<G: GraphApi>(
         workbook,
     )?;
     summary.passes = passes;
-    summary.requests = pacer.counters.requests.load(Ordering::Relaxed);
-    summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed);
+    summary.requests =
+        pacer.counters.requests.load(Ordering::Relaxed) - requests_before + known.reads;
+    summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed) - throttled_before;
     summary.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &config.summary_json {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::graph::GraphApi;
 use crate::pacing::Pacer;
@@ -22,11 +22,15 @@ pub(super) async fn poll<G: GraphApi>(
     config: &StatusConfig,
     pacer: &Arc<Pacer<G>>,
     queries: &[Query],
+    ended: HashMap<u64, Found>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> (HashMap<u64, Found>, u32) {
     let deadline = config.wait.map(|w| Instant::now() + w);
-    let mut found = HashMap::with_capacity(queries.len());
-    let mut todo: Vec<&Query> = queries.iter().collect();
+    let mut todo: Vec<&Query> = queries
+        .iter()
+        .filter(|q| !ended.contains_key(&q.ordinal))
+        .collect();
+    let mut found = ended;
     let mut passes = 0;
     while !todo.is_empty() {
         passes += 1;
@@ -44,7 +48,7 @@ pub(super) async fn poll<G: GraphApi>(
             None => break,
             Some(left) if left.is_zero() => break,
             Some(left) => {
-                let pause = config.poll_interval.min(left);
+                let pause = pause_after(passes, config.poll_interval).min(left);
                 let now = std::time::SystemTime::now();
                 tracing::info!(
                     "{} device{} still pending; reading again in {:.0} s: next pass at {} UTC",
@@ -69,6 +73,15 @@ pub(super) async fn poll<G: GraphApi>(
             .or_insert_with(|| Found::own(state::NOT_CHECKED, "the read stopped unexpectedly"));
     }
     (found, passes)
+}
+
+/// The pause after pass `passes` (1, 2, ...): a second, doubling up to `interval`. A
+/// reset Graph carries out at once is seen soon after; one that waits for its device
+/// to check in is read every `interval` after the first few passes.
+pub(super) fn pause_after(passes: u32, interval: Duration) -> Duration {
+    Duration::from_secs(1)
+        .saturating_mul(1 << passes.saturating_sub(1).min(8))
+        .min(interval)
 }
 
 /// One round of reads, at most `concurrency` at once.

@@ -171,6 +171,7 @@ async fn only_open_devices_are_read_again() {
         &config(Duration::from_secs(10)),
         &pacer,
         &queries(&["a", "b", "c", "d"]),
+        HashMap::new(),
         never(),
     )
     .await;
@@ -194,7 +195,7 @@ async fn without_wait_there_is_one_pass_and_pending_stays_pending() {
     let mut config = config(Duration::ZERO);
     config.wait = None;
     let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
-    let (found, passes) = poll(&config, &pacer, &queries(&["a"]), never()).await;
+    let (found, passes) = poll(&config, &pacer, &queries(&["a"]), HashMap::new(), never()).await;
     assert_eq!((passes, graph.reads("a")), (1, 1));
     assert_eq!(found[&0].state, "pending");
 }
@@ -204,7 +205,7 @@ async fn a_429_pauses_and_the_read_is_retried() {
     let graph = Scripted::new(&[("a", vec![Answer::Throttled, Answer::State("done")])]);
     let config = config(Duration::ZERO);
     let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
-    let (found, _) = poll(&config, &pacer, &queries(&["a"]), never()).await;
+    let (found, _) = poll(&config, &pacer, &queries(&["a"]), HashMap::new(), never()).await;
     assert_eq!(found[&0].state, "done");
     assert_eq!(graph.reads("a"), 2);
     assert_eq!(
@@ -214,4 +215,92 @@ async fn a_429_pauses_and_the_read_is_retried() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+}
+
+#[tokio::test]
+async fn regression_19_a_reset_that_ended_while_the_run_sent_is_not_read_again() {
+    let graph = Scripted::new(&[
+        ("a", vec![Answer::State("pending")]),
+        ("b", vec![Answer::State("done")]),
+    ]);
+    let config = config(Duration::ZERO);
+    let pacer = Arc::new(Pacer::new(graph.clone(), config.settings.clone()));
+    let ended = HashMap::from([(0, state::Found::own("done", ""))]);
+    let (found, passes) = poll(&config, &pacer, &queries(&["a", "b"]), ended, never()).await;
+    assert_eq!((graph.reads("a"), graph.reads("b")), (0, 1));
+    assert_eq!(
+        (found[&0].state.as_str(), found[&1].state.as_str()),
+        ("done", "done")
+    );
+    assert_eq!(passes, 1);
+}
+
+#[test]
+fn regression_19_passes_come_after_a_second_then_less_often_up_to_the_interval() {
+    use super::passes::pause_after;
+    let interval = Duration::from_secs(15);
+    let pauses: Vec<u64> = (1..=7)
+        .map(|p| pause_after(p, interval).as_secs())
+        .collect();
+    assert_eq!(pauses, [1, 2, 4, 8, 15, 15, 15]);
+}
+
+/// A run's succeeded row for `device`, sent when the scripted entries started.
+fn sent_row(device: &str) -> crate::report::ReportRow {
+    let mut row = super::tests::row(crate::report::Outcome::Succeeded, "", device);
+    row.started_at = "2026-11-22T02:00:00.500Z".into();
+    row
+}
+
+#[tokio::test(start_paused = true)]
+async fn regression_19_the_follower_keeps_what_ended_and_reads_open_resets_less_often() {
+    use super::follow::Follower;
+    let graph = Scripted::new(&[
+        (
+            "done-later",
+            vec![Answer::State("pending"), Answer::State("done")],
+        ),
+        ("failed", vec![Answer::State("failed")]),
+        ("open", vec![Answer::State("pending")]),
+    ]);
+    let pacer = Arc::new(Pacer::new(graph.clone(), config(Duration::ZERO).settings));
+    let follower = Follower::start(pacer.clone());
+    let tracker = follower.tracker();
+    for device in ["done-later", "failed", "open"] {
+        tracker.finished(&sent_row(device));
+    }
+    // A row without a reset sent is not followed.
+    tracker.finished(&super::tests::row(
+        crate::report::Outcome::Ineligible,
+        "x",
+        "never",
+    ));
+    // A minute of virtual time: reads at 2, 6, 14, 29, 44 and 59 s for the open one.
+    let start = tokio::time::Instant::now();
+    while tokio::time::Instant::now() - start < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut known = follower.finish().await;
+    assert_eq!(
+        graph.reads("done-later"),
+        2,
+        "read until it ended, then no more"
+    );
+    assert_eq!(graph.reads("failed"), 1);
+    assert_eq!(graph.reads("open"), 6, "2 s, then doubling up to 15 s");
+    let sent = state::sent_at("2026-11-22T02:00:00.500Z");
+    assert_eq!(known.len(), 2);
+    assert_eq!(
+        known.take("DONE-LATER", sent).map(|f| f.state),
+        Some("done".into())
+    );
+    assert_eq!(
+        known.take("failed", sent).map(|f| f.state),
+        Some("failed".into())
+    );
+    assert!(
+        known.take("open", sent).is_none(),
+        "an open reset is left to status"
+    );
+    assert_eq!(known.reads, 9);
 }

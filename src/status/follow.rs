@@ -1,0 +1,217 @@
+//! `run --follow` while the run still sends (issue 19): each reset Graph accepted is
+//! read in `deviceActionResults` a little after it left, and again later while it is
+//! open, beside the POSTs of the devices after it, through the run's own [`Pacer`] (one
+//! budget, one 429 pause). What ends (`done`, `failed`, ...) is kept; when the run is
+//! over, `status` reads only the devices still open, so following costs Graph's
+//! completion time and one read after the last POST instead of a second pass over
+//! every device.
+//!
+//! The follower reads at most [`FOLLOW_RATE`] a second, well inside what the reads'
+//! share of the budget leaves beside the run's own reads (a check before each POST,
+//! lookups): it never slows the resets.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::graph::GraphApi;
+use crate::pacing::Pacer;
+use crate::pacing::limiter::WindowLimiter;
+use crate::report::ReportRow;
+
+use super::state::{self, Found};
+
+/// The first read of a reset, after it left: Graph lists an action it took within a
+/// second or two; the device carries it out when it checks in.
+pub const FIRST_LOOK: Duration = Duration::from_secs(2);
+/// Follow reads per second at most while the run sends.
+pub const FOLLOW_RATE: f64 = 30.0;
+/// Follow reads out at once.
+const FOLLOW_READS: usize = 4;
+
+/// A reset the run sent and Graph accepted.
+#[derive(Debug, Clone)]
+struct Sent {
+    device_id: String,
+    sent_at: Option<SystemTime>,
+    platform: String,
+}
+
+/// What the follower learnt while the run sent: each reset that ended, by device.
+#[derive(Default)]
+pub struct Known {
+    /// By lower-case Intune id: the row's send time, and the state it ended in.
+    ended: HashMap<String, (Option<SystemTime>, Found)>,
+    /// Reads made.
+    pub reads: u64,
+}
+
+impl Known {
+    /// The ended state of the reset `device_id` sent at `sent_at`, if the follower saw
+    /// it end.
+    pub(super) fn take(&mut self, device_id: &str, sent_at: Option<SystemTime>) -> Option<Found> {
+        let key = device_id.to_ascii_lowercase();
+        match self.ended.get(&key) {
+            Some((at, _)) if *at == sent_at => self.ended.remove(&key).map(|(_, f)| f),
+            _ => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ended.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ended.is_empty()
+    }
+}
+
+/// Tells the follower of a finished row; clone it into whatever sees rows finish.
+#[derive(Clone)]
+pub struct Tracker {
+    sent: mpsc::UnboundedSender<Sent>,
+}
+
+impl Tracker {
+    /// A row the run just finished: followed when it holds a reset sent.
+    pub fn finished(&self, row: &ReportRow) {
+        if super::is_queried(row) {
+            let _ = self.sent.send(Sent {
+                device_id: row.device_id.clone(),
+                sent_at: state::sent_at(&row.started_at),
+                platform: row.platform.to_string(),
+            });
+        }
+    }
+}
+
+pub struct Follower {
+    tracker: Tracker,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Known>,
+}
+
+impl Follower {
+    /// Starts following on `pacer`, the run's.
+    pub fn start<G: GraphApi>(pacer: Arc<Pacer<G>>) -> Follower {
+        let (sent, rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(follow(pacer, rx, stopped));
+        Follower {
+            tracker: Tracker { sent },
+            stop,
+            task,
+        }
+    }
+
+    pub fn tracker(&self) -> Tracker {
+        self.tracker.clone()
+    }
+
+    /// Stops following (reads in flight are dropped: `status` reads those devices) and
+    /// hands over what ended.
+    pub async fn finish(self) -> Known {
+        self.stop.send_replace(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// One reset being followed.
+struct Followed {
+    sent: Sent,
+    /// Reads so far.
+    reads: u32,
+}
+
+async fn follow<G: GraphApi>(
+    pacer: Arc<Pacer<G>>,
+    mut rx: mpsc::UnboundedReceiver<Sent>,
+    mut stopped: watch::Receiver<bool>,
+) -> Known {
+    let mut known = Known::default();
+    let mut followed: HashMap<u64, Followed> = HashMap::new();
+    let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut next_id = 0u64;
+    let (read_tx, mut read_rx) = mpsc::unbounded_channel::<(u64, Option<Found>)>();
+    let slots = Arc::new(Semaphore::new(FOLLOW_READS));
+    let pace = Arc::new(WindowLimiter::new(
+        usize::MAX / 2,
+        Duration::from_secs(1),
+        FOLLOW_RATE,
+    ));
+    let mut reads = JoinSet::new();
+    let mut senders_open = true;
+    loop {
+        let next = due.peek().map(|Reverse((at, _))| *at);
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => break,
+            sent = rx.recv(), if senders_open => match sent {
+                Some(sent) => {
+                    next_id += 1;
+                    followed.insert(next_id, Followed { sent, reads: 0 });
+                    due.push(Reverse((Instant::now() + FIRST_LOOK, next_id)));
+                }
+                None => senders_open = false,
+            },
+            Some((id, found)) = read_rx.recv() => {
+                known.reads += 1;
+                let Some(f) = followed.get_mut(&id) else { continue };
+                match found {
+                    Some(found) if state::is_done(&found.state) || state::is_failure(&found.state) => {
+                        if let Some(f) = followed.remove(&id) {
+                            let key = f.sent.device_id.to_ascii_lowercase();
+                            known.ended.insert(key, (f.sent.sent_at, found));
+                        }
+                    }
+                    // Open, not listed yet, or unreadable now: again later, less often.
+                    _ => {
+                        f.reads += 1;
+                        due.push(Reverse((Instant::now() + again_after(f.reads), id)));
+                    }
+                }
+            }
+            _ = sleep_until(next), if next.is_some() => {
+                let Some(Reverse((_, id))) = due.pop() else { continue };
+                let Some(f) = followed.get(&id) else { continue };
+                let (pacer, pace, slots, done) = (pacer.clone(), pace.clone(), slots.clone(), read_tx.clone());
+                let sent = f.sent.clone();
+                reads.spawn(async move {
+                    let Ok(_slot) = slots.acquire_owned().await else { return };
+                    pace.acquire().await;
+                    let found = match pacer.action_results(&sent.device_id).await {
+                        Ok(actions) => {
+                            let mut found = state::select(&actions.results, sent.sent_at);
+                            found.user = actions.user_principal_name;
+                            found.meaning = super::codes::explain(&found.state, &found.error_code, &sent.platform);
+                            Some(found)
+                        }
+                        Err(_) => None,
+                    };
+                    let _ = done.send((id, found));
+                });
+                while reads.try_join_next().is_some() {}
+            }
+        }
+    }
+    reads.abort_all();
+    known
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// The wait before the next read of a reset still open after `reads` reads: doubling
+/// from [`FIRST_LOOK`] up to `status`'s pause between passes.
+fn again_after(reads: u32) -> Duration {
+    FIRST_LOOK
+        .saturating_mul(1 << reads.min(8))
+        .min(super::POLL_INTERVAL)
+}
