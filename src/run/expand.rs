@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use crate::error::CommandError;
 use crate::graph::GraphApi;
-use crate::pacing::workers::{Lost, Workers};
 use crate::pacing::{AbortReason, Failure};
 
 use super::ledger::{History, RowKey};
@@ -72,12 +71,8 @@ pub async fn expand<G: GraphApi>(
     let mut expansions: HashMap<RowKey, Expansion> = HashMap::new();
     let mut judged = Judged::default();
     let history = prepared.resumed.as_ref().and_then(|(_, h)| h.as_ref());
-    // Every listing goes out at once, through the one dispatcher, at the read budget
-    // (issue 19: 500 users were 500 round trips one after another).
-    let mut workers: Workers<(usize, Result<Vec<ManagedDevice>, Failure>)> =
-        Workers::new(config.settings.concurrency);
     let mut to_list = Vec::new();
-    let mut listed = Vec::new();
+    let mut targets = Vec::new();
     for (key, target, choice) in std::mem::take(&mut prepared.targets) {
         let (label, user) = match &target {
             Identity::Group(group) => (format!("group {group}"), None),
@@ -99,45 +94,15 @@ pub async fn expand<G: GraphApi>(
             );
             continue;
         }
-        let at = to_list.len();
-        let engine = engine.clone();
-        let listing = async move {
-            if engine.is_aborted() {
-                let stopped = Failure::new(
-                    crate::report::Outcome::NotAttempted,
-                    "run_aborted",
-                    "not listed: the reads stopped",
-                );
-                return (at, Err(stopped));
-            }
-            let found = match &target {
-                Identity::Group(group) => engine.group_listing(group).await,
-                Identity::Filter(f) => engine.filter_listing(f).await,
-                Identity::User(user) => engine.user_listing(user).await,
-                _ => Ok(Vec::new()),
-            };
-            (at, found)
-        };
-        let lost = move |how: Lost| {
-            let failure = Failure::new(
-                crate::report::Outcome::Failed,
-                "internal_error",
-                format!(
-                    "intune-reset failed while listing these devices ({}); nothing was sent for them",
-                    how.as_str()
-                ),
-            );
-            (at, Err(failure))
-        };
         to_list.push((key, choice, label, user));
-        listed.extend(workers.spawn(listing, lost).await);
+        targets.push(target);
     }
-    listed.extend(workers.finish().await);
+    // Every listing goes out at once (the one dispatcher, the read budget).
+    let listed = engine.list_targets(targets).await;
     if let Some(reason) = engine.abort_reason() {
         return Err(Ok(reason));
     }
-    listed.sort_by_key(|(at, _)| *at);
-    for ((key, choice, label, user), (_, found)) in to_list.into_iter().zip(listed) {
+    for ((key, choice, label, user), found) in to_list.into_iter().zip(listed) {
         let expanded = match found {
             Ok(devices) => {
                 judged.listed(&devices, choice);

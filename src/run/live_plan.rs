@@ -14,7 +14,7 @@ use crate::error::CommandError;
 use crate::graph::{GraphApi, SignedIn};
 use crate::pacing::Settings;
 use crate::pacing::workers::Workers;
-use crate::planner::{Assessment, LookupMode, PlanOptions, Planner, assess_all};
+use crate::planner::{Assessment, Identity, LookupMode, PlanOptions, Planner, assess_all};
 use crate::report::xlsx::{SheetFacts, XlsxReport};
 use crate::report::{ReportFormat, ReportRow, ReportWriter, RunStats, Summary};
 use crate::report::{report_path, write_summary_json};
@@ -56,9 +56,16 @@ pub async fn live_plan<G: GraphApi>(
     };
     let job = super::take_job(&config.files, &config.read, &config.targets)?;
     let mut lookups = 0u64;
-    assess_all(job.open()?, &mut Planner::new(options), &mut |_, a| {
-        if a.work.is_some() {
+    let mut targets = Vec::new();
+    assess_all(job.open()?, &mut Planner::new(options), &mut |file, a| {
+        if let Some(work) = &a.work {
             lookups += 1;
+            if matches!(
+                work.identity,
+                Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
+            ) {
+                targets.push((RowKey::new(file as u32, a.row.row), work.identity.clone()));
+            }
         }
     })?;
     let path = report_path(&config.report, &config.files, config.format);
@@ -84,6 +91,13 @@ pub async fn live_plan<G: GraphApi>(
         );
     }
     // The one dispatcher; a row whose task panics (a bug) is reported, never dropped.
+    // Users, groups and filters are listed side by side before any row is judged, as
+    // `run` lists them before its question.
+    let (keys, identities): (Vec<RowKey>, Vec<Identity>) = targets.into_iter().unzip();
+    let mut listings: std::collections::HashMap<RowKey, _> = keys
+        .into_iter()
+        .zip(engine.list_targets(identities).await)
+        .collect();
     let mut workers: Workers<(RowKey, ReportRow)> = Workers::new(config.settings.concurrency);
     let mut rows: Vec<(RowKey, ReportRow)> = Vec::new();
     let mut expansions: Vec<(String, u64)> = Vec::new();
@@ -102,25 +116,21 @@ pub async fn live_plan<G: GraphApi>(
             continue;
         };
         let items = match &work.identity {
-            crate::planner::Identity::User(_)
-            | crate::planner::Identity::Group(_)
-            | crate::planner::Identity::Filter(_) => {
-                let (label, user, found) = match &work.identity {
-                    crate::planner::Identity::Filter(f) => (
-                        format!("devices where {f}"),
-                        None,
-                        engine.filter_listing(f).await,
-                    ),
-                    crate::planner::Identity::Group(g) => {
-                        (format!("group {g}"), None, engine.group_listing(g).await)
-                    }
-                    crate::planner::Identity::User(u) => (
-                        format!("user {u}"),
-                        Some(u.clone()),
-                        engine.user_listing(u).await,
-                    ),
+            Identity::User(_) | Identity::Group(_) | Identity::Filter(_) => {
+                let (label, user) = match &work.identity {
+                    Identity::Filter(f) => (format!("devices where {f}"), None),
+                    Identity::Group(g) => (format!("group {g}"), None),
+                    Identity::User(u) => (format!("user {u}"), Some(u.clone())),
                     _ => continue,
                 };
+                // Listed above, in the first pass over the same bytes.
+                let found = listings.remove(&key).unwrap_or_else(|| {
+                    Err(crate::pacing::Failure::new(
+                        crate::report::Outcome::NotAttempted,
+                        "run_aborted",
+                        "not listed",
+                    ))
+                });
                 // Each device is judged by the facts its listing gave: a request per
                 // page, not one more per device (issue 19).
                 let found = found.map(|devices| {

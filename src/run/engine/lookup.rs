@@ -455,6 +455,56 @@ impl<G: GraphApi> Engine<G> {
     }
 }
 
+impl<G: GraphApi> Engine<G> {
+    /// The devices of each user, group or filter in `targets`, listed side by side
+    /// through the one dispatcher at the read budget (issue 19: 500 users were 500
+    /// round trips one after another), in the targets' order. Once the reads stop (a
+    /// missing permission), the targets not yet listed are `not_attempted`.
+    pub(in crate::run) async fn list_targets(
+        self: &std::sync::Arc<Self>,
+        targets: Vec<Identity>,
+    ) -> Vec<Result<Vec<ManagedDevice>, Failure>> {
+        let mut workers: Workers<(usize, Result<Vec<ManagedDevice>, Failure>)> =
+            Workers::new(self.pacer.settings.concurrency);
+        let mut listed = Vec::with_capacity(targets.len());
+        for (at, target) in targets.into_iter().enumerate() {
+            let engine = self.clone();
+            let listing = async move {
+                if engine.is_aborted() {
+                    let stopped = Failure::new(
+                        Outcome::NotAttempted,
+                        "run_aborted",
+                        "not listed: the reads stopped",
+                    );
+                    return (at, Err(stopped));
+                }
+                let found = match &target {
+                    Identity::Group(group) => engine.group_listing(group).await,
+                    Identity::Filter(f) => engine.filter_listing(f).await,
+                    Identity::User(user) => engine.user_listing(user).await,
+                    _ => Ok(Vec::new()),
+                };
+                (at, found)
+            };
+            let lost = move |how: Lost| {
+                let failure = Failure::new(
+                    Outcome::Failed,
+                    "internal_error",
+                    format!(
+                        "intune-reset failed while listing these devices ({}); nothing was sent for them",
+                        how.as_str()
+                    ),
+                );
+                (at, Err(failure))
+            };
+            listed.extend(workers.spawn(listing, lost).await);
+        }
+        listed.extend(workers.finish().await);
+        listed.sort_by_key(|(at, _)| *at);
+        listed.into_iter().map(|(_, found)| found).collect()
+    }
+}
+
 /// Adds a listed device once, by its Intune id in lower case.
 fn add_device(devices: &mut Vec<ManagedDevice>, mut device: ManagedDevice) {
     device.id = device.id.to_ascii_lowercase();
