@@ -3,7 +3,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
-cleanup() { [ -n "${simpid:-}" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"; }
+# `|| true`: under `set -e` a failing kill (the simulator already gone) would end the
+# trap before the folder is removed.
+cleanup() {
+  if [ -n "${simpid:-}" ]; then kill "$simpid" 2>/dev/null || true; wait "$simpid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="${CARGO_TARGET_DIR:-$root/target}/release/intune-reset"
@@ -23,16 +28,20 @@ start_sim() { # start_sim JOB [simulate flags...]
   local job=$1; shift
   "$bin" simulate --inventory "$job" "$@" > "$work/sim.out" 2> "$work/sim.err" &
   simpid=$!
-  for _ in $(seq 1 100); do
+  # A big inventory takes a few seconds to read: up to 60 s, unless the simulator exits.
+  for _ in $(seq 1 600); do
     url=$(head -1 "$work/sim.out" 2>/dev/null | sed -n 's/^listening on //p')
     [ -n "$url" ] && return 0
+    kill -0 "$simpid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "the simulator did not start" >&2; cat "$work/sim.err" >&2; exit 1
+  local flags="--inventory $job $*"
+  echo "the simulator did not start (intune-reset simulate ${flags:0:300}):" >&2
+  cat "$work/sim.err" >&2; exit 1
 }
 
-run_env() {
-  env AZURE_TENANT_ID=6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10 \
-      AZURE_CLIENT_ID=5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d \
-      AZURE_CLIENT_SECRET=benchmark-secret "$@"
-}
+# The simulator's tenant and an app registration it accepts (any non-empty secret).
+creds=(AZURE_TENANT_ID=6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10
+       AZURE_CLIENT_ID=5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+       AZURE_CLIENT_SECRET=benchmark-secret)
+run_env() { env "${creds[@]}" "$@"; }
