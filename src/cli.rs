@@ -337,7 +337,7 @@ struct PlanArgs {
     /// With --live: how lookups find devices (see `run --help`).
     #[arg(long, value_enum, default_value_t = run_args::LookupViaArg::Auto, requires = "live")]
     lookup_via: run_args::LookupViaArg,
-    /// With --live: reads per second at most [default: 90]
+    /// With --live: reads per second at most [default: 100]
     #[arg(long, value_name = "PER_SECOND", requires = "live")]
     read_rate: Option<f64>,
     /// With --live: devices read at once.

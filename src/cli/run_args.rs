@@ -92,7 +92,7 @@ pub(super) struct RunArgs {
     /// window this sustains about 9.75/s]
     #[arg(long, value_name = "PER_SECOND")]
     write_rate: Option<f64>,
-    /// Reads (lookups, verifications) per second at most [default: 90]
+    /// Reads (lookups, verifications) per second at most [default: 100]
     #[arg(long, value_name = "PER_SECOND")]
     read_rate: Option<f64>,
     /// Devices in flight at once.

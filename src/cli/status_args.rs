@@ -50,7 +50,7 @@ pub(super) struct StatusArgs {
     /// tenant it saved beside REPORT (REPORT.sim.json); no real tenant is touched.
     #[arg(long, conflicts_with_all = ["auth", "tenant", "client_id", "managed_identity_client_id", "graph_url", "authority_url"])]
     simulate: bool,
-    /// Reads per second at most [default: 90]
+    /// Reads per second at most [default: 100]
     #[arg(long, value_name = "PER_SECOND")]
     read_rate: Option<f64>,
     /// Devices read at once.
