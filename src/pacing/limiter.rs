@@ -19,9 +19,11 @@ use tokio::time::Instant;
 pub const WRITE_LIMIT: usize = 200;
 pub const ANY_LIMIT: usize = 2000;
 pub const WINDOW: Duration = Duration::from_secs(20);
-/// Added to the window: a request sent 20.0 s after another may arrive sooner than it.
-pub const WINDOW_MARGIN: Duration = Duration::from_millis(500);
-/// Default pace: 200 writes per 20.5 s is 9.76/s, so the window binds, not this.
+/// Added to the window: a request sent 20.0 s after another may arrive sooner than it
+/// (network jitter). A POST's send time is taken when it leaves, after the ledger's
+/// sync ([`WindowLimiter::restamp`]), so the margin covers the network alone.
+pub const WINDOW_MARGIN: Duration = Duration::from_millis(250);
+/// Default pace: 200 writes per 20.25 s is 9.88/s, so the window binds, not this.
 pub const DEFAULT_WRITE_RATE: f64 = 9.9;
 /// Reads go at the any-request budget's pace (2,000 per 20 s): the reads before a run's
 /// question (a user's or group's devices) take R / 100 s. Beside the writes, their share
@@ -75,7 +77,7 @@ impl WindowLimiter {
         }
     }
 
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self) -> Instant {
         acquire(&[self]).await
     }
 
@@ -96,6 +98,21 @@ impl WindowLimiter {
         if let Some(last) = state.sent.back().copied() {
             let next = last + self.interval;
             state.next_slot = Some(state.next_slot.map_or(next, |n| n.max(next)));
+        }
+    }
+
+    /// The request that took its slot at `was` leaves only now (after the ledger's
+    /// sync): its send time becomes `now`, so the window counts from when it really
+    /// left, not from when it was let through.
+    pub fn restamp(&self, was: Instant, now: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if now <= was {
+            return;
+        }
+        if let Some(at) = state.sent.iter().rposition(|t| *t == was) {
+            state.sent.remove(at);
+            let to = state.sent.partition_point(|t| *t <= now);
+            state.sent.insert(to, now);
         }
     }
 
@@ -130,7 +147,7 @@ impl WindowLimiter {
 /// check and the record happen under all the locks, so no limiter ever records a send
 /// at a time other than the real one. Callers pass limiters in one fixed order
 /// (specific first, then the any-request limiter), so the locks cannot deadlock.
-pub async fn acquire(limiters: &[&WindowLimiter]) {
+pub async fn acquire(limiters: &[&WindowLimiter]) -> Instant {
     loop {
         let wait_until = {
             let now = Instant::now();
@@ -148,7 +165,7 @@ pub async fn acquire(limiters: &[&WindowLimiter]) {
                 for (l, g) in limiters.iter().zip(guards.iter_mut()) {
                     l.record(g, now);
                 }
-                return;
+                return now;
             }
             free
         };
@@ -208,6 +225,20 @@ mod tests {
             took >= Duration::from_secs(10),
             "faster than the pace: {took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_leaves_late_counts_from_when_it_left() {
+        let limiter = WindowLimiter::new(2, Duration::from_secs(10), 0.0);
+        let start = Instant::now();
+        let first = limiter.acquire().await;
+        // The first request leaves 3 s after its slot (a slow disk sync before it).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        limiter.restamp(first, Instant::now());
+        limiter.acquire().await;
+        // The third waits for the window of the first's real departure: 13 s.
+        limiter.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(13));
     }
 
     #[tokio::test(start_paused = true)]

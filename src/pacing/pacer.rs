@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use crate::graph::{CallError, CallErrorKind, Connection, DeviceActions, GraphApi, Reply};
 use crate::report::Outcome;
 
@@ -24,6 +26,8 @@ pub struct Counters {
     pub throttled: AtomicU64,
     /// Resets whose answer was lost and that `deviceActionResults` proved done.
     pub confirmed_by_results: AtomicU64,
+    /// Reads sent a second time beside a slow first answer ([`Pacer::read_device`]).
+    pub hedged: AtomicU64,
 }
 
 /// Why a request sequence ended without an answer: data for a report row.
@@ -79,6 +83,10 @@ pub enum Step {
     Verify,
     Stop(Failure),
 }
+
+/// How long a device read may take before a second one goes beside it: Graph answers
+/// one device's record in well under a second.
+pub const HEDGE_AFTER: Duration = Duration::from_secs(2);
 
 /// Newly fetched tokens one call may have refused before the command stops.
 pub const MAX_TOKEN_RENEWALS: u32 = 3;
@@ -191,7 +199,9 @@ impl<G: GraphApi> Pacer<G> {
     /// Waits for the shared pause and a slot in the limiters. `after_abort`: this request
     /// finishes a device already in flight (settling a lost answer), so an abort does not
     /// stop it.
-    pub async fn gate(&self, write: bool, after_abort: bool) -> Result<(), Failure> {
+    /// Returns the instant the slot was taken: a write that leaves later gives it to
+    /// [`Self::departed`].
+    pub async fn gate(&self, write: bool, after_abort: bool) -> Result<Instant, Failure> {
         let stopped = || {
             Failure::new(
                 Outcome::NotAttempted,
@@ -206,38 +216,88 @@ impl<G: GraphApi> Pacer<G> {
             let waited = async {
                 self.cooldown.wait().await;
                 if write {
-                    acquire(&[&self.writes, &self.any]).await;
+                    acquire(&[&self.writes, &self.any]).await
                 } else {
-                    acquire(&[&self.reads, &self.any]).await;
+                    acquire(&[&self.reads, &self.any]).await
                 }
             };
-            if after_abort {
-                waited.await;
+            let slot = if after_abort {
+                waited.await
             } else {
                 // A slot is taken only when `acquire` returns, so dropping the wait
                 // takes none: a request waiting for the pause or its slot when the
                 // command stops is never sent.
                 let mut stop = self.stopped.subscribe();
-                tokio::select! {
-                    _ = waited => {}
+                let slot = tokio::select! {
+                    slot = waited => slot,
                     _ = stop.wait_for(|s| *s) => return Err(stopped()),
-                }
+                };
                 if self.is_aborted() {
                     return Err(stopped());
                 }
-            }
+                slot
+            };
             // A 429 may have arrived while this worker waited for its slot.
             if self.cooldown.until().is_none() {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(slot);
             }
         }
+    }
+
+    /// Right before a write leaves (after the ledger's sync, which may take a while):
+    /// a 429 that came meanwhile pauses it too, and a stop means it never leaves.
+    pub async fn before_departure(&self) -> Result<(), Failure> {
+        let mut stop = self.stopped.subscribe();
+        while self.cooldown.until().is_some() {
+            tokio::select! {
+                _ = self.cooldown.wait() => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            if self.is_aborted() {
+                return Err(Failure::new(
+                    Outcome::NotAttempted,
+                    "run_aborted",
+                    "the run stopped while this reset waited out Graph's pause; it was not sent",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The write let through at `slot` leaves now: the write and any-request windows
+    /// count it from now.
+    pub fn departed(&self, slot: Instant) {
+        let now = Instant::now();
+        self.writes.restamp(slot, now);
+        self.any.restamp(slot, now);
     }
 
     /// A read, retried (reads are idempotent) until it succeeds or fails for good.
     pub async fn read<'a, T>(
         &'a self,
         call: impl Fn(Connection) -> CallFuture<'a, T>,
+    ) -> Result<Reply<T>, Failure> {
+        self.read_hedged(call, None).await
+    }
+
+    /// One device's record read ([`Self::read`]), hedged: an answer that has not come
+    /// after [`HEDGE_AFTER`] gets a second, identical read beside it on a fresh
+    /// connection, and whichever answers first is taken (a read changes nothing, so two
+    /// cost only a request from the budget). One slow answer then holds its device for
+    /// two seconds, not for the whole `--timeout` (issue 19: a few slow answers left
+    /// devices waiting 30 s each).
+    pub async fn read_device<'a, T>(
+        &'a self,
+        call: impl Fn(Connection) -> CallFuture<'a, T>,
+    ) -> Result<Reply<T>, Failure> {
+        self.read_hedged(call, Some(HEDGE_AFTER)).await
+    }
+
+    async fn read_hedged<'a, T>(
+        &'a self,
+        call: impl Fn(Connection) -> CallFuture<'a, T>,
+        hedge: Option<Duration>,
     ) -> Result<Reply<T>, Failure> {
         let mut connection = Connection::Pooled;
         let mut renewals = 0;
@@ -257,7 +317,23 @@ impl<G: GraphApi> Pacer<G> {
                 ));
             }
             self.gate(false, true).await?;
-            let answer = call(connection).await;
+            let answer = match hedge {
+                Some(after) if after < self.settings.request_timeout => {
+                    let mut first = call(connection);
+                    tokio::select! {
+                        answer = &mut first => answer,
+                        _ = tokio::time::sleep(after) => {
+                            self.gate(false, true).await?;
+                            self.counters.hedged.fetch_add(1, Ordering::Relaxed);
+                            tokio::select! {
+                                answer = &mut first => answer,
+                                answer = call(Connection::Fresh) => answer,
+                            }
+                        }
+                    }
+                }
+                _ => call(connection).await,
+            };
             let refused = matches!(
                 &answer,
                 Err(e) if matches!(e.kind, CallErrorKind::Unauthorized | CallErrorKind::SignIn(_))
@@ -313,7 +389,7 @@ impl<G: GraphApi> Pacer<G> {
                 detail: "not read: the command stopped".into(),
             });
         }
-        self.read(|c| Box::pin(self.graph.action_results(id, c)))
+        self.read_device(|c| Box::pin(self.graph.action_results(id, c)))
             .await
             .map(|reply| reply.value)
             .map_err(|f| ReadFailure {
@@ -373,5 +449,123 @@ impl<G: GraphApi> Pacer<G> {
                 Step::Stop(Failure::from_error(Outcome::Failed, reason, error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::graph::{DevicePage, ManagedDevice, PageRequest};
+
+    /// A Graph whose first `hang` reads of a device never answer; later ones answer
+    /// at once.
+    #[derive(Clone)]
+    struct Hanging {
+        hang: usize,
+        reads: Arc<AtomicUsize>,
+    }
+
+    fn refused() -> CallError {
+        CallError {
+            message: "not in this fake".into(),
+            kind: CallErrorKind::Rejected,
+            status: Some(400),
+            code: None,
+            request_id: None,
+            client_request_id: "fake".into(),
+            retry_after: None,
+        }
+    }
+
+    impl GraphApi for Hanging {
+        async fn get_device(
+            &self,
+            _: &str,
+            _: &[&str],
+            _: Connection,
+        ) -> Result<Reply<ManagedDevice>, CallError> {
+            Err(refused())
+        }
+        async fn list_devices_page(
+            &self,
+            _: PageRequest,
+            _: Connection,
+        ) -> Result<Reply<DevicePage>, CallError> {
+            Err(refused())
+        }
+        async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+            Err(refused())
+        }
+        async fn action_results(
+            &self,
+            _: &str,
+            _: Connection,
+        ) -> Result<Reply<DeviceActions>, CallError> {
+            if self.reads.fetch_add(1, Ordering::SeqCst) < self.hang {
+                std::future::pending::<()>().await;
+            }
+            Ok(Reply {
+                value: DeviceActions::default(),
+                status: 200,
+                request_id: None,
+                client_request_id: "fake".into(),
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn regression_19_a_slow_device_read_gets_a_second_one_beside_it() {
+        let graph = Hanging {
+            hang: 1,
+            reads: Arc::default(),
+        };
+        let pacer = Pacer::new(graph.clone(), Settings::default().unlimited());
+        let start = Instant::now();
+        pacer.action_results("a").await.expect("read");
+        // Answered by the second read, sent HEDGE_AFTER after the first, not after the
+        // 30-second timeout.
+        assert_eq!(Instant::now() - start, HEDGE_AFTER);
+        assert_eq!(graph.reads.load(Ordering::SeqCst), 2);
+        assert_eq!(pacer.counters.hedged.load(Ordering::SeqCst), 1);
+        assert_eq!(pacer.counters.requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_past_its_gate_waits_out_a_pause_that_began_before_it_left() {
+        let graph = Hanging {
+            hang: 0,
+            reads: Arc::default(),
+        };
+        let pacer = Pacer::new(graph, Settings::default().unlimited());
+        pacer.gate(true, false).await.expect("a slot");
+        // A 429 with Retry-After: 3 reaches another worker while this one syncs its
+        // ledger line.
+        pacer.cooldown.throttled(Some(Duration::from_secs(3)));
+        let start = Instant::now();
+        pacer.before_departure().await.expect("not stopped");
+        assert!(Instant::now() - start >= Duration::from_secs(3));
+        // A stop during the pause: the write never leaves.
+        pacer.cooldown.throttled(Some(Duration::from_secs(3)));
+        let stopping = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            pacer.abort(AbortReason::Interrupted);
+        };
+        let (left, ()) = tokio::join!(pacer.before_departure(), stopping);
+        assert_eq!(left.map_err(|f| f.outcome), Err(Outcome::NotAttempted));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prompt_device_read_is_sent_once() {
+        let graph = Hanging {
+            hang: 0,
+            reads: Arc::default(),
+        };
+        let pacer = Pacer::new(graph.clone(), Settings::default().unlimited());
+        pacer.action_results("a").await.expect("read");
+        assert_eq!(graph.reads.load(Ordering::SeqCst), 1);
+        assert_eq!(pacer.counters.hedged.load(Ordering::SeqCst), 0);
     }
 }

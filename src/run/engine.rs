@@ -538,9 +538,10 @@ impl<G: GraphApi> Engine<G> {
             if sent.count >= self.pacer.settings.max_attempts {
                 return gave_up(sent.count, sent.last.take());
             }
-            if let Err(failure) = self.pacer.gate(true, false).await {
-                return failure.into();
-            }
+            let slot = match self.pacer.gate(true, false).await {
+                Ok(slot) => slot,
+                Err(failure) => return failure.into(),
+            };
             let recorded = SystemTime::now();
             if let Some(ledger) = &self.ledger {
                 let writer = ledger.clone();
@@ -553,9 +554,15 @@ impl<G: GraphApi> Engine<G> {
                     return self.unrecorded(ledger, e);
                 }
             }
+            // A 429 that came during the ledger's sync pauses this send too; a stop
+            // meanwhile means it never leaves (the row is then settled unchanged).
+            if let Err(failure) = self.pacer.before_departure().await {
+                return failure.into();
+            }
             sent.count += 1;
             self.pacer.counters.posts.fetch_add(1, Ordering::Relaxed);
             // The window counts from when the request leaves, after the ledger's sync.
+            self.pacer.departed(slot);
             let (posted, left) = (SystemTime::now(), tokio::time::Instant::now());
             let error = match self.pacer.graph.reset_passcode(id, connection).await {
                 Ok(reply) => {

@@ -55,7 +55,7 @@ impl<G: GraphApi> Engine<G> {
             Identity::Id(id) => {
                 let reply = self
                     .pacer
-                    .read(|c| Box::pin(self.pacer.graph.get_device(id, RULE_FIELDS, c)))
+                    .read_device(|c| Box::pin(self.pacer.graph.get_device(id, RULE_FIELDS, c)))
                     .await?;
                 reply.value
             }

@@ -65,7 +65,7 @@ impl<G: GraphApi> Engine<G> {
             parked(tokio::time::sleep(self.pacer.settings.verify_delay)).await;
             let reply = self
                 .pacer
-                .read(|c| Box::pin(self.pacer.graph.action_results(id, c)))
+                .read_device(|c| Box::pin(self.pacer.graph.action_results(id, c)))
                 .await
                 .map_err(|failure| ReadFailure {
                     outcome: failure.outcome,
