@@ -479,6 +479,9 @@ async fn serve_received(
         format!("{path}?{query}")
     };
     shared.observe(&ctx, method.as_str(), &logged_path, &outcome, None);
+    if let Some(log) = &shared.log {
+        log.written().await;
+    }
     // The network delay is the answer's way back: what reached the service is done by
     // then, which is what makes a lost answer dangerous.
     shared.latency().await;
