@@ -326,7 +326,10 @@ fn parse_time(text: &str) -> SystemTime {
 }
 
 /// With limits tighter than the client expects, 429s come; after each, no request
-/// arrives until its Retry-After has passed (allowing requests already on the wire).
+/// leaves until its Retry-After has passed. Requests already on their way when the 429
+/// was answered may still arrive inside the window, at most one per worker: on a loaded
+/// machine "on the way" can last longer than any fixed margin, so the test counts them
+/// instead of timing them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_is_sent_inside_an_announced_retry_after_window() {
     let dir = TempDir::new().unwrap();
@@ -359,7 +362,7 @@ async fn no_request_is_sent_inside_an_announced_retry_after_window() {
     let throttled: Vec<&serde_json::Value> =
         entries.iter().filter(|e| e["status"] == 429).collect();
     assert!(!throttled.is_empty(), "the tight limit produced 429s");
-    let on_the_wire = Duration::from_millis(60);
+    let workers = settings().concurrency;
     for t in &throttled {
         let at = parse_time(t["time"].as_str().unwrap());
         let wait: f64 = match &t["retry_after"] {
@@ -368,19 +371,24 @@ async fn no_request_is_sent_inside_an_announced_retry_after_window() {
             other => panic!("429 without Retry-After: {other}"),
         };
         let until = at + Duration::from_secs_f64(wait);
-        for e in &entries {
-            if e["kind"] == "token" {
-                continue;
-            }
-            let when = parse_time(e["time"].as_str().unwrap());
-            assert!(
-                !(when > at + on_the_wire && when < until),
-                "a request at {:?} inside the Retry-After window {:?}..{:?}",
-                e["time"],
-                t["time"],
-                until
-            );
-        }
+        let inside: Vec<&serde_json::Value> = entries
+            .iter()
+            .filter(|e| e["kind"] != "token")
+            .filter(|e| {
+                let when = parse_time(e["time"].as_str().unwrap());
+                when > at && when < until
+            })
+            .collect();
+        let seen: Vec<String> = inside
+            .iter()
+            .map(|e| format!("{} {} at {}", e["method"], e["kind"], e["time"]))
+            .collect();
+        assert!(
+            inside.len() <= workers,
+            "{} requests arrived inside the Retry-After window from {} ({wait} s), more than the {workers} that can be on their way: {seen:?}",
+            inside.len(),
+            t["time"],
+        );
     }
 }
 
