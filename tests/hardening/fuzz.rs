@@ -54,8 +54,42 @@ fn read(name: &str, bytes: &[u8]) -> Result<Read, TestCaseError> {
     read_path(&path)
 }
 
+/// Reads `text` written in `encoding`. A legacy code page is named, as `--encoding`
+/// names it: these properties are about recovering rows, and no detector can always
+/// tell the code page of a few accented words (a short "ééßé" list is as likely
+/// Windows-1252 as another page); the README sends such files to `--encoding`.
+fn read_encoded(name: &str, text: &str, encoding: Encoding) -> Result<Read, TestCaseError> {
+    let named = match encoding {
+        Encoding::Windows1252 => job::decode::TextEncoding::from_name("windows-1252"),
+        _ => None,
+    };
+    let dir = TempDir::new().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let path = dir.path().join(name);
+    std::fs::write(&path, encode(text, encoding))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    read_path_with(&path, named)
+}
+
 fn read_path(path: &Path) -> Result<Read, TestCaseError> {
-    let file = match job::open(path) {
+    read_path_with(path, None)
+}
+
+fn read_path_with(
+    path: &Path,
+    encoding: Option<job::decode::TextEncoding>,
+) -> Result<Read, TestCaseError> {
+    let options = job::ReadOptions {
+        encoding,
+        ..job::ReadOptions::default()
+    };
+    let opened = job::open_all(path, &options).and_then(|mut files| match files.len() {
+        1 => Ok(files.remove(0)),
+        n => Err(JobError::Unreadable {
+            path: path.display().to_string(),
+            why: format!("it is a ZIP archive of {n} job files"),
+        }),
+    });
+    let file = match opened {
         Ok(file) => file,
         Err(e) => {
             prop_assert!(e.to_string().contains(&path.display().to_string()));
@@ -366,7 +400,7 @@ proptest! {
         encoding in encoding(),
     ) {
         let text = json_document(&elements, shape)?;
-        let rows = rows_of(read("job.json", &encode(&text, encoding))?)?;
+        let rows = rows_of(read_encoded("job.json", &text, encoding)?)?;
         prop_assert_eq!(rows.len(), elements.len());
         for (i, (row, element)) in rows.iter().zip(&elements).enumerate() {
             prop_assert_eq!(row.row, i as u64 + 1);
@@ -404,7 +438,7 @@ proptest! {
         let bad = format!("{serial}{d}\"{open_name}{d}iOS");
         let at = text.find(&good).ok_or_else(|| TestCaseError::fail("record not found"))?;
         let text = format!("{}{bad}{}", &text[..at], &text[at + good.len()..]);
-        let rows = rows_of(read("job.csv", &encode(&text, encoding))?)?;
+        let rows = rows_of(read_encoded("job.csv", &text, encoding)?)?;
         prop_assert_eq!(rows.len(), expected.len());
         for (i, (row, (serial, _, line))) in rows.iter().zip(&expected).enumerate() {
             prop_assert_eq!(row.row, *line);
@@ -437,7 +471,7 @@ proptest! {
         let mut marked = elements.clone();
         marked[k] = serde_json::Value::from("__BROKEN__");
         let text = json_document(&marked, shape)?.replace("\"__BROKEN__\"", &element);
-        let rows = rows_of(read("job.json", &encode(&text, encoding))?)?;
+        let rows = rows_of(read_encoded("job.json", &text, encoding)?)?;
         prop_assert_eq!(rows.len(), elements.len());
         for (i, (row, original)) in rows.iter().zip(&elements).enumerate() {
             prop_assert_eq!(row.row, i as u64 + 1);
@@ -469,7 +503,7 @@ proptest! {
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, _)| i as u64 + 1)
             .collect();
-        match read("job.jsonl", &encode(&text, encoding))? {
+        match read_encoded("job.jsonl", &text, encoding)? {
             Read::Rows(rows) => {
                 let numbers: Vec<u64> = rows.iter().map(|r| r.row).collect();
                 prop_assert_eq!(numbers, expected);
