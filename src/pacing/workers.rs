@@ -142,6 +142,36 @@ impl<T: Send + 'static> Workers<T> {
     }
 }
 
+/// Runs `work` on every item, at most `concurrency` at once through [`Workers`], and
+/// gives the results in the items' order; an item whose task panics or is cancelled
+/// gives `lost(how)`.
+pub async fn in_order<I, T, Fut>(
+    items: impl IntoIterator<Item = I>,
+    concurrency: usize,
+    work: impl Fn(I) -> Fut,
+    lost: impl Fn(Lost) -> T + Clone + Send + 'static,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let mut workers: Workers<(usize, T)> = Workers::new(concurrency);
+    let mut done = Vec::new();
+    for (at, item) in items.into_iter().enumerate() {
+        let task = work(item);
+        let lost = lost.clone();
+        let fallback = move |how| (at, lost(how));
+        done.extend(
+            workers
+                .spawn(async move { (at, task.await) }, fallback)
+                .await,
+        );
+    }
+    done.extend(workers.finish().await);
+    done.sort_by_key(|(at, _)| *at);
+    done.into_iter().map(|(_, result)| result).collect()
+}
+
 /// Runs `wait` without holding this task's worker (a lost answer's settle window): the
 /// worker goes to the next device, and this task takes one again when `wait` is over.
 /// Outside [`Workers`] it simply runs `wait`.
@@ -198,6 +228,23 @@ mod tests {
                 (3, "done"),
                 (4, "done")
             ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_order_gives_the_items_results_in_their_order_whatever_ends_first() {
+        let work = |n: u64| async move {
+            // Later items end first.
+            tokio::time::sleep(Duration::from_millis(100 - n * 10)).await;
+            if n == 3 {
+                panic!("a bug");
+            }
+            Ok(n * 2)
+        };
+        let results = in_order(0..6u64, 4, work, Err).await;
+        assert_eq!(
+            results,
+            vec![Ok(0), Ok(2), Ok(4), Err(Lost::Panicked), Ok(8), Ok(10)]
         );
     }
 

@@ -11,7 +11,7 @@ use crate::rules::{Action, Judgement, Platform, verdict};
 
 use super::{End, Engine};
 use crate::pacing::Failure;
-use crate::pacing::workers::{Lost, Workers};
+use crate::pacing::workers::{Lost, in_order};
 
 /// What Graph's live facts said of a looked-up device, for the report.
 pub(in crate::run) struct Live {
@@ -389,44 +389,28 @@ impl<G: GraphApi> Engine<G> {
         // Each member's devices, read side by side through the one dispatcher (issue 19:
         // a group of 1,000 users was 1,000 round trips one after another), then joined
         // in the members' order.
-        let mut workers: Workers<(usize, Result<Vec<ManagedDevice>, Failure>)> =
-            Workers::new(self.pacer.settings.concurrency);
-        let mut found = Vec::new();
-        let members = users
-            .iter()
-            .map(|u| (u, true))
-            .chain(devices.iter().map(|d| (d, false)));
-        for (at, (member, is_user)) in members.enumerate() {
-            let (engine, member) = (self.clone(), member.clone());
-            let read = async move {
-                let listed = match is_user {
+        let mut members: Vec<(String, bool)> = users.iter().map(|u| (u.clone(), true)).collect();
+        members.extend(devices.iter().map(|d| (d.clone(), false)));
+        let read = |(member, is_user): (String, bool)| {
+            let engine = self.clone();
+            async move {
+                match is_user {
                     true => engine.user_listing(&member).await,
                     false => engine
                         .find(Column::AzureAdDeviceId, &member)
                         .await
                         .map(|d| vec![d])
                         .map_err(|end| end.failure),
-                };
-                (at, listed)
-            };
-            let lost = move |how: Lost| {
-                let failure = Failure::new(
-                    Outcome::Failed,
-                    "internal_error",
-                    format!(
-                        "intune-reset failed while listing a member's devices ({})",
-                        how.as_str()
-                    ),
-                );
-                (at, Err(failure))
-            };
-            found.extend(workers.spawn(read, lost).await);
-        }
-        found.extend(workers.finish().await);
-        found.sort_by_key(|(at, _)| *at);
+                }
+            }
+        };
+        let found = in_order(members, self.pacer.settings.concurrency, read, |how| {
+            Err(lost_listing(how, "a member's devices"))
+        })
+        .await;
         let mut ids: Vec<ManagedDevice> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (_, listed) in found {
+        for listed in found {
             match listed {
                 Ok(listed) => {
                     for mut d in listed {
@@ -464,45 +448,42 @@ impl<G: GraphApi> Engine<G> {
         self: &std::sync::Arc<Self>,
         targets: Vec<Identity>,
     ) -> Vec<Result<Vec<ManagedDevice>, Failure>> {
-        let mut workers: Workers<(usize, Result<Vec<ManagedDevice>, Failure>)> =
-            Workers::new(self.pacer.settings.concurrency);
-        let mut listed = Vec::with_capacity(targets.len());
-        for (at, target) in targets.into_iter().enumerate() {
+        let list = |target: Identity| {
             let engine = self.clone();
-            let listing = async move {
+            async move {
                 if engine.is_aborted() {
-                    let stopped = Failure::new(
+                    return Err(Failure::new(
                         Outcome::NotAttempted,
                         "run_aborted",
                         "not listed: the reads stopped",
-                    );
-                    return (at, Err(stopped));
+                    ));
                 }
-                let found = match &target {
+                match &target {
                     Identity::Group(group) => engine.group_listing(group).await,
                     Identity::Filter(f) => engine.filter_listing(f).await,
                     Identity::User(user) => engine.user_listing(user).await,
                     _ => Ok(Vec::new()),
-                };
-                (at, found)
-            };
-            let lost = move |how: Lost| {
-                let failure = Failure::new(
-                    Outcome::Failed,
-                    "internal_error",
-                    format!(
-                        "intune-reset failed while listing these devices ({}); nothing was sent for them",
-                        how.as_str()
-                    ),
-                );
-                (at, Err(failure))
-            };
-            listed.extend(workers.spawn(listing, lost).await);
-        }
-        listed.extend(workers.finish().await);
-        listed.sort_by_key(|(at, _)| *at);
-        listed.into_iter().map(|(_, found)| found).collect()
+                }
+            }
+        };
+        in_order(targets, self.pacer.settings.concurrency, list, |how| {
+            Err(lost_listing(how, "these devices"))
+        })
+        .await
     }
+}
+
+/// A listing whose task failed (a bug): its row's failure; nothing it would have
+/// listed is acted on.
+fn lost_listing(how: Lost, what: &str) -> Failure {
+    Failure::new(
+        Outcome::Failed,
+        "internal_error",
+        format!(
+            "intune-reset failed while listing {what} ({}); nothing was sent for them",
+            how.as_str()
+        ),
+    )
 }
 
 /// Adds a listed device once, by its Intune id in lower case.
