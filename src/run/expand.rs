@@ -74,12 +74,8 @@ pub async fn expand<G: GraphApi>(
     let mut to_list = Vec::new();
     let mut targets = Vec::new();
     for (key, target, choice) in std::mem::take(&mut prepared.targets) {
-        let (label, user) = match &target {
-            Identity::Group(group) => (format!("group {group}"), None),
-            Identity::Filter(f) if f == "*" => ("all devices".to_owned(), None),
-            Identity::Filter(f) => (format!("devices where {f}"), None),
-            Identity::User(user) => (format!("user {user}"), Some(user.clone())),
-            _ => continue,
+        let Some((label, user)) = target_label(&target) else {
+            continue;
         };
         if let Some(devices) = prepared.recorded_expansions.remove(&key) {
             judged.recorded(key, &devices, history, &mut prepared.counts);
@@ -177,6 +173,19 @@ pub async fn expand<G: GraphApi>(
     }
     prepared.expansions = expansions;
     Ok(())
+}
+
+/// How a user, group or filter row is named in the question, the report and the
+/// ledger (`user ada@contoso.com`, `group Sales`, `all devices`), and the user, for a
+/// user row; `None` for a row that names a device.
+pub(super) fn target_label(target: &Identity) -> Option<(String, Option<String>)> {
+    match target {
+        Identity::Group(group) => Some((format!("group {group}"), None)),
+        Identity::Filter(f) if f == "*" => Some(("all devices".to_owned(), None)),
+        Identity::Filter(f) => Some((format!("devices where {f}"), None)),
+        Identity::User(user) => Some((format!("user {user}"), Some(user.clone()))),
+        _ => None,
+    }
 }
 
 /// The devices of users, groups and filters as the question counts them.

@@ -117,11 +117,8 @@ pub async fn live_plan<G: GraphApi>(
         };
         let items = match &work.identity {
             Identity::User(_) | Identity::Group(_) | Identity::Filter(_) => {
-                let (label, user) = match &work.identity {
-                    Identity::Filter(f) => (format!("devices where {f}"), None),
-                    Identity::Group(g) => (format!("group {g}"), None),
-                    Identity::User(u) => (format!("user {u}"), Some(u.clone())),
-                    _ => continue,
+                let Some((label, user)) = super::expand::target_label(&work.identity) else {
+                    continue;
                 };
                 // Listed above, in the first pass over the same bytes.
                 let found = listings.remove(&key).unwrap_or_else(|| {

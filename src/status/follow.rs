@@ -137,7 +137,7 @@ async fn follow<G: GraphApi>(
     let mut followed: HashMap<u64, Followed> = HashMap::new();
     let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut next_id = 0u64;
-    let (read_tx, mut read_rx) = mpsc::unbounded_channel::<(u64, Option<Found>)>();
+    let (read_tx, mut read_rx) = mpsc::unbounded_channel::<(u64, Found)>();
     let slots = Arc::new(Semaphore::new(FOLLOW_READS));
     let pace = Arc::new(WindowLimiter::new(
         usize::MAX / 2,
@@ -161,18 +161,15 @@ async fn follow<G: GraphApi>(
             Some((id, found)) = read_rx.recv() => {
                 known.reads += 1;
                 let Some(f) = followed.get_mut(&id) else { continue };
-                match found {
-                    Some(found) if state::is_done(&found.state) || state::is_failure(&found.state) => {
-                        if let Some(f) = followed.remove(&id) {
-                            let key = f.sent.device_id.to_ascii_lowercase();
-                            known.ended.insert(key, (f.sent.sent_at, found));
-                        }
+                if state::is_done(&found.state) || state::is_failure(&found.state) {
+                    if let Some(f) = followed.remove(&id) {
+                        let key = f.sent.device_id.to_ascii_lowercase();
+                        known.ended.insert(key, (f.sent.sent_at, found));
                     }
+                } else {
                     // Open, not listed yet, or unreadable now: again later, less often.
-                    _ => {
-                        f.reads += 1;
-                        due.push(Reverse((Instant::now() + again_after(f.reads), id)));
-                    }
+                    f.reads += 1;
+                    due.push(Reverse((Instant::now() + again_after(f.reads), id)));
                 }
             }
             _ = sleep_until(next), if next.is_some() => {
@@ -183,15 +180,9 @@ async fn follow<G: GraphApi>(
                 reads.spawn(async move {
                     let Ok(_slot) = slots.acquire_owned().await else { return };
                     pace.acquire().await;
-                    let found = match pacer.action_results(&sent.device_id).await {
-                        Ok(actions) => {
-                            let mut found = state::select(&actions.results, sent.sent_at);
-                            found.user = actions.user_principal_name;
-                            found.meaning = super::codes::explain(&found.state, &found.error_code, &sent.platform);
-                            Some(found)
-                        }
-                        Err(_) => None,
-                    };
+                    let found =
+                        super::passes::read_state(&pacer, &sent.device_id, sent.sent_at, &sent.platform)
+                            .await;
                     let _ = done.send((id, found));
                 });
                 while reads.try_join_next().is_some() {}

@@ -75,6 +75,35 @@ pub(super) async fn poll<G: GraphApi>(
     (found, passes)
 }
 
+/// One device's state now: the run's reset among its `deviceActionResults` (sent at
+/// `sent_at`), with its user and what a bad ending means on `platform`; a read that
+/// failed is a state of this module's own. `status`'s passes and `run --follow`'s reads
+/// while the run sends both read through it.
+pub(super) async fn read_state<G: GraphApi>(
+    pacer: &Pacer<G>,
+    id: &str,
+    sent_at: Option<std::time::SystemTime>,
+    platform: &str,
+) -> Found {
+    let mut found = match pacer.action_results(id).await {
+        Ok(actions) => {
+            let mut found = state::select(&actions.results, sent_at);
+            found.user = actions.user_principal_name;
+            found
+        }
+        Err(failure) => {
+            let word = match failure.outcome {
+                Outcome::NotFound => state::DEVICE_NOT_FOUND,
+                Outcome::NotAttempted => state::NOT_CHECKED,
+                _ => state::READ_FAILED,
+            };
+            Found::own(word, failure.detail)
+        }
+    };
+    found.meaning = super::codes::explain(&found.state, &found.error_code, platform);
+    found
+}
+
 /// The pause after pass `passes` (1, 2, ...): a second, doubling up to `interval`. A
 /// reset Graph carries out at once is seen soon after; one that waits for its device
 /// to check in is read every `interval` after the first few passes.
@@ -96,25 +125,7 @@ async fn read_pass<G: GraphApi>(
         let pacer = pacer.clone();
         let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
         let platform = q.platform.clone();
-        let read = async move {
-            let mut found = match pacer.action_results(&id).await {
-                Ok(actions) => {
-                    let mut found = state::select(&actions.results, sent_at);
-                    found.user = actions.user_principal_name;
-                    found
-                }
-                Err(failure) => {
-                    let word = match failure.outcome {
-                        Outcome::NotFound => state::DEVICE_NOT_FOUND,
-                        Outcome::NotAttempted => state::NOT_CHECKED,
-                        _ => state::READ_FAILED,
-                    };
-                    Found::own(word, failure.detail)
-                }
-            };
-            found.meaning = super::codes::explain(&found.state, &found.error_code, &platform);
-            (ordinal, found)
-        };
+        let read = async move { (ordinal, read_state(&pacer, &id, sent_at, &platform).await) };
         // A read task that panics (a bug) leaves its row a state that says so.
         let lost = move |how: crate::pacing::workers::Lost| {
             (
