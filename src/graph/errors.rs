@@ -266,6 +266,22 @@ pub struct CallError {
     pub retry_after: Option<Duration>,
 }
 
+#[cfg(test)]
+impl CallError {
+    /// A 400 a test fake answers to what it does not serve.
+    pub(crate) fn not_in_fake() -> CallError {
+        CallError {
+            message: "not in this fake".into(),
+            kind: CallErrorKind::Rejected,
+            status: Some(400),
+            code: None,
+            request_id: None,
+            client_request_id: "fake".into(),
+            retry_after: None,
+        }
+    }
+}
+
 impl CallError {
     /// True when the request may have reached Graph and taken effect without us
     /// learning it; the runner then reads `deviceActionResults` before re-sending a

@@ -323,11 +323,18 @@ impl<G: GraphApi> Pacer<G> {
                     tokio::select! {
                         answer = &mut first => answer,
                         _ = tokio::time::sleep(after) => {
-                            self.gate(false, true).await?;
-                            self.counters.hedged.fetch_add(1, Ordering::Relaxed);
+                            // The first answer may still come while the second read
+                            // waits for its slot (or a pause): then none is sent.
                             tokio::select! {
                                 answer = &mut first => answer,
-                                answer = call(Connection::Fresh) => answer,
+                                slot = self.gate(false, true) => {
+                                    slot?;
+                                    self.counters.hedged.fetch_add(1, Ordering::Relaxed);
+                                    tokio::select! {
+                                        answer = &mut first => answer,
+                                        answer = call(Connection::Fresh) => answer,
+                                    }
+                                }
                             }
                         }
                     }
@@ -468,18 +475,6 @@ mod tests {
         reads: Arc<AtomicUsize>,
     }
 
-    fn refused() -> CallError {
-        CallError {
-            message: "not in this fake".into(),
-            kind: CallErrorKind::Rejected,
-            status: Some(400),
-            code: None,
-            request_id: None,
-            client_request_id: "fake".into(),
-            retry_after: None,
-        }
-    }
-
     impl GraphApi for Hanging {
         async fn get_device(
             &self,
@@ -487,17 +482,17 @@ mod tests {
             _: &[&str],
             _: Connection,
         ) -> Result<Reply<ManagedDevice>, CallError> {
-            Err(refused())
+            Err(CallError::not_in_fake())
         }
         async fn list_devices_page(
             &self,
             _: PageRequest,
             _: Connection,
         ) -> Result<Reply<DevicePage>, CallError> {
-            Err(refused())
+            Err(CallError::not_in_fake())
         }
         async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
-            Err(refused())
+            Err(CallError::not_in_fake())
         }
         async fn action_results(
             &self,

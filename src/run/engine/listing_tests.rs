@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use crate::graph::groups::{Member, MembersPage};
 use crate::graph::{
-    CallError, CallErrorKind, Connection, DeviceActions, DevicePage, GraphApi, ManagedDevice,
-    PageRequest, Reply,
+    CallError, Connection, DeviceActions, DevicePage, GraphApi, ManagedDevice, PageRequest, Reply,
 };
 use crate::pacing::Settings;
 
@@ -34,18 +33,6 @@ fn reply<T>(value: T) -> Reply<T> {
     }
 }
 
-fn refused() -> CallError {
-    CallError {
-        message: "not in this fake".into(),
-        kind: CallErrorKind::Rejected,
-        status: Some(400),
-        code: None,
-        request_id: None,
-        client_request_id: "fake".into(),
-        retry_after: None,
-    }
-}
-
 impl GraphApi for Directory {
     async fn get_device(
         &self,
@@ -53,7 +40,7 @@ impl GraphApi for Directory {
         _: &[&str],
         _: Connection,
     ) -> Result<Reply<ManagedDevice>, CallError> {
-        Err(refused())
+        Err(CallError::not_in_fake())
     }
 
     async fn list_devices_page(
@@ -62,7 +49,7 @@ impl GraphApi for Directory {
         _: Connection,
     ) -> Result<Reply<DevicePage>, CallError> {
         let PageRequest::User { user, .. } = request else {
-            return Err(refused());
+            return Err(CallError::not_in_fake());
         };
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
@@ -91,7 +78,7 @@ impl GraphApi for Directory {
     }
 
     async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
-        Err(refused())
+        Err(CallError::not_in_fake())
     }
 
     async fn action_results(
@@ -99,7 +86,7 @@ impl GraphApi for Directory {
         _: &str,
         _: Connection,
     ) -> Result<Reply<DeviceActions>, CallError> {
-        Err(refused())
+        Err(CallError::not_in_fake())
     }
 
     async fn group_members_page(
