@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/intune-reset"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/intune-reset"
 
 # A realistic admin-center-style export: every platform, ~1% duplicates, ~0.5% broken rows.
 python3 - "$rows" "$work/devices.csv" <<'PY'

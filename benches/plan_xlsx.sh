@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/intune-reset"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/intune-reset"
 
 # The workbook is written with Python's zipfile and the SpreadsheetML parts Excel
 # itself writes (no library needed).

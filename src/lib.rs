@@ -35,6 +35,8 @@
 //! - [`own_file`]: files that must be the runner's own (passcodes, locks): never
 //!   written through a link or into another user's file.
 //! - [`paths`]: the files a command names never name the same file.
+//! - [`spill`]: the per-device indexes (duplicates, claims, the report's order) that
+//!   keep a few thousand entries in memory and the rest in a temporary file.
 //! - [`until`]: how a wait is told: until when (UTC) and how long is left.
 //! - [`version`]: OS version parsing.
 
@@ -53,6 +55,7 @@ pub mod rules;
 pub mod rules_command;
 pub mod run;
 pub mod sim;
+pub mod spill;
 pub mod status;
 pub mod until;
 pub mod version;

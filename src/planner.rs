@@ -5,9 +5,7 @@
 //! row, never a command.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
@@ -15,6 +13,7 @@ use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Judgement, Platform, open_platforms, verdict};
+use crate::spill::{Holder, SpillMap};
 
 /// `--lookup`: when to ask Graph for a device's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,43 +78,19 @@ pub const MAX_VALUE_LEN: usize = 512;
 /// How much of a value the report echoes.
 const ECHO_LEN: usize = 256;
 
-/// Identities seen so far, by 64-bit hash, pointing at the row that claimed them: the
-/// one structure that grows with the job (17 to 34 bytes per distinct device). It is
-/// split into 256 shards by the hash's top byte, so growing never doubles the whole
-/// table at once (a single table's resize briefly holds old and new: +50% peak).
-/// A false duplicate needs two different identities with equal SipHash-1-3 values:
-/// about 3 in 10^8 for a million devices.
-struct SeenIndex {
-    shards: Vec<HashMap<u64, u64, BuildHasherDefault<PassThrough>>>,
-}
-
-impl Default for SeenIndex {
-    fn default() -> Self {
-        SeenIndex {
-            shards: (0..256).map(|_| HashMap::default()).collect(),
-        }
-    }
-}
-
-impl SeenIndex {
-    /// The earlier row holding `key`, or `None` after recording `here` for it.
-    fn claim(&mut self, key: u64, here: u64) -> Option<u64> {
-        match self.shards[(key >> 56) as usize].entry(key) {
-            Entry::Occupied(e) => Some(*e.get()),
-            Entry::Vacant(e) => {
-                e.insert(here);
-                None
-            }
-        }
-    }
-}
-
 pub struct Planner {
     options: PlanOptions,
     sources: Vec<String>,
     /// Per file: its Intune id column's header, once a row needed it.
     id_headers: Vec<Option<std::sync::Arc<str>>>,
-    seen: SeenIndex,
+    /// Identities seen so far, by 64-bit hash, and the row that claimed each: the
+    /// one structure that grows with the job, flat in memory ([`SpillMap`]). A false
+    /// duplicate needs two identities with equal SipHash-1-3 values: about 3 in 10^8
+    /// for a million devices.
+    seen: SpillMap,
+    /// The index's temporary file could not be read back: [`assess_all`] stops the
+    /// command before anything is sent.
+    broken: Option<std::io::Error>,
 }
 
 impl Planner {
@@ -124,7 +99,8 @@ impl Planner {
             options,
             sources: Vec::new(),
             id_headers: Vec::new(),
-            seen: SeenIndex::default(),
+            seen: SpillMap::default(),
+            broken: None,
         }
     }
 
@@ -206,7 +182,7 @@ impl Planner {
                 // lookups end), and that row, retried, must not be taken for its
                 // duplicate. Neither is ever overwritten: its words are the history.
                 if carried.outcome != Outcome::Duplicate {
-                    self.seen.claim(key, pack(file, assessment.row.row));
+                    self.claim(key, file, assessment.row.row);
                 }
                 assessment.row.outcome = carried.outcome;
                 assessment.row.reason = carried.reason.into();
@@ -227,20 +203,21 @@ impl Planner {
         id_header: Option<std::sync::Arc<str>>,
     ) -> Assessment {
         let lookup_allowed = self.options.lookup != LookupMode::Never;
-        let missing = |mut row: ReportRow, column: Column, platform: Option<Platform>| {
-            if lookup_allowed {
-                row.outcome = Outcome::Planned;
-                row.reason = "lookup_required".into();
-                row.detail = match &identity {
+        // The file's facts cannot judge the row (`fact` says why): the device's live
+        // facts will, read from Graph, unless --lookup never forbids it.
+        let to_graph = |mut row: ReportRow, fact: String, platform: Option<Platform>| {
+            row.outcome = Outcome::Planned;
+            row.reason = "lookup_required".into();
+            row.detail = match &identity {
                     Identity::Lookup { column: by, value } => format!(
                         "the device is found by {} '{}'; its platform facts ({}) are read from Graph and judged before acting",
                         names.name(*by),
                         echo(value),
-                        missing_fact(fields, names, column)
+                        fact
                     ),
                     Identity::Id(_) => format!(
                         "{}: the device's facts are read from Graph and judged before acting",
-                        missing_fact(fields, names, column)
+                        fact
                     ),
                     Identity::User(user) => format!(
                         "the row names only the user '{}': each of the user's Intune devices is read from Graph, judged by its live facts and reported on its own row",
@@ -256,32 +233,35 @@ impl Planner {
                     ),
                 }
                 .into();
-                let work = Work {
-                    identity: identity.clone(),
-                    choice,
-                    action: None,
-                    platform,
-                    lookup: true,
-                    id_header: id_header.clone(),
-                };
-                Assessment {
-                    row,
-                    work: Some(work),
-                }
-            } else {
-                let reason = match column {
-                    Column::OsVersion => "missing_os_version",
-                    Column::DeviceType => "missing_device_type",
-                    Column::DeviceEnrollmentType => "missing_enrollment_type",
-                    Column::Platform => "contradictory_platform",
-                    _ => "missing_operating_system",
-                };
-                let detail = format!(
-                    "{}, and --lookup never forbids reading it from Graph",
-                    missing_fact(fields, names, column)
-                );
-                invalid(row, reason, detail)
+            let work = Work {
+                identity: identity.clone(),
+                choice,
+                action: None,
+                platform,
+                lookup: true,
+                id_header: id_header.clone(),
+            };
+            Assessment {
+                row,
+                work: Some(work),
             }
+        };
+        let missing = |row: ReportRow, column: Column, platform: Option<Platform>| {
+            if lookup_allowed {
+                return to_graph(row, missing_fact(fields, names, column), platform);
+            }
+            let reason = match column {
+                Column::OsVersion => "missing_os_version",
+                Column::DeviceType => "missing_device_type",
+                Column::DeviceEnrollmentType => "missing_enrollment_type",
+                Column::Platform => "contradictory_platform",
+                _ => "missing_operating_system",
+            };
+            let detail = format!(
+                "{}, and --lookup never forbids reading it from Graph",
+                missing_fact(fields, names, column)
+            );
+            invalid(row, reason, detail)
         };
         let (platform, action, rule) = match verdict(fields, choice) {
             Judgement::Missing { column, platform } => {
@@ -290,22 +270,43 @@ impl Planner {
                 }
                 return missing(row, column, platform);
             }
+            // A word or a version the rules cannot read (an export's `MacMDM`, a
+            // hybrid-joined `Windows 10 Enterprise`, a version such as `unknown`): the
+            // tenant's facts judge the device, as for a missing fact (issue 19).
             Judgement::Unrecognised { column, value } => {
-                let detail = format!(
+                let fact = format!(
                     "column '{}': '{}' is not a platform this tool knows (see `intune-reset rules`)",
                     names.name(column),
                     echo(&value)
                 );
-                return invalid(row, "unrecognised_platform", detail);
+                if lookup_allowed {
+                    return to_graph(row, fact, None);
+                }
+                return invalid(
+                    row,
+                    "unrecognised_platform",
+                    format!(
+                        "{fact}, and --lookup never forbids reading the device's own from Graph"
+                    ),
+                );
             }
             Judgement::UnreadableVersion { platform } => {
                 row.platform = platform.as_str().into();
-                let detail = format!(
+                let fact = format!(
                     "column '{}': '{}' is not a version number",
                     names.name(Column::OsVersion),
                     echo(fields.get(Column::OsVersion).unwrap_or(""))
                 );
-                return invalid(row, "unreadable_os_version", detail);
+                if lookup_allowed {
+                    return to_graph(row, fact, Some(platform));
+                }
+                return invalid(
+                    row,
+                    "unreadable_os_version",
+                    format!(
+                        "{fact}, and --lookup never forbids reading the device's own from Graph"
+                    ),
+                );
             }
             Judgement::Ineligible {
                 platform,
@@ -381,10 +382,25 @@ impl Planner {
         }
     }
 
+    /// The row that claimed `key` before, or `None` after recording this one.
+    fn claim(&mut self, key: u64, file: usize, row: u64) -> Option<Holder> {
+        let here = Holder {
+            file: file as u32,
+            row,
+            sub: 0,
+        };
+        match self.seen.claim(key, here) {
+            Ok(earlier) => earlier,
+            Err(e) => {
+                self.broken.get_or_insert(e);
+                None
+            }
+        }
+    }
+
     fn dedupe(&mut self, file: usize, key: u64, assessment: &mut Assessment) {
-        let here = pack(file, assessment.row.row);
-        if let Some(earlier) = self.seen.claim(key, here) {
-            let (earlier_file, earlier_row) = unpack(earlier);
+        if let Some(earlier) = self.claim(key, file, assessment.row.row) {
+            let (earlier_file, earlier_row) = (earlier.file as usize, earlier.row);
             let whose = if earlier_file == file {
                 format!("row {earlier_row}")
             } else {
@@ -737,32 +753,6 @@ fn identity_key(identity: &Identity) -> u64 {
     hasher.finish()
 }
 
-fn pack(file: usize, row: u64) -> u64 {
-    ((file as u64) << 48) | (row & 0xFFFF_FFFF_FFFF)
-}
-
-fn unpack(v: u64) -> (usize, u64) {
-    ((v >> 48) as usize, v & 0xFFFF_FFFF_FFFF)
-}
-
-/// The keys are already hashes.
-#[derive(Default)]
-pub struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// A job file, opened and checked, with the action its document sets.
 pub struct OpenedJob {
     pub file: JobFile,
@@ -826,6 +816,9 @@ pub fn assess_all(
             let assessment = planner.assess(index, &names, action, job_row);
             each(index, assessment)
         })?;
+        if let Some(e) = planner.broken.take() {
+            return Err(JobError::Index(e.to_string()));
+        }
         summary.rows = stats.rows;
         summary.blank_lines = stats.blank_lines;
         files.push(summary);

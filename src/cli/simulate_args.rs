@@ -75,7 +75,8 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_name = "KIND[:COUNT]", value_parser = sim::parse_token_fault)]
     token_fault: Vec<(sim::TokenFault, usize)>,
     /// An Entra group: NAME=MEMBER,MEMBER (a member with @ is a user's UPN, any other
-    /// an Entra device id); repeatable.
+    /// an Entra device id), or NAME=@FILE with the members in FILE, one per line or
+    /// comma-separated; repeatable.
     #[arg(long, value_name = "NAME=MEMBERS", value_parser = sim::groups::SimGroup::parse)]
     group: Vec<sim::groups::SimGroup>,
     /// Group reads answer 403, as without GroupMember.Read.All.

@@ -66,6 +66,9 @@ pub enum JobError {
     Io { path: String, message: String },
     #[error("cannot use job file {path}: {why}")]
     Unreadable { path: String, why: String },
+    /// The planner's index of the devices seen (a temporary file) could not be read back.
+    #[error("cannot read back the temporary index of the devices this job names: {0}")]
+    Index(String),
 }
 
 /// Why a row could not even be read as a device.

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 pub const WRITE_LIMIT: usize = 200;
 pub const ANY_LIMIT: usize = 2000;
 pub const WINDOW: Duration = Duration::from_secs(20);
+/// A limit no window reaches (`--unthrottled`): its limiter keeps no send times, so a
+/// run against a simulator with limits off holds no memory per request.
+pub const UNLIMITED: usize = usize::MAX / 2;
 /// Added to the window: a request sent 20.0 s after another may arrive sooner than it
 /// (network jitter). A POST's send time is taken when it leaves, after the ledger's
 /// sync ([`WindowLimiter::restamp`]), so the margin covers the network alone.
@@ -86,6 +89,9 @@ impl WindowLimiter {
     /// limiter had let them through: another process's sends, read from its record.
     pub fn prime(&self, times: &[Instant]) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.limit >= UNLIMITED {
+            return;
+        }
         let mut all: Vec<Instant> = state
             .sent
             .iter()
@@ -126,9 +132,11 @@ impl WindowLimiter {
     }
 
     fn record(&self, state: &mut State, now: Instant) {
-        state.sent.push_back(now);
-        if state.sent.len() > self.limit {
-            state.sent.pop_front();
+        if self.limit < UNLIMITED {
+            state.sent.push_back(now);
+            if state.sent.len() > self.limit {
+                state.sent.pop_front();
+            }
         }
         // From the slot this request was due at, when it is at most one interval late
         // (the timer wakes up to a millisecond after it was asked to): the pace keeps
@@ -257,7 +265,7 @@ mod tests {
     fn reads_leave_the_writes_their_share_of_the_any_request_limit() {
         assert_eq!(read_share(ANY_LIMIT, WRITE_LIMIT), 1800);
         // Unlimited settings keep reads unlimited.
-        assert_eq!(read_share(usize::MAX / 2, usize::MAX / 2), usize::MAX / 2);
+        assert_eq!(read_share(UNLIMITED, UNLIMITED), UNLIMITED);
         assert_eq!(read_share(300, 200), 300);
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::cooldown::Backoff;
 use super::limiter::{
-    ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
+    ANY_LIMIT, DEFAULT_READ_RATE, DEFAULT_WRITE_RATE, UNLIMITED, WINDOW, WINDOW_MARGIN, WRITE_LIMIT,
 };
 
 /// Pacing and retry settings (`--write-rate`, `--read-rate`, `--concurrency`,
@@ -66,8 +66,8 @@ impl Settings {
     pub fn unlimited(mut self) -> Self {
         self.write_rate = 0.0;
         self.read_rate = 0.0;
-        self.write_limit = usize::MAX / 2;
-        self.any_limit = usize::MAX / 2;
+        self.write_limit = UNLIMITED;
+        self.any_limit = UNLIMITED;
         self
     }
 }

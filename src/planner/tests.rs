@@ -106,6 +106,25 @@ fn the_later_row_of_the_same_device_is_a_duplicate_naming_the_earlier_row() {
 }
 
 #[test]
+fn a_duplicate_is_found_after_the_index_moved_to_its_temporary_file() {
+    let mut p = planner(LookupMode::Auto);
+    let n = crate::spill::IN_MEMORY as u64 * 3;
+    let id = |i: u64| format!("{i:08x}-0000-4000-8000-{i:012x}");
+    for i in 0..n {
+        let a = assess(&mut p, 0, row(i + 2, &ios(&id(i))));
+        assert_eq!(a.row.outcome, Outcome::Planned, "row {}", i + 2);
+    }
+    assert!(p.seen.spilled(), "the test must reach the disk");
+    let dup = assess(&mut p, 1, row(7, &ios(&id(5))));
+    assert_eq!(dup.row.outcome, Outcome::Duplicate);
+    assert_eq!(
+        dup.row.detail,
+        "the same device as row 7 of a.csv, which is handled there"
+    );
+    assert!(p.broken.is_none());
+}
+
+#[test]
 fn serial_numbers_deduplicate_case_insensitively_when_there_is_no_id() {
     let mut p = planner(LookupMode::Auto);
     let first = assess(
@@ -139,7 +158,8 @@ fn two_intune_records_sharing_a_serial_are_both_kept() {
 
 #[test]
 fn an_invalid_row_does_not_claim_the_device() {
-    let mut p = planner(LookupMode::Auto);
+    // With --lookup never an unreadable version is invalid (else Graph's facts judge it).
+    let mut p = planner(LookupMode::Never);
     let broken = assess(
         &mut p,
         0,
@@ -158,6 +178,54 @@ fn an_invalid_row_does_not_claim_the_device() {
         assess(&mut p, 0, row(3, &ios(ID_A))).row.outcome,
         Outcome::Planned
     );
+}
+
+#[test]
+fn regression_19_facts_the_rules_cannot_read_are_judged_by_the_tenant_or_invalid_with_lookup_never()
+{
+    for (facts, reason, named) in [
+        (
+            vec![
+                (Column::Id, ID_A),
+                (Column::OperatingSystem, "MacMDM"),
+                (Column::OsVersion, "15.1"),
+            ],
+            "unrecognised_platform",
+            "column 'operatingSystem': 'MacMDM' is not a platform this tool knows",
+        ),
+        (
+            vec![
+                (Column::Id, ID_A),
+                (Column::DeviceType, "android"),
+                (Column::OsVersion, "seven"),
+            ],
+            "unreadable_os_version",
+            "column 'osVersion': 'seven' is not a version number",
+        ),
+    ] {
+        let mut auto = planner(LookupMode::Auto);
+        let a = assess(&mut auto, 0, row(2, &facts));
+        assert_eq!(a.row.outcome, Outcome::Planned, "{named}");
+        assert_eq!(a.row.reason, "lookup_required");
+        assert!(a.row.detail.starts_with(named), "{}", a.row.detail);
+        assert!(a.row.detail.contains("read from Graph"), "{}", a.row.detail);
+        let work = a.work.unwrap();
+        assert!(work.lookup);
+        assert_eq!(work.identity, Identity::Id(ID_A.into()));
+        let dup = assess(&mut auto, 0, row(3, &ios(ID_A)));
+        assert_eq!(
+            dup.row.outcome,
+            Outcome::Duplicate,
+            "the looked-up row claims its device"
+        );
+
+        let mut never = planner(LookupMode::Never);
+        let n = assess(&mut never, 0, row(2, &facts));
+        assert_eq!(n.row.outcome, Outcome::Invalid);
+        assert_eq!(n.row.reason, reason);
+        assert!(n.row.detail.starts_with(named), "{}", n.row.detail);
+        assert!(n.work.is_none());
+    }
 }
 
 #[test]

@@ -15,6 +15,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use crate::spill::{Record, SpillSort};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -200,19 +202,51 @@ pub struct ReportWriter {
     jsonl: bool,
     /// Bytes before the first row: the BOM and the header.
     head: u64,
-    /// Where each row written with [`ReportWriter::write_keyed`] lies.
-    placed: Vec<Placed>,
+    /// Where each row written with [`ReportWriter::write_keyed`] lies: a few thousand
+    /// in memory, the rest in a temporary file, so the run's memory stays flat.
+    placed: SpillSort<Placed>,
+    /// Whether the keyed rows came in input order so far, and the last one's place.
+    in_order: bool,
+    last: Option<(u32, u64)>,
 }
 
-/// One row's place in input order (job file, row) and in the file (offset, length):
-/// 24 bytes a row, the one thing a run's memory holds per report row.
-#[derive(Clone, Copy)]
+/// One row's place in input order (job file, row) and in the file (offset, length).
+/// Ordered by input order, then by where it was written: rows of one job row (a user's
+/// devices) keep the order they were written in.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Placed {
-    start: u64,
-    row: u64,
     file: u32,
+    row: u64,
+    start: u64,
     /// A report line is at most a few kilobytes (values are cut at 256 characters).
     len: u32,
+}
+
+impl Record for Placed {
+    const SIZE: usize = 24;
+    fn put(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&self.file.to_le_bytes());
+        out[4..12].copy_from_slice(&self.row.to_le_bytes());
+        out[12..20].copy_from_slice(&self.start.to_le_bytes());
+        out[20..24].copy_from_slice(&self.len.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Self {
+        let mut u32s = [0u8; 4];
+        let mut u64s = [0u8; 8];
+        u32s.copy_from_slice(&b[0..4]);
+        let file = u32::from_le_bytes(u32s);
+        u64s.copy_from_slice(&b[4..12]);
+        let row = u64::from_le_bytes(u64s);
+        u64s.copy_from_slice(&b[12..20]);
+        let start = u64::from_le_bytes(u64s);
+        u32s.copy_from_slice(&b[20..24]);
+        Placed {
+            file,
+            row,
+            start,
+            len: u32::from_le_bytes(u32s),
+        }
+    }
 }
 
 impl ReportWriter {
@@ -236,7 +270,9 @@ impl ReportWriter {
             out,
             path: path.to_owned(),
             jsonl,
-            placed: Vec::new(),
+            placed: SpillSort::default(),
+            in_order: true,
+            last: None,
         })
     }
 
@@ -256,6 +292,10 @@ impl ReportWriter {
         self.write(row)?;
         let len = u32::try_from(self.out.written - start)
             .map_err(|_| io::Error::other("a report row longer than 4 GiB"))?;
+        if self.last.is_some_and(|last| last > (file, row.row)) {
+            self.in_order = false;
+        }
+        self.last = Some((file, row.row));
         self.placed.push(Placed {
             start,
             row: row.row,
@@ -275,15 +315,10 @@ impl ReportWriter {
     /// the report on disk is the one written so far, whole; after it, the ordered one.
     pub fn finish_in_order(mut self) -> io::Result<PathBuf> {
         self.out.flush()?;
-        let in_order = self
-            .placed
-            .windows(2)
-            .all(|w| (w[0].file, w[0].row) <= (w[1].file, w[1].row));
-        if in_order {
+        if self.in_order {
             self.out.inner.get_ref().sync_all()?;
             return Ok(self.path);
         }
-        self.placed.sort_by_key(|p| (p.file, p.row));
         let ReportWriter {
             out,
             path,
@@ -299,7 +334,8 @@ impl ReportWriter {
         replace_atomically(&path, Some(permissions), |ordered| {
             let mut buf = Vec::new();
             copy_range(&mut source, ordered, &mut buf, 0, head)?;
-            for p in &placed {
+            for p in placed.into_sorted()? {
+                let p = p?;
                 copy_range(&mut source, ordered, &mut buf, p.start, u64::from(p.len))?;
             }
             // Closed before the rename: Windows renames over no open file.
@@ -1150,6 +1186,39 @@ mod tests {
                 .collect();
             assert!(leftovers.is_empty(), "no temporary file is left");
         }
+    }
+
+    #[test]
+    fn a_report_of_more_rows_than_memory_holds_is_rewritten_in_input_order() {
+        // Past the in-memory limit the rows' places go to sorted runs on disk, merged
+        // at the end; two devices of one user row keep the order they came in.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut w = ReportWriter::create(&path, ReportFormat::Csv, false).unwrap();
+        let n = crate::spill::IN_MEMORY as u64 * 2 + 500;
+        for i in (0..n).rev() {
+            let mut first = row("a.csv", i + 2);
+            first.device_id = format!("first-{i}");
+            w.write_keyed(0, &first).unwrap();
+            if i % 1000 == 0 {
+                let mut second = row("a.csv", i + 2);
+                second.device_id = format!("second-{i}");
+                w.write_keyed(0, &second).unwrap();
+            }
+        }
+        assert!(w.placed.spilled(), "the test must reach the disk");
+        w.finish_in_order().unwrap();
+        let rows = read_all(&path);
+        let mut expected = Vec::new();
+        for i in 0..n {
+            expected.push((i + 2, format!("first-{i}")));
+            if i % 1000 == 0 {
+                expected.push((i + 2, format!("second-{i}")));
+            }
+        }
+        let got: Vec<(u64, String)> = rows.into_iter().map(|r| (r.row, r.device_id)).collect();
+        assert_eq!(got.len(), expected.len(), "every row once");
+        assert!(got == expected, "rows in input order");
     }
 
     #[test]

@@ -247,7 +247,9 @@ impl<G: GraphApi> Engine<G> {
     /// row acts on it.
     pub fn restore_claim(&self, device: &str, key: RowKey, source: &str) {
         let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        claims.claim(&device.to_ascii_lowercase(), key, source);
+        // An index that cannot be read back stays lost: every later claim fails, and
+        // its row is not sent ([`Engine::claim`]).
+        let _ = claims.claim(&device.to_ascii_lowercase(), key, source);
     }
 
     /// Stops the run; the first reason given is the one reported.
@@ -398,9 +400,9 @@ impl<G: GraphApi> Engine<G> {
             return end;
         };
         let id = live.device.id.clone();
-        let earlier = {
-            let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-            claims.claim(&id.to_ascii_lowercase(), key, &row.source)
+        let earlier = match self.claim(&id, key, row) {
+            Ok(earlier) => earlier,
+            Err(lost) => return lost,
         };
         match earlier {
             Some(earlier) => End {
@@ -415,6 +417,24 @@ impl<G: GraphApi> Engine<G> {
         }
     }
 
+    /// Claims `id` for `key`: the earlier row that holds it, if any. When the claims'
+    /// temporary file can no longer be read, the row ends `failed`, not sent: whether
+    /// another row holds the device is unknown.
+    fn claim(&self, id: &str, key: RowKey, row: &ReportRow) -> Result<Option<String>, End> {
+        let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        claims
+            .claim(&id.to_ascii_lowercase(), key, &row.source)
+            .map_err(|e| {
+                End::new(
+                    Outcome::Failed,
+                    "internal_error",
+                    format!(
+                        "not sent: the run's index of the devices it acts on could not be read back ({e}), so whether another row holds this device is unknown; `--resume` sends it"
+                    ),
+                )
+            })
+    }
+
     async fn claim_and_reset(
         &self,
         key: RowKey,
@@ -423,9 +443,9 @@ impl<G: GraphApi> Engine<G> {
         id: &str,
         action: Action,
     ) -> End {
-        let earlier = {
-            let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-            claims.claim(&id.to_ascii_lowercase(), key, &row.source)
+        let earlier = match self.claim(id, key, row) {
+            Ok(earlier) => earlier,
+            Err(lost) => return lost,
         };
         if let Some(earlier) = earlier {
             return End::new(

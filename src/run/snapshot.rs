@@ -165,6 +165,7 @@ impl JobSnapshot {
                 path: original(path),
                 why,
             },
+            JobError::Index(why) => JobError::Index(why),
         }
     }
 }

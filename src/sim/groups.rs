@@ -29,7 +29,26 @@ impl SimGroup {
             users: Vec::new(),
             devices: Vec::new(),
         };
-        for m in members.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        // NAME=@FILE: the members are in FILE, one per line or comma-separated (a
+        // group of tens of thousands fits no command line, on Windows least of all).
+        let from_file;
+        let members = match members.trim().strip_prefix('@') {
+            Some(path) => {
+                from_file = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "cannot read the members of group '{}' from {path}: {e}",
+                        name.trim()
+                    )
+                })?;
+                from_file.as_str()
+            }
+            None => members,
+        };
+        for m in members
+            .split([',', '\n', '\r'])
+            .map(|m| m.trim().trim_start_matches('\u{feff}'))
+            .filter(|m| !m.is_empty())
+        {
             if m.contains('@') {
                 group.users.push(m.to_owned());
             } else {
@@ -214,5 +233,25 @@ mod tests {
             "ids ignore case"
         );
         assert!(SimGroup::parse("no equals sign").is_err());
+    }
+
+    #[test]
+    fn a_group_reads_its_members_from_a_file_named_with_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("members.txt");
+        std::fs::write(
+            &file,
+            "\u{feff}ada@contoso.com\r\nbo@contoso.com, 7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f\n\n",
+        )
+        .unwrap();
+        let g = SimGroup::parse(&format!("Big=@{}", file.display())).unwrap();
+        assert_eq!(g.users, ["ada@contoso.com", "bo@contoso.com"]);
+        assert_eq!(g.devices, ["7c2d9e41-3b5a-4f6e-8d1c-2a9b8c7d6e5f"]);
+        let missing = dir.path().join("none.txt");
+        let err = SimGroup::parse(&format!("Big=@{}", missing.display())).unwrap_err();
+        assert!(
+            err.starts_with("cannot read the members of group 'Big' from "),
+            "{err}"
+        );
     }
 }

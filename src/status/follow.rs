@@ -140,7 +140,7 @@ async fn follow<G: GraphApi>(
     let (read_tx, mut read_rx) = mpsc::unbounded_channel::<(u64, Found)>();
     let slots = Arc::new(Semaphore::new(FOLLOW_READS));
     let pace = Arc::new(WindowLimiter::new(
-        usize::MAX / 2,
+        crate::pacing::limiter::UNLIMITED,
         Duration::from_secs(1),
         FOLLOW_RATE,
     ));
