@@ -21,6 +21,7 @@ use crate::rules::{Action, ActionChoice};
 use crate::rules_command;
 use std::io::IsTerminal;
 
+mod audit_args;
 mod browser;
 mod output;
 mod rehearsal;
@@ -77,6 +78,9 @@ enum Command {
     /// Read the action state of a run report's succeeded resets; write a status report.
     #[command(after_help = status_args::STATUS_HELP)]
     Status(Box<status_args::StatusArgs>),
+    /// Reconcile a run with Intune's own audit trail; write an audit report.
+    #[command(after_help = audit_args::AUDIT_HELP)]
+    Audit(Box<audit_args::AuditArgs>),
     /// Print the platform rules table.
     Rules(RulesArgs),
     /// Serve a local Microsoft Graph stand-in (token endpoint, managedDevices,
@@ -598,6 +602,18 @@ fn dispatch(cli: Cli) -> u8 {
                 let summary = &outcome.summary;
                 output::summary("status", &summary.render(), summary, &summary.next_steps());
                 exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())
+            })
+        }
+        Command::Audit(args) => {
+            let sign_in = args.sign_in_words();
+            let outcome = args.into_config().and_then(|config| {
+                run_cmd::audit(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+            });
+            finish(outcome, |mut outcome| {
+                outcome.summary.sign_in = sign_in;
+                let summary = &outcome.summary;
+                output::summary("audit", &summary.render(), summary, &summary.next_steps());
+                outcome.exit_code()
             })
         }
         Command::Rules(args) => {

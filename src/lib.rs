@@ -17,6 +17,8 @@
 //! - [`run`]: read the job once, keep the ledger (the durable record), reset every
 //!   eligible device, never twice.
 //! - [`status`]: a run's resets as `deviceActionResults` show them.
+//! - [`audit`]: a run against Intune's own audit trail (`auditEvents`,
+//!   `remoteActionAudits`): each reset confirmed, missing, twice, or not the run's.
 //! - [`rules_command`]: the rules table, as text or JSON.
 //! - [`sim`]: the local Graph simulator (`intune-reset simulate`, `run --simulate`).
 //!
@@ -29,6 +31,8 @@
 //!   request per call, which `deviceActionResults` entry is a reset's.
 //! - [`report`]: report rows, the writer, the one reader, the summary.
 //! - [`rules`]: platform classification and the eligibility table, as data.
+//! - [`ledger`]: a run's durable record (claims, sends, settlements, sessions), written by
+//!   `run`, read back by `run --resume` and by the commands that prove a run afterwards.
 //! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
 //! - [`device`]: the device domain: columns, fields, ids. Imports nothing of the crate.
 //! - [`error`]: the exit-code contract and the error commands return.
@@ -40,11 +44,13 @@
 //! - [`until`]: how a wait is told: until when (UTC) and how long is left.
 //! - [`version`]: OS version parsing.
 
+pub mod audit;
 pub mod cli;
 pub mod device;
 pub mod error;
 pub mod graph;
 pub mod job;
+pub mod ledger;
 pub mod own_file;
 pub mod pacing;
 pub mod paths;

@@ -315,6 +315,26 @@ pub fn status(
     })
 }
 
+pub fn audit(
+    config: crate::audit::AuditConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
+) -> Result<crate::audit::AuditOutcome, CommandError> {
+    let prepared = crate::audit::prepare(&config)?;
+    let identity = identity(&config.tenant, env)?;
+    runtime()?.block_on(async {
+        let timeout = config.settings.request_timeout;
+        match graph::sign_in(&config.tenant, identity, timeout, ui).await {
+            Ok((client, who)) => {
+                tracing::info!("signed in as {}", who.describe());
+                let stop = Box::pin(signals::interrupted());
+                crate::audit::execute_prepared(&config, prepared, client, &who, stop).await
+            }
+            Err(why) => Ok(crate::audit::AuditOutcome::not_signed_in(&config, why)),
+        }
+    })
+}
+
 /// `status` read from Graph, then could not write what it read (a full disk under the
 /// passcodes file or the report): exit 3 with the reason, not 2 ("nothing was sent").
 fn unrecorded(

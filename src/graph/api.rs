@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use super::audit::{AuditList, AuditPage};
 use super::client::{Connection, GraphClient, PageRequest, Reply};
 use super::device::{DeviceActions, DevicePage, ManagedDevice};
 use super::errors::CallError;
@@ -55,6 +56,26 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Reply<MembersPage>, CallError>> + Send {
         let _ = (group, next, connection);
         async { Err(no_groups()) }
+    }
+
+    /// A page of Intune's records of passcode resets since `since` (`audit`). Fakes
+    /// that keep no audit answer 404.
+    fn audit_page(
+        &self,
+        list: AuditList,
+        since: &str,
+        next: Option<&str>,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<AuditPage>, CallError>> + Send {
+        let _ = (list, since, next, connection);
+        async {
+            Err(super::exchange::bare_error(
+                super::CallErrorKind::NotFound,
+                Some(404),
+                "this client keeps no audit".into(),
+                "",
+            ))
+        }
     }
 }
 
@@ -117,5 +138,15 @@ impl GraphApi for GraphClient {
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<MembersPage>, CallError>> + Send {
         GraphClient::group_members_page(self, group, next, connection)
+    }
+
+    fn audit_page(
+        &self,
+        list: AuditList,
+        since: &str,
+        next: Option<&str>,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<AuditPage>, CallError>> + Send {
+        GraphClient::audit_page(self, list, since, next, connection)
     }
 }

@@ -31,6 +31,7 @@
 
 pub mod api;
 pub mod assertion;
+pub mod audit;
 pub mod auth;
 pub mod claims;
 pub mod client;

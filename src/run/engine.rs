@@ -750,6 +750,5 @@ fn effect(action: Action) -> &'static str {
     }
 }
 
-pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
+/// A report's and the ledger's time: RFC 3339, UTC, milliseconds (the ledger's own).
+pub use crate::ledger::timestamp;

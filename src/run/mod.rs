@@ -24,7 +24,9 @@
 
 pub mod engine;
 mod expand;
-pub mod ledger;
+/// The run's durable record lives in the core ([`crate::ledger`]): `audit` and `evidence`
+/// read it too.
+pub use crate::ledger;
 pub mod live_plan;
 mod lock;
 mod progress;

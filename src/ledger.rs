@@ -40,6 +40,11 @@ use crate::report::ReportRow;
 const VERSION: u32 = 1;
 
 /// `<report>.ledger`.
+/// A time as the ledger (and the report) writes it: RFC 3339, UTC, milliseconds.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 pub fn ledger_path(report: &Path) -> PathBuf {
     let mut name = report.as_os_str().to_owned();
     name.push(".ledger");
@@ -313,6 +318,10 @@ pub struct RowHistory {
     pub open: Option<OpenSends>,
     /// Sends recorded in all, over every run.
     pub sends: u32,
+    /// When the first and the last of them left (RFC 3339 as recorded; `audit` looks for
+    /// Intune's records of them around these times).
+    pub first_sent: Option<SystemTime>,
+    pub last_sent: Option<SystemTime>,
     /// The row's final report row, once it has one.
     pub done: Option<ReportRow>,
 }
@@ -333,6 +342,9 @@ pub struct History {
     /// The newest sends (at most [`RECENT_SENDS`]), oldest first: a resume started at
     /// once counts them against Intune's write window.
     pub recent_sends: VecDeque<SystemTime>,
+    /// The latest time any line records (a send, a session's start, a row's end): with
+    /// the run's start, the span `audit` reads Intune's records of.
+    pub last_at: Option<SystemTime>,
 }
 
 /// Sends kept for the write window of a resume: Intune's limit is 200 per 20 s.
@@ -347,11 +359,18 @@ impl History {
             .map(Origin::settle_window)
     }
 
+    fn saw(&mut self, t: Option<SystemTime>) {
+        self.last_at = self.last_at.max(t);
+    }
+
     /// Folds events in ledger order.
     fn apply(&mut self, event: Event) {
         match event {
             Event::Begin { .. } => {}
-            Event::Session { origin, .. } => self.sessions.push(origin),
+            Event::Session { origin, started_at } => {
+                self.saw(crate::graph::verify::parse_timestamp(&started_at));
+                self.sessions.push(origin);
+            }
             Event::Pause { until } => {
                 if let Some(t) = crate::graph::verify::parse_timestamp(&until) {
                     self.paused_until = self.paused_until.max(Some(t));
@@ -385,8 +404,11 @@ impl History {
                 let t =
                     crate::graph::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
                 let window = self.window();
+                self.saw(Some(t));
                 let h = self.rows.entry(RowKey { file, row, sub }).or_default();
                 h.sends += 1;
+                h.first_sent = Some(h.first_sent.map_or(t, |f| f.min(t)));
+                h.last_sent = Some(h.last_sent.map_or(t, |l| l.max(t)));
                 h.open = Some(
                     h.open
                         .map_or(OpenSends::at(t, window), |o| o.and(t, window)),
@@ -403,6 +425,7 @@ impl History {
                 fate,
                 report,
             } => {
+                self.saw(crate::graph::verify::parse_timestamp(&report.finished_at));
                 let h = self.rows.entry(RowKey { file, row, sub }).or_default();
                 match fate {
                     Fate::Final => {
@@ -493,7 +516,7 @@ impl Ledger {
         self.append(
             &Event::Begin {
                 version: VERSION,
-                started_at: crate::run::engine::timestamp(SystemTime::now()),
+                started_at: timestamp(SystemTime::now()),
                 files: begin.files.clone(),
                 action: begin.action.clone(),
                 lookup: begin.lookup.clone(),
@@ -509,7 +532,7 @@ impl Ledger {
     pub fn session(&self, origin: &Origin) -> io::Result<()> {
         self.append(
             &Event::Session {
-                started_at: crate::run::engine::timestamp(SystemTime::now()),
+                started_at: timestamp(SystemTime::now()),
                 origin: origin.clone(),
             },
             true,
@@ -521,7 +544,7 @@ impl Ledger {
     pub fn pause(&self, until: SystemTime) -> io::Result<()> {
         self.append(
             &Event::Pause {
-                until: crate::run::engine::timestamp(until),
+                until: timestamp(until),
             },
             true,
         )
@@ -554,6 +577,33 @@ impl Ledger {
         }
         (&file).seek(SeekFrom::Start(whole)).map_err(io_err)?;
         Ok((Ledger::over(path, file, whole), history))
+    }
+
+    /// Reads the ledger of a run without taking it (`audit`, `evidence`): every whole
+    /// line, a last line torn by a kill left out. `Ok(None)`: it holds no `begin`. A run
+    /// still holding it is refused (its record is not finished; on Windows its lock
+    /// keeps other readers out anyway).
+    pub fn read(path: &Path) -> Result<Option<History>, LedgerError> {
+        let file = File::open(path).map_err(|source| LedgerError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LedgerError::Held {
+                    path: path.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(LedgerError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+        let (history, _) = read_history(&file, path)?;
+        Ok(history)
     }
 
     fn over(path: &Path, file: File, end: u64) -> Ledger {
@@ -602,7 +652,7 @@ impl Ledger {
                 row: key.row,
                 sub: key.sub,
                 device: device.to_owned(),
-                at: crate::run::engine::timestamp(at),
+                at: timestamp(at),
             },
             true,
         )
@@ -733,6 +783,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         "it is of format {version}; this intune-reset reads format {VERSION}"
                     )));
                 }
+                let began = crate::graph::verify::parse_timestamp(&started_at);
                 history = Some(History {
                     started_at,
                     begin: Begin {
@@ -748,6 +799,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     sessions: Vec::new(),
                     paused_until: None,
                     recent_sends: VecDeque::new(),
+                    last_at: began,
                 });
             }
             (None, _) => {
