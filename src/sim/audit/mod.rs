@@ -126,7 +126,7 @@ impl AuditTrail {
             AuditCorrelation::Mismatch => Uuid::new_v4(),
         };
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        let at = clock.wall();
+        let at = ticks(clock.wall());
         let nth = act(at);
         records.push(AuditRecord {
             id: Uuid::new_v4(),
@@ -223,6 +223,16 @@ impl Visibility {
             .duration_since(record.at)
             .is_ok_and(|since| since >= self.delay)
     }
+}
+
+/// `at` to the 100 ns Graph's timestamps resolve, so the time a list shows is the
+/// record's own: `activityDateTime le <the time shown>` includes it.
+fn ticks(at: SystemTime) -> SystemTime {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let extra = Duration::from_nanos(u64::from(since.subsec_nanos() % 100));
+    at.checked_sub(extra).unwrap_or(at)
 }
 
 /// Graph's timestamps in lists: UTC with seven digits of fraction

@@ -215,3 +215,20 @@ fn list_timestamps_have_seven_digits_of_fraction_in_utc() {
         humantime::parse_rfc3339("2026-12-01T10:00:00.1234567Z").ok()
     );
 }
+
+#[test]
+fn a_record_is_timed_to_graphs_100_ns_so_the_time_shown_is_its_own() {
+    let clock = SimClock::manual();
+    clock.advance(Duration::from_nanos(1_234_567_891));
+    let trail = AuditTrail::new(AuditCorrelation::Match);
+    trail.record(0, &clock, &caller(None), |_| 1);
+    let (records, _) = trail.page(0, 1, everything(clock.wall()), |_| true);
+    let shown = humantime::parse_rfc3339(&timestamp(records[0].at)).ok();
+    assert_eq!(shown, Some(records[0].at));
+    assert!(
+        clock
+            .wall()
+            .duration_since(records[0].at)
+            .is_ok_and(|d| d.as_nanos() < 100)
+    );
+}
