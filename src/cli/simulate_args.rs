@@ -82,6 +82,18 @@ pub(super) struct SimulateArgs {
     /// Group reads answer 403, as without GroupMember.Read.All.
     #[arg(long)]
     deny_group_read: bool,
+    /// An audit record (auditEvents, remoteActionAudits) shows only this long after
+    /// its reset, e.g. 5m: Intune's audit appears late.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
+    audit_delay: std::time::Duration,
+    /// Whether audit records' correlationId is the resetPasscode request's
+    /// client-request-id (match) or a fresh GUID that matches nothing (mismatch).
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = AuditCorrelationArg::Match)]
+    audit_correlation: AuditCorrelationArg,
+    /// The audit lists answer 403, as without the permission to read them
+    /// (DeviceManagementApps.Read.All; DeviceManagementManagedDevices.Read.All).
+    #[arg(long)]
+    deny_audit_read: bool,
     /// The simulated user declines delegated sign-ins (device code and browser).
     #[arg(long)]
     user_declines: bool,
@@ -112,6 +124,13 @@ pub(super) struct SimulateArgs {
     /// Write a JSON Lines request log here.
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
+}
+
+/// `--audit-correlation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuditCorrelationArg {
+    Match,
+    Mismatch,
 }
 
 /// Seconds from the command line as a duration; negative or absurd values are usage errors.
@@ -182,6 +201,12 @@ impl SimulateArgs {
             },
             groups: self.group,
             deny_group_read: self.deny_group_read,
+            audit_delay: self.audit_delay,
+            audit_correlation: match self.audit_correlation {
+                AuditCorrelationArg::Match => sim::AuditCorrelation::Match,
+                AuditCorrelationArg::Mismatch => sim::AuditCorrelation::Mismatch,
+            },
+            deny_audit_read: self.deny_audit_read,
             ..sim::SimConfig::default()
         };
         Ok((config, self.bind))

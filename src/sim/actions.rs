@@ -79,8 +79,9 @@ impl Resets {
     }
 
     /// Records a reset that Intune accepted for device `index` at `now` (wall time, as
-    /// [`SimClock::wall`] tells it).
-    pub fn record(&self, index: u32, device: &Device, now: SystemTime) {
+    /// [`SimClock::wall`] tells it); returns which of the device's resets it is (1 for
+    /// the first), which decides how it ends.
+    pub fn record(&self, index: u32, device: &Device, now: SystemTime) -> u32 {
         let mut by_device = self.by_device.lock().unwrap_or_else(|e| e.into_inner());
         let before = by_device.get(&index);
         let count = before.map_or(0, |r| r.count) + 1;
@@ -101,6 +102,29 @@ impl Resets {
                 },
             },
         );
+        count
+    }
+
+    /// The `actionState` of device `index`'s `nth` reset, sent at `started`, at `now`:
+    /// what `deviceActionResults` showed for it while it was the latest, which is what
+    /// the audit's `remoteActionAudits` report for each reset.
+    pub fn state_of(
+        &self,
+        device: &Device,
+        nth: u32,
+        started: SystemTime,
+        now: SystemTime,
+    ) -> &'static str {
+        let latest = Latest {
+            started,
+            ending: ending(self.seed, device, nth),
+        };
+        match (&latest.ending, self.finished(&latest, now)) {
+            (_, false) => "pending",
+            (Ending::Done { .. }, true) => "done",
+            (Ending::Failed { .. }, true) => "failed",
+            (Ending::NotSupported, true) => "notSupported",
+        }
     }
 
     /// Puts back what a saved rehearsal tenant recorded for device `index`: `count`
@@ -338,6 +362,31 @@ mod tests {
         assert_eq!(over.get(&id(done)), Some(&1));
         assert_eq!(over.get(&id(failed)), None, "a retry after a failure");
         assert_eq!(resets.per_device(&inv).get(&id(failed)), Some(&2));
+    }
+
+    #[test]
+    fn the_state_of_each_reset_is_what_action_results_showed_for_it_as_the_latest() {
+        let inv = Inventory::generate(200, 6);
+        let clock = SimClock::new();
+        let resets = Resets::new(6, Duration::from_secs(10));
+        for (i, d) in inv.devices().iter().enumerate() {
+            let i = i as u32;
+            let mut sent = Vec::new();
+            for (n, s) in [(0u64, 1u32), (20, 2)] {
+                let started = clock.wall_at(Duration::from_secs(n));
+                assert_eq!(resets.record(i, d, started), s);
+                sent.push(started);
+                for after in [5, 10] {
+                    let now = Duration::from_secs(n + after);
+                    let shown = &resets.action_results(i, now, &clock)[0]["actionState"];
+                    let state = resets.state_of(d, s, started, clock.wall_at(now));
+                    assert_eq!(shown, state, "{:?}", d.facts);
+                }
+            }
+            // The first reset's state, read later, is still its own.
+            let first = resets.state_of(d, 1, sent[0], clock.wall_at(Duration::from_secs(40)));
+            assert_ne!(first, "pending");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ struct Issued {
     expires: Duration,
     /// The signed-in user of a delegated token.
     user: Option<User>,
+    /// That user's UPN, shared with every request the token sends (audit records name it).
+    upn: Option<Arc<str>>,
 }
 
 /// A simulated user who signs in (delegated tokens).
@@ -41,11 +43,13 @@ pub struct User {
 /// What a request's `Authorization` header amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bearer {
-    /// `may_reset` is false for a user without an Intune role allowing the reset.
+    /// `may_reset` is false for a user without an Intune role allowing the reset;
+    /// `user` is the signed-in user's UPN of a delegated token, `None` for app-only.
     Valid {
         app: Arc<str>,
         token: String,
         may_reset: bool,
+        user: Option<Arc<str>>,
     },
     Missing,
     Unknown,
@@ -93,6 +97,7 @@ impl TokenStore {
             Issued {
                 app: app.into(),
                 expires,
+                upn: user.as_ref().map(|u| Arc::from(u.upn.as_str())),
                 user,
             },
         );
@@ -118,6 +123,7 @@ impl TokenStore {
                 app: issued.app.clone(),
                 token: token.to_owned(),
                 may_reset: issued.user.as_ref().is_none_or(|u| u.intune_role),
+                user: issued.upn.clone(),
             },
         }
     }

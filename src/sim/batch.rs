@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::graph::{Target, admit, dispatch, roll_fault, take_effect_late, target_device};
+use super::graph::{Caller, Target, admit, dispatch, roll_fault, take_effect_late, target_device};
 use super::odata::percent_decode;
 use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error};
@@ -31,7 +31,13 @@ struct Inner {
     client_request_id: Option<String>,
 }
 
-pub async fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, body: &[u8]) -> Reply {
+pub async fn run(
+    shared: &Shared,
+    ctx: &Ctx,
+    version: ApiVersion,
+    caller: &Caller<'_>,
+    body: &[u8],
+) -> Reply {
     let inner = match parse(body) {
         Ok(inner) => inner,
         Err(message) => return graph_error(ctx, Kind::Batch, 400, "BadRequest", &message),
@@ -45,7 +51,12 @@ pub async fn run(shared: &Shared, ctx: &Ctx, version: ApiVersion, app: &str, bod
                 .or_else(|| ctx.client_request_id.clone()),
             ..ctx.clone()
         };
-        let reply = run_one(shared, &inner_ctx, version, app, request).await;
+        // An audit record names the inner request's own client-request-id, if it has one.
+        let inner_caller = Caller {
+            client_request_id: request.client_request_id.as_deref(),
+            ..*caller
+        };
+        let reply = run_one(shared, &inner_ctx, version, &inner_caller, request).await;
         responses.push(entry(&request.id, &inner_ctx, &reply));
         let outcome = Outcome::answer(reply);
         let method = request.method.as_str();
@@ -65,7 +76,7 @@ async fn run_one(
     shared: &Shared,
     ctx: &Ctx,
     version: ApiVersion,
-    app: &str,
+    caller: &Caller<'_>,
     request: &Inner,
 ) -> Reply {
     let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
@@ -86,7 +97,7 @@ async fn run_one(
     });
     let write = request.method != Method::GET;
     let now = shared.config.clock.now();
-    match admit(shared, ctx, target.kind(), app, write, fault, now) {
+    match admit(shared, ctx, target.kind(), caller.app, write, fault, now) {
         Some(mut refused) => {
             refused.device = target_device(&target);
             refused
@@ -95,7 +106,15 @@ async fn run_one(
             if matches!(target, Target::Reset(_)) && request.method == Method::POST {
                 take_effect_late(shared).await;
             }
-            dispatch(shared, ctx, &request.method, version, &target, query, app)
+            dispatch(
+                shared,
+                ctx,
+                &request.method,
+                version,
+                &target,
+                query,
+                caller,
+            )
         }
     }
 }

@@ -7,6 +7,7 @@
 //! app without it, and 400 with Intune's nested message for a platform that never
 //! supports it (the rules decide, see [`super::inventory::Support`]).
 
+use super::graph::Caller;
 use super::inventory::{Device, Support};
 use super::odata::{self, Filter};
 use super::render::{ApiVersion, resolve_select, write_device};
@@ -194,7 +195,7 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
 }
 
 /// `POST /deviceManagement/managedDevices/{id}/resetPasscode`.
-pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
+pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, caller: &Caller) -> Reply {
     let kind = Kind::ResetPasscode;
     let resource = format!(
         "deviceManagement/managedDevices('{id}')/microsoft.management.services.api.resetPasscode"
@@ -203,7 +204,7 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
         .config
         .deny_apps
         .iter()
-        .any(|d| d.eq_ignore_ascii_case(app))
+        .any(|d| d.eq_ignore_ascii_case(caller.app))
     {
         let text = format!(
             "Application is not authorized to perform this operation. Application must have one of the following scopes: {PRIVILEGED_OPERATIONS}"
@@ -226,7 +227,11 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, app: &str) -> Reply {
             intune_error(ctx, kind, 400, "BadRequest", &text, &resource)
         }
         Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
-            sim.resets.record(index, device, sim.config.clock.wall());
+            // Intune records the action it carried out in its audit trail, at the time
+            // deviceActionResults gives it.
+            sim.audit.record(index, &sim.config.clock, caller, |at| {
+                sim.resets.record(index, device, at)
+            });
             let mut queued = Reply::new(204, kind, None);
             queued.effect = true;
             queued

@@ -42,6 +42,10 @@ pub enum Target {
     GroupMembers(String),
     /// `devices`: Entra device objects.
     EntraDevices,
+    /// `deviceManagement/auditEvents`: Intune's audit log.
+    AuditEvents,
+    /// `deviceManagement/remoteActionAudits` (beta only): the remote actions' report.
+    RemoteActionAudits,
     /// A segment the simulator does not serve.
     Unknown(String),
 }
@@ -67,6 +71,18 @@ impl Target {
                     && members.eq_ignore_ascii_case("transitiveMembers") =>
             {
                 Target::GroupMembers((*id).to_owned())
+            }
+            [dm, list]
+                if dm.eq_ignore_ascii_case("deviceManagement")
+                    && list.eq_ignore_ascii_case("auditEvents") =>
+            {
+                Target::AuditEvents
+            }
+            [dm, list]
+                if dm.eq_ignore_ascii_case("deviceManagement")
+                    && list.eq_ignore_ascii_case("remoteActionAudits") =>
+            {
+                Target::RemoteActionAudits
             }
             [dm, rest @ ..] if dm.eq_ignore_ascii_case("deviceManagement") => {
                 let (id, action) = match rest {
@@ -101,7 +117,10 @@ impl Target {
     pub fn kind(&self) -> Kind {
         match self {
             Target::Batch => Kind::Batch,
-            Target::List | Target::UserDevices(_) => Kind::List,
+            Target::List
+            | Target::UserDevices(_)
+            | Target::AuditEvents
+            | Target::RemoteActionAudits => Kind::List,
             Target::Device(_) => Kind::Get,
             Target::Reset(_) => Kind::ResetPasscode,
             Target::Unknown(_)
@@ -110,6 +129,19 @@ impl Target {
             | Target::EntraDevices => Kind::Other,
         }
     }
+}
+
+/// Who sent a Graph request, and with which `client-request-id`: what an audit record
+/// of the action it carries out names.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The client id the token was issued to.
+    pub app: &'a str,
+    /// The signed-in user's UPN for a delegated token; `None` for app-only.
+    pub user: Option<&'a str>,
+    /// The request's own `client-request-id` header (inside a `$batch`, the inner
+    /// request's own, not the batch's).
+    pub client_request_id: Option<&'a str>,
 }
 
 /// `managedDevices('{id}')` -> `{id}`.
@@ -136,12 +168,13 @@ pub async fn serve(
     let target = Target::parse(segments);
     let kind = target.kind();
     let now = shared.config.clock.now();
-    let (app, token, may_reset) = match shared.tokens.check(authorization, now) {
+    let (app, token, may_reset, user) = match shared.tokens.check(authorization, now) {
         Bearer::Valid {
             app,
             token,
             may_reset,
-        } => (app, token, may_reset),
+            user,
+        } => (app, token, may_reset, user),
         refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
     };
     let batch = target == Target::Batch;
@@ -200,11 +233,16 @@ pub async fn serve(
     if matches!(target, Target::Reset(_)) && method == Method::POST {
         take_effect_late(shared).await;
     }
+    let caller = Caller {
+        app: &app,
+        user: user.as_deref(),
+        client_request_id: ctx.client_request_id.as_deref(),
+    };
     let mut reply = match &target {
         Target::Batch if method == Method::POST => {
-            batch::run(shared, ctx, version, &app, body).await
+            batch::run(shared, ctx, version, &caller, body).await
         }
-        _ => dispatch(shared, ctx, method, version, &target, query, &app),
+        _ => dispatch(shared, ctx, method, version, &target, query, &caller),
     };
     if injected.is_some() {
         reply.fault = injected;
@@ -350,10 +388,18 @@ pub fn dispatch(
     version: ApiVersion,
     target: &Target,
     query: &str,
-    app: &str,
+    caller: &Caller,
 ) -> Reply {
     let kind = target.kind();
     match (target, method) {
+        (Target::AuditEvents, &Method::GET) => super::audit::events(shared, ctx, version, query),
+        (Target::RemoteActionAudits, &Method::GET) if version == ApiVersion::Beta => {
+            super::audit::remote_actions(shared, ctx, query)
+        }
+        // Graph's v1.0 has no `remoteActionAudits`: the answer to any unknown segment.
+        (Target::RemoteActionAudits, _) if version == ApiVersion::V1 => {
+            unknown_segment(ctx, kind, "remoteActionAudits")
+        }
         (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
         (Target::Groups, &Method::GET) => super::groups::find(shared, ctx, query),
         (Target::EntraDevices, &Method::GET) => super::groups::entra_devices(shared, ctx, query),
@@ -362,14 +408,8 @@ pub fn dispatch(
             devices::user_devices(shared, ctx, version, user, query)
         }
         (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
-        (Target::Reset(id), &Method::POST) => devices::reset(shared, ctx, id, app),
-        (Target::Unknown(segment), _) => graph_error(
-            ctx,
-            kind,
-            400,
-            "BadRequest",
-            &format!("Resource not found for the segment '{segment}'."),
-        ),
+        (Target::Reset(id), &Method::POST) => devices::reset(shared, ctx, id, caller),
+        (Target::Unknown(segment), _) => unknown_segment(ctx, kind, segment),
         _ => graph_error(
             ctx,
             kind,
@@ -378,6 +418,17 @@ pub fn dispatch(
             &format!("The HTTP method '{method}' is not allowed on this resource."),
         ),
     }
+}
+
+/// Graph's answer to a path segment it does not know.
+fn unknown_segment(ctx: &Ctx, kind: Kind, segment: &str) -> Reply {
+    graph_error(
+        ctx,
+        kind,
+        400,
+        "BadRequest",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
 }
 
 #[cfg(test)]
@@ -419,5 +470,13 @@ mod tests {
             Target::Unknown("wipe".into())
         );
         assert_eq!(Target::parse(&["users"]), Target::Unknown("users".into()));
+        assert_eq!(
+            Target::parse(&["deviceManagement", "auditEvents"]),
+            Target::AuditEvents
+        );
+        assert_eq!(
+            Target::parse(&["deviceManagement", "remoteActionAudits"]),
+            Target::RemoteActionAudits
+        );
     }
 }

@@ -19,6 +19,8 @@
 //! - `devices` and `render`: managedDevices list/get and `resetPasscode`; a device as
 //!   v1.0 or beta JSON.
 //! - `actions`: queued resets and the `deviceActionResults` they show over time.
+//! - [`audit`]: Intune's audit trail of the resets carried out: `auditEvents` and
+//!   `remoteActionAudits`.
 //! - `batch`: `POST /$batch`.
 //! - `odata`: `$filter`, `$select`, `$top`, `$skiptoken`.
 //! - [`throttle`]: sliding-window limits per app and per tenant.
@@ -34,6 +36,7 @@
 
 mod actions;
 mod assertion;
+pub mod audit;
 mod auth;
 mod batch;
 mod clock;
@@ -59,6 +62,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use actions::{ERROR_CANNOT_CLEAR_PASSCODE, RestoredReset};
+pub use audit::{AuditCorrelation, SavedAudit};
 pub use clock::SimClock;
 pub use command::serve_until_interrupted;
 pub use faults::{FaultKind, parse_fault};
@@ -134,6 +138,15 @@ pub struct SimConfig {
     /// Resets a rehearsal's saved tenant recorded, by device id: the tenant goes on
     /// from them (`status --simulate`, `run REPORT --simulate`).
     pub restored_resets: Vec<(String, RestoredReset)>,
+    /// How long after its action an audit record shows in the audit lists: Intune's
+    /// audit appears late, and nobody documents how late.
+    pub audit_delay: Duration,
+    /// Whether audit records carry the `client-request-id` that carried the action out.
+    pub audit_correlation: AuditCorrelation,
+    /// The audit lists answer 403 (the app lacks the permission to read them).
+    pub deny_audit_read: bool,
+    /// Audit records a rehearsal's saved tenant kept: its follow-ups read them.
+    pub restored_audit: Vec<SavedAudit>,
 }
 
 impl Default for SimConfig {
@@ -164,6 +177,10 @@ impl Default for SimConfig {
             groups: Vec::new(),
             deny_group_read: false,
             restored_resets: Vec::new(),
+            audit_delay: Duration::ZERO,
+            audit_correlation: AuditCorrelation::Match,
+            deny_audit_read: false,
+            restored_audit: Vec::new(),
         }
     }
 }

@@ -77,13 +77,17 @@ pub fn parse(query: &str) -> Result<Query, BadQuery> {
 /// The query string of the page that starts at `skip`. Option names keep their `$`,
 /// as in Graph's own links; values are encoded.
 pub fn next_page_query(carried: &[(String, String)], skip: usize) -> String {
+    page_query(carried, &format!("{SKIPTOKEN_PREFIX}{skip}"))
+}
+
+/// The query string of a page: the `carried` options, then `$skiptoken=token`.
+pub fn page_query(carried: &[(String, String)], token: &str) -> String {
     let encode =
         |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-    let token = format!("{SKIPTOKEN_PREFIX}{skip}");
     carried
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
-        .chain(std::iter::once(("$skiptoken", token.as_str())))
+        .chain(std::iter::once(("$skiptoken", token)))
         .map(|(name, value)| {
             let name = match name.strip_prefix('$') {
                 Some(rest) => format!("${}", encode(rest)),

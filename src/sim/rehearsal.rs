@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::groups::SimGroup;
 use super::inventory::SavedDevice;
-use super::{FaultKind, Inventory, Latency, RestoredReset, SimConfig, SimHandle};
+use super::{FaultKind, Inventory, Latency, RestoredReset, SavedAudit, SimConfig, SimHandle};
 
 /// What the first key of the file says, so that another JSON file is not taken for one.
 const KIND: &str = "intune-reset rehearsal tenant";
@@ -39,6 +39,10 @@ pub struct SavedTenant {
     pub devices: Vec<SavedDevice>,
     pub groups: Vec<SavedGroup>,
     pub resets: Vec<SavedReset>,
+    /// The audit records of the resets carried out (absent from tenants saved before
+    /// the simulator kept an audit).
+    #[serde(default)]
+    pub audit: Vec<SavedAudit>,
 }
 
 /// An Entra group of the rehearsal: members as UPNs and Entra device ids.
@@ -89,6 +93,7 @@ impl SavedTenant {
                     last_sent: humantime::format_rfc3339_nanos(r.started).to_string(),
                 })
                 .collect(),
+            audit: sim.saved_audit(),
         }
     }
 
@@ -159,6 +164,7 @@ impl SavedTenant {
             })
             .collect();
         config.restored_resets = restored;
+        config.restored_audit = self.audit.clone();
         Ok(config)
     }
 
@@ -257,6 +263,7 @@ mod tests {
                 over_standing: 0,
                 last_sent: "2026-12-01T10:00:00.5Z".into(),
             }],
+            audit: vec![],
         };
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("r.csv.sim.json");

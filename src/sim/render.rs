@@ -231,7 +231,7 @@ fn property<'a>(
 }
 
 /// A stable Entra user object id for a UPN.
-fn user_id(upn: &str) -> String {
+pub fn user_id(upn: &str) -> String {
     if upn.is_empty() {
         return String::new();
     }

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::actions::Resets;
+use super::audit::AuditTrail;
 use super::auth::{self, TokenStore};
 use super::dice::{mix, unit};
 use super::faults::FaultPlan;
@@ -54,6 +55,8 @@ pub struct Shared {
     pub faults: FaultPlan,
     /// Queued resets, for `deviceActionResults` and the summary.
     pub resets: Resets,
+    /// The audit record of every reset carried out.
+    pub audit: AuditTrail,
     /// Counts for the summary.
     pub stats: StatsCollector,
     /// The JSON Lines request log, if asked for.
@@ -125,6 +128,7 @@ impl Simulator {
             throttle: Throttle::new(config.limits),
             faults: FaultPlan::new(config.faults.clone(), config.seed),
             resets: Resets::new(config.seed, config.action_delay),
+            audit: AuditTrail::new(config.audit_correlation),
             stats: StatsCollector::default(),
             log,
             addr,
@@ -143,6 +147,9 @@ impl Simulator {
                 shared.resets.restore(index, device, *saved);
             }
         }
+        shared
+            .audit
+            .restore(&shared.config.inventory, &shared.config.restored_audit);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(SimHandle {
@@ -198,6 +205,11 @@ impl SimHandle {
             .into_iter()
             .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
             .collect()
+    }
+
+    /// Every audit record, for a saved tenant.
+    pub fn saved_audit(&self) -> Vec<super::SavedAudit> {
+        self.shared.audit.saved(&self.shared.config.inventory)
     }
 
     pub fn stats(&self) -> SimStats {

@@ -86,3 +86,20 @@ fn a_bad_fault_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown fault"));
 }
+
+#[test]
+fn a_bad_audit_flag_is_a_usage_error() {
+    for args in [
+        ["--audit-correlation", "sometimes"],
+        ["--audit-delay", "soon"],
+    ] {
+        let output = Command::new(assert_cmd::cargo::cargo_bin!("intune-reset"))
+            .arg("simulate")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(args[0]), "{stderr}");
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of the simulator: the real server on `127.0.0.1:0`, driven over HTTP
 //! with reqwest, with the clock advanced instead of slept where time matters.
 
+mod audit;
 mod auth;
 mod command;
 mod devices;
