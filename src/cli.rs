@@ -606,8 +606,12 @@ fn dispatch(cli: Cli) -> u8 {
         }
         Command::Audit(args) => {
             let sign_in = args.sign_in_words();
-            let outcome = args.into_config().and_then(|config| {
-                run_cmd::audit(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+            let outcome = args.into_config().and_then(|(config, simulate)| {
+                if simulate {
+                    rehearsal::audit(config)
+                } else {
+                    run_cmd::audit(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+                }
             });
             finish(outcome, |mut outcome| {
                 outcome.summary.sign_in = sign_in;

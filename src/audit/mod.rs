@@ -604,10 +604,10 @@ fn write_row<W: Write>(
 ) -> std::io::Result<()> {
     let (verdict, records, at, by, correlation, matched_by, state, detail) = match judged {
         Some(j) => {
-            let primary: Vec<&AuditRecord> = j.records.iter().collect();
-            let join = |f: &dyn Fn(&AuditRecord) -> Option<String>| {
+            let join = |records: &mut dyn Iterator<Item = &AuditRecord>,
+                        f: &dyn Fn(&AuditRecord) -> Option<String>| {
                 let mut seen: Vec<String> = Vec::new();
-                for r in &primary {
+                for r in records {
                     if let Some(v) = f(r).filter(|v| !v.is_empty())
                         && !seen.contains(&v)
                     {
@@ -618,12 +618,18 @@ fn write_row<W: Write>(
             };
             (
                 j.verdict.as_str(),
-                j.records.len().to_string(),
-                join(&|r| Some(r.at_text.clone())),
-                join(&|r| Some(reconcile::actor(r))),
-                join(&|r| r.correlation_id.clone()),
+                j.count.to_string(),
+                join(&mut j.shown(), &|r| Some(r.at_text.clone())),
+                join(&mut j.shown(), &|r| Some(reconcile::actor(r))),
+                join(&mut j.shown(), &|r| r.correlation_id.clone()),
                 j.matched_by.to_owned(),
-                join(&|r| r.action_state.clone()),
+                join(
+                    &mut j
+                        .records
+                        .iter()
+                        .filter(|r| r.list == AuditList::RemoteActions),
+                    &|r| r.action_state.clone(),
+                ),
                 j.detail.clone(),
             )
         }

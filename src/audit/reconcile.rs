@@ -100,8 +100,19 @@ pub struct Judged {
     pub verdict: Verdict,
     /// How the record was tied to the run's send: `correlation_id`, `device_and_time`.
     pub matched_by: &'static str,
+    /// How many resets Intune records (one reset is in both lists: counted once).
+    pub count: usize,
     pub records: Vec<AuditRecord>,
     pub detail: String,
+}
+
+impl Judged {
+    /// The records people read: the audit log's when it has any, else the remote
+    /// action audits'.
+    pub fn shown(&self) -> impl Iterator<Item = &AuditRecord> {
+        let list = primary(&self.records);
+        self.records.iter().filter(move |r| r.list == list)
+    }
 }
 
 /// Judges one device: `records` are Intune's records of resets of it, from both lists,
@@ -116,6 +127,7 @@ pub fn judge(row: &RowFacts, records: &[AuditRecord], who: &Identity, settle: Du
     let judged = |verdict, matched_by, detail: String| Judged {
         verdict,
         matched_by,
+        count: n,
         records: records.clone(),
         detail,
     };

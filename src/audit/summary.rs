@@ -39,6 +39,9 @@ pub struct AuditSummary {
     /// The sign-in flags the run used, for the commands the next steps print.
     #[serde(skip)]
     pub sign_in: Vec<String>,
+    /// A rehearsal's audit (`--simulate`): the next steps say so too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,6 +69,7 @@ impl AuditSummary {
             attention: BTreeMap::new(),
             aborted: None,
             sign_in: Vec::new(),
+            simulated: false,
         }
     }
 
@@ -163,6 +167,7 @@ impl AuditSummary {
         if let Some(report) = &self.report {
             out.push_str(&format!("audit report: {}\n", report.display()));
         }
+        out.push_str(&self.next_steps());
         out
     }
 
@@ -174,10 +179,11 @@ impl AuditSummary {
             .iter()
             .map(|w| format!(" {}", crate::report::shell_word(w)))
             .collect();
+        let sim = if self.simulated { " --simulate" } else { "" };
         let mut steps = Vec::new();
         if self.verdict(Verdict::Missing) > 0 {
             steps.push(format!(
-                "missing: Intune may record an action minutes late. Read its audit again, waiting up to 30 minutes for the records, with\n      intune-reset audit {report}{sign_in} --wait 30m\n    A reset that stays missing was accepted by Graph but never recorded: look at the device in the admin center (Devices > the device > Device actions status)"
+                "missing: Intune may record an action minutes late. Read its audit again, waiting up to 30 minutes for the records, with\n      intune-reset audit {report}{sign_in} --wait 30m{sim}\n    A reset that stays missing was accepted by Graph but never recorded: look at the device in the admin center (Devices > the device > Device actions status)"
             ));
         }
         if self.verdict(Verdict::Twice) > 0 {

@@ -46,6 +46,10 @@ pub(super) struct AuditArgs {
     no_bom: bool,
     #[command(flatten)]
     tenant: TenantArgs,
+    /// Audit a rehearsal (`run --simulate`) in the simulated tenant it saved beside
+    /// REPORT (REPORT.sim.json); no real tenant is touched.
+    #[arg(long, conflicts_with_all = ["auth", "tenant", "client_id", "managed_identity_client_id", "graph_url", "authority_url"])]
+    simulate: bool,
     /// Reads per second at most [default: 100]
     #[arg(long, value_name = "PER_SECOND")]
     read_rate: Option<f64>,
@@ -60,7 +64,8 @@ impl AuditArgs {
         self.tenant.words()
     }
 
-    pub(super) fn into_config(self) -> Result<AuditConfig, CommandError> {
+    /// The configuration, and whether it audits a rehearsal (`--simulate`).
+    pub(super) fn into_config(self) -> Result<(AuditConfig, bool), CommandError> {
         let mut settings = Settings {
             concurrency: 1,
             request_timeout: self.timeout,
@@ -77,15 +82,19 @@ impl AuditArgs {
         if let Some(path) = &self.summary_json {
             crate::report::check_summary_path(path)?;
         }
-        Ok(AuditConfig {
-            run_report: self.run_report,
-            report: self.report,
-            summary_json: self.summary_json,
-            bom: !self.no_bom,
-            wait: self.wait,
-            poll_interval: audit::POLL_INTERVAL,
-            settings,
-            tenant: self.tenant.tenant(),
-        })
+        let simulate = self.simulate;
+        Ok((
+            AuditConfig {
+                run_report: self.run_report,
+                report: self.report,
+                summary_json: self.summary_json,
+                bom: !self.no_bom,
+                wait: self.wait,
+                poll_interval: audit::POLL_INTERVAL,
+                settings,
+                tenant: self.tenant.tenant(),
+            },
+            simulate,
+        ))
     }
 }

@@ -169,3 +169,32 @@ pub fn status(
         Ok(outcome)
     })
 }
+
+/// `audit REPORT --simulate`: reconciles a rehearsal with the audit trail its saved
+/// tenant kept, then saves the tenant again beside the run report.
+pub fn audit(
+    config: crate::audit::AuditConfig,
+) -> Result<crate::audit::AuditOutcome, CommandError> {
+    let tenant = load(&path_beside(&config.run_report))
+        .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
+    let prepared = crate::audit::prepare(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let sim = start(tenant).await?;
+        let outcome = match sign_in(&sim, config.settings.request_timeout).await {
+            Ok((client, who)) => {
+                tracing::info!("signed in as {}", who.describe());
+                let stop = Box::pin(super::signals::interrupted());
+                crate::audit::execute_prepared(&config, prepared, client, &who, stop).await
+            }
+            Err(why) => Ok(crate::audit::AuditOutcome::not_signed_in(&config, why)),
+        };
+        stop_and_keep(sim, &[config.run_report.as_path()]).await;
+        let mut outcome = outcome?;
+        outcome.summary.simulated = true;
+        Ok(outcome)
+    })
+}
