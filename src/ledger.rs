@@ -731,6 +731,45 @@ impl Ledger {
     }
 }
 
+/// Every whole line of the ledger at `path`, in order, as its events (a last line torn
+/// by a kill left out): what the evidence pack's timeline is drawn from. Read without
+/// taking the ledger; a run still holding it is refused, as in [`Ledger::read`].
+pub fn each_event(path: &Path, each: &mut dyn FnMut(&Event)) -> Result<(), LedgerError> {
+    let io_err = |source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(LedgerError::Held {
+                path: path.to_owned(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(io_err(source)),
+    }
+    let mut reader = BufReader::new(&file);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        let event: Event = serde_json::from_slice(&line).map_err(|e| LedgerError::Damaged {
+            path: path.to_owned(),
+            line: number,
+            why: e.to_string(),
+        })?;
+        each(&event);
+    }
+}
+
 /// Reads every whole line; returns the history (if the ledger has begun) and the
 /// length of the whole lines. Only the last line may be torn; a broken line anywhere
 /// else means the file was damaged, and guessing what it said could reset a device
