@@ -345,6 +345,10 @@ pub struct History {
     /// The latest time any line records (a send, a session's start, a row's end): with
     /// the run's start, the span `audit` reads Intune's records of.
     pub last_at: Option<SystemTime>,
+    /// The last line's chain hash; `None` for a ledger begun before lines were chained.
+    pub chain: Option<String>,
+    /// Whole lines read.
+    pub lines: u64,
 }
 
 /// Sends kept for the write window of a resume: Intune's limit is 200 per 20 s.
@@ -466,13 +470,155 @@ pub struct Ledger {
     /// Holds the OS lock for as long as the run lasts.
     file: File,
     /// Serialises writes; the file's length after the last whole line.
-    end: Mutex<u64>,
+    end: Mutex<Tail>,
     /// Lines written, and lines known to be on disk (group commit: one sync serves
     /// every line written before it).
     written: AtomicU64,
     synced: Mutex<u64>,
     /// A write failed: nothing more is recorded (see the module doc).
     broken: AtomicBool,
+}
+
+/// Where the next line goes, and the chain hash it follows from.
+struct Tail {
+    /// The file's length after the last whole line.
+    end: u64,
+    /// The last line's chain hash (`""` before the first line); `None` in a ledger
+    /// begun before lines were chained, which stays unchained.
+    chain: Option<String>,
+}
+
+/// Every line of a ledger begun by this version starts with `{"chain":"<hex>",`: the
+/// SHA-256 of the line before's chain hash, a line feed, and this line without its chain
+/// (`{` and the rest). A line edited, removed or inserted breaks every hash after it, so
+/// [`verify_chain`] (and every read of the ledger) finds where. A cut at the end leaves a
+/// chain that holds: the evidence pack's manifest records the last hash and the line
+/// count, which a shorter ledger no longer matches.
+const CHAIN_PREFIX: &[u8] = b"{\"chain\":\"";
+
+fn chain_hash(previous: &str, body: &[u8]) -> String {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(previous.as_bytes());
+    digest.update(b"\n");
+    digest.update(body);
+    digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A line's chain hash and the line without it (`{` and the rest, no line feed), when
+/// it has one.
+fn split_chain(line: &[u8]) -> Option<(&str, Vec<u8>)> {
+    let rest = line.strip_prefix(CHAIN_PREFIX)?;
+    let hash = std::str::from_utf8(rest.get(..64)?).ok()?;
+    let rest = rest.get(64..)?.strip_prefix(b"\",")?;
+    let rest = rest.strip_suffix(b"\n").unwrap_or(rest);
+    let mut body = Vec::with_capacity(rest.len() + 1);
+    body.push(b'{');
+    body.extend_from_slice(rest);
+    Some((hash, body))
+}
+
+/// The line for `event` after `previous` (`None`: unchained), with its line feed, and
+/// its chain hash.
+fn chained_line(event: &Event, previous: Option<&str>) -> io::Result<(Vec<u8>, Option<String>)> {
+    let body = serde_json::to_vec(event).map_err(io::Error::other)?;
+    let Some(previous) = previous else {
+        let mut line = body;
+        line.push(b'\n');
+        return Ok((line, None));
+    };
+    let hash = chain_hash(previous, &body);
+    let mut line = Vec::with_capacity(body.len() + 80);
+    line.extend_from_slice(CHAIN_PREFIX);
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(b"\",");
+    line.extend_from_slice(&body[1..]);
+    line.push(b'\n');
+    Ok((line, Some(hash)))
+}
+
+/// What [`verify_chain`] found: the ledger's whole lines and the last chain hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// Whole lines (a torn last line is not counted).
+    pub lines: u64,
+    /// The last line's chain hash; `None` for a ledger begun before lines were chained.
+    pub head: Option<String>,
+    /// Bytes of a last line torn by a kill, after the whole lines.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub torn_bytes: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Follows the chain from `previous` through `line` (number `n`): the new hash, or why
+/// the line does not follow.
+fn follow(previous: Option<&str>, line: &[u8], n: u64) -> Result<Option<String>, String> {
+    let Some(previous) = previous else {
+        return Ok(None);
+    };
+    let Some((hash, body)) = split_chain(line) else {
+        return Err(format!(
+            "line {n} carries no chain hash in a ledger whose lines are chained: it was written by hand or by another program"
+        ));
+    };
+    let expected = chain_hash(previous, &body);
+    if hash != expected {
+        return Err(format!(
+            "line {n} does not follow from the line before it (its chain hash differs): the ledger was edited there, or a line before it was removed or inserted"
+        ));
+    }
+    Ok(Some(expected))
+}
+
+/// Checks the chain of the ledger at `path` line by line, without taking it.
+pub fn verify_chain(path: &Path) -> Result<ChainHead, LedgerError> {
+    let io_err = |source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut reader = BufReader::new(&file);
+    let mut line = Vec::new();
+    let mut lines = 0u64;
+    let mut chain: Option<String> = None;
+    let mut torn_bytes = 0u64;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            torn_bytes = n as u64;
+            break;
+        }
+        lines += 1;
+        let damaged = |why: String| LedgerError::Damaged {
+            path: path.to_owned(),
+            line: lines,
+            why,
+        };
+        chain = if lines == 1 {
+            match split_chain(&line) {
+                Some(_) => follow(Some(""), &line, 1).map_err(damaged)?,
+                None => None,
+            }
+        } else {
+            follow(chain.as_deref(), &line, lines).map_err(damaged)?
+        };
+    }
+    Ok(ChainHead {
+        lines,
+        head: chain,
+        torn_bytes,
+    })
 }
 
 fn lock(file: &File, path: &Path) -> Result<(), LedgerError> {
@@ -506,7 +652,7 @@ impl Ledger {
             .open(path)
             .map_err(io_err)?;
         lock(&file, path)?;
-        let ledger = Ledger::over(path, file, 0);
+        let ledger = Ledger::over(path, file, 0, Some(String::new()));
         ledger.begin(begin).map_err(io_err)?;
         Ok(ledger)
     }
@@ -576,7 +722,13 @@ impl Ledger {
             file.set_len(whole).map_err(io_err)?;
         }
         (&file).seek(SeekFrom::Start(whole)).map_err(io_err)?;
-        Ok((Ledger::over(path, file, whole), history))
+        // A ledger with no line yet starts a chain; an unchained one (begun before lines
+        // were chained) stays unchained.
+        let chain = match &history {
+            Some(h) => h.chain.clone(),
+            None => Some(String::new()),
+        };
+        Ok((Ledger::over(path, file, whole, chain), history))
     }
 
     /// Reads the ledger of a run without taking it (`audit`, `evidence`): every whole
@@ -606,11 +758,11 @@ impl Ledger {
         Ok(history)
     }
 
-    fn over(path: &Path, file: File, end: u64) -> Ledger {
+    fn over(path: &Path, file: File, end: u64, chain: Option<String>) -> Ledger {
         Ledger {
             path: path.to_owned(),
             file,
-            end: Mutex::new(end),
+            end: Mutex::new(Tail { end, chain }),
             written: AtomicU64::new(0),
             synced: Mutex::new(0),
             broken: AtomicBool::new(false),
@@ -695,18 +847,21 @@ impl Ledger {
                 "an earlier write to the ledger failed, so nothing more is recorded",
             ));
         }
-        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
-        line.push(b'\n');
         let seq = {
-            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tail = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            // Chained under the lock: the line before is the one written last.
+            let (line, hash) = chained_line(event, tail.chain.as_deref())?;
             if let Err(e) = (&self.file).write_all(&line) {
                 // Undo a partial line, so the ledger still ends with a whole one.
                 self.broken.store(true, Ordering::SeqCst);
-                let _ = self.file.set_len(*end);
-                let _ = (&self.file).seek(SeekFrom::Start(*end));
+                let _ = self.file.set_len(tail.end);
+                let _ = (&self.file).seek(SeekFrom::Start(tail.end));
                 return Err(e);
             }
-            *end += line.len() as u64;
+            tail.end += line.len() as u64;
+            if hash.is_some() {
+                tail.chain = hash;
+            }
             self.written.fetch_add(1, Ordering::SeqCst) + 1
         };
         if durable {
@@ -802,6 +957,14 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
             why,
         };
         let event: Event = serde_json::from_slice(&line).map_err(|e| damaged(e.to_string()))?;
+        // The begin line says whether the ledger is chained; every line after it must
+        // then follow from the one before.
+        let previous = match &history {
+            None if split_chain(&line).is_some() => Some(String::new()),
+            None => None,
+            Some(h) => h.chain.clone(),
+        };
+        let chain = follow(previous.as_deref(), &line, number).map_err(&damaged)?;
         match (&mut history, event) {
             (
                 None,
@@ -839,6 +1002,8 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     paused_until: None,
                     recent_sends: VecDeque::new(),
                     last_at: began,
+                    chain: None,
+                    lines: 0,
                 });
             }
             (None, _) => {
@@ -850,6 +1015,10 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                 return Err(damaged("a second begin line".into()));
             }
             (Some(h), event) => h.apply(event),
+        }
+        if let Some(h) = &mut history {
+            h.chain = chain;
+            h.lines = number;
         }
         whole += n as u64;
     }
@@ -914,6 +1083,143 @@ mod tests {
 
     fn at(text: &str) -> SystemTime {
         humantime::parse_rfc3339(text).unwrap()
+    }
+
+    /// A ledger of four lines: begin, a claim, a send, a settlement.
+    fn four_lines(path: &Path) {
+        let ledger = Ledger::create(path, &begin()).unwrap();
+        let key = RowKey::new(0, 2);
+        let claim = Claim {
+            device: "d2".into(),
+            action: "remove-passcode".into(),
+            report: row(2, Outcome::Planned),
+        };
+        ledger.claim(key, &claim).unwrap();
+        ledger.send(key, "d2", at("2026-11-22T10:00:00Z")).unwrap();
+        ledger
+            .settled(key, Fate::Final, &row(2, Outcome::Succeeded))
+            .unwrap();
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn write_lines(path: &Path, lines: &[String]) {
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn regression_20_2_every_line_of_a_new_ledger_is_chained_to_the_one_before() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        four_lines(&path);
+        let text = lines(&path);
+        assert!(
+            text.iter().all(|l| l.starts_with("{\"chain\":\"")),
+            "{text:?}"
+        );
+        let head = verify_chain(&path).unwrap();
+        assert_eq!(head.lines, 4);
+        let history = Ledger::read(&path).unwrap().unwrap();
+        assert_eq!(history.chain, head.head);
+        assert_eq!(history.lines, 4);
+        // A resume goes on from the last hash.
+        let (ledger, _) = Ledger::resume(&path).unwrap();
+        ledger.session(&origin(false, 60_000)).unwrap();
+        drop(ledger);
+        let after = verify_chain(&path).unwrap();
+        assert_eq!(after.lines, 5);
+        assert_ne!(after.head, head.head);
+    }
+
+    #[test]
+    fn regression_20_2_an_edited_line_is_found_by_its_number() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        four_lines(&path);
+        let mut text = lines(&path);
+        // Still valid JSON, still a send: another time.
+        text[2] = text[2].replace("10:00:00", "11:00:00");
+        write_lines(&path, &text);
+        for err in [
+            verify_chain(&path).unwrap_err(),
+            Ledger::read(&path).unwrap_err(),
+            Ledger::resume(&path).err().unwrap(),
+        ] {
+            let msg = err.to_string();
+            assert!(
+                msg.contains("line 3") && msg.contains("does not follow"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn regression_20_2_a_removed_or_inserted_line_breaks_the_chain_where_it_was() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        four_lines(&path);
+        let text = lines(&path);
+        let mut removed = text.clone();
+        removed.remove(1);
+        write_lines(&path, &removed);
+        let msg = verify_chain(&path).unwrap_err().to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        let mut inserted = text.clone();
+        inserted.insert(2, text[1].clone());
+        write_lines(&path, &inserted);
+        let msg = verify_chain(&path).unwrap_err().to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        // A line without its hash, as a hand-written one would be.
+        let mut bare = text.clone();
+        bare[3] = format!("{{{}", &bare[3][76..]);
+        write_lines(&path, &bare);
+        let msg = verify_chain(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains("line 4") && msg.contains("no chain hash"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn regression_20_2_a_cut_ledger_keeps_a_chain_but_not_its_head() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        four_lines(&path);
+        let whole = verify_chain(&path).unwrap();
+        let text = lines(&path);
+        write_lines(&path, &text[..3]);
+        let cut = verify_chain(&path).unwrap();
+        assert_eq!(cut.lines, 3);
+        assert_ne!(
+            cut.head, whole.head,
+            "the head a manifest recorded no longer matches"
+        );
+    }
+
+    #[test]
+    fn a_ledger_written_before_lines_were_chained_still_reads_and_stays_unchained() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        four_lines(&path);
+        let unchained: Vec<String> = lines(&path)
+            .iter()
+            .map(|l| format!("{{{}", &l[76..]))
+            .collect();
+        write_lines(&path, &unchained);
+        let history = Ledger::read(&path).unwrap().unwrap();
+        assert_eq!(history.chain, None);
+        assert_eq!(history.rows.len(), 1);
+        let (ledger, _) = Ledger::resume(&path).unwrap();
+        ledger.session(&origin(false, 60_000)).unwrap();
+        drop(ledger);
+        let head = verify_chain(&path).unwrap();
+        assert_eq!((head.lines, head.head), (5, None));
     }
 
     #[test]
