@@ -337,6 +337,8 @@ pub struct History {
     pub expansions: HashMap<RowKey, Vec<String>>,
     /// Each resume, in order: who continued the run.
     pub sessions: Vec<Origin>,
+    /// When each resume began (RFC 3339, as its line says), in the same order.
+    pub session_starts: Vec<String>,
     /// The latest end of a 429 pause any session recorded.
     pub paused_until: Option<SystemTime>,
     /// The newest sends (at most [`RECENT_SENDS`]), oldest first: a resume started at
@@ -373,6 +375,7 @@ impl History {
             Event::Begin { .. } => {}
             Event::Session { origin, started_at } => {
                 self.saw(crate::graph::verify::parse_timestamp(&started_at));
+                self.session_starts.push(started_at);
                 self.sessions.push(origin);
             }
             Event::Pause { until } => {
@@ -999,6 +1002,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     rows: HashMap::new(),
                     expansions: HashMap::new(),
                     sessions: Vec::new(),
+                    session_starts: Vec::new(),
                     paused_until: None,
                     recent_sends: VecDeque::new(),
                     last_at: began,

@@ -444,6 +444,46 @@ fn regression_8_11_a_full_disk_mid_run_stops_sending_exits_3_and_resume_finishes
 }
 
 #[test]
+fn regression_20_2_a_resumed_runs_summary_covers_the_whole_run() {
+    let dir = TempDir::new().unwrap();
+    let job = ios_job(dir.path(), 30);
+    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
+    let report = dir.path().join("report.csv");
+    run_and_kill_at(
+        &mut run_cmd(&tenant, &[&job], &report, &["--write-rate", "15"]),
+        &report,
+        25,
+    );
+    let summary = dir.path().join("summary.json");
+    let mut cmd = run_cmd(&tenant, &[&job], &report, &["--resume", "--summary-json"]);
+    cmd.arg(&summary);
+    let (code, stderr) = finish(&mut cmd);
+    assert_eq!(code, Some(0), "{stderr}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let whole = &s["whole_run"];
+    let sessions = whole["sessions"].as_array().unwrap();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "the first session and the resume: {whole}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.as_str().unwrap().contains(" (secret sign-in) in tenant ")),
+        "{whole}"
+    );
+    // Every POST of both sessions: at least one per device (30), the first session's
+    // included, where this session's traffic counts only its own.
+    let all = whole["posts"].as_u64().unwrap();
+    let this = s["run"]["posts"].as_u64().unwrap();
+    assert!(all >= 30 && this < all, "{all} in all, {this} now");
+    assert!(stderr.contains("whole run: began "), "{stderr}");
+    assert!(stderr.contains("this session's traffic: "), "{stderr}");
+    assert_each_reset_once(&[&tenant], 30);
+}
+
+#[test]
 fn regression_8_14_a_resumed_run_reports_the_rate_of_its_own_resets() {
     let dir = TempDir::new().unwrap();
     let job = ios_job(dir.path(), 30);

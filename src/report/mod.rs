@@ -555,6 +555,21 @@ pub struct Summary {
     /// How this run was invoked, for next steps that work as printed (set by `cli`).
     #[serde(skip)]
     pub rerun: Option<Rerun>,
+    /// A resumed run: the whole run, over every session (`traffic` is this session's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_run: Option<WholeRun>,
+}
+
+/// A resumed run as a whole, from its ledger: when it began, each session (the first,
+/// each resume), and the resets sent over all of them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WholeRun {
+    pub started_at: String,
+    /// `2026-12-07T10:00:00Z by app ... (secret sign-in) in tenant ...`, in order; the
+    /// last is this one.
+    pub sessions: Vec<String>,
+    /// resetPasscode POSTs of every session, this one's included.
+    pub posts: u64,
 }
 
 /// The flags a run's follow-up commands repeat, as words (quoted when printed with
@@ -740,9 +755,26 @@ impl Summary {
             };
             out.push_str(&format!("{label}: {}\n", who.describe()));
         }
-        if let Some(run) = &self.run {
+        if let Some(whole) = &self.whole_run {
             out.push_str(&format!(
-                "traffic: {} requests, {} resetPasscode POSTs, {} throttled (429), {} confirmed through deviceActionResults\n",
+                "whole run: began {}, {} sessions, {} resetPasscode POSTs in all\n",
+                whole.started_at,
+                whole.sessions.len(),
+                whole.posts
+            ));
+            for (i, session) in whole.sessions.iter().enumerate() {
+                let what = if i == 0 { "began" } else { "resumed" };
+                out.push_str(&format!("  {what} {session}\n"));
+            }
+        }
+        if let Some(run) = &self.run {
+            let this = if self.whole_run.is_some() {
+                "this session's traffic"
+            } else {
+                "traffic"
+            };
+            out.push_str(&format!(
+                "{this}: {} requests, {} resetPasscode POSTs, {} throttled (429), {} confirmed through deviceActionResults\n",
                 run.requests, run.posts, run.throttled, run.confirmed_by_action_results
             ));
             out.push_str(&format!(

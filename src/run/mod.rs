@@ -705,6 +705,7 @@ pub async fn execute_on<G: GraphApi>(
         ..begin_of(&job, config.options)
     };
     let mut carried = (None, Vec::new());
+    let mut whole_run = None;
     let (ledger, mut history) = match resumed {
         Some((ledger, Some(history))) => {
             // Each resume is on record: who continued the run, with which window.
@@ -717,6 +718,7 @@ pub async fn execute_on<G: GraphApi>(
                         source,
                     })?;
             }
+            whole_run = Some(whole_run_of(&history, origin.as_ref()));
             carried = (history.paused_until, history.recent_sends.into());
             (ledger, history.rows)
         }
@@ -984,6 +986,10 @@ pub async fn execute_on<G: GraphApi>(
     }
 
     let mut summary = collected.summary;
+    summary.whole_run = whole_run.map(|mut w: crate::report::WholeRun| {
+        w.posts += engine.counters().posts.load(Ordering::Relaxed);
+        w
+    });
     summary.files = files;
     summary.signed_in = signed_in;
     summary.sign_in_refused = matches!(engine.abort_reason(), Some(AbortReason::Authentication(_)));
@@ -1359,5 +1365,36 @@ mod tests {
             Fate::Unknown,
             "a reset may have left: settled on resume"
         );
+    }
+}
+
+/// What a resumed run's ledger says of the run as a whole, this session's start
+/// (`now`, who signed in) included; its POSTs are added when it ends.
+fn whole_run_of(history: &History, now: Option<&Origin>) -> crate::report::WholeRun {
+    let who = |o: Option<&Origin>| {
+        o.map(Origin::describe)
+            .unwrap_or_else(|| "an identity its ledger does not record".into())
+    };
+    let mut sessions = vec![format!(
+        "{} by {}",
+        history.started_at,
+        who(history.begin.origin.as_ref())
+    )];
+    sessions.extend(
+        history
+            .session_starts
+            .iter()
+            .zip(&history.sessions)
+            .map(|(at, o)| format!("{at} by {}", who(Some(o)))),
+    );
+    sessions.push(format!(
+        "{} by {}",
+        crate::ledger::timestamp(SystemTime::now()),
+        who(now)
+    ));
+    crate::report::WholeRun {
+        started_at: history.started_at.clone(),
+        sessions,
+        posts: history.rows.values().map(|h| u64::from(h.sends)).sum(),
     }
 }
