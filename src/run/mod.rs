@@ -1270,6 +1270,37 @@ async fn collect<G: GraphApi>(
     collected
 }
 
+/// What a resumed run's ledger says of the run as a whole, this session's start
+/// (`now`, who signed in) included; its POSTs are added when it ends.
+fn whole_run_of(history: &History, now: Option<&Origin>) -> crate::report::WholeRun {
+    let who = |o: Option<&Origin>| {
+        o.map(Origin::describe)
+            .unwrap_or_else(|| "an identity its ledger does not record".into())
+    };
+    let mut sessions = vec![format!(
+        "{} by {}",
+        history.started_at,
+        who(history.begin.origin.as_ref())
+    )];
+    sessions.extend(
+        history
+            .session_starts
+            .iter()
+            .zip(&history.sessions)
+            .map(|(at, o)| format!("{at} by {}", who(Some(o)))),
+    );
+    sessions.push(format!(
+        "{} by {}",
+        crate::ledger::timestamp(SystemTime::now()),
+        who(now)
+    ));
+    crate::report::WholeRun {
+        started_at: history.started_at.clone(),
+        sessions,
+        posts: history.rows.values().map(|h| u64::from(h.sends)).sum(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
@@ -1365,36 +1396,5 @@ mod tests {
             Fate::Unknown,
             "a reset may have left: settled on resume"
         );
-    }
-}
-
-/// What a resumed run's ledger says of the run as a whole, this session's start
-/// (`now`, who signed in) included; its POSTs are added when it ends.
-fn whole_run_of(history: &History, now: Option<&Origin>) -> crate::report::WholeRun {
-    let who = |o: Option<&Origin>| {
-        o.map(Origin::describe)
-            .unwrap_or_else(|| "an identity its ledger does not record".into())
-    };
-    let mut sessions = vec![format!(
-        "{} by {}",
-        history.started_at,
-        who(history.begin.origin.as_ref())
-    )];
-    sessions.extend(
-        history
-            .session_starts
-            .iter()
-            .zip(&history.sessions)
-            .map(|(at, o)| format!("{at} by {}", who(Some(o)))),
-    );
-    sessions.push(format!(
-        "{} by {}",
-        crate::ledger::timestamp(SystemTime::now()),
-        who(now)
-    ));
-    crate::report::WholeRun {
-        started_at: history.started_at.clone(),
-        sessions,
-        posts: history.rows.values().map(|h| u64::from(h.sends)).sum(),
     }
 }
