@@ -590,18 +590,40 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Simulate(args) => simulate(*args),
         Command::Status(args) => {
             let sign_in = args.sign_in_words();
-            let outcome = args.into_config().and_then(|(config, simulate)| {
+            let outcome = args.into_config().and_then(|(config, simulate, audit)| {
                 if simulate {
-                    rehearsal::status(config)
+                    rehearsal::status(config, audit)
                 } else {
-                    run_cmd::status(config, &|name| std::env::var(name).ok(), &sign_in_ui())
+                    run_cmd::status(
+                        config,
+                        audit,
+                        &|name| std::env::var(name).ok(),
+                        &sign_in_ui(),
+                    )
                 }
             });
-            finish(outcome, |mut outcome| {
-                outcome.summary.sign_in = sign_in;
-                let summary = &outcome.summary;
+            finish(outcome, |followed| {
+                let run_cmd::Followed { mut status, audit } = followed;
+                status.summary.sign_in = sign_in.clone();
+                let summary = &status.summary;
                 output::summary("status", &summary.render(), summary, &summary.next_steps());
-                exit_code(outcome.aborted.is_some(), !outcome.summary.all_done())
+                let code = exit_code(status.aborted.is_some(), !status.summary.all_done());
+                // `--audit`: its summary after the status's; the worse exit code.
+                let audit_code = match audit {
+                    None => EXIT_OK,
+                    Some(Ok(mut audit)) => {
+                        audit.summary.sign_in = sign_in;
+                        let summary = &audit.summary;
+                        output::summary("audit", &summary.render(), summary, &summary.next_steps());
+                        audit.exit_code()
+                    }
+                    Some(Err(e)) => {
+                        output::error(&format!("{e:#}"));
+                        // Status read Graph before: never "nothing was read" (2).
+                        EXIT_ABORTED
+                    }
+                };
+                worse(code, audit_code)
             })
         }
         Command::Audit(args) => {
@@ -650,6 +672,18 @@ fn dispatch(cli: Cli) -> u8 {
 }
 
 /// A command's error is printed with its cause chain and mapped to its exit code.
+/// The worse of two exit codes: aborted (3), then rows needing attention (1), then 0.
+fn worse(a: u8, b: u8) -> u8 {
+    use crate::error::{EXIT_ROWS_NEED_ATTENTION, EXIT_USAGE};
+    let rank = |c: u8| match c {
+        EXIT_OK => 0,
+        EXIT_ROWS_NEED_ATTENTION => 1,
+        EXIT_USAGE => 2,
+        _ => 3,
+    };
+    if rank(a) >= rank(b) { a } else { b }
+}
+
 fn finish<T>(result: Result<T, CommandError>, done: impl FnOnce(T) -> u8) -> u8 {
     match result {
         Ok(value) => done(value),

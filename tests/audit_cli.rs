@@ -21,8 +21,13 @@ const MACS: [&str; 2] = [
 ];
 
 fn audit_cmd(tenant: &Tenant, report: &Path, extra: &[&str]) -> Command {
+    follow_up_cmd("audit", tenant, report, extra)
+}
+
+/// `intune-reset COMMAND REPORT` against `tenant`, signed in as the run was.
+fn follow_up_cmd(command: &str, tenant: &Tenant, report: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.arg("audit")
+    cmd.arg(command)
         .arg(report)
         .args(["--graph-url", &tenant.url, "--authority-url", &tenant.url])
         .args(extra)
@@ -233,4 +238,57 @@ fn regression_20_a_report_without_its_ledger_exits_2_before_signing_in() {
         0,
         "nothing was read"
     );
+}
+
+#[test]
+fn regression_20_1_status_with_audit_follows_the_resets_then_reconciles_them() {
+    let dir = TempDir::new().expect("a temporary folder");
+    let job = ios_job(dir.path(), 4);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("run.csv");
+    run(&tenant, &job, &report);
+    let mut child = follow_up_cmd("status", &tenant, &report, &["--audit"])
+        .spawn()
+        .expect("status starts");
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(dir.path().join("run.status.csv").is_file(), "{stderr}");
+    let rows = verdicts(&dir.path().join("run.audit.csv"));
+    assert_eq!(
+        rows.iter().filter(|(_, v, _)| v == "confirmed").count(),
+        4,
+        "{rows:?}"
+    );
+    let status_at = stderr.find("report: ").expect("the status summary");
+    let audit_at = stderr.find("audit of ").expect("the audit summary");
+    assert!(
+        status_at < audit_at,
+        "the audit follows the status: {stderr}"
+    );
+}
+
+#[test]
+fn regression_20_1_status_with_a_denied_audit_exits_3_after_writing_the_status_report() {
+    let dir = TempDir::new().expect("a temporary folder");
+    let job = ios_job(dir.path(), 2);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0", "--deny-audit-read"],
+    );
+    let report = dir.path().join("run.csv");
+    run(&tenant, &job, &report);
+    let mut child = follow_up_cmd("status", &tenant, &report, &["--audit"])
+        .spawn()
+        .expect("status starts");
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(dir.path().join("run.status.csv").is_file(), "{stderr}");
+    assert!(stderr.contains("DeviceManagementApps.Read.All"), "{stderr}");
 }

@@ -140,33 +140,69 @@ pub async fn stop_and_keep(sim: SimHandle, reports: &[&Path]) -> crate::sim::Sim
 /// STATUS_REPORT --simulate` reads as a job).
 pub fn status(
     mut config: crate::status::StatusConfig,
-) -> Result<crate::status::StatusOutcome, CommandError> {
+    audit: Option<crate::audit::AuditConfig>,
+) -> Result<super::run_cmd::Followed, CommandError> {
     // The rehearsal's resets reach their device 5 s after they are sent: reading every
     // 15 s, as for Intune, would only make the rehearsal wait.
     config.poll_interval = config.poll_interval.min(REHEARSAL_POLL);
     let tenant = load(&path_beside(&config.run_report))
         .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
     let prepared = crate::status::prepare(&config)?;
+    let audited = match audit.as_ref().map(crate::audit::prepare).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            prepared.abandon();
+            return Err(e);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let sim = start(tenant).await?;
-        let outcome = match sign_in(&sim, config.settings.request_timeout).await {
+        let followed = match sign_in(&sim, config.settings.request_timeout).await {
             Ok((client, who)) => {
                 tracing::info!("signed in as {}", who.describe());
                 let stop = Box::pin(super::signals::interrupted());
-                crate::status::execute_prepared(&config, prepared, client, stop).await
+                let status =
+                    crate::status::execute_prepared(&config, prepared, client.clone(), stop).await;
+                match status {
+                    Err(e) => Err(e),
+                    Ok(mut status) => {
+                        status.summary.simulated = true;
+                        let audit = match (audit, audited) {
+                            (Some(audit), Some(prepared)) if status.aborted.is_none() => {
+                                let stop = Box::pin(super::signals::interrupted());
+                                let mut audited = crate::audit::execute_prepared(
+                                    &audit, prepared, client, &who, stop,
+                                )
+                                .await;
+                                if let Ok(a) = audited.as_mut() {
+                                    a.summary.simulated = true;
+                                }
+                                Some(audited)
+                            }
+                            _ => None,
+                        };
+                        Ok(super::run_cmd::Followed { status, audit })
+                    }
+                }
             }
-            Err(why) => Ok(prepared.not_signed_in(AbortReason::Authentication(why))),
+            Err(why) => {
+                let mut status = prepared.not_signed_in(AbortReason::Authentication(why));
+                status.summary.simulated = true;
+                Ok(super::run_cmd::Followed {
+                    status,
+                    audit: None,
+                })
+            }
         };
-        let mut outcome = outcome?;
-        outcome.summary.simulated = true;
+        let followed = followed?;
         let mut reports = vec![config.run_report.as_path()];
-        reports.extend(outcome.summary.report.as_deref());
+        reports.extend(followed.status.summary.report.as_deref());
         stop_and_keep(sim, &reports).await;
-        Ok(outcome)
+        Ok(followed)
     })
 }
 

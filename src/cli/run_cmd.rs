@@ -285,10 +285,19 @@ fn run_inner(
 /// the reads and the reports are written with what was read.
 pub fn status(
     config: crate::status::StatusConfig,
+    audit: Option<crate::audit::AuditConfig>,
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
-) -> Result<crate::status::StatusOutcome, CommandError> {
+) -> Result<Followed, CommandError> {
     let prepared = crate::status::prepare(&config)?;
+    // `--audit`: its files are checked before anything is read too.
+    let audited = match audit.as_ref().map(crate::audit::prepare).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            prepared.abandon();
+            return Err(e);
+        }
+    };
     let identity = match identity(&config.tenant, env) {
         Ok(identity) => identity,
         Err(e) => {
@@ -302,17 +311,39 @@ pub fn status(
             Ok((client, who)) => {
                 tracing::info!("signed in as {}", who.describe());
                 let stop = Box::pin(signals::interrupted());
-                crate::status::execute_prepared(&config, prepared, client, stop)
-                    .await
-                    .or_else(|e| match e {
-                        // Written after the reads: what was read is not on record.
-                        CommandError::Write { .. } => Ok(unrecorded(&config, e)),
-                        before_any_read => Err(before_any_read),
-                    })
+                let status =
+                    crate::status::execute_prepared(&config, prepared, client.clone(), stop)
+                        .await
+                        .or_else(|e| match e {
+                            // Written after the reads: what was read is not on record.
+                            CommandError::Write { .. } => Ok(unrecorded(&config, e)),
+                            before_any_read => Err(before_any_read),
+                        })?;
+                let audit = match (audit, audited) {
+                    (Some(audit), Some(prepared)) if status.aborted.is_none() => {
+                        let stop = Box::pin(signals::interrupted());
+                        Some(
+                            crate::audit::execute_prepared(&audit, prepared, client, &who, stop)
+                                .await,
+                        )
+                    }
+                    _ => None,
+                };
+                Ok(Followed { status, audit })
             }
-            Err(why) => Ok(prepared.not_signed_in(AbortReason::Authentication(why))),
+            Err(why) => Ok(Followed {
+                status: prepared.not_signed_in(AbortReason::Authentication(why)),
+                audit: None,
+            }),
         }
     })
+}
+
+/// `status`, and with `--audit` the audit that followed it (run only when `status` was
+/// not aborted; an audit that could not start is its error).
+pub struct Followed {
+    pub status: crate::status::StatusOutcome,
+    pub audit: Option<Result<crate::audit::AuditOutcome, CommandError>>,
 }
 
 pub fn audit(

@@ -59,6 +59,10 @@ pub(super) struct StatusArgs {
     /// Per-request timeout, e.g. 30s, 500ms.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     timeout: std::time::Duration,
+    /// Then reconcile the run with Intune's audit trail (`audit REPORT`, with --wait's
+    /// time), writing the audit report beside REPORT.
+    #[arg(long)]
+    audit: bool,
 }
 
 impl StatusArgs {
@@ -67,8 +71,11 @@ impl StatusArgs {
         self.tenant.words()
     }
 
-    /// The configuration, and whether it follows up on a rehearsal (`--simulate`).
-    pub(super) fn into_config(self) -> Result<(StatusConfig, bool), CommandError> {
+    /// The configuration, whether it follows up on a rehearsal (`--simulate`), and the
+    /// audit that follows it (`--audit`).
+    pub(super) fn into_config(
+        self,
+    ) -> Result<(StatusConfig, bool, Option<crate::audit::AuditConfig>), CommandError> {
         let mut settings = Settings {
             concurrency: self.concurrency.max(1),
             request_timeout: self.timeout,
@@ -83,6 +90,20 @@ impl StatusArgs {
             settings.read_rate = r;
         }
         let simulate = self.simulate;
+        let tenant = self.tenant.tenant();
+        let audit = self.audit.then(|| crate::audit::AuditConfig {
+            run_report: self.run_report.clone(),
+            report: None,
+            summary_json: None,
+            bom: !self.no_bom,
+            wait: self.wait,
+            poll_interval: crate::audit::POLL_INTERVAL,
+            settings: Settings {
+                concurrency: 1,
+                ..settings.clone()
+            },
+            tenant: tenant.clone(),
+        });
         Ok((
             StatusConfig {
                 run_report: self.run_report,
@@ -93,11 +114,12 @@ impl StatusArgs {
                 wait: self.wait,
                 poll_interval: status::POLL_INTERVAL,
                 settings,
-                tenant: self.tenant.tenant(),
+                tenant,
                 into_run_report: false,
                 run_sheet: None,
             },
             simulate,
+            audit,
         ))
     }
 }
