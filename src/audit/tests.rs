@@ -186,7 +186,11 @@ fn three_device_run(dir: &Path) -> PathBuf {
             settle_window_ms: 60_000,
         }),
     };
-    let ledger = Ledger::create(&ledger_path(&report), &begin).unwrap();
+    // Written under another name, then copied: the ledger audited is a file no lock
+    // was ever taken on (a process forked by another test while this one held the
+    // lock would hold it on for a moment).
+    let scratch = dir.join("scratch.ledger");
+    let ledger = Ledger::create(&scratch, &begin).unwrap();
     for (i, r) in rows.iter().enumerate().take(2) {
         let key = RowKey::new(0, r.row);
         ledger
@@ -204,6 +208,7 @@ fn three_device_run(dir: &Path) -> PathBuf {
         ledger.settled(key, fate, r).unwrap();
     }
     drop(ledger);
+    std::fs::copy(&scratch, ledger_path(&report)).unwrap();
     report
 }
 
@@ -420,7 +425,9 @@ fn regression_20_a_report_without_its_ledger_or_with_another_runs_is_refused() {
         encoding: None,
         origin: None,
     };
-    drop(Ledger::create(&ledger_path(&other), &begin).unwrap());
+    let scratch = dir.path().join("other-scratch.ledger");
+    drop(Ledger::create(&scratch, &begin).unwrap());
+    std::fs::copy(&scratch, ledger_path(&other)).unwrap();
     let err = prepare(&config(&other)).err().unwrap().to_string();
     assert!(err.contains("is not this report's"), "{err}");
     assert!(err.contains(DEV_A), "{err}");
