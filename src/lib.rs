@@ -19,6 +19,9 @@
 //! - [`status`]: a run's resets as `deviceActionResults` show them.
 //! - [`audit`]: a run against Intune's own audit trail (`auditEvents`,
 //!   `remoteActionAudits`): each reset confirmed, missing, twice, or not the run's.
+//! - [`evidence`]: the evidence pack of a run, and its `summary.html`: who ran it,
+//!   when, in which tenant, its counts, timeline, failures and audit verdicts on one
+//!   page that needs no network.
 //! - [`rules_command`]: the rules table, as text or JSON.
 //! - [`sim`]: the local Graph simulator (`intune-reset simulate`, `run --simulate`).
 //!
@@ -48,6 +51,7 @@ pub mod audit;
 pub mod cli;
 pub mod device;
 pub mod error;
+pub mod evidence;
 pub mod graph;
 pub mod job;
 pub mod ledger;

@@ -6,7 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The commands: each takes its config and the outside world as arguments.
-const COMMANDS: [&str; 6] = ["plan", "run", "status", "audit", "rules_command", "sim"];
+const COMMANDS: [&str; 7] = [
+    "plan",
+    "run",
+    "status",
+    "audit",
+    "evidence",
+    "rules_command",
+    "sim",
+];
 /// On top: the only module that knows clap, exit codes, signals, the process.
 const TOP: &str = "cli";
 
