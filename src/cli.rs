@@ -23,6 +23,7 @@ use std::io::IsTerminal;
 
 mod audit_args;
 mod browser;
+mod evidence_args;
 mod output;
 mod rehearsal;
 mod run_args;
@@ -81,6 +82,10 @@ enum Command {
     /// Reconcile a run with Intune's own audit trail; write an audit report.
     #[command(after_help = audit_args::AUDIT_HELP)]
     Audit(Box<audit_args::AuditArgs>),
+    /// Write a run's evidence pack (job files, ledger, reports, summary.html,
+    /// manifest.json), or check one with --verify.
+    #[command(after_help = evidence_args::EVIDENCE_HELP)]
+    Evidence(Box<evidence_args::EvidenceArgs>),
     /// Print the platform rules table.
     Rules(RulesArgs),
     /// Serve a local Microsoft Graph stand-in (token endpoint, managedDevices,
@@ -640,6 +645,15 @@ fn dispatch(cli: Cli) -> u8 {
                 let summary = &outcome.summary;
                 output::summary("audit", &summary.render(), summary, &summary.next_steps());
                 outcome.exit_code()
+            })
+        }
+        Command::Evidence(args) => {
+            let outcome = args
+                .into_config()
+                .and_then(|config| crate::evidence::pack::execute(&config));
+            finish(outcome, |outcome| {
+                output::text("evidence", &outcome.text);
+                outcome.code
             })
         }
         Command::Rules(args) => {

@@ -447,6 +447,55 @@ impl History {
     }
 }
 
+/// Why the run report `input` is not the record of the run this ledger holds, if it is
+/// not: it names a job file the run did not read, or shows POSTs to a device the ledger
+/// records no send to (another run's ledger, or one cut short). `audit` and `evidence`
+/// refuse such a pair.
+pub fn check_report(input: &crate::report::RunReport, history: &History) -> Result<(), String> {
+    let sources: Vec<&str> = history
+        .begin
+        .files
+        .iter()
+        .map(|f| f.source.as_str())
+        .collect();
+    let sent: std::collections::HashSet<String> = history
+        .rows
+        .values()
+        .filter(|h| h.sends > 0)
+        .filter_map(|h| h.claim.as_ref())
+        .map(|c| c.device.to_ascii_lowercase())
+        .collect();
+    let mut why = None;
+    input
+        .each::<crate::report::ReportError>(&mut |row| {
+            // `--user`, `--group`, `--where` rows come from `(--user)` and the like,
+            // which the ledger fingerprints as job files too.
+            if !sources.contains(&row.source.as_str()) {
+                why = Some(format!(
+                    "row {} of the report comes from {}, a job file its run did not read ({})",
+                    row.row,
+                    row.source,
+                    sources.join(", ")
+                ));
+                return Ok(false);
+            }
+            let posts = row.attempts;
+            if posts > 0 && !sent.contains(&row.device_id.to_ascii_lowercase()) {
+                why = Some(format!(
+                    "row {} of {} shows {posts} POST{} to device {}, which the ledger does not record (another run's ledger, or one cut short)",
+                    row.row,
+                    row.source,
+                    if posts == 1 { "" } else { "s" },
+                    row.device_id
+                ));
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .map_err(|e| e.to_string())?;
+    why.map_or(Ok(()), Err)
+}
+
 /// Why a ledger cannot be resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -457,7 +506,7 @@ pub enum LedgerError {
     )]
     Held { path: PathBuf },
     #[error(
-        "the run's ledger {path} is damaged at line {line}: {why}; it cannot be resumed safely"
+        "the run's ledger {path} is damaged at line {line}: {why}; nothing can rely on it from there (a resume, an audit, an evidence pack)"
     )]
     Damaged {
         path: PathBuf,

@@ -49,7 +49,11 @@ const BROWSERS: &[&str] = &[
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 const BROWSERS: &[&str] = &[];
 
-fn chromium() -> PathBuf {
+/// The browser, or `None` on a machine without one where none is required: CI sets
+/// `INTUNE_RESET_REQUIRE_BROWSER=1` (and installs Chromium), so there a missing browser
+/// fails the test; a newcomer's `cargo test` on a fresh machine says what it did not
+/// check instead of failing.
+fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("INTUNE_RESET_CHROMIUM") {
         let path = PathBuf::from(path);
         assert!(
@@ -57,15 +61,20 @@ fn chromium() -> PathBuf {
             "INTUNE_RESET_CHROMIUM names {}, which is not a file: point it at a Chromium, Chrome or Edge binary",
             path.display()
         );
-        return path;
+        return Some(path);
     }
     let found = BROWSERS.iter().map(PathBuf::from).find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
+    if found.is_none() {
+        let how = format!(
             "the summary.html test needs headless Chromium and found none at {}: install it (Debian, Ubuntu: `apt-get install -y --no-install-recommends chromium`; .ci/run does), or set INTUNE_RESET_CHROMIUM to a Chromium, Chrome or Edge binary",
             BROWSERS.join(", ")
-        )
-    })
+        );
+        if std::env::var_os("INTUNE_RESET_REQUIRE_BROWSER").is_some_and(|v| v == "1") {
+            panic!("{how}");
+        }
+        eprintln!("NOT CHECKED: {how}");
+    }
+    found
 }
 
 fn count(name: &str, count: u64) -> Count {
@@ -205,10 +214,10 @@ fn facts() -> Facts {
 
 /// Runs Chromium headless on `page` with `args`, stdout to `out`; fails on a non-zero
 /// exit with its stderr.
-fn browse(dir: &Path, page: &Path, args: &[String], out: &Path) {
+fn browse(browser: &Path, dir: &Path, page: &Path, args: &[String], out: &Path) {
     let url = url::Url::from_file_path(page).expect("an absolute path");
     let profile = tempfile::tempdir_in(dir).expect("a profile folder");
-    let mut child = Command::new(chromium())
+    let mut child = Command::new(browser)
         .args([
             "--headless",
             "--disable-gpu",
@@ -249,10 +258,11 @@ fn written(dir: &Path) -> PathBuf {
 
 #[test]
 fn summary_html_in_a_real_browser_shows_the_run_and_a_hostile_name_as_text() {
+    let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let page = written(dir.path());
     let dump = dir.path().join("dom.html");
-    browse(dir.path(), &page, &["--dump-dom".into()], &dump);
+    browse(&browser, dir.path(), &page, &["--dump-dom".into()], &dump);
     let dom = std::fs::read_to_string(&dump).expect("the DOM dump");
     for shown in [
         TENANT,
@@ -283,6 +293,7 @@ fn summary_html_in_a_real_browser_shows_the_run_and_a_hostile_name_as_text() {
 
 #[test]
 fn summary_html_in_a_real_browser_draws_the_timeline_with_its_marks() {
+    let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let page = written(dir.path());
     let shot = dir.path().join("summary.png");
@@ -290,7 +301,13 @@ fn summary_html_in_a_real_browser_draws_the_timeline_with_its_marks() {
         format!("--screenshot={}", shot.display()),
         "--window-size=1100,3000".into(),
     ];
-    browse(dir.path(), &page, &args, &dir.path().join("stdout.txt"));
+    browse(
+        &browser,
+        dir.path(),
+        &page,
+        &args,
+        &dir.path().join("stdout.txt"),
+    );
     let image = png::decode(&shot);
     let colours: std::collections::HashSet<[u8; 3]> = image.pixels.iter().copied().collect();
     assert!(

@@ -6,6 +6,7 @@ mod audit_lists_cli;
 mod common;
 mod crash_cli;
 mod entra_cli;
+mod evidence_cli;
 mod evidence_html;
 mod follow_cli;
 mod hardening;

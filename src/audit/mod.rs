@@ -129,7 +129,7 @@ pub fn prepare(config: &AuditConfig) -> Result<Prepared, CommandError> {
             ledger: ledger.clone(),
         })?;
     let sent = sends_by_device(&history);
-    check_belongs(&input, &history, &sent).map_err(|why| AuditError::NotThisRun {
+    crate::ledger::check_report(&input, &history).map_err(|why| AuditError::NotThisRun {
         ledger: ledger.clone(),
         why,
     })?;
@@ -186,48 +186,6 @@ fn sends_by_device(history: &History) -> HashMap<String, Sent> {
         entry.last = entry.last.max(last);
     }
     sent
-}
-
-/// Why the ledger is not this report's, if it is not: the report names a job file the
-/// ledger's run did not read, or shows POSTs to a device the ledger does not record.
-fn check_belongs(
-    input: &RunReport,
-    history: &History,
-    sent: &HashMap<String, Sent>,
-) -> Result<(), String> {
-    let sources: Vec<&str> = history
-        .begin
-        .files
-        .iter()
-        .map(|f| f.source.as_str())
-        .collect();
-    let mut why = None;
-    input
-        .each::<ReportError>(&mut |row| {
-            if !sources.contains(&row.source.as_str()) {
-                why = Some(format!(
-                    "row {} of the report comes from {}, a job file its run did not read ({})",
-                    row.row,
-                    row.source,
-                    sources.join(", ")
-                ));
-                return Ok(false);
-            }
-            let posts = row.attempts;
-            if posts > 0 && !sent.contains_key(&row.device_id.to_ascii_lowercase()) {
-                why = Some(format!(
-                    "row {} of {} shows {posts} POST{} to device {}, which the ledger does not record (another run's ledger, or one cut short)",
-                    row.row,
-                    row.source,
-                    if posts == 1 { "" } else { "s" },
-                    row.device_id
-                ));
-                return Ok(false);
-            }
-            Ok(true)
-        })
-        .map_err(|e| e.to_string())?;
-    why.map_or(Ok(()), Err)
 }
 
 /// What stops the audit early (an interrupt, from the CLI).

@@ -10,6 +10,7 @@
 //! - [`facts`]: what the page shows, read from the files with bounded memory (counts and
 //!   capped example lists, never every row), serializable for the manifest too.
 //! - [`html`]: the page itself, from the facts alone.
+//! - [`pack`]: the command: `evidence REPORT --out DIR` and `evidence --verify DIR`.
 //!
 //! A command: it uses the core (report, ledger, graph's timestamp reading), never
 //! another command, so the names of `status` action states and `audit` verdicts are
@@ -17,3 +18,4 @@
 
 pub mod facts;
 pub mod html;
+pub mod pack;
