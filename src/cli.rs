@@ -562,6 +562,7 @@ fn dispatch(cli: Cli) -> u8 {
                 if let Some(Ok(status)) = &mut ran.followed {
                     status.summary.sign_in = rerun.sign_in.clone();
                 }
+                let sign_in_words = rerun.sign_in.clone();
                 ran.run.summary.rerun = Some(rerun);
                 let outcome = &ran.run;
                 // A run stopped before it began (sign-in, no confirmation) has no rows
@@ -575,7 +576,7 @@ fn dispatch(cli: Cli) -> u8 {
                 }
                 let run_code =
                     exit_code(outcome.aborted.is_some(), outcome.summary.needs_attention());
-                match &ran.followed {
+                let code = match &ran.followed {
                     // Once followed, the exit code is the one `status` gives.
                     Some(Ok(status)) => {
                         let summary = &status.summary;
@@ -589,6 +590,20 @@ fn dispatch(cli: Cli) -> u8 {
                         EXIT_ABORTED
                     }
                     None => run_code,
+                };
+                // `--audit`: the audit's summary last, and the worse exit code.
+                match ran.audited {
+                    None => code,
+                    Some(Ok(mut audit)) => {
+                        audit.summary.sign_in = sign_in_words.clone();
+                        let summary = &audit.summary;
+                        output::summary("audit", &summary.render(), summary, &summary.next_steps());
+                        worse(code, audit.exit_code())
+                    }
+                    Some(Err(e)) => {
+                        output::error(&format!("the audit of the run failed: {e}"));
+                        EXIT_ABORTED
+                    }
                 }
             })
         }

@@ -553,12 +553,12 @@ fn chain_hash(previous: &str, body: &[u8]) -> String {
     digest.update(previous.as_bytes());
     digest.update(b"\n");
     digest.update(body);
-    digest
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(digest.finish().as_ref())
+}
+
+/// Lower-case hex, as the ledger writes every SHA-256.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A line's chain hash and the line without it (`{` and the rest, no line feed), when

@@ -292,3 +292,30 @@ fn regression_20_1_status_with_a_denied_audit_exits_3_after_writing_the_status_r
     assert!(dir.path().join("run.status.csv").is_file(), "{stderr}");
     assert!(stderr.contains("DeviceManagementApps.Read.All"), "{stderr}");
 }
+
+#[test]
+fn regression_20_1_run_follow_with_audit_ends_with_the_runs_audit() {
+    let dir = TempDir::new().expect("a temporary folder");
+    let job = ios_job(dir.path(), 4);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("run.csv");
+    let mut child = run_cmd(&tenant, &[&job], &report, &["--follow", "1m", "--audit"])
+        .spawn()
+        .expect("the run starts");
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = verdicts(&dir.path().join("run.audit.csv"));
+    assert_eq!(
+        rows.iter().filter(|(_, v, _)| v == "confirmed").count(),
+        4,
+        "{rows:?}"
+    );
+    let followed_at = stderr.find("followed:").expect("the follow's summary");
+    let audit_at = stderr.find("audit of ").expect("the audit's summary");
+    assert!(followed_at < audit_at, "{stderr}");
+}

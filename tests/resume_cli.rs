@@ -443,23 +443,30 @@ fn regression_8_11_a_full_disk_mid_run_stops_sending_exits_3_and_resume_finishes
     assert_each_reset_once(&[&tenant], 40);
 }
 
-#[test]
-fn regression_20_2_a_resumed_runs_summary_covers_the_whole_run() {
-    let dir = TempDir::new().unwrap();
-    let job = ios_job(dir.path(), 30);
-    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
-    let report = dir.path().join("report.csv");
+/// 30 iPhones: a run killed after 25 sends, then resumed to its end with
+/// `--summary-json`: the tenant, the resume's summary and its stderr.
+fn killed_at_25_and_resumed(dir: &Path) -> (Tenant, Value, String) {
+    let job = ios_job(dir, 30);
+    let tenant = Tenant::start(&[&job], &dir.join("sim.jsonl"), &[]);
+    let report = dir.join("report.csv");
     run_and_kill_at(
         &mut run_cmd(&tenant, &[&job], &report, &["--write-rate", "15"]),
         &report,
         25,
     );
-    let summary = dir.path().join("summary.json");
+    let summary = dir.join("summary.json");
     let mut cmd = run_cmd(&tenant, &[&job], &report, &["--resume", "--summary-json"]);
     cmd.arg(&summary);
     let (code, stderr) = finish(&mut cmd);
     assert_eq!(code, Some(0), "{stderr}");
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (tenant, s, stderr)
+}
+
+#[test]
+fn regression_20_2_a_resumed_runs_summary_covers_the_whole_run() {
+    let dir = TempDir::new().unwrap();
+    let (tenant, s, stderr) = killed_at_25_and_resumed(dir.path());
     let whole = &s["whole_run"];
     let sessions = whole["sessions"].as_array().unwrap();
     assert_eq!(
@@ -486,20 +493,7 @@ fn regression_20_2_a_resumed_runs_summary_covers_the_whole_run() {
 #[test]
 fn regression_8_14_a_resumed_run_reports_the_rate_of_its_own_resets() {
     let dir = TempDir::new().unwrap();
-    let job = ios_job(dir.path(), 30);
-    let tenant = Tenant::start(&[&job], &dir.path().join("sim.jsonl"), &[]);
-    let report = dir.path().join("report.csv");
-    run_and_kill_at(
-        &mut run_cmd(&tenant, &[&job], &report, &["--write-rate", "15"]),
-        &report,
-        25,
-    );
-    let summary = dir.path().join("summary.json");
-    let mut cmd = run_cmd(&tenant, &[&job], &report, &["--resume", "--summary-json"]);
-    cmd.arg(&summary);
-    let (code, stderr) = finish(&mut cmd);
-    assert_eq!(code, Some(0), "{stderr}");
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let (tenant, s, _) = killed_at_25_and_resumed(dir.path());
     let rate = s["run"]["resets_per_second"].as_f64().unwrap();
     let elapsed = s["elapsed_seconds"].as_f64().unwrap();
     let posts = s["run"]["posts"].as_f64().unwrap();

@@ -192,13 +192,6 @@ impl AuditSummary {
         if self.verdict(Verdict::NotSentByThisRun) > 0 {
             steps.push("not_sent_by_this_run: someone else (another admin, another tool) reset these devices while the run went on; the audit report names who and when".into());
         }
-        if steps.is_empty() {
-            return String::new();
-        }
-        let mut out = String::from("next steps:\n");
-        for step in steps {
-            out.push_str(&format!("  - {step}\n"));
-        }
-        out
+        crate::report::next_steps_text(&steps)
     }
 }

@@ -155,11 +155,7 @@ pub fn status(
             return Err(e);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    super::run_cmd::runtime()?.block_on(async {
         let sim = start(tenant).await?;
         let followed = match sign_in(&sim, config.settings.request_timeout).await {
             Ok((client, who)) => {
@@ -214,11 +210,7 @@ pub fn audit(
     let tenant = load(&path_beside(&config.run_report))
         .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
     let prepared = crate::audit::prepare(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    super::run_cmd::runtime()?.block_on(async {
         let sim = start(tenant).await?;
         let outcome = match sign_in(&sim, config.settings.request_timeout).await {
             Ok((client, who)) => {

@@ -80,6 +80,10 @@ pub(super) struct RunArgs {
     /// it exists, before anything is sent). They are written nowhere else.
     #[arg(long, value_name = "FILE", requires = "follow")]
     passcodes: Option<PathBuf>,
+    /// With --follow: then reconcile the run with Intune's audit trail (`audit
+    /// REPORT`), writing the audit report beside the run report.
+    #[arg(long, requires = "follow")]
+    audit: bool,
     /// Act without asking (required when there is no terminal, as under cron).
     #[arg(long)]
     yes: bool,
@@ -236,11 +240,12 @@ impl RunArgs {
         }
     }
 
-    /// `--follow` and `--passcodes`.
+    /// `--follow`, `--passcodes` and `--audit`.
     pub(super) fn follow(&self) -> Option<super::run_cmd::Follow> {
         self.follow.map(|wait| super::run_cmd::Follow {
             wait,
             passcodes: self.passcodes.clone(),
+            audit: self.audit,
         })
     }
 

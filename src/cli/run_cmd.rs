@@ -33,12 +33,15 @@ pub const SIMULATED_CLIENT_ID: &str = "0c4d2a7e-5b1f-4e8a-9d3c-7f6e5d4c3b2a";
 pub struct Follow {
     pub wait: Duration,
     pub passcodes: Option<PathBuf>,
+    /// `--audit`: then the audit of the run.
+    pub audit: bool,
 }
 
-/// A run, and what following it found.
+/// A run, what following it found, and (`--follow --audit`) what its audit found.
 pub struct Ran {
     pub run: RunOutcome,
     pub followed: Option<Result<crate::status::StatusOutcome, CommandError>>,
+    pub audited: Option<Result<crate::audit::AuditOutcome, CommandError>>,
 }
 
 pub fn run(
@@ -57,8 +60,21 @@ pub fn run(
         return Err(CommandError::Usage(why));
     }
     let mut followed = None;
-    let run = run_inner(config, target, env, ui, follow.as_ref(), &mut followed)?;
-    Ok(Ran { run, followed })
+    let mut audited = None;
+    let run = run_inner(
+        config,
+        target,
+        env,
+        ui,
+        follow.as_ref(),
+        &mut followed,
+        &mut audited,
+    )?;
+    Ok(Ran {
+        run,
+        followed,
+        audited,
+    })
 }
 
 fn run_inner(
@@ -68,6 +84,7 @@ fn run_inner(
     ui: &SignInUi,
     follow: Option<&Follow>,
     followed: &mut Option<Result<crate::status::StatusOutcome, CommandError>>,
+    audited: &mut Option<Result<crate::audit::AuditOutcome, CommandError>>,
 ) -> Result<RunOutcome, CommandError> {
     if !config.yes && !config.interactive {
         return Err(CommandError::Usage(
@@ -197,6 +214,7 @@ fn run_inner(
                     // The run report gains the status columns; a workbook is written
                     // again with them, under the run's own Summary sheet.
                     let run_sheet = outcome.summary.clone();
+                    let run_sheet_who = run_sheet.signed_in.clone();
                     let facts = crate::report::xlsx::SheetFacts {
                         started: std::time::SystemTime::now()
                             - Duration::from_secs_f64(run_sheet.elapsed_seconds),
@@ -235,6 +253,43 @@ fn run_inner(
                     }));
                     if let Some(Ok(status)) = followed.as_mut() {
                         status.summary.simulated = simulator.is_some();
+                    }
+                    // `--audit`: once the follow ended on its own, the audit of the run
+                    // (its ledger is closed by now), on the same sign-in.
+                    let follow_ended = matches!(followed, Some(Ok(s)) if s.aborted.is_none());
+                    if follow.audit
+                        && follow_ended
+                        && let Some(who) = run_sheet_who.as_ref()
+                    {
+                        let audit_config = crate::audit::AuditConfig {
+                            run_report: status_config.run_report.clone(),
+                            report: None,
+                            summary_json: None,
+                            bom: config.bom,
+                            wait: Some(follow.wait),
+                            poll_interval: crate::audit::POLL_INTERVAL
+                                .min(follow.wait / 4)
+                                .max(Duration::from_secs(1)),
+                            settings: crate::pacing::Settings {
+                                concurrency: 1,
+                                ..config.settings.clone()
+                            },
+                            tenant: Default::default(),
+                        };
+                        *audited = Some(runtime.block_on(async {
+                            let prepared = crate::audit::prepare(&audit_config)?;
+                            let stop = Box::pin(signals::interrupted());
+                            let mut outcome = crate::audit::execute_prepared(
+                                &audit_config,
+                                prepared,
+                                client.clone(),
+                                who,
+                                stop,
+                            )
+                            .await?;
+                            outcome.summary.simulated = simulator.is_some();
+                            Ok(outcome)
+                        }));
                     }
                     // --summary-json: the run's summary gains what following found.
                     // Resets were sent: a summary that cannot be written is an abort
@@ -431,7 +486,7 @@ fn lock_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, CommandErro
 }
 
 /// The runtime a command's requests (and the simulator) run on.
-fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

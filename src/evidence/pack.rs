@@ -124,13 +124,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         digest.update(&buf[..n]);
         bytes += n as u64;
     }
-    let hex = digest
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((hex, bytes))
+    Ok((crate::ledger::hex(digest.finish().as_ref()), bytes))
 }
 
 /// The newest file beside `run_report` named `<stem>.<kind>[-N].<ext>`.

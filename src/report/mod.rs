@@ -880,15 +880,21 @@ impl Summary {
                 }
             });
         }
-        if steps.is_empty() {
-            return String::new();
-        }
-        let mut out = String::from("next steps:\n");
-        for step in steps {
-            out.push_str(&format!("  - {step}\n"));
-        }
-        out
+        next_steps_text(&steps)
     }
+}
+
+/// The "next steps" block every summary ends with (the CLI reads its `  - ` items back
+/// for `--log-format json`): empty when there is nothing to do.
+pub fn next_steps_text(steps: &[String]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("next steps:\n");
+    for step in steps {
+        out.push_str(&format!("  - {step}\n"));
+    }
+    out
 }
 
 /// Platforms whose reset makes Graph generate a passcode (shown in

@@ -188,13 +188,7 @@ fn copy_hashing(from: &Path, to: &Path, limits: &Limits) -> Result<(u64, String)
             return Err(e);
         }
     };
-    let hex = digest
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((total, hex))
+    Ok((total, crate::ledger::hex(digest.finish().as_ref())))
 }
 
 /// The error of a copy that failed or went past the cap, naming the job file.

@@ -254,14 +254,7 @@ impl StatusSummary {
                 plural(failed),
             ));
         }
-        if steps.is_empty() {
-            return String::new();
-        }
-        let mut out = String::from("next steps:\n");
-        for step in steps {
-            out.push_str(&format!("  - {step}\n"));
-        }
-        out
+        crate::report::next_steps_text(&steps)
     }
 }
 
