@@ -54,13 +54,21 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// More log detail: -v logs every request with its client-request-id.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    // The global flags come last in every command's help, whatever the command's own
+    // flags (clap numbers them otherwise in the order commands are declared).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 900)]
     verbose: u8,
     /// Only warnings and errors on stderr (the summary still prints).
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 901
+    )]
     quiet: bool,
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, display_order = 902)]
     log_format: LogFormat,
 }
 
