@@ -147,6 +147,10 @@ pub enum Event {
         fate: Fate,
         report: Box<ReportRow>,
     },
+    /// The process closed the run's record in order (the run ended, was interrupted or
+    /// aborted, but not killed): with `sends`, this session's POSTs. A ledger whose last
+    /// session has no end line was killed there, or had lines cut off its end.
+    End { at: String, sends: u64 },
     /// What a row naming a user expanded to, before any of its devices is acted on: a
     /// resume acts on exactly these devices.
     Expand {
@@ -351,6 +355,9 @@ pub struct History {
     pub chain: Option<String>,
     /// Whole lines read.
     pub lines: u64,
+    /// The last session closed the record in order (an `end` line after it): without
+    /// one, it was killed, or lines were cut off the ledger's end.
+    pub ended: bool,
 }
 
 /// Sends kept for the write window of a resume: Intune's limit is 200 per 20 s.
@@ -377,6 +384,11 @@ impl History {
                 self.saw(crate::graph::verify::parse_timestamp(&started_at));
                 self.session_starts.push(started_at);
                 self.sessions.push(origin);
+                self.ended = false;
+            }
+            Event::End { at, .. } => {
+                self.saw(crate::graph::verify::parse_timestamp(&at));
+                self.ended = true;
             }
             Event::Pause { until } => {
                 if let Some(t) = crate::graph::verify::parse_timestamp(&until) {
@@ -726,6 +738,17 @@ impl Ledger {
         )
     }
 
+    /// The last line of a session that closes the record in order, synced.
+    pub fn end(&self, sends: u64) -> io::Result<()> {
+        self.append(
+            &Event::End {
+                at: timestamp(SystemTime::now()),
+                sends,
+            },
+            true,
+        )
+    }
+
     /// A resume: who continues the run, synced before anything is sent.
     pub fn session(&self, origin: &Origin) -> io::Result<()> {
         self.append(
@@ -1057,6 +1080,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     last_at: began,
                     chain: None,
                     lines: 0,
+                    ended: false,
                 });
             }
             (None, _) => {
@@ -1196,6 +1220,33 @@ mod tests {
         let after = verify_chain(&path).unwrap();
         assert_eq!(after.lines, 5);
         assert_ne!(after.head, head.head);
+    }
+
+    #[test]
+    fn regression_20_2_a_session_closed_in_order_ends_with_an_end_line() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let scratch = dir.path().join("r.scratch");
+        four_lines_at(&scratch);
+        std::fs::copy(&scratch, &path).unwrap();
+        assert!(
+            !Ledger::read(&path).unwrap().unwrap().ended,
+            "killed: no end line"
+        );
+        let (ledger, _) = Ledger::resume(&path).unwrap();
+        ledger.end(1).unwrap();
+        drop(ledger);
+        let copy = dir.path().join("copy.ledger");
+        std::fs::copy(&path, &copy).unwrap();
+        assert!(Ledger::read(&copy).unwrap().unwrap().ended);
+        // A resume after the end opens a session that has not ended yet.
+        let (ledger, _) = Ledger::resume(&copy).unwrap();
+        ledger.session(&origin(false, 60_000)).unwrap();
+        drop(ledger);
+        let again = dir.path().join("again.ledger");
+        std::fs::copy(&copy, &again).unwrap();
+        assert!(!Ledger::read(&again).unwrap().unwrap().ended);
+        assert_eq!(verify_chain(&again).unwrap().lines, 6);
     }
 
     #[test]

@@ -106,6 +106,10 @@ fn regression_20_3_a_pack_holds_every_file_by_its_hash_and_verifies() {
             .is_some_and(|h| h.len() == 64),
         "a chained ledger's head: {manifest}"
     );
+    assert_eq!(
+        manifest["ledger"]["ended"], true,
+        "the run closed its record: {manifest}"
+    );
     let page = std::fs::read_to_string(pack.join("summary.html")).expect("the page");
     assert!(page.contains(TENANT), "the page names the tenant");
     assert!(stderr.contains("manifest.json SHA-256 "), "{stderr}");

@@ -36,6 +36,9 @@ pub struct AuditSummary {
     /// Devices by verdict, for the verdicts that need a look (at most 20 each).
     pub attention: BTreeMap<String, Vec<String>>,
     pub aborted: Option<String>,
+    /// The ledger's last session closed it in order (an `end` line): else it was killed,
+    /// or lines were cut off its end, and the audit covers only what it records.
+    pub ledger_ended: bool,
     /// The sign-in flags the run used, for the commands the next steps print.
     #[serde(skip)]
     pub sign_in: Vec<String>,
@@ -68,6 +71,7 @@ impl AuditSummary {
             unknown_settled: 0,
             attention: BTreeMap::new(),
             aborted: None,
+            ledger_ended: true,
             sign_in: Vec::new(),
             simulated: false,
         }
@@ -81,6 +85,7 @@ impl AuditSummary {
             .map(|o| o.describe())
             .unwrap_or_else(|| "an identity its ledger does not record".into());
         self.run_started_at = history.started_at.clone();
+        self.ledger_ended = history.ended;
         self.span_from = humantime::format_rfc3339_seconds(from).to_string();
         self.span_to = humantime::format_rfc3339_seconds(to).to_string();
     }
@@ -136,6 +141,9 @@ impl AuditSummary {
                 "  run by {}, started {}\n  Intune's records from {} to {}\n",
                 self.run_by, self.run_started_at, self.span_from, self.span_to
             ));
+        }
+        if !self.ledger_ended {
+            out.push_str("  note: the ledger has no end line after its last session: that session was killed (finish the run with `--resume`), or lines were cut off the ledger's end; the audit covers what it records\n");
         }
         for (list, read) in &self.lists {
             out.push_str(&format!(

@@ -54,6 +54,9 @@ pub struct Manifest {
 pub struct LedgerFacts {
     /// The ledger's path in the pack.
     pub path: String,
+    /// Its last session closed it in order (an `end` line); else killed, or cut.
+    #[serde(default)]
+    pub ended: bool,
     #[serde(flatten)]
     pub chain: ChainHead,
 }
@@ -306,6 +309,7 @@ fn pack(
         run_started_at: history.started_at.clone(),
         ledger: LedgerFacts {
             path: ledger_name,
+            ended: history.ended,
             chain: chain.clone(),
         },
         files,
@@ -325,6 +329,9 @@ fn pack(
             "not hash-chained (written by a version before ledgers were chained): the manifest's hash of it still shows any later change"
         },
     );
+    if !history.ended {
+        lines.push_str("  note: the ledger has no end line after its last session: that session was killed (finish the run with `--resume` first), or lines were cut off its end\n");
+    }
     lines.push_str(
         "keep the manifest's SHA-256 apart from the pack (in the incident ticket): `intune-reset evidence --verify DIR` checks every file against the manifest, and that hash checks the manifest\n",
     );

@@ -1036,6 +1036,10 @@ pub async fn execute_on<G: GraphApi>(
             engine.abort(AbortReason::Unrecorded(e.to_string()));
         }
     }
+    // The record closes in order: a ledger without this line was killed, or cut.
+    if let Err(e) = ledger.end(stats.posts) {
+        engine.abort(ledger.unwritable(&e));
+    }
     let aborted = engine.abort_reason();
     stats.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.run = Some(stats);

@@ -153,6 +153,7 @@ impl Pass {
                 }
             }
             Event::Settled { report, .. } => self.saw(parse_timestamp(&report.finished_at)),
+            Event::End { at, .. } => self.saw(parse_timestamp(at)),
             Event::Claim { .. } | Event::Expand { .. } => {}
         }
     }
