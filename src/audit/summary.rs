@@ -85,7 +85,9 @@ impl AuditSummary {
             .map(|o| o.describe())
             .unwrap_or_else(|| "an identity its ledger does not record".into());
         self.run_started_at = history.started_at.clone();
-        self.ledger_ended = history.ended;
+        // A ledger written before versions closed it with an end line (and chained its
+        // lines) cannot say: it is not held against the run.
+        self.ledger_ended = history.ended || history.chain.is_none();
         self.span_from = humantime::format_rfc3339_seconds(from).to_string();
         self.span_to = humantime::format_rfc3339_seconds(to).to_string();
     }
@@ -124,9 +126,12 @@ impl AuditSummary {
         self.verdicts.get(v.as_str()).copied().unwrap_or(0)
     }
 
-    /// Every reset the run sent is confirmed and nothing else was found.
+    /// Every reset the run sent is confirmed and nothing else was found. A ledger whose
+    /// last session did not end in order (killed) may record sends whose rows its report
+    /// does not hold yet: such an audit vouches for less than the whole run.
     pub fn all_confirmed(&self) -> bool {
         self.aborted.is_none()
+            && self.ledger_ended
             && [Verdict::Missing, Verdict::NotSentByThisRun, Verdict::Twice]
                 .iter()
                 .all(|v| self.verdict(*v) == 0)
@@ -143,7 +148,7 @@ impl AuditSummary {
             ));
         }
         if !self.ledger_ended {
-            out.push_str("  note: the ledger has no end line after its last session: that session was killed (finish the run with `--resume`), or lines were cut off the ledger's end; the audit covers what it records\n");
+            out.push_str("  note: the ledger has no end line after its last session: that session was killed, or lines were cut off the ledger's end. The audit covers the rows the report holds, not sends whose rows it does not hold yet (exit 1): finish the run with `--resume`, then audit it again\n");
         }
         for (list, read) in &self.lists {
             out.push_str(&format!(

@@ -207,6 +207,7 @@ fn three_device_run(dir: &Path) -> PathBuf {
         let fate = if i == 0 { Fate::Final } else { Fate::Unknown };
         ledger.settled(key, fate, r).unwrap();
     }
+    ledger.end(2).unwrap();
     drop(ledger);
     std::fs::copy(&scratch, ledger_path(&report)).unwrap();
     report
@@ -458,4 +459,35 @@ async fn regression_20_an_audit_in_another_tenant_is_refused_before_any_read() {
         .to_string();
     assert!(err.contains("Sign in to that tenant"), "{err}");
     assert_eq!(reads.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn regression_20_an_audit_of_a_killed_run_notes_it_and_never_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = three_device_run(dir.path());
+    // The end line gone: killed, or cut off.
+    let ledger = ledger_path(&report);
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&ledger, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let both = vec![
+        record(AuditList::Events, DEV_A, 100, APP, "c-a"),
+        record(AuditList::Events, DEV_B, 101, APP, "c-b"),
+    ];
+    let outcome = audit(
+        &config(&report),
+        Intune {
+            events: both,
+            ..Intune::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.summary.verdicts["confirmed"], 2);
+    assert_eq!(outcome.exit_code(), 1, "{}", outcome.summary.render());
+    assert!(
+        outcome.summary.render().contains("no end line"),
+        "{}",
+        outcome.summary.render()
+    );
 }
