@@ -3,6 +3,9 @@
 //! observable point or finished, its printed commands are split as a shell would and
 //! run as they are, against the same simulated tenant.
 
+// Most tests here run on Unix only (their interruptions are Unix signals): on Windows their helpers are unused.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
