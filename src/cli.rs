@@ -336,8 +336,9 @@ struct PlanArgs {
     /// With --live: every managed device of the tenant, each judged by the rules.
     #[arg(long, requires = "live")]
     all_devices: bool,
-    /// Which action to plan. A job file's own `action` column or field wins over this.
-    #[arg(long, value_enum, default_value_t = ActionArg::Auto)]
+    /// Which action to plan: remove-passcode, reset-passcode, reset-pin or auto. A job
+    /// file's own `action` column or field wins over this.
+    #[arg(long, value_parser = parse_action, default_value = "auto")]
     action: ActionArg,
     /// When a device's facts must be read from Graph: auto (rows lacking an id or
     /// platform facts), always, or never (such rows are invalid).
@@ -381,6 +382,21 @@ enum ActionArg {
     ResetPasscode,
     ResetPin,
     Auto,
+}
+
+/// `--action`: one of [`ActionArg`]'s words, or a sentence saying why not: a
+/// destructive action is not offered ([`crate::rules::not_offered`]), and any other
+/// word lists the ones that are.
+fn parse_action(text: &str) -> Result<ActionArg, String> {
+    if let Ok(action) = ActionArg::from_str(text, true) {
+        return Ok(action);
+    }
+    Err(crate::rules::not_offered(text).unwrap_or_else(|| {
+        format!(
+            "'{text}' is not an action this tool offers: {}",
+            crate::rules::OFFERED
+        )
+    }))
 }
 
 impl From<ActionArg> for ActionChoice {

@@ -140,10 +140,16 @@ impl Planner {
             Some(text) => match ActionChoice::parse(text) {
                 Some(c) => c,
                 None => {
+                    if let Some(why) = crate::rules::not_offered(text) {
+                        let detail =
+                            format!("column '{}': {}", names.name(Column::Action), echo(&why));
+                        return invalid(row, "action_not_offered", detail);
+                    }
                     let detail = format!(
-                        "column '{}': '{}' is not remove-passcode, reset-pin or auto",
+                        "column '{}': '{}' is not an action this tool offers: {}",
                         names.name(Column::Action),
-                        echo(text)
+                        echo(text),
+                        crate::rules::OFFERED
                     );
                     return invalid(row, "unknown_action", detail);
                 }

@@ -85,6 +85,28 @@ impl ActionChoice {
     }
 }
 
+/// The actions this tool offers, as a sentence lists them.
+pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin or auto";
+
+/// Why a destructive action is not offered, when `text` names one (`wipe`, `retire`,
+/// `delete`, their admin-center and Graph spellings): since 2026 Intune caps them per
+/// tenant per day (wipe 500, retire and delete 1,000) and Multi Admin Approval can hold
+/// them (GRAPH.md, "Other actions"); a bulk tool that destroys data by mistake cannot
+/// undo it.
+/// <https://learn.microsoft.com/intune/device-management/actions/>
+pub fn not_offered(text: &str) -> Option<String> {
+    let word = match normalize(text).as_str() {
+        "wipe" | "factoryreset" | "fullwipe" | "freshstart" => "wipe",
+        "retire" | "selectivewipe" => "retire",
+        "delete" | "remove" | "deletedevice" => "delete",
+        _ => return None,
+    };
+    Some(format!(
+        "'{}' is not offered: {word} destroys what is on the device or its management and cannot be undone, Intune caps wipe (500), retire and delete (1,000) per tenant per day, and Multi Admin Approval may hold them; do it in the Intune admin center, where those controls apply. This tool offers {OFFERED}",
+        text.trim()
+    ))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {

@@ -146,3 +146,26 @@ fn help_documents_the_exit_codes() {
     let text = String::from_utf8(out.stdout).unwrap();
     insta::assert_snapshot!("help", text);
 }
+
+#[test]
+fn regression_21_wipe_retire_and_delete_are_refused_saying_why_and_other_words_list_the_actions() {
+    for (word, says) in [
+        ("wipe", "'wipe' is not offered: wipe destroys"),
+        ("retire", "'retire' is not offered: retire destroys"),
+        ("delete", "'delete' is not offered: delete destroys"),
+        (
+            "remote-lock",
+            "'remote-lock' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin or auto",
+        ),
+    ] {
+        for command in ["run", "plan"] {
+            let out = intune_reset()
+                .args([command, "job.csv", "--action", word])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {word}: {stderr}");
+            assert!(stderr.contains(says), "{command} {word}: {stderr}");
+        }
+    }
+}

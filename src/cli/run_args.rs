@@ -54,10 +54,11 @@ pub(super) struct RunArgs {
     /// --max-devices or a confirmation at a terminal.
     #[arg(long)]
     all_devices: bool,
-    /// The action. Required unless every job file names one (a job document's
-    /// "action", or an `action` column); a row's own value wins. Rows left without
-    /// any are invalid, never defaulted.
-    #[arg(long, value_enum)]
+    /// The action: remove-passcode, reset-passcode, reset-pin or auto. Required unless
+    /// every job file names one (a job document's "action", or an `action` column); a
+    /// row's own value wins. Rows left without any are invalid, never defaulted. Wipe,
+    /// retire and delete are not offered (it says why).
+    #[arg(long, value_parser = super::parse_action)]
     action: Option<ActionArg>,
     /// When to read a device's facts from Graph first.
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]

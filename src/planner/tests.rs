@@ -620,7 +620,7 @@ fn the_row_action_wins_over_the_job_and_the_command_line() {
     let c = p.assess(0, &names, None, row(3, &with_action));
     assert_eq!(c.row.outcome, Outcome::Planned);
     let mut bad = ios("33333333-2222-3333-4444-555555555555");
-    bad.push((Column::Action, "wipe"));
+    bad.push((Column::Action, "frobnicate"));
     let d = p.assess(0, &names, None, row(4, &bad));
     assert_eq!(d.row.reason, "unknown_action");
 }
@@ -736,4 +736,32 @@ fn a_row_with_a_valid_id_is_not_invalid_for_a_badly_decoded_name() {
     broken.push((Column::DeviceName, "ab\u{1}"));
     let b = assess(&mut p, 0, row(4, &broken));
     assert_eq!(b.row.reason, "control_characters");
+}
+
+#[test]
+fn regression_21_a_destructive_action_in_a_row_is_invalid_saying_why_and_others_list_what_is_offered()
+ {
+    let mut p = planner(LookupMode::Auto);
+    for (word, reason, says) in [
+        ("wipe", "action_not_offered", "'wipe' is not offered"),
+        ("Retire", "action_not_offered", "'Retire' is not offered"),
+        (
+            "factory reset",
+            "action_not_offered",
+            "is not offered: wipe destroys",
+        ),
+        (
+            "lock",
+            "unknown_action",
+            "'lock' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin or auto",
+        ),
+    ] {
+        let mut fields = ios(ID_A);
+        fields.push((Column::Action, word));
+        let a = assess(&mut p, 0, row(2, &fields));
+        assert_eq!(a.row.outcome, Outcome::Invalid, "{word}");
+        assert_eq!(a.row.reason, reason, "{word}");
+        assert!(a.row.detail.contains(says), "{}", a.row.detail);
+        assert!(a.work.is_none(), "never sent");
+    }
 }

@@ -74,6 +74,7 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "control_characters",
         "value_too_long",
         "scientific_notation",
+        "action_not_offered",
         "lookup_disabled",
         "no_identity",
         "unsupported_filter",
