@@ -541,6 +541,9 @@ pub struct Ledger {
     synced: Mutex<u64>,
     /// A write failed: nothing more is recorded (see the module doc).
     broken: AtomicBool,
+    /// The session ended ([`Ledger::close`]): nothing more is recorded, and the lock is
+    /// released even while a clone of this ledger lives on (the follow's pause hook).
+    closed: AtomicBool,
 }
 
 /// Where the next line goes, and the chain hash it follows from.
@@ -841,7 +844,21 @@ impl Ledger {
             written: AtomicU64::new(0),
             synced: Mutex::new(0),
             broken: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Ends the session's record: nothing more is written, and the OS lock is released
+    /// now, so `audit` and `evidence` may read the ledger at once (`run --follow
+    /// --audit`), whoever still holds this handle.
+    pub fn close(&self) {
+        let _tail = self.end.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = self.file.unlock();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     pub fn path(&self) -> &Path {
@@ -917,6 +934,11 @@ impl Ledger {
     }
 
     fn append(&self, event: &Event, durable: bool) -> io::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(io::Error::other(
+                "the run's record is closed: its session ended",
+            ));
+        }
         if self.broken.load(Ordering::SeqCst) {
             return Err(io::Error::other(
                 "an earlier write to the ledger failed, so nothing more is recorded",
@@ -1247,6 +1269,31 @@ mod tests {
         std::fs::copy(&copy, &again).unwrap();
         assert!(!Ledger::read(&again).unwrap().unwrap().ended);
         assert_eq!(verify_chain(&again).unwrap().lines, 6);
+    }
+
+    #[test]
+    fn regression_20_a_closed_ledger_can_be_read_while_its_handle_lives_on() {
+        // `run --follow --audit`: the follow's pause hook still holds the run's ledger
+        // when the audit reads it; closing the session releases the lock.
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        assert!(
+            matches!(Ledger::read(&path), Err(LedgerError::Held { .. })),
+            "held while the session is open"
+        );
+        ledger.end(0).unwrap();
+        ledger.close();
+        let history = Ledger::read(&path).unwrap().unwrap();
+        assert!(history.ended);
+        let err = ledger.pause(at("2026-11-22T10:00:00Z")).unwrap_err();
+        assert!(err.to_string().contains("closed"), "{err}");
+        assert_eq!(
+            verify_chain(&path).unwrap().lines,
+            2,
+            "nothing after the end"
+        );
+        drop(ledger);
     }
 
     #[test]

@@ -233,6 +233,11 @@ impl<G: GraphApi> Engine<G> {
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
         let pauses = ledger.clone();
         self.pacer.on_pause(Box::new(move |until| {
+            // After the run's end (a 429 while `--follow` reads) there is nothing to
+            // record: the session is closed.
+            if pauses.is_closed() {
+                return;
+            }
             // A failed write breaks the ledger: the next send's record fails and stops
             // the run, so nothing leaves unrecorded.
             if let Err(e) = pauses.pause(until) {

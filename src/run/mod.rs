@@ -1036,10 +1036,12 @@ pub async fn execute_on<G: GraphApi>(
             engine.abort(AbortReason::Unrecorded(e.to_string()));
         }
     }
-    // The record closes in order: a ledger without this line was killed, or cut.
+    // The record closes in order: a ledger without this line was killed, or cut. Then
+    // the lock goes, whoever still holds the ledger (the follow's pause hook).
     if let Err(e) = ledger.end(stats.posts) {
         engine.abort(ledger.unwritable(&e));
     }
+    ledger.close();
     let aborted = engine.abort_reason();
     stats.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.run = Some(stats);
