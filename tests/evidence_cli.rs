@@ -200,3 +200,29 @@ fn regression_20_3_a_pack_is_refused_for_a_changed_job_a_used_folder_or_no_ledge
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("is no evidence pack"), "{stderr}");
 }
+
+#[test]
+fn regression_20_4_a_followed_runs_pack_shows_the_action_states_its_report_holds() {
+    let dir = TempDir::new().expect("a temporary folder");
+    let job = ios_job(dir.path(), 3);
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.jsonl"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let mut run = run_cmd(
+        &tenant,
+        &[Path::new("job.csv")],
+        Path::new("reports/run.csv"),
+        &["--follow", "1m"],
+    );
+    let (code, stderr) = finish(&mut run, dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = evidence(dir.path(), &["reports/run.csv", "--out", "pack"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let page = std::fs::read_to_string(dir.path().join("pack/summary.html")).expect("the page");
+    assert!(
+        page.contains("What the devices did: the status report"),
+        "the run report's action states, with no status report beside it"
+    );
+}

@@ -155,6 +155,16 @@ fn newest_beside(run_report: &Path, kind: &str) -> Option<PathBuf> {
         .map(|e| e.path())
 }
 
+/// A file's first line (its header), empty when it cannot be read.
+fn first_line(path: &Path) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = std::io::BufReader::new(file).read_line(&mut line);
+    }
+    line
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -240,8 +250,16 @@ fn pack(
             out.display()
         )));
     }
-    let facts =
-        super::facts::gather(run_report, status.as_deref(), audit.as_deref()).map_err(refused)?;
+    // `run --follow` wrote the action states into the run report itself: without a
+    // status report, the page reads them from there.
+    let read_from = crate::report::RunReport::open(run_report)
+        .map_err(|e| refused(e.to_string()))?
+        .path;
+    let followed = status.is_none() && first_line(&read_from).contains("action_state");
+    let states = status
+        .as_deref()
+        .or(followed.then_some(read_from.as_path()));
+    let facts = super::facts::gather(run_report, states, audit.as_deref()).map_err(refused)?;
     let write_err = |source| EvidenceError::Write {
         dir: out.to_owned(),
         source,
