@@ -302,6 +302,16 @@ impl From<CloudArg> for Cloud {
     }
 }
 
+/// `--read-rate`, when given, is a positive number (`plan --live`, `status`, `audit`).
+fn checked_read_rate(rate: Option<f64>) -> Result<Option<f64>, CommandError> {
+    match rate {
+        Some(r) if !(r > 0.0 && r.is_finite()) => Err(CommandError::Usage(
+            "--read-rate must be a positive number".into(),
+        )),
+        _ => Ok(rate),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 30s, 500ms, 2m)"))
 }
@@ -453,13 +463,7 @@ enum RulesFormat {
 impl PlanArgs {
     /// `plan --live`: the plan's options, the reads' pacing, and the tenant.
     fn into_live(self) -> Result<(crate::run::LivePlanConfig, crate::graph::Tenant), CommandError> {
-        if let Some(r) = self.read_rate
-            && !(r > 0.0 && r.is_finite())
-        {
-            return Err(CommandError::Usage(
-                "--read-rate must be a positive number".into(),
-            ));
-        }
+        checked_read_rate(self.read_rate)?;
         let mut settings = crate::run::Settings {
             concurrency: self.concurrency.max(1),
             request_timeout: self.timeout.unwrap_or(std::time::Duration::from_secs(30)),

@@ -814,24 +814,7 @@ impl Ledger {
     /// still holding it is refused (its record is not finished; on Windows its lock
     /// keeps other readers out anyway).
     pub fn read(path: &Path) -> Result<Option<History>, LedgerError> {
-        let file = File::open(path).map_err(|source| LedgerError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        match file.try_lock_shared() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LedgerError::Held {
-                    path: path.to_owned(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(LedgerError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        }
+        let file = open_finished(path)?;
         let (history, _) = read_history(&file, path)?;
         Ok(history)
     }
@@ -983,6 +966,25 @@ impl Ledger {
     }
 }
 
+/// The ledger at `path` opened to read, with a shared lock: refused while a run holds
+/// it (its record is not finished; on Windows its lock keeps other readers out anyway).
+fn open_finished(path: &Path) -> Result<File, LedgerError> {
+    let file = File::open(path).map_err(|source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Held {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(LedgerError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// Every whole line of the ledger at `path`, in order, as its events (a last line torn
 /// by a kill left out): what the evidence pack's timeline is drawn from. Read without
 /// taking the ledger; a run still holding it is refused, as in [`Ledger::read`].
@@ -991,16 +993,7 @@ pub fn each_event(path: &Path, each: &mut dyn FnMut(&Event)) -> Result<(), Ledge
         path: path.to_owned(),
         source,
     };
-    let file = File::open(path).map_err(io_err)?;
-    match file.try_lock_shared() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(LedgerError::Held {
-                path: path.to_owned(),
-            });
-        }
-        Err(std::fs::TryLockError::Error(source)) => return Err(io_err(source)),
-    }
+    let file = open_finished(path)?;
     let mut reader = BufReader::new(&file);
     let mut line = Vec::new();
     let mut number = 0u64;

@@ -142,7 +142,14 @@ pub fn prepare(config: &AuditConfig) -> Result<Prepared, CommandError> {
         }
         None => default_path(&config.run_report),
     };
-    if same_file(&output, &input.path) || same_file(&output, &ledger) {
+    use crate::paths::{Named, distinct};
+    if distinct(&[
+        Named::read("the run report", input.path.clone()),
+        Named::read("its ledger", ledger.clone()),
+        Named::written("the audit report", output.clone()),
+    ])
+    .is_err()
+    {
         return Err(AuditError::ReportIsInput { path: output }.into());
     }
     Ok(Prepared {
@@ -160,13 +167,6 @@ pub fn default_path(run_report: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".into());
     crate::report::unused_name(run_report.with_file_name(format!("{stem}.audit.csv")))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 fn sends_by_device(history: &History) -> HashMap<String, Sent> {

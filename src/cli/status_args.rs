@@ -81,12 +81,7 @@ impl StatusArgs {
             request_timeout: self.timeout,
             ..Settings::default()
         };
-        if let Some(r) = self.read_rate {
-            if !(r > 0.0 && r.is_finite()) {
-                return Err(CommandError::Usage(
-                    "--read-rate must be a positive number".into(),
-                ));
-            }
+        if let Some(r) = super::checked_read_rate(self.read_rate)? {
             settings.read_rate = r;
         }
         let simulate = self.simulate;

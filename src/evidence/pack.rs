@@ -178,7 +178,7 @@ fn pack(
     audit: Option<&Path>,
 ) -> Result<EvidenceOutcome, CommandError> {
     // Everything is checked before the folder is made.
-    crate::report::RunReport::open(run_report).map_err(|e| refused(e.to_string()))?;
+    let input = crate::report::RunReport::open(run_report).map_err(|e| refused(e.to_string()))?;
     let ledger = ledger_path(run_report);
     if !ledger.exists() {
         return Err(refused(format!(
@@ -207,10 +207,7 @@ fn pack(
             return Err(refused(format!("{} is not a file", path.display())));
         }
     }
-    crate::ledger::check_report(
-        &crate::report::RunReport::open(run_report).map_err(|e| refused(e.to_string()))?,
-        &history,
-    )
+    crate::ledger::check_report(&input, &history)
     .map_err(|why| {
         refused(format!(
             "the ledger {} is not this report's: {why}. Pack a report with the ledger its run wrote",
@@ -252,13 +249,10 @@ fn pack(
     }
     // `run --follow` wrote the action states into the run report itself: without a
     // status report, the page reads them from there.
-    let read_from = crate::report::RunReport::open(run_report)
-        .map_err(|e| refused(e.to_string()))?
-        .path;
-    let followed = status.is_none() && first_line(&read_from).contains("action_state");
+    let followed = status.is_none() && first_line(&input.path).contains("action_state");
     let states = status
         .as_deref()
-        .or(followed.then_some(read_from.as_path()));
+        .or(followed.then_some(input.path.as_path()));
     let facts = super::facts::gather(run_report, states, audit.as_deref()).map_err(refused)?;
     let write_err = |source| EvidenceError::Write {
         dir: out.to_owned(),

@@ -165,7 +165,12 @@ pub fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
         // Named after the report given (`job.xlsx` -> `job.status.csv`), in the format
         // of the file read.
         .unwrap_or_else(|| output::default_path(&config.run_report, input.format));
-    if same_file(&output, &input.path) {
+    use crate::paths::{Named, distinct};
+    let files = [
+        Named::read("the run report", input.path.clone()),
+        Named::written("the status report", output.clone()),
+    ];
+    if distinct(&files).is_err() {
         return Err(StatusError::ReportIsInput { path: output }.into());
     }
     if config.report.is_some() && output.exists() {
@@ -183,13 +188,6 @@ pub fn prepare(config: &StatusConfig) -> Result<Prepared, CommandError> {
         output,
         passcodes,
     })
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 /// What stops `status` early (an interrupt, from the CLI): the reads in flight end,
