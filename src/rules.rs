@@ -22,45 +22,118 @@ use crate::device::normalize;
 use crate::device::{Column, DeviceFields};
 use crate::version::OsVersion;
 
-/// What the admin center calls the action; Graph has only `resetPasscode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// An action this tool sends. The passcode actions are one Graph action,
+/// `resetPasscode`, named as the admin center names it per platform; the others are the
+/// responder's next moves (issue 21): lock the device, rotate its BitLocker recovery key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// "Remove passcode" (iOS/iPadOS) and "Reset passcode" (Android).
     RemovePasscode,
     /// "New PIN" on Windows 10 Mobile.
     ResetPin,
+    /// "Remote lock": `POST .../managedDevices/{id}/remoteLock`.
+    RemoteLock,
+    /// "BitLocker key rotation": `POST /beta/.../managedDevices/{id}/rotateBitLockerKeys`.
+    RotateBitLockerKeys,
+}
+
+/// The families of actions: each has its own rules table and its own duplicate rule
+/// (a device may take each family once in a run), in the order a row's actions are
+/// numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Passcode,
+    Lock,
+    BitLocker,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Passcode, Family::Lock, Family::BitLocker];
+
+    /// The rules table that judges the family's devices.
+    pub fn rules(self) -> &'static [Rule] {
+        match self {
+            Family::Passcode => RULES,
+            Family::Lock => LOCK_RULES,
+            Family::BitLocker => BITLOCKER_RULES,
+        }
+    }
+
+    /// The action's name as the report and the ledger's keys know it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Passcode => "passcode",
+            Family::Lock => "remote-lock",
+            Family::BitLocker => "rotate-bitlocker-keys",
+        }
+    }
+
+    /// The name Graph gives the action: its POST's last segment, `actionName` in
+    /// `deviceActionResults` and `action` in the audit.
+    pub fn graph_name(self) -> &'static str {
+        match self {
+            Family::Passcode => "resetPasscode",
+            Family::Lock => "remoteLock",
+            Family::BitLocker => "rotateBitLockerKeys",
+        }
+    }
+
+    /// What the action is, in a sentence's words ("a remote lock").
+    pub fn noun(self) -> &'static str {
+        match self {
+            Family::Passcode => "passcode reset",
+            Family::Lock => "remote lock",
+            Family::BitLocker => "BitLocker key rotation",
+        }
+    }
 }
 
 impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::RemovePasscode,
+        Action::ResetPin,
+        Action::RemoteLock,
+        Action::RotateBitLockerKeys,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::RemovePasscode => "remove-passcode",
             Action::ResetPin => "reset-pin",
+            Action::RemoteLock => "remote-lock",
+            Action::RotateBitLockerKeys => "rotate-bitlocker-keys",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Action::RemovePasscode | Action::ResetPin => Family::Passcode,
+            Action::RemoteLock => Family::Lock,
+            Action::RotateBitLockerKeys => Family::BitLocker,
         }
     }
 
     /// What the action does on `platform`, as the report names it: iOS/iPadOS lose
     /// their passcode (`remove-passcode`), Android gets a new one (`reset-passcode`),
     /// Windows 10 Mobile a new PIN (`reset-pin`). One Graph call for the first two.
+    /// Every other action is its own name.
     pub fn effect(self, platform: Platform) -> &'static str {
         match self {
-            Action::ResetPin => "reset-pin",
             Action::RemovePasscode if platform.as_str().starts_with("android") => "reset-passcode",
-            Action::RemovePasscode => "remove-passcode",
+            other => other.as_str(),
         }
     }
 
     /// The inverse of [`Action::as_str`] (the run's ledger stores the action so).
     pub fn parse(text: &str) -> Option<Action> {
-        [Action::RemovePasscode, Action::ResetPin]
-            .into_iter()
-            .find(|a| a.as_str() == text)
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }
 
-/// What the user asked for: one action, or whatever each platform supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What the user asked for: one action, or the passcode action each platform supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionChoice {
     Auto,
     Only(Action),
@@ -73,6 +146,11 @@ impl ActionChoice {
             "auto" | "resetpasscode" => ActionChoice::Auto,
             "removepasscode" => ActionChoice::Only(Action::RemovePasscode),
             "resetpin" | "newpin" | "pinreset" => ActionChoice::Only(Action::ResetPin),
+            "remotelock" | "lock" => ActionChoice::Only(Action::RemoteLock),
+            "rotatebitlockerkeys"
+            | "rotatebitlockerkey"
+            | "bitlockerkeyrotation"
+            | "rotatebitlocker" => ActionChoice::Only(Action::RotateBitLockerKeys),
             _ => return None,
         })
     }
@@ -83,10 +161,83 @@ impl ActionChoice {
             ActionChoice::Only(a) => a.as_str(),
         }
     }
+
+    pub fn family(self) -> Family {
+        match self {
+            ActionChoice::Auto => Family::Passcode,
+            ActionChoice::Only(a) => a.family(),
+        }
+    }
+}
+
+/// The actions one run or one row asks for, in [`Family`]'s order. At most one per
+/// family: a device takes each action once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Actions(Vec<ActionChoice>);
+
+impl Actions {
+    pub fn one(choice: ActionChoice) -> Actions {
+        Actions(vec![choice])
+    }
+
+    /// `remote-lock,rotate-bitlocker-keys` (also `;`, `+`, `|` or spaces between names):
+    /// every name known and at most one per family, else a sentence saying why.
+    pub fn parse(text: &str) -> Result<Actions, String> {
+        let mut list: Vec<ActionChoice> = Vec::new();
+        for word in text
+            .split([',', ';', '+', '|', ' '])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let Some(choice) = ActionChoice::parse(word) else {
+                return Err(not_offered(word).unwrap_or_else(|| {
+                    format!("'{word}' is not an action this tool offers: {OFFERED}")
+                }));
+            };
+            if let Some(other) = list.iter().find(|c| c.family() == choice.family()) {
+                if *other == choice {
+                    continue;
+                }
+                return Err(format!(
+                    "'{}' and '{}' are both a {}: a device takes one per run",
+                    other.as_str(),
+                    choice.as_str(),
+                    choice.family().noun()
+                ));
+            }
+            list.push(choice);
+        }
+        if list.is_empty() {
+            return Err(format!("no action named: {OFFERED}"));
+        }
+        list.sort_by_key(|c| c.family());
+        Ok(Actions(list))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ActionChoice> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `remote-lock,rotate-bitlocker-keys`: what the ledger records and `--resume` compares.
+    pub fn as_text(&self) -> String {
+        self.0
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The actions this tool offers, as a sentence lists them.
-pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin or auto";
+pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys (several with commas: remote-lock,rotate-bitlocker-keys)";
 
 /// Why a destructive action is not offered, when `text` names one (`wipe`, `retire`,
 /// `delete`, their admin-center and Graph spellings): since 2026 Intune caps them per
@@ -189,6 +340,14 @@ pub enum Versions {
         major: u32,
         minor: u32,
     },
+    /// Windows builds before this one (the third number of `10.0.18363.418`).
+    BuildBelow {
+        build: u32,
+    },
+    /// Windows builds from this one on.
+    BuildAtLeast {
+        build: u32,
+    },
 }
 
 impl Versions {
@@ -197,6 +356,21 @@ impl Versions {
             Versions::Any => true,
             Versions::Below { major, minor } => v < OsVersion::new(major, minor),
             Versions::AtLeast { major, minor } => v >= OsVersion::new(major, minor),
+            // A major.minor alone tells no build: never inside a build range.
+            Versions::BuildBelow { .. } | Versions::BuildAtLeast { .. } => false,
+        }
+    }
+
+    /// Whether the version written `text` is in the range; `None` when the text lacks
+    /// what the range needs (no number, or no build for a build range).
+    pub fn holds(self, text: &str) -> Option<bool> {
+        match self {
+            Versions::Any => Some(true),
+            Versions::Below { .. } | Versions::AtLeast { .. } => {
+                OsVersion::parse(text).map(|v| self.contains(v))
+            }
+            Versions::BuildBelow { build } => OsVersion::build(text).map(|b| b < build),
+            Versions::BuildAtLeast { build } => OsVersion::build(text).map(|b| b >= build),
         }
     }
 
@@ -206,6 +380,8 @@ impl Versions {
             Versions::Below { major, minor: 0 } => format!("{}.x or earlier", major - 1),
             Versions::Below { major, minor } => format!("before {major}.{minor}"),
             Versions::AtLeast { major, minor } => format!("{major}.{minor} or later"),
+            Versions::BuildBelow { build } => format!("builds before {build}"),
+            Versions::BuildAtLeast { build } => format!("build {build} or later"),
         }
     }
 }
@@ -432,6 +608,262 @@ pub static RULES: &[Rule] = &[
     },
 ];
 
+const REMOTE_LOCK_DOC: &str =
+    "https://learn.microsoft.com/en-us/intune/device-management/actions/remote-lock";
+const BITLOCKER_ROTATION_DOC: &str =
+    "https://learn.microsoft.com/en-us/intune/device-management/actions/rotate-bitlocker-keys";
+/// Windows 10 version 1909 or later: the prerequisite of key rotation.
+const BITLOCKER_VERSION_DOC: &str = "https://learn.microsoft.com/en-us/intune/intune-service/protect/encrypt-devices#rotate-bitlocker-recovery-keys";
+const DEVICE_LOCK_APPLE_DOC: &str =
+    "https://developer.apple.com/documentation/devicemanagement/device-lock-command";
+
+/// Windows 10 version 1909's build: key rotation needs it or later.
+pub const BITLOCKER_ROTATION_BUILD: u32 = 18363;
+
+/// Remote lock (`remoteLock`), by Microsoft's action page (2025-10-27): Android
+/// Enterprise dedicated, fully managed and corporate-owned work profile, AOSP,
+/// iOS/iPadOS, macOS, visionOS 2.0 and later; nothing else is listed.
+pub static LOCK_RULES: &[Rule] = &[
+    Rule {
+        platform: Platform::Ios,
+        recognised_by: "operatingSystem iOS/iPadOS, or deviceType iPhone/iPad/iPod",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks; the user unlocks it with the existing passcode (a device without one only turns its screen off)",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::IosUserEnrollment,
+        recognised_by: "iOS/iPadOS with deviceEnrollmentType appleUserEnrollment, appleUserEnrollmentWithServiceAccount or appleAccountDrivenUserEnrollment",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_user_enrollment",
+        detail: "a personal device enrolled with Apple User Enrollment: Apple keeps device-wide commands such as Device Lock from its MDM, and Microsoft's page does not list it, so no lock is sent",
+        source: Source::NotListed,
+        link: DEVICE_LOCK_APPLE_DOC,
+    },
+    Rule {
+        platform: Platform::Visionos,
+        recognised_by: "operatingSystem or deviceType visionOS",
+        versions: Versions::AtLeast { major: 2, minor: 0 },
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::Visionos,
+        recognised_by: "operatingSystem or deviceType visionOS",
+        versions: Versions::Below { major: 2, minor: 0 },
+        action: None,
+        reason: "lock_visionos_before_2",
+        detail: "visionOS supports remote lock from version 2.0 on",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidDeviceAdmin,
+        recognised_by: "deviceType android (or the export's OS column Android)",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_android_device_admin",
+        detail: "Microsoft's page lists remote lock for Android Enterprise and AOSP only, not for device administrator enrolment",
+        source: Source::NotListed,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidWorkProfile,
+        recognised_by: "deviceType androidForWork (personally-owned work profile)",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_personal_work_profile",
+        detail: "a personally-owned work profile cannot be remote locked (the device is the user's)",
+        source: Source::NotListed,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidCorporateWorkProfile,
+        recognised_by: "deviceEnrollmentType androidEnterpriseCorporateWorkProfile",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks; the user unlocks it with the existing passcode",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidFullyManaged,
+        recognised_by: "deviceEnrollmentType androidEnterpriseFullyManaged (device owner)",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks; the user unlocks it with the existing passcode",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidDedicated,
+        recognised_by: "deviceEnrollmentType androidEnterpriseDedicatedDevice (kiosk, device owner)",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::AndroidAosp,
+        recognised_by: "deviceType androidnGMS, or deviceEnrollmentType androidAOSPUserOwnedDeviceEnrollment / androidAOSPUserlessDeviceEnrollment",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the device locks",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::Macos,
+        recognised_by: "operatingSystem macOS, or deviceType mac/macMDM",
+        versions: Versions::Any,
+        action: Some(Action::RemoteLock),
+        reason: "",
+        detail: "the Mac locks behind a 6-digit recovery PIN that the admin center shows on the device's overview for up to 30 days (this tool never reads it); do not lock it again before the PIN is used",
+        source: Source::LaterDocs,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::Windows,
+        recognised_by: "deviceType desktop/windowsRT/holoLens/surfaceHub/cloudPC (or the export's OS column Windows), or operatingSystem Windows with a build after 10.0.15254",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_windows_not_supported",
+        detail: "Windows desktops do not support remote lock",
+        source: Source::NotListed,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::WindowsMobile,
+        recognised_by: "deviceType windowsPhone/winMO6, or operatingSystem Windows Phone / Windows 10 Mobile",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_windows_mobile",
+        detail: "Windows 10 Mobile is not on Microsoft's remote lock page (it left support in January 2020)",
+        source: Source::NotListed,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::Other,
+        recognised_by: "Linux, ChromeOS and other platforms",
+        versions: Versions::Any,
+        action: None,
+        reason: "lock_platform_not_supported",
+        detail: "Intune offers no remote lock on this platform",
+        source: Source::NotListed,
+        link: REMOTE_LOCK_DOC,
+    },
+    Rule {
+        platform: Platform::NotMdmManaged,
+        recognised_by: "managementAgent eas (Exchange ActiveSync only)",
+        versions: Versions::Any,
+        action: None,
+        reason: "not_mdm_managed",
+        detail: "the device is known to Intune through Exchange ActiveSync only, not enrolled in MDM, so Intune cannot act on it",
+        source: Source::GraphDocs,
+        link: DEVICE_TYPE_DOC,
+    },
+];
+
+/// BitLocker key rotation (`rotateBitLockerKeys`, beta): Windows only, Windows 10
+/// version 1909 (build 18363) or later; the device's BitLocker policy must allow
+/// client-driven recovery password rotation (Intune cannot tell from the device's
+/// record, so a device without it ends `failed` in Intune's record, seen by `status`).
+pub static BITLOCKER_RULES: &[Rule] = &[
+    Rule {
+        platform: Platform::Windows,
+        recognised_by: "Windows desktops (deviceType desktop/windowsRT/holoLens/surfaceHub/cloudPC, or operatingSystem Windows with a build after 10.0.15254)",
+        versions: Versions::BuildAtLeast {
+            build: BITLOCKER_ROTATION_BUILD,
+        },
+        action: Some(Action::RotateBitLockerKeys),
+        reason: "",
+        detail: "the operating system drive gets a new BitLocker recovery password, escrowed to Entra ID; the old one stops working. Needs the BitLocker policy's client-driven recovery password rotation",
+        source: Source::LaterDocs,
+        link: BITLOCKER_ROTATION_DOC,
+    },
+    Rule {
+        platform: Platform::Windows,
+        recognised_by: "Windows desktops (deviceType desktop/windowsRT/holoLens/surfaceHub/cloudPC, or operatingSystem Windows with a build after 10.0.15254)",
+        versions: Versions::BuildBelow {
+            build: BITLOCKER_ROTATION_BUILD,
+        },
+        action: None,
+        reason: "bitlocker_windows_before_1909",
+        detail: "BitLocker key rotation needs Windows 10 version 1909 (build 18363) or later",
+        source: Source::LaterDocs,
+        link: BITLOCKER_VERSION_DOC,
+    },
+    not_windows(Platform::Ios, "iOS/iPadOS"),
+    not_windows(
+        Platform::IosUserEnrollment,
+        "iOS/iPadOS with Apple User Enrollment",
+    ),
+    not_windows(Platform::Visionos, "visionOS"),
+    not_windows(Platform::AndroidDeviceAdmin, "Android device administrator"),
+    not_windows(
+        Platform::AndroidWorkProfile,
+        "Android personally-owned work profile",
+    ),
+    not_windows(
+        Platform::AndroidCorporateWorkProfile,
+        "Android corporate-owned work profile",
+    ),
+    not_windows(Platform::AndroidFullyManaged, "Android fully managed"),
+    not_windows(Platform::AndroidDedicated, "Android dedicated"),
+    not_windows(Platform::AndroidAosp, "Android AOSP"),
+    not_windows(Platform::Macos, "macOS (FileVault, not BitLocker)"),
+    not_windows(Platform::Other, "Linux, ChromeOS and other platforms"),
+    Rule {
+        platform: Platform::WindowsMobile,
+        recognised_by: "deviceType windowsPhone/winMO6, or operatingSystem Windows Phone / Windows 10 Mobile",
+        versions: Versions::Any,
+        action: None,
+        reason: "bitlocker_windows_only",
+        detail: "BitLocker key rotation is for Windows desktops only",
+        source: Source::LaterDocs,
+        link: BITLOCKER_ROTATION_DOC,
+    },
+    Rule {
+        platform: Platform::NotMdmManaged,
+        recognised_by: "managementAgent eas (Exchange ActiveSync only)",
+        versions: Versions::Any,
+        action: None,
+        reason: "not_mdm_managed",
+        detail: "the device is known to Intune through Exchange ActiveSync only, not enrolled in MDM, so Intune cannot act on it",
+        source: Source::GraphDocs,
+        link: DEVICE_TYPE_DOC,
+    },
+];
+
+/// A platform that is not a Windows desktop, in the BitLocker table.
+const fn not_windows(platform: Platform, recognised_by: &'static str) -> Rule {
+    Rule {
+        platform,
+        recognised_by,
+        versions: Versions::Any,
+        action: None,
+        reason: "bitlocker_windows_only",
+        detail: "BitLocker key rotation is for Windows desktops only",
+        source: Source::LaterDocs,
+        link: BITLOCKER_ROTATION_DOC,
+    }
+}
+
+/// Every rules table, the passcode one first: what `rules` prints.
+pub static ALL_RULES: [&[Rule]; 3] = [RULES, LOCK_RULES, BITLOCKER_RULES];
+
 /// Windows 10 Mobile's last build. Its last release, version 1709 (October 2017), left
 /// support on 14 January 2020
 /// (<https://learn.microsoft.com/en-us/lifecycle/announcements/windows-10-mobile-end-of-support>);
@@ -454,13 +886,6 @@ pub fn open_platforms(operating_system: &str) -> Option<&'static str> {
     }
 }
 
-/// The platforms whose rules depend on the OS version.
-fn needs_version(platform: Platform) -> bool {
-    RULES
-        .iter()
-        .any(|r| r.platform == platform && r.versions != Versions::Any)
-}
-
 /// What classification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classified {
@@ -478,8 +903,9 @@ pub enum Classified {
 /// platform (`platform` and `action` as the report names them): a succeeded row keeps
 /// it. `None` when no rule of that platform allows it.
 pub fn eligible_detail(platform: &str, action: &str) -> Option<&'static str> {
-    RULES
+    ALL_RULES
         .iter()
+        .flat_map(|t| t.iter())
         .find(|r| {
             r.platform.as_str() == platform
                 && r.action.is_some_and(|a| a.effect(r.platform) == action)
@@ -668,25 +1094,32 @@ pub enum Verdict {
 }
 
 pub fn judge(platform: Platform, os_version: Option<&str>, choice: ActionChoice) -> Verdict {
-    let version = if needs_version(platform) {
+    let table = choice.family().rules();
+    let rows = || table.iter().filter(|r| r.platform == platform);
+    let text = if rows().any(|r| r.versions != Versions::Any) {
         match os_version.map(str::trim).filter(|v| !v.is_empty()) {
             None => return Verdict::MissingVersion,
-            Some(text) => match OsVersion::parse(text) {
-                Some(v) => Some(v),
-                None => return Verdict::UnreadableVersion,
-            },
+            Some(text) => Some(text),
         }
     } else {
         None
     };
-    let Some(rule) = RULES
-        .iter()
-        .find(|r| r.platform == platform && version.is_none_or(|v| r.versions.contains(v)))
-    else {
+    let mut found = None;
+    for rule in rows() {
+        match text.map_or(Some(true), |t| rule.versions.holds(t)) {
+            Some(true) => {
+                found = Some(rule);
+                break;
+            }
+            Some(false) => {}
+            None => return Verdict::UnreadableVersion,
+        }
+    }
+    let Some(rule) = found else {
         // Every platform has rows covering all versions; keep the device safe regardless.
         return Verdict::Ineligible {
             reason: "platform_not_supported",
-            detail: "no rule covers this platform".into(),
+            detail: format!("no rule of {} covers this platform", choice.family().noun()),
         };
     };
     match (rule.action, choice) {

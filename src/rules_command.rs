@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::rules::{RULES, Rule};
+use crate::rules::{Family, Rule};
 
 /// One rules-table row for machines: the [`Rule`] serialized once, plus its verdict.
 ///
@@ -12,6 +12,9 @@ use crate::rules::{RULES, Rule};
 /// adding them here again by hand wrote each key twice (issue 9).
 #[derive(Serialize)]
 struct RuleJson<'a> {
+    /// The action the row judges: `passcode`, `remote-lock`, `rotate-bitlocker-keys`.
+    #[serde(rename = "for")]
+    family: &'static str,
     #[serde(flatten)]
     rule: &'a Rule,
     /// `eligible`, or the reason code of a platform that cannot be reset.
@@ -27,11 +30,13 @@ fn verdict(rule: &Rule) -> &'static str {
 }
 
 pub fn render_json() -> String {
-    let rows: Vec<RuleJson> = RULES
-        .iter()
-        .map(|rule| RuleJson {
-            rule,
-            verdict: verdict(rule),
+    let rows: Vec<RuleJson> = device_families()
+        .flat_map(|family| {
+            family.rules().iter().map(move |rule| RuleJson {
+                family: family.as_str(),
+                rule,
+                verdict: verdict(rule),
+            })
         })
         .collect();
     // The table is static data of strings and unit enums: serializing it cannot fail.
@@ -41,13 +46,21 @@ pub fn render_json() -> String {
 /// The Microsoft page a rule comes from, by the title a reader finds it under (the
 /// full address is in the notes below the table).
 fn page_title(link: &str) -> &'static str {
-    let page = link.split('?').next().unwrap_or(link);
+    let page = link.split(['?', '#']).next().unwrap_or(link);
     if page.ends_with("/device-passcode-reset") {
         "Intune: Reset or remove a device passcode"
     } else if page.ends_with("/remove-passcode") {
         "Intune: Remove passcode (iOS/iPadOS, visionOS)"
     } else if page.ends_with("/device-windows-pin-reset") {
         "Intune: Reset Windows 10 Mobile PIN"
+    } else if page.ends_with("/remote-lock") {
+        "Intune: Remote lock"
+    } else if page.ends_with("/rotate-bitlocker-keys") {
+        "Intune: BitLocker key rotation"
+    } else if page.ends_with("/encrypt-devices") {
+        "Intune: Encrypt Windows devices (BitLocker)"
+    } else if page.ends_with("/device-lock-command") {
+        "Apple: Device Lock command"
     } else if page.ends_with("/intune-devices-manageddevice") {
         "Graph: managedDevice resource"
     } else {
@@ -55,7 +68,64 @@ fn page_title(link: &str) -> &'static str {
     }
 }
 
+/// The families with a rules table: every action.
+fn device_families() -> impl Iterator<Item = Family> {
+    Family::ALL.into_iter()
+}
+
 pub fn render_table() -> String {
+    let mut out = String::new();
+    for family in device_families() {
+        let actions = match family {
+            Family::Passcode => "--action remove-passcode, reset-passcode, reset-pin or auto",
+            Family::Lock => "--action remote-lock",
+            Family::BitLocker => "--action rotate-bitlocker-keys",
+        };
+        let title = format!("{} ({actions})", capitalised(family.noun()));
+        out.push_str(&format!("{title}\n{}\n", "=".repeat(title.len())));
+        out.push_str(&table(family.rules()));
+        out.push('\n');
+    }
+    for family in device_families() {
+        out.push_str(&format!(
+            "\nHow each platform is recognised, and what the device experiences ({}):\n",
+            family.noun()
+        ));
+        for r in family.rules() {
+            out.push_str(&format!(
+                "- {} ({}): {}. Recognised by {}. Source: {}\n",
+                r.platform.as_str(),
+                r.versions.describe(),
+                r.detail,
+                r.recognised_by,
+                r.link
+            ));
+        }
+    }
+    out.push_str(
+        "\nAndroid Enterprise fully managed, dedicated, corporate-owned work profile and AOSP \
+         devices were not on Microsoft's 2018-2020 pages this tool was first specified from. \
+         The current page supports them, so they are eligible and reported under their own \
+         platform names (`rules --format json`: source \"later_docs\").\n\
+         A device whose platform facts are missing is looked up in Graph first (--lookup auto) \
+         or reported invalid (--lookup never); an unrecognised platform is never reset. \
+         operatingSystem Android alone may be a device administrator or a work profile, and \
+         Windows alone (as in the Entra admin center's device download) a desktop or Windows \
+         10 Mobile unless its build is after 10.0.15254: such devices are looked up too.\n",
+    );
+    out
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// One rules table, aligned in columns.
+fn table(rules: &[Rule]) -> String {
     let header = [
         "PLATFORM",
         "VERSIONS",
@@ -63,7 +133,7 @@ pub fn render_table() -> String {
         "VERDICT",
         "MICROSOFT PAGE",
     ];
-    let rows: Vec<[String; 5]> = RULES
+    let rows: Vec<[String; 5]> = rules
         .iter()
         .map(|r| {
             [
@@ -100,27 +170,5 @@ pub fn render_table() -> String {
     for row in &rows {
         out.push_str(&line(&row.each_ref().map(String::as_str)));
     }
-    out.push_str("\nHow each platform is recognised, and what the device experiences:\n");
-    for r in RULES {
-        out.push_str(&format!(
-            "- {} ({}): {}. Recognised by {}. Source: {}\n",
-            r.platform.as_str(),
-            r.versions.describe(),
-            r.detail,
-            r.recognised_by,
-            r.link
-        ));
-    }
-    out.push_str(
-        "\nAndroid Enterprise fully managed, dedicated, corporate-owned work profile and AOSP \
-         devices were not on Microsoft's 2018-2020 pages this tool was first specified from. \
-         The current page supports them, so they are eligible and reported under their own \
-         platform names (`rules --format json`: source \"later_docs\").\n\
-         A device whose platform facts are missing is looked up in Graph first (--lookup auto) \
-         or reported invalid (--lookup never); an unrecognised platform is never reset. \
-         operatingSystem Android alone may be a device administrator or a work profile, and \
-         Windows alone (as in the Entra admin center's device download) a desktop or Windows \
-         10 Mobile unless its build is after 10.0.15254: such devices are looked up too.\n",
-    );
     out
 }

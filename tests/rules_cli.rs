@@ -23,7 +23,14 @@ fn rules_json_lists_every_rule_with_a_source() {
         .unwrap();
     assert!(out.status.success());
     let rules: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rules.len(), intune_reset::rules::RULES.len());
+    let every: usize = intune_reset::rules::ALL_RULES.iter().map(|t| t.len()).sum();
+    assert_eq!(rules.len(), every);
+    let tables: std::collections::BTreeSet<&str> =
+        rules.iter().map(|r| r["for"].as_str().unwrap()).collect();
+    assert_eq!(
+        tables.into_iter().collect::<Vec<_>>(),
+        ["passcode", "remote-lock", "rotate-bitlocker-keys"]
+    );
     for rule in &rules {
         assert!(rule["link"].as_str().unwrap().starts_with("https://"));
         assert!(rule["source"].is_string());
@@ -56,6 +63,7 @@ fn regression_9_rules_json_has_each_key_once() {
     let expected = [
         "action",
         "detail",
+        "for",
         "link",
         "platform",
         "reason",
@@ -154,8 +162,8 @@ fn regression_21_wipe_retire_and_delete_are_refused_saying_why_and_other_words_l
         ("retire", "'retire' is not offered: retire destroys"),
         ("delete", "'delete' is not offered: delete destroys"),
         (
-            "remote-lock",
-            "'remote-lock' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin or auto",
+            "lost-mode",
+            "'lost-mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys",
         ),
     ] {
         for command in ["run", "plan"] {

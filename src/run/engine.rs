@@ -752,6 +752,10 @@ fn effect(action: Action) -> &'static str {
     match action {
         Action::RemovePasscode => "the passcode is removed or reset on the device's next check-in",
         Action::ResetPin => "a new PIN is generated on the device's next check-in",
+        Action::RemoteLock => "the device locks on its next check-in",
+        Action::RotateBitLockerKeys => {
+            "the device rotates its BitLocker recovery password on its next check-in"
+        }
     }
 }
 

@@ -272,6 +272,8 @@ fn ending(seed: u64, device: &Device, nth: u32) -> Ending {
         (Platform::Ios | Platform::Visionos, _) => None,
         (_, Action::ResetPin) => Some(dice.text(b"0123456789", 6)),
         (_, Action::RemovePasscode) => Some(dice.text(b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", 8)),
+        // The other actions generate no passcode the simulator shows.
+        (_, Action::RemoteLock | Action::RotateBitLockerKeys) => None,
     };
     Ending::Done { passcode }
 }
