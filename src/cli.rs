@@ -17,7 +17,7 @@ use crate::job::decode::{ENCODING_NAMES, TextEncoding};
 use crate::plan::{self, PlanConfig};
 use crate::planner::{LookupMode, PlanOptions};
 use crate::report::ReportFormat;
-use crate::rules::{Action, ActionChoice};
+use crate::rules::Actions;
 use crate::rules_command;
 use std::io::IsTerminal;
 
@@ -346,10 +346,12 @@ struct PlanArgs {
     /// With --live: every managed device of the tenant, each judged by the rules.
     #[arg(long, requires = "live")]
     all_devices: bool,
-    /// Which action to plan: remove-passcode, reset-passcode, reset-pin or auto. A job
-    /// file's own `action` column or field wins over this.
+    /// Which action to plan: remove-passcode, reset-passcode, reset-pin or auto, or
+    /// remote-lock or rotate-bitlocker-keys; several with commas
+    /// (remote-lock,rotate-bitlocker-keys). A job file's own `action` column or field
+    /// wins over this.
     #[arg(long, value_parser = parse_action, default_value = "auto")]
-    action: ActionArg,
+    action: Actions,
     /// When a device's facts must be read from Graph: auto (rows lacking an id or
     /// platform facts), always, or never (such rows are invalid).
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
@@ -384,40 +386,11 @@ struct RulesArgs {
     format: RulesFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ActionArg {
-    RemovePasscode,
-    /// Graph's and Intune's name of the one call behind "Remove passcode" (iOS) and
-    /// "Reset passcode" (Android): the same as `auto`, as a job file reads it.
-    ResetPasscode,
-    ResetPin,
-    Auto,
-}
-
-/// `--action`: one of [`ActionArg`]'s words, or a sentence saying why not: a
-/// destructive action is not offered ([`crate::rules::not_offered`]), and any other
-/// word lists the ones that are.
-fn parse_action(text: &str) -> Result<ActionArg, String> {
-    if let Ok(action) = ActionArg::from_str(text, true) {
-        return Ok(action);
-    }
-    Err(crate::rules::not_offered(text).unwrap_or_else(|| {
-        format!(
-            "'{text}' is not an action this tool offers: {}",
-            crate::rules::OFFERED
-        )
-    }))
-}
-
-impl From<ActionArg> for ActionChoice {
-    fn from(a: ActionArg) -> Self {
-        match a {
-            ActionArg::RemovePasscode => ActionChoice::Only(Action::RemovePasscode),
-            ActionArg::ResetPin => ActionChoice::Only(Action::ResetPin),
-            // One word, one meaning: a job file's `reset-passcode` is `auto` too.
-            ActionArg::ResetPasscode | ActionArg::Auto => ActionChoice::Auto,
-        }
-    }
+/// `--action`: one action or several with commas (`remote-lock,rotate-bitlocker-keys`),
+/// or a sentence saying why not: a destructive action is not offered
+/// ([`crate::rules::not_offered`]), and any other word lists the ones that are.
+fn parse_action(text: &str) -> Result<Actions, String> {
+    Actions::parse(text)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -483,7 +456,7 @@ impl PlanArgs {
                 filter,
             },
             options: PlanOptions {
-                action: Some(self.action.into()),
+                action: Some(self.action.clone()),
                 lookup: self.lookup.into(),
             },
             format: self.output.format(),
@@ -503,7 +476,7 @@ impl PlanArgs {
         PlanConfig {
             files,
             options: PlanOptions {
-                action: Some(self.action.into()),
+                action: Some(self.action.clone()),
                 lookup: self.lookup.into(),
             },
             read: self.input.read_options(),

@@ -57,17 +57,33 @@ pub fn ledger_path(report: &Path) -> PathBuf {
 pub struct RowKey {
     pub file: u32,
     pub row: u64,
+    /// Which of the row's actions (0 for the first or only one; issue 21).
+    pub step: u8,
     /// 0 for the row itself; `n` for the n-th device a user row expanded to.
     pub sub: u32,
 }
 
 impl RowKey {
     pub fn new(file: u32, row: u64) -> RowKey {
-        RowKey { file, row, sub: 0 }
+        RowKey::at(file, row, 0)
+    }
+
+    /// The row's `step`-th action.
+    pub fn at(file: u32, row: u64, step: u8) -> RowKey {
+        RowKey {
+            file,
+            row,
+            step,
+            sub: 0,
+        }
     }
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_first(n: &u8) -> bool {
     *n == 0
 }
 
@@ -123,6 +139,9 @@ pub enum Event {
     Claim {
         file: u32,
         row: u64,
+        /// Which of the row's actions (absent: the first or only one).
+        #[serde(default, skip_serializing_if = "is_first")]
+        step: u8,
         #[serde(default, skip_serializing_if = "is_zero")]
         sub: u32,
         device: String,
@@ -133,6 +152,9 @@ pub enum Event {
     Send {
         file: u32,
         row: u64,
+        /// Which of the row's actions (absent: the first or only one).
+        #[serde(default, skip_serializing_if = "is_first")]
+        step: u8,
         #[serde(default, skip_serializing_if = "is_zero")]
         sub: u32,
         device: String,
@@ -142,6 +164,9 @@ pub enum Event {
     Settled {
         file: u32,
         row: u64,
+        /// Which of the row's actions (absent: the first or only one).
+        #[serde(default, skip_serializing_if = "is_first")]
+        step: u8,
         #[serde(default, skip_serializing_if = "is_zero")]
         sub: u32,
         fate: Fate,
@@ -156,6 +181,9 @@ pub enum Event {
     Expand {
         file: u32,
         row: u64,
+        /// Which of the row's actions (absent: the first or only one).
+        #[serde(default, skip_serializing_if = "is_first")]
+        step: u8,
         /// `user ada@contoso.com`.
         target: String,
         /// Intune ids, in the order their rows are numbered (`sub` 1, 2, ...).
@@ -396,19 +424,29 @@ impl History {
                 }
             }
             Event::Expand {
-                file, row, devices, ..
+                file,
+                row,
+                step,
+                devices,
+                ..
             } => {
-                self.expansions.insert(RowKey::new(file, row), devices);
+                self.expansions.insert(RowKey::at(file, row, step), devices);
             }
             Event::Claim {
                 file,
                 row,
+                step,
                 sub,
                 device,
                 action,
                 report,
             } => {
-                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
+                let h = self.rows.entry(RowKey {
+                    file,
+                    row,
+                    step,
+                    sub,
+                }).or_default();
                 h.claim = Some(Claim {
                     device,
                     action,
@@ -416,7 +454,12 @@ impl History {
                 });
             }
             Event::Send {
-                file, row, sub, at, ..
+                file,
+                row,
+                step,
+                sub,
+                at,
+                ..
             } => {
                 // A send whose time cannot be read is taken as sent long ago: every
                 // reset entry Graph shows then counts as its own (the safe side).
@@ -424,7 +467,12 @@ impl History {
                     crate::graph::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
                 let window = self.window();
                 self.saw(Some(t));
-                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
+                let h = self.rows.entry(RowKey {
+                    file,
+                    row,
+                    step,
+                    sub,
+                }).or_default();
                 h.sends += 1;
                 h.first_sent = Some(h.first_sent.map_or(t, |f| f.min(t)));
                 h.last_sent = Some(h.last_sent.map_or(t, |l| l.max(t)));
@@ -440,12 +488,18 @@ impl History {
             Event::Settled {
                 file,
                 row,
+                step,
                 sub,
                 fate,
                 report,
             } => {
                 self.saw(crate::graph::verify::parse_timestamp(&report.finished_at));
-                let h = self.rows.entry(RowKey { file, row, sub }).or_default();
+                let h = self.rows.entry(RowKey {
+                    file,
+                    row,
+                    step,
+                    sub,
+                }).or_default();
                 match fate {
                     Fate::Final => {
                         h.open = None;
@@ -862,6 +916,7 @@ impl Ledger {
             &Event::Claim {
                 file: key.file,
                 row: key.row,
+                step: key.step,
                 sub: key.sub,
                 device: claim.device.clone(),
                 action: claim.action.clone(),
@@ -877,6 +932,7 @@ impl Ledger {
             &Event::Send {
                 file: key.file,
                 row: key.row,
+                step: key.step,
                 sub: key.sub,
                 device: device.to_owned(),
                 at: timestamp(at),
@@ -890,6 +946,7 @@ impl Ledger {
             &Event::Settled {
                 file: key.file,
                 row: key.row,
+                step: key.step,
                 sub: key.sub,
                 fate,
                 report: Box::new(report.clone()),
@@ -904,6 +961,7 @@ impl Ledger {
             &Event::Expand {
                 file: key.file,
                 row: key.row,
+                step: key.step,
                 target: target.to_owned(),
                 devices: devices.to_vec(),
             },
@@ -1515,6 +1573,7 @@ mod tests {
         let line = serde_json::to_vec(&Event::Settled {
             file: 0,
             row: 3,
+            step: 0,
             sub: 0,
             fate: Fate::Final,
             report: Box::new(row(3, Outcome::Succeeded)),

@@ -12,7 +12,7 @@ use crate::device::{Column, DeviceFields, NIL_GUID, parse_guid};
 use crate::job::{self, ColumnNames, JobError, JobFile, JobRow, ReadOptions};
 use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, ActionChoice, Judgement, Platform, open_platforms, verdict};
+use crate::rules::{Action, ActionChoice, Actions, Judgement, Platform, open_platforms, verdict};
 use crate::spill::{Holder, SpillMap};
 
 /// `--lookup`: when to ask Graph for a device's facts.
@@ -27,11 +27,11 @@ pub enum LookupMode {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// The action for rows whose file names none; `None` (`run` without `--action`):
+    /// The actions for rows whose file names none; `None` (`run` without `--action`):
     /// such rows are invalid rather than given a default.
-    pub action: Option<ActionChoice>,
+    pub action: Option<Actions>,
     pub lookup: LookupMode,
 }
 
@@ -71,6 +71,9 @@ pub struct Work {
 pub struct Assessment {
     pub row: ReportRow,
     pub work: Option<Work>,
+    /// Which of the row's actions this is (0 for the first or only one): a row asking
+    /// for several actions gives one assessment, and one report row, per action.
+    pub step: u8,
 }
 
 /// Values longer than this are refused: no Graph property the tool reads comes close.
@@ -111,50 +114,86 @@ impl Planner {
         self.sources.len() - 1
     }
 
+    /// The row's assessments: one per action it asks for, in [`Actions`]' order (one
+    /// when the row cannot name its actions).
     pub fn assess(
         &mut self,
         file: usize,
         names: &ColumnNames,
-        job_action: Option<ActionChoice>,
+        job_action: Option<&Actions>,
         job_row: JobRow,
-    ) -> Assessment {
-        let mut row = base_row(&self.sources[file], &job_row);
+    ) -> Vec<Assessment> {
+        let row = base_row(&self.sources[file], &job_row);
         if let Some(defect) = job_row.defect {
-            return invalid(row, defect.reason, defect.detail);
+            return vec![invalid(row, defect.reason, defect.detail)];
         }
         let fields = &job_row.fields;
         if let Err((reason, detail)) = check_values(fields, names) {
-            return invalid(row, reason, detail);
+            return vec![invalid(row, reason, detail)];
         }
-        let choice = match fields.get(Column::Action) {
-            None => match job_action.or(self.options.action) {
-                Some(choice) => choice,
+        let own;
+        let actions = match fields.get(Column::Action) {
+            None => match job_action.or(self.options.action.as_ref()) {
+                Some(actions) => actions,
                 None => {
                     let detail = format!(
                         "no action: {} here, the job names none and --action was not given",
                         empty_column(names, Column::Action)
                     );
-                    return invalid(row, "no_action", detail);
+                    return vec![invalid(row, "no_action", detail)];
                 }
             },
-            Some(text) => match ActionChoice::parse(text) {
-                Some(c) => c,
-                None => {
-                    if let Some(why) = crate::rules::not_offered(text) {
-                        let detail =
-                            format!("column '{}': {}", names.name(Column::Action), echo(&why));
-                        return invalid(row, "action_not_offered", detail);
-                    }
-                    let detail = format!(
-                        "column '{}': '{}' is not an action this tool offers: {}",
-                        names.name(Column::Action),
-                        echo(text),
-                        crate::rules::OFFERED
-                    );
-                    return invalid(row, "unknown_action", detail);
+            Some(text) => match Actions::parse(text) {
+                Ok(actions) => {
+                    own = actions;
+                    &own
+                }
+                Err(why) => {
+                    let detail = format!("column '{}': {}", names.name(Column::Action), echo(&why));
+                    let reason = if crate::rules::not_offered(text).is_some()
+                        || text.split([',', ';', '+', '|']).any(|w| crate::rules::not_offered(w).is_some())
+                    {
+                        "action_not_offered"
+                    } else {
+                        "unknown_action"
+                    };
+                    return vec![invalid(row, reason, detail)];
                 }
             },
         };
+        let choices: Vec<ActionChoice> = actions.iter().collect();
+        let mut out = Vec::with_capacity(choices.len());
+        for (step, choice) in choices.into_iter().enumerate() {
+            let mut a = self.assess_action(file, names, fields, row.clone(), choice);
+            a.step = step as u8;
+            out.push(a);
+        }
+        out
+    }
+
+    /// The one assessment of a row that asks for one action (tests).
+    #[cfg(test)]
+    pub fn assess_one(
+        &mut self,
+        file: usize,
+        names: &ColumnNames,
+        job_action: Option<&Actions>,
+        job_row: JobRow,
+    ) -> Assessment {
+        let mut all = self.assess(file, names, job_action, job_row);
+        assert_eq!(all.len(), 1, "one action, one assessment");
+        all.remove(0)
+    }
+
+    /// One action of a row.
+    fn assess_action(
+        &mut self,
+        file: usize,
+        names: &ColumnNames,
+        fields: &DeviceFields,
+        mut row: ReportRow,
+        choice: ActionChoice,
+    ) -> Assessment {
         row.action = choice.as_str().into();
         let identity = match identity(fields, names, self.options.lookup) {
             Ok(i) => i,
@@ -163,7 +202,7 @@ impl Planner {
         if let Identity::Id(id) = &identity {
             row.device_id = id.clone();
         }
-        let key = identity_key(&identity);
+        let key = identity_key(&identity, choice);
         let id_header = match &identity {
             Identity::Id(_) => Some(
                 self.id_headers[file]
@@ -250,6 +289,7 @@ impl Planner {
             Assessment {
                 row,
                 work: Some(work),
+                step: 0,
             }
         };
         let missing = |row: ReportRow, column: Column, platform: Option<Platform>| {
@@ -323,7 +363,11 @@ impl Planner {
                 row.outcome = Outcome::Ineligible;
                 row.reason = reason.into();
                 row.detail = detail.into();
-                return Assessment { row, work: None };
+                return Assessment {
+                    row,
+                    work: None,
+                    step: 0,
+                };
             }
             Judgement::Eligible {
                 platform,
@@ -385,6 +429,7 @@ impl Planner {
         Assessment {
             row,
             work: Some(work),
+            step: 0,
         }
     }
 
@@ -455,7 +500,11 @@ fn invalid(mut row: ReportRow, reason: &str, detail: String) -> Assessment {
     row.outcome = Outcome::Invalid;
     row.reason = Cow::Owned(reason.to_owned());
     row.detail = detail.into();
-    Assessment { row, work: None }
+    Assessment {
+        row,
+        work: None,
+        step: 0,
+    }
 }
 
 fn quoted_column(names: &ColumnNames, column: Column) -> String {
@@ -723,8 +772,11 @@ fn identity(
 /// The key duplicates are found by: the Intune id when the row has one (re-enrolled
 /// devices share a serial number across two Intune records, both real), otherwise the
 /// value the device will be looked up by.
-fn identity_key(identity: &Identity) -> u64 {
+/// One key per device (or target) and action family: a device takes each action once,
+/// and a lock and a passcode reset of one device are no duplicates of each other.
+fn identity_key(identity: &Identity, choice: ActionChoice) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
+    choice.family().hash(&mut hasher);
     match identity {
         // Already lower-case, braces removed.
         Identity::Id(id) => {
@@ -762,7 +814,7 @@ fn identity_key(identity: &Identity) -> u64 {
 /// A job file, opened and checked, with the action its document sets.
 pub struct OpenedJob {
     pub file: JobFile,
-    pub action: Option<ActionChoice>,
+    pub action: Option<Actions>,
 }
 
 /// Opens every job file before anything is written: one unusable file stops the
@@ -782,18 +834,13 @@ pub fn open_job(path: &Path, name: &str, read: &ReadOptions) -> Result<Vec<Opene
     job::open_all_named(path, name, read)?
         .into_iter()
         .map(|file| {
-            let action =
-                match file.settings.action.as_deref() {
-                    None => None,
-                    Some(text) => Some(ActionChoice::parse(text).ok_or_else(|| {
-                        JobError::Unreadable {
-                            path: file.source.clone(),
-                            why: format!(
-                                "its \"action\" is '{text}', not remove-passcode, reset-pin or auto"
-                            ),
-                        }
-                    })?),
-                };
+            let action = match file.settings.action.as_deref() {
+                None => None,
+                Some(text) => Some(Actions::parse(text).map_err(|why| JobError::Unreadable {
+                    path: file.source.clone(),
+                    why: format!("its \"action\": {why}"),
+                })?),
+            };
             Ok(OpenedJob { file, action })
         })
         .collect()
@@ -819,8 +866,9 @@ pub fn assess_all(
             blank_lines: 0,
         };
         let stats = file.read_rows(&mut |job_row| {
-            let assessment = planner.assess(index, &names, action, job_row);
-            each(index, assessment)
+            for assessment in planner.assess(index, &names, action.as_ref(), job_row) {
+                each(index, assessment);
+            }
         })?;
         if let Some(e) = planner.broken.take() {
             return Err(JobError::Index(e.to_string()));

@@ -90,6 +90,15 @@ impl Family {
     }
 }
 
+impl Family {
+    /// The family of a report's `action` cell (`remove-passcode`, `reset-passcode`,
+    /// `remote-lock`, ...); a cell naming none is a passcode row (reports written before
+    /// issue 21 hold only those).
+    pub fn of_report(action: &str) -> Family {
+        ActionChoice::parse(action).map_or(Family::Passcode, ActionChoice::family)
+    }
+}
+
 impl Action {
     pub const ALL: [Action; 4] = [
         Action::RemovePasscode,
@@ -180,12 +189,12 @@ impl Actions {
         Actions(vec![choice])
     }
 
-    /// `remote-lock,rotate-bitlocker-keys` (also `;`, `+`, `|` or spaces between names):
+    /// `remote-lock,rotate-bitlocker-keys` (also `;`, `+` or `|` between names):
     /// every name known and at most one per family, else a sentence saying why.
     pub fn parse(text: &str) -> Result<Actions, String> {
         let mut list: Vec<ActionChoice> = Vec::new();
         for word in text
-            .split([',', ';', '+', '|', ' '])
+            .split([',', ';', '+', '|'])
             .map(str::trim)
             .filter(|w| !w.is_empty())
         {

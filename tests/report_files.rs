@@ -261,7 +261,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
     let run = RunConfig {
         files: jobs.to_vec(),
         options: PlanOptions {
-            action: Some(ActionChoice::Auto),
+            action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
         },
         report: Some(report.clone()),

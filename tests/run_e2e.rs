@@ -105,7 +105,7 @@ async fn run_on(
     let config = RunConfig {
         files: vec![job.to_path_buf()],
         options: PlanOptions {
-            action: Some(ActionChoice::Auto),
+            action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
         },
         read: Default::default(),

@@ -107,7 +107,7 @@ async fn ran(format: ReportFormat) -> Tenant {
     let run = RunConfig {
         files: vec![job],
         options: PlanOptions {
-            action: Some(ActionChoice::Auto),
+            action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
         },
         read: Default::default(),

@@ -58,7 +58,12 @@ impl GraphApi for Intune {
     ) -> Result<Reply<DevicePage>, CallError> {
         Err(CallError::not_in_fake())
     }
-    async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+    async fn device_action(
+            &self,
+            _: &str,
+            _: crate::rules::Family,
+            _: Connection,
+        ) -> Result<Reply<()>, CallError> {
         Err(CallError::not_in_fake())
     }
     async fn action_results(

@@ -8,7 +8,8 @@ use crate::run::{LookupVia, RunConfig, Settings};
 
 use super::run_cmd::Target;
 
-use super::{ActionArg, InputArgs, LookupArg, ReportArgs, TenantArgs, parse_duration};
+use super::{InputArgs, LookupArg, ReportArgs, TenantArgs, parse_duration};
+use crate::rules::Actions;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(super) enum LookupViaArg {
@@ -54,12 +55,14 @@ pub(super) struct RunArgs {
     /// --max-devices or a confirmation at a terminal.
     #[arg(long)]
     all_devices: bool,
-    /// The action: remove-passcode, reset-passcode, reset-pin or auto. Required unless
-    /// every job file names one (a job document's "action", or an `action` column); a
-    /// row's own value wins. Rows left without any are invalid, never defaulted. Wipe,
-    /// retire and delete are not offered (it says why).
+    /// The action: remove-passcode, reset-passcode, reset-pin or auto, remote-lock or
+    /// rotate-bitlocker-keys; several with commas (remote-lock,rotate-bitlocker-keys),
+    /// each sent once per device. Required unless every job file names one (a job
+    /// document's "action", or an `action` column); a row's own value wins. Rows left
+    /// without any are invalid, never defaulted. Wipe, retire and delete are not offered
+    /// (it says why).
     #[arg(long, value_parser = super::parse_action)]
-    action: Option<ActionArg>,
+    action: Option<Actions>,
     /// When to read a device's facts from Graph first.
     #[arg(long, value_enum, default_value_t = LookupArg::Auto)]
     lookup: LookupArg,
@@ -190,7 +193,7 @@ impl RunArgs {
                 w.extend([name.to_owned(), value]);
             }
         };
-        valued("--action", self.action.map(super::value_name));
+        valued("--action", self.action.as_ref().map(Actions::as_text));
         valued(
             "--lookup",
             Some(super::value_name(self.lookup)).filter(|v| v != "auto"),
@@ -312,7 +315,7 @@ impl RunArgs {
             groups: self.group,
             filter: target_filter(self.where_.as_deref(), self.all_devices)?,
             options: PlanOptions {
-                action: self.action.map(Into::into),
+                action: self.action.clone(),
                 lookup: self.lookup.into(),
             },
             read: self.input.read_options(),

@@ -530,11 +530,33 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
             counts.done,
         ));
     }
-    text.push_str(&format!(
-        "{} rows; {to_send} device{} will be sent a reset, by platform and action:\n",
-        counts.rows,
-        if to_send == 1 { "" } else { "s" }
-    ));
+    // What each key's action is: `ios (remove-passcode)` → `remove-passcode`.
+    let mut per_action: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (key, n) in &counts.per_platform {
+        let action = key
+            .rsplit_once(" (")
+            .map_or(key.as_str(), |(_, a)| a.trim_end_matches(')'));
+        *per_action.entry(action).or_default() += n;
+    }
+    let passcodes_only = per_action.keys().all(|a| {
+        matches!(
+            *a,
+            "remove-passcode" | "reset-passcode" | "reset-pin" | run::TO_BE_LOOKED_UP
+        )
+    });
+    if passcodes_only {
+        text.push_str(&format!(
+            "{} rows; {to_send} device{} will be sent a reset, by platform and action:\n",
+            counts.rows,
+            if to_send == 1 { "" } else { "s" }
+        ));
+    } else {
+        text.push_str(&format!(
+            "{} rows; {to_send} action{} will be sent, one per device and action, by platform and action:\n",
+            counts.rows,
+            if to_send == 1 { "" } else { "s" }
+        ));
+    }
     let lines = |text: &mut String, items: &std::collections::BTreeMap<String, u64>| {
         for (what, n) in items {
             text.push_str(&format!("  {what:<48} {n:>7}\n"));
@@ -551,16 +573,21 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
             text.push_str(&format!("  {target:<48} {n:>7}\n"));
         }
     }
-    let devices = format!(
-        "the passcodes of these {to_send} device{}",
-        if to_send == 1 { "" } else { "s" }
-    );
+    let what = if passcodes_only {
+        format!(
+            "reset the passcodes of these {to_send} device{}",
+            if to_send == 1 { "" } else { "s" }
+        )
+    } else {
+        let each: Vec<String> = per_action.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        format!("send these {to_send} actions ({})", each.join(", "))
+    };
     if settling > 0 {
         text.push_str(&format!(
-            "Type 'yes' to settle the {settling} sent and reset {devices}: "
+            "Type 'yes' to settle the {settling} sent and {what}: "
         ));
     } else {
-        text.push_str(&format!("Type 'yes' to reset {devices}: "));
+        text.push_str(&format!("Type 'yes' to {what}: "));
     }
     text
 }

@@ -9,6 +9,7 @@ use super::client::{Connection, GraphClient, PageRequest, Reply};
 use super::device::{DeviceActions, DevicePage, ManagedDevice};
 use super::errors::CallError;
 use super::groups::{GroupRef, MembersPage};
+use crate::rules::Family;
 
 /// What the runner needs from Graph; each call is one request.
 pub trait GraphApi: Clone + Send + Sync + 'static {
@@ -25,9 +26,12 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<DevicePage>, CallError>> + Send;
 
-    fn reset_passcode(
+    /// The action's POST to one device (`resetPasscode`, `remoteLock`,
+    /// `rotateBitLockerKeys`).
+    fn device_action(
         &self,
         id: &str,
+        action: Family,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send;
 
@@ -107,12 +111,13 @@ impl GraphApi for GraphClient {
         GraphClient::list_devices_page(self, request, connection)
     }
 
-    fn reset_passcode(
+    fn device_action(
         &self,
         id: &str,
+        action: Family,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send {
-        GraphClient::reset_passcode(self, id, connection)
+        GraphClient::device_action(self, id, action, connection)
     }
 
     fn action_results(

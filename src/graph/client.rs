@@ -18,9 +18,11 @@ use super::device::{
     ActionResultsBody, DeviceActions, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
 };
 use super::errors::{CallError, CallErrorKind};
+use crate::rules::Family;
 use super::exchange::{bare_error, exchange};
 
-/// What `resetPasscode` needs (GRAPH.md, "The action").
+/// What `resetPasscode`, `remoteLock` and `rotateBitLockerKeys` need (GRAPH.md, "The
+/// action", "Other actions").
 const WRITE_PERMISSION: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
 /// What reading managed devices needs.
 const READ_PERMISSION: &str = "DeviceManagementManagedDevices.Read.All";
@@ -309,16 +311,23 @@ impl GraphClient {
             .await
     }
 
-    /// `POST /v1.0/deviceManagement/managedDevices/{id}/resetPasscode`, no body; Graph
-    /// answers 204 when it has queued the action (any 2xx is taken as accepted).
-    pub async fn reset_passcode(
+    /// `POST /{version}/deviceManagement/managedDevices/{id}/{action}`, no body: v1.0
+    /// `resetPasscode` and `remoteLock`, beta `rotateBitLockerKeys` (Graph has it in
+    /// beta only). Graph answers 204 when it has queued the action (any 2xx is taken as
+    /// accepted).
+    pub async fn device_action(
         &self,
         id: &str,
+        action: Family,
         connection: Connection,
     ) -> Result<Reply<()>, CallError> {
-        let mut url = self.device_url("v1.0", id);
+        let version = match action {
+            Family::BitLocker => "beta",
+            Family::Passcode | Family::Lock => "v1.0",
+        };
+        let mut url = self.device_url(version, id);
         if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push("resetPasscode");
+            segments.push(action.graph_name());
         }
         self.send(
             Method::POST,

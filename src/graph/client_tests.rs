@@ -201,7 +201,7 @@ async fn next_link_to_another_origin_is_not_followed() {
 async fn reset_passcode_posts_an_empty_body_and_takes_204() {
     let (server, _) = graph_server(|_| Answer::Status(204, vec![], String::new())).await;
     let reply = client(&server)
-        .reset_passcode(ID, Connection::Pooled)
+        .device_action(ID, crate::rules::Family::Passcode, Connection::Pooled)
         .await
         .unwrap();
     assert_eq!(reply.status, 204);
@@ -259,7 +259,7 @@ async fn throttling_carries_the_wait() {
     })
     .await;
     let c = client(&server);
-    let err = c.reset_passcode(ID, Connection::Pooled).await.unwrap_err();
+    let err = c.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await.unwrap_err();
     assert_eq!(err.kind, K::Throttled);
     assert_eq!(err.status, Some(429));
     assert_eq!(err.retry_after, Some(Duration::from_millis(2500)));
@@ -366,7 +366,7 @@ async fn a_401_drops_the_token_so_the_next_call_signs_in_again() {
 async fn a_dropped_connection_after_a_post_is_an_unknown_outcome() {
     let (server, _) = graph_server(|_| Answer::Drop).await;
     let err = client(&server)
-        .reset_passcode(ID, Connection::Fresh)
+        .device_action(ID, crate::rules::Family::Passcode, Connection::Fresh)
         .await
         .unwrap_err();
     assert_eq!(err.kind, K::ConnectionLost, "{err:?}");
@@ -386,7 +386,7 @@ async fn a_slow_answer_is_a_timeout() {
     })
     .await;
     let c = client_for(&server.url(), Duration::from_millis(300));
-    let err = c.reset_passcode(ID, Connection::Pooled).await.unwrap_err();
+    let err = c.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await.unwrap_err();
     assert_eq!(err.kind, K::Timeout, "{err:?}");
     assert!(err.outcome_unknown());
     assert_no_secrets(&err);
@@ -404,7 +404,7 @@ async fn a_refused_connection_certainly_sent_nothing() {
     )
     .unwrap();
     for connection in [Connection::Pooled, Connection::Fresh] {
-        let err = c.reset_passcode(ID, connection).await.unwrap_err();
+        let err = c.device_action(ID, crate::rules::Family::Passcode, connection).await.unwrap_err();
         assert_eq!(err.kind, K::ConnectFailed, "{err:?}");
         assert!(!err.outcome_unknown());
         assert_no_secrets(&err);
@@ -422,7 +422,7 @@ async fn a_failed_sign_in_sends_nothing_to_graph() {
     })
     .await;
     let err = client(&server)
-        .reset_passcode(ID, Connection::Pooled)
+        .device_action(ID, crate::rules::Family::Passcode, Connection::Pooled)
         .await
         .unwrap_err();
     assert!(matches!(err.kind, K::SignIn(_)), "{err:?}");
@@ -497,7 +497,7 @@ proptest::proptest! {
 async fn the_trait_drives_the_client_from_spawned_tasks() {
     use crate::graph::GraphApi;
     async fn reset_in_task<G: GraphApi>(graph: G) -> Result<Reply<()>, CallError> {
-        tokio::spawn(async move { graph.reset_passcode(ID, Connection::Pooled).await })
+        tokio::spawn(async move { graph.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await })
             .await
             .unwrap()
     }

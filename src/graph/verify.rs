@@ -11,20 +11,25 @@
 use std::time::{Duration, SystemTime};
 
 use crate::graph::ActionResult;
+use crate::rules::Family;
 
 /// How far Graph's clock may be behind ours. An entry this much older than our send is
 /// still taken as ours: treating a very recent earlier reset as ours leaves the device
 /// with one reset instead of two, the safe side.
 pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(120);
 
-/// The newest reset entry that started at or after `sent_at - allowance`.
-pub fn reset_since(results: &[ActionResult], sent_at: SystemTime) -> Option<&ActionResult> {
+/// The newest entry of `action` that started at or after `sent_at - allowance`.
+pub fn entry_since(
+    results: &[ActionResult],
+    action: Family,
+    sent_at: SystemTime,
+) -> Option<&ActionResult> {
     let earliest = sent_at
         .checked_sub(CLOCK_SKEW_ALLOWANCE)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     results
         .iter()
-        .filter(|r| is_reset(r))
+        .filter(|r| is_action(r, action))
         .filter_map(|r| started(r).map(|t| (t, r)))
         .filter(|(t, _)| *t >= earliest)
         .max_by_key(|(t, _)| *t)
@@ -48,8 +53,13 @@ pub enum Standing {
 /// The standing of a device's newest reset entry at `now`; `recent`: how long a
 /// finished reset keeps the device from another (`None`: it does not,
 /// `--reset-again`). An entry whose start cannot be read is ignored, as settling does.
-pub fn standing(results: &[ActionResult], now: SystemTime, recent: Option<Duration>) -> Standing {
-    let Some(entry) = reset_since(results, SystemTime::UNIX_EPOCH) else {
+pub fn standing(
+    results: &[ActionResult],
+    action: Family,
+    now: SystemTime,
+    recent: Option<Duration>,
+) -> Standing {
+    let Some(entry) = entry_since(results, action, SystemTime::UNIX_EPOCH) else {
         return Standing::Clear;
     };
     let state = entry.action_state.clone().unwrap_or_default();
@@ -78,15 +88,18 @@ pub fn standing(results: &[ActionResult], now: SystemTime, recent: Option<Durati
     }
 }
 
-pub fn is_reset(result: &ActionResult) -> bool {
-    result
-        .action_name
-        .as_deref()
-        .is_some_and(|n| n.eq_ignore_ascii_case("resetPasscode"))
-        || result
-            .odata_type
-            .as_deref()
-            .is_some_and(|t| t.ends_with("resetPasscodeActionResult"))
+/// Whether `result` is an entry of `action`: by `actionName`, else by its type
+/// (`#microsoft.graph.resetPasscodeActionResult`, `remoteLockActionResult`,
+/// `rotateBitLockerKeysDeviceActionResult`).
+pub fn is_action(result: &ActionResult, action: Family) -> bool {
+    let name = action.graph_name();
+    match result.action_name.as_deref() {
+        Some(n) if !n.is_empty() => n.eq_ignore_ascii_case(name),
+        _ => result.odata_type.as_deref().is_some_and(|t| {
+            let t = t.rsplit('.').next().unwrap_or(t);
+            t.len() > name.len() && t[..name.len()].eq_ignore_ascii_case(name) && t.ends_with("ActionResult")
+        }),
+    }
 }
 
 pub fn started(result: &ActionResult) -> Option<SystemTime> {
@@ -126,7 +139,7 @@ mod tests {
                 "2026-01-01T00:00:00Z",
             )];
             assert!(matches!(
-                standing(&results, at("2026-11-22T10:00:00Z"), None),
+                standing(&results, Family::Passcode, at("2026-11-22T10:00:00Z"), None),
                 Standing::InProgress { .. }
             ));
         }
@@ -142,12 +155,12 @@ mod tests {
         )];
         let now = at("2026-11-22T10:00:00Z");
         assert!(matches!(
-            standing(&results, now, Some(DAY)),
+            standing(&results, Family::Passcode, now, Some(DAY)),
             Standing::RecentlyDone { ref at, .. } if at == "2026-11-22T09:00:00Z"
         ));
-        assert_eq!(standing(&results, now, None), Standing::Clear);
+        assert_eq!(standing(&results, Family::Passcode, now, None), Standing::Clear);
         assert_eq!(
-            standing(&results, at("2026-11-23T09:00:01Z"), Some(DAY)),
+            standing(&results, Family::Passcode, at("2026-11-23T09:00:01Z"), Some(DAY)),
             Standing::Clear
         );
     }
@@ -162,7 +175,7 @@ mod tests {
                 "2026-11-22T09:59:00Z",
                 "2026-11-22T09:59:30Z",
             )];
-            assert_eq!(standing(&results, now, Some(DAY)), Standing::Clear);
+            assert_eq!(standing(&results, Family::Passcode, now, Some(DAY)), Standing::Clear);
         }
         let lock = vec![state(
             "remoteLock",
@@ -170,7 +183,7 @@ mod tests {
             "2026-11-22T09:59:00Z",
             "2026-11-22T09:59:00Z",
         )];
-        assert_eq!(standing(&lock, now, Some(DAY)), Standing::Clear);
+        assert_eq!(standing(&lock, Family::Passcode, now, Some(DAY)), Standing::Clear);
     }
 
     #[test]
@@ -190,7 +203,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            standing(&results, at("2026-11-22T10:00:00Z"), Some(DAY)),
+            standing(&results, Family::Passcode, at("2026-11-22T10:00:00Z"), Some(DAY)),
             Standing::Clear
         );
     }
@@ -213,7 +226,7 @@ mod tests {
             results.push(state("resetPasscode", "pending", &stamp(1_000_001), &stamp(1_000_001)));
             let recent = if again { None } else { Some(DAY) };
             let is_in_progress = matches!(
-                standing(&results, base + Duration::from_secs(2_000_000), recent),
+                standing(&results, Family::Passcode, base + Duration::from_secs(2_000_000), recent),
                 Standing::InProgress { .. }
             );
             prop_assert!(is_in_progress);
@@ -239,7 +252,7 @@ mod tests {
             entry("resetPasscode", "2026-11-20T10:00:00Z"),
             entry("resetPasscode", "2026-11-22T10:00:03.1234567Z"),
         ];
-        let found = reset_since(&results, at("2026-11-22T10:00:02Z")).unwrap();
+        let found = entry_since(&results, Family::Passcode, at("2026-11-22T10:00:02Z")).unwrap();
         assert_eq!(
             found.start_date_time.as_deref(),
             Some("2026-11-22T10:00:03.1234567Z")
@@ -252,18 +265,18 @@ mod tests {
             entry("resetPasscode", "2026-11-22T09:00:00Z"),
             entry("remoteLock", "2026-11-22T10:00:05Z"),
         ];
-        assert!(reset_since(&results, at("2026-11-22T10:00:00Z")).is_none());
+        assert!(entry_since(&results, Family::Passcode, at("2026-11-22T10:00:00Z")).is_none());
     }
 
     #[test]
     fn graph_clock_behind_ours_within_the_allowance_still_counts() {
         let results = vec![entry("resetPasscode", "2026-11-22T09:59:00Z")];
-        assert!(reset_since(&results, at("2026-11-22T10:00:00Z")).is_some());
+        assert!(entry_since(&results, Family::Passcode, at("2026-11-22T10:00:00Z")).is_some());
     }
 
     #[test]
     fn entries_without_a_readable_start_are_ignored() {
         let results = vec![entry("resetPasscode", "yesterday")];
-        assert!(reset_since(&results, at("2026-11-22T10:00:00Z")).is_none());
+        assert!(entry_since(&results, Family::Passcode, at("2026-11-22T10:00:00Z")).is_none());
     }
 }

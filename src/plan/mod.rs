@@ -48,7 +48,7 @@ pub fn run(config: &PlanConfig) -> Result<Summary, CommandError> {
         ReportFormat::Xlsx => Sink::Workbook(Box::default()),
         format => Sink::Lines(ReportWriter::create(&path, format, config.bom).map_err(write_err)?),
     };
-    let mut planner = Planner::new(config.options);
+    let mut planner = Planner::new(config.options.clone());
     let mut summary = Summary::new("plan");
     let mut failed_write = None;
     summary.files = assess_all(jobs, &mut planner, &mut |_, assessment| {

@@ -53,11 +53,15 @@ pub struct Carried {
 
 /// The reasons that mean the device was, or may have been, reset: carried over as they
 /// are, whatever the row's outcome says beside them.
-pub const CARRIED_REASONS: [&str; 4] = [
+pub const CARRIED_REASONS: [&str; 8] = [
     "already_reset",
     "fate_unknown",
     "reset_in_progress",
     "reset_recently_done",
+    "lock_in_progress",
+    "lock_recently_done",
+    "rotation_in_progress",
+    "rotation_recently_done",
 ];
 
 /// Joins the sentence a read-back writes to the detail the earlier report held. A detail

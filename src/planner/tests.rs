@@ -9,7 +9,7 @@ const ID_B: &str = "11111111-2222-3333-4444-555555555555";
 
 fn planner(lookup: LookupMode) -> Planner {
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup,
     });
     p.add_source("a.csv");
@@ -28,7 +28,7 @@ fn row(n: u64, pairs: &[(Column, &str)]) -> JobRow {
 }
 
 fn assess(p: &mut Planner, file: usize, r: JobRow) -> Assessment {
-    p.assess(file, &ColumnNames::default(), None, r)
+    p.assess_one(file, &ColumnNames::default(), None, r)
 }
 
 fn ios(id: &str) -> Vec<(Column, &str)> {
@@ -277,7 +277,7 @@ fn regression_19_an_entra_download_windows_row_is_looked_up_by_its_entra_device_
         (Column::OsVersion, "10.0.15063.2679"),
     ];
     let mut p = planner(LookupMode::Auto);
-    let a = p.assess(0, &entra_names(), None, row(2, &facts));
+    let a = p.assess_one(0, &entra_names(), None, row(2, &facts));
     assert_eq!(a.row.outcome, Outcome::Planned, "{:?}", a.row);
     assert_eq!(a.row.reason, "lookup_required");
     // Neither platform is claimed before the tenant says which.
@@ -309,7 +309,7 @@ fn regression_19_an_entra_download_windows_row_is_looked_up_by_its_entra_device_
     // `--lookup never`: the file alone cannot judge it, so it is not judged a desktop.
     let mut never = planner(LookupMode::Never);
     let facts = [(Column::Id, ID_A), (Column::OperatingSystem, "Windows")];
-    let n = never.assess(0, &entra_names(), None, row(2, &facts));
+    let n = never.assess_one(0, &entra_names(), None, row(2, &facts));
     assert_eq!(n.row.outcome, Outcome::Invalid);
     assert_eq!(n.row.reason, "missing_device_type");
 }
@@ -337,7 +337,7 @@ fn regression_19_a_windows_row_with_a_clear_desktop_fact_stays_offline() {
         ],
     ];
     for (n, facts) in cases.into_iter().enumerate() {
-        let a = p.assess(0, &entra_names(), None, row(2 + n as u64, facts));
+        let a = p.assess_one(0, &entra_names(), None, row(2 + n as u64, facts));
         assert_eq!(a.row.outcome, Outcome::Ineligible, "{facts:?}");
         assert_eq!(a.row.reason, "windows_not_supported", "{facts:?}");
         assert_eq!(a.row.platform, "windows");
@@ -354,7 +354,7 @@ fn an_empty_cell_of_a_column_the_file_has_is_named_by_its_header() {
     names.note(Column::DeviceType, "Device type");
     let facts = [(Column::Id, ID_A), (Column::OperatingSystem, "Android")];
     let mut never = planner(LookupMode::Never);
-    let n = never.assess(0, &names, None, row(2, &facts));
+    let n = never.assess_one(0, &names, None, row(2, &facts));
     assert_eq!(n.row.reason, "missing_device_type");
     assert!(
         n.row.detail.starts_with("column 'Device type' is empty"),
@@ -542,7 +542,7 @@ fn a_missing_version_names_the_file_own_header() {
     let mut names = ColumnNames::default();
     names.note(Column::OsVersion, "OS version");
     let mut p = planner(LookupMode::Never);
-    let a = p.assess(
+    let a = p.assess_one(
         0,
         &names,
         None,
@@ -604,24 +604,24 @@ fn lookup_always_reads_live_facts_for_eligible_rows() {
 #[test]
 fn the_row_action_wins_over_the_job_and_the_command_line() {
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Only(Action::ResetPin)),
+        action: Some(crate::rules::Actions::one(ActionChoice::Only(Action::ResetPin))),
         lookup: LookupMode::Auto,
     });
     p.add_source("job.json");
     let names = ColumnNames::default();
     // Command line says reset-pin: an iOS row is ineligible...
-    let a = p.assess(0, &names, None, row(1, &ios(ID_A)));
+    let a = p.assess_one(0, &names, None, row(1, &ios(ID_A)));
     assert_eq!(a.row.reason, "action_not_supported");
     // ...unless the job document or the row says otherwise.
-    let b = p.assess(0, &names, Some(ActionChoice::Auto), row(2, &ios(ID_B)));
+    let b = p.assess_one(0, &names, Some(&crate::rules::Actions::one(ActionChoice::Auto)), row(2, &ios(ID_B)));
     assert_eq!(b.row.outcome, Outcome::Planned);
     let mut with_action = ios("22222222-2222-3333-4444-555555555555");
     with_action.push((Column::Action, "remove passcode"));
-    let c = p.assess(0, &names, None, row(3, &with_action));
+    let c = p.assess_one(0, &names, None, row(3, &with_action));
     assert_eq!(c.row.outcome, Outcome::Planned);
     let mut bad = ios("33333333-2222-3333-4444-555555555555");
     bad.push((Column::Action, "frobnicate"));
-    let d = p.assess(0, &names, None, row(4, &bad));
+    let d = p.assess_one(0, &names, None, row(4, &bad));
     assert_eq!(d.row.reason, "unknown_action");
 }
 
@@ -751,10 +751,11 @@ fn regression_21_a_destructive_action_in_a_row_is_invalid_saying_why_and_others_
             "is not offered: wipe destroys",
         ),
         (
-            "lock",
+            "lost mode",
             "unknown_action",
-            "'lock' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin or auto",
+            "'lost mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys",
         ),
+        ("remote-lock,wipe", "action_not_offered", "'wipe' is not offered"),
     ] {
         let mut fields = ios(ID_A);
         fields.push((Column::Action, word));

@@ -20,7 +20,7 @@ use crate::graph::{ActionResult, CallError, Connection, GraphApi, ManagedDevice,
 use crate::pacing::{AbortReason, Counters, Failure, Pacer, Settings, Step};
 use crate::planner::Work;
 use crate::report::{Outcome, ReportRow};
-use crate::rules::Action;
+use crate::rules::{Action, Family};
 
 use super::ledger::{Claim, Fate, Ledger, OpenSends, RowKey};
 
@@ -250,11 +250,12 @@ impl<G: GraphApi> Engine<G> {
 
     /// Records that `key` holds `device` (a resumed run, from its ledger), so no other
     /// row acts on it.
-    pub fn restore_claim(&self, device: &str, key: RowKey, source: &str) {
+    pub fn restore_claim(&self, device: &str, action: &str, key: RowKey, source: &str) {
+        let family = Action::parse(action).map_or(Family::Passcode, Action::family);
         let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
         // An index that cannot be read back stays lost: every later claim fails, and
         // its row is not sent ([`Engine::claim`]).
-        let _ = claims.claim(&device.to_ascii_lowercase(), key, source);
+        let _ = claims.claim(&claim_key(device, family), key, source);
     }
 
     /// Stops the run; the first reason given is the one reported.
@@ -310,7 +311,7 @@ impl<G: GraphApi> Engine<G> {
                 End::new(
                     Outcome::Failed,
                     "outcome_unknown",
-                    "the ledger shows a reset sent for this row but not for which device; not sent again. Check it with `intune-reset status`",
+                    "the ledger shows an action sent for this row but not for which device; not sent again. Check it with `intune-reset status`",
                 )
                 .unknown(),
             ),
@@ -382,7 +383,7 @@ impl<G: GraphApi> Engine<G> {
 
     async fn act_on(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
         let found = match self.resolve(work).await {
-            Err(end) => return self.claim_ineligible(key, row, end),
+            Err(end) => return self.claim_ineligible(key, row, work.choice.family(), end),
             Ok(found) => found,
         };
         let (id, action) = (found.id.clone(), found.action);
@@ -396,7 +397,7 @@ impl<G: GraphApi> Engine<G> {
     /// A device its live facts make ineligible is claimed too: a second row reaching it
     /// (a user list and a group naming one user) is its `duplicate`, not a second
     /// `ineligible` row for one device.
-    fn claim_ineligible(&self, key: RowKey, row: &ReportRow, end: End) -> End {
+    fn claim_ineligible(&self, key: RowKey, row: &ReportRow, family: Family, end: End) -> End {
         let Some(live) = end
             .live
             .as_ref()
@@ -405,7 +406,7 @@ impl<G: GraphApi> Engine<G> {
             return end;
         };
         let id = live.device.id.clone();
-        let earlier = match self.claim(&id, key, row) {
+        let earlier = match self.claim(&id, family, key, row) {
             Ok(earlier) => earlier,
             Err(lost) => return lost,
         };
@@ -425,10 +426,16 @@ impl<G: GraphApi> Engine<G> {
     /// Claims `id` for `key`: the earlier row that holds it, if any. When the claims'
     /// temporary file can no longer be read, the row ends `failed`, not sent: whether
     /// another row holds the device is unknown.
-    fn claim(&self, id: &str, key: RowKey, row: &ReportRow) -> Result<Option<String>, End> {
+    fn claim(
+        &self,
+        id: &str,
+        family: Family,
+        key: RowKey,
+        row: &ReportRow,
+    ) -> Result<Option<String>, End> {
         let mut claims = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
         claims
-            .claim(&id.to_ascii_lowercase(), key, &row.source)
+            .claim(&claim_key(id, family), key, &row.source)
             .map_err(|e| {
                 End::new(
                     Outcome::Failed,
@@ -448,7 +455,7 @@ impl<G: GraphApi> Engine<G> {
         id: &str,
         action: Action,
     ) -> End {
-        let earlier = match self.claim(id, key, row) {
+        let earlier = match self.claim(id, action.family(), key, row) {
             Ok(earlier) => earlier,
             Err(lost) => return lost,
         };
@@ -510,7 +517,7 @@ impl<G: GraphApi> Engine<G> {
         // Intune's own record first, unless this row's earlier sends are to be settled
         // (settling reads the same record, and tells ours from any other).
         if open.is_none()
-            && let Err(mut end) = self.intune_allows(id).await
+            && let Err(mut end) = self.intune_allows(id, action.family()).await
         {
             end.attempts = earlier;
             return end;
@@ -543,7 +550,7 @@ impl<G: GraphApi> Engine<G> {
             // A send whose fate is unknown is settled before anything else; an abort
             // does not skip this (its reads go on after an interrupt).
             if let Some(sends) = open {
-                match self.settle(id, sends).await {
+                match self.settle(id, action.family(), sends).await {
                     Ok(Some(entry)) => {
                         self.pacer
                             .counters
@@ -557,7 +564,9 @@ impl<G: GraphApi> Engine<G> {
                         open = None;
                         connection = Connection::Fresh;
                     }
-                    Err(failure) => return unsettled(sent.last.as_ref(), &failure.detail, sends),
+                    Err(failure) => {
+                        return unsettled(sent.last.as_ref(), &failure.detail, sends, action);
+                    }
                 }
             }
             if sent.count >= self.pacer.settings.max_attempts {
@@ -589,7 +598,7 @@ impl<G: GraphApi> Engine<G> {
             // The window counts from when the request leaves, after the ledger's sync.
             self.pacer.departed(slot);
             let (posted, left) = (SystemTime::now(), tokio::time::Instant::now());
-            let error = match self.pacer.graph.reset_passcode(id, connection).await {
+            let error = match self.pacer.graph.device_action(id, action.family(), connection).await {
                 Ok(reply) => {
                     self.pacer.cooldown.succeeded();
                     return accepted(reply, sent.count, sent.last.as_ref(), action);
@@ -622,6 +631,17 @@ impl<G: GraphApi> Engine<G> {
     }
 }
 
+/// What a claim holds: a device for one action family. A passcode claim is the bare
+/// Intune id (as ledgers written before issue 21 hold it); a lock or a rotation of the
+/// same device is another claim, so one device takes each action once.
+fn claim_key(id: &str, family: Family) -> String {
+    let id = id.to_ascii_lowercase();
+    match family {
+        Family::Passcode => id,
+        other => format!("{}:{id}", other.as_str()),
+    }
+}
+
 /// The sends of one device in this run.
 #[derive(Default)]
 struct Sent {
@@ -651,8 +671,9 @@ fn with_live(mut row: ReportRow, live: &Live) -> ReportRow {
 fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Action) -> End {
     let resent = match lost {
         Some(e) => format!(
-            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no reset from it",
-            e.message
+            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no {} from it",
+            e.message,
+            action.family().noun()
         ),
         None if sends > 1 => format!(" on attempt {sends}"),
         None => String::new(),
@@ -687,8 +708,9 @@ fn confirmed(
         Some(e) => {
             let mut end = End::from_error(Outcome::Succeeded, "", e);
             end.failure.detail = format!(
-                "the answer was lost ({}), but deviceActionResults shows the reset (state {state}, started {started}): confirmed, not sent again; {}",
+                "the answer was lost ({}), but deviceActionResults shows the {} (state {state}, started {started}): confirmed, not sent again; {}",
                 e.message,
+                action.family().noun(),
                 effect(action)
             );
             end
@@ -697,7 +719,8 @@ fn confirmed(
             Outcome::Succeeded,
             "",
             format!(
-                "confirmed on resume: an interrupted run sent a reset at {} and deviceActionResults shows it (state {state}, started {started}); not sent again; {}",
+                "confirmed on resume: an interrupted run sent a {} at {} and deviceActionResults shows it (state {state}, started {started}); not sent again; {}",
+                action.family().noun(),
                 timestamp(sent.first),
                 effect(action)
             ),
@@ -709,12 +732,13 @@ fn confirmed(
 
 /// Sends whose fate is unknown, and `deviceActionResults` could not be read: nothing
 /// is sent again, and the row stays open for `--resume` to settle.
-fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends) -> End {
+fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends, action: Action) -> End {
+    let noun = action.family().noun();
     let end = match lost {
         Some(e) => {
             let mut end = End::from_error(Outcome::Failed, "outcome_unknown", e);
             end.failure.detail = format!(
-                "the answer was lost ({}) and deviceActionResults could not be read ({failure}); not sent again, to avoid a second passcode. `--resume` settles it before anything is sent",
+                "the answer was lost ({}) and deviceActionResults could not be read ({failure}); not sent again, to avoid a second {noun}. `--resume` settles it before anything is sent",
                 e.message
             );
             end
@@ -723,7 +747,7 @@ fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends) -> End {
             Outcome::Failed,
             "outcome_unknown",
             format!(
-                "an interrupted run sent a reset at {} and deviceActionResults could not be read ({failure}); not sent again. `--resume` settles it before anything is sent",
+                "an interrupted run sent a {noun} at {} and deviceActionResults could not be read ({failure}); not sent again. `--resume` settles it before anything is sent",
                 timestamp(sent.first)
             ),
         ),

@@ -203,7 +203,11 @@ impl Judged {
     /// ones.
     fn listed(&mut self, devices: &[ManagedDevice], choice: ActionChoice) {
         for d in devices {
-            if !self.seen.insert(d.id.clone()) {
+            // One device takes each action once: a lock and a reset of it are two.
+            if !self
+                .seen
+                .insert(format!("{}:{}", choice.family().as_str(), d.id))
+            {
                 *self.not_sent.entry("duplicate".into()).or_default() += 1;
                 continue;
             }
@@ -212,7 +216,7 @@ impl Judged {
                     platform, action, ..
                 } => (
                     &mut self.to_send,
-                    format!("{} ({})", platform.as_str(), action.as_str()),
+                    format!("{} ({})", platform.as_str(), action.effect(platform)),
                 ),
                 Judgement::Ineligible { reason, .. } => {
                     (&mut self.not_sent, format!("ineligible ({reason})"))

@@ -52,12 +52,12 @@ pub async fn live_plan<G: GraphApi>(
     // Every row is judged by its live facts: that is what `--live` asks.
     let options = PlanOptions {
         lookup: LookupMode::Always,
-        ..config.options
+        ..config.options.clone()
     };
     let job = super::take_job(&config.files, &config.read, &config.targets)?;
     let mut lookups = 0u64;
     let mut targets = Vec::new();
-    assess_all(job.open()?, &mut Planner::new(options), &mut |file, a| {
+    assess_all(job.open()?, &mut Planner::new(options.clone()), &mut |file, a| {
         if let Some(work) = &a.work {
             lookups += 1;
             if matches!(
@@ -109,8 +109,8 @@ pub async fn live_plan<G: GraphApi>(
             let _ = tx.blocking_send((file, a));
         })
     });
-    while let Some((file, Assessment { row, work })) = rx.recv().await {
-        let key = RowKey::new(file as u32, row.row);
+    while let Some((file, Assessment { row, work, step })) = rx.recv().await {
+        let key = RowKey::at(file as u32, row.row, step);
         let Some(work) = work else {
             rows.push((key, row));
             continue;

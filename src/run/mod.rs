@@ -387,7 +387,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         let (ledger, history) =
             Ledger::resume(&ledger_file).map_err(|e| CommandError::Usage(e.to_string()))?;
         if let Some(history) = &history {
-            same_job(history, &job, config.options)?;
+            same_job(history, &job, config.options.clone())?;
         }
         Some((ledger, history))
     } else {
@@ -406,7 +406,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         None
     };
     let history = resumed.as_ref().and_then(|(_, h)| h.as_ref());
-    let (mut counts, targets) = count_plan(jobs, config.options, history)?;
+    let (mut counts, targets) = count_plan(jobs, config.options.clone(), history)?;
     if let (Some((ledger, _)), Some(history)) = (&resumed, history) {
         let r = counts.resumed.get_or_insert_with(Resumed::default);
         r.started_at = history.started_at.clone();
@@ -483,9 +483,10 @@ fn lookup_name(mode: LookupMode) -> &'static str {
 }
 
 fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
+    use crate::rules::Actions;
     Begin {
         files: job.fingerprints(),
-        action: options.action.map(|a| a.as_str().to_owned()),
+        action: options.action.as_ref().map(Actions::as_text),
         lookup: lookup_name(options.lookup).to_owned(),
         sheet: job.read_options().sheet.clone(),
         encoding: job.read_options().encoding.map(|e| e.label().to_owned()),
@@ -589,7 +590,7 @@ fn count_plan(
         if a.work.is_none() {
             return;
         }
-        let key = RowKey::new(file as u32, a.row.row);
+        let key = RowKey::at(file as u32, a.row.row, a.step);
         let earlier = history.and_then(|h| h.rows.get(&key));
         if let (Some(done), Some(r)) = (earlier.and_then(|h| h.done.as_ref()), &mut counts.resumed)
         {
@@ -702,7 +703,7 @@ pub async fn execute_on<G: GraphApi>(
         .map(|who| Origin::new(who, config.settings.settle_window()));
     let begin = Begin {
         origin: origin.clone(),
-        ..begin_of(&job, config.options)
+        ..begin_of(&job, config.options.clone())
     };
     let mut carried = (None, Vec::new());
     let mut whole_run = None;
@@ -775,7 +776,7 @@ pub async fn execute_on<G: GraphApi>(
     engine.remember_listed(listed);
     for (key, h) in &history {
         if let Some(claim) = &h.claim {
-            engine.restore_claim(&claim.device, *key, &claim.report.source);
+            engine.restore_claim(&claim.device, &claim.action, *key, &claim.report.source);
         }
     }
     let inventory = match config.lookup_via {
@@ -836,7 +837,7 @@ pub async fn execute_on<G: GraphApi>(
     // the options, so it yields exactly the rows the confirmation counted.
     let jobs = job.open()?;
     let (plan_tx, mut plan_rx) = mpsc::channel::<(usize, Assessment)>(256);
-    let options = config.options;
+    let options = config.options.clone();
     let reader = std::thread::spawn(move || {
         let mut planner = Planner::new(options);
         assess_all(jobs, &mut planner, &mut |file, a| {
@@ -848,8 +849,8 @@ pub async fn execute_on<G: GraphApi>(
     // The one dispatcher: a device whose task panics (a bug) still ends in a report
     // row, `failed`, with its sends left open for `--resume` to settle.
     let mut workers: Workers<Option<(RowKey, Done)>> = Workers::new(config.settings.concurrency);
-    while let Some((file, Assessment { row, work })) = plan_rx.recv().await {
-        let key = RowKey::new(file as u32, row.row);
+    while let Some((file, Assessment { row, work, step })) = plan_rx.recv().await {
+        let key = RowKey::at(file as u32, row.row, step);
         let Some(work) = work else {
             let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
@@ -1338,7 +1339,12 @@ mod tests {
         ) -> Result<Reply<DevicePage>, CallError> {
             panic!("a bug while listing devices")
         }
-        async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+        async fn device_action(
+            &self,
+            _: &str,
+            _: crate::rules::Family,
+            _: Connection,
+        ) -> Result<Reply<()>, CallError> {
             panic!("a bug while sending a reset")
         }
         async fn action_results(

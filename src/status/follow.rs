@@ -23,6 +23,7 @@ use crate::graph::GraphApi;
 use crate::pacing::Pacer;
 use crate::pacing::limiter::WindowLimiter;
 use crate::report::ReportRow;
+use crate::rules::Family;
 
 use super::state::{self, Found};
 
@@ -38,14 +39,21 @@ const FOLLOW_READS: usize = 4;
 #[derive(Debug, Clone)]
 struct Sent {
     device_id: String,
+    action: Family,
     sent_at: Option<SystemTime>,
     platform: String,
+}
+
+/// The follower's key of a device's action: one device may take several in a run.
+fn ended_key(device_id: &str, action: Family) -> String {
+    format!("{}:{}", action.as_str(), device_id.to_ascii_lowercase())
 }
 
 /// What the follower learnt while the run sent: each reset that ended, by device.
 #[derive(Default)]
 pub struct Known {
-    /// By lower-case Intune id: the row's send time, and the state it ended in.
+    /// By action and lower-case Intune id ([`ended_key`]): the row's send time, and the
+    /// state it ended in.
     ended: HashMap<String, (Option<SystemTime>, Found)>,
     /// Reads made.
     pub reads: u64,
@@ -54,8 +62,13 @@ pub struct Known {
 impl Known {
     /// The ended state of the reset `device_id` sent at `sent_at`, if the follower saw
     /// it end.
-    pub(super) fn take(&mut self, device_id: &str, sent_at: Option<SystemTime>) -> Option<Found> {
-        let key = device_id.to_ascii_lowercase();
+    pub(super) fn take(
+        &mut self,
+        device_id: &str,
+        action: Family,
+        sent_at: Option<SystemTime>,
+    ) -> Option<Found> {
+        let key = ended_key(device_id, action);
         match self.ended.get(&key) {
             Some((at, _)) if *at == sent_at => self.ended.remove(&key).map(|(_, f)| f),
             _ => None,
@@ -83,6 +96,7 @@ impl Tracker {
         if super::is_queried(row) {
             let _ = self.sent.send(Sent {
                 device_id: row.device_id.clone(),
+                action: Family::of_report(&row.action),
                 sent_at: state::sent_at(&row.started_at),
                 platform: row.platform.to_string(),
             });
@@ -163,7 +177,7 @@ async fn follow<G: GraphApi>(
                 let Some(f) = followed.get_mut(&id) else { continue };
                 if state::is_done(&found.state) || state::is_failure(&found.state) {
                     if let Some(f) = followed.remove(&id) {
-                        let key = f.sent.device_id.to_ascii_lowercase();
+                        let key = ended_key(&f.sent.device_id, f.sent.action);
                         known.ended.insert(key, (f.sent.sent_at, found));
                     }
                 } else {
@@ -181,7 +195,13 @@ async fn follow<G: GraphApi>(
                     let Ok(_slot) = slots.acquire_owned().await else { return };
                     pace.acquire().await;
                     let found =
-                        super::passes::read_state(&pacer, &sent.device_id, sent.sent_at, &sent.platform)
+                        super::passes::read_state(
+                            &pacer,
+                            &sent.device_id,
+                            sent.action,
+                            sent.sent_at,
+                            &sent.platform,
+                        )
                             .await;
                     let _ = done.send((id, found));
                 });

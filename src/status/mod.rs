@@ -132,6 +132,8 @@ struct Query {
     platform: String,
     /// The row's `started_at`: our reset is the newest one since then.
     sent_at: Option<SystemTime>,
+    /// Which action's entry is the row's (its `action` cell).
+    action: crate::rules::Family,
 }
 
 /// The files, checked and created before any request.
@@ -269,7 +271,7 @@ pub async fn execute_on<G: GraphApi>(
     let followed = !known.is_empty();
     let mut ended = HashMap::new();
     for q in &queries {
-        if let Some(found) = known.take(&q.device_id, q.sent_at) {
+        if let Some(found) = known.take(&q.device_id, q.action, q.sent_at) {
             ended.insert(q.ordinal, found);
         }
     }
@@ -471,6 +473,7 @@ fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
                 ordinal,
                 device_id: row.device_id.trim().to_owned(),
                 device_name: row.device_name,
+                action: crate::rules::Family::of_report(&row.action),
                 platform: row.platform.into_owned(),
                 sent_at: state::sent_at(&row.started_at),
             });

@@ -82,12 +82,13 @@ pub(super) async fn poll<G: GraphApi>(
 pub(super) async fn read_state<G: GraphApi>(
     pacer: &Pacer<G>,
     id: &str,
+    action: crate::rules::Family,
     sent_at: Option<std::time::SystemTime>,
     platform: &str,
 ) -> Found {
     let mut found = match pacer.action_results(id).await {
         Ok(actions) => {
-            let mut found = state::select(&actions.results, sent_at);
+            let mut found = state::select(&actions.results, action, sent_at);
             found.user = actions.user_principal_name;
             found
         }
@@ -123,9 +124,14 @@ async fn read_pass<G: GraphApi>(
     let mut out = Vec::with_capacity(todo.len());
     for q in todo {
         let pacer = pacer.clone();
-        let (ordinal, id, sent_at) = (q.ordinal, q.device_id.clone(), q.sent_at);
+        let (ordinal, id, sent_at, action) = (q.ordinal, q.device_id.clone(), q.sent_at, q.action);
         let platform = q.platform.clone();
-        let read = async move { (ordinal, read_state(&pacer, &id, sent_at, &platform).await) };
+        let read = async move {
+            (
+                ordinal,
+                read_state(&pacer, &id, action, sent_at, &platform).await,
+            )
+        };
         // A read task that panics (a bug) leaves its row a state that says so.
         let lost = move |how: crate::pacing::workers::Lost| {
             (

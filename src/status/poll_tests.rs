@@ -77,7 +77,12 @@ impl GraphApi for Scripted {
         unreachable!("status reads only deviceActionResults")
     }
 
-    async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+    async fn device_action(
+            &self,
+            _: &str,
+            _: crate::rules::Family,
+            _: Connection,
+        ) -> Result<Reply<()>, CallError> {
         unreachable!("status never writes")
     }
 
@@ -153,6 +158,7 @@ fn queries(ids: &[&str]) -> Vec<Query> {
             device_name: String::new(),
             platform: "ios".into(),
             sent_at: state::sent_at("2026-11-22T02:00:00.500Z"),
+            action: crate::rules::Family::Passcode,
         })
         .collect()
 }
@@ -291,15 +297,15 @@ async fn regression_19_the_follower_keeps_what_ended_and_reads_open_resets_less_
     let sent = state::sent_at("2026-11-22T02:00:00.500Z");
     assert_eq!(known.len(), 2);
     assert_eq!(
-        known.take("DONE-LATER", sent).map(|f| f.state),
+        known.take("DONE-LATER", crate::rules::Family::Passcode, sent).map(|f| f.state),
         Some("done".into())
     );
     assert_eq!(
-        known.take("failed", sent).map(|f| f.state),
+        known.take("failed", crate::rules::Family::Passcode, sent).map(|f| f.state),
         Some("failed".into())
     );
     assert!(
-        known.take("open", sent).is_none(),
+        known.take("open", crate::rules::Family::Passcode, sent).is_none(),
         "an open reset is left to status"
     );
     assert_eq!(known.reads, 9);

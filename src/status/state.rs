@@ -10,7 +10,8 @@
 
 use std::time::SystemTime;
 
-use crate::graph::verify::reset_since;
+use crate::graph::verify::entry_since;
+use crate::rules::Family;
 use crate::graph::{ActionResult, ErrorCode, Secret};
 
 /// The device has no `resetPasscode` entry that started at or after the run's send
@@ -65,9 +66,9 @@ impl Found {
 /// The run's reset among a device's entries: the newest `resetPasscode` entry started
 /// at or after `sent_at` (the row's `started_at`) less the clock-skew allowance, as
 /// `run` verifies a lost answer. Without a readable `sent_at`, the newest reset entry.
-pub fn select(results: &[ActionResult], sent_at: Option<SystemTime>) -> Found {
+pub fn select(results: &[ActionResult], action: Family, sent_at: Option<SystemTime>) -> Found {
     let since = sent_at.unwrap_or(SystemTime::UNIX_EPOCH);
-    let Some(entry) = reset_since(results, since) else {
+    let Some(entry) = entry_since(results, action, since) else {
         return Found::own(NOT_FOUND_IN_RESULTS, "");
     };
     Found {
@@ -142,7 +143,7 @@ mod tests {
                 None,
             ),
         ];
-        let found = select(&results, sent_at("2026-11-22T10:00:00.500Z"));
+        let found = select(&results, Family::Passcode, sent_at("2026-11-22T10:00:00.500Z"));
         assert_eq!(found.state, "failed");
         assert_eq!(found.error_code, "1001");
         assert_eq!(found.passcode, None);
@@ -151,10 +152,10 @@ mod tests {
     #[test]
     fn an_older_reset_is_not_found_and_lends_no_passcode() {
         let results = vec![entry("done", "2026-11-20T10:00:00Z", None, Some("111111"))];
-        let found = select(&results, sent_at("2026-11-22T10:00:00Z"));
+        let found = select(&results, Family::Passcode, sent_at("2026-11-22T10:00:00Z"));
         assert_eq!(found, Found::own(NOT_FOUND_IN_RESULTS, ""));
         assert_eq!(
-            select(&[], sent_at("2026-11-22T10:00:00Z")).state,
+            select(&[], Family::Passcode, sent_at("2026-11-22T10:00:00Z")).state,
             NOT_FOUND_IN_RESULTS
         );
     }
@@ -168,7 +169,7 @@ mod tests {
             Some(ErrorCode::Number(0)),
             Some("42"),
         )];
-        let found = select(&results, sent_at("2026-11-22T10:00:00.900Z"));
+        let found = select(&results, Family::Passcode, sent_at("2026-11-22T10:00:00.900Z"));
         assert_eq!(found.state, "done");
         assert_eq!(found.error_code, "");
         assert_eq!(found.passcode.as_ref().map(Secret::expose), Some("42"));
@@ -185,7 +186,7 @@ mod tests {
                 None,
             ),
         ];
-        let found = select(&results, sent_at(""));
+        let found = select(&results, Family::Passcode, sent_at(""));
         assert_eq!(found.state, "pending");
         assert_eq!(found.error_code, "0x87D1FDE8");
     }

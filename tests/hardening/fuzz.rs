@@ -97,7 +97,7 @@ fn read_path_with(
         }
     };
     let mut planner = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
     });
     let source = planner.add_source(&file.source);
@@ -106,10 +106,15 @@ fn read_path_with(
     let mut assessed = 0u64;
     let mut mismatch = None;
     let stats = file.read_rows(&mut |row| {
-        let assessment = planner.assess(source, &names, None, row.clone());
+        let all = planner.assess(source, &names, None, row.clone());
         assessed += 1;
-        if assessment.row.row != row.row || (row.defect.is_some() && assessment.work.is_some()) {
+        if all.is_empty() {
             mismatch = Some(row.row);
+        }
+        for assessment in all {
+            if assessment.row.row != row.row || (row.defect.is_some() && assessment.work.is_some()) {
+                mismatch = Some(row.row);
+            }
         }
         rows.push(row);
     });

@@ -75,6 +75,7 @@ fn send(at: &str) -> Event {
     Event::Send {
         file: 0,
         row: 2,
+        step: 0,
         sub: 0,
         device: "d".into(),
         at: at.into(),
@@ -102,6 +103,7 @@ fn the_ledger_pass_counts_resets_per_minute_and_marks_pauses_and_interruptions()
     events.push(Event::Settled {
         file: 0,
         row: 2,
+        step: 0,
         sub: 0,
         fate: Fate::Final,
         report: Box::new(row(2, "ios", Outcome::Succeeded, "")),

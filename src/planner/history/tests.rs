@@ -129,11 +129,11 @@ fn report_row(outcome: &str, reason: &str, state: &str, detail: &str) -> JobRow 
 
 fn read_back(outcome: &str, reason: &str, state: &str, detail: &str) -> Assessment {
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
     });
     p.add_source("report.csv");
-    p.assess(
+    p.assess_one(
         0,
         &ColumnNames::default(),
         None,
@@ -192,7 +192,7 @@ fn a_reset_says_when_and_how_to_reset_it_again_on_purpose() {
 fn a_reset_intune_showed_stays_unsent_whatever_its_platform_is_judged_now() {
     // A platform key the rules now judge ineligible does not bury the history.
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
     });
     p.add_source("report.csv");
@@ -209,7 +209,7 @@ fn a_reset_intune_showed_stays_unsent_whatever_its_platform_is_judged_now() {
         .with(Column::Outcome, "ineligible")
         .with(Column::Reason, "reset_recently_done")
         .with(Column::Detail, "Intune shows 'done'");
-    let a = p.assess(0, &ColumnNames::default(), None, r);
+    let a = p.assess_one(0, &ColumnNames::default(), None, r);
     assert_eq!(a.row.reason, "reset_recently_done");
     assert!(a.row.detail.contains("whatever --reset-again says"));
 }
@@ -238,14 +238,14 @@ fn a_duplicate_row_read_back_alone_is_never_sent_and_says_which_row_to_keep() {
 #[test]
 fn a_duplicate_row_claims_no_device_and_a_reset_row_keeps_its_words() {
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
     });
     p.add_source("report.csv");
     let names = ColumnNames::default();
     // In its run the serial-number row lost the race for the device to a row below it
     // (the run filled in its Intune id from the lookup); that row failed, sending nothing.
-    let dup = p.assess(
+    let dup = p.assess_one(
         0,
         &names,
         None,
@@ -254,18 +254,18 @@ fn a_duplicate_row_claims_no_device_and_a_reset_row_keeps_its_words() {
     assert_eq!(dup.row.outcome, Outcome::Duplicate);
     let mut failed = report_row("failed", "forbidden", "", "Graph said 403");
     failed.row = 3;
-    let failed = p.assess(0, &names, None, failed);
+    let failed = p.assess_one(0, &names, None, failed);
     assert!(
         failed.work.is_some(),
         "the row that handles the device is retried"
     );
     // Had it been reset, it says so, not "a duplicate of row 2".
     let mut p = Planner::new(PlanOptions {
-        action: Some(ActionChoice::Auto),
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
     });
     p.add_source("report.csv");
-    p.assess(
+    p.assess_one(
         0,
         &names,
         None,
@@ -273,12 +273,12 @@ fn a_duplicate_row_claims_no_device_and_a_reset_row_keeps_its_words() {
     );
     let mut reset = report_row("succeeded", "", "", "");
     reset.row = 3;
-    let reset = p.assess(0, &names, None, reset);
+    let reset = p.assess_one(0, &names, None, reset);
     assert_eq!(reset.row.reason, "already_reset");
     // And a later row for a device reset is a duplicate of it.
     let mut fresh = report_row("", "", "", "");
     fresh.row = 4;
-    let fresh = p.assess(0, &names, None, fresh);
+    let fresh = p.assess_one(0, &names, None, fresh);
     assert_eq!(fresh.row.outcome, Outcome::Duplicate);
     assert!(fresh.row.detail.contains("row 3"), "{}", fresh.row.detail);
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use crate::graph::GraphApi;
 use crate::graph::verify::{Standing, standing};
 use crate::report::Outcome;
+use crate::rules::Family;
 
 use super::{End, Engine};
 
@@ -26,7 +27,8 @@ pub const RECENT_RESET: Duration = Duration::from_secs(24 * 3600);
 impl<G: GraphApi> Engine<G> {
     /// `Ok`: Intune shows nothing that forbids sending a reset to `id` now; `Err`: the
     /// row's end (not sent).
-    pub(super) async fn intune_allows(&self, id: &str) -> Result<(), End> {
+    pub(super) async fn intune_allows(&self, id: &str, action: Family) -> Result<(), End> {
+        let noun = action.noun();
         let results = match self.pacer.action_results(id).await {
             Ok(actions) => actions.results,
             Err(failure) => {
@@ -43,30 +45,53 @@ impl<G: GraphApi> Engine<G> {
                         Outcome::Failed,
                         "state_unread",
                         format!(
-                            "Intune's record of this device's actions (deviceActionResults) could not be read ({}), so no reset was sent: one already under way is never sent twice. `--resume` tries again",
+                            "Intune's record of this device's actions (deviceActionResults) could not be read ({}), so no {noun} was sent: one already under way is never sent twice. `--resume` tries again",
                             failure.detail
                         ),
                     ),
                 });
             }
         };
-        match standing(&results, SystemTime::now(), self.recent_reset) {
+        match standing(&results, action, SystemTime::now(), self.recent_reset) {
             Standing::Clear => Ok(()),
             Standing::InProgress { state, started } => Err(End::new(
                 Outcome::Ineligible,
-                "reset_in_progress",
+                in_progress_reason(action),
                 format!(
-                    "Intune already shows a reset of this device '{state}' (started {started}), sent by an earlier run, another administrator or another tool; a second reset would only change the passcode again, so it was not sent. Follow it with `intune-reset status`"
+                    "Intune already shows a {noun} of this device '{state}' (started {started}), sent by an earlier run, another administrator or another tool; a second one {}, so it was not sent. Follow it with `intune-reset status`",
+                    match action {
+                        Family::Passcode => "would only change the passcode again",
+                        Family::Lock => "would only lock it again (on a Mac, with a new recovery PIN)",
+                        Family::BitLocker => "would only rotate the recovery key again",
+                    }
                 ),
             )),
             Standing::RecentlyDone { state, at } => Err(End::new(
                 Outcome::Ineligible,
-                "reset_recently_done",
+                recently_done_reason(action),
                 format!(
-                    "Intune shows a reset of this device '{state}' at {at}, within the last {}; it was not sent again. Pass --reset-again to reset it once more on purpose",
+                    "Intune shows a {noun} of this device '{state}' at {at}, within the last {}; it was not sent again. Pass --reset-again to send it once more on purpose",
                     humantime::format_duration(self.recent_reset.unwrap_or(RECENT_RESET))
                 ),
             )),
         }
+    }
+}
+
+/// The report's reason for an action Intune shows queued or under way.
+pub fn in_progress_reason(action: Family) -> &'static str {
+    match action {
+        Family::Passcode => "reset_in_progress",
+        Family::Lock => "lock_in_progress",
+        Family::BitLocker => "rotation_in_progress",
+    }
+}
+
+/// The report's reason for an action Intune shows done within [`RECENT_RESET`].
+pub fn recently_done_reason(action: Family) -> &'static str {
+    match action {
+        Family::Passcode => "reset_recently_done",
+        Family::Lock => "lock_recently_done",
+        Family::BitLocker => "rotation_recently_done",
     }
 }

@@ -77,7 +77,12 @@ impl GraphApi for Directory {
         }))
     }
 
-    async fn reset_passcode(&self, _: &str, _: Connection) -> Result<Reply<()>, CallError> {
+    async fn device_action(
+            &self,
+            _: &str,
+            _: crate::rules::Family,
+            _: Connection,
+        ) -> Result<Reply<()>, CallError> {
         Err(CallError::not_in_fake())
     }
 

@@ -20,7 +20,8 @@ use crate::graph::{ActionResult, GraphApi};
 
 use super::super::ledger::OpenSends;
 use super::Engine;
-use crate::graph::verify::reset_since;
+use crate::graph::verify::entry_since;
+use crate::rules::Family;
 use crate::pacing::ReadFailure;
 use crate::pacing::workers::parked;
 
@@ -33,6 +34,7 @@ impl<G: GraphApi> Engine<G> {
     pub async fn settle(
         &self,
         id: &str,
+        action: Family,
         sent: OpenSends,
     ) -> Result<Option<ActionResult>, ReadFailure> {
         // The longer of this run's window and the one the sends were made under: a
@@ -71,7 +73,7 @@ impl<G: GraphApi> Engine<G> {
                     outcome: failure.outcome,
                     detail: failure.detail,
                 })?;
-            if let Some(found) = reset_since(&reply.value.results, sent.first) {
+            if let Some(found) = entry_since(&reply.value.results, action, sent.first) {
                 return Ok(Some(found.clone()));
             }
         }

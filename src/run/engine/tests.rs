@@ -351,9 +351,10 @@ impl GraphApi for FakeGraph {
         async { Err(call_error(CallErrorKind::Rejected, Some(400), None)) }
     }
 
-    fn reset_passcode(
+    fn device_action(
         &self,
         id: &str,
+        _action: crate::rules::Family,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send {
         self.record(id, CallKind::Post, connection);
