@@ -441,12 +441,15 @@ impl History {
                 action,
                 report,
             } => {
-                let h = self.rows.entry(RowKey {
-                    file,
-                    row,
-                    step,
-                    sub,
-                }).or_default();
+                let h = self
+                    .rows
+                    .entry(RowKey {
+                        file,
+                        row,
+                        step,
+                        sub,
+                    })
+                    .or_default();
                 h.claim = Some(Claim {
                     device,
                     action,
@@ -467,12 +470,15 @@ impl History {
                     crate::graph::verify::parse_timestamp(&at).unwrap_or(SystemTime::UNIX_EPOCH);
                 let window = self.window();
                 self.saw(Some(t));
-                let h = self.rows.entry(RowKey {
-                    file,
-                    row,
-                    step,
-                    sub,
-                }).or_default();
+                let h = self
+                    .rows
+                    .entry(RowKey {
+                        file,
+                        row,
+                        step,
+                        sub,
+                    })
+                    .or_default();
                 h.sends += 1;
                 h.first_sent = Some(h.first_sent.map_or(t, |f| f.min(t)));
                 h.last_sent = Some(h.last_sent.map_or(t, |l| l.max(t)));
@@ -494,12 +500,15 @@ impl History {
                 report,
             } => {
                 self.saw(crate::graph::verify::parse_timestamp(&report.finished_at));
-                let h = self.rows.entry(RowKey {
-                    file,
-                    row,
-                    step,
-                    sub,
-                }).or_default();
+                let h = self
+                    .rows
+                    .entry(RowKey {
+                        file,
+                        row,
+                        step,
+                        sub,
+                    })
+                    .or_default();
                 match fate {
                     Fate::Final => {
                         h.open = None;

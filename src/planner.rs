@@ -150,10 +150,17 @@ impl Planner {
                 }
                 Err(why) => {
                     let detail = format!("column '{}': {}", names.name(Column::Action), echo(&why));
+                    let words = || {
+                        text.split([',', ';', '+', '|'])
+                            .filter(|w| !w.trim().is_empty())
+                    };
                     let reason = if crate::rules::not_offered(text).is_some()
-                        || text.split([',', ';', '+', '|']).any(|w| crate::rules::not_offered(w).is_some())
+                        || words().any(|w| crate::rules::not_offered(w).is_some())
                     {
                         "action_not_offered"
+                    } else if words().all(|w| ActionChoice::parse(w).is_some()) {
+                        // Every name is known: two of one family (a device takes one).
+                        "conflicting_actions"
                     } else {
                         "unknown_action"
                     };

@@ -285,7 +285,7 @@ async fn lost_answers_are_verified_not_resent() {
     let confirmed: Vec<&Row> = ran
         .rows
         .iter()
-        .filter(|r| r["detail"].contains("deviceActionResults shows the reset"))
+        .filter(|r| r["detail"].contains("deviceActionResults shows the passcode reset"))
         .collect();
     assert!(
         !confirmed.is_empty(),

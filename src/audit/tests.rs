@@ -59,11 +59,11 @@ impl GraphApi for Intune {
         Err(CallError::not_in_fake())
     }
     async fn device_action(
-            &self,
-            _: &str,
-            _: crate::rules::Family,
-            _: Connection,
-        ) -> Result<Reply<()>, CallError> {
+        &self,
+        _: &str,
+        _: crate::rules::Family,
+        _: Connection,
+    ) -> Result<Reply<()>, CallError> {
         Err(CallError::not_in_fake())
     }
     async fn action_results(

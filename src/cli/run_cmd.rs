@@ -629,7 +629,7 @@ mod tests {
         let counts = PlanCounts {
             rows: 3,
             devices: 2,
-            per_platform: [("ios → remove-passcode".to_string(), 2)].into(),
+            per_platform: [("ios (remove-passcode)".to_string(), 2)].into(),
             ..PlanCounts::default()
         };
         let who = graph::SignedIn {

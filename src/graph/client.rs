@@ -18,8 +18,8 @@ use super::device::{
     ActionResultsBody, DeviceActions, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
 };
 use super::errors::{CallError, CallErrorKind};
-use crate::rules::Family;
 use super::exchange::{bare_error, exchange};
+use crate::rules::Family;
 
 /// What `resetPasscode`, `remoteLock` and `rotateBitLockerKeys` need (GRAPH.md, "The
 /// action", "Other actions").

@@ -259,7 +259,10 @@ async fn throttling_carries_the_wait() {
     })
     .await;
     let c = client(&server);
-    let err = c.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await.unwrap_err();
+    let err = c
+        .device_action(ID, crate::rules::Family::Passcode, Connection::Pooled)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, K::Throttled);
     assert_eq!(err.status, Some(429));
     assert_eq!(err.retry_after, Some(Duration::from_millis(2500)));
@@ -386,7 +389,10 @@ async fn a_slow_answer_is_a_timeout() {
     })
     .await;
     let c = client_for(&server.url(), Duration::from_millis(300));
-    let err = c.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await.unwrap_err();
+    let err = c
+        .device_action(ID, crate::rules::Family::Passcode, Connection::Pooled)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, K::Timeout, "{err:?}");
     assert!(err.outcome_unknown());
     assert_no_secrets(&err);
@@ -404,7 +410,10 @@ async fn a_refused_connection_certainly_sent_nothing() {
     )
     .unwrap();
     for connection in [Connection::Pooled, Connection::Fresh] {
-        let err = c.device_action(ID, crate::rules::Family::Passcode, connection).await.unwrap_err();
+        let err = c
+            .device_action(ID, crate::rules::Family::Passcode, connection)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, K::ConnectFailed, "{err:?}");
         assert!(!err.outcome_unknown());
         assert_no_secrets(&err);
@@ -497,9 +506,13 @@ proptest::proptest! {
 async fn the_trait_drives_the_client_from_spawned_tasks() {
     use crate::graph::GraphApi;
     async fn reset_in_task<G: GraphApi>(graph: G) -> Result<Reply<()>, CallError> {
-        tokio::spawn(async move { graph.device_action(ID, crate::rules::Family::Passcode, Connection::Pooled).await })
-            .await
-            .unwrap()
+        tokio::spawn(async move {
+            graph
+                .device_action(ID, crate::rules::Family::Passcode, Connection::Pooled)
+                .await
+        })
+        .await
+        .unwrap()
     }
     let (server, _) = graph_server(|_| Answer::Status(204, vec![], String::new())).await;
     assert_eq!(reset_in_task(client(&server)).await.unwrap().status, 204);

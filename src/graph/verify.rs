@@ -97,7 +97,9 @@ pub fn is_action(result: &ActionResult, action: Family) -> bool {
         Some(n) if !n.is_empty() => n.eq_ignore_ascii_case(name),
         _ => result.odata_type.as_deref().is_some_and(|t| {
             let t = t.rsplit('.').next().unwrap_or(t);
-            t.len() > name.len() && t[..name.len()].eq_ignore_ascii_case(name) && t.ends_with("ActionResult")
+            t.len() > name.len()
+                && t[..name.len()].eq_ignore_ascii_case(name)
+                && t.ends_with("ActionResult")
         }),
     }
 }
@@ -158,9 +160,17 @@ mod tests {
             standing(&results, Family::Passcode, now, Some(DAY)),
             Standing::RecentlyDone { ref at, .. } if at == "2026-11-22T09:00:00Z"
         ));
-        assert_eq!(standing(&results, Family::Passcode, now, None), Standing::Clear);
         assert_eq!(
-            standing(&results, Family::Passcode, at("2026-11-23T09:00:01Z"), Some(DAY)),
+            standing(&results, Family::Passcode, now, None),
+            Standing::Clear
+        );
+        assert_eq!(
+            standing(
+                &results,
+                Family::Passcode,
+                at("2026-11-23T09:00:01Z"),
+                Some(DAY)
+            ),
             Standing::Clear
         );
     }
@@ -175,7 +185,10 @@ mod tests {
                 "2026-11-22T09:59:00Z",
                 "2026-11-22T09:59:30Z",
             )];
-            assert_eq!(standing(&results, Family::Passcode, now, Some(DAY)), Standing::Clear);
+            assert_eq!(
+                standing(&results, Family::Passcode, now, Some(DAY)),
+                Standing::Clear
+            );
         }
         let lock = vec![state(
             "remoteLock",
@@ -183,7 +196,10 @@ mod tests {
             "2026-11-22T09:59:00Z",
             "2026-11-22T09:59:00Z",
         )];
-        assert_eq!(standing(&lock, Family::Passcode, now, Some(DAY)), Standing::Clear);
+        assert_eq!(
+            standing(&lock, Family::Passcode, now, Some(DAY)),
+            Standing::Clear
+        );
     }
 
     #[test]
@@ -203,7 +219,12 @@ mod tests {
             ),
         ];
         assert_eq!(
-            standing(&results, Family::Passcode, at("2026-11-22T10:00:00Z"), Some(DAY)),
+            standing(
+                &results,
+                Family::Passcode,
+                at("2026-11-22T10:00:00Z"),
+                Some(DAY)
+            ),
             Standing::Clear
         );
     }

@@ -604,7 +604,9 @@ fn lookup_always_reads_live_facts_for_eligible_rows() {
 #[test]
 fn the_row_action_wins_over_the_job_and_the_command_line() {
     let mut p = Planner::new(PlanOptions {
-        action: Some(crate::rules::Actions::one(ActionChoice::Only(Action::ResetPin))),
+        action: Some(crate::rules::Actions::one(ActionChoice::Only(
+            Action::ResetPin,
+        ))),
         lookup: LookupMode::Auto,
     });
     p.add_source("job.json");
@@ -613,7 +615,12 @@ fn the_row_action_wins_over_the_job_and_the_command_line() {
     let a = p.assess_one(0, &names, None, row(1, &ios(ID_A)));
     assert_eq!(a.row.reason, "action_not_supported");
     // ...unless the job document or the row says otherwise.
-    let b = p.assess_one(0, &names, Some(&crate::rules::Actions::one(ActionChoice::Auto)), row(2, &ios(ID_B)));
+    let b = p.assess_one(
+        0,
+        &names,
+        Some(&crate::rules::Actions::one(ActionChoice::Auto)),
+        row(2, &ios(ID_B)),
+    );
     assert_eq!(b.row.outcome, Outcome::Planned);
     let mut with_action = ios("22222222-2222-3333-4444-555555555555");
     with_action.push((Column::Action, "remove passcode"));
@@ -755,7 +762,11 @@ fn regression_21_a_destructive_action_in_a_row_is_invalid_saying_why_and_others_
             "unknown_action",
             "'lost mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys",
         ),
-        ("remote-lock,wipe", "action_not_offered", "'wipe' is not offered"),
+        (
+            "remote-lock,wipe",
+            "action_not_offered",
+            "'wipe' is not offered",
+        ),
     ] {
         let mut fields = ios(ID_A);
         fields.push((Column::Action, word));
@@ -765,4 +776,89 @@ fn regression_21_a_destructive_action_in_a_row_is_invalid_saying_why_and_others_
         assert!(a.row.detail.contains(says), "{}", a.row.detail);
         assert!(a.work.is_none(), "never sent");
     }
+}
+
+/// Issue 21: a row asking for several actions gives one assessment per action, in
+/// the families' order whatever order it names them in, each judged by its own rules
+/// table; the duplicate rule is per device and action.
+#[test]
+fn regression_21_a_row_with_several_actions_is_one_row_per_action_each_judged_by_its_rules() {
+    let mut p = Planner::new(PlanOptions {
+        action: Some(Actions::parse("rotate-bitlocker-keys, remote-lock").unwrap()),
+        lookup: LookupMode::Auto,
+    });
+    p.add_source("a.csv");
+    let names = ColumnNames::default();
+    let windows = [
+        (Column::Id, ID_A),
+        (Column::DeviceType, "desktop"),
+        (Column::OsVersion, "10.0.22631.4460"),
+    ];
+    let all = p.assess(0, &names, None, row(2, &windows));
+    let seen: Vec<_> = all
+        .iter()
+        .map(|a| {
+            (
+                a.step,
+                a.row.action.as_ref(),
+                a.row.outcome,
+                a.row.reason.as_ref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                0,
+                "remote-lock",
+                Outcome::Ineligible,
+                "lock_windows_not_supported"
+            ),
+            (1, "rotate-bitlocker-keys", Outcome::Planned, ""),
+        ]
+    );
+    assert_eq!(
+        all[1].work.as_ref().unwrap().action,
+        Some(Action::RotateBitLockerKeys)
+    );
+    // An old Windows build: no rotation; an iPhone: a lock, no rotation.
+    let old = [
+        (Column::Id, ID_B),
+        (Column::DeviceType, "desktop"),
+        (Column::OsVersion, "10.0.17763.1"),
+    ];
+    let all = p.assess(0, &names, None, row(3, &old));
+    assert_eq!(all[1].row.reason, "bitlocker_windows_before_1909");
+    let iphone = "22222222-2222-3333-4444-555555555555";
+    let all = p.assess(0, &names, None, row(4, &ios(iphone)));
+    assert_eq!(all[0].row.outcome, Outcome::Planned);
+    assert_eq!(all[1].row.reason, "bitlocker_windows_only");
+    // The same device again: a duplicate for each action, and a passcode reset of it
+    // (another action) is no duplicate.
+    let again = p.assess(0, &names, None, row(5, &windows));
+    assert_eq!(again[1].row.outcome, Outcome::Duplicate);
+    let mut reset = windows.to_vec();
+    reset.push((Column::Action, "auto"));
+    let reset = p.assess_one(0, &names, None, row(6, &reset));
+    assert_eq!(
+        reset.row.reason, "windows_not_supported",
+        "judged, not a duplicate"
+    );
+}
+
+/// Issue 21: a row naming two actions of one family (two passcode actions) is invalid
+/// saying so; an action list with a destructive action is refused naming it.
+#[test]
+fn regression_21_two_actions_of_one_family_in_a_row_are_invalid() {
+    let mut p = planner(LookupMode::Auto);
+    let mut fields = ios(ID_A);
+    fields.push((Column::Action, "remove-passcode,auto"));
+    let a = assess(&mut p, 0, row(2, &fields));
+    assert_eq!(a.row.reason, "conflicting_actions");
+    assert!(
+        a.row.detail.contains("are both a passcode reset"),
+        "{}",
+        a.row.detail
+    );
 }

@@ -598,7 +598,12 @@ impl<G: GraphApi> Engine<G> {
             // The window counts from when the request leaves, after the ledger's sync.
             self.pacer.departed(slot);
             let (posted, left) = (SystemTime::now(), tokio::time::Instant::now());
-            let error = match self.pacer.graph.device_action(id, action.family(), connection).await {
+            let error = match self
+                .pacer
+                .graph
+                .device_action(id, action.family(), connection)
+                .await
+            {
                 Ok(reply) => {
                     self.pacer.cooldown.succeeded();
                     return accepted(reply, sent.count, sent.last.as_ref(), action);

@@ -57,17 +57,21 @@ pub async fn live_plan<G: GraphApi>(
     let job = super::take_job(&config.files, &config.read, &config.targets)?;
     let mut lookups = 0u64;
     let mut targets = Vec::new();
-    assess_all(job.open()?, &mut Planner::new(options.clone()), &mut |file, a| {
-        if let Some(work) = &a.work {
-            lookups += 1;
-            if matches!(
-                work.identity,
-                Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
-            ) {
-                targets.push((RowKey::new(file as u32, a.row.row), work.identity.clone()));
+    assess_all(
+        job.open()?,
+        &mut Planner::new(options.clone()),
+        &mut |file, a| {
+            if let Some(work) = &a.work {
+                lookups += 1;
+                if matches!(
+                    work.identity,
+                    Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
+                ) {
+                    targets.push((RowKey::new(file as u32, a.row.row), work.identity.clone()));
+                }
             }
-        }
-    })?;
+        },
+    )?;
     let path = report_path(&config.report, &config.files, config.format);
     let write_err = |source| CommandError::Write {
         what: "the report",

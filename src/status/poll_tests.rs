@@ -78,11 +78,11 @@ impl GraphApi for Scripted {
     }
 
     async fn device_action(
-            &self,
-            _: &str,
-            _: crate::rules::Family,
-            _: Connection,
-        ) -> Result<Reply<()>, CallError> {
+        &self,
+        _: &str,
+        _: crate::rules::Family,
+        _: Connection,
+    ) -> Result<Reply<()>, CallError> {
         unreachable!("status never writes")
     }
 
@@ -297,15 +297,21 @@ async fn regression_19_the_follower_keeps_what_ended_and_reads_open_resets_less_
     let sent = state::sent_at("2026-11-22T02:00:00.500Z");
     assert_eq!(known.len(), 2);
     assert_eq!(
-        known.take("DONE-LATER", crate::rules::Family::Passcode, sent).map(|f| f.state),
+        known
+            .take("DONE-LATER", crate::rules::Family::Passcode, sent)
+            .map(|f| f.state),
         Some("done".into())
     );
     assert_eq!(
-        known.take("failed", crate::rules::Family::Passcode, sent).map(|f| f.state),
+        known
+            .take("failed", crate::rules::Family::Passcode, sent)
+            .map(|f| f.state),
         Some("failed".into())
     );
     assert!(
-        known.take("open", crate::rules::Family::Passcode, sent).is_none(),
+        known
+            .take("open", crate::rules::Family::Passcode, sent)
+            .is_none(),
         "an open reset is left to status"
     );
     assert_eq!(known.reads, 9);

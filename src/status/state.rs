@@ -11,8 +11,8 @@
 use std::time::SystemTime;
 
 use crate::graph::verify::entry_since;
-use crate::rules::Family;
 use crate::graph::{ActionResult, ErrorCode, Secret};
+use crate::rules::Family;
 
 /// The device has no `resetPasscode` entry that started at or after the run's send
 /// (less the clock-skew allowance): Graph no longer shows the reset (it keeps results
@@ -143,7 +143,11 @@ mod tests {
                 None,
             ),
         ];
-        let found = select(&results, Family::Passcode, sent_at("2026-11-22T10:00:00.500Z"));
+        let found = select(
+            &results,
+            Family::Passcode,
+            sent_at("2026-11-22T10:00:00.500Z"),
+        );
         assert_eq!(found.state, "failed");
         assert_eq!(found.error_code, "1001");
         assert_eq!(found.passcode, None);
@@ -169,7 +173,11 @@ mod tests {
             Some(ErrorCode::Number(0)),
             Some("42"),
         )];
-        let found = select(&results, Family::Passcode, sent_at("2026-11-22T10:00:00.900Z"));
+        let found = select(
+            &results,
+            Family::Passcode,
+            sent_at("2026-11-22T10:00:00.900Z"),
+        );
         assert_eq!(found.state, "done");
         assert_eq!(found.error_code, "");
         assert_eq!(found.passcode.as_ref().map(Secret::expose), Some("42"));

@@ -112,7 +112,8 @@ fn read_path_with(
             mismatch = Some(row.row);
         }
         for assessment in all {
-            if assessment.row.row != row.row || (row.defect.is_some() && assessment.work.is_some()) {
+            if assessment.row.row != row.row || (row.defect.is_some() && assessment.work.is_some())
+            {
                 mismatch = Some(row.row);
             }
         }

@@ -35,7 +35,12 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "action_not_supported",
     ]
     .into_iter()
-    .chain(crate::rules::RULES.iter().map(|r| r.reason))
+    .chain(
+        crate::rules::ALL_RULES
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|r| r.reason),
+    )
     .filter(|r| !r.is_empty())
     {
         pairs.push(("ineligible", reason));
@@ -71,6 +76,7 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "malformed_id",
         "no_action",
         "unknown_action",
+        "conflicting_actions",
         "control_characters",
         "value_too_long",
         "scientific_notation",

@@ -61,7 +61,8 @@ impl<G: GraphApi> Engine<G> {
                     "Intune already shows a {noun} of this device '{state}' (started {started}), sent by an earlier run, another administrator or another tool; a second one {}, so it was not sent. Follow it with `intune-reset status`",
                     match action {
                         Family::Passcode => "would only change the passcode again",
-                        Family::Lock => "would only lock it again (on a Mac, with a new recovery PIN)",
+                        Family::Lock =>
+                            "would only lock it again (on a Mac, with a new recovery PIN)",
                         Family::BitLocker => "would only rotate the recovery key again",
                     }
                 ),

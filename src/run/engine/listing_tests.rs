@@ -78,11 +78,11 @@ impl GraphApi for Directory {
     }
 
     async fn device_action(
-            &self,
-            _: &str,
-            _: crate::rules::Family,
-            _: Connection,
-        ) -> Result<Reply<()>, CallError> {
+        &self,
+        _: &str,
+        _: crate::rules::Family,
+        _: Connection,
+    ) -> Result<Reply<()>, CallError> {
         Err(CallError::not_in_fake())
     }
 

@@ -21,9 +21,9 @@ use crate::graph::{ActionResult, GraphApi};
 use super::super::ledger::OpenSends;
 use super::Engine;
 use crate::graph::verify::entry_since;
-use crate::rules::Family;
 use crate::pacing::ReadFailure;
 use crate::pacing::workers::parked;
+use crate::rules::Family;
 
 /// Reads of `deviceActionResults` before "no reset landed" is trusted.
 pub const SETTLE_READS: u32 = 2;

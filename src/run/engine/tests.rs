@@ -23,7 +23,7 @@ use crate::pacing::cooldown::Backoff;
 use crate::pacing::{AbortReason, MAX_TOKEN_RENEWALS, Settings};
 use crate::planner::{Identity, Work};
 use crate::report::{Outcome, ReportRow};
-use crate::rules::{Action, ActionChoice, Platform};
+use crate::rules::{Action, ActionChoice, Family, Platform};
 use crate::run::ledger::{Begin, Claim, Fate, Ledger, OpenSends, RowKey};
 
 use super::{Done, Engine, Prior, timestamp};
@@ -145,6 +145,8 @@ struct Call {
 #[derive(Debug, Clone)]
 struct Landed {
     device: String,
+    /// Which action: its entry's `actionName`.
+    action: Family,
     /// When it shows in `deviceActionResults` (virtual time).
     at: Instant,
     /// Its `startDateTime`: our wall clock at the POST.
@@ -216,6 +218,7 @@ impl FakeGraph {
     fn landed_earlier(&self, device: &str, started: SystemTime) -> &Self {
         self.state().resets.push(Landed {
             device: device.to_owned(),
+            action: Family::Passcode,
             at: Instant::now(),
             started,
             by_this_run: false,
@@ -244,10 +247,15 @@ impl FakeGraph {
     /// This run's POSTs that reached Graph and were (or will be) carried out: the
     /// passcodes it made.
     fn effects(&self, device: &str) -> usize {
+        self.effects_of(device, Family::Passcode)
+    }
+
+    /// This run's carried-out POSTs of one action to `device`.
+    fn effects_of(&self, device: &str, action: Family) -> usize {
         self.state()
             .resets
             .iter()
-            .filter(|r| r.device == device && r.by_this_run)
+            .filter(|r| r.device == device && r.by_this_run && r.action == action)
             .count()
     }
 
@@ -310,7 +318,7 @@ fn landed_by_now(resets: &[Landed], id: &str) -> Vec<ActionResult> {
             .iter()
             .filter(|r| r.device == id && r.at <= now)
             .map(|r| ActionResult {
-                action_name: Some("resetPasscode".into()),
+                action_name: Some(r.action.graph_name().into()),
                 action_state: Some("pending".into()),
                 start_date_time: Some(timestamp(r.started)),
                 ..ActionResult::default()
@@ -354,7 +362,7 @@ impl GraphApi for FakeGraph {
     fn device_action(
         &self,
         id: &str,
-        _action: crate::rules::Family,
+        action: Family,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<()>, CallError>> + Send {
         self.record(id, CallKind::Post, connection);
@@ -368,6 +376,7 @@ impl GraphApi for FakeGraph {
             if let Some(lands) = post.lands {
                 state.resets.push(Landed {
                     device: id.to_owned(),
+                    action,
                     at: Instant::now() + lands,
                     started: SystemTime::now(),
                     by_this_run: true,
@@ -1277,4 +1286,141 @@ async fn regression_19_a_lost_answer_settles_parked_and_holds_no_worker() {
             "device {n} waited for device 1's window"
         );
     }
+}
+
+/// Row `n` asking `action` of a `platform` device named by its Intune id (`device(id)`),
+/// as the `step`-th action of its row.
+fn planned_action(
+    n: u64,
+    id: u64,
+    step: u8,
+    action: Action,
+    platform: Platform,
+) -> (RowKey, ReportRow, Work) {
+    let (_, mut row, mut work) = planned(n);
+    row.device_id = device(id);
+    row.platform = platform.as_str().into();
+    row.action = action.effect(platform).into();
+    work.identity = Identity::Id(device(id));
+    work.choice = ActionChoice::Only(action);
+    work.action = Some(action);
+    work.platform = Some(platform);
+    (RowKey::at(0, n, step), row, work)
+}
+
+async fn run_action(engine: &Engine<FakeGraph>, n: u64, id: u64, step: u8, action: Action) -> Done {
+    let platform = match action {
+        Action::RotateBitLockerKeys => Platform::Windows,
+        _ => Platform::Ios,
+    };
+    let (key, row, work) = planned_action(n, id, step, action, platform);
+    engine.process(key, row, work, Prior::default()).await
+}
+
+fn entry(name: &str, state: &str, ago: Duration) -> ActionResult {
+    let at = timestamp(SystemTime::now() - ago);
+    ActionResult {
+        action_name: Some(name.into()),
+        action_state: Some(state.into()),
+        start_date_time: Some(at.clone()),
+        last_updated_date_time: Some(at),
+        ..ActionResult::default()
+    }
+}
+
+/// Issue 21: a device takes each action once. A lock and a rotation of one device are
+/// two actions, each sent once, to its own endpoint; a second row locking the same
+/// device is its duplicate, never a second lock.
+#[tokio::test(start_paused = true)]
+async fn regression_21_a_device_takes_each_action_once() {
+    let graph = FakeGraph::default();
+    let engine = Engine::new(graph.clone(), settings());
+    let lock = run_action(&engine, 2, 1, 0, Action::RemoteLock).await;
+    let rotate = run_action(&engine, 2, 1, 1, Action::RotateBitLockerKeys).await;
+    let again = run_action(&engine, 3, 1, 0, Action::RemoteLock).await;
+    assert_outcome(&lock, Outcome::Succeeded, "", Fate::Final);
+    assert_outcome(&rotate, Outcome::Succeeded, "", Fate::Final);
+    assert_outcome(&again, Outcome::Duplicate, "duplicate_device", Fate::Final);
+    assert_eq!(graph.effects_of(&device(1), Family::Lock), 1);
+    assert_eq!(graph.effects_of(&device(1), Family::BitLocker), 1);
+    assert_eq!(graph.effects(&device(1)), 0, "no passcode reset was asked");
+    assert_eq!(lock.row.action, "remote-lock");
+    assert!(
+        lock.row.detail.contains("the device locks"),
+        "{}",
+        lock.row.detail
+    );
+}
+
+/// Issue 21: Intune's record is read per action. A lock still pending keeps the device
+/// from a second lock (not from a reset); a reset pending does not keep it from a lock.
+#[tokio::test(start_paused = true)]
+async fn regression_21_intunes_record_is_read_for_the_action_asked() {
+    let graph = FakeGraph::default();
+    graph.check_shows(
+        &device(1),
+        Ok(vec![entry(
+            "remoteLock",
+            "pending",
+            Duration::from_secs(60),
+        )]),
+    );
+    graph.check_shows(
+        &device(2),
+        Ok(vec![entry(
+            "resetPasscode",
+            "pending",
+            Duration::from_secs(60),
+        )]),
+    );
+    let engine = Engine::new(graph.clone(), settings());
+    let blocked = run_action(&engine, 2, 1, 0, Action::RemoteLock).await;
+    let sent = run_action(&engine, 3, 2, 0, Action::RemoteLock).await;
+    assert_outcome(
+        &blocked,
+        Outcome::Ineligible,
+        "lock_in_progress",
+        Fate::Final,
+    );
+    assert!(
+        blocked.row.detail.contains("remote lock"),
+        "{}",
+        blocked.row.detail
+    );
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 0);
+    assert_outcome(&sent, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(graph.effects_of(&device(2), Family::Lock), 1);
+}
+
+/// Issue 21: a lock whose answer was lost is settled by the device's lock entry, never
+/// re-sent blindly; a reset entry of the same device is no proof of the lock.
+#[tokio::test(start_paused = true)]
+async fn regression_21_a_lost_lock_is_settled_by_its_own_entry() {
+    let graph = FakeGraph::default();
+    graph.script(&device(1), [Post::timeout(Some(Duration::from_secs(1)))]);
+    // Device 2: the lock never landed; a reset of the device did, at the same time.
+    graph.script(&device(2), [Post::timeout(None)]);
+    let engine = Engine::new(graph.clone(), settings());
+    let landed = run_action(&engine, 2, 1, 0, Action::RemoteLock).await;
+    assert_outcome(&landed, Outcome::Succeeded, "", Fate::Final);
+    assert!(
+        landed
+            .row
+            .detail
+            .contains("deviceActionResults shows the remote lock"),
+        "{}",
+        landed.row.detail
+    );
+    assert_eq!(graph.calls(&device(1), CallKind::Post).len(), 1);
+    assert_eq!(graph.effects_of(&device(1), Family::Lock), 1);
+
+    graph.landed_earlier(&device(2), SystemTime::now());
+    let resent = run_action(&engine, 3, 2, 0, Action::RemoteLock).await;
+    assert_outcome(&resent, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(
+        graph.calls(&device(2), CallKind::Post).len(),
+        2,
+        "the reset entry is not the lock's: no lock landed, so it was sent again"
+    );
+    assert_eq!(graph.effects_of(&device(2), Family::Lock), 1);
 }
