@@ -175,6 +175,13 @@ fn sends_by_device(history: &History) -> HashMap<String, Sent> {
         let (Some(claim), Some(first), Some(last)) = (&h.claim, h.first_sent, h.last_sent) else {
             continue;
         };
+        // The audit reads Intune's records of passcode resets: a lock or a rotation
+        // sent to the device is not one (issue 21).
+        if crate::rules::Action::parse(&claim.action)
+            .is_some_and(|a| a.family() != crate::rules::Family::Passcode)
+        {
+            continue;
+        }
         let device = claim.device.to_ascii_lowercase();
         let entry = sent.entry(device).or_insert(Sent {
             sends: 0,
@@ -446,6 +453,12 @@ fn group(
     by_device
 }
 
+/// Whether the audit judges `row`: a passcode row (Intune's audit lists are read for
+/// `resetPasscode` only).
+fn audited(row: &ReportRow) -> bool {
+    crate::rules::Family::of_report(&row.action) == crate::rules::Family::Passcode
+}
+
 /// For each device the report names, the row that answers for it (the one whose run
 /// sent to it, else its first row that is not a duplicate) and what the run says of it.
 fn owners(
@@ -458,7 +471,7 @@ fn owners(
         let here = ordinal;
         ordinal += 1;
         let device = row.device_id.trim().to_ascii_lowercase();
-        if device.is_empty() || row.outcome == Outcome::Duplicate {
+        if device.is_empty() || row.outcome == Outcome::Duplicate || !audited(&row) {
             return Ok(true);
         }
         let posts = row.attempts;
@@ -533,7 +546,7 @@ fn write_report(
         ordinal += 1;
         let device = row.device_id.trim().to_ascii_lowercase();
         let verdict = match owners.get(&device) {
-            Some((owner, _)) if *owner == here => judged.get(&device),
+            Some((owner, _)) if *owner == here && audited(&row) => judged.get(&device),
             _ => None,
         };
         summary.count(&row, verdict);
@@ -594,6 +607,11 @@ fn write_row<W: Write>(
         None => {
             let detail = if row.device_id.trim().is_empty() {
                 "no Intune device: nothing to audit".to_owned()
+            } else if !audited(row) {
+                format!(
+                    "the audit reads Intune's records of passcode resets; its records of a {} are not read (yet): `intune-reset status` shows the action's state",
+                    crate::rules::Family::of_report(&row.action).noun()
+                )
             } else if row.outcome == Outcome::Duplicate || owner.is_some() {
                 "another row of the report answers for this device".to_owned()
             } else {
