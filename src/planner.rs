@@ -94,6 +94,9 @@ pub struct Planner {
     /// The index's temporary file could not be read back: [`assess_all`] stops the
     /// command before anything is sent.
     broken: Option<std::io::Error>,
+    /// `Some(true)`: only assessments of actions on users; `Some(false)`: every other
+    /// one (a run's two passes over a job with user actions); `None`: all.
+    users: Option<bool>,
 }
 
 impl Planner {
@@ -104,7 +107,14 @@ impl Planner {
             id_headers: Vec::new(),
             seen: SpillMap::default(),
             broken: None,
+            users: None,
         }
+    }
+
+    /// One of a run's two passes ([`Planner::users`]): the users' actions, or the rest.
+    pub fn users_first(mut self, phase: Option<bool>) -> Planner {
+        self.users = phase;
+        self
     }
 
     /// Registers a file; its index goes to [`Planner::assess`].
@@ -125,11 +135,11 @@ impl Planner {
     ) -> Vec<Assessment> {
         let row = base_row(&self.sources[file], &job_row);
         if let Some(defect) = job_row.defect {
-            return vec![invalid(row, defect.reason, defect.detail)];
+            return self.whole_row(invalid(row, defect.reason, defect.detail));
         }
         let fields = &job_row.fields;
         if let Err((reason, detail)) = check_values(fields, names) {
-            return vec![invalid(row, reason, detail)];
+            return self.whole_row(invalid(row, reason, detail));
         }
         let own;
         let actions = match fields.get(Column::Action) {
@@ -140,7 +150,7 @@ impl Planner {
                         "no action: {} here, the job names none and --action was not given",
                         empty_column(names, Column::Action)
                     );
-                    return vec![invalid(row, "no_action", detail)];
+                    return self.whole_row(invalid(row, "no_action", detail));
                 }
             },
             Some(text) => match Actions::parse(text) {
@@ -164,18 +174,34 @@ impl Planner {
                     } else {
                         "unknown_action"
                     };
-                    return vec![invalid(row, reason, detail)];
+                    return self.whole_row(invalid(row, reason, detail));
                 }
             },
         };
         let choices: Vec<ActionChoice> = actions.iter().collect();
         let mut out = Vec::with_capacity(choices.len());
         for (step, choice) in choices.into_iter().enumerate() {
+            if self
+                .users
+                .is_some_and(|users| users != choice.family().on_users())
+            {
+                continue;
+            }
             let mut a = self.assess_action(file, names, fields, row.clone(), choice);
             a.step = step as u8;
             out.push(a);
         }
         out
+    }
+
+    /// A row judged before its actions are known: in the devices' pass (or the only
+    /// one), so it is reported once.
+    fn whole_row(&self, assessment: Assessment) -> Vec<Assessment> {
+        if self.users == Some(true) {
+            Vec::new()
+        } else {
+            vec![assessment]
+        }
     }
 
     /// The one assessment of a row that asks for one action (tests).
@@ -202,6 +228,9 @@ impl Planner {
         choice: ActionChoice,
     ) -> Assessment {
         row.action = choice.as_str().into();
+        if choice.family().on_users() {
+            return self.assess_user_action(file, names, fields, row, choice);
+        }
         let identity = match identity(fields, names, self.options.lookup) {
             Ok(i) => i,
             Err((reason, detail)) => return invalid(row, reason, detail),
@@ -233,6 +262,94 @@ impl Planner {
                 // that handled the device may come after it (rows claim devices as their
                 // lookups end), and that row, retried, must not be taken for its
                 // duplicate. Neither is ever overwritten: its words are the history.
+                if carried.outcome != Outcome::Duplicate {
+                    self.claim(key, file, assessment.row.row);
+                }
+                assessment.row.outcome = carried.outcome;
+                assessment.row.reason = carried.reason.into();
+                assessment.row.detail = carried.detail.into();
+                assessment.work = None;
+            }
+        }
+        assessment
+    }
+
+    /// An action on the row's user (`revoke-sessions`): the user is the row's
+    /// `userPrincipalName` (a UPN or an object id) whatever device the row also names,
+    /// or each user member of the row's group. A row that names no user is invalid:
+    /// the action has no device to fall back on.
+    fn assess_user_action(
+        &mut self,
+        file: usize,
+        names: &ColumnNames,
+        fields: &DeviceFields,
+        mut row: ReportRow,
+        choice: ActionChoice,
+    ) -> Assessment {
+        let noun = choice.family().noun();
+        let user = fields.get(Column::UserPrincipalName).map(str::trim);
+        let target = match (user, fields.get(Column::Group)) {
+            (Some(user), _) => {
+                if !is_user(user) {
+                    let detail = format!(
+                        "column '{}': '{}' is neither a user principal name (user@domain) nor a user object id (a GUID)",
+                        names.name(Column::UserPrincipalName),
+                        echo(user)
+                    );
+                    return invalid(row, "malformed_user", detail);
+                }
+                Identity::User(parse_guid(user).unwrap_or_else(|| user.to_lowercase()))
+            }
+            (None, Some(group)) => {
+                if self.options.lookup == LookupMode::Never {
+                    let detail = "the row names a group, and --lookup never forbids reading its members from Graph".to_string();
+                    return invalid(row, "lookup_disabled", detail);
+                }
+                Identity::Group(parse_guid(group).unwrap_or_else(|| group.trim().to_owned()))
+            }
+            (None, None) => {
+                let detail = format!(
+                    "{} acts on a user, and the row names none: {} (a device alone does not say whose sessions to revoke)",
+                    choice.as_str(),
+                    empty_column(names, Column::UserPrincipalName)
+                );
+                return invalid(row, "no_user", detail);
+            }
+        };
+        let key = identity_key(&target, choice);
+        row.platform = "".into();
+        row.outcome = Outcome::Planned;
+        row.reason = "".into();
+        row.detail = match &target {
+            Identity::Group(group) => format!(
+                "the {noun} of each user member of the group '{}': the members are read from Graph, each user on its own row",
+                echo(group)
+            ),
+            _ => format!(
+                "the user's sign-in sessions are revoked in Entra (a {noun}); the user is read first, so a user named twice is revoked once"
+            ),
+        }
+        .into();
+        if let Identity::User(user) = &target
+            && row.user_principal_name.is_empty()
+        {
+            row.user_principal_name = user.clone();
+        }
+        let mut assessment = Assessment {
+            row,
+            work: Some(Work {
+                identity: target,
+                choice,
+                action: Some(Action::RevokeSessions),
+                platform: None,
+                lookup: false,
+                id_header: None,
+            }),
+            step: 0,
+        };
+        match history::carried(fields, names, &self.sources[file]) {
+            None => self.dedupe(file, key, &mut assessment),
+            Some(carried) => {
                 if carried.outcome != Outcome::Duplicate {
                     self.claim(key, file, assessment.row.row);
                 }
@@ -464,10 +581,20 @@ impl Planner {
             } else {
                 format!("row {earlier_row} of {}", self.sources[earlier_file])
             };
+            let on_users = assessment
+                .work
+                .as_ref()
+                .is_some_and(|w| w.choice.family().on_users());
             let row = &mut assessment.row;
             row.outcome = Outcome::Duplicate;
-            row.reason = "duplicate_device".into();
-            row.detail = format!("the same device as {whose}, which is handled there").into();
+            if on_users {
+                row.reason = "duplicate_user".into();
+                row.detail =
+                    format!("the same user as {whose}, whose sessions are revoked there").into();
+            } else {
+                row.reason = "duplicate_device".into();
+                row.detail = format!("the same device as {whose}, which is handled there").into();
+            }
             assessment.work = None;
         }
     }
@@ -730,11 +857,7 @@ fn identity(
         }
         if let Some(user) = fields.get(Column::UserPrincipalName) {
             let user = user.trim();
-            let upn = user.contains('@')
-                && !user.starts_with('@')
-                && !user.ends_with('@')
-                && !user.contains(char::is_whitespace);
-            if !upn && parse_guid(user).is_none() {
+            if !is_user(user) {
                 return Err((
                     "malformed_user",
                     format!(
@@ -774,6 +897,15 @@ fn identity(
         column,
         value: value.to_owned(),
     })
+}
+
+/// A user principal name (`user@domain`) or a user object id (a GUID).
+fn is_user(text: &str) -> bool {
+    let upn = text.contains('@')
+        && !text.starts_with('@')
+        && !text.ends_with('@')
+        && !text.contains(char::is_whitespace);
+    upn || parse_guid(text).is_some()
 }
 
 /// The key duplicates are found by: the Intune id when the row has one (re-enrolled

@@ -24,7 +24,8 @@ use crate::version::OsVersion;
 
 /// An action this tool sends. The passcode actions are one Graph action,
 /// `resetPasscode`, named as the admin center names it per platform; the others are the
-/// responder's next moves (issue 21): lock the device, rotate its BitLocker recovery key.
+/// responder's next moves (issue 21): revoke the user's sign-in sessions, lock the device,
+/// rotate its BitLocker recovery key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -36,34 +37,51 @@ pub enum Action {
     RemoteLock,
     /// "BitLocker key rotation": `POST /beta/.../managedDevices/{id}/rotateBitLockerKeys`.
     RotateBitLockerKeys,
+    /// Entra's "Revoke sessions": `POST /users/{id}/revokeSignInSessions`, an action on
+    /// users, not devices.
+    RevokeSessions,
 }
 
 /// The families of actions: each has its own rules table and its own duplicate rule
-/// (a device may take each family once in a run), in the order a row's actions are
-/// numbered.
+/// (a device, or a user, takes each family once in a run), in the order they run: the
+/// user action before the device actions, as the runbooks for a compromised user do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
+    Sessions,
     Passcode,
     Lock,
     BitLocker,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [Family::Passcode, Family::Lock, Family::BitLocker];
+    pub const ALL: [Family; 4] = [
+        Family::Sessions,
+        Family::Passcode,
+        Family::Lock,
+        Family::BitLocker,
+    ];
 
-    /// The rules table that judges the family's devices.
+    /// The rules table that judges the family's devices (none for users' sessions: a
+    /// user has no platform).
     pub fn rules(self) -> &'static [Rule] {
         match self {
             Family::Passcode => RULES,
             Family::Lock => LOCK_RULES,
             Family::BitLocker => BITLOCKER_RULES,
+            Family::Sessions => &[],
         }
+    }
+
+    /// An action on users (Entra's directory), not on Intune's devices.
+    pub fn on_users(self) -> bool {
+        self == Family::Sessions
     }
 
     /// The action's name as the report and the ledger's keys know it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Family::Sessions => "revoke-sessions",
             Family::Passcode => "passcode",
             Family::Lock => "remote-lock",
             Family::BitLocker => "rotate-bitlocker-keys",
@@ -74,6 +92,7 @@ impl Family {
     /// `deviceActionResults` and `action` in the audit.
     pub fn graph_name(self) -> &'static str {
         match self {
+            Family::Sessions => "revokeSignInSessions",
             Family::Passcode => "resetPasscode",
             Family::Lock => "remoteLock",
             Family::BitLocker => "rotateBitLockerKeys",
@@ -86,6 +105,15 @@ impl Family {
             Family::Passcode => "passcode reset",
             Family::Lock => "remote lock",
             Family::BitLocker => "BitLocker key rotation",
+            Family::Sessions => "sign-in session revocation",
+        }
+    }
+
+    /// The Graph permission its POST needs, named when Graph refuses it.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Family::Sessions => "User.RevokeSessions.All",
+            _ => "DeviceManagementManagedDevices.PrivilegedOperations.All",
         }
     }
 }
@@ -100,11 +128,12 @@ impl Family {
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::RemovePasscode,
         Action::ResetPin,
         Action::RemoteLock,
         Action::RotateBitLockerKeys,
+        Action::RevokeSessions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +142,7 @@ impl Action {
             Action::ResetPin => "reset-pin",
             Action::RemoteLock => "remote-lock",
             Action::RotateBitLockerKeys => "rotate-bitlocker-keys",
+            Action::RevokeSessions => "revoke-sessions",
         }
     }
 
@@ -121,6 +151,7 @@ impl Action {
             Action::RemovePasscode | Action::ResetPin => Family::Passcode,
             Action::RemoteLock => Family::Lock,
             Action::RotateBitLockerKeys => Family::BitLocker,
+            Action::RevokeSessions => Family::Sessions,
         }
     }
 
@@ -160,6 +191,9 @@ impl ActionChoice {
             | "rotatebitlockerkey"
             | "bitlockerkeyrotation"
             | "rotatebitlocker" => ActionChoice::Only(Action::RotateBitLockerKeys),
+            "revokesessions" | "revokesigninsessions" | "revokesession" => {
+                ActionChoice::Only(Action::RevokeSessions)
+            }
             _ => return None,
         })
     }
@@ -179,8 +213,8 @@ impl ActionChoice {
     }
 }
 
-/// The actions one run or one row asks for, in [`Family`]'s order. At most one per
-/// family: a device takes each action once.
+/// The actions one run or one row asks for, in [`Family`]'s order (the user action
+/// first). At most one per family: a device takes each action once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actions(Vec<ActionChoice>);
 
@@ -189,7 +223,7 @@ impl Actions {
         Actions(vec![choice])
     }
 
-    /// `remote-lock,rotate-bitlocker-keys` (also `;`, `+` or `|` between names):
+    /// `revoke-sessions,remote-lock` (also `;`, `+` or `|` between names):
     /// every name known and at most one per family, else a sentence saying why.
     pub fn parse(text: &str) -> Result<Actions, String> {
         let mut list: Vec<ActionChoice> = Vec::new();
@@ -235,7 +269,7 @@ impl Actions {
         self.0.is_empty()
     }
 
-    /// `remote-lock,rotate-bitlocker-keys`: what the ledger records and `--resume` compares.
+    /// `revoke-sessions,remote-lock`: what the ledger records and `--resume` compares.
     pub fn as_text(&self) -> String {
         self.0
             .iter()
@@ -246,7 +280,7 @@ impl Actions {
 }
 
 /// The actions this tool offers, as a sentence lists them.
-pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys (several with commas: remote-lock,rotate-bitlocker-keys)";
+pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin, auto, remote-lock, rotate-bitlocker-keys or revoke-sessions (several with commas: revoke-sessions,remote-lock)";
 
 /// Why a destructive action is not offered, when `text` names one (`wipe`, `retire`,
 /// `delete`, their admin-center and Graph spellings): since 2026 Intune caps them per

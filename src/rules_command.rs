@@ -68,9 +68,9 @@ fn page_title(link: &str) -> &'static str {
     }
 }
 
-/// The families with a rules table: every action.
+/// The families with a rules table: every device action.
 fn device_families() -> impl Iterator<Item = Family> {
-    Family::ALL.into_iter()
+    Family::ALL.into_iter().filter(|f| !f.on_users())
 }
 
 pub fn render_table() -> String {
@@ -80,12 +80,22 @@ pub fn render_table() -> String {
             Family::Passcode => "--action remove-passcode, reset-passcode, reset-pin or auto",
             Family::Lock => "--action remote-lock",
             Family::BitLocker => "--action rotate-bitlocker-keys",
+            Family::Sessions => "--action revoke-sessions",
         };
         let title = format!("{} ({actions})", capitalised(family.noun()));
         out.push_str(&format!("{title}\n{}\n", "=".repeat(title.len())));
         out.push_str(&table(family.rules()));
         out.push('\n');
     }
+    out.push_str(
+        "Sign-in session revocation (--action revoke-sessions)\n\
+         =====================================================\n\
+         An action on users, not devices: no platform rule applies. The user is the row's \
+         userPrincipalName (a UPN or an object id), a --user/--users target, or each user \
+         member of a --group; each user is revoked once however many of their devices the \
+         job holds. Runs before the device actions of the same run. \
+         Source: https://learn.microsoft.com/graph/api/user-revokesigninsessions\n",
+    );
     for family in device_families() {
         out.push_str(&format!(
             "\nHow each platform is recognised, and what the device experiences ({}):\n",

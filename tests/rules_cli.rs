@@ -163,7 +163,7 @@ fn regression_21_wipe_retire_and_delete_are_refused_saying_why_and_other_words_l
         ("delete", "'delete' is not offered: delete destroys"),
         (
             "lost-mode",
-            "'lost-mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys",
+            "'lost-mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock, rotate-bitlocker-keys or revoke-sessions",
         ),
     ] {
         for command in ["run", "plan"] {

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use super::audit::{AuditList, AuditPage};
 use super::client::{Connection, GraphClient, PageRequest, Reply};
-use super::device::{DeviceActions, DevicePage, ManagedDevice};
+use super::device::{DeviceActions, DevicePage, DirectoryUser, ManagedDevice};
 use super::errors::CallError;
 use super::groups::{GroupRef, MembersPage};
 use crate::rules::Family;
@@ -27,7 +27,8 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Reply<DevicePage>, CallError>> + Send;
 
     /// The action's POST to one device (`resetPasscode`, `remoteLock`,
-    /// `rotateBitLockerKeys`).
+    /// `rotateBitLockerKeys`) or, for [`Family::Sessions`], to one user
+    /// (`revokeSignInSessions`).
     fn device_action(
         &self,
         id: &str,
@@ -40,6 +41,23 @@ pub trait GraphApi: Clone + Send + Sync + 'static {
         id: &str,
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send;
+
+    /// A user of the directory (`revoke-sessions`). Fakes that serve no users answer 404.
+    fn get_user(
+        &self,
+        user: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<DirectoryUser>, CallError>> + Send {
+        let _ = (user, connection);
+        async {
+            Err(super::exchange::bare_error(
+                super::CallErrorKind::NotFound,
+                Some(404),
+                "this client serves no users".into(),
+                "",
+            ))
+        }
+    }
 
     /// The groups named `name`. Fakes that serve no groups answer 404.
     fn find_groups(
@@ -126,6 +144,14 @@ impl GraphApi for GraphClient {
         connection: Connection,
     ) -> impl Future<Output = Result<Reply<DeviceActions>, CallError>> + Send {
         GraphClient::action_results(self, id, connection)
+    }
+
+    fn get_user(
+        &self,
+        user: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<DirectoryUser>, CallError>> + Send {
+        GraphClient::get_user(self, user, connection)
     }
 
     fn find_groups(

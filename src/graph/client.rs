@@ -15,15 +15,15 @@ use super::auth::{AuthError, TokenSource};
 use super::cloud::Endpoints;
 use super::credentials::Identity;
 use super::device::{
-    ActionResultsBody, DeviceActions, DevicePage, DevicePageBody, FilterProperty, ManagedDevice,
+    ActionResultsBody, DeviceActions, DevicePage, DevicePageBody, DirectoryUser, FilterProperty,
+    ManagedDevice,
 };
 use super::errors::{CallError, CallErrorKind};
 use super::exchange::{bare_error, exchange};
 use crate::rules::Family;
 
-/// What `resetPasscode`, `remoteLock` and `rotateBitLockerKeys` need (GRAPH.md, "The
-/// action", "Other actions").
-const WRITE_PERMISSION: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+/// What reading a user (and when their sessions were last revoked) needs.
+const USER_READ_PERMISSION: &str = "User.Read.All";
 /// What reading managed devices needs.
 const READ_PERMISSION: &str = "DeviceManagementManagedDevices.Read.All";
 
@@ -311,31 +311,49 @@ impl GraphClient {
             .await
     }
 
-    /// `POST /{version}/deviceManagement/managedDevices/{id}/{action}`, no body: v1.0
-    /// `resetPasscode` and `remoteLock`, beta `rotateBitLockerKeys` (Graph has it in
-    /// beta only). Graph answers 204 when it has queued the action (any 2xx is taken as
-    /// accepted).
+    /// The action's POST, no body: to a device,
+    /// `/{version}/deviceManagement/managedDevices/{id}/{action}` (v1.0 `resetPasscode`
+    /// and `remoteLock`, beta `rotateBitLockerKeys`, which Graph has in beta only); to a
+    /// user, `/v1.0/users/{id}/revokeSignInSessions` (200 `{"value": true}`). Any 2xx is
+    /// taken as accepted.
     pub async fn device_action(
         &self,
         id: &str,
         action: Family,
         connection: Connection,
     ) -> Result<Reply<()>, CallError> {
-        let version = match action {
-            Family::BitLocker => "beta",
-            Family::Passcode | Family::Lock => "v1.0",
+        let mut url = match action {
+            Family::BitLocker => self.device_url("beta", id),
+            Family::Passcode | Family::Lock => self.device_url("v1.0", id),
+            Family::Sessions => self.user_url(id),
         };
-        let mut url = self.device_url(version, id);
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.push(action.graph_name());
         }
-        self.send(
-            Method::POST,
-            url,
-            connection,
-            WRITE_PERMISSION,
-            |_| Some(()),
-        )
+        self.send(Method::POST, url, connection, action.permission(), |_| {
+            Some(())
+        })
+        .await
+    }
+
+    /// `GET /v1.0/users/{id or UPN}?$select=id,userPrincipalName,signInSessionsValidFromDateTime`:
+    /// the user a `revoke-sessions` row names, and when their sessions were last revoked.
+    pub async fn get_user(
+        &self,
+        user: &str,
+        connection: Connection,
+    ) -> Result<Reply<DirectoryUser>, CallError> {
+        let mut url = self.user_url(user);
+        set_query(
+            &mut url,
+            &[(
+                "$select",
+                "id,userPrincipalName,signInSessionsValidFromDateTime",
+            )],
+        );
+        self.send(Method::GET, url, connection, USER_READ_PERMISSION, |body| {
+            serde_json::from_str(body).ok()
+        })
         .await
     }
 
@@ -369,6 +387,15 @@ impl GraphClient {
             segments
                 .pop_if_empty()
                 .extend([version, "deviceManagement", "managedDevices"]);
+        }
+        url
+    }
+
+    /// `/v1.0/users/{id or UPN}`, the user pushed as one path segment.
+    fn user_url(&self, user: &str) -> Url {
+        let mut url = self.endpoints.graph.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(["v1.0", "users", user]);
         }
         url
     }

@@ -275,3 +275,17 @@ mod tests {
         assert!(!format!("{r:?}").contains("123456"));
     }
 }
+
+/// A user of the directory, as `revoke-sessions` reads one: their object id (what a
+/// run claims, so a UPN and an id naming one user revoke once), their UPN, and when
+/// Entra last revoked their sessions (`signInSessionsValidFromDateTime`: tokens issued
+/// before it no longer work), which settles a revocation whose answer was lost.
+/// <https://learn.microsoft.com/graph/api/resources/user>
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUser {
+    #[serde(default)]
+    pub id: String,
+    pub user_principal_name: Option<String>,
+    pub sign_in_sessions_valid_from_date_time: Option<String>,
+}

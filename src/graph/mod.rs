@@ -62,7 +62,8 @@ pub use credentials::{
     AppCredential, AuthMethod, CredentialError, Identity, IdentityFlags, Interactive, Resolved,
 };
 pub use device::{
-    ActionResult, DeviceActions, DevicePage, ErrorCode, FilterProperty, ManagedDevice, RULE_FIELDS,
+    ActionResult, DeviceActions, DevicePage, DirectoryUser, ErrorCode, FilterProperty,
+    ManagedDevice, RULE_FIELDS,
 };
 pub use errors::{CallError, CallErrorKind};
 pub use interactive::SignInUi;

@@ -19,6 +19,18 @@ use tokio::time::Instant;
 pub const WRITE_LIMIT: usize = 200;
 pub const ANY_LIMIT: usize = 2000;
 pub const WINDOW: Duration = Duration::from_secs(20);
+/// Microsoft Entra's directory limits for an app in a tenant (GRAPH.md, "Other
+/// actions"; <https://learn.microsoft.com/graph/throttling-limits>, identity and access):
+/// 3,000 writes per 150 s, and 3,500 resource units per 10 s in the smallest tenants
+/// (every request costs at least one). Users' actions (`revokeSignInSessions`) and reads
+/// go through this budget, not Intune's: 200 writes in any 10 s window never make more
+/// than 3,000 in 150 s.
+pub const DIRECTORY_WRITE_LIMIT: usize = 200;
+pub const DIRECTORY_ANY_LIMIT: usize = 3500;
+pub const DIRECTORY_WINDOW: Duration = Duration::from_secs(10);
+/// 200 per 10.25 s is 19.5/s: the window binds, the rate spreads the sends.
+pub const DIRECTORY_WRITE_RATE: f64 = 19.5;
+
 /// A limit no window reaches (`--unthrottled`): its limiter keeps no send times, so a
 /// run against a simulator with limits off holds no memory per request.
 pub const UNLIMITED: usize = usize::MAX / 2;

@@ -18,6 +18,8 @@ pub mod reaction;
 pub mod settings;
 pub mod workers;
 
-pub use pacer::{CallFuture, Counters, Failure, MAX_TOKEN_RENEWALS, Pacer, ReadFailure, Step};
+pub use pacer::{
+    Budget, CallFuture, Counters, Failure, MAX_TOKEN_RENEWALS, Pacer, ReadFailure, Step,
+};
 pub use reaction::AbortReason;
 pub use settings::Settings;

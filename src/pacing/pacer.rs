@@ -97,13 +97,69 @@ pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Reply<T>, CallEr
 /// records it, so that a resume started during the pause waits it out.
 pub type PauseHook = Box<dyn Fn(SystemTime) + Send + Sync>;
 
-pub struct Pacer<G> {
-    pub graph: G,
-    pub settings: Settings,
+/// Which service's limits a request counts against: Intune's (managed devices and
+/// their actions) or Entra's directory (users, and their `revokeSignInSessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    Intune,
+    Directory,
+}
+
+/// One service's limiters and its pause: a 429 from a service pauses every request to
+/// that service, and only those.
+struct Lane {
     writes: WindowLimiter,
     reads: WindowLimiter,
     any: WindowLimiter,
+}
+
+impl Lane {
+    fn new(write_limit: usize, any_limit: usize, window: Duration, settings: &Settings) -> Lane {
+        Lane {
+            writes: WindowLimiter::new(write_limit, window, settings.write_rate),
+            reads: WindowLimiter::new(
+                read_share(any_limit, write_limit),
+                window,
+                settings.read_rate,
+            ),
+            any: WindowLimiter::new(any_limit, window, 0.0),
+        }
+    }
+
+    /// Entra's directory budget, scaled as `settings` scale Intune's (none when it has
+    /// none: `--unthrottled`, tests).
+    fn directory(settings: &Settings) -> Lane {
+        use super::limiter::{
+            DIRECTORY_ANY_LIMIT, DIRECTORY_WINDOW, DIRECTORY_WRITE_LIMIT, DIRECTORY_WRITE_RATE,
+            UNLIMITED, WINDOW_MARGIN,
+        };
+        if settings.write_limit >= UNLIMITED {
+            return Lane::new(UNLIMITED, UNLIMITED, settings.window, settings);
+        }
+        let own = Settings {
+            write_rate: DIRECTORY_WRITE_RATE,
+            ..settings.clone()
+        };
+        Lane::new(
+            DIRECTORY_WRITE_LIMIT,
+            DIRECTORY_ANY_LIMIT,
+            DIRECTORY_WINDOW + WINDOW_MARGIN,
+            &own,
+        )
+    }
+}
+
+pub struct Pacer<G> {
+    pub graph: G,
+    pub settings: Settings,
+    /// Intune's budget: every managed-device request.
+    intune: Lane,
+    /// Entra's directory budget: users' reads and actions.
+    directory: Lane,
+    /// Intune's pause: one 429 from Intune pauses every Intune request.
     pub cooldown: Cooldown,
+    /// The directory's pause: one 429 from Entra pauses every directory request.
+    directory_cooldown: Cooldown,
     aborted: AtomicBool,
     /// Wakes every request waiting for the pause or a slot when the command stops:
     /// after Ctrl-C or SIGTERM nothing that was still waiting is sent.
@@ -122,14 +178,15 @@ pub struct Pacer<G> {
 impl<G: GraphApi> Pacer<G> {
     pub fn new(graph: G, settings: Settings) -> Pacer<G> {
         Pacer {
-            writes: WindowLimiter::new(settings.write_limit, settings.window, settings.write_rate),
-            reads: WindowLimiter::new(
-                read_share(settings.any_limit, settings.write_limit),
+            intune: Lane::new(
+                settings.write_limit,
+                settings.any_limit,
                 settings.window,
-                settings.read_rate,
+                &settings,
             ),
-            any: WindowLimiter::new(settings.any_limit, settings.window, 0.0),
+            directory: Lane::directory(&settings),
             cooldown: Cooldown::new(settings.backoff),
+            directory_cooldown: Cooldown::new(settings.backoff),
             graph,
             settings,
             aborted: AtomicBool::new(false),
@@ -171,8 +228,8 @@ impl<G: GraphApi> Pacer<G> {
             .filter(|ago| *ago < self.settings.window)
             .filter_map(|ago| tokio::time::Instant::now().checked_sub(ago))
             .collect();
-        self.writes.prime(&instants);
-        self.any.prime(&instants);
+        self.intune.writes.prime(&instants);
+        self.intune.any.prime(&instants);
     }
 
     /// Stops the command; the first reason given is the one reported.
@@ -202,6 +259,24 @@ impl<G: GraphApi> Pacer<G> {
     /// Returns the instant the slot was taken: a write that leaves later gives it to
     /// [`Self::departed`].
     pub async fn gate(&self, write: bool, after_abort: bool) -> Result<Instant, Failure> {
+        self.gate_in(Budget::Intune, write, after_abort).await
+    }
+
+    fn lane(&self, budget: Budget) -> (&Lane, &Cooldown) {
+        match budget {
+            Budget::Intune => (&self.intune, &self.cooldown),
+            Budget::Directory => (&self.directory, &self.directory_cooldown),
+        }
+    }
+
+    /// [`Self::gate`] for `budget`'s limiters and pause.
+    pub async fn gate_in(
+        &self,
+        budget: Budget,
+        write: bool,
+        after_abort: bool,
+    ) -> Result<Instant, Failure> {
+        let (lane, cooldown) = self.lane(budget);
         let stopped = || {
             Failure::new(
                 Outcome::NotAttempted,
@@ -214,11 +289,11 @@ impl<G: GraphApi> Pacer<G> {
                 return Err(stopped());
             }
             let waited = async {
-                self.cooldown.wait().await;
+                cooldown.wait().await;
                 if write {
-                    acquire(&[&self.writes, &self.any]).await
+                    acquire(&[&lane.writes, &lane.any]).await
                 } else {
-                    acquire(&[&self.reads, &self.any]).await
+                    acquire(&[&lane.reads, &lane.any]).await
                 }
             };
             let slot = if after_abort {
@@ -238,7 +313,7 @@ impl<G: GraphApi> Pacer<G> {
                 slot
             };
             // A 429 may have arrived while this worker waited for its slot.
-            if self.cooldown.until().is_none() {
+            if cooldown.until().is_none() {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
                 return Ok(slot);
             }
@@ -248,10 +323,16 @@ impl<G: GraphApi> Pacer<G> {
     /// Right before a write leaves (after the ledger's sync, which may take a while):
     /// a 429 that came meanwhile pauses it too, and a stop means it never leaves.
     pub async fn before_departure(&self) -> Result<(), Failure> {
+        self.before_departure_in(Budget::Intune).await
+    }
+
+    /// [`Self::before_departure`] for `budget`'s pause.
+    pub async fn before_departure_in(&self, budget: Budget) -> Result<(), Failure> {
+        let (_, cooldown) = self.lane(budget);
         let mut stop = self.stopped.subscribe();
-        while self.cooldown.until().is_some() {
+        while cooldown.until().is_some() {
             tokio::select! {
-                _ = self.cooldown.wait() => {}
+                _ = cooldown.wait() => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
             if self.is_aborted() {
@@ -268,9 +349,20 @@ impl<G: GraphApi> Pacer<G> {
     /// The write let through at `slot` leaves now: the write and any-request windows
     /// count it from now.
     pub fn departed(&self, slot: Instant) {
+        self.departed_in(Budget::Intune, slot);
+    }
+
+    /// [`Self::departed`] for `budget`'s windows.
+    pub fn departed_in(&self, budget: Budget, slot: Instant) {
+        let (lane, _) = self.lane(budget);
         let now = Instant::now();
-        self.writes.restamp(slot, now);
-        self.any.restamp(slot, now);
+        lane.writes.restamp(slot, now);
+        lane.any.restamp(slot, now);
+    }
+
+    /// A request to `budget`'s service was answered: its pause may end early.
+    pub fn succeeded_in(&self, budget: Budget) {
+        self.lane(budget).1.succeeded();
     }
 
     /// A read, retried (reads are idempotent) until it succeeds or fails for good.
@@ -278,7 +370,15 @@ impl<G: GraphApi> Pacer<G> {
         &'a self,
         call: impl Fn(Connection) -> CallFuture<'a, T>,
     ) -> Result<Reply<T>, Failure> {
-        self.read_hedged(call, None).await
+        self.read_hedged(Budget::Intune, call, None).await
+    }
+
+    /// [`Self::read`] of the directory (a user), within its budget.
+    pub async fn read_directory<'a, T>(
+        &'a self,
+        call: impl Fn(Connection) -> CallFuture<'a, T>,
+    ) -> Result<Reply<T>, Failure> {
+        self.read_hedged(Budget::Directory, call, None).await
     }
 
     /// One device's record read ([`Self::read`]), hedged: an answer that has not come
@@ -291,11 +391,13 @@ impl<G: GraphApi> Pacer<G> {
         &'a self,
         call: impl Fn(Connection) -> CallFuture<'a, T>,
     ) -> Result<Reply<T>, Failure> {
-        self.read_hedged(call, Some(HEDGE_AFTER)).await
+        self.read_hedged(Budget::Intune, call, Some(HEDGE_AFTER))
+            .await
     }
 
     async fn read_hedged<'a, T>(
         &'a self,
+        budget: Budget,
         call: impl Fn(Connection) -> CallFuture<'a, T>,
         hedge: Option<Duration>,
     ) -> Result<Reply<T>, Failure> {
@@ -316,7 +418,7 @@ impl<G: GraphApi> Pacer<G> {
                     "not read: the command stopped",
                 ));
             }
-            self.gate(false, true).await?;
+            self.gate_in(budget, false, true).await?;
             let answer = match hedge {
                 Some(after) if after < self.settings.request_timeout => {
                     let mut first = call(connection);
@@ -327,7 +429,7 @@ impl<G: GraphApi> Pacer<G> {
                             // waits for its slot (or a pause): then none is sent.
                             tokio::select! {
                                 answer = &mut first => answer,
-                                slot = self.gate(false, true) => {
+                                slot = self.gate_in(budget, false, true) => {
                                     slot?;
                                     self.counters.hedged.fetch_add(1, Ordering::Relaxed);
                                     tokio::select! {
@@ -354,12 +456,12 @@ impl<G: GraphApi> Pacer<G> {
             }
             let error = match answer {
                 Ok(reply) => {
-                    self.cooldown.succeeded();
+                    self.succeeded_in(budget);
                     return Ok(reply);
                 }
                 Err(e) => e,
             };
-            match self.react(&error, false, &mut renewals) {
+            match self.react_in(budget, &error, false, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     connection = if fresh { Connection::Fresh } else { connection };
                     if let Some(wait) = wait {
@@ -407,10 +509,22 @@ impl<G: GraphApi> Pacer<G> {
 
     /// Applies the retry policy's side effects; tells the caller what to do next.
     pub fn react(&self, error: &CallError, write: bool, renewals: &mut u32) -> Step {
+        self.react_in(Budget::Intune, error, write, renewals)
+    }
+
+    /// [`Self::react`] for a request to `budget`'s service: a 429 pauses that
+    /// service's requests.
+    pub fn react_in(
+        &self,
+        budget: Budget,
+        error: &CallError,
+        write: bool,
+        renewals: &mut u32,
+    ) -> Step {
         match reaction(error, write) {
             Reaction::PauseAll(retry_after) => {
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                let pause = self.cooldown.throttled(retry_after);
+                let pause = self.lane(budget).1.throttled(retry_after);
                 if let Some(hook) = self.pause_hook.get() {
                     hook(SystemTime::now() + pause);
                 }

@@ -760,7 +760,7 @@ fn regression_21_a_destructive_action_in_a_row_is_invalid_saying_why_and_others_
         (
             "lost mode",
             "unknown_action",
-            "'lost mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock or rotate-bitlocker-keys",
+            "'lost mode' is not an action this tool offers: remove-passcode, reset-passcode, reset-pin, auto, remote-lock, rotate-bitlocker-keys or revoke-sessions",
         ),
         (
             "remote-lock,wipe",

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use crate::graph::paging::{self, Paging};
 use crate::graph::{ActionResult, CallError, Connection, GraphApi, ManagedDevice, Reply};
-use crate::pacing::{AbortReason, Counters, Failure, Pacer, Settings, Step};
+use crate::pacing::{AbortReason, Budget, Counters, Failure, Pacer, Settings, Step};
 use crate::planner::Work;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, Family};
@@ -33,7 +33,9 @@ mod lookup;
 mod settle;
 #[cfg(test)]
 mod tests;
+mod users;
 
+pub(super) use lookup::Listing;
 use lookup::Live;
 
 use claims::Claims;
@@ -382,6 +384,9 @@ impl<G: GraphApi> Engine<G> {
     }
 
     async fn act_on(&self, key: RowKey, row: &ReportRow, work: &Work) -> End {
+        if work.choice.family().on_users() {
+            return self.act_on_user(key, row, work).await;
+        }
         let found = match self.resolve(work).await {
             Err(end) => return self.claim_ineligible(key, row, work.choice.family(), end),
             Ok(found) => found,
@@ -572,7 +577,8 @@ impl<G: GraphApi> Engine<G> {
             if sent.count >= self.pacer.settings.max_attempts {
                 return gave_up(sent.count, sent.last.take());
             }
-            let slot = match self.pacer.gate(true, false).await {
+            let budget = budget(action);
+            let slot = match self.pacer.gate_in(budget, true, false).await {
                 Ok(slot) => slot,
                 Err(failure) => return failure.into(),
             };
@@ -590,13 +596,13 @@ impl<G: GraphApi> Engine<G> {
             }
             // A 429 that came during the ledger's sync pauses this send too; a stop
             // meanwhile means it never leaves (the row is then settled unchanged).
-            if let Err(failure) = self.pacer.before_departure().await {
+            if let Err(failure) = self.pacer.before_departure_in(budget).await {
                 return failure.into();
             }
             sent.count += 1;
             self.pacer.counters.posts.fetch_add(1, Ordering::Relaxed);
             // The window counts from when the request leaves, after the ledger's sync.
-            self.pacer.departed(slot);
+            self.pacer.departed_in(budget, slot);
             let (posted, left) = (SystemTime::now(), tokio::time::Instant::now());
             let error = match self
                 .pacer
@@ -605,12 +611,12 @@ impl<G: GraphApi> Engine<G> {
                 .await
             {
                 Ok(reply) => {
-                    self.pacer.cooldown.succeeded();
+                    self.pacer.succeeded_in(budget);
                     return accepted(reply, sent.count, sent.last.as_ref(), action);
                 }
                 Err(e) => e,
             };
-            match self.pacer.react(&error, true, &mut renewals) {
+            match self.pacer.react_in(budget, &error, true, &mut renewals) {
                 Step::Again(fresh, wait) => {
                     if fresh {
                         connection = Connection::Fresh;
@@ -633,6 +639,25 @@ impl<G: GraphApi> Engine<G> {
             }
             sent.last = Some(error);
         }
+    }
+}
+
+/// Graph's record that settles a lost answer of `action`.
+fn record_name(action: Action) -> &'static str {
+    if action.family().on_users() {
+        "the user's signInSessionsValidFromDateTime"
+    } else {
+        "deviceActionResults"
+    }
+}
+
+/// Whose limits an action's POST counts against: a user's action is Entra's, not
+/// Intune's.
+fn budget(action: Action) -> Budget {
+    if action.family().on_users() {
+        Budget::Directory
+    } else {
+        Budget::Intune
     }
 }
 
@@ -676,8 +701,9 @@ fn with_live(mut row: ReportRow, live: &Live) -> ReportRow {
 fn accepted(reply: Reply<()>, sends: u32, lost: Option<&CallError>, action: Action) -> End {
     let resent = match lost {
         Some(e) => format!(
-            " on attempt {sends}, after an earlier answer was lost ({}) and deviceActionResults showed no {} from it",
+            " on attempt {sends}, after an earlier answer was lost ({}) and {} showed no {} from it",
             e.message,
+            record_name(action),
             action.family().noun()
         ),
         None if sends > 1 => format!(" on attempt {sends}"),
@@ -709,13 +735,20 @@ fn confirmed(
 ) -> End {
     let state = entry.action_state.as_deref().unwrap_or("unknown");
     let started = entry.start_date_time.as_deref().unwrap_or("?");
+    let noun = action.family().noun();
+    // What Graph's record shows: Entra keeps no action state of a revocation, only
+    // when the user's sessions were last revoked.
+    let shows = if action.family().on_users() {
+        format!("Entra shows the user's sessions revoked at {started}")
+    } else {
+        format!("deviceActionResults shows the {noun} (state {state}, started {started})")
+    };
     let mut end = match lost {
         Some(e) => {
             let mut end = End::from_error(Outcome::Succeeded, "", e);
             end.failure.detail = format!(
-                "the answer was lost ({}), but deviceActionResults shows the {} (state {state}, started {started}): confirmed, not sent again; {}",
+                "the answer was lost ({}), but {shows}: confirmed, not sent again; {}",
                 e.message,
-                action.family().noun(),
                 effect(action)
             );
             end
@@ -724,8 +757,7 @@ fn confirmed(
             Outcome::Succeeded,
             "",
             format!(
-                "confirmed on resume: an interrupted run sent a {} at {} and deviceActionResults shows it (state {state}, started {started}); not sent again; {}",
-                action.family().noun(),
+                "confirmed on resume: an interrupted run sent a {noun} at {} and {shows}; not sent again; {}",
                 timestamp(sent.first),
                 effect(action)
             ),
@@ -739,11 +771,12 @@ fn confirmed(
 /// is sent again, and the row stays open for `--resume` to settle.
 fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends, action: Action) -> End {
     let noun = action.family().noun();
+    let record = record_name(action);
     let end = match lost {
         Some(e) => {
             let mut end = End::from_error(Outcome::Failed, "outcome_unknown", e);
             end.failure.detail = format!(
-                "the answer was lost ({}) and deviceActionResults could not be read ({failure}); not sent again, to avoid a second {noun}. `--resume` settles it before anything is sent",
+                "the answer was lost ({}) and {record} could not be read ({failure}); not sent again, to avoid a second {noun}. `--resume` settles it before anything is sent",
                 e.message
             );
             end
@@ -752,7 +785,7 @@ fn unsettled(lost: Option<&CallError>, failure: &str, sent: OpenSends, action: A
             Outcome::Failed,
             "outcome_unknown",
             format!(
-                "an interrupted run sent a {noun} at {} and deviceActionResults could not be read ({failure}); not sent again. `--resume` settles it before anything is sent",
+                "an interrupted run sent a {noun} at {} and {record} could not be read ({failure}); not sent again. `--resume` settles it before anything is sent",
                 timestamp(sent.first)
             ),
         ),
@@ -784,6 +817,9 @@ fn effect(action: Action) -> &'static str {
         Action::RemoteLock => "the device locks on its next check-in",
         Action::RotateBitLockerKeys => {
             "the device rotates its BitLocker recovery password on its next check-in"
+        }
+        Action::RevokeSessions => {
+            "the user's refresh tokens and session cookies stop working within minutes; Entra keeps no action state to follow"
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::error::CommandError;
 use crate::graph::GraphApi;
 use crate::pacing::{AbortReason, Failure};
 
+use super::engine::Listing;
 use super::ledger::{History, RowKey};
 use super::{Engine, Prepared, RunConfig};
 use crate::graph::ManagedDevice;
@@ -40,6 +41,8 @@ pub struct Expansion {
     pub expanded: Expanded,
     /// Already in the ledger (a resume): not recorded again.
     pub recorded: bool,
+    /// A group's users for an action on users (`revoke-sessions`), not devices.
+    pub users: bool,
 }
 
 /// Expands every user row of the plan; updates the counts the confirmation shows.
@@ -86,25 +89,31 @@ pub async fn expand<G: GraphApi>(
                     user,
                     expanded: Expanded::Devices(devices),
                     recorded: true,
+                    users: choice.family().on_users(),
                 },
             );
             continue;
         }
         to_list.push((key, choice, label, user));
-        targets.push(target);
+        targets.push((target, choice.family().on_users()));
     }
     // Every listing goes out at once (the one dispatcher, the read budget).
-    let listed = engine.list_targets(targets).await;
+    let listed = engine.list_for(targets).await;
     if let Some(reason) = engine.abort_reason() {
         return Err(Ok(reason));
     }
     for ((key, choice, label, user), found) in to_list.into_iter().zip(listed) {
         let expanded = match found {
-            Ok(devices) => {
+            Ok(Listing::Devices(devices)) => {
                 judged.listed(&devices, choice);
                 let ids = devices.iter().map(|d| d.id.clone()).collect();
                 prepared.listed.extend(devices);
                 Expanded::Devices(ids)
+            }
+            // A group's users, for an action on users: each user is one row.
+            Ok(Listing::Users(users)) => {
+                judged.users(&users, choice);
+                Expanded::Devices(users)
             }
             Err(f) => Expanded::Unresolved(f),
         };
@@ -115,17 +124,23 @@ pub async fn expand<G: GraphApi>(
                 user,
                 expanded,
                 recorded: false,
+                users: choice.family().on_users(),
             },
         );
     }
     let counts = &mut prepared.counts;
     let mut added = 0u64;
     let mut users = 0u64;
+    // Group rows of an action on users: counted as one user each until listed.
+    let mut user_groups = 0u64;
     // Devices whose facts only a read can give: those a resumed ledger recorded (a
     // listing made now gave its devices' facts with them).
     let mut to_read = 0u64;
     for e in expansions.values() {
         users += 1;
+        if e.users {
+            user_groups += 1;
+        }
         if let Expanded::Devices(ids) = &e.expanded {
             added += ids.len() as u64;
             if e.recorded {
@@ -143,9 +158,12 @@ pub async fn expand<G: GraphApi>(
     // A device a listing gave is judged by the facts it came with; one a resumed
     // ledger recorded is read again: enough of those and the inventory join pays
     // (`--lookup-via auto`).
-    counts.lookups = counts.lookups - users + to_read;
+    counts.lookups = counts.lookups.saturating_sub(users - user_groups) + to_read;
     if let Some(n) = counts.per_platform.get_mut(super::TO_BE_LOOKED_UP) {
-        *n = n.saturating_sub(users);
+        *n = n.saturating_sub(users - user_groups);
+    }
+    if let Some(n) = counts.per_platform.get_mut("users (revoke-sessions)") {
+        *n = n.saturating_sub(user_groups);
     }
     // The question counts what will be sent: each listed device judged by the facts
     // its listing gave (judged again by its live facts when it is sent).
@@ -224,6 +242,22 @@ impl Judged {
                 _ => (&mut self.not_sent, "ineligible (platform_unknown)".into()),
             };
             *counts.entry(key).or_default() += 1;
+        }
+    }
+
+    /// A group's users, for an action on users: each once (a user named by two groups
+    /// of one run is a duplicate).
+    fn users(&mut self, users: &[String], choice: ActionChoice) {
+        for user in users {
+            let key = format!("{}:{}", choice.family().as_str(), user.to_ascii_lowercase());
+            if !self.seen.insert(key) {
+                *self.not_sent.entry("duplicate".into()).or_default() += 1;
+                continue;
+            }
+            *self
+                .to_send
+                .entry(format!("users ({})", choice.as_str()))
+                .or_default() += 1;
         }
     }
 

@@ -63,11 +63,18 @@ pub async fn live_plan<G: GraphApi>(
         &mut |file, a| {
             if let Some(work) = &a.work {
                 lookups += 1;
-                if matches!(
-                    work.identity,
-                    Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
-                ) {
-                    targets.push((RowKey::new(file as u32, a.row.row), work.identity.clone()));
+                let own_user =
+                    work.choice.family().on_users() && matches!(work.identity, Identity::User(_));
+                if !own_user
+                    && matches!(
+                        work.identity,
+                        Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
+                    )
+                {
+                    targets.push((
+                        RowKey::at(file as u32, a.row.row, a.step),
+                        (work.identity.clone(), work.choice.family().on_users()),
+                    ));
                 }
             }
         },
@@ -97,10 +104,10 @@ pub async fn live_plan<G: GraphApi>(
     // The one dispatcher; a row whose task panics (a bug) is reported, never dropped.
     // Users, groups and filters are listed side by side before any row is judged, as
     // `run` lists them before its question.
-    let (keys, identities): (Vec<RowKey>, Vec<Identity>) = targets.into_iter().unzip();
+    let (keys, identities): (Vec<RowKey>, Vec<(Identity, bool)>) = targets.into_iter().unzip();
     let mut listings: std::collections::HashMap<RowKey, _> = keys
         .into_iter()
-        .zip(engine.list_targets(identities).await)
+        .zip(engine.list_for(identities).await)
         .collect();
     let mut workers: Workers<(RowKey, ReportRow)> = Workers::new(config.settings.concurrency);
     let mut rows: Vec<(RowKey, ReportRow)> = Vec::new();
@@ -120,6 +127,8 @@ pub async fn live_plan<G: GraphApi>(
             continue;
         };
         let items = match &work.identity {
+            // A user action's user is the row's own: nothing to list.
+            Identity::User(_) if work.choice.family().on_users() => vec![(key, row, work)],
             Identity::User(_) | Identity::Group(_) | Identity::Filter(_) => {
                 let Some((label, user)) = super::expand::target_label(&work.identity) else {
                     continue;
@@ -134,10 +143,14 @@ pub async fn live_plan<G: GraphApi>(
                 });
                 // Each device is judged by the facts its listing gave: a request per
                 // page, not one more per device (issue 19).
-                let found = found.map(|devices| {
-                    let ids = devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
-                    engine.remember_listed(devices);
-                    ids
+                let found = found.map(|listed| match listed {
+                    super::engine::Listing::Devices(devices) => {
+                        let ids = devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+                        engine.remember_listed(devices);
+                        ids
+                    }
+                    // A group's users, for an action on users.
+                    super::engine::Listing::Users(users) => users,
                 });
                 match found {
                     Ok(ids) => {

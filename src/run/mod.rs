@@ -156,6 +156,9 @@ pub struct PlanCounts {
     pub per_platform: BTreeMap<String, u64>,
     /// Rows whose device is read from Graph before acting.
     pub lookups: u64,
+    /// Assessments of an action on users (`revoke-sessions`): when there are any, the
+    /// run sends them all before any device action.
+    pub user_actions: u64,
     /// Each user row and the number of devices it expanded to (after [`expand`]).
     pub expansions: Vec<(String, u64)>,
     /// Devices of users, groups and filters that will not be sent, judged by the facts
@@ -586,9 +589,16 @@ fn count_plan(
         ..PlanCounts::default()
     };
     assess_all(jobs, &mut planner, &mut |file, a| {
-        counts.rows += 1;
-        if a.work.is_none() {
+        // A row asking for several actions is one row with several assessments.
+        if a.step == 0 {
+            counts.rows += 1;
+        }
+        let Some(work) = &a.work else {
             return;
+        };
+        let on_users = work.choice.family().on_users();
+        if on_users {
+            counts.user_actions += 1;
         }
         let key = RowKey::at(file as u32, a.row.row, a.step);
         let earlier = history.and_then(|h| h.rows.get(&key));
@@ -606,11 +616,14 @@ fn count_plan(
         if a.work.as_ref().is_some_and(|w| w.lookup) {
             counts.lookups += 1;
         }
+        // A user action's user is itself (not their devices); a group's users are
+        // listed before the question.
         if let Some(
             identity @ (crate::planner::Identity::User(_)
             | crate::planner::Identity::Group(_)
             | crate::planner::Identity::Filter(_)),
         ) = a.work.as_ref().map(|w| &w.identity)
+            && !(on_users && matches!(identity, crate::planner::Identity::User(_)))
         {
             targets.push((
                 key,
@@ -620,7 +633,9 @@ fn count_plan(
                     .map_or(crate::rules::ActionChoice::Auto, |w| w.choice),
             ));
         }
-        let platform = if a.row.platform.is_empty() {
+        let platform = if on_users {
+            format!("users ({})", a.row.action)
+        } else if a.row.platform.is_empty() {
             TO_BE_LOOKED_UP.to_string()
         } else {
             format!("{} ({})", a.row.platform, a.row.action)
@@ -628,6 +643,17 @@ fn count_plan(
         *counts.per_platform.entry(platform).or_default() += 1;
     })?;
     Ok((counts, targets))
+}
+
+/// What the job reader hands the dispatcher.
+// One `Row` per assessment and one marker per run: boxing each row would allocate per
+// row to save the marker's bytes.
+#[allow(clippy::large_enum_variant)]
+enum Planned {
+    Row(usize, Assessment),
+    /// Every assessment of an action on users has been handed over: the dispatcher
+    /// waits for them all to end before the devices' actions.
+    UsersDone,
 }
 
 /// A row on its way to the report.
@@ -835,21 +861,52 @@ pub async fn execute_on<G: GraphApi>(
 
     // The second pass over the same copy: planning is a pure function of its bytes and
     // the options, so it yields exactly the rows the confirmation counted.
-    let jobs = job.open()?;
-    let (plan_tx, mut plan_rx) = mpsc::channel::<(usize, Assessment)>(256);
+    // A job with actions on users is read twice: the users' actions first, then,
+    // once every one of them has ended, the devices' (the runbook's order: revoke the
+    // sessions, then lock or reset). Keys never meet across the two (they hold the
+    // action's family), so two planners plan exactly what one would.
+    let phases: Vec<Option<bool>> = if counts.user_actions > 0 {
+        vec![Some(true), Some(false)]
+    } else {
+        vec![None]
+    };
+    let mut jobs_by_phase = Vec::with_capacity(phases.len());
+    for _ in &phases {
+        jobs_by_phase.push(job.open()?);
+    }
+    let (plan_tx, mut plan_rx) = mpsc::channel::<Planned>(256);
     let options = config.options.clone();
     let reader = std::thread::spawn(move || {
-        let mut planner = Planner::new(options);
-        assess_all(jobs, &mut planner, &mut |file, a| {
-            // The receiver only goes away when the run is over.
-            let _ = plan_tx.blocking_send((file, a));
-        })
+        let mut files = Vec::new();
+        for (phase, jobs) in phases.into_iter().zip(jobs_by_phase) {
+            let mut planner = Planner::new(options.clone()).users_first(phase);
+            files = assess_all(jobs, &mut planner, &mut |file, a| {
+                // The receiver only goes away when the run is over.
+                let _ = plan_tx.blocking_send(Planned::Row(file, a));
+            })?;
+            if phase == Some(true) {
+                let _ = plan_tx.blocking_send(Planned::UsersDone);
+            }
+        }
+        Ok::<_, crate::job::JobError>(files)
     });
 
     // The one dispatcher: a device whose task panics (a bug) still ends in a report
     // row, `failed`, with its sends left open for `--resume` to settle.
     let mut workers: Workers<Option<(RowKey, Done)>> = Workers::new(config.settings.concurrency);
-    while let Some((file, Assessment { row, work, step })) = plan_rx.recv().await {
+    while let Some(planned) = plan_rx.recv().await {
+        let (file, Assessment { row, work, step }) = match planned {
+            Planned::Row(file, a) => (file, a),
+            // Every user action has ended before the first device action leaves.
+            Planned::UsersDone => {
+                let ended =
+                    std::mem::replace(&mut workers, Workers::new(config.settings.concurrency));
+                for (key, done) in ended.finish().await.into_iter().flatten() {
+                    finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+                }
+                continue;
+            }
+        };
         let key = RowKey::at(file as u32, row.row, step);
         let Some(work) = work else {
             let _ = row_tx.send(Finished::decided(key, row)).await;
@@ -858,6 +915,10 @@ pub async fn execute_on<G: GraphApi>(
         // A user row becomes one row per device of the user (or one row saying why
         // there is none); every other row is itself.
         let items = match &work.identity {
+            // A user action's user is the row's own: nothing to expand.
+            crate::planner::Identity::User(_) if work.choice.family().on_users() => {
+                vec![(key, row, work)]
+            }
             crate::planner::Identity::User(_)
             | crate::planner::Identity::Group(_)
             | crate::planner::Identity::Filter(_) => {
@@ -1087,14 +1148,25 @@ pub(super) fn device_rows(
             if let Some(user) = user.filter(|_| device.user_principal_name.is_empty()) {
                 device.user_principal_name = user.to_owned();
             }
-            device.detail = format!("device {} of {} of the {label}", i + 1, ids.len()).into();
-            let work = crate::planner::Work {
-                identity: crate::planner::Identity::Id(id.clone()),
-                choice: work.choice,
-                action: None,
-                platform: None,
-                lookup: true,
-                id_header: None,
+            let work = if work.choice.family().on_users() {
+                // A group's user, for an action on users: the row names the user.
+                device.device_id = String::new();
+                device.user_principal_name = id.clone();
+                device.detail = format!("user {} of {} of the {label}", i + 1, ids.len()).into();
+                crate::planner::Work {
+                    identity: crate::planner::Identity::User(id.clone()),
+                    ..work.clone()
+                }
+            } else {
+                device.detail = format!("device {} of {} of the {label}", i + 1, ids.len()).into();
+                crate::planner::Work {
+                    identity: crate::planner::Identity::Id(id.clone()),
+                    choice: work.choice,
+                    action: None,
+                    platform: None,
+                    lookup: true,
+                    id_header: None,
+                }
             };
             let key = RowKey {
                 sub: i as u32 + 1,

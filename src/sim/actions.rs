@@ -273,7 +273,7 @@ fn ending(seed: u64, device: &Device, nth: u32) -> Ending {
         (_, Action::ResetPin) => Some(dice.text(b"0123456789", 6)),
         (_, Action::RemovePasscode) => Some(dice.text(b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", 8)),
         // The other actions generate no passcode the simulator shows.
-        (_, Action::RemoteLock | Action::RotateBitLockerKeys) => None,
+        (_, Action::RemoteLock | Action::RotateBitLockerKeys | Action::RevokeSessions) => None,
     };
     Ending::Done { passcode }
 }

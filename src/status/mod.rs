@@ -457,7 +457,9 @@ pub fn is_queried(row: &ReportRow) -> bool {
         Outcome::Failed => row.reason == OUTCOME_UNKNOWN,
         _ => false,
     };
+    // Entra keeps no action state of a revocation: there is nothing to follow.
     sent && !row.device_id.trim().is_empty()
+        && !crate::rules::Family::of_report(&row.action).on_users()
 }
 
 /// The run's reason for a reset whose answer was lost and could not be verified.

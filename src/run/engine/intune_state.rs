@@ -28,6 +28,11 @@ impl<G: GraphApi> Engine<G> {
     /// `Ok`: Intune shows nothing that forbids sending a reset to `id` now; `Err`: the
     /// row's end (not sent).
     pub(super) async fn intune_allows(&self, id: &str, action: Family) -> Result<(), End> {
+        // Entra keeps no state of a revocation (only when sessions were last revoked,
+        // which a password reset moves too): nothing to ask before one.
+        if action.on_users() {
+            return Ok(());
+        }
         let noun = action.noun();
         let results = match self.pacer.action_results(id).await {
             Ok(actions) => actions.results,
@@ -64,6 +69,7 @@ impl<G: GraphApi> Engine<G> {
                         Family::Lock =>
                             "would only lock it again (on a Mac, with a new recovery PIN)",
                         Family::BitLocker => "would only rotate the recovery key again",
+                        Family::Sessions => "would only sign the user out again",
                     }
                 ),
             )),
@@ -85,6 +91,7 @@ pub fn in_progress_reason(action: Family) -> &'static str {
         Family::Passcode => "reset_in_progress",
         Family::Lock => "lock_in_progress",
         Family::BitLocker => "rotation_in_progress",
+        Family::Sessions => "revocation_in_progress",
     }
 }
 
@@ -94,5 +101,6 @@ pub fn recently_done_reason(action: Family) -> &'static str {
         Family::Passcode => "reset_recently_done",
         Family::Lock => "lock_recently_done",
         Family::BitLocker => "rotation_recently_done",
+        Family::Sessions => "revocation_recently_done",
     }
 }

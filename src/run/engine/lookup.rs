@@ -317,6 +317,41 @@ impl<G: GraphApi> Engine<G> {
         self: &std::sync::Arc<Self>,
         group: &str,
     ) -> Result<Vec<ManagedDevice>, Failure> {
+        let (users, devices) = self.group_members(group).await?;
+        self.members_devices(group, users, devices).await
+    }
+
+    /// The users among a group's transitive members (UPN, else object id), in the
+    /// order Graph lists them, each once: whose sessions `revoke-sessions` revokes.
+    pub(in crate::run) async fn group_users(
+        self: &std::sync::Arc<Self>,
+        group: &str,
+    ) -> Result<Vec<String>, Failure> {
+        let (users, devices) = self.group_members(group).await?;
+        let mut seen = std::collections::HashSet::new();
+        let users: Vec<String> = users
+            .into_iter()
+            .filter(|u| seen.insert(u.to_ascii_lowercase()))
+            .collect();
+        if users.is_empty() {
+            return Err(Failure::new(
+                Outcome::NotFound,
+                "group_has_no_user",
+                format!(
+                    "the group '{group}' has no user among its members ({} device members)",
+                    devices.len()
+                ),
+            ));
+        }
+        Ok(users)
+    }
+
+    /// A group's transitive members: its users (UPN, else object id) and its devices'
+    /// Entra device ids.
+    async fn group_members(
+        self: &std::sync::Arc<Self>,
+        group: &str,
+    ) -> Result<(Vec<String>, Vec<String>), Failure> {
         let graph = &self.pacer.graph;
         let id = match crate::device::parse_guid(group) {
             Some(id) => id,
@@ -386,6 +421,16 @@ impl<G: GraphApi> Engine<G> {
                 Err(cut) => return Err(incomplete(&cut)),
             }
         }
+        Ok((users, devices))
+    }
+
+    /// The devices of a group's members (see [`Self::group_listing`]).
+    async fn members_devices(
+        self: &std::sync::Arc<Self>,
+        group: &str,
+        users: Vec<String>,
+        devices: Vec<String>,
+    ) -> Result<Vec<ManagedDevice>, Failure> {
         // Each member's devices, read side by side through the one dispatcher (issue 19:
         // a group of 1,000 users was 1,000 round trips one after another), then joined
         // in the members' order.
@@ -444,11 +489,13 @@ impl<G: GraphApi> Engine<G> {
     /// through the one dispatcher at the read budget (issue 19: 500 users were 500
     /// round trips one after another), in the targets' order. Once the reads stop (a
     /// missing permission), the targets not yet listed are `not_attempted`.
-    pub(in crate::run) async fn list_targets(
+    /// A target marked `true` is a group whose users an action on users
+    /// (`revoke-sessions`) acts on: its users are listed, not devices.
+    pub(in crate::run) async fn list_for(
         self: &std::sync::Arc<Self>,
-        targets: Vec<Identity>,
-    ) -> Vec<Result<Vec<ManagedDevice>, Failure>> {
-        let list = |target: Identity| {
+        targets: Vec<(Identity, bool)>,
+    ) -> Vec<Result<Listing, Failure>> {
+        let list = |(target, users): (Identity, bool)| {
             let engine = self.clone();
             async move {
                 if engine.is_aborted() {
@@ -459,10 +506,15 @@ impl<G: GraphApi> Engine<G> {
                     ));
                 }
                 match &target {
-                    Identity::Group(group) => engine.group_listing(group).await,
-                    Identity::Filter(f) => engine.filter_listing(f).await,
-                    Identity::User(user) => engine.user_listing(user).await,
-                    _ => Ok(Vec::new()),
+                    Identity::Group(group) if users => {
+                        engine.group_users(group).await.map(Listing::Users)
+                    }
+                    Identity::Group(group) => {
+                        engine.group_listing(group).await.map(Listing::Devices)
+                    }
+                    Identity::Filter(f) => engine.filter_listing(f).await.map(Listing::Devices),
+                    Identity::User(user) => engine.user_listing(user).await.map(Listing::Devices),
+                    _ => Ok(Listing::Devices(Vec::new())),
                 }
             }
         };
@@ -471,6 +523,14 @@ impl<G: GraphApi> Engine<G> {
         })
         .await
     }
+}
+
+/// What a user, group or filter stands for.
+pub(in crate::run) enum Listing {
+    /// The devices, with the facts their listing gave.
+    Devices(Vec<ManagedDevice>),
+    /// The users (UPN, else object id): a group's, for an action on users.
+    Users(Vec<String>),
 }
 
 /// A listing whose task failed (a bug): its row's failure; nothing it would have

@@ -65,6 +65,12 @@ impl<G: GraphApi> Engine<G> {
         }
         for _ in 0..SETTLE_READS {
             parked(tokio::time::sleep(self.pacer.settings.verify_delay)).await;
+            if action.on_users() {
+                if let Some(found) = self.revoked_since(id, sent.first).await? {
+                    return Ok(Some(found));
+                }
+                continue;
+            }
             let reply = self
                 .pacer
                 .read_device(|c| Box::pin(self.pacer.graph.action_results(id, c)))
