@@ -359,6 +359,43 @@ impl GraphApi for FakeGraph {
         async { Err(call_error(CallErrorKind::Rejected, Some(400), None)) }
     }
 
+    /// Users are found by their object id or their UPN ([`USERS`]); their sessions'
+    /// valid-from time is the newest revocation landed by now.
+    fn get_user(
+        &self,
+        user: &str,
+        connection: Connection,
+    ) -> impl Future<Output = Result<Reply<crate::graph::DirectoryUser>, CallError>> + Send {
+        self.record(user, CallKind::Lookup, connection);
+        let found = USERS
+            .iter()
+            .find(|(id, upn)| user.eq_ignore_ascii_case(id) || user.eq_ignore_ascii_case(upn))
+            .map(|(id, upn)| {
+                let now = Instant::now();
+                let revoked = self
+                    .state()
+                    .resets
+                    .iter()
+                    .filter(|r| r.device == *id && r.action == Family::Sessions && r.at <= now)
+                    .map(|r| r.started)
+                    .max();
+                crate::graph::DirectoryUser {
+                    id: id.to_string(),
+                    user_principal_name: Some(upn.to_string()),
+                    sign_in_sessions_valid_from_date_time: Some(timestamp(
+                        revoked.unwrap_or(SystemTime::now() - Duration::from_secs(30 * 24 * 3600)),
+                    )),
+                }
+            });
+        async move {
+            tokio::time::sleep(LATENCY).await;
+            match found {
+                Some(user) => Ok(reply(user, 200)),
+                None => Err(call_error(CallErrorKind::NotFound, Some(404), None)),
+            }
+        }
+    }
+
     fn device_action(
         &self,
         id: &str,
@@ -449,6 +486,12 @@ impl GraphApi for FakeGraph {
         }
     }
 }
+
+/// The fake directory's users: object id and UPN.
+const USERS: [(&str, &str); 2] = [
+    ("aaaaaaaa-1111-2222-3333-444444444444", "ada@contoso.com"),
+    ("bbbbbbbb-1111-2222-3333-444444444444", "bo@contoso.com"),
+];
 
 fn device(n: u64) -> String {
     format!("0000000{n}-1111-2222-3333-444444444444")
@@ -1423,4 +1466,83 @@ async fn regression_21_a_lost_lock_is_settled_by_its_own_entry() {
         "the reset entry is not the lock's: no lock landed, so it was sent again"
     );
     assert_eq!(graph.effects_of(&device(2), Family::Lock), 1);
+}
+
+/// Row `n` revoking the sessions of `user` (a UPN or an object id).
+fn revoke(n: u64, user: &str) -> (RowKey, ReportRow, Work) {
+    let (_, mut row, mut work) = planned(n);
+    row.device_id = String::new();
+    row.platform = "".into();
+    row.action = Action::RevokeSessions.as_str().into();
+    row.user_principal_name = user.into();
+    work.identity = Identity::User(user.into());
+    work.choice = ActionChoice::Only(Action::RevokeSessions);
+    work.action = Some(Action::RevokeSessions);
+    work.platform = None;
+    (RowKey::new(0, n), row, work)
+}
+
+/// Issue 21: a user is revoked once however the rows name them: the user is read
+/// first and claimed by object id, so a UPN and an id naming one user make one POST;
+/// a user Entra does not know is `not_found`, nothing sent.
+#[tokio::test(start_paused = true)]
+async fn regression_21_a_user_named_by_upn_and_by_id_is_revoked_once() {
+    let graph = FakeGraph::default();
+    let engine = Engine::new(graph.clone(), settings());
+    let (ada, ada_id) = (USERS[0].1, USERS[0].0);
+    let (key, row, work) = revoke(2, ada);
+    let first = engine.process(key, row, work, Prior::default()).await;
+    let (key, row, work) = revoke(3, &ada_id.to_uppercase());
+    let second = engine.process(key, row, work, Prior::default()).await;
+    let (key, row, work) = revoke(4, "nobody@contoso.com");
+    let unknown = engine.process(key, row, work, Prior::default()).await;
+    assert_outcome(&first, Outcome::Succeeded, "", Fate::Final);
+    assert!(
+        first.row.detail.contains("Entra keeps no action state"),
+        "{}",
+        first.row.detail
+    );
+    assert_outcome(&second, Outcome::Duplicate, "duplicate_user", Fate::Final);
+    assert_outcome(&unknown, Outcome::NotFound, "user_not_found", Fate::Final);
+    assert_eq!(graph.calls(ada_id, CallKind::Post).len(), 1);
+    assert_eq!(graph.effects_of(ada_id, Family::Sessions), 1);
+    assert!(graph.calls("nobody@contoso.com", CallKind::Post).is_empty());
+}
+
+/// Issue 21: a revocation whose answer was lost is never re-sent blindly: the user's
+/// `signInSessionsValidFromDateTime` at or after the send proves it landed; one that
+/// stayed before it proves it did not, and then it is sent again.
+#[tokio::test(start_paused = true)]
+async fn regression_21_a_lost_revocation_is_settled_by_the_users_sessions_time() {
+    let graph = FakeGraph::default();
+    let (ada_id, bo_id) = (USERS[0].0, USERS[1].0);
+    graph.script(ada_id, [Post::timeout(Some(Duration::from_secs(1)))]);
+    graph.script(bo_id, [Post::timeout(None)]);
+    let engine = Engine::new(graph.clone(), settings());
+    let (key, row, work) = revoke(2, USERS[0].1);
+    let landed = engine.process(key, row, work, Prior::default()).await;
+    assert_outcome(&landed, Outcome::Succeeded, "", Fate::Final);
+    assert!(
+        landed
+            .row
+            .detail
+            .contains("Entra shows the user's sessions revoked at"),
+        "{}",
+        landed.row.detail
+    );
+    assert_eq!(
+        graph.calls(ada_id, CallKind::Post).len(),
+        1,
+        "confirmed, not re-sent"
+    );
+
+    let (key, row, work) = revoke(3, USERS[1].1);
+    let resent = engine.process(key, row, work, Prior::default()).await;
+    assert_outcome(&resent, Outcome::Succeeded, "", Fate::Final);
+    assert_eq!(
+        graph.calls(bo_id, CallKind::Post).len(),
+        2,
+        "proved not landed, then sent"
+    );
+    assert_eq!(graph.effects_of(bo_id, Family::Sessions), 1);
 }
