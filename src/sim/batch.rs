@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::graph::{Caller, Target, admit, dispatch, roll_fault, take_effect_late, target_device};
+use super::graph::{
+    Caller, Target, action_of, admit, dispatch, roll_fault, take_effect_late, target_device,
+};
 use super::odata::percent_decode;
 use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error};
@@ -103,7 +105,7 @@ async fn run_one(
             refused
         }
         None => {
-            if matches!(target, Target::Reset(_)) && request.method == Method::POST {
+            if action_of(&target, &request.method, version).is_some() {
                 take_effect_late(shared).await;
             }
             dispatch(

@@ -1,11 +1,15 @@
 //! `managedDevices`: the list with `$filter`/`$select`/`$top` and `@odata.nextLink`, one
-//! device (`managedDevices/{id}` and `managedDevices('{id}')`), and `resetPasscode`.
+//! device (`managedDevices/{id}` and `managedDevices('{id}')`), and the device actions
+//! `resetPasscode`, `remoteLock` and `rotateBitLockerKeys`.
 //!
-//! `resetPasscode` answers 204 with no body when Intune queues it
-//! (<https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-resetpasscode?view=graph-rest-1.0>),
+//! An action answers 204 with no body when Intune queues it
+//! (<https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-resetpasscode?view=graph-rest-1.0>,
+//! <https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-remotelock?view=graph-rest-1.0>,
+//! <https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-rotatebitlockerkeys?view=graph-rest-beta>),
 //! 404 `ResourceNotFound` for an unknown id, 403 naming the missing permission for an
-//! app without it, and 400 with Intune's nested message for a platform that never
-//! supports it (the rules decide, see [`super::inventory::Support`]).
+//! app without it (all three need the same one), and 400 with Intune's nested message
+//! for a device the action's rules refuse (see [`super::inventory::Support`]): a lock on
+//! a Windows desktop is answered as a reset on a Mac is.
 
 use super::graph::Caller;
 use super::inventory::{Device, Support};
@@ -13,8 +17,10 @@ use super::odata::{self, Filter};
 use super::render::{ApiVersion, resolve_select, write_device};
 use super::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use super::server::Shared;
+use crate::rules::Family;
 
-/// The permission `resetPasscode` needs (GRAPH.md, "The action").
+/// The permission the device actions need (GRAPH.md, "The action"; Microsoft's
+/// `remoteLock` and `rotateBitLockerKeys` pages name the same).
 pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
 
 fn context_url(ctx: &Ctx, version: ApiVersion, what: &str) -> String {
@@ -194,11 +200,13 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
     reply
 }
 
-/// `POST /deviceManagement/managedDevices/{id}/resetPasscode`.
-pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, caller: &Caller) -> Reply {
-    let kind = Kind::ResetPasscode;
+/// `POST /deviceManagement/managedDevices/{id}/resetPasscode` (or `remoteLock`, or
+/// beta's `rotateBitLockerKeys`: `family` says which).
+pub fn act(sim: &Shared, ctx: &Ctx, family: Family, id: &str, caller: &Caller) -> Reply {
+    let kind = Kind::of(family);
     let resource = format!(
-        "deviceManagement/managedDevices('{id}')/microsoft.management.services.api.resetPasscode"
+        "deviceManagement/managedDevices('{id}')/microsoft.management.services.api.{}",
+        family.graph_name()
     );
     if sim
         .config
@@ -221,7 +229,7 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, caller: &Caller) -> Reply {
     else {
         return not_found(ctx, kind, id);
     };
-    let mut reply = match &device.facts.support {
+    let mut reply = match device.facts.support_for(family) {
         Support::Refused { detail } => {
             let text = format!("Device is not supported for this action: {detail}");
             intune_error(ctx, kind, 400, "BadRequest", &text, &resource)
@@ -229,9 +237,10 @@ pub fn reset(sim: &Shared, ctx: &Ctx, id: &str, caller: &Caller) -> Reply {
         Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
             // Intune records the action it carried out in its audit trail, at the time
             // deviceActionResults gives it.
-            sim.audit.record(index, &sim.config.clock, caller, |at| {
-                sim.resets.record(index, device, at)
-            });
+            sim.audit
+                .record(index, family, &sim.config.clock, caller, |at| {
+                    sim.actions.record(family, index, device, at)
+                });
             let mut queued = Reply::new(204, kind, None);
             queued.effect = true;
             queued
@@ -267,6 +276,6 @@ fn render(
     context: Option<&str>,
 ) {
     let clock = &sim.config.clock;
-    let results = || sim.resets.action_results(index, now, clock);
+    let results = || sim.actions.action_results(index, now, clock);
     write_device(out, device, version, select, clock, &results, context);
 }

@@ -27,7 +27,7 @@ pub enum FaultKind {
     GatewayTimeout,
     /// The connection closes before the request took effect: nothing happened.
     DropBeforeEffect,
-    /// The connection closes after the request took effect: a reset *was* queued.
+    /// The connection closes after the request took effect: the action *was* queued.
     DropAfterEffect,
     /// The answer comes late (`SimConfig::slow`), long enough to trip client timeouts.
     Slow,

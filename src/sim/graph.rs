@@ -18,6 +18,7 @@ use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error, too_many_requests};
 use super::server::{Outcome, Shared};
 use super::throttle::{Admission, retry_after_fractional, retry_after_seconds};
+use crate::rules::Family;
 
 pub fn version(segment: &str) -> Option<ApiVersion> {
     match segment {
@@ -33,7 +34,9 @@ pub enum Target {
     Batch,
     List,
     Device(String),
-    Reset(String),
+    /// `managedDevices/{id}/{action}`: `resetPasscode`, `remoteLock` or
+    /// `rotateBitLockerKeys` (beta only), each also with its `microsoft.graph.` prefix.
+    Act(Family, String),
     /// `users/{id or UPN}/managedDevices`: the devices whose primary user it is.
     UserDevices(String),
     /// `groups` (found by `$filter=displayName eq`).
@@ -53,7 +56,8 @@ pub enum Target {
 impl Target {
     /// Parses the segments after the version: `deviceManagement/managedDevices`,
     /// `.../managedDevices/{id}`, `.../managedDevices('{id}')`, each optionally followed
-    /// by `resetPasscode` or `microsoft.graph.resetPasscode`; and `$batch`.
+    /// by an action's name (`resetPasscode`, `remoteLock`, `rotateBitLockerKeys`) or its
+    /// qualified name (`microsoft.graph.resetPasscode`); and `$batch`.
     pub fn parse(segments: &[&str]) -> Target {
         let unknown = |s: &str| Target::Unknown(s.to_owned());
         match segments {
@@ -101,13 +105,10 @@ impl Target {
                 let id = id.trim_matches('\'').to_owned();
                 match action {
                     None => Target::Device(id),
-                    Some(a)
-                        if a.eq_ignore_ascii_case("resetPasscode")
-                            || a.eq_ignore_ascii_case("microsoft.graph.resetPasscode") =>
-                    {
-                        Target::Reset(id)
-                    }
-                    Some(a) => unknown(a),
+                    Some(a) => match action_named(a) {
+                        Some(family) => Target::Act(family, id),
+                        None => unknown(a),
+                    },
                 }
             }
             _ => unknown(segments.first().copied().unwrap_or_default()),
@@ -122,7 +123,7 @@ impl Target {
             | Target::AuditEvents
             | Target::RemoteActionAudits => Kind::List,
             Target::Device(_) => Kind::Get,
-            Target::Reset(_) => Kind::ResetPasscode,
+            Target::Act(family, _) => Kind::of(*family),
             Target::Unknown(_)
             | Target::Groups
             | Target::GroupMembers(_)
@@ -142,6 +143,39 @@ pub struct Caller<'a> {
     /// The request's own `client-request-id` header (inside a `$batch`, the inner
     /// request's own, not the batch's).
     pub client_request_id: Option<&'a str>,
+}
+
+/// The action a segment names: `remoteLock` or `microsoft.graph.remoteLock`, any case.
+fn action_named(segment: &str) -> Option<Family> {
+    let name = match segment.get(..16) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("microsoft.graph.") => &segment[16..],
+        _ => segment,
+    };
+    Family::ALL
+        .into_iter()
+        .find(|f| f.graph_name().eq_ignore_ascii_case(name))
+}
+
+/// The action a request carries out, and on which device: a POST of an action the
+/// version serves (`rotateBitLockerKeys` is beta only). The actions take effect late,
+/// and need a role allowing them.
+pub fn action_of<'t>(
+    target: &'t Target,
+    method: &Method,
+    version: ApiVersion,
+) -> Option<(Family, &'t str)> {
+    match target {
+        Target::Act(family, id) if method == Method::POST && serves(*family, version) => {
+            Some((*family, id))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the version has the action: `rotateBitLockerKeys` is a beta action
+/// (<https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-rotatebitlockerkeys?view=graph-rest-beta>).
+fn serves(family: Family, version: ApiVersion) -> bool {
+    family != Family::BitLocker || version == ApiVersion::Beta
 }
 
 /// `managedDevices('{id}')` -> `{id}`.
@@ -214,12 +248,13 @@ pub async fn serve(
         reply.device = target_device(&target);
         return Outcome::dropped(reply);
     }
-    if let Target::Reset(id) = &target
-        && method == Method::POST
+    let action = action_of(&target, method, version);
+    if let Some((_, id)) = action
         && !may_reset
     {
         // Intune's answer to a user whose role does not allow the remote task: a 403
-        // that names no permission.
+        // that names no permission. The simulated user holds a role for every remote
+        // task the simulator serves, or none.
         let mut reply = graph_error(
             ctx,
             kind,
@@ -230,7 +265,7 @@ pub async fn serve(
         reply.device = Some(id.to_string());
         return Outcome::answer(reply);
     }
-    if matches!(target, Target::Reset(_)) && method == Method::POST {
+    if action.is_some() {
         take_effect_late(shared).await;
     }
     let caller = Caller {
@@ -281,7 +316,8 @@ fn point_next_link_at(reply: &mut Reply, own: String) {
     }
 }
 
-/// Holds a `resetPasscode` that got past the throttle and the faults for
+/// Holds an action (`resetPasscode`, `remoteLock`, ...) that got past the throttle and
+/// the faults for
 /// `SimConfig::effect_delay` before it takes effect. The server finishes a write whose
 /// client hung up (see `server::handle`), so the effect still lands. The delay is on the
 /// simulator's clock, so a test with a manual clock decides when the effect lands.
@@ -316,7 +352,7 @@ pub fn roll_fault(
 /// The device id a path names, for the log.
 pub fn target_device(target: &Target) -> Option<String> {
     match target {
-        Target::Device(id) | Target::Reset(id) => Some(id.clone()),
+        Target::Device(id) | Target::Act(_, id) => Some(id.clone()),
         _ => None,
     }
 }
@@ -408,7 +444,11 @@ pub fn dispatch(
             devices::user_devices(shared, ctx, version, user, query)
         }
         (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
-        (Target::Reset(id), &Method::POST) => devices::reset(shared, ctx, id, caller),
+        // Graph's v1.0 has no `rotateBitLockerKeys`: the answer to any unknown segment.
+        (Target::Act(family, _), _) if !serves(*family, version) => {
+            unknown_segment(ctx, kind, family.graph_name())
+        }
+        (Target::Act(family, id), &Method::POST) => devices::act(shared, ctx, *family, id, caller),
         (Target::Unknown(segment), _) => unknown_segment(ctx, kind, segment),
         _ => graph_error(
             ctx,
@@ -453,7 +493,7 @@ mod tests {
         );
         assert_eq!(
             Target::parse(&["deviceManagement", &keyed, "resetPasscode"]),
-            Target::Reset(id.into())
+            Target::Act(Family::Passcode, id.into())
         );
         assert_eq!(
             Target::parse(&[
@@ -462,7 +502,7 @@ mod tests {
                 id,
                 "microsoft.graph.resetPasscode"
             ]),
-            Target::Reset(id.into())
+            Target::Act(Family::Passcode, id.into())
         );
         assert_eq!(Target::parse(&["$batch"]), Target::Batch);
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The JSON Lines request log (`--log PATH`): one line a request with time, method,
 //! path, status, device, client-request-id, Retry-After, the fault injected and
-//! `effect` (true when the request queued a reset, even one whose answer was then
-//! dropped, so real resets per device are counted from it), so a rehearsal can be
+//! `effect` (true when the request queued an action, even one whose answer was then
+//! dropped, so real resets, locks and rotations per device are counted from it with
+//! `kind`), so a rehearsal can be
 //! replayed and a runner's behaviour checked line by line. Tokens and
 //! secrets never reach it: the path and query are logged, never headers or bodies.
 //!

@@ -16,10 +16,12 @@
 //! - `auth` and `assertion`: the v2.0 token endpoint, client assertions, the tokens.
 //! - [`token_faults`]: the token endpoint's faults, the first requests' in order.
 //! - `graph`: the Graph pipeline (token check, fault roll, throttle, handler).
-//! - `devices` and `render`: managedDevices list/get and `resetPasscode`; a device as
-//!   v1.0 or beta JSON.
-//! - `actions`: queued resets and the `deviceActionResults` they show over time.
-//! - [`audit`]: Intune's audit trail of the resets carried out: `auditEvents` and
+//! - `devices` and `render`: managedDevices list/get and the device actions
+//!   (`resetPasscode`, `remoteLock`, beta's `rotateBitLockerKeys`); a device as v1.0 or
+//!   beta JSON.
+//! - `actions`: queued actions and the `deviceActionResults` they show over time, each
+//!   action with its own entry, outcomes and counts.
+//! - [`audit`]: Intune's audit trail of the actions carried out: `auditEvents` and
 //!   `remoteActionAudits`.
 //! - `batch`: `POST /$batch`.
 //! - `odata`: `$filter`, `$select`, `$top`, `$skiptoken`.
@@ -34,6 +36,8 @@
 //! A command: it uses the device domain, the job readers and the rules; never another
 //! command, never Graph's client.
 
+#[cfg(test)]
+mod action_tests;
 mod actions;
 mod assertion;
 pub mod audit;
@@ -94,7 +98,8 @@ pub struct SimConfig {
     /// name (else AADSTS700027); when `None`, any assertion with a thumbprint is accepted.
     pub certificate_thumbprint: Option<String>,
     /// Client ids that lack `DeviceManagementManagedDevices.PrivilegedOperations.All`:
-    /// their `resetPasscode` calls answer 403 naming that permission.
+    /// their `resetPasscode` (and `remoteLock`, `rotateBitLockerKeys`) calls answer 403
+    /// naming that permission.
     pub deny_apps: Vec<String>,
     /// `expires_in` of issued tokens; Entra's default is 3599 seconds.
     pub token_lifetime: Duration,
@@ -110,14 +115,17 @@ pub struct SimConfig {
     /// What the first token requests meet, one fault each, in order; the requests
     /// after them are served as usual. Sign-in retries are tested with these.
     pub token_faults: Vec<TokenFault>,
-    /// How long after it arrives a `resetPasscode` (alone or inside `$batch`) takes
-    /// effect; its answer leaves only after that. A client whose timeout is shorter
+    /// How long after it arrives a device action (`resetPasscode`, `remoteLock`,
+    /// `rotateBitLockerKeys`; alone or inside `$batch`) takes effect; its answer leaves
+    /// only after that. A client whose timeout is shorter
     /// gives up first and the reset still lands, as a request abandoned by its client
     /// may on real Graph.
     pub effect_delay: Duration,
-    /// Seeds the generated inventory, the faults, the outcomes and passcodes of resets.
+    /// Seeds the generated inventory, the faults, the outcomes of actions, the passcodes
+    /// of resets and the unlock PINs of Mac locks.
     pub seed: u64,
-    /// How long a reset stays `pending` in `deviceActionResults` before its final state.
+    /// How long an action (reset, lock, rotation) stays `pending` in
+    /// `deviceActionResults` before its final state.
     pub action_delay: Duration,
     /// Where to write the JSON Lines request log, if anywhere.
     pub log_path: Option<PathBuf>,
@@ -138,6 +146,10 @@ pub struct SimConfig {
     /// Resets a rehearsal's saved tenant recorded, by device id: the tenant goes on
     /// from them (`status --simulate`, `run REPORT --simulate`).
     pub restored_resets: Vec<(String, RestoredReset)>,
+    /// Remote locks a rehearsal's saved tenant recorded, by device id.
+    pub restored_locks: Vec<(String, RestoredReset)>,
+    /// BitLocker key rotations a rehearsal's saved tenant recorded, by device id.
+    pub restored_rotations: Vec<(String, RestoredReset)>,
     /// How long after its action an audit record shows in the audit lists: Intune's
     /// audit appears late, and nobody documents how late.
     pub audit_delay: Duration,
@@ -177,6 +189,8 @@ impl Default for SimConfig {
             groups: Vec::new(),
             deny_group_read: false,
             restored_resets: Vec::new(),
+            restored_locks: Vec::new(),
+            restored_rotations: Vec::new(),
             audit_delay: Duration::ZERO,
             audit_correlation: AuditCorrelation::Match,
             deny_audit_read: false,

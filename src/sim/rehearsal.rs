@@ -1,13 +1,14 @@
 //! A rehearsal's tenant between commands. `run --simulate` seeds an in-process tenant
 //! and, when it ends, saves it beside its report (`<report>.sim.json`): the devices,
-//! the groups, and each reset device's resets with the time of the latest. The
+//! the groups, and each device's resets, remote locks and key rotations with the time
+//! of the latest of each. The
 //! follow-ups the run prints (`status REPORT --simulate`, `run REPORT --simulate`,
 //! `--resume --simulate`) load it and go on in the same tenant, so a reset queued 5
 //! minutes ago reads `done` now, as in Intune.
 //!
-//! No secret is saved: no token, and no passcode. A reset's ending (and the passcode
-//! it generates) is drawn from the seed, the device and the reset's number, so it is
-//! drawn again, the same, when the tenant is loaded.
+//! No secret is saved: no token, no passcode, no Mac's unlock PIN. An action's ending
+//! (and the passcode or PIN it generates) is drawn from the seed, the device, the
+//! action and its number, so it is drawn again, the same, when the tenant is loaded.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -39,7 +40,15 @@ pub struct SavedTenant {
     pub devices: Vec<SavedDevice>,
     pub groups: Vec<SavedGroup>,
     pub resets: Vec<SavedReset>,
-    /// The audit records of the resets carried out (absent from tenants saved before
+    /// Each locked device's remote locks, as `resets` (absent from tenants saved
+    /// before the simulator served locks).
+    #[serde(default)]
+    pub locks: Vec<SavedReset>,
+    /// Each device's BitLocker key rotations, as `resets` (absent from tenants saved
+    /// before the simulator served rotations).
+    #[serde(default)]
+    pub rotations: Vec<SavedReset>,
+    /// The audit records of the actions carried out (absent from tenants saved before
     /// the simulator kept an audit).
     #[serde(default)]
     pub audit: Vec<SavedAudit>,
@@ -53,16 +62,40 @@ pub struct SavedGroup {
     pub devices: Vec<String>,
 }
 
-/// A reset device's resets.
+/// A device's actions of one kind: its resets (or locks, or rotations).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedReset {
     /// The Intune managed device id.
     pub device: String,
     pub count: u32,
-    /// Resets sent while the one before was pending or done.
+    /// Actions sent while the one before was pending or done.
     pub over_standing: u32,
     /// RFC 3339, when the latest was sent.
     pub last_sent: String,
+}
+
+impl SavedReset {
+    fn of((device, r): (String, RestoredReset)) -> SavedReset {
+        SavedReset {
+            device,
+            count: r.count,
+            over_standing: r.over_standing,
+            last_sent: humantime::format_rfc3339_nanos(r.started).to_string(),
+        }
+    }
+
+    fn restored(&self) -> Result<(String, RestoredReset), String> {
+        let started = humantime::parse_rfc3339(&self.last_sent)
+            .map_err(|e| format!("the action time '{}' cannot be read: {e}", self.last_sent))?;
+        Ok((
+            self.device.clone(),
+            RestoredReset {
+                count: self.count,
+                over_standing: self.over_standing,
+                started,
+            },
+        ))
+    }
 }
 
 impl SavedTenant {
@@ -83,15 +116,12 @@ impl SavedTenant {
                     devices: g.devices.clone(),
                 })
                 .collect(),
-            resets: sim
-                .saved_resets()
+            resets: sim.saved_resets().into_iter().map(SavedReset::of).collect(),
+            locks: sim.saved_locks().into_iter().map(SavedReset::of).collect(),
+            rotations: sim
+                .saved_rotations()
                 .into_iter()
-                .map(|(device, r)| SavedReset {
-                    device,
-                    count: r.count,
-                    over_standing: r.over_standing,
-                    last_sent: humantime::format_rfc3339_nanos(r.started).to_string(),
-                })
+                .map(SavedReset::of)
                 .collect(),
             audit: sim.saved_audit(),
         }
@@ -139,19 +169,12 @@ impl SavedTenant {
     /// The simulator's configuration for this tenant, as a rehearsal runs it.
     pub fn config(&self) -> Result<SimConfig, String> {
         let inventory = Inventory::from_saved(&self.devices)?;
-        let mut restored = Vec::with_capacity(self.resets.len());
-        for r in &self.resets {
-            let started = humantime::parse_rfc3339(&r.last_sent)
-                .map_err(|e| format!("the reset time '{}' cannot be read: {e}", r.last_sent))?;
-            restored.push((
-                r.device.clone(),
-                RestoredReset {
-                    count: r.count,
-                    over_standing: r.over_standing,
-                    started,
-                },
-            ));
-        }
+        let restored = |saved: &[SavedReset]| {
+            saved
+                .iter()
+                .map(SavedReset::restored)
+                .collect::<Result<Vec<_>, String>>()
+        };
         let mut config = rehearsal_config(inventory, self.seed);
         config.tenant_id = self.tenant_id.clone();
         config.groups = self
@@ -163,7 +186,9 @@ impl SavedTenant {
                 devices: g.devices.clone(),
             })
             .collect();
-        config.restored_resets = restored;
+        config.restored_resets = restored(&self.resets)?;
+        config.restored_locks = restored(&self.locks)?;
+        config.restored_rotations = restored(&self.rotations)?;
         config.restored_audit = self.audit.clone();
         Ok(config)
     }
@@ -249,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_tenant_reads_back_as_it_was() {
+    fn a_saved_tenant_reads_back_as_it_was_its_locks_included() {
         let inventory = Inventory::generate(30, 5);
         let saved = SavedTenant {
             kind: KIND.to_owned(),
@@ -263,6 +288,13 @@ mod tests {
                 over_standing: 0,
                 last_sent: "2026-12-01T10:00:00.5Z".into(),
             }],
+            locks: vec![SavedReset {
+                device: inventory.devices()[1].id.to_string(),
+                count: 3,
+                over_standing: 1,
+                last_sent: "2026-12-01T10:05:00Z".into(),
+            }],
+            rotations: vec![],
             audit: vec![],
         };
         let dir = tempfile::tempdir().expect("a temporary folder");
@@ -273,6 +305,29 @@ mod tests {
         assert_eq!(config.inventory.saved(), inventory.saved());
         assert_eq!(config.restored_resets.len(), 1);
         assert_eq!(config.restored_resets[0].1.count, 2);
+        assert_eq!(
+            config.restored_locks,
+            [(
+                inventory.devices()[1].id.to_string(),
+                RestoredReset {
+                    count: 3,
+                    over_standing: 1,
+                    started: humantime::parse_rfc3339("2026-12-01T10:05:00Z").expect("a time"),
+                }
+            )]
+        );
+        assert!(config.restored_rotations.is_empty());
+        // A tenant saved before the simulator served locks reads as one without any.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        if let Some(tenant) = old.as_object_mut() {
+            tenant.remove("locks");
+            tenant.remove("rotations");
+        }
+        std::fs::write(&path, old.to_string()).expect("written");
+        let old = SavedTenant::load(&path).expect("loaded");
+        assert!(old.locks.is_empty() && old.rotations.is_empty());
+        assert_eq!(old.resets.len(), 1);
         std::fs::write(&path, "{\"kind\":\"other\"}").expect("written");
         assert!(SavedTenant::load(&path).is_err());
     }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::faults::FaultKind;
 use super::token_faults::TokenFault;
+use crate::rules::Family;
 
 /// What the request was, for the log and the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,6 +21,9 @@ pub enum Kind {
     List,
     Get,
     ResetPasscode,
+    RemoteLock,
+    RotateBitLockerKeys,
+    RevokeSessions,
     Batch,
     Other,
 }
@@ -31,8 +35,21 @@ impl Kind {
             Kind::List => "list",
             Kind::Get => "get",
             Kind::ResetPasscode => "resetPasscode",
+            Kind::RemoteLock => "remoteLock",
+            Kind::RotateBitLockerKeys => "rotateBitLockerKeys",
+            Kind::RevokeSessions => "revokeSignInSessions",
             Kind::Batch => "batch",
             Kind::Other => "other",
+        }
+    }
+
+    /// The kind of an action's POST: its Graph name.
+    pub fn of(family: Family) -> Kind {
+        match family {
+            Family::Passcode => Kind::ResetPasscode,
+            Family::Lock => Kind::RemoteLock,
+            Family::BitLocker => Kind::RotateBitLockerKeys,
+            Family::Sessions => Kind::RevokeSessions,
         }
     }
 }
@@ -69,8 +86,9 @@ pub struct Reply {
     pub fault: Option<FaultKind>,
     /// The limit that refused the request, if it was throttled.
     pub throttled: Option<&'static str>,
-    /// This request queued a reset on the device (even when its answer is then
-    /// dropped): the log's `effect`, which tests count real resets by.
+    /// This request queued an action on the device (a reset, a lock or a key rotation;
+    /// even when its answer is then dropped): the log's `effect`, which tests count
+    /// real actions by, with `kind` telling which.
     pub effect: bool,
     /// The token-endpoint fault injected into this answer, if any.
     pub token_fault: Option<TokenFault>,

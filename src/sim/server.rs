@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::actions::Resets;
+use super::actions::DeviceActions;
 use super::audit::AuditTrail;
 use super::auth::{self, TokenStore};
 use super::dice::{mix, unit};
@@ -37,6 +37,7 @@ use super::stats::{SimStats, StatsCollector};
 use super::throttle::Throttle;
 use super::token_faults::TokenFault;
 use super::{SimConfig, SimError};
+use crate::rules::Family;
 
 /// Bodies larger than this are refused, as Graph caps a `$batch` payload at 4 MB.
 const MAX_BODY: usize = 4 << 20;
@@ -53,9 +54,10 @@ pub struct Shared {
     pub throttle: Throttle,
     /// Faults to inject.
     pub faults: FaultPlan,
-    /// Queued resets, for `deviceActionResults` and the summary.
-    pub resets: Resets,
-    /// The audit record of every reset carried out.
+    /// Queued resets, locks and key rotations, for `deviceActionResults` and the
+    /// summary.
+    pub actions: DeviceActions,
+    /// The audit record of every action carried out.
     pub audit: AuditTrail,
     /// Counts for the summary.
     pub stats: StatsCollector,
@@ -118,38 +120,7 @@ impl Simulator {
     /// inside a Tokio runtime.
     pub fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
         let addr = listener.local_addr().map_err(SimError::Listen)?;
-        let log = match &config.log_path {
-            Some(path) => Some(RequestLog::open(path)?),
-            None => None,
-        };
-        let shared = Arc::new(Shared {
-            tokens: TokenStore::default(),
-            sign_ins: Default::default(),
-            throttle: Throttle::new(config.limits),
-            faults: FaultPlan::new(config.faults.clone(), config.seed),
-            resets: Resets::new(config.seed, config.action_delay),
-            audit: AuditTrail::new(config.audit_correlation),
-            stats: StatsCollector::default(),
-            log,
-            addr,
-            counter: AtomicU64::new(0),
-            token_requests: AtomicUsize::new(0),
-            writes_in_flight: watch::channel(0).0,
-            id_base: uuid::Uuid::new_v4().as_u128(),
-            config,
-        });
-        for (id, saved) in &shared.config.restored_resets {
-            let inventory = &shared.config.inventory;
-            if let Some((index, device)) = inventory
-                .find_id(id)
-                .and_then(|i| inventory.device(i).map(|d| (i, d)))
-            {
-                shared.resets.restore(index, device, *saved);
-            }
-        }
-        shared
-            .audit
-            .restore(&shared.config.inventory, &shared.config.restored_audit);
+        let shared = Arc::new(Shared::new(config, addr)?);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(SimHandle {
@@ -198,13 +169,18 @@ impl SimHandle {
 
     /// Each reset device's id and what its resets were, for a saved tenant.
     pub fn saved_resets(&self) -> Vec<(String, super::RestoredReset)> {
-        let inventory = &self.shared.config.inventory;
-        self.shared
-            .resets
-            .saved()
-            .into_iter()
-            .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
-            .collect()
+        self.shared.saved_actions(Family::Passcode)
+    }
+
+    /// Each locked device's id and what its locks were, for a saved tenant.
+    pub fn saved_locks(&self) -> Vec<(String, super::RestoredReset)> {
+        self.shared.saved_actions(Family::Lock)
+    }
+
+    /// Each device's id whose BitLocker keys were rotated and what its rotations were,
+    /// for a saved tenant.
+    pub fn saved_rotations(&self) -> Vec<(String, super::RestoredReset)> {
+        self.shared.saved_actions(Family::BitLocker)
     }
 
     /// Every audit record, for a saved tenant.
@@ -213,14 +189,7 @@ impl SimHandle {
     }
 
     pub fn stats(&self) -> SimStats {
-        let mut stats = self.shared.stats.snapshot();
-        stats.resets_per_device = self.shared.resets.per_device(&self.shared.config.inventory);
-        stats.resets_over_standing = self
-            .shared
-            .resets
-            .over_standing(&self.shared.config.inventory);
-        stats.max_writes_in_any_window = self.shared.throttle.max_writes_in_any_window();
-        stats
+        self.shared.stats()
     }
 
     /// Stops accepting, closes every connection, lets the writes already received take
@@ -267,6 +236,79 @@ impl SimHandle {
         let longest = config.effect_delay + config.slow + Duration::from_secs(5);
         let mut in_flight = self.shared.writes_in_flight.subscribe();
         let _ = tokio::time::timeout(longest, in_flight.wait_for(|n| *n == 0)).await;
+    }
+}
+
+impl Shared {
+    /// The simulator's state for `config`, listening at `addr`, with what a saved
+    /// tenant recorded put back.
+    pub fn new(config: SimConfig, addr: SocketAddr) -> Result<Shared, SimError> {
+        let log = match &config.log_path {
+            Some(path) => Some(RequestLog::open(path)?),
+            None => None,
+        };
+        let shared = Shared {
+            tokens: TokenStore::default(),
+            sign_ins: Default::default(),
+            throttle: Throttle::new(config.limits),
+            faults: FaultPlan::new(config.faults.clone(), config.seed),
+            actions: DeviceActions::new(config.seed, config.action_delay),
+            audit: AuditTrail::new(config.audit_correlation),
+            stats: StatsCollector::default(),
+            log,
+            addr,
+            counter: AtomicU64::new(0),
+            token_requests: AtomicUsize::new(0),
+            writes_in_flight: watch::channel(0).0,
+            id_base: uuid::Uuid::new_v4().as_u128(),
+            config,
+        };
+        let config = &shared.config;
+        let restored = [
+            (Family::Passcode, &config.restored_resets),
+            (Family::Lock, &config.restored_locks),
+            (Family::BitLocker, &config.restored_rotations),
+        ];
+        for (family, saved) in restored {
+            for (id, saved) in saved {
+                let inventory = &config.inventory;
+                if let Some((index, device)) = inventory
+                    .find_id(id)
+                    .and_then(|i| inventory.device(i).map(|d| (i, d)))
+                {
+                    shared.actions.restore(family, index, device, *saved);
+                }
+            }
+        }
+        shared
+            .audit
+            .restore(&config.inventory, &config.restored_audit);
+        Ok(shared)
+    }
+
+    /// Each device's id and what its actions of `family` were, for a saved tenant.
+    fn saved_actions(&self, family: Family) -> Vec<(String, super::RestoredReset)> {
+        let inventory = &self.config.inventory;
+        self.actions
+            .saved(family)
+            .into_iter()
+            .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
+            .collect()
+    }
+
+    /// The counts, each action's per device beside them.
+    pub fn stats(&self) -> SimStats {
+        let inventory = &self.config.inventory;
+        let actions = &self.actions;
+        let mut stats = self.stats.snapshot();
+        stats.resets_per_device = actions.per_device(Family::Passcode, inventory);
+        stats.resets_over_standing = actions.over_standing(Family::Passcode, inventory);
+        stats.locks_per_device = actions.per_device(Family::Lock, inventory);
+        stats.locks_over_standing = actions.over_standing(Family::Lock, inventory);
+        stats.rotations_per_device = actions.per_device(Family::BitLocker, inventory);
+        stats.rotations_over_standing = actions.over_standing(Family::BitLocker, inventory);
+        stats.max_writes_in_any_window = self.throttle.max_writes_in_any_window();
+        stats
     }
 }
 

@@ -1,7 +1,9 @@
 //! What the simulator saw: counts kept while it runs, and the [`SimStats`] snapshot a
 //! test asserts on and `simulate` prints on exit. The questions it answers are the ones
 //! a rehearsal asks: did the runner stay under the limits, how often was it throttled,
-//! which faults did it meet, and did any device get reset twice?
+//! which faults did it meet, and did any device get reset twice? Remote locks and key
+//! rotations are counted beside resets, each on its own: a device locked and reset is
+//! acted on once by each, a device locked twice is locked twice.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,8 +15,9 @@ use super::reply::Kind;
 /// A snapshot of the simulator's counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
-    /// Requests by kind (`token`, `list`, `get`, `resetPasscode`, `batch`, `other`);
-    /// requests inside a `$batch` count under their own kind too.
+    /// Requests by kind (`token`, `list`, `get`, `resetPasscode`, `remoteLock`,
+    /// `rotateBitLockerKeys`, `batch`, `other`); requests inside a `$batch` count under
+    /// their own kind too.
     pub requests_by_kind: BTreeMap<String, u64>,
     /// Every 429 answered, whether from the limits or injected.
     pub too_many_requests: u64,
@@ -31,6 +34,16 @@ pub struct SimStats {
     /// ended `done`: a second passcode. A retry after a failed or unsupported reset is
     /// not one; `--reset-again` is the only way a run sends one on purpose.
     pub resets_over_standing: BTreeMap<String, u32>,
+    /// Remote locks Intune accepted, by device id, counted as resets are.
+    pub locks_per_device: BTreeMap<String, u32>,
+    /// Per device id, the locks sent while the one before was still pending or had
+    /// ended `done`: a device locked twice (a Mac gets a second unlock PIN).
+    pub locks_over_standing: BTreeMap<String, u32>,
+    /// BitLocker key rotations Intune accepted, by device id, counted as resets are.
+    pub rotations_per_device: BTreeMap<String, u32>,
+    /// Per device id, the rotations sent while the one before was still pending or had
+    /// ended `done`: a device whose recovery key was rotated twice.
+    pub rotations_over_standing: BTreeMap<String, u32>,
     /// Per app, the most writes inside one throttling window.
     pub max_writes_in_any_window: BTreeMap<String, u32>,
 }
@@ -46,11 +59,17 @@ impl SimStats {
 
     /// Devices whose passcode was reset more than once: each has a second passcode.
     pub fn devices_reset_more_than_once(&self) -> Vec<&str> {
-        self.resets_per_device
-            .iter()
-            .filter(|(_, n)| **n > 1)
-            .map(|(id, _)| id.as_str())
-            .collect()
+        more_than_once(&self.resets_per_device)
+    }
+
+    /// Devices remote locked more than once (locks alone: a reset does not count).
+    pub fn devices_locked_more_than_once(&self) -> Vec<&str> {
+        more_than_once(&self.locks_per_device)
+    }
+
+    /// Devices whose BitLocker keys were rotated more than once.
+    pub fn devices_rotated_more_than_once(&self) -> Vec<&str> {
+        more_than_once(&self.rotations_per_device)
     }
 
     /// The summary `simulate` prints on exit.
@@ -86,57 +105,120 @@ impl SimStats {
         };
         let _ = writeln!(out, "  faults injected:  {faults}");
         let _ = writeln!(out, "  dropped:          {}", self.dropped);
-        let resets: u64 = self.resets_per_device.values().map(|n| u64::from(*n)).sum();
-        let _ = writeln!(
-            out,
-            "  resets:           {resets} on {} devices",
-            self.resets_per_device.len()
+        write_action(
+            &mut out,
+            &RESETS,
+            &self.resets_per_device,
+            &self.resets_over_standing,
         );
-        // Counted over every client since the simulator started: a second run
-        // retrying failed resets adds up here too, so the line says so, and the one
-        // that matters (a second passcode over a standing reset) has its own line.
-        let twice = self.devices_reset_more_than_once();
-        let _ = writeln!(
-            out,
-            "  reset more than once (all runs together, retries of failed resets included): {}",
-            twice.len()
-        );
-        let over: Vec<&str> = self
-            .resets_over_standing
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let shown: Vec<String> = over
-            .iter()
-            .take(10)
-            .map(|id| {
-                format!(
-                    "{id} ({})",
-                    self.resets_per_device.get(*id).copied().unwrap_or(0)
-                )
-            })
-            .collect();
-        let more = if over.len() > shown.len() {
-            ", ..."
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again): {}{}{}",
-            over.len(),
-            if shown.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", shown.join(", "))
-            },
-            more
-        );
+        // The other actions only when the simulator was sent some: a passcode
+        // rehearsal's summary stays as it was.
+        if !self.locks_per_device.is_empty() {
+            write_action(
+                &mut out,
+                &LOCKS,
+                &self.locks_per_device,
+                &self.locks_over_standing,
+            );
+        }
+        if !self.rotations_per_device.is_empty() {
+            write_action(
+                &mut out,
+                &ROTATIONS,
+                &self.rotations_per_device,
+                &self.rotations_over_standing,
+            );
+        }
         for (app, n) in &self.max_writes_in_any_window {
             let _ = writeln!(out, "  most writes in one window by {app}: {n}");
         }
         out
     }
+}
+
+fn more_than_once(per_device: &BTreeMap<String, u32>) -> Vec<&str> {
+    per_device
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
+/// How the summary words one action's lines.
+struct Wording {
+    /// `resets:` padded to the summary's column.
+    total: &'static str,
+    /// `reset more than once (...)`.
+    more_than_once: &'static str,
+    /// `reset again while the last reset was pending or done (...)`.
+    again: &'static str,
+}
+
+const RESETS: Wording = Wording {
+    total: "resets:          ",
+    more_than_once: "reset more than once (all runs together, retries of failed resets included)",
+    again: "reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again)",
+};
+
+const LOCKS: Wording = Wording {
+    total: "remote locks:    ",
+    more_than_once: "locked more than once (all runs together, retries of failed locks included)",
+    again: "locked again while the last lock was pending or done (a Mac gets a second unlock PIN)",
+};
+
+const ROTATIONS: Wording = Wording {
+    total: "key rotations:   ",
+    more_than_once: "keys rotated more than once (all runs together, retries of failed rotations included)",
+    again: "rotated again while the last rotation was pending or done (a second new recovery key)",
+};
+
+/// One action's lines: how many, on how many devices, how many devices took it more
+/// than once, and which took it over a standing one.
+fn write_action(
+    out: &mut String,
+    wording: &Wording,
+    per_device: &BTreeMap<String, u32>,
+    over_standing: &BTreeMap<String, u32>,
+) {
+    let total: u64 = per_device.values().map(|n| u64::from(*n)).sum();
+    let _ = writeln!(
+        out,
+        "  {} {total} on {} devices",
+        wording.total,
+        per_device.len()
+    );
+    // Counted over every client since the simulator started: a second run retrying
+    // failed actions adds up here too, so the line says so, and the one that matters
+    // (a second action over a standing one) has its own line.
+    let _ = writeln!(
+        out,
+        "  {}: {}",
+        wording.more_than_once,
+        more_than_once(per_device).len()
+    );
+    let over: Vec<&str> = over_standing.keys().map(String::as_str).collect();
+    let shown: Vec<String> = over
+        .iter()
+        .take(10)
+        .map(|id| format!("{id} ({})", per_device.get(*id).copied().unwrap_or(0)))
+        .collect();
+    let more = if over.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  {}: {}{}{}",
+        wording.again,
+        over.len(),
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", shown.join(", "))
+        },
+        more
+    );
 }
 
 #[derive(Debug, Default)]
@@ -248,6 +330,43 @@ mod tests {
         );
         assert!(
             text.contains("reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again): 1: a (2)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn locks_and_rotations_have_their_own_lines_only_when_some_were_sent() {
+        let mut stats = SimStats::default();
+        stats.resets_per_device.insert("a".into(), 1);
+        let text = stats.render();
+        assert!(!text.contains("remote locks") && !text.contains("key rotations"));
+        stats.rotations_per_device.insert("a".into(), 2);
+        stats.rotations_over_standing.insert("a".into(), 1);
+        stats.locks_per_device.insert("b".into(), 1);
+        assert_eq!(stats.devices_rotated_more_than_once(), vec!["a"]);
+        assert!(stats.devices_locked_more_than_once().is_empty());
+        assert!(stats.devices_reset_more_than_once().is_empty());
+        let text = stats.render();
+        assert!(
+            text.contains("  resets:           1 on 1 devices\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  remote locks:     1 on 1 devices\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  locked more than once (all runs together, retries of failed locks included): 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  key rotations:    2 on 1 devices\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  rotated again while the last rotation was pending or done (a second new recovery key): 1: a (2)\n"),
             "{text}"
         );
     }

@@ -8,15 +8,33 @@ use serde_json::{Value, json};
 
 use super::query::{self, AuditQuery, Clause, List};
 use super::{AuditRecord, Visibility, timestamp};
+use crate::rules::Family;
 use crate::sim::render::{ApiVersion, user_id};
 use crate::sim::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use crate::sim::server::Shared;
 
-/// How the audit names a passcode reset (GRAPH.md, "Audit": seen in tenants' audit
-/// logs as `ResetPasscode ManagedDevice`).
-pub const ACTIVITY_TYPE: &str = "ResetPasscode ManagedDevice";
-/// `remoteActionAudit.action` of a passcode reset (the `remoteAction` enum).
-pub const ACTION: &str = "resetPasscode";
+/// How the audit names an action's `activityType`: a passcode reset is seen in tenants'
+/// audit logs as `ResetPasscode ManagedDevice` (GRAPH.md, "Audit"); the other actions
+/// are named the same way from their Graph name (unconfirmed).
+pub fn activity_type(action: Family) -> &'static str {
+    match action {
+        Family::Passcode => "ResetPasscode ManagedDevice",
+        Family::Lock => "RemoteLock ManagedDevice",
+        Family::BitLocker => "RotateBitLockerKeys ManagedDevice",
+        Family::Sessions => "RevokeSignInSessions User",
+    }
+}
+
+/// The `displayName` and `activity` of an action's record: the admin center's name of
+/// the action (unconfirmed for the audit).
+fn activity(action: Family) -> &'static str {
+    match action {
+        Family::Passcode => "Reset passcode",
+        Family::Lock => "Remote lock",
+        Family::BitLocker => "BitLocker key rotation",
+        Family::Sessions => "Revoke sessions",
+    }
+}
 /// `componentName` of a device action: Microsoft documents no values; unconfirmed.
 const COMPONENT: &str = "Devices";
 /// The app's display name: the simulator knows only client ids, so it names every app
@@ -111,8 +129,9 @@ fn holds(query: &AuditQuery, record: &AuditRecord) -> bool {
     query.clauses.iter().all(|clause| match clause {
         Clause::AtOrAfter(at) => record.at >= *at,
         Clause::AtOrBefore(at) => record.at <= *at,
-        Clause::ActivityType(text) => text == ACTIVITY_TYPE,
-        Clause::Action(text) => text == ACTION,
+        Clause::ActivityType(text) => text == activity_type(record.action),
+        // `remoteActionAudit.action` is the `remoteAction` enum: the action's Graph name.
+        Clause::Action(text) => text == record.action.graph_name(),
     })
 }
 
@@ -130,7 +149,7 @@ fn event(sim: &Shared, record: &AuditRecord) -> Option<Value> {
     };
     Some(json!({
         "id": record.id.to_string(),
-        "displayName": "Reset passcode",
+        "displayName": activity(record.action),
         "componentName": COMPONENT,
         "actor": {
             "type": actor_type,
@@ -143,9 +162,9 @@ fn event(sim: &Shared, record: &AuditRecord) -> Option<Value> {
             "ipAddress": null,
             "userId": upn.map(user_id),
         },
-        "activity": "Reset passcode",
+        "activity": activity(record.action),
         "activityDateTime": timestamp(record.at),
-        "activityType": ACTIVITY_TYPE,
+        "activityType": activity_type(record.action),
         "activityOperationType": "Action",
         "activityResult": "Success",
         "correlationId": record.correlation_id.to_string(),
@@ -162,7 +181,7 @@ fn event(sim: &Shared, record: &AuditRecord) -> Option<Value> {
 
 /// A `remoteActionAudit`
 /// (<https://learn.microsoft.com/graph/api/resources/intune-devices-remoteactionaudit?view=graph-rest-beta>),
-/// its `actionState` as the reset stands at the time of the read.
+/// its `actionState` as the action stands at the time of the read.
 fn remote_action(sim: &Shared, record: &AuditRecord, now: std::time::SystemTime) -> Option<Value> {
     let device = sim.config.inventory.device(record.device)?;
     // Documented as the UPN of the user who initiated the action. An app-only action
@@ -170,13 +189,15 @@ fn remote_action(sim: &Shared, record: &AuditRecord, now: std::time::SystemTime)
     // has shown it; the simulator writes the empty string, which no client can take
     // for a user (an app's display name could be).
     let initiated_by = record.user.as_deref().unwrap_or("");
-    let state = sim.resets.state_of(device, record.nth, record.at, now);
+    let state = sim
+        .actions
+        .state_of(record.action, device, record.nth, record.at, now);
     Some(json!({
         "id": record.remote_id().to_string(),
         "deviceDisplayName": &*device.device_name,
         "userName": initiated_by,
         "initiatedByUserPrincipalName": initiated_by,
-        "action": ACTION,
+        "action": record.action.graph_name(),
         "requestDateTime": timestamp(record.at),
         "deviceOwnerUserPrincipalName": &*device.user_principal_name,
         "deviceIMEI": &*device.imei,

@@ -1,6 +1,7 @@
 //! Intune's audit trail of the actions the simulator carries out: one record per
-//! `resetPasscode` that took effect (alone or inside a `$batch`, its answer sent or
-//! dropped after the effect), none for a request refused before it took effect. Graph
+//! `resetPasscode`, `remoteLock` or `rotateBitLockerKeys` that took effect (alone or
+//! inside a `$batch`, its answer sent or dropped after the effect), none for a request
+//! refused before it took effect. Graph
 //! shows each record twice: in `auditEvents` (v1.0 and beta) and in the beta
 //! `remoteActionAudits` report (GRAPH.md, "Audit (proof afterwards)").
 //!
@@ -29,6 +30,7 @@ use uuid::Uuid;
 use super::clock::SimClock;
 use super::graph::Caller;
 use super::inventory::Inventory;
+use crate::rules::Family;
 
 pub use lists::{events, remote_actions};
 
@@ -50,8 +52,10 @@ struct AuditRecord {
     id: Uuid,
     /// The device, by inventory index.
     device: u32,
-    /// Which of the device's resets it was (1 for the first): decides how it ends,
-    /// which `remoteActionAudits`' `actionState` shows.
+    /// Which action: a reset, a lock or a key rotation.
+    action: Family,
+    /// Which of the device's actions of its kind it was (1 for the first): decides how
+    /// it ends, which `remoteActionAudits`' `actionState` shows.
     nth: u32,
     /// When the action took effect (the simulator's wall clock).
     at: SystemTime,
@@ -71,14 +75,18 @@ impl AuditRecord {
 }
 
 /// An audit record as a rehearsal's saved tenant keeps it (`<report>.sim.json`), so
-/// the follow-ups of a rehearsal read the audit of its resets.
+/// the follow-ups of a rehearsal read the audit of its actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedAudit {
     /// The `auditEvent`'s id.
     pub id: String,
     /// The Intune managed device id.
     pub device: String,
-    /// Which of the device's resets it was (1 for the first).
+    /// The action's Graph name (`resetPasscode`, `remoteLock`, `rotateBitLockerKeys`);
+    /// absent from tenants saved when the simulator served resets alone.
+    #[serde(default = "reset_name")]
+    pub action: String,
+    /// Which of the device's actions of that kind it was (1 for the first).
     pub nth: u32,
     /// RFC 3339, when the action took effect.
     pub at: String,
@@ -88,6 +96,16 @@ pub struct SavedAudit {
     /// The signed-in user's UPN; absent for app-only tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// What a saved record without `action` was: a reset.
+fn reset_name() -> String {
+    Family::Passcode.graph_name().to_owned()
+}
+
+/// The action a saved record names.
+fn action_named(name: &str) -> Option<Family> {
+    Family::ALL.into_iter().find(|f| f.graph_name() == name)
 }
 
 /// The audit trail of one simulator.
@@ -110,10 +128,12 @@ impl AuditTrail {
     }
 
     /// Carries an action out through `act`, at the clock's time read under the trail's
-    /// lock, and records it; `act` returns which of the device's resets it is.
+    /// lock, and records it; `act` returns which of the device's actions of that kind
+    /// it is.
     pub fn record(
         &self,
         device: u32,
+        action: Family,
         clock: &SimClock,
         caller: &Caller,
         act: impl FnOnce(SystemTime) -> u32,
@@ -131,6 +151,7 @@ impl AuditTrail {
         records.push(AuditRecord {
             id: Uuid::new_v4(),
             device,
+            action,
             nth,
             at,
             correlation_id,
@@ -140,7 +161,8 @@ impl AuditTrail {
     }
 
     /// Puts back the records a saved tenant kept; a record of a device the inventory
-    /// does not hold, or that cannot be read, is left out (as a saved reset is).
+    /// does not hold, of an action the simulator does not know, or that cannot be read,
+    /// is left out (as a saved reset is).
     pub fn restore(&self, inventory: &Inventory, saved: &[SavedAudit]) {
         let mut restored: Vec<AuditRecord> = saved
             .iter()
@@ -148,6 +170,7 @@ impl AuditTrail {
                 Some(AuditRecord {
                     id: Uuid::parse_str(&s.id).ok()?,
                     device: inventory.find_id(&s.device)?,
+                    action: action_named(&s.action)?,
                     nth: s.nth.max(1),
                     at: humantime::parse_rfc3339(&s.at).ok()?,
                     correlation_id: Uuid::parse_str(&s.correlation_id).ok()?,
@@ -171,6 +194,7 @@ impl AuditTrail {
                 Some(SavedAudit {
                     id: r.id.to_string(),
                     device: inventory.device(r.device)?.id.to_string(),
+                    action: r.action.graph_name().to_owned(),
                     nth: r.nth,
                     at: humantime::format_rfc3339_nanos(r.at).to_string(),
                     correlation_id: r.correlation_id.to_string(),

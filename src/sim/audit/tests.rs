@@ -23,7 +23,13 @@ fn trail_of(n: u32, correlation: AuditCorrelation) -> (AuditTrail, SimClock) {
     let clock = SimClock::manual();
     for device in 0..n {
         clock.advance(Duration::from_secs(1));
-        trail.record(device, &clock, &caller(Some(CLIENT_REQUEST_ID)), |_| 1);
+        trail.record(
+            device,
+            Family::Passcode,
+            &clock,
+            &caller(Some(CLIENT_REQUEST_ID)),
+            |_| 1,
+        );
     }
     (trail, clock)
 }
@@ -173,8 +179,14 @@ fn the_correlation_id_is_the_requests_client_request_id_unless_told_to_mismatch(
     assert_ne!(fresh[0], fresh[1]);
     // No header, or one that is not a GUID: a fresh GUID, never the text sent.
     let trail = AuditTrail::new(AuditCorrelation::Match);
-    trail.record(0, &clock, &caller(None), |_| 1);
-    trail.record(1, &clock, &caller(Some("not-a-guid")), |_| 1);
+    trail.record(0, Family::Passcode, &clock, &caller(None), |_| 1);
+    trail.record(
+        1,
+        Family::Passcode,
+        &clock,
+        &caller(Some("not-a-guid")),
+        |_| 1,
+    );
     let fresh = ids(&trail);
     assert!(
         fresh.iter().all(|id| Uuid::parse_str(id).is_ok()),
@@ -192,7 +204,7 @@ fn records_are_saved_and_restored_before_the_new_ones() {
     assert_eq!(saved[0].device, inventory.devices()[0].id.to_string());
     let again = AuditTrail::new(AuditCorrelation::Match);
     clock.advance(Duration::from_secs(10));
-    again.record(4, &clock, &caller(None), |_| 2);
+    again.record(4, Family::Passcode, &clock, &caller(None), |_| 2);
     again.restore(&inventory, &saved);
     let (records, _) = again.page(0, 50, everything(clock.wall()), |_| true);
     assert_eq!(devices(&records), [0, 1, 2, 4]);
@@ -221,7 +233,7 @@ fn a_record_is_timed_to_graphs_100_ns_so_the_time_shown_is_its_own() {
     let clock = SimClock::manual();
     clock.advance(Duration::from_nanos(1_234_567_891));
     let trail = AuditTrail::new(AuditCorrelation::Match);
-    trail.record(0, &clock, &caller(None), |_| 1);
+    trail.record(0, Family::Passcode, &clock, &caller(None), |_| 1);
     let (records, _) = trail.page(0, 1, everything(clock.wall()), |_| true);
     let shown = humantime::parse_rfc3339(&timestamp(records[0].at)).ok();
     assert_eq!(shown, Some(records[0].at));
@@ -231,4 +243,26 @@ fn a_record_is_timed_to_graphs_100_ns_so_the_time_shown_is_its_own() {
             .duration_since(records[0].at)
             .is_ok_and(|d| d.as_nanos() < 100)
     );
+}
+
+#[test]
+fn a_saved_record_keeps_its_action_and_one_saved_without_it_is_a_reset() {
+    let inventory = Inventory::generate(3, 2);
+    let clock = SimClock::manual();
+    let trail = AuditTrail::new(AuditCorrelation::Match);
+    trail.record(0, Family::Lock, &clock, &caller(None), |_| 1);
+    let saved = trail.saved(&inventory);
+    assert_eq!(saved[0].action, "remoteLock");
+    let mut old = serde_json::to_value(&saved[0]).unwrap_or_default();
+    if let Some(record) = old.as_object_mut() {
+        record.remove("action");
+    }
+    let old: Option<SavedAudit> = serde_json::from_value(old).ok();
+    assert_eq!(old.map(|r| r.action), Some("resetPasscode".to_owned()));
+    // An action the simulator does not know is left out, as an unknown device is.
+    let mut unknown = saved[0].clone();
+    unknown.action = "wipe".into();
+    let again = AuditTrail::new(AuditCorrelation::Match);
+    again.restore(&inventory, &[unknown, saved[0].clone()]);
+    assert_eq!(again.saved(&inventory), saved);
 }

@@ -4,9 +4,9 @@
 //! Stored compactly so that a 100,000-device tenant is cheap: the per-device strings are
 //! boxed, and the platform facts (OS, version, device type, enrollment type, agent,
 //! owner, model), of which a tenant has few distinct combinations, are shared through
-//! one [`PlatformFacts`] per combination. Whether the device supports `resetPasscode` is
-//! decided once per combination with [`crate::rules`], so the simulator and the client
-//! always agree.
+//! one [`PlatformFacts`] per combination. Whether the device supports `resetPasscode`,
+//! `remoteLock` and `rotateBitLockerKeys` is decided once per combination with
+//! [`crate::rules`], so the simulator and the client always agree.
 //!
 //! `$filter` lookups use sorted `(hash, index)` lists per property rather than a map of
 //! strings: 12 bytes a device a property, with a re-check of the real value.
@@ -21,7 +21,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::device::{Column, DeviceFields};
-use crate::rules::{Action, ActionChoice, Classified, Platform, RULES, Verdict, classify, judge};
+use crate::rules::{
+    Action, ActionChoice, Classified, Family, Platform, RULES, Verdict, classify, judge,
+};
 
 use super::dice::hash_text;
 
@@ -70,9 +72,19 @@ pub struct PlatformFacts {
     pub model: Box<str>,
     /// What `resetPasscode` does on this platform, decided by [`crate::rules`].
     pub support: Support,
+    /// What `remoteLock` does on this platform and version ([`crate::rules::LOCK_RULES`]).
+    pub lock_support: Support,
+    /// What `rotateBitLockerKeys` does on this platform and version
+    /// ([`crate::rules::BITLOCKER_RULES`]).
+    pub rotation_support: Support,
 }
 
-/// What Intune does with `resetPasscode` for a platform.
+/// What Intune does with a device action for a platform.
+/// What a device "supports" of an action on users: none, it is no device action.
+static USERS_NOT_DEVICES: Support = Support::Refused {
+    detail: String::new(),
+};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Support {
     /// Accepted (204) and carried out.
@@ -111,9 +123,28 @@ impl PlatformFacts {
             support: Support::Refused {
                 detail: String::new(),
             },
+            lock_support: Support::Refused {
+                detail: String::new(),
+            },
+            rotation_support: Support::Refused {
+                detail: String::new(),
+            },
         };
-        facts.support = support_of(&facts.fields());
+        let fields = facts.fields();
+        facts.support = support_of(&fields);
+        facts.lock_support = support_of_only(&fields, Action::RemoteLock);
+        facts.rotation_support = support_of_only(&fields, Action::RotateBitLockerKeys);
         facts
+    }
+
+    /// What the action of `family` does on this platform.
+    pub fn support_for(&self, family: Family) -> &Support {
+        match family {
+            Family::Passcode => &self.support,
+            Family::Lock => &self.lock_support,
+            Family::BitLocker => &self.rotation_support,
+            Family::Sessions => &USERS_NOT_DEVICES,
+        }
     }
 
     /// The facts as a job row would carry them, for [`crate::rules::classify`].
@@ -143,6 +174,33 @@ fn support_of(fields: &DeviceFields) -> Support {
     match judge(platform, fields.get(Column::OsVersion), ActionChoice::Auto) {
         Verdict::Eligible { action, .. } => Support::Supported { platform, action },
         _ if some_version_supports => Support::NotSupportedByDevice { platform },
+        Verdict::Ineligible { detail, .. } => Support::Refused { detail },
+        Verdict::MissingVersion | Verdict::UnreadableVersion => Support::Refused {
+            detail: "Device is not supported for this action".into(),
+        },
+    }
+}
+
+/// Support of an action other than the passcode reset: accepted where the rules make the
+/// device eligible, else refused with the rule's words. No device accepts it and then
+/// reports `notSupported`: the rules of these actions draw no line a device could be on
+/// the wrong side of once Intune accepted the action (a Windows build before 18363 is
+/// refused, as a Windows desktop is refused a lock).
+fn support_of_only(fields: &DeviceFields, action: Action) -> Support {
+    let platform = match classify(fields) {
+        Classified::Platform(p) => p,
+        Classified::Missing(_) | Classified::Unrecognised(..) => {
+            return Support::Refused {
+                detail: "Device is not supported for this action".into(),
+            };
+        }
+    };
+    match judge(
+        platform,
+        fields.get(Column::OsVersion),
+        ActionChoice::Only(action),
+    ) {
+        Verdict::Eligible { action, .. } => Support::Supported { platform, action },
         Verdict::Ineligible { detail, .. } => Support::Refused { detail },
         Verdict::MissingVersion | Verdict::UnreadableVersion => Support::Refused {
             detail: "Device is not supported for this action".into(),
