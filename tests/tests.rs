@@ -1,6 +1,7 @@
 //! The one integration test binary: the real `intune-reset` binary on real files, and
 //! the library driven end to end against the simulator on 127.0.0.1:0.
 
+mod actions_cli;
 mod audit_cli;
 mod audit_lists_cli;
 mod common;

@@ -165,7 +165,7 @@ pub enum ErrorCode {
     Text(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct ActionResultsBody {
     #[serde(default, rename = "deviceActionResults")]
     pub results: Option<Vec<ActionResult>>,
@@ -195,6 +195,21 @@ impl From<Vec<ActionResult>> for DeviceActions {
 mod tests {
     use super::*;
     use crate::rules::{Classified, classify};
+
+    /// Issue 21: a Mac's remote lock entry carries the 6-digit PIN that unlocks it
+    /// (`unlockPin`). The tool reads no such field: it is in no value it keeps, prints
+    /// or writes.
+    #[test]
+    fn regression_21_a_locks_unlock_pin_is_never_read() {
+        let body = r##"{"id":"d","deviceActionResults":[{
+            "@odata.type":"#microsoft.graph.remoteLockActionResult","actionName":"remoteLock",
+            "actionState":"done","startDateTime":"2026-12-07T10:00:00Z",
+            "lastUpdatedDateTime":"2026-12-07T10:01:00Z","unlockPin":"482913"}]}"##;
+        let read: ActionResultsBody = serde_json::from_str(body).unwrap();
+        let kept = format!("{read:?}");
+        assert!(kept.contains("remoteLock"), "{kept}");
+        assert!(!kept.contains("482913"), "{kept}");
+    }
 
     #[test]
     fn device_json_becomes_rule_fields() {

@@ -207,28 +207,31 @@ pub struct ReportWriter {
     placed: SpillSort<Placed>,
     /// Whether the keyed rows came in input order so far, and the last one's place.
     in_order: bool,
-    last: Option<(u32, u64)>,
+    last: Option<(u32, u64, u8)>,
 }
 
-/// One row's place in input order (job file, row) and in the file (offset, length).
-/// Ordered by input order, then by where it was written: rows of one job row (a user's
-/// devices) keep the order they were written in.
+/// One row's place in input order (job file, row, the row's action) and in the file
+/// (offset, length). Ordered by input order, then by where it was written: rows of one
+/// job row and action (a user's devices) keep the order they were written in.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Placed {
     file: u32,
     row: u64,
+    /// Which of the row's actions (issue 21: one report row per job row and action).
+    step: u8,
     start: u64,
     /// A report line is at most a few kilobytes (values are cut at 256 characters).
     len: u32,
 }
 
 impl Record for Placed {
-    const SIZE: usize = 24;
+    const SIZE: usize = 25;
     fn put(&self, out: &mut [u8]) {
         out[0..4].copy_from_slice(&self.file.to_le_bytes());
         out[4..12].copy_from_slice(&self.row.to_le_bytes());
         out[12..20].copy_from_slice(&self.start.to_le_bytes());
         out[20..24].copy_from_slice(&self.len.to_le_bytes());
+        out[24] = self.step;
     }
     fn get(b: &[u8]) -> Self {
         let mut u32s = [0u8; 4];
@@ -243,6 +246,7 @@ impl Record for Placed {
         Placed {
             file,
             row,
+            step: b[24],
             start,
             len: u32::from_le_bytes(u32s),
         }
@@ -286,19 +290,20 @@ impl ReportWriter {
     }
 
     /// Writes a row and remembers its place in input order: the `file`-th job file's
-    /// row `row.row`.
-    pub fn write_keyed(&mut self, file: u32, row: &ReportRow) -> io::Result<()> {
+    /// row `row.row`, its `step`-th action.
+    pub fn write_keyed(&mut self, file: u32, step: u8, row: &ReportRow) -> io::Result<()> {
         let start = self.out.written;
         self.write(row)?;
         let len = u32::try_from(self.out.written - start)
             .map_err(|_| io::Error::other("a report row longer than 4 GiB"))?;
-        if self.last.is_some_and(|last| last > (file, row.row)) {
+        if self.last.is_some_and(|last| last > (file, row.row, step)) {
             self.in_order = false;
         }
-        self.last = Some((file, row.row));
+        self.last = Some((file, row.row, step));
         self.placed.push(Placed {
             start,
             row: row.row,
+            step,
             file,
             len,
         });
@@ -1187,7 +1192,7 @@ mod tests {
                 (1, "b.csv", 2),
                 (0, "a.csv", 2),
             ] {
-                w.write_keyed(file, &row(source, n)).unwrap();
+                w.write_keyed(file, 0, &row(source, n)).unwrap();
             }
             w.flush().unwrap();
             let arrived = std::fs::read(&path).unwrap();
@@ -1237,11 +1242,11 @@ mod tests {
         for i in (0..n).rev() {
             let mut first = row("a.csv", i + 2);
             first.device_id = format!("first-{i}");
-            w.write_keyed(0, &first).unwrap();
+            w.write_keyed(0, 0, &first).unwrap();
             if i % 1000 == 0 {
                 let mut second = row("a.csv", i + 2);
                 second.device_id = format!("second-{i}");
-                w.write_keyed(0, &second).unwrap();
+                w.write_keyed(0, 0, &second).unwrap();
             }
         }
         assert!(w.placed.spilled(), "the test must reach the disk");
@@ -1264,8 +1269,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
         let mut w = ReportWriter::create(&path, ReportFormat::Csv, false).unwrap();
-        w.write_keyed(0, &row("a.csv", 2)).unwrap();
-        w.write_keyed(0, &row("a.csv", 3)).unwrap();
+        w.write_keyed(0, 0, &row("a.csv", 2)).unwrap();
+        w.write_keyed(0, 0, &row("a.csv", 3)).unwrap();
         let before = std::fs::metadata(&path).unwrap();
         w.finish_in_order().unwrap();
         #[cfg(unix)]

@@ -1237,7 +1237,7 @@ impl RowSpill {
     }
 
     fn push(&mut self, key: RowKey, row: &ReportRow) -> std::io::Result<()> {
-        self.writer.write_keyed(key.file, row)
+        self.writer.write_keyed(key.file, key.step, row)
     }
 
     /// The xlsx report, from the rows in input order, streamed.
@@ -1321,7 +1321,7 @@ async fn collect<G: GraphApi>(
         }
         if writable
             && let Err(e) = writer
-                .write_keyed(key.file, &row)
+                .write_keyed(key.file, key.step, &row)
                 .and_then(|_| writer.flush())
         {
             writable = false;

@@ -67,6 +67,12 @@ impl Tenant {
     /// Resets that took effect per device, from the simulator's request log: a reset
     /// whose answer was dropped after it took effect counts too.
     pub fn resets(&self) -> BTreeMap<String, u32> {
+        self.effects("resetPasscode")
+    }
+
+    /// The POSTs of one kind (`resetPasscode`, `remoteLock`, `rotateBitLockerKeys`)
+    /// that took effect, per device.
+    pub fn effects(&self, kind: &str) -> BTreeMap<String, u32> {
         let mut out = BTreeMap::new();
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         for line in text.lines() {
@@ -77,7 +83,7 @@ impl Tenant {
                 Some(effect) => effect,
                 None => e["status"] == 204,
             };
-            if e["kind"] == "resetPasscode" && took_effect {
+            if e["kind"] == kind && took_effect {
                 *out.entry(e["device"].as_str().unwrap_or("?").to_owned())
                     .or_default() += 1;
             }
@@ -116,6 +122,17 @@ impl Drop for Tenant {
 /// `intune-reset run JOB... --yes --action auto` against `tenant`, signed in with a
 /// client secret, stderr piped.
 pub fn run_cmd(tenant: &Tenant, jobs: &[&Path], report: &Path, extra: &[&str]) -> Command {
+    run_action_cmd(tenant, jobs, report, "auto", extra)
+}
+
+/// [`run_cmd`] with another `--action`.
+pub fn run_action_cmd(
+    tenant: &Tenant,
+    jobs: &[&Path],
+    report: &Path,
+    action: &str,
+    extra: &[&str],
+) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("run");
     for job in jobs {
@@ -124,7 +141,7 @@ pub fn run_cmd(tenant: &Tenant, jobs: &[&Path], report: &Path, extra: &[&str]) -
     cmd.args([
         "--yes",
         "--action",
-        "auto",
+        action,
         "--graph-url",
         &tenant.url,
         "--authority-url",
