@@ -540,6 +540,12 @@ pub fn check_report(input: &crate::report::RunReport, history: &History) -> Resu
         .filter_map(|h| h.claim.as_ref())
         .map(|c| c.device.to_ascii_lowercase())
         .collect();
+    let revoked = history.rows.values().any(|h| {
+        h.sends > 0
+            && h.claim
+                .as_ref()
+                .is_some_and(|c| c.action == crate::rules::Action::RevokeSessions.as_str())
+    });
     let mut why = None;
     input
         .each::<crate::report::ReportError>(&mut |row| {
@@ -555,6 +561,21 @@ pub fn check_report(input: &crate::report::RunReport, history: &History) -> Resu
                 return Ok(false);
             }
             let posts = row.attempts;
+            // A revocation is sent to a user, claimed by object id: the report's row
+            // names the user as the job did (a UPN), so the ledger must record some
+            // revocation sent.
+            if posts > 0 && crate::rules::Family::of_report(&row.action).on_users() {
+                if !revoked {
+                    why = Some(format!(
+                        "row {} of {} shows {posts} revocation POST{}, which the ledger does not record (another run's ledger, or one cut short)",
+                        row.row,
+                        row.source,
+                        if posts == 1 { "" } else { "s" }
+                    ));
+                    return Ok(false);
+                }
+                return Ok(true);
+            }
             if posts > 0 && !sent.contains(&row.device_id.to_ascii_lowercase()) {
                 why = Some(format!(
                     "row {} of {} shows {posts} POST{} to device {}, which the ledger does not record (another run's ledger, or one cut short)",
@@ -1524,6 +1545,39 @@ mod tests {
                 at("2026-11-22T10:05:00Z"),
                 at("2026-11-22T10:06:00Z")
             ]
+        );
+    }
+
+    /// Issue 21: a row asking for two actions of one device is two rows of the ledger
+    /// (its step), so a resume knows which action was sent; a ledger line of the first
+    /// action writes no step, as ledgers before issue 21 did.
+    #[test]
+    fn regression_21_each_action_of_a_row_has_its_own_history() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.csv.ledger");
+        let ledger = Ledger::create(&path, &begin()).unwrap();
+        let (lock, rotation) = (RowKey::at(0, 2, 0), RowKey::at(0, 2, 1));
+        ledger.send(lock, "d1", at("2026-11-22T10:00:00Z")).unwrap();
+        ledger
+            .settled(lock, Fate::Final, &row(2, Outcome::Succeeded))
+            .unwrap();
+        ledger
+            .send(rotation, "d1", at("2026-11-22T10:00:01Z"))
+            .unwrap();
+        drop(ledger);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sends: Vec<&str> = text.lines().filter(|l| l.contains("\"send\"")).collect();
+        assert!(!sends[0].contains("\"step\""), "{}", sends[0]);
+        assert!(sends[1].contains("\"step\":1"), "{}", sends[1]);
+
+        let (_ledger, history) = Ledger::resume(&path).unwrap();
+        let history = history.unwrap();
+        assert!(history.rows[&lock].done.is_some());
+        assert!(history.rows[&lock].open.is_none());
+        assert!(history.rows[&rotation].done.is_none());
+        assert!(
+            history.rows[&rotation].open.is_some(),
+            "the rotation is settled on resume"
         );
     }
 

@@ -322,7 +322,7 @@ pub async fn execute_on<G: GraphApi>(
         });
     for q in &queries {
         if let Some(f) = found.get(&q.ordinal) {
-            summary.count(&q.device_id, &q.device_name, &q.platform, f);
+            summary.count(&q.device_id, &q.device_name, &q.platform, q.action, f);
         }
     }
     let workbook = config
@@ -372,8 +372,14 @@ fn write_outputs(
     let mut sheet = workbook.map(|_| XlsxReport::with_extra(&output::STATUS_COLUMNS));
     let mut ordinal = 0u64;
     let mut failed: Option<CommandError> = None;
+    // A revocation's row: Entra keeps no action state to read, and says so.
+    let unfollowed = Found::own(state::NO_ACTION_STATE, "");
     input.each::<StatusError>(&mut |row| {
-        let f = found.get(&ordinal);
+        let f = found.get(&ordinal).or_else(|| {
+            (row.outcome == Outcome::Succeeded
+                && crate::rules::Family::of_report(&row.action).on_users())
+            .then_some(&unfollowed)
+        });
         ordinal += 1;
         summary.rows += 1;
         // A reset that ended badly: the run's "Graph accepted the action" gives way to

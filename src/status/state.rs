@@ -6,7 +6,8 @@
 //! <https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-actionstate?view=graph-rest-1.0>)
 //! are written as Graph spells them. When there is no state to copy, `status` writes one
 //! of its own snake_case words, stable for scripts: [`NOT_FOUND_IN_RESULTS`],
-//! [`DEVICE_NOT_FOUND`], [`READ_FAILED`], [`NOT_CHECKED`], [`UNKNOWN`].
+//! [`DEVICE_NOT_FOUND`], [`READ_FAILED`], [`NOT_CHECKED`], [`UNKNOWN`],
+//! [`NO_ACTION_STATE`].
 
 use std::time::SystemTime;
 
@@ -24,6 +25,9 @@ pub const DEVICE_NOT_FOUND: &str = "device_not_found";
 pub const READ_FAILED: &str = "read_failed";
 /// The command stopped (sign-in, a missing permission) before this device was read.
 pub const NOT_CHECKED: &str = "not_checked";
+/// The row's action has no state in Graph to follow: a revocation of a user's sign-in
+/// sessions (Entra keeps when sessions were last revoked, nothing more).
+pub const NO_ACTION_STATE: &str = "no_action_state";
 /// The entry carries no `actionState`.
 pub const UNKNOWN: &str = "unknown";
 

@@ -94,7 +94,14 @@ impl StatusSummary {
     }
 
     /// Counts one queried device by its final state.
-    pub fn count(&mut self, device_id: &str, device_name: &str, platform: &str, found: &Found) {
+    pub fn count(
+        &mut self,
+        device_id: &str,
+        device_name: &str,
+        platform: &str,
+        action: crate::rules::Family,
+        found: &Found,
+    ) {
         self.queried += 1;
         *self.states.entry(found.state.clone()).or_default() += 1;
         if found.passcode.is_some() {
@@ -109,7 +116,10 @@ impl StatusSummary {
             meaning: found.meaning.clone(),
         };
         if is_open(&found.state) {
-            if crate::report::generates_passcode(platform) {
+            // Only a passcode reset generates one (a lock or a rotation never does).
+            if action == crate::rules::Family::Passcode
+                && crate::report::generates_passcode(platform)
+            {
                 self.pending_generating += 1;
             }
             self.pending.push(device());
@@ -355,7 +365,7 @@ mod tests {
     fn count(s: &mut StatusSummary, id: &str, name: &str, platform: &str, found: &Found) {
         let mut found = found.clone();
         found.meaning = crate::status::codes::explain(&found.state, &found.error_code, platform);
-        s.count(id, name, platform, &found);
+        s.count(id, name, platform, crate::rules::Family::Passcode, &found);
     }
 
     fn sample(passcodes_file: Option<PathBuf>) -> StatusSummary {
