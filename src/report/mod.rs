@@ -553,6 +553,12 @@ pub struct Summary {
     pub expansions: BTreeMap<String, u64>,
     /// Rows per platform and outcome: `platforms`, split.
     pub platform_outcomes: BTreeMap<String, BTreeMap<Outcome, u64>>,
+    /// Rows per action (the report's `action` column) and outcome (issue 21).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub action_outcomes: BTreeMap<String, BTreeMap<Outcome, u64>>,
+    /// Succeeded passcode resets on platforms that generate a new passcode.
+    #[serde(skip)]
+    pub generating: u64,
     /// `run --follow` followed the resets: the follow-up's own next steps say what to
     /// do with them, so the run's say only what the run left undone.
     #[serde(skip)]
@@ -624,10 +630,49 @@ impl Summary {
     }
 
     pub fn count(&mut self, row: &ReportRow) {
-        self.count_parts(row.outcome, &row.platform, &row.reason);
+        self.count_row(row.outcome, &row.platform, &row.reason);
+        if !row.action.is_empty() {
+            *self
+                .action_outcomes
+                .entry(row.action.to_string())
+                .or_default()
+                .entry(row.outcome)
+                .or_default() += 1;
+        }
+        if row.outcome == Outcome::Succeeded
+            && is_passcode_action(&row.action)
+            && generates_passcode(&row.platform)
+        {
+            self.generating += 1;
+        }
     }
 
+    /// A passcode reset's row by its parts (its succeeded rows on platforms that
+    /// generate one count as passcodes to collect).
     pub fn count_parts(&mut self, outcome: Outcome, platform: &str, reason: &str) {
+        self.count_row(outcome, platform, reason);
+        if outcome == Outcome::Succeeded && generates_passcode(platform) {
+            self.generating += 1;
+        }
+    }
+
+    /// Every row's action is a passcode reset (or the summary counts no action): the
+    /// summary speaks of resets, as it always has.
+    pub fn passcodes_only(&self) -> bool {
+        self.action_outcomes.keys().all(|a| is_passcode_action(a))
+    }
+
+    /// Succeeded rows per action, for the summary's words (`remote-lock 3`).
+    fn succeeded_by_action(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, u64)> {
+        self.action_outcomes
+            .iter()
+            .filter(|(a, _)| keep(a))
+            .map(|(a, by)| (a.clone(), by.get(&Outcome::Succeeded).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    fn count_row(&mut self, outcome: Outcome, platform: &str, reason: &str) {
         self.rows += 1;
         *self.outcomes.entry(outcome).or_default() += 1;
         let platform = if platform.is_empty() {
@@ -743,6 +788,24 @@ impl Summary {
                 out.push_str(&format!("  {p:<width$}  {n:>7}   {}\n", split.join(", ")));
             }
         }
+        // Several actions, or another than a passcode reset: each one's outcomes.
+        if !self.passcodes_only() || self.action_outcomes.len() > 1 {
+            out.push_str("actions:\n");
+            let width = self
+                .action_outcomes
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(0);
+            for (a, by) in &self.action_outcomes {
+                let n: u64 = by.values().sum();
+                let split: Vec<String> = by
+                    .iter()
+                    .map(|(o, k)| format!("{} {k}", o.as_str()))
+                    .collect();
+                out.push_str(&format!("  {a:<width$}  {n:>7}   {}\n", split.join(", ")));
+            }
+        }
         section(
             &mut out,
             "reasons",
@@ -778,12 +841,16 @@ impl Summary {
             } else {
                 "traffic"
             };
+            let (posts, per, record) = match self.passcodes_only() {
+                true => ("resetPasscode POSTs", "resets/s", "deviceActionResults"),
+                false => ("action POSTs", "actions/s", "Graph's record"),
+            };
             out.push_str(&format!(
-                "{this}: {} requests, {} resetPasscode POSTs, {} throttled (429), {} confirmed through deviceActionResults\n",
+                "{this}: {} requests, {} {posts}, {} throttled (429), {} confirmed through {record}\n",
                 run.requests, run.posts, run.throttled, run.confirmed_by_action_results
             ));
             out.push_str(&format!(
-                "elapsed: {:.1} s, {:.2} resets/s\n",
+                "elapsed: {:.1} s, {:.2} {per}\n",
                 self.elapsed_seconds, run.resets_per_second
             ));
             if let Some(why) = &run.aborted {
@@ -817,14 +884,19 @@ impl Summary {
             return String::new();
         };
         let report = shown_path(report);
-        let succeeded = |generates: bool| -> u64 {
-            self.platform_outcomes
-                .iter()
-                .filter(|(p, _)| generates_passcode(p) == generates)
-                .map(|(_, by)| by.get(&Outcome::Succeeded).copied().unwrap_or(0))
-                .sum()
+        let passcodes_only = self.passcodes_only();
+        // What devices act on at their next check-in: every succeeded device action
+        // (a revocation is no device's and has no state to follow).
+        let queued: Vec<(String, u64)> = if passcodes_only {
+            let all = self.outcomes.get(&Outcome::Succeeded).copied().unwrap_or(0);
+            vec![("reset".to_owned(), all)]
+        } else {
+            self.succeeded_by_action(|a| {
+                crate::rules::Family::of_report(a) != crate::rules::Family::Sessions
+            })
         };
-        let (generated, other) = (succeeded(true), succeeded(false));
+        let queued_total: u64 = queued.iter().map(|(_, n)| n).sum();
+        let generated = self.generating;
         // A rehearsal's follow-ups go on in its saved tenant (`<report>.sim.json`).
         let sim = if self.signed_in.as_ref().is_some_and(|w| w.simulated) {
             " --simulate"
@@ -839,11 +911,22 @@ impl Summary {
             .map(|r| Rerun::words(&r.sign_in))
             .unwrap_or_default();
         let mut steps = Vec::new();
-        if generated + other > 0 && !self.followed {
+        if queued_total > 0 && !self.followed {
+            let what = if passcodes_only {
+                format!(
+                    "{queued_total} reset{} queued",
+                    if queued_total == 1 { " is" } else { "s are" }
+                )
+            } else {
+                let each: Vec<String> = queued.iter().map(|(a, n)| format!("{a} {n}")).collect();
+                format!(
+                    "{queued_total} action{} queued ({})",
+                    if queued_total == 1 { " is" } else { "s are" },
+                    each.join(", ")
+                )
+            };
             steps.push(format!(
-                "{} reset{} queued: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report}{sign_in} --wait 30m{sim}",
-                generated + other,
-                if generated + other == 1 { " is" } else { "s are" },
+                "{what}: each device acts on it at its next check-in. Follow them with\n      intune-reset status {report}{sign_in} --wait 30m{sim}",
             ));
         }
         if generated > 0 && !self.followed {
@@ -855,10 +938,17 @@ impl Summary {
             ));
         }
         if unfinished > 0 {
-            let not_reset = format!(
-                "{unfinished} device{} not reset (failed or not attempted)",
-                if unfinished == 1 { " was" } else { "s were" },
-            );
+            let not_reset = if passcodes_only {
+                format!(
+                    "{unfinished} device{} not reset (failed or not attempted)",
+                    if unfinished == 1 { " was" } else { "s were" },
+                )
+            } else {
+                format!(
+                    "{unfinished} row{} not done (failed or not attempted)",
+                    if unfinished == 1 { " was" } else { "s were" },
+                )
+            };
             let read_as_job = format!(
                 "read the report as a job (its succeeded rows and lost answers are not sent again; `plan` shows what would be):\n      intune-reset plan {report}"
             );
@@ -887,6 +977,12 @@ impl Summary {
         }
         next_steps_text(&steps)
     }
+}
+
+/// A report's `action` cell of a passcode reset (`remove-passcode`, `reset-passcode`,
+/// `reset-pin`, `auto`).
+fn is_passcode_action(action: &str) -> bool {
+    crate::rules::Family::of_report(action) == crate::rules::Family::Passcode
 }
 
 /// The "next steps" block every summary ends with (the CLI reads its `  - ` items back
