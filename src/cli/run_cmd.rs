@@ -552,7 +552,7 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
         ));
     } else {
         text.push_str(&format!(
-            "{} rows; {to_send} action{} will be sent, one per device and action, by platform and action:\n",
+            "{} rows; {to_send} action{} will be sent, one per device (or user) and action, by platform and action:\n",
             counts.rows,
             if to_send == 1 { "" } else { "s" }
         ));
@@ -686,6 +686,29 @@ mod tests {
             ..PlanCounts::default()
         };
         insta::assert_snapshot!(confirmation(&counts, &admin()));
+    }
+
+    /// Issue 21: a run of several actions asks about each action and its count: the
+    /// users' revocations, then the devices' locks and rotations.
+    #[test]
+    fn regression_21_the_question_names_each_action_and_its_count() {
+        let counts = PlanCounts {
+            rows: 12,
+            devices: 30,
+            per_platform: [
+                ("users (revoke-sessions)".to_string(), 12),
+                ("ios (remote-lock)".to_string(), 9),
+                ("macos (remote-lock)".to_string(), 2),
+                ("windows (rotate-bitlocker-keys)".to_string(), 7),
+            ]
+            .into(),
+            ..PlanCounts::default()
+        };
+        let text = confirmation(&counts, &admin());
+        insta::assert_snapshot!(text);
+        assert!(text.ends_with(
+            "Type 'yes' to send these 30 actions (remote-lock 11, revoke-sessions 12, rotate-bitlocker-keys 7): "
+        ));
     }
 
     /// Issue 18: a resume says what the run it continues did and what is left.

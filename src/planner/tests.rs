@@ -862,3 +862,98 @@ fn regression_21_two_actions_of_one_family_in_a_row_are_invalid() {
         a.row.detail
     );
 }
+
+/// Issue 21: `revoke-sessions` acts on the row's user: a device row with a
+/// `userPrincipalName` names its user, each user once however many of their devices the
+/// job holds; a row naming only a device is invalid saying why; a group row stands for
+/// its users; the device action of the same rows is judged as ever.
+#[test]
+fn regression_21_revoke_sessions_acts_on_each_rows_user_once() {
+    let mut p = Planner::new(PlanOptions {
+        action: Some(Actions::parse("remote-lock,revoke-sessions").unwrap()),
+        lookup: LookupMode::Auto,
+    });
+    p.add_source("a.csv");
+    let names = ColumnNames::default();
+    let mut first = ios(ID_A);
+    first.push((Column::UserPrincipalName, "Ada@Contoso.com"));
+    let mut second = ios(ID_B);
+    second.push((Column::UserPrincipalName, "ada@contoso.com"));
+    let a = p.assess(0, &names, None, row(2, &first));
+    let b = p.assess(0, &names, None, row(3, &second));
+    let c = p.assess(
+        0,
+        &names,
+        None,
+        row(4, &ios("22222222-2222-3333-4444-555555555555")),
+    );
+    let g = p.assess(0, &names, None, row(5, &[(Column::Group, "Sales")]));
+    // The user's action first (step 0), then the device's.
+    assert_eq!(a[0].row.action, "revoke-sessions");
+    assert_eq!(a[0].row.outcome, Outcome::Planned);
+    assert_eq!(
+        a[0].work.as_ref().unwrap().identity,
+        Identity::User("ada@contoso.com".into())
+    );
+    assert_eq!(a[1].row.action, "remote-lock");
+    assert_eq!(a[1].row.outcome, Outcome::Planned);
+    assert_eq!(
+        (b[0].row.outcome, b[0].row.reason.as_ref()),
+        (Outcome::Duplicate, "duplicate_user")
+    );
+    assert!(
+        b[0].row.detail.contains("the same user as row 2"),
+        "{}",
+        b[0].row.detail
+    );
+    assert_eq!(b[1].row.outcome, Outcome::Planned, "another device: locked");
+    assert_eq!(c[0].row.reason, "no_user");
+    assert!(
+        c[0].row.detail.contains("acts on a user"),
+        "{}",
+        c[0].row.detail
+    );
+    assert_eq!(c[1].row.outcome, Outcome::Planned);
+    assert_eq!(
+        g[0].work.as_ref().unwrap().identity,
+        Identity::Group("Sales".into())
+    );
+}
+
+/// Issue 21: a run's two passes plan exactly what one pass plans: the users' actions in
+/// the first, everything else (and rows judged before their actions) in the second.
+#[test]
+fn regression_21_the_two_passes_of_a_run_with_user_actions_plan_what_one_pass_plans() {
+    let names = ColumnNames::default();
+    let rows = |p: &mut Planner| -> Vec<(u64, u8, String, Outcome)> {
+        let mut out = Vec::new();
+        let mut bad = ios("not-a-guid");
+        bad.push((Column::UserPrincipalName, "ada@contoso.com"));
+        let mut good = ios(ID_A);
+        good.push((Column::UserPrincipalName, "ada@contoso.com"));
+        let mut again = ios(ID_B);
+        again.push((Column::UserPrincipalName, "ADA@contoso.com"));
+        for (n, fields) in [(2, good), (3, again), (4, bad)] {
+            for a in p.assess(0, &names, None, row(n, &fields)) {
+                out.push((a.row.row, a.step, a.row.action.to_string(), a.row.outcome));
+            }
+        }
+        out
+    };
+    let options = PlanOptions {
+        action: Some(Actions::parse("revoke-sessions,remote-lock").unwrap()),
+        lookup: LookupMode::Auto,
+    };
+    let planner = |phase| {
+        let mut p = Planner::new(options.clone()).users_first(phase);
+        p.add_source("a.csv");
+        p
+    };
+    let mut one = rows(&mut planner(None));
+    let mut two = rows(&mut planner(Some(true)));
+    two.extend(rows(&mut planner(Some(false))));
+    one.sort_by_key(|r| (r.0, r.1));
+    two.sort_by_key(|r| (r.0, r.1));
+    assert_eq!(one, two);
+    assert_eq!(one.len(), 6);
+}
