@@ -44,6 +44,10 @@ pub struct StatusSummary {
     pub rows: u64,
     /// Rows whose device was read (succeeded resets, and lost answers).
     pub queried: u64,
+    /// Some row read is another action than a passcode reset (issue 21): the summary
+    /// speaks of actions, not resets.
+    #[serde(skip)]
+    pub other_actions: bool,
     /// Queried devices by action state.
     pub states: BTreeMap<String, u64>,
     /// Devices still `pending`, `active` or `none` at the end.
@@ -103,6 +107,9 @@ impl StatusSummary {
         found: &Found,
     ) {
         self.queried += 1;
+        if action != crate::rules::Family::Passcode {
+            self.other_actions = true;
+        }
         *self.states.entry(found.state.clone()).or_default() += 1;
         if found.passcode.is_some() {
             self.passcodes_generated += 1;
@@ -130,6 +137,16 @@ impl StatusSummary {
         }
     }
 
+    /// What the summary calls what it read: `reset`, or `action` once a row of another
+    /// action was read.
+    fn noun(&self) -> &'static str {
+        if self.other_actions {
+            "action"
+        } else {
+            "reset"
+        }
+    }
+
     /// Every queried device is `done` (and the command was not stopped).
     pub fn all_done(&self) -> bool {
         self.aborted.is_none() && self.states.iter().all(|(s, n)| *n == 0 || is_done(s))
@@ -144,11 +161,12 @@ impl StatusSummary {
             );
         }
         let mut out = format!(
-            "status: {} row{} in {}; {} reset{} checked in {} pass{} ({} requests, {} throttled)\n",
+            "status: {} row{} in {}; {} {}{} checked in {} pass{} ({} requests, {} throttled)\n",
             self.rows,
             plural(self.rows),
             self.run_report.display(),
             self.queried,
+            self.noun(),
             plural(self.queried),
             self.passes,
             if self.passes == 1 { "" } else { "es" },
@@ -157,7 +175,7 @@ impl StatusSummary {
         );
         if self.queried == 0 {
             out.push_str(
-                "  no row of the run report holds a reset that was sent: nothing to check\n",
+                "  no row of the run report holds an action with a state to follow that was sent: nothing to check\n",
             );
         }
         if !self.states.is_empty() {
@@ -169,7 +187,11 @@ impl StatusSummary {
         }
         list(&mut out, "still pending", &self.pending);
         failures(&mut out, &self.failed);
-        list(&mut out, "no reset to show", &self.unresolved);
+        list(
+            &mut out,
+            &format!("no {} to show", self.noun()),
+            &self.unresolved,
+        );
         match (&self.passcodes_file, self.passcodes_generated) {
             (Some(path), n) => out.push_str(&format!(
                 "generated passcodes: {n}, written to {} (mode 0600)\n",
@@ -247,7 +269,8 @@ impl StatusSummary {
                 ));
             }
             steps.push(format!(
-                "{pending} reset{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report}{sign_in} --wait 30m{passcodes}{sim}",
+                "{pending} {}{} still pending: each device acts on it at its next check-in{generate}. Follow {} with\n      intune-reset status {run_report}{sign_in} --wait 30m{passcodes}{sim}",
+                self.noun(),
                 if pending == 1 { " is" } else { "s are" },
                 if pending == 1 { "it" } else { "them" },
             ));
@@ -260,7 +283,8 @@ impl StatusSummary {
                 .map(shown)
                 .unwrap_or_else(|| "STATUS_REPORT".into());
             steps.push(format!(
-                "{failed} reset{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job resets again only the devices whose reset failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}{sim}",
+                "{failed} {}{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job sends again only the actions that failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}{sim}",
+                self.noun(),
                 plural(failed),
             ));
         }
