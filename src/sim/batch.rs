@@ -11,7 +11,7 @@ use hyper::Method;
 use serde_json::{Map, Value, json};
 
 use super::graph::{
-    Caller, Target, action_of, admit, dispatch, roll_fault, take_effect_late, target_device,
+    Caller, Target, admit, dispatch, roll_fault, take_effect_late, takes_effect_late,
 };
 use super::odata::percent_decode;
 use super::render::ApiVersion;
@@ -99,13 +99,10 @@ async fn run_one(
     });
     let write = request.method != Method::GET;
     let now = shared.config.clock.now();
-    match admit(shared, ctx, target.kind(), caller.app, write, fault, now) {
-        Some(mut refused) => {
-            refused.device = target_device(&target);
-            refused
-        }
+    match admit(shared, ctx, &target, caller.app, write, fault, now) {
+        Some(refused) => refused,
         None => {
-            if action_of(&target, &request.method, version).is_some() {
+            if takes_effect_late(&target, &request.method, version) {
                 take_effect_late(shared).await;
             }
             dispatch(

@@ -39,6 +39,11 @@ pub enum Target {
     Act(Family, String),
     /// `users/{id or UPN}/managedDevices`: the devices whose primary user it is.
     UserDevices(String),
+    /// `users/{id or UPN}`: a directory user.
+    User(String),
+    /// `users/{id or UPN}/revokeSignInSessions` (also with its `microsoft.graph.`
+    /// prefix): Entra's "Revoke sessions".
+    RevokeSessions(String),
     /// `groups` (found by `$filter=displayName eq`).
     Groups,
     /// `groups/{id}/transitiveMembers`.
@@ -68,6 +73,16 @@ impl Target {
             {
                 Target::UserDevices((*user).to_owned())
             }
+            [users, user] if users.eq_ignore_ascii_case("users") => {
+                Target::User((*user).to_owned())
+            }
+            [users, user, action]
+                if users.eq_ignore_ascii_case("users")
+                    && action_named(action) == Some(Family::Sessions) =>
+            {
+                Target::RevokeSessions((*user).to_owned())
+            }
+            [users, _, other] if users.eq_ignore_ascii_case("users") => unknown(other),
             [groups] if groups.eq_ignore_ascii_case("groups") => Target::Groups,
             [devices] if devices.eq_ignore_ascii_case("devices") => Target::EntraDevices,
             [groups, id, members]
@@ -105,9 +120,10 @@ impl Target {
                 let id = id.trim_matches('\'').to_owned();
                 match action {
                     None => Target::Device(id),
+                    // `revokeSignInSessions` is an action on users, which a device lacks.
                     Some(a) => match action_named(a) {
-                        Some(family) => Target::Act(family, id),
-                        None => unknown(a),
+                        Some(family) if !family.on_users() => Target::Act(family, id),
+                        _ => unknown(a),
                     },
                 }
             }
@@ -124,11 +140,19 @@ impl Target {
             | Target::RemoteActionAudits => Kind::List,
             Target::Device(_) => Kind::Get,
             Target::Act(family, _) => Kind::of(*family),
+            Target::User(_) => Kind::User,
+            Target::RevokeSessions(_) => Kind::RevokeSessions,
             Target::Unknown(_)
             | Target::Groups
             | Target::GroupMembers(_)
             | Target::EntraDevices => Kind::Other,
         }
+    }
+
+    /// Whether the request counts against Entra's directory budget rather than
+    /// Intune's: users' reads and revocations.
+    pub fn on_directory(&self) -> bool {
+        matches!(self, Target::User(_) | Target::RevokeSessions(_))
     }
 }
 
@@ -176,6 +200,14 @@ pub fn action_of<'t>(
 /// (<https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-rotatebitlockerkeys?view=graph-rest-beta>).
 fn serves(family: Family, version: ApiVersion) -> bool {
     family != Family::BitLocker || version == ApiVersion::Beta
+}
+
+/// Whether the request carries out an action that takes effect late
+/// (`SimConfig::effect_delay`): a device action the version serves, or a user's
+/// `revokeSignInSessions`.
+pub fn takes_effect_late(target: &Target, method: &Method, version: ApiVersion) -> bool {
+    action_of(target, method, version).is_some()
+        || matches!(target, Target::RevokeSessions(_)) && method == Method::POST
 }
 
 /// `managedDevices('{id}')` -> `{id}`.
@@ -231,12 +263,20 @@ pub async fn serve(
         let mut reply = Reply::raw(400, kind, page.into_bytes());
         reply.fault = injected;
         reply.device = target_device(&target);
+        reply.user = target_user(&target);
         return Outcome::answer(reply);
     }
     if target != Target::Batch
-        && let Some(mut reply) = admit(shared, ctx, kind, &app, method != Method::GET, fault, now)
+        && let Some(reply) = admit(
+            shared,
+            ctx,
+            &target,
+            &app,
+            method != Method::GET,
+            fault,
+            now,
+        )
     {
-        reply.device = target_device(&target);
         return Outcome::answer(reply);
     }
     if injected == Some(FaultKind::Slow) {
@@ -246,6 +286,7 @@ pub async fn serve(
         let mut reply = Reply::new(0, kind, None);
         reply.fault = injected;
         reply.device = target_device(&target);
+        reply.user = target_user(&target);
         return Outcome::dropped(reply);
     }
     let action = action_of(&target, method, version);
@@ -265,7 +306,7 @@ pub async fn serve(
         reply.device = Some(id.to_string());
         return Outcome::answer(reply);
     }
-    if action.is_some() {
+    if takes_effect_late(&target, method, version) {
         take_effect_late(shared).await;
     }
     let caller = Caller {
@@ -316,8 +357,8 @@ fn point_next_link_at(reply: &mut Reply, own: String) {
     }
 }
 
-/// Holds an action (`resetPasscode`, `remoteLock`, ...) that got past the throttle and
-/// the faults for
+/// Holds an action (`resetPasscode`, `remoteLock`, ..., `revokeSignInSessions`) that
+/// got past the throttle and the faults for
 /// `SimConfig::effect_delay` before it takes effect. The server finishes a write whose
 /// client hung up (see `server::handle`), so the effect still lands. The delay is on the
 /// simulator's clock, so a test with a manual clock decides when the effect lands.
@@ -357,20 +398,68 @@ pub fn target_device(target: &Target) -> Option<String> {
     }
 }
 
-/// Counts the request against the limits and answers 429 when over one, or answers the
-/// injected status fault; `None` lets the request through.
+/// The user (id or UPN) a path names, for the log.
+pub fn target_user(target: &Target) -> Option<String> {
+    match target {
+        Target::User(user) | Target::RevokeSessions(user) => Some(user.clone()),
+        _ => None,
+    }
+}
+
+/// Counts the request against its budget (Entra's directory for users' requests,
+/// Intune's for the rest) and answers 429 when over a limit, or answers the injected
+/// status fault; `None` lets the request through.
 pub fn admit(
     shared: &Shared,
     ctx: &Ctx,
-    kind: Kind,
+    target: &Target,
     app: &str,
     write: bool,
     fault: Option<Fault>,
     now: Duration,
 ) -> Option<Reply> {
-    if let Admission::Throttled { retry_after, limit } = shared.throttle.admit(app, write, now) {
+    let mut reply = refuse(shared, ctx, target, app, write, fault, now)?;
+    reply.device = target_device(target);
+    reply.user = target_user(target);
+    Some(reply)
+}
+
+fn refuse(
+    shared: &Shared,
+    ctx: &Ctx,
+    target: &Target,
+    app: &str,
+    write: bool,
+    fault: Option<Fault>,
+    now: Duration,
+) -> Option<Reply> {
+    let kind = target.kind();
+    let directory = target.on_directory();
+    let admission = if directory {
+        shared.directory_throttle.admit(app, write, now)
+    } else {
+        shared.throttle.admit(app, write, now)
+    };
+    if let Admission::Throttled { retry_after, limit } = admission {
         let mut reply =
             too_many_requests(ctx, kind).header("Retry-After", retry_after_seconds(retry_after));
+        if directory {
+            // What Entra adds to a directory 429: which budget, and why.
+            let (scope, why) = if limit == "directory_writes" {
+                ("Write", "WriteLimitExceeded")
+            } else {
+                ("ReadWrite", "ResourceUnitLimitExceeded")
+            };
+            reply = reply
+                .header(
+                    "x-ms-throttle-scope",
+                    format!(
+                        "Tenant_Application/{scope}/{app}/{}",
+                        shared.config.tenant_id
+                    ),
+                )
+                .header("x-ms-throttle-information", why.to_owned());
+        }
         reply.throttled = Some(limit);
         return Some(reply);
     }
@@ -444,6 +533,10 @@ pub fn dispatch(
             devices::user_devices(shared, ctx, version, user, query)
         }
         (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
+        (Target::User(user), &Method::GET) => super::users::get(shared, ctx, version, user, query),
+        (Target::RevokeSessions(user), &Method::POST) => {
+            super::users::revoke(shared, ctx, version, user)
+        }
         // Graph's v1.0 has no `rotateBitLockerKeys`: the answer to any unknown segment.
         (Target::Act(family, _), _) if !serves(*family, version) => {
             unknown_segment(ctx, kind, family.graph_name())
@@ -510,6 +603,32 @@ mod tests {
             Target::Unknown("wipe".into())
         );
         assert_eq!(Target::parse(&["users"]), Target::Unknown("users".into()));
+        let upn = "Anna.Smith@contoso.com";
+        assert_eq!(Target::parse(&["users", upn]), Target::User(upn.into()));
+        for action in [
+            "revokeSignInSessions",
+            "microsoft.graph.revokeSignInSessions",
+            "REVOKESIGNINSESSIONS",
+        ] {
+            assert_eq!(
+                Target::parse(&["users", upn, action]),
+                Target::RevokeSessions(upn.into())
+            );
+        }
+        assert_eq!(
+            Target::parse(&["users", upn, "resetPasscode"]),
+            Target::Unknown("resetPasscode".into())
+        );
+        // A device has no revokeSignInSessions: an unknown segment, not a refused action.
+        assert_eq!(
+            Target::parse(&[
+                "deviceManagement",
+                "managedDevices",
+                id,
+                "revokeSignInSessions"
+            ]),
+            Target::Unknown("revokeSignInSessions".into())
+        );
         assert_eq!(
             Target::parse(&["deviceManagement", "auditEvents"]),
             Target::AuditEvents

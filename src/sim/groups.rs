@@ -1,6 +1,7 @@
 //! Entra groups for rehearsals: `GET /groups?$filter=displayName eq '...'` and
-//! `GET /groups/{id}/transitiveMembers`, users (by the UPNs the devices name) and Entra
-//! device objects (by the devices' `azureADDeviceId`). Needs `GroupMember.Read.All`:
+//! `GET /groups/{id}/transitiveMembers`, users (by the UPNs the devices name; each with
+//! the directory's object id, see [`super::users`]) and Entra device objects (by the
+//! devices' `azureADDeviceId`). Needs `GroupMember.Read.All`:
 //! `deny_group_read` answers 403 as Graph does without it.
 
 use std::hash::{Hash, Hasher};
@@ -143,13 +144,15 @@ pub fn members(sim: &Shared, ctx: &Ctx, id: &str, query: &str) -> Reply {
             ),
         );
     };
+    // A user member is the directory's user, with the object id every other answer
+    // gives them; a device member has the object id `/devices` gives it.
     let mut value: Vec<serde_json::Value> = group
         .users
         .iter()
-        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": u}))
+        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": super::users::object_id(u).to_string(), "userPrincipalName": u}))
         .collect();
     value.extend(group.devices.iter().map(|d| {
-        json!({"@odata.type": "#microsoft.graph.device", "id": uuid::Uuid::new_v4().to_string(), "deviceId": d})
+        json!({"@odata.type": "#microsoft.graph.device", "id": device_object_id(d), "deviceId": d})
     }));
     let skip: usize = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "$skiptoken")
@@ -165,6 +168,19 @@ pub fn members(sim: &Shared, ctx: &Ctx, id: &str, query: &str) -> Reply {
         ));
     }
     Reply::new(200, Kind::Other, Some(body))
+}
+
+/// The object id of the Entra device whose `deviceId` is `device_id`: derived, stable,
+/// not the device id (a member that is no GUID gets one hashed from its text).
+fn device_object_id(device_id: &str) -> String {
+    let device = match uuid::Uuid::parse_str(device_id.trim()) {
+        Ok(id) => id,
+        Err(_) => {
+            let n = super::dice::hash_text(device_id);
+            uuid::Uuid::from_u128(u128::from(n) << 64 | u128::from(super::dice::mix(n)))
+        }
+    };
+    uuid::Uuid::from_u128(device.as_u128() ^ 0x5a5a_5a5a).to_string()
 }
 
 /// Entra device objects per page of `/devices`.
@@ -196,9 +212,8 @@ pub fn entra_devices(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
         })
         .map(|d| {
             // The object id is not the device id: derived, stable, different.
-            let object = uuid::Uuid::from_u128(d.azure_ad_device_id.as_u128() ^ 0x5a5a_5a5a);
             json!({
-                "id": object.to_string(),
+                "id": device_object_id(&d.azure_ad_device_id.to_string()),
                 "deviceId": d.azure_ad_device_id.to_string(),
                 "displayName": &*d.device_name,
                 "operatingSystem": &*d.facts.operating_system,

@@ -23,9 +23,12 @@
 //!   action with its own entry, outcomes and counts.
 //! - [`audit`]: Intune's audit trail of the actions carried out: `auditEvents` and
 //!   `remoteActionAudits`.
+//! - `users`: Entra's directory users, `GET /users/{id or UPN}` and
+//!   `revokeSignInSessions`, with the users' `signInSessionsValidFromDateTime`.
 //! - `batch`: `POST /$batch`.
 //! - `odata`: `$filter`, `$select`, `$top`, `$skiptoken`.
-//! - [`throttle`]: sliding-window limits per app and per tenant.
+//! - [`throttle`]: sliding-window limits per app and per tenant (Intune's), and Entra's
+//!   directory budget per app for users' requests.
 //! - [`faults`]: seeded fault injection.
 //! - [`inventory`]: the devices, generated or read from job files.
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
@@ -61,6 +64,9 @@ pub mod signin;
 mod stats;
 pub mod throttle;
 pub mod token_faults;
+#[cfg(test)]
+mod user_tests;
+mod users;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,8 +82,9 @@ pub use inventory::{Device, Inventory, InventoryError, JobTargets};
 pub use rehearsal::SavedTenant;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
-pub use throttle::Limits;
+pub use throttle::{DirectoryLimits, Limits};
 pub use token_faults::{TokenFault, parse_token_fault, token_fault_sequence};
+pub use users::RestoredUser;
 
 /// The tenant the simulator answers for when nothing else is configured.
 pub const DEFAULT_TENANT_ID: &str = "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10";
@@ -103,8 +110,12 @@ pub struct SimConfig {
     pub deny_apps: Vec<String>,
     /// `expires_in` of issued tokens; Entra's default is 3599 seconds.
     pub token_lifetime: Duration,
-    /// Intune's throttling limits, or `None` to accept everything (benchmarks).
+    /// Intune's throttling limits, or `None` to accept everything (benchmarks): with
+    /// `None`, users' requests are not limited either, whatever `directory_limits` say.
     pub limits: Option<Limits>,
+    /// Entra's directory limits for users' requests (`GET /users/...`,
+    /// `revokeSignInSessions`), a budget apart from Intune's; `None` accepts them all.
+    pub directory_limits: Option<DirectoryLimits>,
     /// Delay added to every answer, to make a loopback run feel like a real network.
     pub latency: Latency,
     /// Faults to inject, each with the probability that a request meets it. Rolled in
@@ -116,7 +127,8 @@ pub struct SimConfig {
     /// after them are served as usual. Sign-in retries are tested with these.
     pub token_faults: Vec<TokenFault>,
     /// How long after it arrives a device action (`resetPasscode`, `remoteLock`,
-    /// `rotateBitLockerKeys`; alone or inside `$batch`) takes effect; its answer leaves
+    /// `rotateBitLockerKeys`; alone or inside `$batch`) or a user's
+    /// `revokeSignInSessions` takes effect; its answer leaves
     /// only after that. A client whose timeout is shorter
     /// gives up first and the reset still lands, as a request abandoned by its client
     /// may on real Graph.
@@ -159,6 +171,15 @@ pub struct SimConfig {
     pub deny_audit_read: bool,
     /// Audit records a rehearsal's saved tenant kept: its follow-ups read them.
     pub restored_audit: Vec<SavedAudit>,
+    /// `revokeSignInSessions` answers 403 `Authorization_RequestDenied`, as for an app
+    /// without `User.RevokeSessions.All` (or a signed-in user without an Entra role
+    /// allowing it). Reading users is never refused.
+    pub deny_revoke_sessions: bool,
+    /// Users' revocations a rehearsal's saved tenant recorded.
+    pub restored_users: Vec<RestoredUser>,
+    /// The moment users never revoked have their sessions valid from days before (a
+    /// saved tenant's, so they read the same reloaded); `None`: the clock's start.
+    pub directory_epoch: Option<std::time::SystemTime>,
 }
 
 impl Default for SimConfig {
@@ -171,6 +192,7 @@ impl Default for SimConfig {
             deny_apps: Vec::new(),
             token_lifetime: Duration::from_secs(3599),
             limits: Some(Limits::default()),
+            directory_limits: Some(DirectoryLimits::default()),
             latency: Latency::default(),
             faults: Vec::new(),
             slow: Duration::from_secs(5),
@@ -195,6 +217,9 @@ impl Default for SimConfig {
             audit_correlation: AuditCorrelation::Match,
             deny_audit_read: false,
             restored_audit: Vec::new(),
+            deny_revoke_sessions: false,
+            restored_users: Vec::new(),
+            directory_epoch: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A rehearsal's tenant between commands. `run --simulate` seeds an in-process tenant
 //! and, when it ends, saves it beside its report (`<report>.sim.json`): the devices,
-//! the groups, and each device's resets, remote locks and key rotations with the time
-//! of the latest of each. The
+//! the groups, each device's resets, remote locks and key rotations with the time
+//! of the latest of each, and each user's sign-in session revocations with their
+//! `signInSessionsValidFromDateTime`. The
 //! follow-ups the run prints (`status REPORT --simulate`, `run REPORT --simulate`,
 //! `--resume --simulate`) load it and go on in the same tenant, so a reset queued 5
 //! minutes ago reads `done` now, as in Intune.
@@ -17,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::groups::SimGroup;
 use super::inventory::SavedDevice;
-use super::{FaultKind, Inventory, Latency, RestoredReset, SavedAudit, SimConfig, SimHandle};
+use super::{
+    FaultKind, Inventory, Latency, RestoredReset, RestoredUser, SavedAudit, SimConfig, SimHandle,
+};
 
 /// What the first key of the file says, so that another JSON file is not taken for one.
 const KIND: &str = "intune-reset rehearsal tenant";
@@ -52,6 +55,52 @@ pub struct SavedTenant {
     /// the simulator kept an audit).
     #[serde(default)]
     pub audit: Vec<SavedAudit>,
+    /// Each user whose sessions were revoked (absent from tenants saved before the
+    /// simulator served users).
+    #[serde(default)]
+    pub users: Vec<SavedUser>,
+    /// RFC 3339: the moment the users never revoked have their sessions valid from days
+    /// before, so they read the same reloaded (absent: the reloaded simulator's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_epoch: Option<String>,
+}
+
+/// A user whose sign-in sessions were revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedUser {
+    /// The user's UPN.
+    pub user: String,
+    /// The user's object id, for whoever reads the file (the UPN is what is matched).
+    pub id: String,
+    /// Revocations Entra accepted for the user.
+    pub revocations: u32,
+    /// RFC 3339: `signInSessionsValidFromDateTime`, when the latest took effect.
+    pub sessions_valid_from: String,
+}
+
+impl SavedUser {
+    fn of(user: RestoredUser) -> SavedUser {
+        SavedUser {
+            id: super::users::object_id(&user.user_principal_name).to_string(),
+            user: user.user_principal_name,
+            revocations: user.revocations,
+            sessions_valid_from: humantime::format_rfc3339_nanos(user.valid_from).to_string(),
+        }
+    }
+
+    fn restored(&self) -> Result<RestoredUser, String> {
+        let valid_from = humantime::parse_rfc3339(&self.sessions_valid_from).map_err(|e| {
+            format!(
+                "the sessions time '{}' of {} cannot be read: {e}",
+                self.sessions_valid_from, self.user
+            )
+        })?;
+        Ok(RestoredUser {
+            user_principal_name: self.user.clone(),
+            valid_from,
+            revocations: self.revocations,
+        })
+    }
 }
 
 /// An Entra group of the rehearsal: members as UPNs and Entra device ids.
@@ -124,6 +173,8 @@ impl SavedTenant {
                 .map(SavedReset::of)
                 .collect(),
             audit: sim.saved_audit(),
+            users: sim.saved_users().into_iter().map(SavedUser::of).collect(),
+            users_epoch: Some(humantime::format_rfc3339_nanos(sim.directory_epoch()).to_string()),
         }
     }
 
@@ -190,6 +241,18 @@ impl SavedTenant {
         config.restored_locks = restored(&self.locks)?;
         config.restored_rotations = restored(&self.rotations)?;
         config.restored_audit = self.audit.clone();
+        config.restored_users = self
+            .users
+            .iter()
+            .map(SavedUser::restored)
+            .collect::<Result<Vec<_>, String>>()?;
+        config.directory_epoch = match &self.users_epoch {
+            Some(text) => Some(
+                humantime::parse_rfc3339(text)
+                    .map_err(|e| format!("the users' time '{text}' cannot be read: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(config)
     }
 
@@ -274,6 +337,70 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_tenant_keeps_its_users_revocations_and_an_older_one_has_none() {
+        let inventory = Inventory::generate(10, 5);
+        let upn = "Anna.Smith@contoso.onmicrosoft.com";
+        let saved = SavedTenant {
+            kind: KIND.to_owned(),
+            seed: 5,
+            tenant_id: "t".into(),
+            devices: inventory.saved(),
+            groups: vec![SavedGroup {
+                name: "Responders".into(),
+                users: vec![upn.into()],
+                devices: vec![],
+            }],
+            resets: vec![],
+            locks: vec![],
+            rotations: vec![],
+            audit: vec![],
+            users: vec![SavedUser::of(RestoredUser {
+                user_principal_name: upn.into(),
+                valid_from: humantime::parse_rfc3339("2026-12-01T10:00:00.25Z").expect("a time"),
+                revocations: 2,
+            })],
+            users_epoch: Some("2026-12-01T09:00:00Z".into()),
+        };
+        assert_eq!(
+            saved.users[0].id,
+            super::super::users::object_id(&upn.to_lowercase()).to_string()
+        );
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("r.csv.sim.json");
+        saved.save(&path).expect("saved");
+        let config = SavedTenant::load(&path)
+            .expect("loaded")
+            .config()
+            .expect("a configuration");
+        assert_eq!(
+            config.restored_users,
+            [RestoredUser {
+                user_principal_name: upn.into(),
+                valid_from: humantime::parse_rfc3339("2026-12-01T10:00:00.25Z").expect("a time"),
+                revocations: 2,
+            }]
+        );
+        assert_eq!(
+            config.directory_epoch,
+            humantime::parse_rfc3339("2026-12-01T09:00:00Z").ok()
+        );
+        // A tenant saved before the simulator served users reads as one without any.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        if let Some(tenant) = old.as_object_mut() {
+            tenant.remove("users");
+            tenant.remove("users_epoch");
+        }
+        std::fs::write(&path, old.to_string()).expect("written");
+        let config = SavedTenant::load(&path)
+            .expect("loaded")
+            .config()
+            .expect("a configuration");
+        assert!(config.restored_users.is_empty());
+        assert_eq!(config.directory_epoch, None);
+    }
+
+    #[test]
     fn a_saved_tenant_reads_back_as_it_was_its_locks_included() {
         let inventory = Inventory::generate(30, 5);
         let saved = SavedTenant {
@@ -296,6 +423,8 @@ mod tests {
             }],
             rotations: vec![],
             audit: vec![],
+            users: vec![],
+            users_epoch: None,
         };
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("r.csv.sim.json");

@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::clock::{SimClock, rfc3339};
-use super::dice::hash_text;
 use super::inventory::Device;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,20 +229,17 @@ fn property<'a>(
     }
 }
 
-/// A stable Entra user object id for a UPN.
+/// A stable Entra user object id for a UPN: the directory user's
+/// ([`super::users::object_id`]), whatever the UPN's case.
 pub fn user_id(upn: &str) -> String {
-    if upn.is_empty() {
+    if upn.trim().is_empty() {
         return String::new();
     }
-    let bytes = (u128::from(hash_text(upn)) << 64 | u128::from(hash_text(&format!("user:{upn}"))))
-        .to_be_bytes();
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    super::users::object_id(upn).to_string()
 }
 
 /// `anna.smith@contoso...` -> `Anna Smith`.
-fn display_name(upn: &str) -> String {
+pub fn display_name(upn: &str) -> String {
     let local = upn.split('@').next().unwrap_or(upn);
     local
         .split('.')

@@ -24,6 +24,8 @@ pub enum Kind {
     RemoteLock,
     RotateBitLockerKeys,
     RevokeSessions,
+    /// `GET /users/{id or UPN}`: a directory user read.
+    User,
     Batch,
     Other,
 }
@@ -38,6 +40,7 @@ impl Kind {
             Kind::RemoteLock => "remoteLock",
             Kind::RotateBitLockerKeys => "rotateBitLockerKeys",
             Kind::RevokeSessions => "revokeSignInSessions",
+            Kind::User => "user",
             Kind::Batch => "batch",
             Kind::Other => "other",
         }
@@ -82,13 +85,16 @@ pub struct Reply {
     pub kind: Kind,
     /// The device the request was about, for the log.
     pub device: Option<String>,
+    /// The directory user the request was about (their UPN, or the name the path gave
+    /// when Entra has no such user), for the log.
+    pub user: Option<String>,
     /// The fault injected into this answer, if any.
     pub fault: Option<FaultKind>,
     /// The limit that refused the request, if it was throttled.
     pub throttled: Option<&'static str>,
-    /// This request queued an action on the device (a reset, a lock or a key rotation;
-    /// even when its answer is then dropped): the log's `effect`, which tests count
-    /// real actions by, with `kind` telling which.
+    /// This request queued an action on the device (a reset, a lock or a key rotation)
+    /// or revoked a user's sessions, even when its answer is then dropped: the log's
+    /// `effect`, which tests count real actions by, with `kind` telling which.
     pub effect: bool,
     /// The token-endpoint fault injected into this answer, if any.
     pub token_fault: Option<TokenFault>,
@@ -103,6 +109,7 @@ impl Reply {
             raw: None,
             kind,
             device: None,
+            user: None,
             fault: None,
             throttled: None,
             effect: false,

@@ -34,8 +34,9 @@ use super::odata::percent_decode;
 use super::reply::{Ctx, Kind, Reply, graph_error};
 use super::signin;
 use super::stats::{SimStats, StatsCollector};
-use super::throttle::Throttle;
+use super::throttle::{DirectoryThrottle, Throttle};
 use super::token_faults::TokenFault;
+use super::users::Directory;
 use super::{SimConfig, SimError};
 use crate::rules::Family;
 
@@ -52,6 +53,10 @@ pub struct Shared {
     pub sign_ins: super::signin::SignIns,
     /// Intune's limits.
     pub throttle: Throttle,
+    /// Entra's directory limits, for users' requests.
+    pub directory_throttle: DirectoryThrottle,
+    /// The directory's users and when their sessions were last revoked.
+    pub directory: Directory,
     /// Faults to inject.
     pub faults: FaultPlan,
     /// Queued resets, locks and key rotations, for `deviceActionResults` and the
@@ -188,6 +193,18 @@ impl SimHandle {
         self.shared.audit.saved(&self.shared.config.inventory)
     }
 
+    /// Every user whose sessions were revoked, with when and how often, for a saved
+    /// tenant.
+    pub fn saved_users(&self) -> Vec<super::RestoredUser> {
+        self.shared.directory.saved()
+    }
+
+    /// The moment unrevoked users' `signInSessionsValidFromDateTime` count back from,
+    /// for a saved tenant (so they read the same reloaded).
+    pub fn directory_epoch(&self) -> std::time::SystemTime {
+        self.shared.directory.epoch()
+    }
+
     pub fn stats(&self) -> SimStats {
         self.shared.stats()
     }
@@ -247,10 +264,18 @@ impl Shared {
             Some(path) => Some(RequestLog::open(path)?),
             None => None,
         };
+        let epoch = config
+            .directory_epoch
+            .unwrap_or_else(|| config.clock.wall_at(Duration::ZERO));
+        let directory = Directory::new(&config.inventory, &config.groups, config.seed, epoch);
+        directory.restore(&config.restored_users);
         let shared = Shared {
             tokens: TokenStore::default(),
             sign_ins: Default::default(),
             throttle: Throttle::new(config.limits),
+            // `limits: None` (`simulate --no-limits`) switches every budget off.
+            directory_throttle: DirectoryThrottle::new(config.limits.and(config.directory_limits)),
+            directory,
             faults: FaultPlan::new(config.faults.clone(), config.seed),
             actions: DeviceActions::new(config.seed, config.action_delay),
             audit: AuditTrail::new(config.audit_correlation),
@@ -307,6 +332,7 @@ impl Shared {
         stats.locks_over_standing = actions.over_standing(Family::Lock, inventory);
         stats.rotations_per_device = actions.per_device(Family::BitLocker, inventory);
         stats.rotations_over_standing = actions.over_standing(Family::BitLocker, inventory);
+        stats.revocations_per_user = self.directory.per_user();
         stats.max_writes_in_any_window = self.throttle.max_writes_in_any_window();
         stats
     }
@@ -402,7 +428,7 @@ impl Shared {
         self.stats
             .record(reply.kind, status, reply.fault, reply.throttled.is_some());
         if let Some(log) = &self.log {
-            log.write(&json!({
+            let mut line = json!({
                 "time": humantime::format_rfc3339_millis(ctx.date).to_string(),
                 "method": method,
                 "path": path,
@@ -416,7 +442,12 @@ impl Shared {
                 "effect": reply.effect,
                 "throttled": reply.throttled,
                 "batch": batch,
-            }));
+            });
+            // Only users' requests name a user: other lines stay as they were.
+            if let (Some(user), Some(fields)) = (&reply.user, line.as_object_mut()) {
+                fields.insert("user".into(), user.clone().into());
+            }
+            log.write(&line);
         }
     }
 }

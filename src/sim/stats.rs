@@ -3,7 +3,8 @@
 //! a rehearsal asks: did the runner stay under the limits, how often was it throttled,
 //! which faults did it meet, and did any device get reset twice? Remote locks and key
 //! rotations are counted beside resets, each on its own: a device locked and reset is
-//! acted on once by each, a device locked twice is locked twice.
+//! acted on once by each, a device locked twice is locked twice. Users' sign-in session
+//! revocations are counted per user.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -16,8 +17,8 @@ use super::reply::Kind;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// Requests by kind (`token`, `list`, `get`, `resetPasscode`, `remoteLock`,
-    /// `rotateBitLockerKeys`, `batch`, `other`); requests inside a `$batch` count under
-    /// their own kind too.
+    /// `rotateBitLockerKeys`, `revokeSignInSessions`, `user` (a directory user read),
+    /// `batch`, `other`); requests inside a `$batch` count under their own kind too.
     pub requests_by_kind: BTreeMap<String, u64>,
     /// Every 429 answered, whether from the limits or injected.
     pub too_many_requests: u64,
@@ -44,8 +45,14 @@ pub struct SimStats {
     /// Per device id, the rotations sent while the one before was still pending or had
     /// ended `done`: a device whose recovery key was rotated twice.
     pub rotations_over_standing: BTreeMap<String, u32>,
-    /// Per app, the most writes inside one throttling window.
+    /// Per app, the most writes inside one throttling window (Intune's: users'
+    /// revocations are not among them).
     pub max_writes_in_any_window: BTreeMap<String, u32>,
+    /// Sign-in session revocations Entra accepted (`revokeSignInSessions`), by the
+    /// user's UPN as the directory holds it; a revocation whose answer was lost counts.
+    /// Every client since the simulator started (a saved tenant's revocations
+    /// included), as for resets.
+    pub revocations_per_user: BTreeMap<String, u32>,
 }
 
 impl SimStats {
@@ -70,6 +77,13 @@ impl SimStats {
     /// Devices whose BitLocker keys were rotated more than once.
     pub fn devices_rotated_more_than_once(&self) -> Vec<&str> {
         more_than_once(&self.rotations_per_device)
+    }
+
+    /// Users whose sessions were revoked more than once: any second revocation Entra
+    /// accepted for a user in the simulator's life. A revocation has no state to wait
+    /// for, so every second one counts.
+    pub fn users_revoked_more_than_once(&self) -> Vec<&str> {
+        more_than_once(&self.revocations_per_user)
     }
 
     /// The summary `simulate` prints on exit.
@@ -128,6 +142,9 @@ impl SimStats {
                 &self.rotations_per_device,
                 &self.rotations_over_standing,
             );
+        }
+        if !self.revocations_per_user.is_empty() {
+            write_revocations(&mut out, &self.revocations_per_user);
         }
         for (app, n) in &self.max_writes_in_any_window {
             let _ = writeln!(out, "  most writes in one window by {app}: {n}");
@@ -212,6 +229,39 @@ fn write_action(
         "  {}: {}{}{}",
         wording.again,
         over.len(),
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", shown.join(", "))
+        },
+        more
+    );
+}
+
+/// The users' lines: how many revocations, on how many users, and which users were
+/// revoked more than once.
+fn write_revocations(out: &mut String, per_user: &BTreeMap<String, u32>) {
+    let total: u64 = per_user.values().map(|n| u64::from(*n)).sum();
+    let _ = writeln!(
+        out,
+        "  revocations:      {total} on {} users (sign-in sessions)",
+        per_user.len()
+    );
+    let again = more_than_once(per_user);
+    let shown: Vec<String> = again
+        .iter()
+        .take(10)
+        .map(|upn| format!("{upn} ({})", per_user.get(*upn).copied().unwrap_or(0)))
+        .collect();
+    let more = if again.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  users revoked more than once (all runs together, retries included): {}{}{}",
+        again.len(),
         if shown.is_empty() {
             String::new()
         } else {
@@ -330,6 +380,32 @@ mod tests {
         );
         assert!(
             text.contains("reset again while the last reset was pending or done (a second passcode; a run sends one only with --reset-again): 1: a (2)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn revocations_have_their_own_lines_only_when_some_were_sent() {
+        let mut stats = SimStats::default();
+        stats.resets_per_device.insert("a".into(), 1);
+        assert!(!stats.render().contains("revocations"));
+        stats
+            .revocations_per_user
+            .insert("ada@contoso.com".into(), 2);
+        stats
+            .revocations_per_user
+            .insert("bo@contoso.com".into(), 1);
+        assert_eq!(
+            stats.users_revoked_more_than_once(),
+            vec!["ada@contoso.com"]
+        );
+        let text = stats.render();
+        assert!(
+            text.contains("  revocations:      3 on 2 users (sign-in sessions)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  users revoked more than once (all runs together, retries included): 1: ada@contoso.com (2)\n"),
             "{text}"
         );
     }

@@ -1,4 +1,6 @@
-//! Intune's throttling limits, as a sliding window per app per tenant and per tenant.
+//! Intune's throttling limits, as a sliding window per app per tenant and per tenant;
+//! and Entra's directory limits for users' requests, a budget of their own
+//! ([`DirectoryThrottle`]).
 //!
 //! Microsoft's table for the Intune devices service
 //! (<https://learn.microsoft.com/en-us/graph/throttling-limits>, GRAPH.md "Throttling"):
@@ -194,6 +196,113 @@ impl Throttle {
     }
 }
 
+/// Entra's directory limits for users' requests (GET `users/{id}`, `revokeSignInSessions`):
+/// Microsoft's "identity and access" table
+/// (<https://learn.microsoft.com/graph/throttling-limits>), per app per tenant, for the
+/// smallest tenants. Its resource units are counted one a request (a user read or a
+/// revocation costs 1; `$select` does not make it cheaper here). Defaults are
+/// Microsoft's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectoryLimits {
+    /// Writes (`revokeSignInSessions`) per app per tenant per `write_window`.
+    pub writes: u32,
+    /// The write window: 2 minutes 30 seconds.
+    pub write_window: Duration,
+    /// Resource units (reads and writes, one each) per app per tenant per
+    /// `unit_window`.
+    pub units: u32,
+    /// The resource-unit window: 10 seconds.
+    pub unit_window: Duration,
+}
+
+impl Default for DirectoryLimits {
+    fn default() -> Self {
+        DirectoryLimits {
+            writes: 3000,
+            write_window: Duration::from_secs(150),
+            units: 3500,
+            unit_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One app's directory windows.
+#[derive(Debug, Default)]
+struct DirectoryApp {
+    /// The app's user writes, in the write window.
+    writes: Window,
+    /// All of the app's user requests, in the resource-unit window.
+    units: Window,
+}
+
+/// Entra's directory budget, apart from Intune's: users' requests are counted here and
+/// never in [`Throttle`], and Intune's requests never here. Every request counts,
+/// throttled ones too, as for Intune.
+#[derive(Debug)]
+pub struct DirectoryThrottle {
+    /// `None`: nothing is refused (and nothing counted).
+    limits: Option<DirectoryLimits>,
+    /// By client id.
+    apps: Mutex<HashMap<String, DirectoryApp>>,
+}
+
+impl DirectoryThrottle {
+    pub fn new(limits: Option<DirectoryLimits>) -> DirectoryThrottle {
+        DirectoryThrottle {
+            limits,
+            apps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Decides on one user request by `app` at `now` and counts it, whatever the
+    /// decision. The limit names are `directory_writes` and `directory_units`.
+    pub fn admit(&self, app: &str, write: bool, now: Duration) -> Admission {
+        let Some(limits) = self.limits else {
+            return Admission::Allowed;
+        };
+        let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        if !apps.contains_key(app) {
+            apps.insert(app.to_owned(), DirectoryApp::default());
+        }
+        let Some(windows) = apps.get_mut(app) else {
+            return Admission::Allowed;
+        };
+        let mut checks: Vec<(&mut Window, u32, Duration, &'static str)> = Vec::with_capacity(2);
+        checks.push((
+            &mut windows.units,
+            limits.units,
+            limits.unit_window,
+            "directory_units",
+        ));
+        if write {
+            checks.push((
+                &mut windows.writes,
+                limits.writes,
+                limits.write_window,
+                "directory_writes",
+            ));
+        }
+        let mut verdict = Admission::Allowed;
+        for (w, limit, window, name) in checks {
+            w.prune(now, window);
+            if let Some(wait) = w.wait(limit, now, window) {
+                let longer = match verdict {
+                    Admission::Throttled { retry_after, .. } => wait > retry_after,
+                    Admission::Allowed => true,
+                };
+                if longer {
+                    verdict = Admission::Throttled {
+                        retry_after: wait,
+                        limit: name,
+                    };
+                }
+            }
+            w.times.push_back(now);
+        }
+        verdict
+    }
+}
+
 /// `Retry-After` as Graph writes it: whole seconds, rounded up, at least 1.
 pub fn retry_after_seconds(wait: Duration) -> String {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -330,6 +439,52 @@ mod tests {
             );
         }
         assert_eq!(t.max_writes_in_any_window().get("a"), Some(&500));
+    }
+
+    #[test]
+    fn the_directory_counts_writes_over_150_seconds_and_every_request_over_10() {
+        let t = DirectoryThrottle::new(Some(DirectoryLimits {
+            writes: 2,
+            units: 4,
+            ..DirectoryLimits::default()
+        }));
+        assert_eq!(t.admit("a", true, s(0.0)), Admission::Allowed);
+        assert_eq!(t.admit("a", true, s(1.0)), Admission::Allowed);
+        // The third write waits for the first to leave the 150 s window.
+        assert_eq!(
+            t.admit("a", true, s(2.0)),
+            Admission::Throttled {
+                retry_after: s(148.0),
+                limit: "directory_writes"
+            }
+        );
+        // Reads use the 10 s unit window only: 3 units spent, one read fits.
+        assert_eq!(t.admit("a", false, s(3.0)), Admission::Allowed);
+        assert_eq!(
+            t.admit("a", false, s(4.0)),
+            Admission::Throttled {
+                retry_after: s(6.0),
+                limit: "directory_units"
+            }
+        );
+        // Another app has its own budget.
+        assert_eq!(t.admit("b", true, s(4.0)), Admission::Allowed);
+        // Ten seconds on, the units are free again and reads pass; writes still wait.
+        assert_eq!(t.admit("a", false, s(14.0)), Admission::Allowed);
+        assert!(matches!(
+            t.admit("a", true, s(14.0)),
+            Admission::Throttled {
+                limit: "directory_writes",
+                ..
+            }
+        ));
+        let off = DirectoryThrottle::new(None);
+        for i in 0..5000 {
+            assert_eq!(
+                off.admit("a", true, s(f64::from(i) * 0.001)),
+                Admission::Allowed
+            );
+        }
     }
 
     #[test]
