@@ -94,6 +94,10 @@ pub(super) struct SimulateArgs {
     /// (DeviceManagementApps.Read.All; DeviceManagementManagedDevices.Read.All).
     #[arg(long)]
     deny_audit_read: bool,
+    /// revokeSignInSessions answers 403 Authorization_RequestDenied, as without
+    /// User.RevokeSessions.All (reading users still works).
+    #[arg(long)]
+    deny_revoke_sessions: bool,
     /// The simulated user declines delegated sign-ins (device code and browser).
     #[arg(long)]
     user_declines: bool,
@@ -207,6 +211,7 @@ impl SimulateArgs {
                 AuditCorrelationArg::Mismatch => sim::AuditCorrelation::Mismatch,
             },
             deny_audit_read: self.deny_audit_read,
+            deny_revoke_sessions: self.deny_revoke_sessions,
             ..sim::SimConfig::default()
         };
         Ok((config, self.bind))

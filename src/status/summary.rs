@@ -283,9 +283,14 @@ impl StatusSummary {
                 .map(shown)
                 .unwrap_or_else(|| "STATUS_REPORT".into());
             steps.push(format!(
-                "{failed} {}{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job sends again only the actions that failed (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}{sim}",
+                "{failed} {}{} ended badly on the device (why, above). Once the cause is fixed, retry only those: this report read as a job {} (see them first with `intune-reset plan {job}`)\n      intune-reset run {job}{sign_in}{sim}",
                 self.noun(),
                 plural(failed),
+                if self.other_actions {
+                    "sends again only the actions that failed"
+                } else {
+                    "resets again only the devices whose reset failed"
+                },
             ));
         }
         crate::report::next_steps_text(&steps)
