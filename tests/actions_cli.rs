@@ -210,3 +210,184 @@ fn regression_21_a_mac_locks_pin_never_reaches_the_report_or_the_log() {
         assert!(!written.to_lowercase().contains("unlockpin"));
     }
 }
+
+/// Three iPhones of two users (`Ada` spelled two ways).
+fn users_job(dir: &Path) -> std::path::PathBuf {
+    let csv = "id,deviceName,operatingSystem,osVersion,userPrincipalName\n\
+               00000001-aaaa-4000-8000-000000000001,iPhone A1,iOS,17.5,ada@contoso.com\n\
+               00000002-aaaa-4000-8000-000000000002,iPhone A2,iOS,17.5,Ada@Contoso.com\n\
+               00000003-aaaa-4000-8000-000000000003,iPhone B,iOS,17.5,bo@contoso.com\n";
+    let path = dir.join("users.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// The simulator's log lines, in order: `(kind, status)`.
+fn log_kinds(log: &Path) -> Vec<(String, u64)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or("").to_owned(),
+                e["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn regression_21_revoke_sessions_revokes_each_user_once_before_any_device_action() {
+    let dir = TempDir::new().unwrap();
+    let job = users_job(dir.path());
+    let log = dir.path().join("sim.log");
+    let tenant = Tenant::start(&[&job], &log, &["--no-limits", "--action-delay", "0"]);
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = run(&tenant, &job, &report, "remote-lock,revoke-sessions");
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = read_report(&report);
+    let seen: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["row"].clone(),
+                r["action"].clone(),
+                r["outcome"].clone(),
+                r["reason"].clone(),
+            )
+        })
+        .collect();
+    let row = |n: &str, a: &str, o: &str, r: &str| {
+        (n.to_owned(), a.to_owned(), o.to_owned(), r.to_owned())
+    };
+    assert_eq!(
+        seen,
+        [
+            row("2", "revoke-sessions", "succeeded", ""),
+            row("2", "remote-lock", "succeeded", ""),
+            row("3", "revoke-sessions", "duplicate", "duplicate_user"),
+            row("3", "remote-lock", "succeeded", ""),
+            row("4", "revoke-sessions", "succeeded", ""),
+            row("4", "remote-lock", "succeeded", ""),
+        ],
+        "{stderr}"
+    );
+    // Each user revoked once, every revocation before the first lock.
+    let kinds = log_kinds(&log);
+    let revocations: Vec<usize> = (0..kinds.len())
+        .filter(|i| kinds[*i] == ("revokeSignInSessions".into(), 200))
+        .collect();
+    let first_lock = kinds.iter().position(|k| k.0 == "remoteLock").unwrap();
+    assert_eq!(revocations.len(), 2, "{kinds:?}");
+    assert!(revocations.iter().all(|i| *i < first_lock), "{kinds:?}");
+    assert!(
+        stderr.contains("revoke-sessions        3   succeeded 2, duplicate 1"),
+        "{stderr}"
+    );
+
+    // Entra keeps no action state of a revocation: status says so, and reads none.
+    let (_, status_err) = status(&tenant, &report);
+    let states: Vec<(String, String)> = read_report(&dir.path().join("report.status.csv"))
+        .into_iter()
+        .filter(|r| r["outcome"] == "succeeded")
+        .map(|r| (r["action"].clone(), r["action_state"].clone()))
+        .collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|(a, s)| a == "revoke-sessions" && s == "no_action_state")
+            .count(),
+        2,
+        "{states:?} {status_err}"
+    );
+    assert!(
+        states
+            .iter()
+            .filter(|(a, _)| a == "remote-lock")
+            .all(|(_, s)| s == "done" || s == "failed"),
+        "{states:?}"
+    );
+    // The run's report read as a job sends nothing again.
+    let again = dir.path().join("again.csv");
+    let (_, stderr) = run(&tenant, &report, &again, "remote-lock,revoke-sessions");
+    let sent_again = log_kinds(&log)
+        .iter()
+        .filter(|k| k.0 == "revokeSignInSessions")
+        .count();
+    assert_eq!(sent_again, 2, "{stderr}");
+}
+
+#[test]
+fn regression_21_a_refused_revocation_stops_the_run_naming_the_permission_before_any_lock() {
+    let dir = TempDir::new().unwrap();
+    let job = users_job(dir.path());
+    let log = dir.path().join("sim.log");
+    let tenant = Tenant::start(&[&job], &log, &["--no-limits", "--deny-revoke-sessions"]);
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = run(&tenant, &job, &report, "revoke-sessions,remote-lock");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("User.RevokeSessions.All"), "{stderr}");
+    assert!(
+        !log_kinds(&log).iter().any(|k| k.0 == "remoteLock"),
+        "no device action leaves after the users' actions stopped the run"
+    );
+    // Nothing is lost: every row and action is in the report.
+    assert_eq!(read_report(&report).len(), 6);
+}
+
+#[test]
+fn regression_21_a_groups_users_are_revoked_each_once() {
+    let dir = TempDir::new().unwrap();
+    let job = users_job(dir.path());
+    let log = dir.path().join("sim.log");
+    let tenant = Tenant::start(
+        &[&job],
+        &log,
+        &[
+            "--no-limits",
+            "--group",
+            "Sales=ada@contoso.com,bo@contoso.com,ADA@contoso.com",
+        ],
+    );
+    let report = dir.path().join("report.csv");
+    let mut child = crate::common::tenant::run_action_cmd(
+        &tenant,
+        &[],
+        &report,
+        "revoke-sessions",
+        &["--group", "Sales", "--timeout", "1s"],
+    )
+    .spawn()
+    .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let mut users: Vec<(String, String)> = read_report(&report)
+        .into_iter()
+        .map(|r| {
+            (
+                r["user_principal_name"].to_lowercase(),
+                r["outcome"].clone(),
+            )
+        })
+        .collect();
+    users.sort();
+    assert!(
+        stderr.contains("users of group Sales → 2 users"),
+        "{stderr}"
+    );
+    assert_eq!(
+        users,
+        [
+            ("ada@contoso.com".to_owned(), "succeeded".to_owned()),
+            ("bo@contoso.com".to_owned(), "succeeded".to_owned()),
+        ],
+        "{stderr}"
+    );
+    let revoked = log_kinds(&log)
+        .iter()
+        .filter(|k| k.0 == "revokeSignInSessions")
+        .count();
+    assert_eq!(revoked, 2);
+}

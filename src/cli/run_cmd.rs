@@ -166,7 +166,12 @@ fn run_inner(
                 };
             }
             for (target, n) in &prepared.counts.expansions {
-                tracing::info!("{target} → {n} device{}", if *n == 1 { "" } else { "s" });
+                let noun = if target.starts_with("users of ") {
+                    "user"
+                } else {
+                    "device"
+                };
+                tracing::info!("{target} → {n} {noun}{}", if *n == 1 { "" } else { "s" });
             }
             if !config.yes && !confirm(&prepared.counts, &who)? {
                 Ok(RunOutcome {

@@ -630,7 +630,12 @@ impl Summary {
     }
 
     pub fn count(&mut self, row: &ReportRow) {
-        self.count_row(row.outcome, &row.platform, &row.reason);
+        // A user's action has no platform: its rows are counted as the users'.
+        let platform = match crate::rules::Family::of_report(&row.action).on_users() {
+            true => "users",
+            false => &row.platform,
+        };
+        self.count_row(row.outcome, platform, &row.reason);
         if !row.action.is_empty() {
             *self
                 .action_outcomes

@@ -80,6 +80,11 @@ pub async fn expand<G: GraphApi>(
         let Some((label, user)) = target_label(&target) else {
             continue;
         };
+        // A group's users, for an action on users: said so wherever it is named.
+        let label = match choice.family().on_users() {
+            true => format!("users of {label}"),
+            false => label,
+        };
         if let Some(devices) = prepared.recorded_expansions.remove(&key) {
             judged.recorded(key, &devices, history, &mut prepared.counts);
             expansions.insert(

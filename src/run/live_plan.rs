@@ -133,6 +133,10 @@ pub async fn live_plan<G: GraphApi>(
                 let Some((label, user)) = super::expand::target_label(&work.identity) else {
                     continue;
                 };
+                let label = match work.choice.family().on_users() {
+                    true => format!("users of {label}"),
+                    false => label,
+                };
                 // Listed above, in the first pass over the same bytes.
                 let found = listings.remove(&key).unwrap_or_else(|| {
                     Err(crate::pacing::Failure::new(
@@ -200,7 +204,12 @@ pub async fn live_plan<G: GraphApi>(
         .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
     rows.sort_by_key(|(key, _)| *key);
     for (target, n) in &expansions {
-        tracing::info!("{target} → {n} device{}", if *n == 1 { "" } else { "s" });
+        let noun = if target.starts_with("users of ") {
+            "user"
+        } else {
+            "device"
+        };
+        tracing::info!("{target} → {n} {noun}{}", if *n == 1 { "" } else { "s" });
     }
     let mut summary = Summary::new("plan");
     for (_, row) in &rows {
