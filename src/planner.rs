@@ -251,11 +251,24 @@ impl Planner {
         if assessment.row.outcome == Outcome::Invalid {
             return assessment;
         }
-        // A report read as a job: what it says happened to the device wins over any
-        // verdict but `invalid` (which sends nothing and claims no device), so that the
-        // history survives a platform judged otherwise this time.
+        self.with_history(file, names, fields, key, &mut assessment);
+        assessment
+    }
+
+    /// A report read as a job: what it says happened to the device (or user) wins over
+    /// any verdict but `invalid` (which sends nothing and claims nothing), so that the
+    /// history survives a platform judged otherwise this time. Any other row is checked
+    /// for a duplicate.
+    fn with_history(
+        &mut self,
+        file: usize,
+        names: &ColumnNames,
+        fields: &DeviceFields,
+        key: u64,
+        assessment: &mut Assessment,
+    ) {
         match history::carried(fields, names, &self.sources[file]) {
-            None => self.dedupe(file, key, &mut assessment),
+            None => self.dedupe(file, key, assessment),
             Some(carried) => {
                 // A row whose device was (or may have been) reset claims it: a later row
                 // for it is a duplicate. A duplicate row does not: in its run the row
@@ -271,7 +284,6 @@ impl Planner {
                 assessment.work = None;
             }
         }
-        assessment
     }
 
     /// An action on the row's user (`revoke-sessions`): the user is the row's
@@ -347,18 +359,7 @@ impl Planner {
             }),
             step: 0,
         };
-        match history::carried(fields, names, &self.sources[file]) {
-            None => self.dedupe(file, key, &mut assessment),
-            Some(carried) => {
-                if carried.outcome != Outcome::Duplicate {
-                    self.claim(key, file, assessment.row.row);
-                }
-                assessment.row.outcome = carried.outcome;
-                assessment.row.reason = carried.reason.into();
-                assessment.row.detail = carried.detail.into();
-                assessment.work = None;
-            }
-        }
+        self.with_history(file, names, fields, key, &mut assessment);
         assessment
     }
 

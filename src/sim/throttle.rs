@@ -157,22 +157,12 @@ impl Throttle {
                     "tenant_writes",
                 ));
             }
-            for (w, limit, name) in checks {
-                w.prune(now, window);
-                if let Some(wait) = w.wait(limit, now, window) {
-                    let longer = match verdict {
-                        Admission::Throttled { retry_after, .. } => wait > retry_after,
-                        Admission::Allowed => true,
-                    };
-                    if longer {
-                        verdict = Admission::Throttled {
-                            retry_after: wait,
-                            limit: name,
-                        };
-                    }
-                }
-                w.times.push_back(now);
-            }
+            verdict = count_in(
+                checks
+                    .into_iter()
+                    .map(|(w, limit, name)| (w, limit, window, name)),
+                now,
+            );
         } else if write {
             app_windows.writes.prune(now, window);
             app_windows.writes.times.push_back(now);
@@ -282,24 +272,7 @@ impl DirectoryThrottle {
                 "directory_writes",
             ));
         }
-        let mut verdict = Admission::Allowed;
-        for (w, limit, window, name) in checks {
-            w.prune(now, window);
-            if let Some(wait) = w.wait(limit, now, window) {
-                let longer = match verdict {
-                    Admission::Throttled { retry_after, .. } => wait > retry_after,
-                    Admission::Allowed => true,
-                };
-                if longer {
-                    verdict = Admission::Throttled {
-                        retry_after: wait,
-                        limit: name,
-                    };
-                }
-            }
-            w.times.push_back(now);
-        }
-        verdict
+        count_in(checks, now)
     }
 }
 
@@ -495,4 +468,31 @@ mod tests {
         assert_eq!(retry_after_fractional(s(2.128)), "2.128");
         assert_eq!(retry_after_fractional(Duration::ZERO), "0.001");
     }
+}
+
+/// Counts a request at `now` in each window, whatever the decision (throttled requests
+/// count too, as Graph counts them), and decides: throttled by the limit that makes it
+/// wait longest, else allowed.
+fn count_in<'a>(
+    checks: impl IntoIterator<Item = (&'a mut Window, u32, Duration, &'static str)>,
+    now: Duration,
+) -> Admission {
+    let mut verdict = Admission::Allowed;
+    for (w, limit, window, name) in checks {
+        w.prune(now, window);
+        if let Some(wait) = w.wait(limit, now, window) {
+            let longer = match verdict {
+                Admission::Throttled { retry_after, .. } => wait > retry_after,
+                Admission::Allowed => true,
+            };
+            if longer {
+                verdict = Admission::Throttled {
+                    retry_after: wait,
+                    limit: name,
+                };
+            }
+        }
+        w.times.push_back(now);
+    }
+    verdict
 }
