@@ -288,6 +288,33 @@ pub fn retry_after_fractional(wait: Duration) -> String {
     format!("{}.{:03}", millis / 1000, millis % 1000)
 }
 
+/// Counts a request at `now` in each window, whatever the decision (throttled requests
+/// count too, as Graph counts them), and decides: throttled by the limit that makes it
+/// wait longest, else allowed.
+fn count_in<'a>(
+    checks: impl IntoIterator<Item = (&'a mut Window, u32, Duration, &'static str)>,
+    now: Duration,
+) -> Admission {
+    let mut verdict = Admission::Allowed;
+    for (w, limit, window, name) in checks {
+        w.prune(now, window);
+        if let Some(wait) = w.wait(limit, now, window) {
+            let longer = match verdict {
+                Admission::Throttled { retry_after, .. } => wait > retry_after,
+                Admission::Allowed => true,
+            };
+            if longer {
+                verdict = Admission::Throttled {
+                    retry_after: wait,
+                    limit: name,
+                };
+            }
+        }
+        w.times.push_back(now);
+    }
+    verdict
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,31 +495,4 @@ mod tests {
         assert_eq!(retry_after_fractional(s(2.128)), "2.128");
         assert_eq!(retry_after_fractional(Duration::ZERO), "0.001");
     }
-}
-
-/// Counts a request at `now` in each window, whatever the decision (throttled requests
-/// count too, as Graph counts them), and decides: throttled by the limit that makes it
-/// wait longest, else allowed.
-fn count_in<'a>(
-    checks: impl IntoIterator<Item = (&'a mut Window, u32, Duration, &'static str)>,
-    now: Duration,
-) -> Admission {
-    let mut verdict = Admission::Allowed;
-    for (w, limit, window, name) in checks {
-        w.prune(now, window);
-        if let Some(wait) = w.wait(limit, now, window) {
-            let longer = match verdict {
-                Admission::Throttled { retry_after, .. } => wait > retry_after,
-                Admission::Allowed => true,
-            };
-            if longer {
-                verdict = Admission::Throttled {
-                    retry_after: wait,
-                    limit: name,
-                };
-            }
-        }
-        w.times.push_back(now);
-    }
-    verdict
 }
