@@ -832,11 +832,20 @@ pub async fn execute_on<G: GraphApi>(
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
     let waits = engine.clone();
+    // What the question counted, by action: a run of other actions than passcode
+    // resets shows a rate of actions.
+    let actions = counts.per_platform.keys().any(|k| {
+        k != TO_BE_LOOKED_UP
+            && !k.ends_with("(remove-passcode)")
+            && !k.ends_with("(reset-passcode)")
+            && !k.ends_with("(reset-pin)")
+    });
     let progress = progress::Progress::new(
         config.interactive,
         counts.devices,
         config.settings.write_rate,
         Arc::new(move || waits.waiting()),
+        actions,
     );
     // An xlsx report's rows wait for the workbook on disk, not in memory (a million
     // rows would take gigabytes): JSON Lines in a private temporary file, read back in

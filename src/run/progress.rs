@@ -42,6 +42,8 @@ struct Bar {
     throttled: AtomicU64,
     write_rate: f64,
     waiting: WaitingSource,
+    /// Other actions than passcode resets: the rate is of actions.
+    actions: bool,
 }
 
 /// Everything the bar's message is made of.
@@ -56,10 +58,18 @@ pub struct BarState {
     /// `--write-rate`: one reset is one write, so the run cannot go faster.
     pub write_rate: f64,
     pub waiting: Waiting,
+    /// The run sends other actions than passcode resets (issue 21).
+    pub actions: bool,
 }
 
 impl Progress {
-    pub fn new(enabled: bool, devices: u64, write_rate: f64, waiting: WaitingSource) -> Progress {
+    pub fn new(
+        enabled: bool,
+        devices: u64,
+        write_rate: f64,
+        waiting: WaitingSource,
+        actions: bool,
+    ) -> Progress {
         if !enabled {
             return Progress { bar: None };
         }
@@ -75,6 +85,7 @@ impl Progress {
             throttled: AtomicU64::new(0),
             write_rate,
             waiting,
+            actions,
         });
         b.redraw();
         // A wait moves no row: the message is redrawn every second, so its countdown
@@ -130,6 +141,7 @@ impl Bar {
             elapsed: self.started.elapsed(),
             write_rate: self.write_rate,
             waiting: (self.waiting)(),
+            actions: self.actions,
         };
         self.bar.set_message(bar_message(&state, SystemTime::now()));
     }
@@ -149,8 +161,9 @@ fn failure(outcome: Outcome) -> bool {
 pub fn bar_message(s: &BarState, now: SystemTime) -> String {
     let seconds = s.elapsed.as_secs_f64().max(1e-3);
     let rate = s.succeeded as f64 / seconds;
+    let per = if s.actions { "actions/s" } else { "resets/s" };
     let mut text = format!(
-        "{rate:.1} resets/s, {} failed, {} throttled (429)",
+        "{rate:.1} {per}, {} failed, {} throttled (429)",
         s.failures, s.throttled
     );
     let mut waits = Vec::new();
@@ -217,7 +230,19 @@ mod tests {
             elapsed: Duration::from_secs(20),
             write_rate: 5.0,
             waiting: Waiting::default(),
+            actions: false,
         }
+    }
+
+    /// Issue 21: a run of other actions than passcode resets says so in its rate.
+    #[test]
+    fn a_run_of_other_actions_shows_a_rate_of_actions() {
+        let actions = BarState {
+            actions: true,
+            ..state()
+        };
+        let text = bar_message(&actions, at(0));
+        assert!(text.starts_with("1.8 actions/s, 3 failed"), "{text}");
     }
 
     #[test]
