@@ -391,3 +391,82 @@ fn regression_21_a_groups_users_are_revoked_each_once() {
         .count();
     assert_eq!(revoked, 2);
 }
+
+/// Issue 21: a run of a user action and a device action, killed mid-way and resumed,
+/// revokes each user once and locks each device once, and reports every job row and
+/// action exactly once: the ledger keeps each action of a row apart.
+#[cfg(unix)]
+#[test]
+fn regression_21_a_killed_run_of_two_actions_resumed_acts_on_nothing_twice() {
+    use crate::common::tenant::{ledger_of, signal, wait_for_ledger};
+    let dir = TempDir::new().unwrap();
+    let mut csv = String::from("id,deviceName,operatingSystem,osVersion,userPrincipalName\n");
+    for i in 0..30 {
+        csv.push_str(&format!(
+            "{:08x}-aaaa-4000-8000-{:012x},iPhone {i},iOS,17.5,user{}@contoso.com\n",
+            i + 1,
+            i + 1,
+            i % 15
+        ));
+    }
+    let job = dir.path().join("job.csv");
+    std::fs::write(&job, csv).unwrap();
+    let log = dir.path().join("sim.log");
+    let tenant = Tenant::start(&[&job], &log, &["--latency-ms", "60"]);
+    let report = dir.path().join("report.csv");
+    let args = ["--write-rate", "12", "--timeout", "1s"];
+    // Killed once the locks have begun: every revocation and some locks are sent.
+    let mut child = run_action_cmd(
+        &tenant,
+        &[&job],
+        &report,
+        "revoke-sessions,remote-lock",
+        &args,
+    )
+    .spawn()
+    .unwrap();
+    wait_for_ledger(&mut child, &ledger_of(&report), "send", 15 + 5, LIMIT);
+    signal(&mut child, "-KILL");
+    let _ = child.wait();
+    let resume = [&args[..], &["--resume"]].concat();
+    let mut child = run_action_cmd(
+        &tenant,
+        &[&job],
+        &report,
+        "revoke-sessions,remote-lock",
+        &resume,
+    )
+    .spawn()
+    .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = read_report(&report);
+    assert_eq!(rows.len(), 60, "every job row and action once: {stderr}");
+    let count = |action: &str, outcome: &str| {
+        rows.iter()
+            .filter(|r| r["action"] == action && r["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count("revoke-sessions", "succeeded"), 15);
+    assert_eq!(count("revoke-sessions", "duplicate"), 15);
+    assert_eq!(count("remote-lock", "succeeded"), 30);
+    let kinds = log_kinds(&log);
+    let took = |kind: &str, status: u64| {
+        kinds
+            .iter()
+            .filter(|k| k.0 == kind && k.1 == status)
+            .count()
+    };
+    assert_eq!(
+        took("revokeSignInSessions", 200),
+        15,
+        "each user revoked once"
+    );
+    let locks = tenant.effects("remoteLock");
+    assert_eq!(locks.len(), 30);
+    assert!(
+        locks.values().all(|n| *n == 1),
+        "each device locked once: {locks:?}"
+    );
+}
