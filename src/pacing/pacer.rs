@@ -671,6 +671,52 @@ mod tests {
         assert_eq!(left.map_err(|f| f.outcome), Err(Outcome::NotAttempted));
     }
 
+    /// Issue 21: a 429 from Entra pauses every request of the directory's budget (the
+    /// revocations), not Intune's; one from Intune pauses Intune's, not the directory's.
+    /// And the directory's writes keep their own window: 200 per 10 s.
+    #[tokio::test(start_paused = true)]
+    async fn regression_21_each_budget_has_its_own_pause_and_window() {
+        let graph = Hanging {
+            hang: 0,
+            reads: Arc::default(),
+        };
+        let pacer = Pacer::new(graph, Settings::default());
+        let throttled = CallError {
+            message: "429".into(),
+            kind: CallErrorKind::Throttled,
+            status: Some(429),
+            code: None,
+            request_id: None,
+            client_request_id: "fake".into(),
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        let mut renewals = 0;
+        pacer.react_in(Budget::Directory, &throttled, true, &mut renewals);
+        assert!(pacer.cooldown.until().is_none(), "Intune is not paused");
+        let start = Instant::now();
+        pacer.gate(true, false).await.expect("an Intune slot");
+        assert_eq!(Instant::now(), start, "Intune's write left at once");
+        pacer
+            .gate_in(Budget::Directory, true, false)
+            .await
+            .expect("a directory slot");
+        assert!(Instant::now() - start >= Duration::from_secs(5), "paused");
+
+        // 200 directory writes go within a window; the 201st waits for the window.
+        let from = Instant::now();
+        for _ in 1..200 {
+            let slot = pacer.gate_in(Budget::Directory, true, false).await.unwrap();
+            pacer.departed_in(Budget::Directory, slot);
+        }
+        assert!(Instant::now() - from < Duration::from_secs(11));
+        let slot = pacer.gate_in(Budget::Directory, true, false).await.unwrap();
+        assert!(
+            Instant::now() - from >= Duration::from_secs(10),
+            "the 10 s window binds"
+        );
+        pacer.departed_in(Budget::Directory, slot);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_prompt_device_read_is_sent_once() {
         let graph = Hanging {
