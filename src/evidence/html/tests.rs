@@ -234,7 +234,7 @@ fn a_rehearsal_says_so_and_the_status_and_audit_show_when_given() {
     assert!(page.contains("(simulated)"));
     assert!(page.contains("id=\"status\""));
     assert!(page.contains(
-        "<code>done</code></td><td class=\"n\">8</td><td>The device carried out the reset.</td>"
+        "<code>done</code></td><td class=\"n\">8</td><td>The device carried out the action.</td>"
     ));
     assert!(page.contains("id=\"audit\""));
     assert!(page.contains(
