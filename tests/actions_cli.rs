@@ -470,3 +470,49 @@ fn regression_21_a_killed_run_of_two_actions_resumed_acts_on_nothing_twice() {
         "each device locked once: {locks:?}"
     );
 }
+
+/// Issue 21: `run --follow` follows each lock through its own entry into the run
+/// report, and writes `no_action_state` for the revocations it cannot follow.
+#[test]
+fn regression_21_a_followed_run_of_revocations_and_locks_writes_each_ones_state() {
+    let dir = TempDir::new().unwrap();
+    let job = users_job(dir.path());
+    let tenant = Tenant::start(
+        &[&job],
+        &dir.path().join("sim.log"),
+        &["--no-limits", "--action-delay", "0"],
+    );
+    let report = dir.path().join("report.csv");
+    let mut child = run_action_cmd(
+        &tenant,
+        &[&job],
+        &report,
+        "revoke-sessions,remote-lock",
+        &["--follow", "20s", "--timeout", "1s"],
+    )
+    .spawn()
+    .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let states: Vec<(String, String, String)> = read_report(&report)
+        .into_iter()
+        .map(|r| {
+            (
+                r["action"].clone(),
+                r["outcome"].clone(),
+                r["action_state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 6, "{stderr}");
+    for (action, outcome, state) in &states {
+        match (action.as_str(), outcome.as_str()) {
+            ("revoke-sessions", "succeeded") => assert_eq!(state, "no_action_state"),
+            ("remote-lock", "succeeded") => {
+                assert!(state == "done" || state == "failed", "{states:?}")
+            }
+            _ => assert_eq!(state, "", "{states:?}"),
+        }
+    }
+    assert!(stderr.contains("followed:"), "{stderr}");
+}
