@@ -793,8 +793,9 @@ impl Summary {
                 out.push_str(&format!("  {p:<width$}  {n:>7}   {}\n", split.join(", ")));
             }
         }
-        // Several actions, or another than a passcode reset: each one's outcomes.
-        if !self.passcodes_only() || self.action_outcomes.len() > 1 {
+        // Another action than a passcode reset: each action's outcomes (a passcode
+        // reset's effect per platform is in the platforms above).
+        if !self.passcodes_only() {
             out.push_str("actions:\n");
             let width = self
                 .action_outcomes
