@@ -237,11 +237,24 @@ async fn every_fault_kind_still_resets_every_eligible_device_exactly_once() {
         // Slower than the client's 300 ms timeout, but done within the extra timeout
         // the runner waits before reading deviceActionResults.
         sim.slow = Duration::from_millis(450);
+        // An expired token refuses every request in flight with it, and this fault
+        // expires one every ten requests: with eight devices in flight, one device's
+        // renewed tokens could each be expired by the others' requests before its own
+        // answer came, four in a row on a loaded machine, which the run rightly takes
+        // for a broken sign-in. One device at a time, each expiry meets one request, and
+        // which requests meet one is the seed's (rolled per request, not per moment).
+        let settings = match kind {
+            FaultKind::ExpiredToken => Settings {
+                concurrency: 1,
+                ..settings()
+            },
+            _ => settings(),
+        };
         let ran = run_with(
             sim,
             &job,
             dir,
-            settings(),
+            settings,
             Duration::from_millis(300),
             SIMULATED_CLIENT_ID,
         )
