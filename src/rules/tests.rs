@@ -503,3 +503,138 @@ fn every_platform_key_reads_back_as_headers_are_spelled() {
     assert_eq!(Platform::from_key("Android"), None);
     assert_eq!(Platform::from_key("unknown"), None);
 }
+
+/// Issue 21: every device action's table judges every platform and every version of
+/// it exactly once (no platform left to a default, no version two rules claim), and
+/// each row names its Microsoft (or Apple) page and, when ineligible, its reason.
+#[test]
+fn regression_21_every_actions_table_covers_every_platform_and_version_once() {
+    let versions = [
+        "0.9",
+        "1.0",
+        "1.1",
+        "2.0",
+        "6.0",
+        "7.0",
+        "13",
+        "17.5",
+        "10.0.17763.1",
+        "10.0.18362.1",
+        "10.0.18363.418",
+        "10.0.26100.2314",
+    ];
+    for family in Family::ALL.into_iter().filter(|f| !f.on_users()) {
+        let table = family.rules();
+        for platform in Platform::ALL {
+            let rows: Vec<&Rule> = table.iter().filter(|r| r.platform == platform).collect();
+            assert!(!rows.is_empty(), "{family:?} has no row for {platform:?}");
+            for v in versions {
+                let holding = rows
+                    .iter()
+                    .filter(|r| r.versions.holds(v) == Some(true))
+                    .count();
+                let readable = rows.iter().all(|r| r.versions.holds(v).is_some());
+                if readable {
+                    assert_eq!(holding, 1, "{family:?} {platform:?} {v}");
+                }
+            }
+        }
+        for rule in table {
+            assert!(rule.link.starts_with("https://"), "{rule:?}");
+            assert_eq!(rule.action.is_none(), !rule.reason.is_empty(), "{rule:?}");
+            if let Some(action) = rule.action {
+                assert_eq!(action.family(), family, "{rule:?}");
+            }
+        }
+    }
+}
+
+/// Issue 21: remote lock and key rotation as Microsoft's pages list them.
+#[test]
+fn regression_21_lock_and_rotation_follow_microsofts_pages() {
+    let lock = ActionChoice::Only(Action::RemoteLock);
+    let rotate = ActionChoice::Only(Action::RotateBitLockerKeys);
+    for p in [
+        Platform::Ios,
+        Platform::Macos,
+        Platform::AndroidFullyManaged,
+        Platform::AndroidDedicated,
+        Platform::AndroidCorporateWorkProfile,
+        Platform::AndroidAosp,
+    ] {
+        assert!(
+            matches!(judge(p, None, lock), Verdict::Eligible { .. }),
+            "{p:?}"
+        );
+    }
+    assert!(matches!(
+        judge(Platform::Visionos, Some("2.0"), lock),
+        Verdict::Eligible { .. }
+    ));
+    assert_eq!(
+        reason(Platform::Visionos, Some("1.2"), lock),
+        "lock_visionos_before_2"
+    );
+    assert_eq!(
+        reason(Platform::Windows, None, lock),
+        "lock_windows_not_supported"
+    );
+    assert_eq!(
+        reason(Platform::AndroidWorkProfile, None, lock),
+        "lock_personal_work_profile"
+    );
+    assert_eq!(
+        reason(Platform::IosUserEnrollment, None, lock),
+        "lock_user_enrollment"
+    );
+    assert!(matches!(
+        judge(Platform::Windows, Some("10.0.18363.418"), rotate),
+        Verdict::Eligible { .. }
+    ));
+    assert_eq!(
+        reason(Platform::Windows, Some("10.0.18362.1"), rotate),
+        "bitlocker_windows_before_1909"
+    );
+    // A Windows version without its build cannot be judged: the tenant's facts will.
+    assert_eq!(
+        judge(Platform::Windows, Some("10.0"), rotate),
+        Verdict::UnreadableVersion
+    );
+    assert_eq!(
+        judge(Platform::Windows, None, rotate),
+        Verdict::MissingVersion
+    );
+    assert_eq!(
+        reason(Platform::Ios, None, rotate),
+        "bitlocker_windows_only"
+    );
+}
+
+proptest! {
+    /// Issue 21: a list of actions reads the same in any order and with repeats: one
+    /// per kind, in the kinds' order (the user action first).
+    #[test]
+    fn regression_21_an_action_list_is_its_kinds_in_order(
+        picks in proptest::collection::vec(0usize..5, 1..8),
+        sep in prop::sample::select(vec![",", ";", " , ", "+", "|"]),
+    ) {
+        let names = ["revoke-sessions", "remote-lock", "rotate-bitlocker-keys", "remove-passcode", "auto"];
+        let text: Vec<&str> = picks.iter().map(|i| names[*i]).collect();
+        match Actions::parse(&text.join(sep)) {
+            Ok(actions) => {
+                let kinds: Vec<Family> = actions.iter().map(|c| c.family()).collect();
+                let mut sorted = kinds.clone();
+                sorted.sort();
+                sorted.dedup();
+                prop_assert_eq!(&kinds, &sorted);
+                // Reading its own text back gives the same list.
+                prop_assert_eq!(Actions::parse(&actions.as_text()).unwrap(), actions);
+            }
+            // Only two different passcode choices in one list are refused.
+            Err(why) => {
+                prop_assert!(picks.contains(&3) && picks.contains(&4), "{}", why);
+                prop_assert!(why.contains("are both a passcode reset"), "{}", why);
+            }
+        }
+    }
+}
