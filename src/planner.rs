@@ -66,6 +66,9 @@ pub struct Work {
     /// The file's header of the column read as the Intune id (shared by the file's
     /// rows), for a `not_found` that says where the id came from.
     pub id_header: Option<std::sync::Arc<str>>,
+    /// The tenant the row names (`tenant` column: an id or a verified domain, lower
+    /// case): it is acted on only in that tenant.
+    pub tenant: Option<String>,
 }
 
 pub struct Assessment {
@@ -178,6 +181,20 @@ impl Planner {
                 }
             },
         };
+        let tenant = match fields.get(Column::Tenant).map(str::trim) {
+            None => None,
+            Some(t) => match tenant_of(t) {
+                Some(t) => Some(t),
+                None => {
+                    let detail = format!(
+                        "column '{}': '{}' is neither a tenant id (a GUID) nor a domain (contoso.onmicrosoft.com)",
+                        names.name(Column::Tenant),
+                        echo(t)
+                    );
+                    return self.whole_row(invalid(row, "malformed_tenant", detail));
+                }
+            },
+        };
         let choices: Vec<ActionChoice> = actions.iter().collect();
         let mut out = Vec::with_capacity(choices.len());
         for (step, choice) in choices.into_iter().enumerate() {
@@ -187,8 +204,12 @@ impl Planner {
             {
                 continue;
             }
-            let mut a = self.assess_action(file, names, fields, row.clone(), choice);
+            let mut a =
+                self.assess_action(file, names, fields, row.clone(), choice, tenant.as_deref());
             a.step = step as u8;
+            if let Some(work) = &mut a.work {
+                work.tenant = tenant.clone();
+            }
             out.push(a);
         }
         out
@@ -226,10 +247,11 @@ impl Planner {
         fields: &DeviceFields,
         mut row: ReportRow,
         choice: ActionChoice,
+        tenant: Option<&str>,
     ) -> Assessment {
         row.action = choice.as_str().into();
         if choice.family().on_users() {
-            return self.assess_user_action(file, names, fields, row, choice);
+            return self.assess_user_action(file, names, fields, row, choice, tenant);
         }
         let identity = match identity(fields, names, self.options.lookup) {
             Ok(i) => i,
@@ -238,7 +260,7 @@ impl Planner {
         if let Identity::Id(id) = &identity {
             row.device_id = id.clone();
         }
-        let key = identity_key(&identity, choice);
+        let key = identity_key(&identity, choice, tenant);
         let id_header = match &identity {
             Identity::Id(_) => Some(
                 self.id_headers[file]
@@ -297,6 +319,7 @@ impl Planner {
         fields: &DeviceFields,
         mut row: ReportRow,
         choice: ActionChoice,
+        tenant: Option<&str>,
     ) -> Assessment {
         let noun = choice.family().noun();
         let user = fields.get(Column::UserPrincipalName).map(str::trim);
@@ -328,7 +351,7 @@ impl Planner {
                 return invalid(row, "no_user", detail);
             }
         };
-        let key = identity_key(&target, choice);
+        let key = identity_key(&target, choice, tenant);
         row.platform = "".into();
         row.outcome = Outcome::Planned;
         row.reason = "".into();
@@ -356,6 +379,7 @@ impl Planner {
                 platform: None,
                 lookup: false,
                 id_header: None,
+                tenant: None,
             }),
             step: 0,
         };
@@ -410,6 +434,7 @@ impl Planner {
                 platform,
                 lookup: true,
                 id_header: id_header.clone(),
+                tenant: None,
             };
             Assessment {
                 row,
@@ -550,6 +575,7 @@ impl Planner {
             platform: Some(platform),
             lookup,
             id_header,
+            tenant: None,
         };
         Assessment {
             row,
@@ -900,6 +926,18 @@ fn identity(
     })
 }
 
+/// A tenant as a row names it: its id (a GUID, lower case) or a domain (lower case).
+fn tenant_of(text: &str) -> Option<String> {
+    if let Some(id) = parse_guid(text) {
+        return Some(id);
+    }
+    let domain = text.to_ascii_lowercase();
+    let labels_ok = domain
+        .split('.')
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    (domain.contains('.') && labels_ok).then_some(domain)
+}
+
 /// A user principal name (`user@domain`) or a user object id (a GUID).
 fn is_user(text: &str) -> bool {
     let upn = text.contains('@')
@@ -912,11 +950,13 @@ fn is_user(text: &str) -> bool {
 /// The key duplicates are found by: the Intune id when the row has one (re-enrolled
 /// devices share a serial number across two Intune records, both real), otherwise the
 /// value the device will be looked up by.
-/// One key per device (or target) and action family: a device takes each action once,
-/// and a lock and a passcode reset of one device are no duplicates of each other.
-fn identity_key(identity: &Identity, choice: ActionChoice) -> u64 {
+/// One key per device (or target), action family and tenant: a device takes each action
+/// once, a lock and a passcode reset of one device are no duplicates of each other, and
+/// the same serial number or UPN in two tenants is two devices.
+fn identity_key(identity: &Identity, choice: ActionChoice, tenant: Option<&str>) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     choice.family().hash(&mut hasher);
+    tenant.hash(&mut hasher);
     match identity {
         // Already lower-case, braces removed.
         Identity::Id(id) => {

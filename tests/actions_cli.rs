@@ -516,3 +516,59 @@ fn regression_21_a_followed_run_of_revocations_and_locks_writes_each_ones_state(
     }
     assert!(stderr.contains("followed:"), "{stderr}");
 }
+
+/// Issue 22, first piece: a job whose rows name their tenant acts only on the rows of
+/// the tenant the run signed in to; a row naming another tenant (by id or domain) is
+/// `ineligible`/`other_tenant`, saying why, and nothing is read or sent for it, not even
+/// its user's devices.
+#[test]
+fn regression_22_rows_naming_another_tenant_are_never_acted_on_here() {
+    let dir = TempDir::new().unwrap();
+    let here = crate::common::tenant::TENANT;
+    let other = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
+    let csv = format!(
+        "id,deviceName,operatingSystem,osVersion,userPrincipalName,tenant\n\
+         00000001-aaaa-4000-8000-000000000001,iPhone 1,iOS,17.5,ada@contoso.com,{here}\n\
+         00000002-aaaa-4000-8000-000000000002,iPhone 2,iOS,17.5,bo@contoso.com,{other}\n\
+         00000003-aaaa-4000-8000-000000000003,iPhone 3,iOS,17.5,bo@contoso.com,fabrikam.onmicrosoft.com\n\
+         ,,,,bo@contoso.com,{other}\n"
+    );
+    let job = dir.path().join("job.csv");
+    std::fs::write(&job, csv).unwrap();
+    let log = dir.path().join("sim.log");
+    let tenant = Tenant::start(&[&job], &log, &["--no-limits"]);
+    let report = dir.path().join("report.csv");
+    let (code, stderr) = run(&tenant, &job, &report, "remote-lock");
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = read_report(&report);
+    let seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r["row"].clone(), r["outcome"].clone(), r["reason"].clone()))
+        .collect();
+    let row = |n: &str, o: &str, r: &str| (n.to_owned(), o.to_owned(), r.to_owned());
+    assert_eq!(
+        seen,
+        [
+            row("2", "succeeded", ""),
+            row("3", "ineligible", "other_tenant"),
+            row("4", "ineligible", "other_tenant"),
+            row("5", "ineligible", "other_tenant"),
+        ],
+        "{stderr}"
+    );
+    assert!(rows[1]["detail"].contains(other), "{}", rows[1]["detail"]);
+    // Nothing was read or sent for the other tenants' rows.
+    let touched: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["path"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        touched.iter().all(|p| !p.contains("000000000002")
+            && !p.contains("000000000003")
+            && !p.contains("bo@contoso.com")),
+        "{touched:?}"
+    );
+    assert_eq!(tenant.effects("remoteLock").len(), 1);
+}

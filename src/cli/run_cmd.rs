@@ -150,6 +150,9 @@ fn run_inner(
                         return Err(refused);
                     }
                 };
+            // Rows naming another tenant than the one signed in to are not sent here,
+            // and their users, groups and filters are not listed in this tenant.
+            prepared.in_tenant(&who.tenant);
             // Rows naming a user become the user's devices, read before the question
             // so that it lists them and --max-devices counts them.
             let expanded = runtime.block_on(run::expand(&config, client.clone(), &mut prepared));

@@ -50,10 +50,14 @@ pub enum Column {
     /// that a report of a report still says when and by which run.
     Detail,
     FinishedAt,
+    /// The customer tenant a row is meant for (a tenant id or a verified domain), as a
+    /// managed service provider's export or list carries it: a row is acted on only in
+    /// the tenant it names.
+    Tenant,
 }
 
 impl Column {
-    pub const ALL: [Column; 22] = [
+    pub const ALL: [Column; 23] = [
         Column::Id,
         Column::DeviceName,
         Column::SerialNumber,
@@ -76,6 +80,7 @@ impl Column {
         Column::ActionState,
         Column::Detail,
         Column::FinishedAt,
+        Column::Tenant,
     ];
 
     /// The canonical (Graph) name, used in messages when the file's own header is unknown.
@@ -103,6 +108,7 @@ impl Column {
             Column::ActionState => "action_state",
             Column::Detail => "detail",
             Column::FinishedAt => "finished_at",
+            Column::Tenant => "tenant",
         }
     }
 
@@ -138,6 +144,8 @@ impl Column {
             "actionstate" => Column::ActionState,
             "detail" => Column::Detail,
             "finishedat" => Column::FinishedAt,
+            "tenant" | "tenantid" | "tenantdomain" | "tenantname" | "customertenant"
+            | "customertenantid" | "defaultdomainname" => Column::Tenant,
             _ => return None,
         };
         Some(column)

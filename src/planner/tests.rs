@@ -957,3 +957,51 @@ fn regression_21_the_two_passes_of_a_run_with_user_actions_plan_what_one_pass_pl
     assert_eq!(one, two);
     assert_eq!(one.len(), 6);
 }
+
+/// Issue 22, first piece: a row's `tenant` (an id or a domain) goes with its work, a
+/// value that is neither is invalid naming the column, and the same serial number in
+/// two tenants is two devices, not a duplicate.
+#[test]
+fn regression_22_a_rows_tenant_goes_with_it_and_keys_its_device() {
+    let mut p = planner(LookupMode::Auto);
+    let names = ColumnNames::default();
+    let serial = |n: u64, tenant: &str| {
+        row(
+            n,
+            &[
+                (Column::SerialNumber, "F2LXK0ABCD"),
+                (Column::OperatingSystem, "iOS"),
+                (Column::Tenant, tenant),
+            ],
+        )
+    };
+    let a = p.assess_one(0, &names, None, serial(2, "Contoso.onmicrosoft.com"));
+    let b = p.assess_one(
+        0,
+        &names,
+        None,
+        serial(3, "{6F1C2A4E-0B7D-4C1A-9E3F-5A8B2D7C4E10}"),
+    );
+    let c = p.assess_one(0, &names, None, serial(4, "contoso.onmicrosoft.com"));
+    let bad = p.assess_one(0, &names, None, serial(5, "not a tenant"));
+    assert_eq!(
+        a.work.as_ref().unwrap().tenant.as_deref(),
+        Some("contoso.onmicrosoft.com")
+    );
+    assert_eq!(
+        b.work.as_ref().unwrap().tenant.as_deref(),
+        Some("6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10")
+    );
+    assert_eq!(
+        b.row.outcome,
+        Outcome::Planned,
+        "another tenant: no duplicate"
+    );
+    assert_eq!(c.row.outcome, Outcome::Duplicate, "the same tenant twice");
+    assert_eq!(bad.row.reason, "malformed_tenant");
+    assert!(
+        bad.row.detail.contains("column 'tenant'"),
+        "{}",
+        bad.row.detail
+    );
+}

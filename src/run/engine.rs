@@ -62,6 +62,9 @@ pub struct Engine<G> {
     recent_reset: Option<std::time::Duration>,
     /// Lost answers being settled now: the progress bar says so.
     settling: settle::Settling,
+    /// The tenant this engine's sign-in acts in (its id, lower case): a row naming
+    /// another tenant is never acted on here. `None`: not known (tests, `status`).
+    tenant: Option<String>,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -142,7 +145,44 @@ impl<G: GraphApi> Engine<G> {
             dry: false,
             recent_reset: Some(intune_state::RECENT_RESET),
             settling: settle::Settling::default(),
+            tenant: None,
         }
+    }
+
+    /// Acts only on rows of the tenant `who` signed in to (rows naming no tenant are
+    /// this tenant's).
+    pub fn in_tenant(mut self, who: Option<&crate::graph::SignedIn>) -> Engine<G> {
+        self.tenant = who.map(|w| w.tenant.trim().to_ascii_lowercase());
+        self
+    }
+
+    /// The final row of a row naming another tenant than this engine's, before anything
+    /// is read for it (its users, groups and filters are not listed here either).
+    pub fn refused_here(&self, row: &ReportRow, work: &Work) -> Option<ReportRow> {
+        let end = self.other_tenant(work)?;
+        Some(self.report_row(row.clone(), end, SystemTime::now()))
+    }
+
+    /// The end of a row that names another tenant than this engine's: not sent here.
+    fn other_tenant(&self, work: &Work) -> Option<End> {
+        let (Some(named), Some(here)) = (&work.tenant, &self.tenant) else {
+            return None;
+        };
+        if named == here {
+            return None;
+        }
+        let by_domain = if named.contains('.') {
+            " (a tenant named by its domain is not matched to the id of the tenant signed in to: give its id)"
+        } else {
+            ""
+        };
+        Some(End::new(
+            Outcome::Ineligible,
+            "other_tenant",
+            format!(
+                "the row names tenant {named}, and this run signed in to tenant {here}{by_domain}; nothing was sent. Run it signed in to that tenant (a run across several tenants is not built yet)"
+            ),
+        ))
     }
 
     /// `--reset-again`: a reset Intune shows `done` no longer keeps a device from
@@ -318,6 +358,7 @@ impl<G: GraphApi> Engine<G> {
                 .unknown(),
             ),
             None if self.is_aborted() => (row, End::new(Outcome::NotAttempted, "run_aborted", "")),
+            None if let Some(end) = self.other_tenant(&work) => (row, end),
             None => {
                 let end = self.act(key, &row, &work).await;
                 (row, end)

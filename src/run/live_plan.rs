@@ -57,6 +57,9 @@ pub async fn live_plan<G: GraphApi>(
     let job = super::take_job(&config.files, &config.read, &config.targets)?;
     let mut lookups = 0u64;
     let mut targets = Vec::new();
+    let here = signed_in
+        .as_ref()
+        .map(|w| w.tenant.trim().to_ascii_lowercase());
     assess_all(
         job.open()?,
         &mut Planner::new(options.clone()),
@@ -65,7 +68,13 @@ pub async fn live_plan<G: GraphApi>(
                 lookups += 1;
                 let own_user =
                     work.choice.family().on_users() && matches!(work.identity, Identity::User(_));
+                // A row naming another tenant is not read here (its row says why).
+                let elsewhere = match (&work.tenant, &here) {
+                    (Some(named), Some(here)) => named != here,
+                    _ => false,
+                };
                 if !own_user
+                    && !elsewhere
                     && matches!(
                         work.identity,
                         Identity::User(_) | Identity::Group(_) | Identity::Filter(_)
@@ -90,7 +99,11 @@ pub async fn live_plan<G: GraphApi>(
         ReportFormat::Xlsx => None,
         format => Some(ReportWriter::create(&path, format, config.bom).map_err(write_err)?),
     };
-    let engine = Arc::new(Engine::new(graph, config.settings.clone()).dry());
+    let engine = Arc::new(
+        Engine::new(graph, config.settings.clone())
+            .dry()
+            .in_tenant(signed_in.as_ref()),
+    );
     let inventory = match config.lookup_via {
         LookupVia::Auto => lookups >= INVENTORY_THRESHOLD,
         LookupVia::Inventory => lookups > 0,
@@ -126,6 +139,10 @@ pub async fn live_plan<G: GraphApi>(
             rows.push((key, row));
             continue;
         };
+        if let Some(refused) = engine.refused_here(&row, &work) {
+            rows.push((key, refused));
+            continue;
+        }
         let items = match &work.identity {
             // A user action's user is the row's own: nothing to list.
             Identity::User(_) if work.choice.family().on_users() => vec![(key, row, work)],

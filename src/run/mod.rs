@@ -159,6 +159,11 @@ pub struct PlanCounts {
     /// Assessments of an action on users (`revoke-sessions`): when there are any, the
     /// run sends them all before any device action.
     pub user_actions: u64,
+    /// Rows naming a tenant, by tenant and `per_platform` key: counted as to send once
+    /// sign-in says which tenant this run is in ([`PlanCounts::in_tenant`]).
+    pub by_tenant: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The users, groups and filters of rows naming a tenant: listed only in it.
+    pub target_tenants: std::collections::HashMap<RowKey, String>,
     /// Each user row and the number of devices it expanded to (after [`expand`]).
     pub expansions: Vec<(String, u64)>,
     /// Devices of users, groups and filters that will not be sent, judged by the facts
@@ -182,6 +187,26 @@ pub struct Resumed {
 }
 
 impl PlanCounts {
+    /// The rows naming a tenant, once sign-in says this run is in `tenant` (its id):
+    /// that tenant's are to send, any other's are not sent here (`other_tenant`).
+    pub fn in_tenant(&mut self, tenant: &str) {
+        let here = tenant.trim().to_ascii_lowercase();
+        for (named, keys) in std::mem::take(&mut self.by_tenant) {
+            let n: u64 = keys.values().sum();
+            if named == here {
+                for (key, k) in keys {
+                    *self.per_platform.entry(key).or_default() += k;
+                }
+            } else {
+                self.devices = self.devices.saturating_sub(n);
+                *self
+                    .not_sent
+                    .entry(format!("ineligible (other_tenant: {named})"))
+                    .or_default() += n;
+            }
+        }
+    }
+
     /// The devices the question asks about: those a reset will be sent to, by
     /// platform and action, and those whose facts are read first.
     pub fn to_send(&self) -> u64 {
@@ -222,6 +247,17 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Once sign-in says which tenant this run is in (its id): rows naming another
+    /// tenant are not counted as sent, and their users, groups and filters are not
+    /// listed here (the engine ends their rows `other_tenant`).
+    pub fn in_tenant(&mut self, tenant: &str) {
+        let here = tenant.trim().to_ascii_lowercase();
+        self.counts.in_tenant(&here);
+        let others = std::mem::take(&mut self.counts.target_tenants);
+        self.targets
+            .retain(|(key, _, _)| others.get(key).is_none_or(|t| *t == here));
+    }
+
     /// A resumed run continues only where it began: in the same tenant, and real or
     /// simulated as it began. Asked once sign-in says who and where this run is,
     /// before anything is read or sent.
@@ -632,6 +668,9 @@ fn count_plan(
                     .as_ref()
                     .map_or(crate::rules::ActionChoice::Auto, |w| w.choice),
             ));
+            if let Some(tenant) = &work.tenant {
+                counts.target_tenants.insert(key, tenant.clone());
+            }
         }
         let platform = if on_users {
             format!("users ({})", a.row.action)
@@ -640,7 +679,11 @@ fn count_plan(
         } else {
             format!("{} ({})", a.row.platform, a.row.action)
         };
-        *counts.per_platform.entry(platform).or_default() += 1;
+        let place = match &work.tenant {
+            Some(tenant) => counts.by_tenant.entry(tenant.clone()).or_default(),
+            None => &mut counts.per_platform,
+        };
+        *place.entry(platform).or_default() += 1;
     })?;
     Ok((counts, targets))
 }
@@ -795,7 +838,8 @@ pub async fn execute_on<G: GraphApi>(
     let engine = Arc::new(
         Engine::on(pacer)
             .with_ledger(ledger.clone())
-            .reset_again(config.reset_again),
+            .reset_again(config.reset_again)
+            .in_tenant(signed_in.as_ref()),
     );
     // A pause the interrupted run was honouring, and its last sends, still hold.
     engine.carry_over(carried.0, &carried.1);
@@ -921,6 +965,10 @@ pub async fn execute_on<G: GraphApi>(
             let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
         };
+        if let Some(refused) = engine.refused_here(&row, &work) {
+            let _ = row_tx.send(Finished::decided(key, refused)).await;
+            continue;
+        }
         // A user row becomes one row per device of the user (or one row saying why
         // there is none); every other row is itself.
         let items = match &work.identity {
@@ -1175,6 +1223,7 @@ pub(super) fn device_rows(
                     platform: None,
                     lookup: true,
                     id_header: None,
+                    tenant: work.tenant.clone(),
                 }
             };
             let key = RowKey {
@@ -1469,6 +1518,7 @@ mod tests {
             platform: Some(Platform::Ios),
             lookup: false,
             id_header: None,
+            tenant: None,
         };
         let key = RowKey::new(0, 2);
         let mut workers = Workers::new(4);
@@ -1489,5 +1539,32 @@ mod tests {
             Fate::Unknown,
             "a reset may have left: settled on resume"
         );
+    }
+
+    /// Issue 22, first piece: once sign-in says which tenant the run is in, the
+    /// question counts that tenant's rows as to send and the others' as not sent here.
+    #[test]
+    fn regression_22_the_question_counts_only_the_signed_in_tenants_rows() {
+        let mut counts = PlanCounts {
+            devices: 5,
+            per_platform: [("ios (remote-lock)".to_string(), 1)].into(),
+            ..PlanCounts::default()
+        };
+        counts.by_tenant.insert(
+            "aaaaaaaa-0000-4000-8000-000000000001".into(),
+            [("ios (remote-lock)".to_string(), 3)].into(),
+        );
+        counts.by_tenant.insert(
+            "fabrikam.onmicrosoft.com".into(),
+            [(TO_BE_LOOKED_UP.to_string(), 1)].into(),
+        );
+        counts.in_tenant("AAAAAAAA-0000-4000-8000-000000000001");
+        assert_eq!(counts.per_platform["ios (remote-lock)"], 4);
+        assert_eq!(counts.devices, 4);
+        assert_eq!(
+            counts.not_sent["ineligible (other_tenant: fabrikam.onmicrosoft.com)"],
+            1
+        );
+        assert!(counts.by_tenant.is_empty());
     }
 }

@@ -34,6 +34,7 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "platform_not_supported",
         "platform_unknown",
         "action_not_supported",
+        "other_tenant",
     ]
     .into_iter()
     .chain(
@@ -80,6 +81,7 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "conflicting_actions",
         "no_user",
         "malformed_user",
+        "malformed_tenant",
         "control_characters",
         "value_too_long",
         "scientific_notation",

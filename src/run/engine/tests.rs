@@ -528,6 +528,7 @@ fn planned(n: u64) -> (RowKey, ReportRow, Work) {
         platform: Some(Platform::Ios),
         lookup: false,
         id_header: None,
+        tenant: None,
     };
     (RowKey::new(0, n), row, work)
 }
