@@ -264,3 +264,79 @@ pub(super) fn simulate(args: SimulateArgs) -> u8 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn parsed(args: &[&str]) -> Result<sim::SimConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("simulate").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.into_config().map(|(config, _)| config)
+    }
+
+    #[test]
+    fn tenant_flags_add_tenants_beside_the_first_with_their_devices_groups_and_faults() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("fabrikam.csv");
+        std::fs::write(&file, "serialNumber\nC02XK1AAJG5H\nC02XK1BBJG5H\n").expect("a job file");
+        let fabrikam = "2b7e0c1d-4f3a-4e6b-9c8d-7a6b5c4d3e2f";
+        let config = parsed(&[
+            "--generate",
+            "3",
+            "--tenant-inventory",
+            &format!("{fabrikam},fabrikam.onmicrosoft.com={}", file.display()),
+            "--tenant-inventory",
+            &format!("T3={}", file.display()),
+            "--tenant-group",
+            "fabrikam.onmicrosoft.com:Sales=ada@fabrikam.onmicrosoft.com",
+            "--tenant-fault",
+            "T3:429-no-retry-after=0.2",
+            "--fault",
+            "503=0.1",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        // The first tenant is as the other flags make it.
+        assert_eq!(config.tenant_id, sim::DEFAULT_TENANT_ID);
+        assert_eq!(config.inventory.len(), 3);
+        assert_eq!(config.faults, [(sim::FaultKind::ServiceUnavailable, 0.1)]);
+        assert!(config.groups.is_empty());
+        let more: Vec<(&str, &str, usize, usize, usize)> = config
+            .more_tenants
+            .iter()
+            .map(|t| {
+                let (id, domain) = (t.id.as_str(), t.domain.as_str());
+                (
+                    id,
+                    domain,
+                    t.inventory.len(),
+                    t.groups.len(),
+                    t.faults.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            more,
+            [
+                (fabrikam, "fabrikam.onmicrosoft.com", 2, 1, 0),
+                ("T3", "tenant-t3.onmicrosoft.com", 2, 0, 1),
+            ]
+        );
+        let err = parsed(&["--tenant-fault", "T9:504=0.5"])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("no such tenant"), "{err}");
+        let err = parsed(&["--tenant-inventory", "T2"])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("is not TENANT=FILE"), "{err}");
+    }
+}
