@@ -12,8 +12,9 @@ use crate::error::{EXIT_OK, EXIT_USAGE};
 drop-before, drop-after, slow, expired-token, next-link-loop (a page names itself as the next), echo-authorization (a 400 quoting the Authorization header) (e.g. --fault drop-after=0.02 --fault 429-no-retry-after=0.05).\n\
 Token faults: 429 (with Retry-After: 1), 503, drop, slow; the first token requests meet them one each, in order, \
 then sign-in works (e.g. --token-fault 503:4 --token-fault drop).\n\
-Several tenants: the flags above configure the first tenant; --tenant-inventory adds one more per ID, with its own devices, users, \
-groups (--tenant-group), faults (--tenant-fault), throttling windows and counts; a Graph request is served from the tenant its token names \
+Several tenants: the other flags configure the first tenant (the limits, delays and app credentials hold in every tenant); \
+--tenant-inventory adds one more per ID, with its own devices, users, groups (--tenant-group), faults (--tenant-fault), \
+throttling windows and counts; a Graph request is served from the tenant its token names \
 (e.g. --tenant-inventory 2b7e0c1d-4f3a-4e6b-9c8d-7a6b5c4d3e2f,fabrikam.onmicrosoft.com=fabrikam.csv \
 --tenant-fault fabrikam.onmicrosoft.com:429-no-retry-after=0.2).\n\
 The first line on stdout is `listening on http://ADDRESS`; the summary goes to stderr on exit."
