@@ -12,6 +12,11 @@ use crate::error::{EXIT_OK, EXIT_USAGE};
 drop-before, drop-after, slow, expired-token, next-link-loop (a page names itself as the next), echo-authorization (a 400 quoting the Authorization header) (e.g. --fault drop-after=0.02 --fault 429-no-retry-after=0.05).\n\
 Token faults: 429 (with Retry-After: 1), 503, drop, slow; the first token requests meet them one each, in order, \
 then sign-in works (e.g. --token-fault 503:4 --token-fault drop).\n\
+Several tenants: the other flags configure the first tenant (the limits, delays and app credentials hold in every tenant); \
+--tenant-inventory adds one more per ID, with its own devices, users, groups (--tenant-group), faults (--tenant-fault), \
+throttling windows and counts; a Graph request is served from the tenant its token names \
+(e.g. --tenant-inventory 2b7e0c1d-4f3a-4e6b-9c8d-7a6b5c4d3e2f,fabrikam.onmicrosoft.com=fabrikam.csv \
+--tenant-fault fabrikam.onmicrosoft.com:429-no-retry-after=0.2).\n\
 The first line on stdout is `listening on http://ADDRESS`; the summary goes to stderr on exit."
 )]
 pub(super) struct SimulateArgs {
@@ -64,7 +69,8 @@ pub(super) struct SimulateArgs {
     /// Length of the throttling window, in seconds (Intune: 20).
     #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
     window: f64,
-    /// Do not throttle at all (benchmarks).
+    /// Do not throttle at all (benchmarks): no tenant's limits, no directory budget,
+    /// no Graph limit across tenants.
     #[arg(long)]
     no_limits: bool,
     /// Inject a fault into this share of requests, e.g. drop-after=0.05. Repeatable.
@@ -82,6 +88,21 @@ pub(super) struct SimulateArgs {
     /// Group reads answer 403, as without GroupMember.Read.All.
     #[arg(long)]
     deny_group_read: bool,
+    /// A further tenant holding the devices of FILE (read as --inventory reads files):
+    /// TENANT is ID or ID,DOMAIN (the domain defaults to
+    /// tenant-<first 8 of the id>.onmicrosoft.com); repeatable, and a tenant named
+    /// again reads that file too. Its users are its devices' UPNs.
+    #[arg(long, value_name = "TENANT=FILE", value_parser = sim::tenants::parse_tenant_inventory)]
+    tenant_inventory: Vec<sim::tenants::TenantInventory>,
+    /// An Entra group of the tenant named by id or domain: TENANT:NAME=MEMBERS, the
+    /// members as --group takes them; repeatable.
+    #[arg(long, value_name = "TENANT:NAME=MEMBERS", value_parser = sim::tenants::parse_tenant_group)]
+    tenant_group: Vec<(String, sim::groups::SimGroup)>,
+    /// Inject a fault into this share of the named tenant's requests only, e.g.
+    /// fabrikam.onmicrosoft.com:429-no-retry-after=0.2 (--fault is the first tenant's);
+    /// repeatable.
+    #[arg(long, value_name = "TENANT:KIND=PROBABILITY", value_parser = sim::tenants::parse_tenant_fault)]
+    tenant_fault: Vec<(String, (sim::FaultKind, f64))>,
     /// An audit record (auditEvents, remoteActionAudits) shows only this long after
     /// its reset, e.g. 5m: Intune's audit appears late.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
@@ -171,7 +192,7 @@ impl SimulateArgs {
             sim::Inventory::from_job_files(&self.inventory, self.seed, &Default::default())
                 .map_err(|e| e.to_string())?
         };
-        let config = sim::SimConfig {
+        let mut config = sim::SimConfig {
             tenant_id: self.tenant,
             tenant_domain: self.tenant_domain,
             client_secret,
@@ -214,6 +235,13 @@ impl SimulateArgs {
             deny_revoke_sessions: self.deny_revoke_sessions,
             ..sim::SimConfig::default()
         };
+        sim::tenants::add_tenants(
+            &mut config,
+            &self.tenant_inventory,
+            self.tenant_group,
+            self.tenant_fault,
+            &Default::default(),
+        )?;
         Ok((config, self.bind))
     }
 }
@@ -235,5 +263,81 @@ pub(super) fn simulate(args: SimulateArgs) -> u8 {
             super::output::error(&format!("{e:#}"));
             EXIT_USAGE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn parsed(args: &[&str]) -> Result<sim::SimConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("simulate").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.into_config().map(|(config, _)| config)
+    }
+
+    #[test]
+    fn tenant_flags_add_tenants_beside_the_first_with_their_devices_groups_and_faults() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("fabrikam.csv");
+        std::fs::write(&file, "serialNumber\nC02XK1AAJG5H\nC02XK1BBJG5H\n").expect("a job file");
+        let fabrikam = "2b7e0c1d-4f3a-4e6b-9c8d-7a6b5c4d3e2f";
+        let config = parsed(&[
+            "--generate",
+            "3",
+            "--tenant-inventory",
+            &format!("{fabrikam},fabrikam.onmicrosoft.com={}", file.display()),
+            "--tenant-inventory",
+            &format!("T3={}", file.display()),
+            "--tenant-group",
+            "fabrikam.onmicrosoft.com:Sales=ada@fabrikam.onmicrosoft.com",
+            "--tenant-fault",
+            "T3:429-no-retry-after=0.2",
+            "--fault",
+            "503=0.1",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        // The first tenant is as the other flags make it.
+        assert_eq!(config.tenant_id, sim::DEFAULT_TENANT_ID);
+        assert_eq!(config.inventory.len(), 3);
+        assert_eq!(config.faults, [(sim::FaultKind::ServiceUnavailable, 0.1)]);
+        assert!(config.groups.is_empty());
+        let more: Vec<(&str, &str, usize, usize, usize)> = config
+            .more_tenants
+            .iter()
+            .map(|t| {
+                let (id, domain) = (t.id.as_str(), t.domain.as_str());
+                (
+                    id,
+                    domain,
+                    t.inventory.len(),
+                    t.groups.len(),
+                    t.faults.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            more,
+            [
+                (fabrikam, "fabrikam.onmicrosoft.com", 2, 1, 0),
+                ("T3", "tenant-t3.onmicrosoft.com", 2, 0, 1),
+            ]
+        );
+        let err = parsed(&["--tenant-fault", "T9:504=0.5"])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("no such tenant"), "{err}");
+        let err = parsed(&["--tenant-inventory", "T2"])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("is not TENANT=FILE"), "{err}");
     }
 }

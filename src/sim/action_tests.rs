@@ -106,9 +106,11 @@ fn ctx() -> Ctx {
     }
 }
 
-fn caller() -> Caller<'static> {
+/// App-only, in the simulator's first tenant.
+fn caller(sim: &Shared) -> Caller<'_> {
     Caller {
         app: "app-1",
+        tenant: sim.first(),
         user: None,
         client_request_id: Some("0f8fad5b-d9cb-469f-a165-70867728950e"),
     }
@@ -129,7 +131,7 @@ fn send(
 ) -> (u16, Value) {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let target = Target::parse(&segments);
-    let reply = dispatch(sim, &ctx(), &method, version, &target, query, &caller());
+    let reply = dispatch(sim, &ctx(), &method, version, &target, query, &caller(sim));
     (reply.status, reply.body_value().unwrap_or(Value::Null))
 }
 
@@ -221,7 +223,7 @@ fn a_lock_on_a_windows_pc_is_refused_as_unsupported_and_records_nothing() {
     assert!(results(&sim, WINDOWS_22H2).is_empty());
     let stats = sim.stats();
     assert!(stats.locks_per_device.is_empty(), "{stats:?}");
-    assert!(sim.audit.saved(&sim.config.inventory).is_empty());
+    assert!(sim.first().audit.saved(&sim.config.inventory).is_empty());
 }
 
 #[test]
@@ -388,7 +390,7 @@ fn a_macs_lock_carries_its_seeded_unlock_pin_and_a_saved_tenant_shows_it_again()
         lock["unlockPin"]
     );
     // A saved tenant keeps the lock, never the PIN, and shows the PIN again reloaded.
-    let saved = sim.actions.saved(Family::Lock);
+    let saved = sim.first().actions.saved(Family::Lock);
     assert_eq!(saved.len(), 1);
     let reloaded = shared(SimConfig {
         restored_locks: vec![(id(&sim, MAC), saved[0].1)],
@@ -454,7 +456,7 @@ fn the_audit_lists_each_action_under_its_own_name_and_filters_by_it() {
         id(&sim, WINDOWS_22H2)
     );
     // A saved audit record keeps its action.
-    let saved = sim.audit.saved(&sim.config.inventory);
+    let saved = sim.first().audit.saved(&sim.config.inventory);
     let actions: Vec<&str> = saved.iter().map(|s| s.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -545,7 +547,7 @@ async fn locks_and_rotations_are_intune_writes_under_the_same_budget_as_resets()
     assert_eq!((fourth.status, fourth.effect), (429, false));
     assert!(entry(&sim, MAC, "remoteLock").is_none());
     assert_eq!(
-        sim.throttle.max_writes_in_any_window().get("app-1"),
+        sim.first().throttle.max_writes_in_any_window().get("app-1"),
         Some(&4)
     );
 }

@@ -24,6 +24,8 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 struct Issued {
     /// The client id it was issued to: throttling counts per app.
     app: Arc<str>,
+    /// The tenant it was issued for (its `tid`): Graph serves its requests from it.
+    tenant: Arc<str>,
     /// Simulator time after which it is refused.
     expires: Duration,
     /// The signed-in user of a delegated token.
@@ -44,9 +46,11 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bearer {
     /// `may_reset` is false for a user without an Intune role allowing the reset;
-    /// `user` is the signed-in user's UPN of a delegated token, `None` for app-only.
+    /// `user` is the signed-in user's UPN of a delegated token, `None` for app-only;
+    /// `tenant` is the token's `tid`, the tenant its requests are served from.
     Valid {
         app: Arc<str>,
+        tenant: Arc<str>,
         token: String,
         may_reset: bool,
         user: Option<Arc<str>>,
@@ -96,6 +100,7 @@ impl TokenStore {
             token.clone(),
             Issued {
                 app: app.into(),
+                tenant: tenant.into(),
                 expires,
                 upn: user.as_ref().map(|u| Arc::from(u.upn.as_str())),
                 user,
@@ -121,6 +126,7 @@ impl TokenStore {
             Some(issued) if issued.expires <= now => Bearer::Expired,
             Some(issued) => Bearer::Valid {
                 app: issued.app.clone(),
+                tenant: issued.tenant.clone(),
                 token: token.to_owned(),
                 may_reset: issued.user.as_ref().is_none_or(|u| u.intune_role),
                 user: issued.upn.clone(),
@@ -197,17 +203,14 @@ pub fn token(
     body: &[u8],
     now: Duration,
 ) -> Reply {
-    // `organizations` and `common` sign a work account in to its home tenant: this one.
-    if !tenant.eq_ignore_ascii_case(&config.tenant_id)
-        && !tenant.eq_ignore_ascii_case(&config.tenant_domain)
-        && !tenant.eq_ignore_ascii_case("organizations")
-        && !tenant.eq_ignore_ascii_case("common")
-    {
+    // Any tenant the simulator holds, by id or domain; `organizations` and `common`
+    // sign a work account in to its home tenant: the first.
+    let Some(tid) = config.tenant_for_authority(tenant) else {
         let message = format!(
             "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
         );
         return entra_error(ctx, 400, "invalid_request", 90002, &message);
-    }
+    };
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let missing = |name: &str| {
@@ -218,7 +221,7 @@ pub fn token(
         return missing("grant_type");
     };
     if let Some(reply) =
-        super::signin::delegated_token(config, store, sign_ins, ctx, grant_type, body, now)
+        super::signin::delegated_token(config, store, sign_ins, ctx, tid, grant_type, body, now)
     {
         return reply;
     }
@@ -294,7 +297,7 @@ pub fn token(
         client_id.to_owned()
     };
     let lifetime = config.token_lifetime;
-    let access_token = store.issue_for(&app, now + lifetime, None, &config.tenant_id);
+    let access_token = store.issue_for(&app, now + lifetime, None, tid);
     let body = json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),

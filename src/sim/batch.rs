@@ -60,7 +60,7 @@ pub async fn run(
         };
         let reply = run_one(shared, &inner_ctx, version, &inner_caller, request).await;
         responses.push(entry(&request.id, &inner_ctx, &reply));
-        let outcome = Outcome::answer(reply);
+        let outcome = Outcome::answer(reply).in_tenant(shared.tenant_index(&caller.tenant.id));
         let method = request.method.as_str();
         shared.observe(
             &inner_ctx,
@@ -94,12 +94,17 @@ async fn run_one(
             "A batch cannot contain a batch.",
         );
     }
-    let fault = roll_fault(shared, &request.method, version, &segments, query, |k| {
-        !k.is_connection_level()
-    });
+    let fault = roll_fault(
+        caller.tenant,
+        &request.method,
+        version,
+        &segments,
+        query,
+        |k| !k.is_connection_level(),
+    );
     let write = request.method != Method::GET;
     let now = shared.config.clock.now();
-    match admit(shared, ctx, &target, caller.app, write, fault, now) {
+    match admit(shared, ctx, &target, caller, write, fault, now) {
         Some(refused) => refused,
         None => {
             if takes_effect_late(&target, &request.method, version) {

@@ -20,6 +20,11 @@ pub fn serve_until_interrupted(config: SimConfig, bind: SocketAddr) -> Result<Si
             .map_err(SimError::Listen)?;
         let devices = config.inventory.len();
         let tenant = config.tenant_id.clone();
+        let more: Vec<(String, String, usize)> = config
+            .more_tenants
+            .iter()
+            .map(|t| (t.id.clone(), t.domain.clone(), t.inventory.len()))
+            .collect();
         let handle = Simulator::start(config, listener)?;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {}", handle.base_url());
@@ -29,6 +34,12 @@ pub fn serve_until_interrupted(config: SimConfig, bind: SocketAddr) -> Result<Si
             "simulating tenant {tenant} with {devices} devices; token URL {}/{tenant}/oauth2/v2.0/token; Ctrl-C stops",
             handle.base_url()
         );
+        for (id, domain, devices) in more {
+            tracing::info!(
+                "also simulating tenant {id} ({domain}) with {devices} devices; token URL {}/{id}/oauth2/v2.0/token",
+                handle.base_url()
+            );
+        }
         interrupted().await;
         Ok(handle.shutdown().await)
     })

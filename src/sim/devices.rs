@@ -17,6 +17,7 @@ use super::odata::{self, Filter};
 use super::render::{ApiVersion, resolve_select, write_device};
 use super::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use super::server::Shared;
+use super::tenants::Tenant;
 use crate::rules::Family;
 
 /// The permission the device actions need (GRAPH.md, "The action"; Microsoft's
@@ -45,14 +46,14 @@ fn parse_query(
 /// simulator's users are the UPNs its devices name); an unknown user is Entra's 404.
 pub fn user_devices(
     sim: &Shared,
+    tenant: &Tenant,
     ctx: &Ctx,
     version: ApiVersion,
     user: &str,
     query: &str,
 ) -> Reply {
     use super::inventory::Lookup;
-    if sim
-        .config
+    if tenant
         .inventory
         .find(Lookup::UserPrincipalName, user)
         .is_empty()
@@ -79,16 +80,16 @@ pub fn user_devices(
     } else {
         format!("{query}&{filter}")
     };
-    list(sim, ctx, version, &query)
+    list(sim, tenant, ctx, version, &query)
 }
 
-pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
+pub fn list(sim: &Shared, tenant: &Tenant, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
     let kind = Kind::List;
     let (query, select) = match parse_query(version, query) {
         Ok(parsed) => parsed,
         Err(message) => return graph_error(ctx, kind, 400, "BadRequest", &message),
     };
-    let inventory = &sim.config.inventory;
+    let inventory = &tenant.inventory;
     let page_size = query
         .top
         .unwrap_or(sim.config.page_size)
@@ -128,6 +129,7 @@ pub fn list(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply 
             first = false;
             render(
                 sim,
+                tenant,
                 &mut out,
                 device,
                 *index,
@@ -163,12 +165,19 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// `GET /deviceManagement/managedDevices/{id}`.
-pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) -> Reply {
+pub fn get(
+    sim: &Shared,
+    tenant: &Tenant,
+    ctx: &Ctx,
+    version: ApiVersion,
+    id: &str,
+    query: &str,
+) -> Reply {
     let kind = Kind::Get;
-    let Some(index) = sim.config.inventory.find_id(id) else {
+    let Some(index) = tenant.inventory.find_id(id) else {
         return not_found(ctx, kind, id);
     };
-    let Some(device) = sim.config.inventory.device(index) else {
+    let Some(device) = tenant.inventory.device(index) else {
         return not_found(ctx, kind, id);
     };
     let select = match parse_query(version, query) {
@@ -187,6 +196,7 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
     let mut out = Vec::with_capacity(1600);
     render(
         sim,
+        tenant,
         &mut out,
         device,
         index,
@@ -201,16 +211,17 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, id: &str, query: &str) 
 }
 
 /// `POST /deviceManagement/managedDevices/{id}/resetPasscode` (or `remoteLock`, or
-/// beta's `rotateBitLockerKeys`: `family` says which).
+/// beta's `rotateBitLockerKeys`: `family` says which), in the caller's tenant.
 pub fn act(sim: &Shared, ctx: &Ctx, family: Family, id: &str, caller: &Caller) -> Reply {
     let kind = Kind::of(family);
+    let tenant = caller.tenant;
     let resource = format!(
         "deviceManagement/managedDevices('{id}')/microsoft.management.services.api.{}",
         family.graph_name()
     );
-    if sim
-        .config
-        .deny_apps
+    if tenant
+        .deny
+        .apps
         .iter()
         .any(|d| d.eq_ignore_ascii_case(caller.app))
     {
@@ -221,11 +232,10 @@ pub fn act(sim: &Shared, ctx: &Ctx, family: Family, id: &str, caller: &Caller) -
         reply.device = Some(id.to_owned());
         return reply;
     }
-    let Some((index, device)) = sim
-        .config
+    let Some((index, device)) = tenant
         .inventory
         .find_id(id)
-        .and_then(|i| sim.config.inventory.device(i).map(|d| (i, d)))
+        .and_then(|i| tenant.inventory.device(i).map(|d| (i, d)))
     else {
         return not_found(ctx, kind, id);
     };
@@ -237,9 +247,10 @@ pub fn act(sim: &Shared, ctx: &Ctx, family: Family, id: &str, caller: &Caller) -
         Support::Supported { .. } | Support::NotSupportedByDevice { .. } => {
             // Intune records the action it carried out in its audit trail, at the time
             // deviceActionResults gives it.
-            sim.audit
+            tenant
+                .audit
                 .record(index, family, &sim.config.clock, caller, |at| {
-                    sim.actions.record(family, index, device, at)
+                    tenant.actions.record(family, index, device, at)
                 });
             let mut queued = Reply::new(204, kind, None);
             queued.effect = true;
@@ -267,6 +278,7 @@ fn not_found(ctx: &Ctx, kind: Kind, id: &str) -> Reply {
 #[allow(clippy::too_many_arguments)]
 fn render(
     sim: &Shared,
+    tenant: &Tenant,
     out: &mut Vec<u8>,
     device: &Device,
     index: u32,
@@ -276,6 +288,6 @@ fn render(
     context: Option<&str>,
 ) {
     let clock = &sim.config.clock;
-    let results = || sim.actions.action_results(index, now, clock);
+    let results = || tenant.actions.action_results(index, now, clock);
     write_device(out, device, version, select, clock, &results, context);
 }

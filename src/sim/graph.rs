@@ -17,6 +17,7 @@ use super::faults::{Fault, FaultKind};
 use super::render::ApiVersion;
 use super::reply::{Ctx, Kind, Reply, graph_error, too_many_requests};
 use super::server::{Outcome, Shared};
+use super::tenants::Tenant;
 use super::throttle::{Admission, retry_after_fractional, retry_after_seconds};
 use crate::rules::Family;
 
@@ -156,12 +157,14 @@ impl Target {
     }
 }
 
-/// Who sent a Graph request, and with which `client-request-id`: what an audit record
-/// of the action it carries out names.
+/// Who sent a Graph request, for which tenant, and with which `client-request-id`:
+/// what an audit record of the action it carries out names.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     /// The client id the token was issued to.
     pub app: &'a str,
+    /// The tenant the token was issued for (its `tid`): the request is served from it.
+    pub tenant: &'a Tenant,
     /// The signed-in user's UPN for a delegated token; `None` for app-only.
     pub user: Option<&'a str>,
     /// The request's own `client-request-id` header (inside a `$batch`, the inner
@@ -219,7 +222,7 @@ fn key_form(segment: &str) -> Option<&str> {
     segment[open + 1..].strip_suffix(')')
 }
 
-/// Serves one Graph request.
+/// Serves one Graph request, from the tenant its token names.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     shared: &Shared,
@@ -234,109 +237,121 @@ pub async fn serve(
     let target = Target::parse(segments);
     let kind = target.kind();
     let now = shared.config.clock.now();
-    let (app, token, may_reset, user) = match shared.tokens.check(authorization, now) {
+    let (app, tid, token, may_reset, user) = match shared.tokens.check(authorization, now) {
         Bearer::Valid {
             app,
+            tenant,
             token,
             may_reset,
             user,
-        } => (app, token, may_reset, user),
+        } => (app, tenant, token, may_reset, user),
         refused => return Outcome::answer(auth::unauthorized(ctx, kind, &refused)),
     };
-    let batch = target == Target::Batch;
-    let fault = roll_fault(shared, method, version, segments, query, |k| {
-        !batch || k.is_connection_level()
-    });
-    let injected = fault.map(|f| f.kind);
-    if injected == Some(FaultKind::ExpiredToken) {
-        shared.tokens.expire(&token, now);
-        let mut reply = auth::unauthorized(ctx, kind, &Bearer::Expired);
-        reply.fault = injected;
-        return Outcome::answer(reply);
-    }
-    if injected == Some(FaultKind::EchoAuthorization) {
-        // As a front end's error page does: plain text, the header quoted as it came.
-        let page = format!(
-            "400 Bad Request: request header too large. Authorization: {}",
-            authorization.unwrap_or_default()
-        );
-        let mut reply = Reply::raw(400, kind, page.into_bytes());
-        reply.fault = injected;
-        reply.device = target_device(&target);
-        reply.user = target_user(&target);
-        return Outcome::answer(reply);
-    }
-    if target != Target::Batch
-        && let Some(reply) = admit(
-            shared,
-            ctx,
-            &target,
-            &app,
-            method != Method::GET,
-            fault,
-            now,
-        )
-    {
-        return Outcome::answer(reply);
-    }
-    if injected == Some(FaultKind::Slow) {
-        tokio::time::sleep(shared.config.slow).await;
-    }
-    if injected == Some(FaultKind::DropBeforeEffect) {
-        let mut reply = Reply::new(0, kind, None);
-        reply.fault = injected;
-        reply.device = target_device(&target);
-        reply.user = target_user(&target);
-        return Outcome::dropped(reply);
-    }
-    let action = action_of(&target, method, version);
-    if let Some((_, id)) = action
-        && !may_reset
-    {
-        // Intune's answer to a user whose role does not allow the remote task: a 403
-        // that names no permission. The simulated user holds a role for every remote
-        // task the simulator serves, or none.
-        let mut reply = graph_error(
-            ctx,
-            kind,
-            403,
-            "Forbidden",
-            "{\"_version\": 3, \"Message\": \"An error has occurred - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000\", \"CustomApiErrorPhrase\": \"\", \"RetryAfter\": null, \"ErrorSourceService\": \"\", \"HttpHeaders\": \"{}\"}",
-        );
-        reply.device = Some(id.to_string());
-        return Outcome::answer(reply);
-    }
-    if takes_effect_late(&target, method, version) {
-        take_effect_late(shared).await;
-    }
+    // Tokens are issued only for the simulator's tenants.
+    let Some(index) = shared.tenant_index(&tid) else {
+        return Outcome::answer(auth::unauthorized(ctx, kind, &Bearer::Unknown));
+    };
+    let Some(tenant) = shared.tenants.get(index) else {
+        return Outcome::answer(auth::unauthorized(ctx, kind, &Bearer::Unknown));
+    };
     let caller = Caller {
         app: &app,
+        tenant,
         user: user.as_deref(),
         client_request_id: ctx.client_request_id.as_deref(),
     };
-    let mut reply = match &target {
-        Target::Batch if method == Method::POST => {
-            batch::run(shared, ctx, version, &caller, body).await
+    let served = async {
+        let batch = target == Target::Batch;
+        let fault = roll_fault(tenant, method, version, segments, query, |k| {
+            !batch || k.is_connection_level()
+        });
+        let injected = fault.map(|f| f.kind);
+        if injected == Some(FaultKind::ExpiredToken) {
+            shared.tokens.expire(&token, now);
+            let mut reply = auth::unauthorized(ctx, kind, &Bearer::Expired);
+            reply.fault = injected;
+            return Outcome::answer(reply);
         }
-        _ => dispatch(shared, ctx, method, version, &target, query, &caller),
+        if injected == Some(FaultKind::EchoAuthorization) {
+            // As a front end's error page does: plain text, the header quoted as it came.
+            let page = format!(
+                "400 Bad Request: request header too large. Authorization: {}",
+                authorization.unwrap_or_default()
+            );
+            let mut reply = Reply::raw(400, kind, page.into_bytes());
+            reply.fault = injected;
+            reply.device = target_device(&target);
+            reply.user = target_user(&target);
+            return Outcome::answer(reply);
+        }
+        if target != Target::Batch
+            && let Some(reply) = admit(
+                shared,
+                ctx,
+                &target,
+                &caller,
+                method != Method::GET,
+                fault,
+                now,
+            )
+        {
+            return Outcome::answer(reply);
+        }
+        if injected == Some(FaultKind::Slow) {
+            tokio::time::sleep(shared.config.slow).await;
+        }
+        if injected == Some(FaultKind::DropBeforeEffect) {
+            let mut reply = Reply::new(0, kind, None);
+            reply.fault = injected;
+            reply.device = target_device(&target);
+            reply.user = target_user(&target);
+            return Outcome::dropped(reply);
+        }
+        let action = action_of(&target, method, version);
+        if let Some((_, id)) = action
+            && !may_reset
+        {
+            // Intune's answer to a user whose role does not allow the remote task: a 403
+            // that names no permission. The simulated user holds a role for every remote
+            // task the simulator serves, or none.
+            let mut reply = graph_error(
+                ctx,
+                kind,
+                403,
+                "Forbidden",
+                "{\"_version\": 3, \"Message\": \"An error has occurred - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000\", \"CustomApiErrorPhrase\": \"\", \"RetryAfter\": null, \"ErrorSourceService\": \"\", \"HttpHeaders\": \"{}\"}",
+            );
+            reply.device = Some(id.to_string());
+            return Outcome::answer(reply);
+        }
+        if takes_effect_late(&target, method, version) {
+            take_effect_late(shared).await;
+        }
+        let mut reply = match &target {
+            Target::Batch if method == Method::POST => {
+                batch::run(shared, ctx, version, &caller, body).await
+            }
+            _ => dispatch(shared, ctx, method, version, &target, query, &caller),
+        };
+        if injected.is_some() {
+            reply.fault = injected;
+        }
+        if injected == Some(FaultKind::NextLinkLoop) {
+            let own = format!(
+                "{}/{}/{}{}{query}",
+                ctx.base_url,
+                version.as_str(),
+                segments.join("/"),
+                if query.is_empty() { "" } else { "?" }
+            );
+            point_next_link_at(&mut reply, own);
+        }
+        if injected == Some(FaultKind::DropAfterEffect) {
+            return Outcome::dropped(reply);
+        }
+        Outcome::answer(reply)
     };
-    if injected.is_some() {
-        reply.fault = injected;
-    }
-    if injected == Some(FaultKind::NextLinkLoop) {
-        let own = format!(
-            "{}/{}/{}{}{query}",
-            ctx.base_url,
-            version.as_str(),
-            segments.join("/"),
-            if query.is_empty() { "" } else { "?" }
-        );
-        point_next_link_at(&mut reply, own);
-    }
-    if injected == Some(FaultKind::DropAfterEffect) {
-        return Outcome::dropped(reply);
-    }
-    Outcome::answer(reply)
+    served.await.in_tenant(Some(index))
 }
 
 /// Makes a listing's page (a 200 whose body has a `value` array) name `own`, the
@@ -369,17 +384,17 @@ pub async fn take_effect_late(shared: &Shared) {
     }
 }
 
-/// The fault a request meets. The key is the request itself, so a replay with the same
-/// seed meets the same faults (see [`super::faults`]).
+/// The fault a request meets among its tenant's faults. The key is the request itself,
+/// so a replay with the same seed meets the same faults (see [`super::faults`]).
 pub fn roll_fault(
-    shared: &Shared,
+    tenant: &Tenant,
     method: &Method,
     version: ApiVersion,
     segments: &[&str],
     query: &str,
     applies: impl Fn(FaultKind) -> bool,
 ) -> Option<Fault> {
-    if shared.faults.is_empty() {
+    if tenant.faults.is_empty() {
         return None;
     }
     let key = format!(
@@ -387,7 +402,7 @@ pub fn roll_fault(
         version.as_str(),
         segments.join("/")
     );
-    shared.faults.roll(&key, applies)
+    tenant.faults.roll(&key, applies)
 }
 
 /// The device id a path names, for the log.
@@ -406,19 +421,19 @@ pub fn target_user(target: &Target) -> Option<String> {
     }
 }
 
-/// Counts the request against its budget (Entra's directory for users' requests,
-/// Intune's for the rest) and answers 429 when over a limit, or answers the injected
-/// status fault; `None` lets the request through.
+/// Counts the request against its tenant's budget (Entra's directory for users'
+/// requests, Intune's for the rest) and Graph's across tenants, and answers 429 when
+/// over a limit, or answers the injected status fault; `None` lets the request through.
 pub fn admit(
     shared: &Shared,
     ctx: &Ctx,
     target: &Target,
-    app: &str,
+    caller: &Caller,
     write: bool,
     fault: Option<Fault>,
     now: Duration,
 ) -> Option<Reply> {
-    let mut reply = refuse(shared, ctx, target, app, write, fault, now)?;
+    let mut reply = refuse(shared, ctx, target, caller, write, fault, now)?;
     reply.device = target_device(target);
     reply.user = target_user(target);
     Some(reply)
@@ -428,22 +443,47 @@ fn refuse(
     shared: &Shared,
     ctx: &Ctx,
     target: &Target,
-    app: &str,
+    caller: &Caller,
     write: bool,
     fault: Option<Fault>,
     now: Duration,
 ) -> Option<Reply> {
     let kind = target.kind();
     let directory = target.on_directory();
-    let admission = if directory {
-        shared.directory_throttle.admit(app, write, now)
+    let (app, tenant) = (caller.app, caller.tenant);
+    let own = if directory {
+        tenant.directory_throttle.admit(app, write, now)
     } else {
-        shared.throttle.admit(app, write, now)
+        tenant.throttle.admit(app, write, now)
+    };
+    // Counted in both; the limit that makes the request wait longest answers.
+    let admission = match (shared.graph_throttle.admit(app, now), own) {
+        (
+            Admission::Throttled {
+                retry_after: global,
+                limit,
+            },
+            Admission::Allowed,
+        ) => Admission::Throttled {
+            retry_after: global,
+            limit,
+        },
+        (
+            Admission::Throttled {
+                retry_after: global,
+                limit,
+            },
+            Admission::Throttled { retry_after, .. },
+        ) if global > retry_after => Admission::Throttled {
+            retry_after: global,
+            limit,
+        },
+        (_, own) => own,
     };
     if let Admission::Throttled { retry_after, limit } = admission {
         let mut reply =
             too_many_requests(ctx, kind).header("Retry-After", retry_after_seconds(retry_after));
-        if directory {
+        if directory && limit != "graph_app_any" {
             // What Entra adds to a directory 429: which budget, and why.
             let (scope, why) = if limit == "directory_writes" {
                 ("Write", "WriteLimitExceeded")
@@ -453,10 +493,7 @@ fn refuse(
             reply = reply
                 .header(
                     "x-ms-throttle-scope",
-                    format!(
-                        "Tenant_Application/{scope}/{app}/{}",
-                        shared.config.tenant_id
-                    ),
+                    format!("Tenant_Application/{scope}/{app}/{}", tenant.id),
                 )
                 .header("x-ms-throttle-information", why.to_owned());
         }
@@ -505,7 +542,7 @@ fn refuse(
     Some(reply)
 }
 
-/// Runs the handler a target names.
+/// Runs the handler a target names, in the caller's tenant.
 pub fn dispatch(
     shared: &Shared,
     ctx: &Ctx,
@@ -516,26 +553,29 @@ pub fn dispatch(
     caller: &Caller,
 ) -> Reply {
     let kind = target.kind();
+    let tenant = caller.tenant;
     match (target, method) {
-        (Target::AuditEvents, &Method::GET) => super::audit::events(shared, ctx, version, query),
+        (Target::AuditEvents, &Method::GET) => {
+            super::audit::events(shared, tenant, ctx, version, query)
+        }
         (Target::RemoteActionAudits, &Method::GET) if version == ApiVersion::Beta => {
-            super::audit::remote_actions(shared, ctx, query)
+            super::audit::remote_actions(shared, tenant, ctx, query)
         }
         // Graph's v1.0 has no `remoteActionAudits`: the answer to any unknown segment.
         (Target::RemoteActionAudits, _) if version == ApiVersion::V1 => {
             unknown_segment(ctx, kind, "remoteActionAudits")
         }
-        (Target::List, &Method::GET) => devices::list(shared, ctx, version, query),
-        (Target::Groups, &Method::GET) => super::groups::find(shared, ctx, query),
-        (Target::EntraDevices, &Method::GET) => super::groups::entra_devices(shared, ctx, query),
-        (Target::GroupMembers(id), &Method::GET) => super::groups::members(shared, ctx, id, query),
+        (Target::List, &Method::GET) => devices::list(shared, tenant, ctx, version, query),
+        (Target::Groups, &Method::GET) => super::groups::find(tenant, ctx, query),
+        (Target::EntraDevices, &Method::GET) => super::groups::entra_devices(tenant, ctx, query),
+        (Target::GroupMembers(id), &Method::GET) => super::groups::members(tenant, ctx, id, query),
         (Target::UserDevices(user), &Method::GET) => {
-            devices::user_devices(shared, ctx, version, user, query)
+            devices::user_devices(shared, tenant, ctx, version, user, query)
         }
-        (Target::Device(id), &Method::GET) => devices::get(shared, ctx, version, id, query),
-        (Target::User(user), &Method::GET) => super::users::get(shared, ctx, version, user, query),
+        (Target::Device(id), &Method::GET) => devices::get(shared, tenant, ctx, version, id, query),
+        (Target::User(user), &Method::GET) => super::users::get(tenant, ctx, version, user, query),
         (Target::RevokeSessions(user), &Method::POST) => {
-            super::users::revoke(shared, ctx, version, user)
+            super::users::revoke(shared, tenant, ctx, version, user)
         }
         // Graph's v1.0 has no `rotateBitLockerKeys`: the answer to any unknown segment.
         (Target::Act(family, _), _) if !serves(*family, version) => {

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use serde_json::json;
 
 use super::reply::{Ctx, Kind, Reply, graph_error};
-use super::server::Shared;
+use super::tenants::Tenant;
 
 /// A group: its name, and its members as UPNs and Entra device ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +88,8 @@ fn denied(ctx: &Ctx) -> Reply {
 }
 
 /// `GET /groups?$filter=displayName eq 'NAME'`.
-pub fn find(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
-    if sim.config.deny_group_read {
+pub fn find(tenant: &Tenant, ctx: &Ctx, query: &str) -> Reply {
+    if tenant.deny.group_read {
         return denied(ctx);
     }
     let filter = url::form_urlencoded::parse(query.as_bytes())
@@ -109,8 +109,7 @@ pub fn find(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
             "Unsupported query.",
         );
     };
-    let value: Vec<_> = sim
-        .config
+    let value: Vec<_> = tenant
         .groups
         .iter()
         .filter(|g| g.name.eq_ignore_ascii_case(&name))
@@ -124,12 +123,11 @@ const MEMBERS_PAGE: usize = 100;
 
 /// `GET /groups/{id}/transitiveMembers`: users, then Entra device objects, 100 a page
 /// with an `@odata.nextLink` (`$skiptoken`) to the next.
-pub fn members(sim: &Shared, ctx: &Ctx, id: &str, query: &str) -> Reply {
-    if sim.config.deny_group_read {
+pub fn members(tenant: &Tenant, ctx: &Ctx, id: &str, query: &str) -> Reply {
+    if tenant.deny.group_read {
         return denied(ctx);
     }
-    let Some(group) = sim
-        .config
+    let Some(group) = tenant
         .groups
         .iter()
         .find(|g| g.id().eq_ignore_ascii_case(id))
@@ -189,7 +187,7 @@ const DEVICES_PAGE: usize = 100;
 /// `GET /devices`: the tenant's Entra device objects (every managed device Entra
 /// knows: `id` the object id, `deviceId` the managed device's `azureADDeviceId`), 100 a
 /// page. `$filter=deviceId eq '...'` finds one.
-pub fn entra_devices(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
+pub fn entra_devices(tenant: &Tenant, ctx: &Ctx, query: &str) -> Reply {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
@@ -199,8 +197,7 @@ pub fn entra_devices(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
             .and_then(|r| r.strip_suffix('\''))
             .map(str::to_lowercase)
     });
-    let all: Vec<serde_json::Value> = sim
-        .config
+    let all: Vec<serde_json::Value> = tenant
         .inventory
         .devices()
         .iter()

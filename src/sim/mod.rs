@@ -34,6 +34,9 @@
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
 //! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
 //! - `rehearsal`: a rehearsal's tenant saved beside its report and loaded again.
+//! - [`tenants`]: further tenants beside the first (`--tenant-inventory`), each with
+//!   its own devices, users, groups, faults, throttling windows, state and counts; a
+//!   Graph request is served from the tenant its token's `tid` names.
 //! - [`serve_until_interrupted`]: the `simulate` command around all of it.
 //!
 //! A command: it uses the device domain, the job readers and the rules; never another
@@ -62,6 +65,9 @@ mod reply;
 mod server;
 pub mod signin;
 mod stats;
+#[cfg(test)]
+mod tenant_tests;
+pub mod tenants;
 pub mod throttle;
 pub mod token_faults;
 #[cfg(test)]
@@ -82,7 +88,8 @@ pub use inventory::{Device, Inventory, InventoryError, JobTargets};
 pub use rehearsal::SavedTenant;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
-pub use throttle::{DirectoryLimits, Limits};
+pub use tenants::TenantConfig;
+pub use throttle::{DirectoryLimits, GraphLimits, Limits};
 pub use token_faults::{TokenFault, parse_token_fault, token_fault_sequence};
 pub use users::RestoredUser;
 
@@ -92,6 +99,11 @@ pub const DEFAULT_TENANT_ID: &str = "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10";
 pub const DEFAULT_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 
 /// Everything the simulator needs; nothing here knows about clap.
+///
+/// The fields configure the first tenant (its id, domain, devices, groups, faults,
+/// deny flags, what a saved tenant restores) and what every tenant shares (the app's
+/// credentials, the limits each tenant gets its own windows of, delays, the clock, the
+/// seed); `more_tenants` adds further tenants beside it (see [`tenants`]).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// The tenant id accepted in the token URL (`/{tenant}/oauth2/v2.0/token`).
@@ -116,6 +128,14 @@ pub struct SimConfig {
     /// Entra's directory limits for users' requests (`GET /users/...`,
     /// `revokeSignInSessions`), a budget apart from Intune's; `None` accepts them all.
     pub directory_limits: Option<DirectoryLimits>,
+    /// Graph's own limit per app across every tenant (130,000 requests per 10 s);
+    /// `None`, or `limits: None`, counts and refuses nothing.
+    pub graph_limits: Option<GraphLimits>,
+    /// Further tenants beside the first (`simulate --tenant-inventory`), each with its
+    /// own devices, users, groups, faults, windows and state. A rehearsal's saved
+    /// tenant (`<report>.sim.json`) is the first tenant only: further tenants are not
+    /// saved.
+    pub more_tenants: Vec<TenantConfig>,
     /// Delay added to every answer, to make a loopback run feel like a real network.
     pub latency: Latency,
     /// Faults to inject, each with the probability that a request meets it. Rolled in
@@ -193,6 +213,8 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(3599),
             limits: Some(Limits::default()),
             directory_limits: Some(DirectoryLimits::default()),
+            graph_limits: Some(GraphLimits::default()),
+            more_tenants: Vec::new(),
             latency: Latency::default(),
             faults: Vec::new(),
             slow: Duration::from_secs(5),
@@ -221,6 +243,25 @@ impl Default for SimConfig {
             restored_users: Vec::new(),
             directory_epoch: None,
         }
+    }
+}
+
+impl SimConfig {
+    /// The id of the tenant a token URL's `{tenant}` names: a tenant's id or domain
+    /// (any case), or `organizations` and `common`, which sign a work account in to its
+    /// home tenant: the first. `None` for a tenant the simulator does not hold.
+    pub fn tenant_for_authority(&self, name: &str) -> Option<&str> {
+        let first = name.eq_ignore_ascii_case(&self.tenant_id)
+            || name.eq_ignore_ascii_case(&self.tenant_domain)
+            || name.eq_ignore_ascii_case("organizations")
+            || name.eq_ignore_ascii_case("common");
+        if first {
+            return Some(&self.tenant_id);
+        }
+        self.more_tenants
+            .iter()
+            .find(|t| name.eq_ignore_ascii_case(&t.id) || name.eq_ignore_ascii_case(&t.domain))
+            .map(|t| t.id.as_str())
     }
 }
 

@@ -23,20 +23,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::actions::DeviceActions;
-use super::audit::AuditTrail;
 use super::auth::{self, TokenStore};
 use super::dice::{mix, unit};
-use super::faults::FaultPlan;
 use super::graph;
 use super::log::RequestLog;
 use super::odata::percent_decode;
 use super::reply::{Ctx, Kind, Reply, graph_error};
 use super::signin;
-use super::stats::{SimStats, StatsCollector};
-use super::throttle::{DirectoryThrottle, Throttle};
+use super::stats::SimStats;
+use super::tenants::{self, Denials, Tenant, TenantConfig};
+use super::throttle::GraphThrottle;
 use super::token_faults::TokenFault;
-use super::users::Directory;
 use super::{SimConfig, SimError};
 use crate::rules::Family;
 
@@ -51,21 +48,11 @@ pub struct Shared {
     pub tokens: TokenStore,
     /// Device codes, authorization codes and refresh tokens in flight.
     pub sign_ins: super::signin::SignIns,
-    /// Intune's limits.
-    pub throttle: Throttle,
-    /// Entra's directory limits, for users' requests.
-    pub directory_throttle: DirectoryThrottle,
-    /// The directory's users and when their sessions were last revoked.
-    pub directory: Directory,
-    /// Faults to inject.
-    pub faults: FaultPlan,
-    /// Queued resets, locks and key rotations, for `deviceActionResults` and the
-    /// summary.
-    pub actions: DeviceActions,
-    /// The audit record of every action carried out.
-    pub audit: AuditTrail,
-    /// Counts for the summary.
-    pub stats: StatsCollector,
+    /// Every tenant: the first is `config`'s, then `config.more_tenants` in order. Never
+    /// empty.
+    pub tenants: Vec<Tenant>,
+    /// Graph's limit per app across the tenants.
+    pub graph_throttle: GraphThrottle,
     /// The JSON Lines request log, if asked for.
     pub log: Option<RequestLog>,
     /// Where the simulator listens: the base URL when a client sends no `Host`.
@@ -99,6 +86,11 @@ pub struct Outcome {
     pub reply: Reply,
     /// The connection is closed without sending `reply`.
     pub dropped: bool,
+    /// The index in `Shared::tenants` of the tenant that served the request: a Graph
+    /// request's token's, a token request's URL's. `None` when no tenant did (no valid
+    /// token, a tenant the simulator does not hold); such a request counts in the
+    /// first tenant's stats.
+    pub tenant: Option<usize>,
 }
 
 impl Outcome {
@@ -106,6 +98,7 @@ impl Outcome {
         Outcome {
             reply,
             dropped: false,
+            tenant: None,
         }
     }
 
@@ -113,7 +106,14 @@ impl Outcome {
         Outcome {
             reply,
             dropped: true,
+            tenant: None,
         }
+    }
+
+    /// The outcome, served by the tenant at `index` of `Shared::tenants`.
+    pub fn in_tenant(mut self, index: Option<usize>) -> Outcome {
+        self.tenant = index;
+        self
     }
 }
 
@@ -159,13 +159,14 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
-    /// The token endpoint for the configured tenant.
+    /// The token endpoint for the configured tenant (the first).
     pub fn token_url(&self) -> String {
-        format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.base_url(),
-            self.shared.config.tenant_id
-        )
+        self.token_url_for(&self.shared.config.tenant_id)
+    }
+
+    /// The token endpoint of `tenant` (an id or a domain): its own authority.
+    pub fn token_url_for(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.base_url())
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -188,21 +189,22 @@ impl SimHandle {
         self.shared.saved_actions(Family::BitLocker)
     }
 
-    /// Every audit record, for a saved tenant.
+    /// Every audit record of the first tenant, for a saved tenant.
     pub fn saved_audit(&self) -> Vec<super::SavedAudit> {
-        self.shared.audit.saved(&self.shared.config.inventory)
+        let first = self.shared.first();
+        first.audit.saved(&first.inventory)
     }
 
-    /// Every user whose sessions were revoked, with when and how often, for a saved
-    /// tenant.
+    /// Every user of the first tenant whose sessions were revoked, with when and how
+    /// often, for a saved tenant.
     pub fn saved_users(&self) -> Vec<super::RestoredUser> {
-        self.shared.directory.saved()
+        self.shared.first().directory.saved()
     }
 
     /// The moment unrevoked users' `signInSessionsValidFromDateTime` count back from,
     /// for a saved tenant (so they read the same reloaded).
     pub fn directory_epoch(&self) -> std::time::SystemTime {
-        self.shared.directory.epoch()
+        self.shared.first().directory.epoch()
     }
 
     pub fn stats(&self) -> SimStats {
@@ -258,7 +260,7 @@ impl SimHandle {
 
 impl Shared {
     /// The simulator's state for `config`, listening at `addr`, with what a saved
-    /// tenant recorded put back.
+    /// tenant recorded put back (into the first tenant).
     pub fn new(config: SimConfig, addr: SocketAddr) -> Result<Shared, SimError> {
         let log = match &config.log_path {
             Some(path) => Some(RequestLog::open(path)?),
@@ -267,19 +269,41 @@ impl Shared {
         let epoch = config
             .directory_epoch
             .unwrap_or_else(|| config.clock.wall_at(Duration::ZERO));
-        let directory = Directory::new(&config.inventory, &config.groups, config.seed, epoch);
-        directory.restore(&config.restored_users);
+        let first = Tenant::new(
+            TenantConfig {
+                id: config.tenant_id.clone(),
+                domain: config.tenant_domain.clone(),
+                inventory: config.inventory.clone(),
+                groups: config.groups.clone(),
+                faults: config.faults.clone(),
+            },
+            Denials {
+                apps: config.deny_apps.clone(),
+                group_read: config.deny_group_read,
+                audit_read: config.deny_audit_read,
+                revoke_sessions: config.deny_revoke_sessions,
+            },
+            &config,
+            config.seed,
+            epoch,
+        );
+        let mut tenants = vec![first];
+        for more in &config.more_tenants {
+            let seed = tenants::seed_of(config.seed, &more.id);
+            tenants.push(Tenant::new(
+                more.clone(),
+                Denials::default(),
+                &config,
+                seed,
+                epoch,
+            ));
+        }
         let shared = Shared {
             tokens: TokenStore::default(),
             sign_ins: Default::default(),
-            throttle: Throttle::new(config.limits),
+            tenants,
             // `limits: None` (`simulate --no-limits`) switches every budget off.
-            directory_throttle: DirectoryThrottle::new(config.limits.and(config.directory_limits)),
-            directory,
-            faults: FaultPlan::new(config.faults.clone(), config.seed),
-            actions: DeviceActions::new(config.seed, config.action_delay),
-            audit: AuditTrail::new(config.audit_correlation),
-            stats: StatsCollector::default(),
+            graph_throttle: GraphThrottle::new(config.limits.and(config.graph_limits)),
             log,
             addr,
             counter: AtomicU64::new(0),
@@ -289,6 +313,8 @@ impl Shared {
             config,
         };
         let config = &shared.config;
+        let first = shared.first();
+        first.directory.restore(&config.restored_users);
         let restored = [
             (Family::Passcode, &config.restored_resets),
             (Family::Lock, &config.restored_locks),
@@ -296,44 +322,90 @@ impl Shared {
         ];
         for (family, saved) in restored {
             for (id, saved) in saved {
-                let inventory = &config.inventory;
+                let inventory = &first.inventory;
                 if let Some((index, device)) = inventory
                     .find_id(id)
                     .and_then(|i| inventory.device(i).map(|d| (i, d)))
                 {
-                    shared.actions.restore(family, index, device, *saved);
+                    first.actions.restore(family, index, device, *saved);
                 }
             }
         }
-        shared
+        first
             .audit
-            .restore(&config.inventory, &config.restored_audit);
+            .restore(&first.inventory, &config.restored_audit);
         Ok(shared)
     }
 
-    /// Each device's id and what its actions of `family` were, for a saved tenant.
+    /// The first tenant: `config`'s own, the one a rehearsal saves.
+    pub fn first(&self) -> &Tenant {
+        &self.tenants[0]
+    }
+
+    /// The index of the tenant whose id is `tid` (a token's), if the simulator holds it.
+    pub fn tenant_index(&self, tid: &str) -> Option<usize> {
+        self.tenants
+            .iter()
+            .position(|t| t.id.eq_ignore_ascii_case(tid))
+    }
+
+    /// The index of the tenant a token URL's `{tenant}` names (see
+    /// [`SimConfig::tenant_for_authority`]).
+    fn authority_index(&self, name: &str) -> Option<usize> {
+        self.config
+            .tenant_for_authority(name)
+            .and_then(|tid| self.tenant_index(tid))
+    }
+
+    /// The tenant at `index`, or the first for a request no tenant served: the first
+    /// tenant's counts hold those, as they did with one tenant.
+    fn tenant_or_first(&self, index: Option<usize>) -> &Tenant {
+        index
+            .and_then(|i| self.tenants.get(i))
+            .unwrap_or_else(|| self.first())
+    }
+
+    /// Each device's id and what its actions of `family` were in the first tenant, for
+    /// a saved tenant.
     fn saved_actions(&self, family: Family) -> Vec<(String, super::RestoredReset)> {
-        let inventory = &self.config.inventory;
-        self.actions
+        let first = self.first();
+        let inventory = &first.inventory;
+        first
+            .actions
             .saved(family)
             .into_iter()
             .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
             .collect()
     }
 
-    /// The counts, each action's per device beside them.
+    /// The counts: the first tenant's, each further tenant's in `other_tenants`, and
+    /// Graph's count across tenants.
     pub fn stats(&self) -> SimStats {
-        let inventory = &self.config.inventory;
-        let actions = &self.actions;
-        let mut stats = self.stats.snapshot();
+        let mut stats = Self::tenant_stats(self.first());
+        stats.other_tenants = self
+            .tenants
+            .iter()
+            .skip(1)
+            .map(Self::tenant_stats)
+            .collect();
+        stats.max_graph_requests_in_any_window = self.graph_throttle.max_requests_in_any_window();
+        stats
+    }
+
+    /// One tenant's counts, each action's per device beside them.
+    fn tenant_stats(tenant: &Tenant) -> SimStats {
+        let inventory = &tenant.inventory;
+        let actions = &tenant.actions;
+        let mut stats = tenant.stats.snapshot();
+        stats.tenant.clone_from(&tenant.id);
         stats.resets_per_device = actions.per_device(Family::Passcode, inventory);
         stats.resets_over_standing = actions.over_standing(Family::Passcode, inventory);
         stats.locks_per_device = actions.per_device(Family::Lock, inventory);
         stats.locks_over_standing = actions.over_standing(Family::Lock, inventory);
         stats.rotations_per_device = actions.per_device(Family::BitLocker, inventory);
         stats.rotations_over_standing = actions.over_standing(Family::BitLocker, inventory);
-        stats.revocations_per_user = self.directory.per_user();
-        stats.max_writes_in_any_window = self.throttle.max_writes_in_any_window();
+        stats.revocations_per_user = tenant.directory.per_user();
+        stats.max_writes_in_any_window = tenant.throttle.max_writes_in_any_window();
         stats
     }
 }
@@ -425,8 +497,12 @@ impl Shared {
     ) {
         let reply = &outcome.reply;
         let status = (!outcome.dropped).then_some(reply.status);
-        self.stats
-            .record(reply.kind, status, reply.fault, reply.throttled.is_some());
+        self.tenant_or_first(outcome.tenant).stats.record(
+            reply.kind,
+            status,
+            reply.fault,
+            reply.throttled.is_some(),
+        );
         if let Some(log) = &self.log {
             let mut line = json!({
                 "time": humantime::format_rfc3339_millis(ctx.date).to_string(),
@@ -442,6 +518,8 @@ impl Shared {
                 "effect": reply.effect,
                 "throttled": reply.throttled,
                 "batch": batch,
+                // The tenant that served it: every line names one, or null.
+                "tenant": outcome.tenant.and_then(|i| self.tenants.get(i)).map(|t| t.id.as_str()),
             });
             // Only users' requests name a user: other lines stay as they were.
             if let (Some(user), Some(fields)) = (&reply.user, line.as_object_mut()) {
@@ -590,7 +668,7 @@ async fn route(
     let now = shared.config.clock.now();
     let config = &shared.config;
     match segments.as_slice() {
-        [_tenant, oauth2, v2, endpoint]
+        [tenant, oauth2, v2, endpoint]
             if oauth2.eq_ignore_ascii_case("oauth2")
                 && v2.eq_ignore_ascii_case("v2.0")
                 && endpoint.eq_ignore_ascii_case("devicecode")
@@ -603,15 +681,18 @@ async fn route(
                 body,
                 now,
             ))
+            .in_tenant(shared.authority_index(tenant))
         }
-        [_tenant, oauth2, v2, endpoint]
+        [tenant, oauth2, v2, endpoint]
             if oauth2.eq_ignore_ascii_case("oauth2")
                 && v2.eq_ignore_ascii_case("v2.0")
                 && endpoint.eq_ignore_ascii_case("authorize")
                 && method == Method::GET =>
         {
             Outcome::answer(signin::authorize(config, &shared.sign_ins, query, now))
+                .in_tenant(shared.authority_index(tenant))
         }
+        // A managed identity lives in one tenant: the first.
         ["metadata", "identity", "oauth2", "token"] if method == Method::GET => {
             Outcome::answer(signin::managed_identity(
                 config,
@@ -622,6 +703,7 @@ async fn route(
                 query,
                 now,
             ))
+            .in_tenant(Some(0))
         }
         ["msi", "token"] if method == Method::GET => Outcome::answer(signin::managed_identity(
             config,
@@ -631,12 +713,14 @@ async fn route(
             headers.identity.as_deref(),
             query,
             now,
-        )),
+        ))
+        .in_tenant(Some(0)),
         [tenant, oauth2, v2, token]
             if oauth2.eq_ignore_ascii_case("oauth2")
                 && v2.eq_ignore_ascii_case("v2.0")
                 && token.eq_ignore_ascii_case("token") =>
         {
+            let authority = shared.authority_index(tenant);
             if method != Method::POST {
                 return Outcome::answer(graph_error(
                     ctx,
@@ -644,9 +728,12 @@ async fn route(
                     405,
                     "MethodNotAllowed",
                     "The token endpoint takes POST only.",
-                ));
+                ))
+                .in_tenant(authority);
             }
-            token_endpoint(shared, ctx, tenant, body).await
+            token_endpoint(shared, ctx, tenant, body)
+                .await
+                .in_tenant(authority)
         }
         [version, rest @ ..] => match graph::version(version) {
             Some(version) => {

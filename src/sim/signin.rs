@@ -208,12 +208,15 @@ pub fn authorize(config: &SimConfig, sign_ins: &SignIns, query: &str, now: Durat
 }
 
 /// The token endpoint's delegated grants (`device_code`, `authorization_code`,
-/// `refresh_token`); `None` for other grant types.
+/// `refresh_token`) for the tenant `tid` the token URL names (the same simulated user
+/// signs in to any of the simulator's tenants); `None` for other grant types.
+#[allow(clippy::too_many_arguments)]
 pub fn delegated_token(
     config: &SimConfig,
     store: &TokenStore,
     sign_ins: &SignIns,
     ctx: &Ctx,
+    tid: &str,
     grant_type: &str,
     body: &[u8],
     now: Duration,
@@ -342,17 +345,12 @@ pub fn delegated_token(
     }
     let user = user(config);
     let lifetime = config.token_lifetime;
-    let access_token = store.issue_for(
-        &client_id,
-        now + lifetime,
-        Some(user.clone()),
-        &config.tenant_id,
-    );
+    let access_token = store.issue_for(&client_id, now + lifetime, Some(user.clone()), tid);
     let refresh = random("rt.");
     lock(&sign_ins.refresh).insert(refresh.clone(), client_id.clone());
     let claims = json!({
         "aud": client_id,
-        "tid": config.tenant_id,
+        "tid": tid,
         "preferred_username": user.upn,
         "name": "Simulated administrator",
     });

@@ -5,6 +5,11 @@
 //! rotations are counted beside resets, each on its own: a device locked and reset is
 //! acted on once by each, a device locked twice is locked twice. Users' sign-in session
 //! revocations are counted per user.
+//!
+//! A simulator serving several tenants counts each apart: [`SimStats`]'s own counts
+//! are the first tenant's (so they read as they did with one tenant), each further
+//! tenant's are in `other_tenants`, and the summary gives each tenant the same lines
+//! under a heading naming it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -53,6 +58,15 @@ pub struct SimStats {
     /// Every client since the simulator started (a saved tenant's revocations
     /// included), as for resets.
     pub revocations_per_user: BTreeMap<String, u32>,
+    /// The id of the tenant these counts are of: the first tenant's for the snapshot
+    /// a simulator gives.
+    pub tenant: String,
+    /// Each further tenant's counts (`simulate --tenant-inventory`), in the order they
+    /// were configured; empty with one tenant.
+    pub other_tenants: Vec<SimStats>,
+    /// Across tenants, per app, the most Graph requests inside one window of Graph's
+    /// own limit (130,000 per 10 s per app); empty without limits.
+    pub max_graph_requests_in_any_window: BTreeMap<String, u32>,
 }
 
 impl SimStats {
@@ -86,9 +100,36 @@ impl SimStats {
         more_than_once(&self.revocations_per_user)
     }
 
-    /// The summary `simulate` prints on exit.
+    /// The summary `simulate` prints on exit: with one tenant, its lines; with several,
+    /// each tenant's same lines under `tenant <id>`, then Graph's count across them.
     pub fn render(&self) -> String {
         let mut out = String::from("simulator summary\n");
+        if self.other_tenants.is_empty() {
+            self.write_lines(&mut out);
+            return out;
+        }
+        for tenant in std::iter::once(self).chain(&self.other_tenants) {
+            let _ = writeln!(out, "tenant {}", tenant.tenant);
+            tenant.write_lines(&mut out);
+        }
+        let _ = writeln!(out, "across tenants");
+        if self.max_graph_requests_in_any_window.is_empty() {
+            let _ = writeln!(
+                out,
+                "  most Graph requests in one 10 s window by one app, all tenants: none counted"
+            );
+        }
+        for (app, n) in &self.max_graph_requests_in_any_window {
+            let _ = writeln!(
+                out,
+                "  most Graph requests in one 10 s window by {app}, all tenants: {n} (Graph allows 130000)"
+            );
+        }
+        out
+    }
+
+    /// One tenant's lines.
+    fn write_lines(&self, out: &mut String) {
         let kinds: Vec<String> = self
             .requests_by_kind
             .iter()
@@ -120,7 +161,7 @@ impl SimStats {
         let _ = writeln!(out, "  faults injected:  {faults}");
         let _ = writeln!(out, "  dropped:          {}", self.dropped);
         write_action(
-            &mut out,
+            out,
             &RESETS,
             &self.resets_per_device,
             &self.resets_over_standing,
@@ -129,7 +170,7 @@ impl SimStats {
         // rehearsal's summary stays as it was.
         if !self.locks_per_device.is_empty() {
             write_action(
-                &mut out,
+                out,
                 &LOCKS,
                 &self.locks_per_device,
                 &self.locks_over_standing,
@@ -137,19 +178,18 @@ impl SimStats {
         }
         if !self.rotations_per_device.is_empty() {
             write_action(
-                &mut out,
+                out,
                 &ROTATIONS,
                 &self.rotations_per_device,
                 &self.rotations_over_standing,
             );
         }
         if !self.revocations_per_user.is_empty() {
-            write_revocations(&mut out, &self.revocations_per_user);
+            write_revocations(out, &self.revocations_per_user);
         }
         for (app, n) in &self.max_writes_in_any_window {
             let _ = writeln!(out, "  most writes in one window by {app}: {n}");
         }
-        out
     }
 }
 

@@ -1,6 +1,8 @@
 //! Intune's throttling limits, as a sliding window per app per tenant and per tenant;
-//! and Entra's directory limits for users' requests, a budget of their own
-//! ([`DirectoryThrottle`]).
+//! Entra's directory limits for users' requests, a budget of their own
+//! ([`DirectoryThrottle`]); and Graph's own limit per app across every tenant
+//! ([`GraphThrottle`]). A simulator serving several tenants gives each its own
+//! [`Throttle`] and [`DirectoryThrottle`]: one tenant's traffic never throttles another's.
 //!
 //! Microsoft's table for the Intune devices service
 //! (<https://learn.microsoft.com/en-us/graph/throttling-limits>, GRAPH.md "Throttling"):
@@ -276,6 +278,92 @@ impl DirectoryThrottle {
     }
 }
 
+/// Graph's global limit, per app across all tenants: 130,000 requests per 10 seconds
+/// (<https://learn.microsoft.com/graph/throttling-limits>, "Microsoft Graph global
+/// limits"). It binds only an app driving many tenants at once far past Intune's pace;
+/// the simulator counts it all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphLimits {
+    /// Requests of any kind per app, all tenants together, per `window`.
+    pub requests: u32,
+    /// The window: 10 seconds.
+    pub window: Duration,
+}
+
+impl Default for GraphLimits {
+    fn default() -> Self {
+        GraphLimits {
+            requests: 130_000,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One app's requests across tenants.
+#[derive(Debug, Default)]
+struct GraphApp {
+    /// Every request of the app, any tenant, in the window.
+    any: Window,
+    /// The most requests this app had inside one window, for the summary.
+    max: u32,
+}
+
+/// Graph's limit per app across tenants: every Graph request past the token counts
+/// here as well as in its tenant's budget (Intune's or the directory's).
+#[derive(Debug)]
+pub struct GraphThrottle {
+    /// `None`: nothing is refused and nothing counted (`simulate --no-limits`).
+    limits: Option<GraphLimits>,
+    /// By client id.
+    apps: Mutex<HashMap<String, GraphApp>>,
+}
+
+impl GraphThrottle {
+    pub fn new(limits: Option<GraphLimits>) -> GraphThrottle {
+        GraphThrottle {
+            limits,
+            apps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Decides on one request by `app` at `now`, whichever tenant it is for, and counts
+    /// it whatever the decision. The limit's name is `graph_app_any`.
+    pub fn admit(&self, app: &str, now: Duration) -> Admission {
+        let Some(limits) = self.limits else {
+            return Admission::Allowed;
+        };
+        let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        if !apps.contains_key(app) {
+            apps.insert(app.to_owned(), GraphApp::default());
+        }
+        let Some(windows) = apps.get_mut(app) else {
+            return Admission::Allowed;
+        };
+        let verdict = count_in(
+            [(
+                &mut windows.any,
+                limits.requests,
+                limits.window,
+                "graph_app_any",
+            )],
+            now,
+        );
+        let in_window = u32::try_from(windows.any.times.len()).unwrap_or(u32::MAX);
+        windows.max = windows.max.max(in_window);
+        verdict
+    }
+
+    /// Per app, the most requests seen inside one window across tenants (throttled
+    /// ones included).
+    pub fn max_requests_in_any_window(&self) -> BTreeMap<String, u32> {
+        let apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        apps.iter()
+            .filter(|(_, w)| w.max > 0)
+            .map(|(app, w)| (app.clone(), w.max))
+            .collect()
+    }
+}
+
 /// `Retry-After` as Graph writes it: whole seconds, rounded up, at least 1.
 pub fn retry_after_seconds(wait: Duration) -> String {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -485,6 +573,34 @@ mod tests {
                 Admission::Allowed
             );
         }
+    }
+
+    #[test]
+    fn graphs_limit_counts_an_apps_requests_across_tenants_and_is_off_without_limits() {
+        let t = GraphThrottle::new(Some(GraphLimits {
+            requests: 3,
+            window: s(10.0),
+        }));
+        for at in [0.0, 1.0, 2.0] {
+            assert_eq!(t.admit("a", s(at)), Admission::Allowed);
+        }
+        assert_eq!(
+            t.admit("a", s(3.0)),
+            Admission::Throttled {
+                retry_after: s(7.0),
+                limit: "graph_app_any"
+            }
+        );
+        // Another app has its own budget; ten seconds on, the first is free again.
+        assert_eq!(t.admit("b", s(3.0)), Admission::Allowed);
+        assert_eq!(t.admit("a", s(13.5)), Admission::Allowed);
+        assert_eq!(t.max_requests_in_any_window().get("a"), Some(&4));
+        assert_eq!(GraphLimits::default().requests, 130_000);
+        let off = GraphThrottle::new(None);
+        for i in 0..1000 {
+            assert_eq!(off.admit("a", s(f64::from(i) * 0.001)), Admission::Allowed);
+        }
+        assert!(off.max_requests_in_any_window().is_empty());
     }
 
     #[test]

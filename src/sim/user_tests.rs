@@ -78,9 +78,11 @@ fn ctx() -> Ctx {
     }
 }
 
-fn caller() -> Caller<'static> {
+/// App-only, in the simulator's first tenant.
+fn caller(sim: &Shared) -> Caller<'_> {
     Caller {
         app: "app-1",
+        tenant: sim.first(),
         user: None,
         client_request_id: Some("0f8fad5b-d9cb-469f-a165-70867728950e"),
     }
@@ -97,7 +99,7 @@ fn send(sim: &Shared, method: Method, path: &str, query: &str) -> (u16, Value) {
         ApiVersion::V1,
         &target,
         query,
-        &caller(),
+        &caller(sim),
     );
     (reply.status, reply.body_value().unwrap_or(Value::Null))
 }
@@ -277,7 +279,7 @@ fn a_revocation_moves_the_users_sessions_time_to_now() {
         ApiVersion::Beta,
         &target,
         "",
-        &caller(),
+        &caller(&sim),
     );
     assert_eq!(reply.status, 200);
     assert!(reply.effect);
@@ -583,8 +585,8 @@ fn a_reloaded_tenant_keeps_the_users_sessions_times_and_revocation_counts() {
     let later = SimClock::manual();
     later.advance(Duration::from_secs(3600));
     let reloaded = shared(SimConfig {
-        restored_users: sim.directory.saved(),
-        directory_epoch: Some(sim.directory.epoch()),
+        restored_users: sim.first().directory.saved(),
+        directory_epoch: Some(sim.first().directory.epoch()),
         clock: later,
         ..config()
     });

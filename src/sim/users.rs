@@ -29,6 +29,7 @@ use super::inventory::Inventory;
 use super::render::{ApiVersion, display_name};
 use super::reply::{Ctx, Kind, Reply, graph_error};
 use super::server::Shared;
+use super::tenants::Tenant;
 
 /// A directory user's stable object id: a v4-looking GUID hashed from the lower-cased
 /// UPN, the same for every spelling of the UPN, in every simulator.
@@ -314,9 +315,9 @@ fn selected(query: &str) -> Result<Option<Vec<&'static str>>, String> {
 }
 
 /// `GET /users/{id or UPN}`, honouring `$select`.
-pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, named: &str, query: &str) -> Reply {
+pub fn get(tenant: &Tenant, ctx: &Ctx, version: ApiVersion, named: &str, query: &str) -> Reply {
     let kind = Kind::User;
-    let directory = &sim.directory;
+    let directory = &tenant.directory;
     let Some(index) = directory.find(named) else {
         return not_found(ctx, kind, named);
     };
@@ -367,9 +368,9 @@ pub fn get(sim: &Shared, ctx: &Ctx, version: ApiVersion, named: &str, query: &st
 /// `POST /users/{id or UPN}/revokeSignInSessions`: the user's sessions are valid from
 /// now (the simulator's clock, once the request takes effect); 200 with Graph's
 /// `Edm.Boolean` `true`.
-pub fn revoke(sim: &Shared, ctx: &Ctx, version: ApiVersion, named: &str) -> Reply {
+pub fn revoke(sim: &Shared, tenant: &Tenant, ctx: &Ctx, version: ApiVersion, named: &str) -> Reply {
     let kind = Kind::RevokeSessions;
-    if sim.config.deny_revoke_sessions {
+    if tenant.deny.revoke_sessions {
         let mut reply = graph_error(
             ctx,
             kind,
@@ -380,7 +381,7 @@ pub fn revoke(sim: &Shared, ctx: &Ctx, version: ApiVersion, named: &str) -> Repl
         reply.user = Some(named.to_owned());
         return reply;
     }
-    let directory = &sim.directory;
+    let directory = &tenant.directory;
     let Some(index) = directory.find(named) else {
         return not_found(ctx, kind, named);
     };

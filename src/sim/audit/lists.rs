@@ -12,6 +12,7 @@ use crate::rules::Family;
 use crate::sim::render::{ApiVersion, user_id};
 use crate::sim::reply::{Ctx, Kind, Reply, graph_error, intune_error};
 use crate::sim::server::Shared;
+use crate::sim::tenants::Tenant;
 
 /// How the audit names an action's `activityType`: a passcode reset is seen in tenants'
 /// audit logs as `ResetPasscode ManagedDevice` (GRAPH.md, "Audit"); the other actions
@@ -50,38 +51,48 @@ const REMOTE_ACTIONS_SCOPES: &str =
     "DeviceManagementManagedDevices.Read.All, DeviceManagementManagedDevices.ReadWrite.All";
 
 /// `GET /deviceManagement/auditEvents` (v1.0 and beta).
-pub fn events(sim: &Shared, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
+pub fn events(sim: &Shared, tenant: &Tenant, ctx: &Ctx, version: ApiVersion, query: &str) -> Reply {
     let path = "deviceManagement/auditEvents";
-    list(sim, ctx, version, query, List::Events, path, |record| {
-        event(sim, record)
-    })
-}
-
-/// `GET /beta/deviceManagement/remoteActionAudits`.
-pub fn remote_actions(sim: &Shared, ctx: &Ctx, query: &str) -> Reply {
-    let path = "deviceManagement/remoteActionAudits";
-    let now = sim.config.clock.wall();
+    let render = |record: &AuditRecord| event(tenant, record);
     list(
         sim,
+        tenant,
         ctx,
-        ApiVersion::Beta,
-        query,
-        List::RemoteActions,
+        (version, query),
+        List::Events,
         path,
-        |record| remote_action(sim, record, now),
+        render,
     )
 }
 
+/// `GET /beta/deviceManagement/remoteActionAudits`.
+pub fn remote_actions(sim: &Shared, tenant: &Tenant, ctx: &Ctx, query: &str) -> Reply {
+    let path = "deviceManagement/remoteActionAudits";
+    let now = sim.config.clock.wall();
+    let render = |record: &AuditRecord| remote_action(tenant, record, now);
+    list(
+        sim,
+        tenant,
+        ctx,
+        (ApiVersion::Beta, query),
+        List::RemoteActions,
+        path,
+        render,
+    )
+}
+
+/// One of the tenant's audit lists, `request` its version and query.
 fn list(
     sim: &Shared,
+    tenant: &Tenant,
     ctx: &Ctx,
-    version: ApiVersion,
-    query: &str,
+    request: (ApiVersion, &str),
     which: List,
     path: &str,
     render: impl Fn(&AuditRecord) -> Option<Value>,
 ) -> Reply {
-    if sim.config.deny_audit_read {
+    let (version, query) = request;
+    if tenant.deny.audit_read {
         return denied(ctx, which, path);
     }
     let query = match query::parse(which, query) {
@@ -92,7 +103,7 @@ fn list(
         now: sim.config.clock.wall(),
         delay: sim.config.audit_delay,
     };
-    let (records, next) = sim
+    let (records, next) = tenant
         .audit
         .page(query.from, query.top, visible, |r| holds(&query, r));
     let value: Vec<Value> = records.iter().filter_map(render).collect();
@@ -137,8 +148,8 @@ fn holds(query: &AuditQuery, record: &AuditRecord) -> bool {
 
 /// An `auditEvent`
 /// (<https://learn.microsoft.com/graph/api/resources/intune-auditing-auditevent>).
-fn event(sim: &Shared, record: &AuditRecord) -> Option<Value> {
-    let device = sim.config.inventory.device(record.device)?;
+fn event(tenant: &Tenant, record: &AuditRecord) -> Option<Value> {
+    let device = tenant.inventory.device(record.device)?;
     let upn = record.user.as_deref();
     // A delegated token's action is an administrator's ("ItPro"); an app-only one's is
     // the application's. The service principal is named for app-only actions only.
@@ -182,14 +193,18 @@ fn event(sim: &Shared, record: &AuditRecord) -> Option<Value> {
 /// A `remoteActionAudit`
 /// (<https://learn.microsoft.com/graph/api/resources/intune-devices-remoteactionaudit?view=graph-rest-beta>),
 /// its `actionState` as the action stands at the time of the read.
-fn remote_action(sim: &Shared, record: &AuditRecord, now: std::time::SystemTime) -> Option<Value> {
-    let device = sim.config.inventory.device(record.device)?;
+fn remote_action(
+    tenant: &Tenant,
+    record: &AuditRecord,
+    now: std::time::SystemTime,
+) -> Option<Value> {
+    let device = tenant.inventory.device(record.device)?;
     // Documented as the UPN of the user who initiated the action. An app-only action
     // has no user: Microsoft says nothing of what Intune writes then, and no tenant
     // has shown it; the simulator writes the empty string, which no client can take
     // for a user (an app's display name could be).
     let initiated_by = record.user.as_deref().unwrap_or("");
-    let state = sim
+    let state = tenant
         .actions
         .state_of(record.action, device, record.nth, record.at, now);
     Some(json!({

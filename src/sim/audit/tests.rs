@@ -5,9 +5,14 @@ use super::*;
 
 const CLIENT_REQUEST_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
+/// A tenant for the callers: the trail under test is its own, apart from it.
+static TENANT: std::sync::LazyLock<crate::sim::tenants::Tenant> =
+    std::sync::LazyLock::new(crate::sim::tenants::Tenant::empty);
+
 fn caller(client_request_id: Option<&str>) -> Caller<'_> {
     Caller {
         app: "app-1",
+        tenant: &TENANT,
         user: None,
         client_request_id,
     }
