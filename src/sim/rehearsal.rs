@@ -32,7 +32,10 @@ pub fn path_beside(report: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A rehearsal's tenant as saved.
+/// A rehearsal's tenant as saved: the simulator's first tenant (the one `SimConfig`'s
+/// own fields configure). Further tenants (`SimConfig::more_tenants`, `simulate
+/// --tenant-inventory`) are not saved: a rehearsal runs in one tenant, and a simulator
+/// serving several is started afresh from its flags.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedTenant {
     /// Always [`KIND`].
@@ -148,7 +151,7 @@ impl SavedReset {
 }
 
 impl SavedTenant {
-    /// The tenant `sim` holds now.
+    /// The first tenant `sim` holds, as it is now (further tenants are not saved).
     pub fn of(sim: &SimHandle) -> SavedTenant {
         let config = sim.config();
         SavedTenant {
