@@ -44,7 +44,7 @@ fn known(reason: &str) -> Option<&'static str> {
             "No Intune device matches what the job row names (serial number, name, IMEI)."
         }
         "ambiguous" => {
-            "Several Intune devices match what the job row names, so none was reset: the row needs the device's Intune id."
+            "Several Intune devices match what the job row names, so nothing was sent: the row needs the device's Intune id."
         }
         "ambiguous_group" => "Several groups have the name the job row gives, so none was used.",
         "user_not_found" => "Entra ID has no user with the name the job row gives.",

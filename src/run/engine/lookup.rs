@@ -111,7 +111,7 @@ impl<G: GraphApi> Engine<G> {
                     Outcome::Ineligible,
                     "platform_unknown",
                     format!(
-                        "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; it was not reset",
+                        "Graph gives no readable osVersion ('{}') for a platform whose rule depends on it; nothing was sent",
                         live.device.os_version.as_deref().unwrap_or("")
                     ),
                 )
@@ -120,7 +120,7 @@ impl<G: GraphApi> Engine<G> {
                 Outcome::Ineligible,
                 "platform_unknown",
                 format!(
-                    "Graph does not say the device's {}, so its platform cannot be judged; it was not reset",
+                    "Graph does not say the device's {}, so its platform cannot be judged; nothing was sent",
                     column.canonical()
                 ),
             ),
@@ -128,7 +128,7 @@ impl<G: GraphApi> Engine<G> {
                 Outcome::Ineligible,
                 "platform_unknown",
                 format!(
-                    "Graph gives {} '{value}', a platform this tool does not know; it was not reset",
+                    "Graph gives {} '{value}', a platform this tool does not know; nothing was sent",
                     column.canonical()
                 ),
             ),
@@ -596,7 +596,7 @@ fn one_match(
                 Outcome::Ambiguous,
                 "ambiguous",
                 format!(
-                    "{n} Intune devices have {} '{value}' ({}{}); none was reset. Give the row an id",
+                    "{n} Intune devices have {} '{value}' ({}{}); nothing was sent. Give the row an id",
                     column.canonical(),
                     ids.join(", "),
                     if n > 5 { ", ..." } else { "" }
