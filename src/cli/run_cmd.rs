@@ -169,12 +169,7 @@ fn run_inner(
                 };
             }
             for (target, n) in &prepared.counts.expansions {
-                let noun = if target.starts_with("users of ") {
-                    "user"
-                } else {
-                    "device"
-                };
-                tracing::info!("{target} → {n} {noun}{}", if *n == 1 { "" } else { "s" });
+                tracing::info!("{}", run::expansion_line(target, *n));
             }
             if !config.yes && !confirm(&prepared.counts, &who)? {
                 Ok(RunOutcome {
@@ -538,20 +533,8 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
             counts.done,
         ));
     }
-    // What each key's action is: `ios (remove-passcode)` → `remove-passcode`.
-    let mut per_action: std::collections::BTreeMap<&str, u64> = Default::default();
-    for (key, n) in &counts.per_platform {
-        let action = key
-            .rsplit_once(" (")
-            .map_or(key.as_str(), |(_, a)| a.trim_end_matches(')'));
-        *per_action.entry(action).or_default() += n;
-    }
-    let passcodes_only = per_action.keys().all(|a| {
-        matches!(
-            *a,
-            "remove-passcode" | "reset-passcode" | "reset-pin" | run::TO_BE_LOOKED_UP
-        )
-    });
+    let per_action = counts.per_action();
+    let passcodes_only = counts.passcodes_only();
     if passcodes_only {
         text.push_str(&format!(
             "{} rows; {to_send} device{} will be sent a reset, by platform and action:\n",

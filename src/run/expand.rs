@@ -77,13 +77,8 @@ pub async fn expand<G: GraphApi>(
     let mut to_list = Vec::new();
     let mut targets = Vec::new();
     for (key, target, choice) in std::mem::take(&mut prepared.targets) {
-        let Some((label, user)) = target_label(&target) else {
+        let Some((label, user)) = expansion_label(&target, choice) else {
             continue;
-        };
-        // A group's users, for an action on users: said so wherever it is named.
-        let label = match choice.family().on_users() {
-            true => format!("users of {label}"),
-            false => label,
         };
         if let Some(devices) = prepared.recorded_expansions.remove(&key) {
             judged.recorded(key, &devices, history, &mut prepared.counts);
@@ -197,6 +192,32 @@ pub async fn expand<G: GraphApi>(
     prepared.expansions = expansions;
     Ok(())
 }
+
+/// [`target_label`] for a row asking `choice`: a group's users, for an action on
+/// users, are said so wherever they are named (`users of group Sales`).
+pub(super) fn expansion_label(
+    target: &Identity,
+    choice: ActionChoice,
+) -> Option<(String, Option<String>)> {
+    let (label, user) = target_label(target)?;
+    match choice.family().on_users() {
+        true => Some((format!("{USERS_OF}{label}"), user)),
+        false => Some((label, user)),
+    }
+}
+
+/// How an expansion is logged: `group Sales → 60 devices`, `users of group Sales → 2 users`.
+pub fn expansion_line(label: &str, n: u64) -> String {
+    let noun = if label.starts_with(USERS_OF) {
+        "user"
+    } else {
+        "device"
+    };
+    format!("{label} → {n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The start of the label of a group's users ([`expansion_label`]).
+const USERS_OF: &str = "users of ";
 
 /// How a user, group or filter row is named in the question, the report and the
 /// ledger (`user ada@contoso.com`, `group Sales`, `all devices`), and the user, for a

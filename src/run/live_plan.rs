@@ -147,12 +147,10 @@ pub async fn live_plan<G: GraphApi>(
             // A user action's user is the row's own: nothing to list.
             Identity::User(_) if work.choice.family().on_users() => vec![(key, row, work)],
             Identity::User(_) | Identity::Group(_) | Identity::Filter(_) => {
-                let Some((label, user)) = super::expand::target_label(&work.identity) else {
+                let Some((label, user)) =
+                    super::expand::expansion_label(&work.identity, work.choice)
+                else {
                     continue;
-                };
-                let label = match work.choice.family().on_users() {
-                    true => format!("users of {label}"),
-                    false => label,
                 };
                 // Listed above, in the first pass over the same bytes.
                 let found = listings.remove(&key).unwrap_or_else(|| {
@@ -221,12 +219,7 @@ pub async fn live_plan<G: GraphApi>(
         .map_err(|_| CommandError::Usage("the job reader stopped unexpectedly".into()))??;
     rows.sort_by_key(|(key, _)| *key);
     for (target, n) in &expansions {
-        let noun = if target.starts_with("users of ") {
-            "user"
-        } else {
-            "device"
-        };
-        tracing::info!("{target} → {n} {noun}{}", if *n == 1 { "" } else { "s" });
+        tracing::info!("{}", super::expand::expansion_line(target, *n));
     }
     let mut summary = Summary::new("plan");
     for (_, row) in &rows {

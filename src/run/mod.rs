@@ -53,7 +53,7 @@ use crate::report::{check_summary_path, report_path, write_summary_json};
 
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
-pub use expand::{EXPANSION_FACTOR, expand};
+pub use expand::{EXPANSION_FACTOR, expand, expansion_line};
 use ledger::{Begin, Fate, History, Ledger, Origin, RowKey};
 pub use live_plan::{LivePlanConfig, live_plan};
 use snapshot::JobSnapshot;
@@ -187,6 +187,27 @@ pub struct Resumed {
 }
 
 impl PlanCounts {
+    /// What the question counts, by action: `ios (remove-passcode)` counts for
+    /// `remove-passcode`; rows whose platform is learnt from Graph under their own key.
+    pub fn per_action(&self) -> BTreeMap<&str, u64> {
+        let mut per_action = BTreeMap::new();
+        for (key, n) in &self.per_platform {
+            let action = key
+                .rsplit_once(" (")
+                .map_or(key.as_str(), |(_, a)| a.trim_end_matches(')'));
+            *per_action.entry(action).or_default() += n;
+        }
+        per_action
+    }
+
+    /// Every action counted is a passcode reset (rows still to be looked up are: no
+    /// other action is in the question).
+    pub fn passcodes_only(&self) -> bool {
+        self.per_action()
+            .keys()
+            .all(|a| crate::rules::Family::of_report(a) == crate::rules::Family::Passcode)
+    }
+
     /// The rows naming a tenant, once sign-in says this run is in `tenant` (its id):
     /// that tenant's are to send, any other's are not sent here (`other_tenant`).
     pub fn in_tenant(&mut self, tenant: &str) {
@@ -876,14 +897,8 @@ pub async fn execute_on<G: GraphApi>(
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
     let waits = engine.clone();
-    // What the question counted, by action: a run of other actions than passcode
-    // resets shows a rate of actions.
-    let actions = counts.per_platform.keys().any(|k| {
-        k != TO_BE_LOOKED_UP
-            && !k.ends_with("(remove-passcode)")
-            && !k.ends_with("(reset-passcode)")
-            && !k.ends_with("(reset-pin)")
-    });
+    // A run of other actions than passcode resets shows a rate of actions.
+    let actions = !counts.passcodes_only();
     let progress = progress::Progress::new(
         config.interactive,
         counts.devices,
