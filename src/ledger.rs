@@ -131,9 +131,18 @@ pub enum Event {
         /// Where the run belongs. Absent in ledgers written before it existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<Origin>,
+        /// The other tenants of a run across several (issue 22).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tenants: Vec<Origin>,
     },
-    /// A resume: who continued the run, and with which settle window.
-    Session { started_at: String, origin: Origin },
+    /// A resume: who continued the run, and with which settle window (the first
+    /// tenant's; `tenants`: the others of a run across several).
+    Session {
+        started_at: String,
+        origin: Origin,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tenants: Vec<Origin>,
+    },
     /// Every worker paused after a 429 until `until` (RFC 3339, our clock).
     Pause { until: String },
     Claim {
@@ -200,7 +209,10 @@ pub struct Begin {
     pub sheet: Option<String>,
     pub encoding: Option<String>,
     /// Where the run belongs; `None` only in ledgers written before it was recorded.
+    /// A run across several tenants: the first tenant signed in to.
     pub origin: Option<Origin>,
+    /// A run across several tenants (issue 22): the other tenants signed in to.
+    pub tenants: Vec<Origin>,
 }
 
 /// Where a run belongs: the tenant and identity its resets went out under, whether the
@@ -369,6 +381,8 @@ pub struct History {
     pub expansions: HashMap<RowKey, Vec<String>>,
     /// Each resume, in order: who continued the run.
     pub sessions: Vec<Origin>,
+    /// A run across several tenants: every other tenant any session signed in to.
+    pub tenants: Vec<Origin>,
     /// When each resume began (RFC 3339, as its line says), in the same order.
     pub session_starts: Vec<String>,
     /// The latest end of a 429 pause any session recorded.
@@ -408,9 +422,14 @@ impl History {
     fn apply(&mut self, event: Event) {
         match event {
             Event::Begin { .. } => {}
-            Event::Session { origin, started_at } => {
+            Event::Session {
+                origin,
+                started_at,
+                tenants,
+            } => {
                 self.saw(crate::graph::verify::parse_timestamp(&started_at));
                 self.session_starts.push(started_at);
+                self.tenants.extend(tenants);
                 self.sessions.push(origin);
                 self.ended = false;
             }
@@ -820,6 +839,7 @@ impl Ledger {
                 sheet: begin.sheet.clone(),
                 encoding: begin.encoding.clone(),
                 origin: begin.origin.clone(),
+                tenants: begin.tenants.clone(),
             },
             true,
         )
@@ -837,11 +857,12 @@ impl Ledger {
     }
 
     /// A resume: who continues the run, synced before anything is sent.
-    pub fn session(&self, origin: &Origin) -> io::Result<()> {
+    pub fn session(&self, origin: &Origin, tenants: &[Origin]) -> io::Result<()> {
         self.append(
             &Event::Session {
                 started_at: timestamp(SystemTime::now()),
                 origin: origin.clone(),
+                tenants: tenants.to_vec(),
             },
             true,
         )
@@ -1155,6 +1176,7 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                     sheet,
                     encoding,
                     origin,
+                    tenants,
                     ..
                 },
             ) => {
@@ -1173,10 +1195,12 @@ fn read_history(file: &File, path: &Path) -> Result<(Option<History>, u64), Ledg
                         sheet,
                         encoding,
                         origin,
+                        tenants: tenants.clone(),
                     },
                     rows: HashMap::new(),
                     expansions: HashMap::new(),
                     sessions: Vec::new(),
+                    tenants,
                     session_starts: Vec::new(),
                     paused_until: None,
                     recent_sends: VecDeque::new(),
@@ -1213,6 +1237,7 @@ mod tests {
 
     fn begin() -> Begin {
         Begin {
+            tenants: Vec::new(),
             files: vec![Fingerprint {
                 source: "job.csv".into(),
                 bytes: 10,
@@ -1258,6 +1283,7 @@ mod tests {
             client_request_id: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            tenant: String::new(),
         }
     }
 
@@ -1318,7 +1344,7 @@ mod tests {
         assert_eq!(history.lines, 4);
         // A resume goes on from the last hash.
         let (ledger, _) = Ledger::resume(&path).unwrap();
-        ledger.session(&origin(false, 60_000)).unwrap();
+        ledger.session(&origin(false, 60_000), &[]).unwrap();
         drop(ledger);
         let after = verify_chain(&path).unwrap();
         assert_eq!(after.lines, 5);
@@ -1344,7 +1370,7 @@ mod tests {
         assert!(Ledger::read(&copy).unwrap().unwrap().ended);
         // A resume after the end opens a session that has not ended yet.
         let (ledger, _) = Ledger::resume(&copy).unwrap();
-        ledger.session(&origin(false, 60_000)).unwrap();
+        ledger.session(&origin(false, 60_000), &[]).unwrap();
         drop(ledger);
         let again = dir.path().join("again.ledger");
         std::fs::copy(&copy, &again).unwrap();
@@ -1456,7 +1482,7 @@ mod tests {
         assert_eq!(history.chain, None);
         assert_eq!(history.rows.len(), 1);
         let (ledger, _) = Ledger::resume(&path).unwrap();
-        ledger.session(&origin(false, 60_000)).unwrap();
+        ledger.session(&origin(false, 60_000), &[]).unwrap();
         drop(ledger);
         let head = verify_chain(&path).unwrap();
         assert_eq!((head.lines, head.head), (5, None));
@@ -1521,9 +1547,9 @@ mod tests {
         let ledger = Ledger::create(&path, &begin()).unwrap();
         let k = |row| RowKey::new(0, row);
         ledger.send(k(1), "d1", at("2026-11-22T10:00:00Z")).unwrap();
-        ledger.session(&origin(false, 1_000)).unwrap();
+        ledger.session(&origin(false, 1_000), &[]).unwrap();
         ledger.send(k(2), "d2", at("2026-11-22T10:05:00Z")).unwrap();
-        ledger.session(&origin(false, 5_000)).unwrap();
+        ledger.session(&origin(false, 5_000), &[]).unwrap();
         ledger.send(k(1), "d1", at("2026-11-22T10:06:00Z")).unwrap();
         drop(ledger);
 

@@ -654,6 +654,7 @@ fn base_row(source: &str, job_row: &JobRow) -> ReportRow {
         client_request_id: String::new(),
         started_at: String::new(),
         finished_at: String::new(),
+        tenant: text(Column::Tenant).trim().to_ascii_lowercase(),
     }
 }
 

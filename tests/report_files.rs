@@ -99,7 +99,7 @@ fn an_xlsx_report_holds_text_cells_only_so_a_formula_name_stays_text() {
         Cell::Text("ana@contoso.com".into())
     );
     assert!(
-        sheet.xml.contains("<autoFilter ref=\"A1:S3\"/>"),
+        sheet.xml.contains("<autoFilter ref=\"A1:T3\"/>"),
         "an autofilter over the header and every row"
     );
     assert!(
@@ -135,6 +135,7 @@ fn fixed_row(source: &str, n: u64, platform: &'static str, outcome: Outcome) -> 
         client_request_id: String::new(),
         started_at: String::new(),
         finished_at: String::new(),
+        tenant: String::new(),
     }
 }
 

@@ -154,6 +154,7 @@ fn row(n: u64, device: &str, outcome: Outcome, reason: &'static str, corr: &str)
         client_request_id: corr.into(),
         started_at: stamp(at(100)),
         finished_at: stamp(at(101)),
+        tenant: String::new(),
     }
 }
 
@@ -173,6 +174,7 @@ fn three_device_run(dir: &Path) -> PathBuf {
     w.flush().unwrap();
     drop(w);
     let begin = Begin {
+        tenants: Vec::new(),
         files: vec![Fingerprint {
             source: "job.csv".into(),
             bytes: 1,
@@ -420,6 +422,7 @@ fn regression_20_a_report_without_its_ledger_or_with_another_runs_is_refused() {
     let other = dir.path().join("other.csv");
     std::fs::copy(&report, &other).unwrap();
     let begin = Begin {
+        tenants: Vec::new(),
         files: vec![Fingerprint {
             source: "job.csv".into(),
             bytes: 1,

@@ -91,13 +91,35 @@ fn run_inner(
             "refusing to reset passcodes without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
         ));
     }
-    // The endpoints and the credential first (see `identity`).
+    // The endpoints and the credential first (see `identity`), unless no tenant is
+    // configured: then the job's rows may name the tenants to sign in to (issue 22).
+    let unconfigured = match &target {
+        Target::Tenant(tenant) => {
+            tenant.identity.tenant.is_none()
+                && env(graph::credentials::ENV_TENANT_ID).is_none_or(|t| t.trim().is_empty())
+        }
+        Target::Simulate { .. } => true,
+    };
     let identity = match &target {
-        Target::Tenant(tenant) => Some(identity(tenant, env)?),
-        Target::Simulate { .. } => None,
+        Target::Tenant(tenant) if !unconfigured => Some(identity(tenant, env)?),
+        _ => None,
     };
     let lock_dir = lock_dir(env)?;
     let mut prepared = run::prepare(&config)?;
+    let tenants = if unconfigured {
+        prepared.named_tenants()
+    } else {
+        Vec::new()
+    };
+    if !tenants.is_empty() && follow.is_some() {
+        return Err(CommandError::Usage(
+            "--follow across several tenants is not built yet: run without --follow, then `status REPORT` signed in to each tenant (nothing was sent)".into(),
+        ));
+    }
+    let identity = match (&target, identity) {
+        (Target::Tenant(tenant), None) if tenants.is_empty() => Some(self::identity(tenant, env)?),
+        (_, identity) => identity,
+    };
     let runtime = runtime()?;
     let simulator = match &target {
         Target::Simulate { seed, inventory } => {
@@ -106,6 +128,25 @@ fn run_inner(
         }
         Target::Tenant(_) => None,
     };
+    if !tenants.is_empty() {
+        let entries: Vec<(String, Option<String>)> =
+            tenants.into_iter().map(|t| (t, None)).collect();
+        let outcome = run_many(
+            &config,
+            &target,
+            env,
+            ui,
+            &runtime,
+            simulator.as_ref(),
+            &lock_dir,
+            prepared,
+            &entries,
+        );
+        if let Some(sim) = simulator {
+            keep_rehearsal(&runtime, sim, &config, &outcome);
+        }
+        return outcome;
+    }
     let timeout = config.settings.request_timeout;
     // Signed in before the question, so that it names who the resets are sent as.
     let signed_in = runtime.block_on(async {
@@ -321,22 +362,274 @@ fn run_inner(
         }
     };
     if let Some(sim) = simulator {
-        // The rehearsal's tenant outlives it, beside its report: its follow-ups go on
-        // in it.
-        let report = match &outcome {
-            Ok(ran) => ran.summary.report.clone().or(config.report.clone()),
-            Err(_) => None,
-        };
-        let reports: Vec<&std::path::Path> = report
-            .iter()
-            .filter(|r| r.is_file())
-            .map(|r| r.as_path())
-            .collect();
-        let stats = runtime.block_on(super::rehearsal::stop_and_keep(sim, &reports));
-        // The rehearsal's own account of what reached "Graph", for the curious.
-        tracing::debug!("the simulated tenant saw:\n{}", stats.render());
+        keep_rehearsal(&runtime, sim, &config, &outcome);
     }
     outcome
+}
+
+/// The rehearsal's tenant outlives it, beside its report: its follow-ups go on in it.
+fn keep_rehearsal(
+    runtime: &tokio::runtime::Runtime,
+    sim: crate::sim::SimHandle,
+    config: &RunConfig,
+    outcome: &Result<RunOutcome, CommandError>,
+) {
+    let report = match outcome {
+        Ok(ran) => ran.summary.report.clone().or(config.report.clone()),
+        Err(_) => None,
+    };
+    let reports: Vec<&std::path::Path> = report
+        .iter()
+        .filter(|r| r.is_file())
+        .map(|r| r.as_path())
+        .collect();
+    let stats = runtime.block_on(super::rehearsal::stop_and_keep(sim, &reports));
+    // The rehearsal's own account of what reached "Graph", for the curious.
+    tracing::debug!("the simulated tenant saw:\n{}", stats.render());
+}
+
+/// A run across several tenants (issue 22): signed in to each (the same identity at
+/// each tenant's own authority), each checked with a cheap read before the question,
+/// each locked, its users, groups and filters listed in it; then one pipeline with
+/// an engine and a pacer per tenant. A tenant that cannot sign in or read has its
+/// rows `not_attempted`, naming why; the others go on.
+#[allow(clippy::too_many_arguments)]
+fn run_many(
+    config: &RunConfig,
+    target: &Target,
+    env: &dyn Fn(&str) -> Option<String>,
+    ui: &SignInUi,
+    runtime: &tokio::runtime::Runtime,
+    simulator: Option<&crate::sim::SimHandle>,
+    lock_dir: &std::path::Path,
+    mut prepared: run::Prepared,
+    entries: &[(String, Option<String>)],
+) -> Result<RunOutcome, CommandError> {
+    let timeout = config.settings.request_timeout;
+    // Each tenant's identity first: a credential that cannot sign in to several
+    // tenants is a usage error before any sign-in.
+    let mut identities = Vec::new();
+    if let Target::Tenant(tenant) = target {
+        for (name, client_id) in entries {
+            identities.push(identity_in(tenant, name, client_id.as_deref(), env)?);
+        }
+    }
+    let mut signed: Vec<SignIn> = Vec::new();
+    for (i, (name, _)) in entries.iter().enumerate() {
+        let result = runtime.block_on(async {
+            match (simulator, target) {
+                (Some(sim), _) => {
+                    graph::sign_in_to_simulator(&sim.base_url(), name, SIMULATED_CLIENT_ID, timeout)
+                        .await
+                }
+                (None, Target::Tenant(tenant)) => {
+                    let mut at = tenant.clone();
+                    at.identity.tenant = Some(name.clone());
+                    graph::sign_in(&at, identities[i].clone(), timeout, ui).await
+                }
+                (None, Target::Simulate { .. }) => Err("the simulated tenant did not start".into()),
+            }
+        });
+        let mut names = vec![name.clone()];
+        if let Ok((_, who)) = &result {
+            let id = who.tenant.trim().to_ascii_lowercase();
+            // Two names of one tenant (its domain and its id) are one tenant: one
+            // engine, one set of claims, so no device is acted on twice.
+            if let Some(first) = signed.iter_mut().find(|(_, n, r)| {
+                r.as_ref()
+                    .is_ok_and(|(_, w)| w.tenant.eq_ignore_ascii_case(&id))
+                    || n.contains(&id)
+            }) {
+                first.1.push(name.clone());
+                continue;
+            }
+            if id != *name {
+                names.push(id);
+            }
+            tracing::info!("tenant {name}: signed in as {}", who.describe());
+        }
+        if let Err(why) = &result {
+            tracing::warn!("tenant {name}: cannot sign in ({why}); its rows are not attempted");
+        }
+        signed.push((name.clone(), names, result));
+    }
+    // Each tenant is checked with one cheap read before anything is asked or sent: a
+    // missing consent or permission is known now.
+    let mut tenants: Vec<SignIn> = Vec::new();
+    for (label, names, result) in signed {
+        let checked = match result {
+            Ok((client, who)) => match runtime.block_on(preflight(client.clone(), config)) {
+                Ok(()) => Ok((client, who)),
+                Err(why) => {
+                    tracing::warn!("tenant {label}: {why}; its rows are not attempted");
+                    Err(why)
+                }
+            },
+            Err(why) => Err(why),
+        };
+        tenants.push((label, names, checked));
+    }
+    let whos: Vec<&graph::SignedIn> = tenants
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().ok().map(|(_, w)| w))
+        .collect();
+    prepared.check_origins(&whos, &config.settings)?;
+    // One run per tenant and app on this machine, each lock held to the end.
+    let graph_url = match (simulator, target) {
+        (Some(sim), _) => sim.base_url().to_string(),
+        (None, Target::Tenant(tenant)) => tenant
+            .endpoints()
+            .map(|e| e.graph.to_string())
+            .unwrap_or_default(),
+        (None, Target::Simulate { .. }) => String::new(),
+    };
+    let mut _locks = Vec::new();
+    for who in &whos {
+        _locks.push(prepared.lock_tenant(lock_dir, &graph_url, who, config.wait_for_lock)?);
+    }
+    let states: Vec<(String, Vec<String>, bool)> = tenants
+        .iter()
+        .map(|(label, names, r)| (label.clone(), names.clone(), r.is_ok()))
+        .collect();
+    let mut per_tenant = prepared.in_tenants(&states);
+    // Each tenant's users, groups and filters, listed in it.
+    for (label, names, result) in &tenants {
+        let Ok((client, _)) = result else {
+            continue;
+        };
+        let before = prepared.counts.to_send();
+        let expanded = runtime.block_on(run::expand_tenant(
+            config,
+            client.clone(),
+            &mut prepared,
+            label,
+            names,
+        ));
+        match expanded {
+            Ok(()) => {}
+            Err(Ok(reason)) => {
+                return Ok(RunOutcome {
+                    summary: Summary::new("run"),
+                    aborted: Some(reason.in_tenant(label)),
+                });
+            }
+            Err(Err(usage)) => return Err(usage),
+        }
+        let added = prepared.counts.to_send().saturating_sub(before);
+        *per_tenant.entry(label.clone()).or_default() += added;
+    }
+    for (target, n) in &prepared.counts.expansions {
+        tracing::info!("{}", run::expansion_line(target, *n));
+    }
+    if !config.yes {
+        let lines: Vec<String> = tenants
+            .iter()
+            .map(|(label, _, r)| match r {
+                Ok((_, who)) => format!(
+                    "  {label:<40} {:>7}  as {}",
+                    per_tenant.get(label).copied().unwrap_or(0),
+                    who.describe()
+                ),
+                Err(why) => {
+                    format!("  {label:<40} NOT SIGNED IN ({why}): its rows are not attempted")
+                }
+            })
+            .collect();
+        let simulated = simulator.is_some();
+        let header = format!(
+            "{}{} tenants, and what each will be sent:\n{}\n",
+            if simulated {
+                "SIMULATED TENANTS — nothing real is touched\n"
+            } else {
+                ""
+            },
+            tenants.len(),
+            lines.join("\n")
+        );
+        super::output::ask(&format!("{header}{}", body(&prepared.counts)));
+        if !read_yes()? {
+            return Ok(RunOutcome {
+                summary: Summary::new("run"),
+                aborted: Some(AbortReason::NotConfirmed),
+            });
+        }
+    }
+    prepared.signed_in = whos.first().map(|w| (*w).clone());
+    let runs: Vec<run::TenantRun<graph::GraphClient>> = tenants
+        .into_iter()
+        .map(|(label, names, r)| run::TenantRun {
+            label,
+            names,
+            ready: r.map(|(client, who)| {
+                (
+                    std::sync::Arc::new(crate::pacing::Pacer::new(client, config.settings.clone())),
+                    Some(who),
+                )
+            }),
+        })
+        .collect();
+    runtime.block_on(async {
+        // Made inside the runtime: the listener is a task.
+        run::execute_tenants(config, runs, true, prepared, signals::interrupted(), None).await
+    })
+}
+
+/// A tenant of a run across several: its label, every name rows may give it, and its
+/// sign-in (or why it has none).
+type SignIn = (
+    String,
+    Vec<String>,
+    Result<(graph::GraphClient, graph::SignedIn), String>,
+);
+
+/// The cheap read each tenant of a run across several is checked with before the
+/// question: one filtered page of managed devices (none match), through a pacer of
+/// its own. Graph's refusal (consent, permission, role) says why.
+async fn preflight(client: graph::GraphClient, config: &RunConfig) -> Result<(), String> {
+    use crate::graph::{PageRequest, device::FilterProperty};
+    let pacer = crate::pacing::Pacer::new(client, config.settings.clone());
+    let request = PageRequest::Filter {
+        property: FilterProperty::SerialNumber,
+        value: "intune-reset-preflight".into(),
+        select: vec!["id".into()],
+    };
+    let read = pacer
+        .read(|c| Box::pin(pacer.graph.list_devices_page(request.clone(), c)))
+        .await;
+    match (read, pacer.abort_reason()) {
+        (_, Some(reason)) => Err(reason.sentence()),
+        (Ok(_), None) => Ok(()),
+        (Err(failure), None) => Err(format!(
+            "its managed devices cannot be read ({}: {})",
+            failure.reason, failure.detail
+        )),
+    }
+}
+
+/// The identity `tenant`'s flags and environment name, signing in to `name` (with
+/// its own client id when the tenants list gives one). A ready token or a managed
+/// identity belongs to one tenant: a run across several cannot use it.
+fn identity_in(
+    tenant: &graph::Tenant,
+    name: &str,
+    client_id: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<graph::Identity, CommandError> {
+    let mut at = tenant.clone();
+    at.identity.tenant = Some(name.to_owned());
+    if let Some(client_id) = client_id {
+        at.identity.client_id = Some(client_id.to_owned());
+    }
+    let identity = identity(&at, env)?;
+    match identity {
+        graph::Identity::AccessToken(_) => Err(CommandError::Usage(
+            "a ready token (INTUNE_RESET_ACCESS_TOKEN) is issued for one tenant: a run across several tenants signs in to each with an app registration (secret, certificate, workload identity) or a browser or device-code sign-in (nothing was sent)".into(),
+        )),
+        graph::Identity::Managed(_) => Err(CommandError::Usage(
+            "a managed identity signs in to its own tenant only: a run across several tenants needs a multi-tenant app registration (secret, certificate, or workload identity federation) consented in each (nothing was sent)".into(),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// `status`: its files checked first, then signed in as `run` is; an interrupt stops
@@ -499,6 +792,11 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
 /// Shows who signed in and the plan's counts, and asks for `yes` on the terminal.
 fn confirm(counts: &PlanCounts, who: &graph::SignedIn) -> Result<bool, CommandError> {
     super::output::ask(&confirmation(counts, who));
+    read_yes()
+}
+
+/// The answer on the terminal: `yes`, or anything else.
+fn read_yes() -> Result<bool, CommandError> {
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -517,6 +815,13 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
         text.push_str("SIMULATED TENANT — nothing real is touched\n");
     }
     text.push_str(&format!("signed in as {}\n", who.describe()));
+    text.push_str(&body(counts));
+    text
+}
+
+/// The question's counts and the question, after who signed in.
+fn body(counts: &PlanCounts) -> String {
+    let mut text = String::new();
     let to_send = counts.to_send();
     let settling = counts.resumed.as_ref().map_or(0, |r| r.settling);
     if let Some(r) = &counts.resumed {

@@ -41,11 +41,28 @@ pub enum AbortReason {
     /// The run's record (ledger, report or summary) cannot be written: nothing more is
     /// sent, so that every send stays on record.
     Unrecorded(String),
+    /// One tenant of a run across several stopped or could not start (issue 22): the
+    /// others went on.
+    InTenant {
+        tenant: String,
+        reason: Box<AbortReason>,
+    },
 }
 
 impl AbortReason {
+    /// The reason, said of one tenant of a run across several.
+    pub fn in_tenant(self, tenant: &str) -> AbortReason {
+        AbortReason::InTenant {
+            tenant: tenant.to_owned(),
+            reason: Box::new(self),
+        }
+    }
+
     pub fn sentence(&self) -> String {
         match self {
+            AbortReason::InTenant { tenant, reason } => {
+                format!("in tenant {tenant}: {}", reason.sentence())
+            }
             AbortReason::MissingPermission(p) => format!(
                 "the sign-in lacks the permission {p}: grant it to the app registration (an application permission for app-only sign-in, a delegated one for browser and device-code sign-in) with admin consent, then finish the run with `--resume`"
             ),

@@ -109,9 +109,14 @@ pub struct ReportRow {
     pub client_request_id: String,
     pub started_at: String,
     pub finished_at: String,
+    /// The tenant the row names (its id or domain, lower case) in a job that names
+    /// tenants (issue 22); empty otherwise. Last, and absent from reports written
+    /// before it existed.
+    #[serde(default)]
+    pub tenant: String,
 }
 
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 20] = [
     "source",
     "row",
     "device_id",
@@ -131,11 +136,12 @@ pub const COLUMNS: [&str; 19] = [
     "client_request_id",
     "started_at",
     "finished_at",
+    "tenant",
 ];
 
 /// Columns a reader does without: reports written before they existed lack them (a run
 /// resumed from an older ledger, `status` of an older report).
-pub const OPTIONAL_COLUMNS: [&str; 1] = ["user_principal_name"];
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["user_principal_name", "tenant"];
 
 /// The UTF-8 byte-order mark a CSV report starts with (unless `--no-bom`): without it,
 /// Windows Excel reads UTF-8 as the ANSI code page and garbles every accent.
@@ -461,6 +467,7 @@ impl ReportRow {
             s(&self.client_request_id),
             s(&self.started_at),
             s(&self.finished_at),
+            s(&self.tenant),
         ]
     }
 }
@@ -569,6 +576,26 @@ pub struct Summary {
     /// A resumed run: the whole run, over every session (`traffic` is this session's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub whole_run: Option<WholeRun>,
+    /// A run across several tenants (issue 22): each tenant's sign-in and rows, by the
+    /// name the run gave it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, TenantSummary>,
+}
+
+/// One tenant of a run across several.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TenantSummary {
+    /// Who signed in there (absent: the tenant could not be signed in to or read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<crate::graph::SignedIn>,
+    /// Its rows, by outcome.
+    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Action POSTs sent in it, and 429s it answered.
+    pub posts: u64,
+    pub throttled: u64,
+    /// Why it stopped, or could not start (its rows are `not_attempted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 /// A resumed run as a whole, from its ledger: when it began, each session (the first,
@@ -822,7 +849,32 @@ impl Summary {
             "expansions (devices each row naming a user stood for)",
             self.expansions.iter().map(|(t, n)| (t.clone(), *n)),
         );
-        if let Some(who) = &self.signed_in {
+        if !self.tenants.is_empty() {
+            out.push_str(&format!("tenants ({}):\n", self.tenants.len()));
+            for (name, t) in &self.tenants {
+                let outcomes: Vec<String> = t
+                    .outcomes
+                    .iter()
+                    .map(|(o, n)| format!("{} {n}", o.as_str()))
+                    .collect();
+                let who = match (&t.signed_in, &t.aborted) {
+                    (_, Some(why)) => format!("stopped: {why}"),
+                    (Some(who), None) => format!("as {}", who.describe()),
+                    (None, None) => String::new(),
+                };
+                out.push_str(&format!(
+                    "  {name}: {}; {} POSTs, {} throttled; {who}\n",
+                    if outcomes.is_empty() {
+                        "no rows".to_owned()
+                    } else {
+                        outcomes.join(", ")
+                    },
+                    t.posts,
+                    t.throttled
+                ));
+            }
+        }
+        if let Some(who) = self.signed_in.as_ref().filter(|_| self.tenants.is_empty()) {
             let label = match self.sign_in_refused {
                 true => "sign-in refused during the run",
                 false => "signed in as",
@@ -1256,6 +1308,7 @@ mod tests {
             client_request_id: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            tenant: String::new(),
         }
     }
 

@@ -244,6 +244,7 @@ mod tests {
             client_request_id: "c".into(),
             started_at: "2026-11-22T02:00:00.123Z".into(),
             finished_at: String::new(),
+            tenant: String::new(),
         }
     }
 
@@ -326,7 +327,7 @@ mod tests {
         let header: Vec<&str> = COLUMNS
             .iter()
             .copied()
-            .filter(|c| *c != "user_principal_name")
+            .filter(|c| *c != "user_principal_name" && *c != "tenant")
             .collect();
         let csv = dir.path().join("old.csv");
         std::fs::write(

@@ -62,9 +62,12 @@ pub struct Engine<G> {
     recent_reset: Option<std::time::Duration>,
     /// Lost answers being settled now: the progress bar says so.
     settling: settle::Settling,
-    /// The tenant this engine's sign-in acts in (its id, lower case): a row naming
-    /// another tenant is never acted on here. `None`: not known (tests, `status`).
-    tenant: Option<String>,
+    /// The tenant this engine's sign-in acts in (its id, lower case, and any other
+    /// name the run gave it: its domain): a row naming another tenant is never acted
+    /// on here. `None`: not known (tests, `status`).
+    tenant: Option<Vec<String>>,
+    /// A run across several tenants names the tenant in its rows' words (issue 22).
+    label: Option<String>,
 }
 
 /// What the ledger knew of a row before this run (`--resume`).
@@ -146,13 +149,24 @@ impl<G: GraphApi> Engine<G> {
             recent_reset: Some(intune_state::RECENT_RESET),
             settling: settle::Settling::default(),
             tenant: None,
+            label: None,
         }
     }
 
     /// Acts only on rows of the tenant `who` signed in to (rows naming no tenant are
     /// this tenant's).
     pub fn in_tenant(mut self, who: Option<&crate::graph::SignedIn>) -> Engine<G> {
-        self.tenant = who.map(|w| w.tenant.trim().to_ascii_lowercase());
+        self.tenant = who.map(|w| vec![w.tenant.trim().to_ascii_lowercase()]);
+        self
+    }
+
+    /// One tenant of a run across several (issue 22): rows may name it by any of
+    /// `names` (its id, its domain), and its rows say which tenant they are about.
+    pub fn one_of_many(mut self, label: &str, names: &[String]) -> Engine<G> {
+        let mut known = self.tenant.take().unwrap_or_default();
+        known.extend(names.iter().map(|n| n.trim().to_ascii_lowercase()));
+        self.tenant = Some(known);
+        self.label = Some(label.to_owned());
         self
     }
 
@@ -165,12 +179,13 @@ impl<G: GraphApi> Engine<G> {
 
     /// The end of a row that names another tenant than this engine's: not sent here.
     fn other_tenant(&self, work: &Work) -> Option<End> {
-        let (Some(named), Some(here)) = (&work.tenant, &self.tenant) else {
+        let (Some(named), Some(names)) = (&work.tenant, &self.tenant) else {
             return None;
         };
-        if named == here {
+        if names.contains(named) {
             return None;
         }
+        let here = names.first().map(String::as_str).unwrap_or_default();
         let by_domain = if named.contains('.') {
             " (a tenant named by its domain is not matched to the id of the tenant signed in to: give its id)"
         } else {
@@ -319,6 +334,10 @@ impl<G: GraphApi> Engine<G> {
             .abort_reason()
             .map(|r| r.sentence())
             .unwrap_or_else(|| "the run stopped".into());
+        let why = match &self.label {
+            Some(tenant) => format!("in tenant {tenant}, {why}"),
+            None => why,
+        };
         row.outcome = Outcome::NotAttempted;
         row.reason = "run_aborted".into();
         row.detail = format!("not attempted: {why}; `--resume` sends it").into();

@@ -53,6 +53,40 @@ pub async fn expand<G: GraphApi>(
     graph: G,
     prepared: &mut Prepared,
 ) -> Result<(), Result<AbortReason, CommandError>> {
+    expand_in(config, graph, prepared, "").await
+}
+
+/// [`expand`] for the rows of one tenant of a run across several (issue 22): the rows
+/// whose tenant is one of `names`, listed through `graph`, signed in to it. `tenant`
+/// (its label) keeps its listings' facts apart from another tenant's.
+pub async fn expand_tenant<G: GraphApi>(
+    config: &RunConfig,
+    graph: G,
+    prepared: &mut Prepared,
+    tenant: &str,
+    names: &[String],
+) -> Result<(), Result<AbortReason, CommandError>> {
+    let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut prepared.targets)
+        .into_iter()
+        .partition(|(key, _, _)| {
+            prepared
+                .counts
+                .target_tenants
+                .get(key)
+                .is_some_and(|t| names.contains(t))
+        });
+    prepared.targets = mine;
+    let expanded = expand_in(config, graph, prepared, tenant).await;
+    prepared.targets.extend(others);
+    expanded
+}
+
+async fn expand_in<G: GraphApi>(
+    config: &RunConfig,
+    graph: G,
+    prepared: &mut Prepared,
+    tenant: &str,
+) -> Result<(), Result<AbortReason, CommandError>> {
     if prepared.targets.is_empty() {
         return Ok(());
     }
@@ -107,7 +141,7 @@ pub async fn expand<G: GraphApi>(
             Ok(Listing::Devices(devices)) => {
                 judged.listed(&devices, choice);
                 let ids = devices.iter().map(|d| d.id.clone()).collect();
-                prepared.listed.extend(devices);
+                prepared.listed.push((tenant.to_owned(), devices));
                 Expanded::Devices(ids)
             }
             // A group's users, for an action on users: each user is one row.
@@ -189,7 +223,7 @@ pub async fn expand<G: GraphApi>(
             counts.rows, counts.devices
         ))));
     }
-    prepared.expansions = expansions;
+    prepared.expansions.extend(expansions);
     Ok(())
 }
 

@@ -24,6 +24,7 @@
 
 pub mod engine;
 mod expand;
+mod fleet;
 /// The run's durable record lives in the core ([`crate::ledger`]): `audit` and `evidence`
 /// read it too.
 pub use crate::ledger;
@@ -36,7 +37,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::mpsc;
@@ -53,7 +53,9 @@ use crate::report::{check_summary_path, report_path, write_summary_json};
 
 pub use crate::pacing::{AbortReason, Settings};
 pub use engine::{Done, Engine, Prior};
-pub use expand::{EXPANSION_FACTOR, expand, expansion_line};
+pub use expand::{EXPANSION_FACTOR, expand, expand_tenant, expansion_line};
+pub use fleet::TenantRun;
+use fleet::{Fleet, Route};
 use ledger::{Begin, Fate, History, Ledger, Origin, RowKey};
 pub use live_plan::{LivePlanConfig, live_plan};
 use snapshot::JobSnapshot;
@@ -228,6 +230,45 @@ impl PlanCounts {
         }
     }
 
+    /// A run across several tenants (issue 22), once each tenant's sign-in is known:
+    /// `tenants` holds each tenant's label, every name rows may give it, and whether
+    /// it signed in. A signed-in tenant's rows are to send; an unavailable one's are
+    /// counted apart (`not_attempted`), as are rows naming a tenant the run does not
+    /// span (`other_tenant`). Returns what each signed-in tenant will be sent, by label.
+    pub fn in_tenants(&mut self, tenants: &[(String, Vec<String>, bool)]) -> BTreeMap<String, u64> {
+        let mut per_tenant: BTreeMap<String, u64> = tenants
+            .iter()
+            .filter(|(_, _, ready)| *ready)
+            .map(|(label, _, _)| (label.clone(), 0))
+            .collect();
+        for (named, keys) in std::mem::take(&mut self.by_tenant) {
+            let n: u64 = keys.values().sum();
+            match tenants.iter().find(|(_, names, _)| names.contains(&named)) {
+                Some((label, _, true)) => {
+                    for (key, k) in keys {
+                        *self.per_platform.entry(key).or_default() += k;
+                    }
+                    *per_tenant.entry(label.clone()).or_default() += n;
+                }
+                Some((label, _, false)) => {
+                    self.devices = self.devices.saturating_sub(n);
+                    *self
+                        .not_sent
+                        .entry(format!("not_attempted (tenant_unavailable: {label})"))
+                        .or_default() += n;
+                }
+                None => {
+                    self.devices = self.devices.saturating_sub(n);
+                    *self
+                        .not_sent
+                        .entry(format!("ineligible (other_tenant: {named})"))
+                        .or_default() += n;
+                }
+            }
+        }
+        per_tenant
+    }
+
     /// The devices the question asks about: those a reset will be sent to, by
     /// platform and action, and those whose facts are read first.
     pub fn to_send(&self) -> u64 {
@@ -258,9 +299,10 @@ pub struct Prepared {
     recorded_expansions: HashMap<RowKey, Vec<String>>,
     /// Each user row's devices, once [`expand`]ed.
     expansions: HashMap<RowKey, expand::Expansion>,
-    /// The facts the expansions' listings gave for their devices: each is judged by
-    /// them when it is sent instead of being read again (issue 19).
-    listed: Vec<crate::graph::ManagedDevice>,
+    /// The facts the expansions' listings gave for their devices, by the tenant they
+    /// were listed in: each is judged by them when it is sent instead of being read
+    /// again (issue 19).
+    listed: Vec<(String, Vec<crate::graph::ManagedDevice>)>,
     /// Held until the run ends.
     _lock: lock::RunLock,
     /// Named in the lock files: this run's report and start.
@@ -277,6 +319,29 @@ impl Prepared {
         let others = std::mem::take(&mut self.counts.target_tenants);
         self.targets
             .retain(|(key, _, _)| others.get(key).is_none_or(|t| *t == here));
+    }
+
+    /// The tenants the job's rows name (lower case, in name order): a run with no
+    /// tenant configured signs in to each (issue 22).
+    pub fn named_tenants(&self) -> Vec<String> {
+        let mut names: std::collections::BTreeSet<String> =
+            self.counts.by_tenant.keys().cloned().collect();
+        names.extend(self.counts.target_tenants.values().cloned());
+        names.into_iter().collect()
+    }
+
+    /// A run across several tenants, once each tenant's sign-in is known: the users,
+    /// groups and filters of tenants it did not sign in to are not listed.
+    pub fn in_tenants(&mut self, tenants: &[(String, Vec<String>, bool)]) -> BTreeMap<String, u64> {
+        let ready: Vec<&String> = tenants
+            .iter()
+            .filter(|(_, _, ready)| *ready)
+            .flat_map(|(_, names, _)| names)
+            .collect();
+        let target_tenants = &self.counts.target_tenants;
+        self.targets
+            .retain(|(key, _, _)| target_tenants.get(key).is_some_and(|t| ready.contains(&t)));
+        self.counts.in_tenants(tenants)
     }
 
     /// A resumed run continues only where it began: in the same tenant, and real or
@@ -304,6 +369,49 @@ impl Prepared {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// [`Self::check_origin`] for a run across several tenants: each tenant signed in
+    /// to must be one the run's ledger recorded with the same kind of tenant (real or
+    /// simulated), or, in a ledger of several tenants, a tenant it could not sign in
+    /// to before.
+    pub fn check_origins(
+        &self,
+        whos: &[&crate::graph::SignedIn],
+        settings: &Settings,
+    ) -> Result<(), CommandError> {
+        let Some((_, Some(history))) = &self.resumed else {
+            return Ok(());
+        };
+        let Some(began) = &history.begin.origin else {
+            return Ok(());
+        };
+        let recorded: Vec<&Origin> = std::iter::once(began)
+            .chain(&history.tenants)
+            .chain(&history.sessions)
+            .collect();
+        let several = !history.tenants.is_empty() || self.counts.by_tenant.len() > 1;
+        for who in whos {
+            let now = Origin::new(who, settings.settle_window());
+            let same = recorded
+                .iter()
+                .find(|o| o.tenant.eq_ignore_ascii_case(&now.tenant));
+            let refused = match same {
+                Some(o) => o.refuses(&now),
+                None if several => began.refuses(&Origin {
+                    tenant: began.tenant.clone(),
+                    ..now
+                }),
+                None => began.refuses(&now),
+            };
+            if let Some(why) = refused {
+                return Err(CommandError::Usage(format!(
+                    "cannot resume {}: {why}; nothing was sent",
+                    self.report.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Takes the tenant lock: one run per Graph host, tenant and app (or user) at a
@@ -545,6 +653,7 @@ fn lookup_name(mode: LookupMode) -> &'static str {
 fn begin_of(job: &JobSnapshot, options: PlanOptions) -> Begin {
     use crate::rules::Actions;
     Begin {
+        tenants: Vec::new(),
         files: job.fingerprints(),
         action: options.action.as_ref().map(Actions::as_text),
         lookup: lookup_name(options.lookup).to_owned(),
@@ -769,6 +878,29 @@ pub async fn execute_on<G: GraphApi>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_done: Option<OnDone>,
 ) -> Result<RunOutcome, CommandError> {
+    let who = prepared.signed_in.clone();
+    let label = who
+        .as_ref()
+        .map(|w| w.tenant.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let tenant = TenantRun {
+        names: vec![label.clone()],
+        label,
+        ready: Ok((pacer, who)),
+    };
+    execute_tenants(config, vec![tenant], false, prepared, shutdown, on_done).await
+}
+
+/// The pipeline over the run's tenants (issue 22), each on its own pacer; `many`: the
+/// run spans several tenants, and each row goes to the one it names.
+pub async fn execute_tenants<G: GraphApi>(
+    config: &RunConfig,
+    tenants: Vec<TenantRun<G>>,
+    many: bool,
+    prepared: Prepared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_done: Option<OnDone>,
+) -> Result<RunOutcome, CommandError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let Prepared {
@@ -788,11 +920,15 @@ pub async fn execute_on<G: GraphApi>(
         check_summary_path(json)?;
     }
     let ledger_err = |e: ledger::LedgerError| CommandError::Usage(e.to_string());
-    let origin = signed_in
-        .as_ref()
+    let mut origins = tenants
+        .iter()
+        .filter_map(|t| t.ready.as_ref().ok().and_then(|(_, who)| who.as_ref()))
         .map(|who| Origin::new(who, config.settings.settle_window()));
+    let origin = origins.next();
+    let other_origins: Vec<Origin> = origins.collect();
     let begin = Begin {
         origin: origin.clone(),
+        tenants: other_origins.clone(),
         ..begin_of(&job, config.options.clone())
     };
     let mut carried = (None, Vec::new());
@@ -802,7 +938,7 @@ pub async fn execute_on<G: GraphApi>(
             // Each resume is on record: who continued the run, with which window.
             if let Some(origin) = &origin {
                 ledger
-                    .session(origin)
+                    .session(origin, &other_origins)
                     .map_err(|source| CommandError::Write {
                         what: "the run's ledger",
                         path: ledger.path().to_owned(),
@@ -856,17 +992,26 @@ pub async fn execute_on<G: GraphApi>(
             source,
         }
     })?;
-    let engine = Arc::new(
+    let fleet = Arc::new(Fleet::new(tenants, many, |pacer, who| {
         Engine::on(pacer)
             .with_ledger(ledger.clone())
             .reset_again(config.reset_again)
-            .in_tenant(signed_in.as_ref()),
-    );
-    // A pause the interrupted run was honouring, and its last sends, still hold.
-    engine.carry_over(carried.0, &carried.1);
-    engine.remember_listed(listed);
+            .in_tenant(who)
+    }));
+    // A pause the interrupted run was honouring, and its last sends, still hold: in
+    // every tenant (the ledger keeps one record of them; waiting is the safe side).
+    for engine in fleet.engines() {
+        engine.carry_over(carried.0, &carried.1);
+    }
+    for (tenant, devices) in listed {
+        if let Some(engine) = fleet.engine_of(&tenant) {
+            engine.remember_listed(devices);
+        }
+    }
     for (key, h) in &history {
-        if let Some(claim) = &h.claim {
+        if let Some(claim) = &h.claim
+            && let Some(engine) = fleet.engine_of(&claim.report.tenant)
+        {
             engine.restore_claim(&claim.device, &claim.action, *key, &claim.report.source);
         }
     }
@@ -876,33 +1021,42 @@ pub async fn execute_on<G: GraphApi>(
         LookupVia::Filter => false,
     };
     if inventory {
-        match engine.read_inventory().await {
-            Ok((devices, pages)) => tracing::info!(
-                "read the tenant's {devices} managed devices in {pages} pages: {} lookups join locally",
-                counts.lookups
-            ),
-            Err(why) => tracing::warn!(
-                "reading the tenant's managed devices failed ({why}); each row is looked up by filter"
-            ),
+        for member in &fleet.members {
+            let Some(engine) = &member.engine else {
+                continue;
+            };
+            let tenant = if many {
+                format!(" {}", member.label)
+            } else {
+                String::new()
+            };
+            match engine.read_inventory().await {
+                Ok((devices, pages)) => tracing::info!(
+                    "read the tenant{tenant}'s {devices} managed devices in {pages} pages: lookups join locally",
+                ),
+                Err(why) => tracing::warn!(
+                    "reading the tenant{tenant}'s managed devices failed ({why}); each row is looked up by filter"
+                ),
+            }
         }
     }
-    let stop = engine.clone();
+    let stop = fleet.clone();
     let signals = tokio::spawn(async move {
         shutdown.await;
         tracing::warn!(
             "interrupted: finishing the devices in flight (a lost answer is settled first); interrupt again to exit at once"
         );
-        stop.abort(AbortReason::Interrupted);
+        stop.abort_all(AbortReason::Interrupted);
     });
 
     let (row_tx, row_rx) = mpsc::channel::<Finished>(1024);
-    let waits = engine.clone();
+    let waits = fleet.clone();
     // A run of other actions than passcode resets shows a rate of actions.
     let actions = !counts.passcodes_only();
     let progress = progress::Progress::new(
         config.interactive,
         counts.devices,
-        config.settings.write_rate,
+        config.settings.write_rate * fleet.engines().count().max(1) as f64,
         Arc::new(move || waits.waiting()),
         actions,
     );
@@ -922,7 +1076,7 @@ pub async fn execute_on<G: GraphApi>(
         writer,
         row_rx,
         progress.clone(),
-        engine.clone(),
+        fleet.clone(),
         lines.clone(),
         spill,
     ));
@@ -970,7 +1124,7 @@ pub async fn execute_on<G: GraphApi>(
                 let ended =
                     std::mem::replace(&mut workers, Workers::new(config.settings.concurrency));
                 for (key, done) in ended.finish().await.into_iter().flatten() {
-                    finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+                    finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
                 }
                 continue;
             }
@@ -980,10 +1134,14 @@ pub async fn execute_on<G: GraphApi>(
             let _ = row_tx.send(Finished::decided(key, row)).await;
             continue;
         };
-        if let Some(refused) = engine.refused_here(&row, &work) {
-            let _ = row_tx.send(Finished::decided(key, refused)).await;
-            continue;
-        }
+        // The engine of the row's tenant, or the row's end.
+        let engine = match fleet.route(&row, &work) {
+            Route::Engine(engine) => engine.clone(),
+            Route::Ended(ended) => {
+                let _ = row_tx.send(Finished::decided(key, *ended)).await;
+                continue;
+            }
+        };
         // A user row becomes one row per device of the user (or one row saying why
         // there is none); every other row is itself.
         let items = match &work.identity {
@@ -1043,8 +1201,9 @@ pub async fn execute_on<G: GraphApi>(
                 let _ = row_tx.send(Finished::decided(key, row)).await;
                 continue;
             }
-            let (task_engine, task_ledger, task_rows, task_done) = (
+            let (task_engine, task_fleet, task_ledger, task_rows, task_done) = (
                 engine.clone(),
+                fleet.clone(),
                 ledger.clone(),
                 row_tx.clone(),
                 on_done.clone(),
@@ -1057,19 +1216,19 @@ pub async fn execute_on<G: GraphApi>(
                 if let Some(told) = task_done.filter(|_| done.row.attempts > earlier) {
                     told(&done.row);
                 }
-                finish_row(&engine, &ledger, &row_tx, key, done, earlier).await;
+                finish_row(&task_fleet, &ledger, &row_tx, key, done, earlier).await;
                 None
             };
             let lost = workers
                 .spawn(device, move |how| Some((key, lost_device(fallback, how))))
                 .await;
             for (key, done) in lost.into_iter().flatten() {
-                finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+                finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
             }
         }
     }
     for (key, done) in workers.finish().await.into_iter().flatten() {
-        finish_row(&engine, &ledger, &row_tx, key, done, 0).await;
+        finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
     }
     drop(row_tx);
     signals.abort();
@@ -1078,20 +1237,20 @@ pub async fn execute_on<G: GraphApi>(
     let files = match reader.join() {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => {
-            engine.abort(AbortReason::Unrecorded(format!(
+            fleet.abort_all(AbortReason::Unrecorded(format!(
                 "the job could not be read again from the run's copy ({e})"
             )));
             Vec::new()
         }
         Err(_) => {
-            engine.abort(AbortReason::Unrecorded(
+            fleet.abort_all(AbortReason::Unrecorded(
                 "the job reader stopped unexpectedly".into(),
             ));
             Vec::new()
         }
     };
     let collected = collector.await.unwrap_or_else(|_| {
-        engine.abort(AbortReason::Unrecorded(
+        fleet.abort_all(AbortReason::Unrecorded(
             "the report writer stopped unexpectedly (the ledger holds every send)".into(),
         ));
         Collected {
@@ -1099,11 +1258,12 @@ pub async fn execute_on<G: GraphApi>(
             succeeded_now: 0,
             writer: None,
             spill: None,
+            by_tenant: BTreeMap::new(),
         }
     });
     progress.finish();
     if let Err(e) = ledger.sync() {
-        engine.abort(ledger.unwritable(&e));
+        fleet.abort_all(ledger.unwritable(&e));
     }
     // The final report: in input order, renamed over the one written as outcomes
     // arrived (which stays whole until then). A report that could not be written
@@ -1112,7 +1272,7 @@ pub async fn execute_on<G: GraphApi>(
     if let Some(writer) = collected.writer {
         match writer.finish_in_order() {
             Ok(_) => ordered = collected.spill,
-            Err(e) => engine.abort(AbortReason::Unrecorded(format!(
+            Err(e) => fleet.abort_all(AbortReason::Unrecorded(format!(
                 "the report {} cannot be written in input order ({e})",
                 lines.display()
             ))),
@@ -1120,29 +1280,31 @@ pub async fn execute_on<G: GraphApi>(
     }
 
     let mut summary = collected.summary;
+    if many {
+        summary.tenants = fleet.summaries(collected.by_tenant);
+    }
     summary.whole_run = whole_run.map(|mut w: crate::report::WholeRun| {
-        w.posts += engine.counters().posts.load(Ordering::Relaxed);
+        w.posts += fleet.sum(|c| &c.posts);
         w
     });
     summary.files = files;
     summary.signed_in = signed_in;
-    summary.sign_in_refused = matches!(engine.abort_reason(), Some(AbortReason::Authentication(_)));
+    summary.sign_in_refused = matches!(fleet.abort_reason(), Some(AbortReason::Authentication(_)));
     summary.expansions = counts.expansions.iter().cloned().collect();
     summary.report = Some(path.clone());
     let elapsed = started.elapsed();
-    let c = engine.counters();
     let mut stats = RunStats {
-        requests: c.requests.load(Ordering::Relaxed),
-        posts: c.posts.load(Ordering::Relaxed),
-        throttled: c.throttled.load(Ordering::Relaxed),
-        confirmed_by_action_results: c.confirmed_by_results.load(Ordering::Relaxed),
+        requests: fleet.sum(|c| &c.requests),
+        posts: fleet.sum(|c| &c.posts),
+        throttled: fleet.sum(|c| &c.throttled),
+        confirmed_by_action_results: fleet.sum(|c| &c.confirmed_by_results),
         // This run's resets over this run's time: a resumed run does not count the
         // resets of the run it continues.
         resets_per_second: collected.succeeded_now as f64 / elapsed.as_secs_f64().max(1e-9),
         aborted: None,
     };
     if let Some(spill) = ordered {
-        stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
+        stats.aborted = fleet.abort_reason().as_ref().map(AbortReason::sentence);
         summary.run = Some(stats.clone());
         let ready = summary.clone().with_elapsed(elapsed);
         let facts = SheetFacts {
@@ -1155,7 +1317,7 @@ pub async fn execute_on<G: GraphApi>(
                 .unwrap_or_default(),
         };
         if let Err(e) = spill.write_workbook(&path, &ready, &facts) {
-            engine.abort(AbortReason::Unrecorded(format!(
+            fleet.abort_all(AbortReason::Unrecorded(format!(
                 "the report {} cannot be written ({e}); its rows are in {}",
                 path.display(),
                 lines.display()
@@ -1163,20 +1325,20 @@ pub async fn execute_on<G: GraphApi>(
         }
     }
     if let Some(json_path) = &config.summary_json {
-        stats.aborted = engine.abort_reason().as_ref().map(AbortReason::sentence);
+        stats.aborted = fleet.abort_reason().as_ref().map(AbortReason::sentence);
         summary.run = Some(stats.clone());
         let ready = summary.clone().with_elapsed(elapsed);
         if let Err(e) = write_summary_json(json_path, &ready) {
-            engine.abort(AbortReason::Unrecorded(e.to_string()));
+            fleet.abort_all(AbortReason::Unrecorded(e.to_string()));
         }
     }
     // The record closes in order: a ledger without this line was killed, or cut. Then
     // the lock goes, whoever still holds the ledger (the follow's pause hook).
     if let Err(e) = ledger.end(stats.posts) {
-        engine.abort(ledger.unwritable(&e));
+        fleet.abort_all(ledger.unwritable(&e));
     }
     ledger.close();
-    let aborted = engine.abort_reason();
+    let aborted = fleet.abort_reason();
     stats.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.run = Some(stats);
     Ok(RunOutcome {
@@ -1253,7 +1415,7 @@ pub(super) fn device_rows(
 /// A device's row once it is done: settled in the ledger, then to the report.
 /// `earlier`: the sends earlier runs made for it (a row sent now has more).
 async fn finish_row<G: GraphApi>(
-    engine: &Engine<G>,
+    fleet: &Fleet<G>,
     ledger: &Ledger,
     rows: &mpsc::Sender<Finished>,
     key: RowKey,
@@ -1261,7 +1423,7 @@ async fn finish_row<G: GraphApi>(
     earlier: u32,
 ) {
     if let Err(e) = ledger.settled(key, done.fate, &done.row) {
-        engine.abort(ledger.unwritable(&e));
+        fleet.abort_all(ledger.unwritable(&e));
     }
     let _ = rows
         .send(Finished {
@@ -1358,6 +1520,8 @@ struct Collected {
     /// The rows of an xlsx report, on their way to the workbook (`None` for other
     /// formats, or once a row could not be kept).
     spill: Option<RowSpill>,
+    /// A run across several tenants: each tenant's rows, by outcome.
+    by_tenant: BTreeMap<String, BTreeMap<Outcome, u64>>,
 }
 
 /// The one owner of the report file: writes and flushes each row as it arrives. A
@@ -1367,7 +1531,7 @@ async fn collect<G: GraphApi>(
     mut writer: ReportWriter,
     mut rows: mpsc::Receiver<Finished>,
     progress: progress::Progress,
-    engine: Arc<Engine<G>>,
+    fleet: Arc<Fleet<G>>,
     path: PathBuf,
     mut spill: Option<RowSpill>,
 ) -> Collected {
@@ -1376,6 +1540,7 @@ async fn collect<G: GraphApi>(
         succeeded_now: 0,
         writer: None,
         spill: None,
+        by_tenant: BTreeMap::new(),
     };
     let mut writable = true;
     while let Some(Finished {
@@ -1386,8 +1551,16 @@ async fn collect<G: GraphApi>(
     }) = rows.recv().await
     {
         collected.summary.count(&row);
+        if let Some(label) = fleet.label_of(&row.tenant) {
+            *collected
+                .by_tenant
+                .entry(label.to_owned())
+                .or_default()
+                .entry(row.outcome)
+                .or_default() += 1;
+        }
         if acted {
-            progress.device_done(&row, engine.counters().throttled.load(Ordering::Relaxed));
+            progress.device_done(&row, fleet.sum(|c| &c.throttled));
         }
         if sent_now && row.outcome == Outcome::Succeeded {
             collected.succeeded_now += 1;
@@ -1399,7 +1572,7 @@ async fn collect<G: GraphApi>(
         {
             writable = false;
             progress.println(&format!("cannot write the report: {e}"));
-            engine.abort(AbortReason::Unrecorded(format!(
+            fleet.abort_all(AbortReason::Unrecorded(format!(
                 "the report {} cannot be written ({e})",
                 path.display()
             )));
@@ -1409,7 +1582,7 @@ async fn collect<G: GraphApi>(
         {
             spill = None;
             progress.println(&format!("cannot keep the xlsx report's rows: {e}"));
-            engine.abort(AbortReason::Unrecorded(format!(
+            fleet.abort_all(AbortReason::Unrecorded(format!(
                 "the xlsx report's rows cannot be kept in the temporary folder ({e}); they are in {}",
                 path.display()
             )));
@@ -1525,6 +1698,7 @@ mod tests {
             client_request_id: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            tenant: String::new(),
         };
         let work = Work {
             identity: Identity::Id(id.into()),

@@ -518,6 +518,7 @@ mod tests {
             client_request_id: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            tenant: String::new(),
         }
     }
 

@@ -51,11 +51,13 @@ fn row(n: u64, platform: &str, outcome: Outcome, reason: &str) -> ReportRow {
         client_request_id: String::new(),
         started_at: t("10:00:40"),
         finished_at: t("10:03:00"),
+        tenant: String::new(),
     }
 }
 
 fn begin(at: &str) -> Event {
     Event::Begin {
+        tenants: Vec::new(),
         version: 1,
         started_at: at.into(),
         files: vec![Fingerprint {
@@ -110,6 +112,7 @@ fn the_ledger_pass_counts_resets_per_minute_and_marks_pauses_and_interruptions()
     });
     // Killed after 10:03:00; a colleague resumes at 10:20.
     events.push(Event::Session {
+        tenants: Vec::new(),
         started_at: t("10:20:00"),
         origin: origin(Some("ada@contoso.com")),
     });
@@ -161,6 +164,7 @@ fn a_run_over_days_is_drawn_in_wider_bars_never_more_than_720() {
         begin("2026-11-20T09:00:00.000Z"),
         send("2026-11-20T09:00:10.000Z"),
         Event::Session {
+            tenants: Vec::new(),
             started_at: "2026-11-23T09:00:00.000Z".into(),
             origin: origin(None),
         },
@@ -240,6 +244,7 @@ fn run_on_disk(dir: &Path) -> PathBuf {
     w.flush().unwrap();
     drop(w);
     let begin = Begin {
+        tenants: Vec::new(),
         files: vec![Fingerprint {
             source: "job.csv".into(),
             bytes: 10,
@@ -265,7 +270,9 @@ fn run_on_disk(dir: &Path) -> PathBuf {
         ledger.settled(key, Fate::Final, r).unwrap();
     }
     ledger.pause(now).unwrap();
-    ledger.session(&origin(Some("ada@contoso.com"))).unwrap();
+    ledger
+        .session(&origin(Some("ada@contoso.com")), &[])
+        .unwrap();
     drop(ledger);
 
     let mut status = String::from("\u{feff}");

@@ -127,7 +127,9 @@ impl Pass {
                 self.misplaced
                     .get_or_insert_with(|| "it holds a second begin line".into());
             }
-            Event::Session { started_at, origin } => {
+            Event::Session {
+                started_at, origin, ..
+            } => {
                 let at = parse_timestamp(started_at);
                 facts.sessions.push(Session {
                     started_at: started_at.clone(),

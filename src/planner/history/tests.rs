@@ -347,6 +347,7 @@ fn run_row(n: u64, id: &str, outcome: Outcome, reason: &str, detail: &str) -> Re
         client_request_id: "c".into(),
         started_at: AT.into(),
         finished_at: AT.into(),
+        tenant: String::new(),
     }
 }
 

@@ -520,6 +520,7 @@ fn planned(n: u64) -> (RowKey, ReportRow, Work) {
         client_request_id: String::new(),
         started_at: String::new(),
         finished_at: String::new(),
+        tenant: String::new(),
     };
     let work = Work {
         identity: Identity::Id(id),
@@ -1015,6 +1016,7 @@ async fn every_send_is_on_record_in_the_ledger_before_the_post_leaves() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("report.csv.ledger");
     let begin = Begin {
+        tenants: Vec::new(),
         files: Vec::new(),
         action: None,
         lookup: "never".into(),
