@@ -9,9 +9,13 @@
 //!   devices, and each group the job names stands for all of them;
 //! - otherwise it holds the devices the job's rows name, and a row naming only a
 //!   user, a group or a filter is refused: a rehearsal cannot know who owns what, and
-//!   a mistyped UPN would get a device a real tenant does not have.
+//!   a mistyped UPN would get a device a real tenant does not have;
+//! - when the rows (the job's or the inventory's) name tenants (a `tenant` column),
+//!   each tenant named is a simulated tenant of its own holding the devices of the
+//!   rows naming it (see [`crate::sim::rehearsal::rehearsal_tenants`]), and
+//!   [`sign_in_to`] signs in to each.
 //!
-//! Every rehearsal saves its tenant beside the report it wrote.
+//! Every rehearsal saves its tenants beside the report it wrote.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,8 +24,8 @@ use crate::error::CommandError;
 use crate::graph::{self, GraphClient, SignedIn};
 use crate::pacing::AbortReason;
 use crate::run::{Prepared, RunConfig};
-use crate::sim::rehearsal::{group_of_inventory, path_beside, rehearsal_config};
-use crate::sim::{Inventory, SavedTenant, SimConfig, SimHandle, Simulator};
+use crate::sim::rehearsal::{path_beside, rehearsal_tenants};
+use crate::sim::{SavedTenant, SimConfig, SimHandle, Simulator};
 
 use super::run_cmd::SIMULATED_CLIENT_ID;
 
@@ -54,34 +58,28 @@ pub fn tenant_for_run(
         return load(&saved).map_err(usage);
     }
     let seeding = |e: crate::sim::InventoryError| usage(format!("cannot seed the simulator: {e}"));
-    let (from_job, targets) =
-        Inventory::from_job_with_targets(&prepared.job_copies(), seed, prepared.read_options())
-            .map_err(seeding)?;
-    if inventory.is_empty() {
-        if let Some(what) = targets
+    let (sim, targets) = rehearsal_tenants(
+        &prepared.job_copies(),
+        inventory,
+        seed,
+        prepared.read_options(),
+    )
+    .map_err(seeding)?;
+    if inventory.is_empty()
+        && let Some(what) = targets
             .users
             .first()
             .map(|u| format!("the user {u}"))
             .or(targets.groups.first().map(|g| format!("the group {g}")))
             .or(targets.filters.first().map(|f| format!("the filter {f}")))
-        {
-            return Err(usage(format!(
-                "a rehearsal cannot know whose devices {what} stands for: pass --simulate-inventory EXPORT, \
-                 an export of the tenant's devices with their primary users (Intune admin center > Devices > \
-                 All devices > Export). A user it does not name is then user_not_found, as in the tenant, \
-                 and each group stands for all of its devices"
-            )));
-        }
-        return Ok(rehearsal_config(from_job, seed));
+    {
+        return Err(usage(format!(
+            "a rehearsal cannot know whose devices {what} stands for: pass --simulate-inventory EXPORT, \
+             an export of the tenant's devices with their primary users (Intune admin center > Devices > \
+             All devices > Export). A user it does not name is then user_not_found, as in the tenant, \
+             and each group stands for all of its devices"
+        )));
     }
-    let tenant =
-        Inventory::from_job_files(inventory, seed, prepared.read_options()).map_err(seeding)?;
-    let mut sim = rehearsal_config(tenant, seed);
-    sim.groups = targets
-        .groups
-        .iter()
-        .map(|g| group_of_inventory(g, &sim.inventory))
-        .collect();
     Ok(sim)
 }
 
@@ -106,18 +104,24 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, CommandError> {
     Ok(sim)
 }
 
-/// Signs in to the rehearsal's simulator as the rehearsal's app.
+/// Signs in to the rehearsal's simulator as the rehearsal's app, in its first tenant.
 pub async fn sign_in(
     sim: &SimHandle,
     timeout: Duration,
 ) -> Result<(GraphClient, SignedIn), String> {
-    graph::sign_in_to_simulator(
-        &sim.base_url(),
-        &sim.config().tenant_id,
-        SIMULATED_CLIENT_ID,
-        timeout,
-    )
-    .await
+    sign_in_to(sim, &sim.config().tenant_id, timeout).await
+}
+
+/// Signs in as the rehearsal's app to the simulated tenant `tenant` names (its id or
+/// its domain, any case) at that tenant's own authority; the `SignedIn`'s tenant is
+/// the tenant's id (the token's `tid`). A tenant the simulator does not hold is
+/// refused, as Entra refuses an unknown tenant.
+pub async fn sign_in_to(
+    sim: &SimHandle,
+    tenant: &str,
+    timeout: Duration,
+) -> Result<(GraphClient, SignedIn), String> {
+    graph::sign_in_to_simulator(&sim.base_url(), tenant, SIMULATED_CLIENT_ID, timeout).await
 }
 
 /// Stops the simulator, then saves its tenant beside each report: the follow-ups
@@ -225,4 +229,101 @@ pub fn audit(
         outcome.summary.simulated = true;
         Ok(outcome)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Connection, PageRequest};
+    use crate::sim::{Latency, SimClock};
+
+    const FABRIKAM: &str = "2b7e0c1d-4f3a-4e6b-9c8d-7a6b5c4d3e2f";
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A rehearsal of a job naming Contoso by its domain and Fabrikam by its id, on
+    /// loopback, without faults or latency.
+    async fn two_tenants() -> (SimHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let job = dir.path().join("job.csv");
+        std::fs::write(
+            &job,
+            format!(
+                "serialNumber,tenant\nC1,contoso.com\nSHARED1,contoso.com\nF1,{FABRIKAM}\nSHARED1,{FABRIKAM}\n"
+            ),
+        )
+        .expect("written");
+        let (mut config, _) = rehearsal_tenants(
+            &[(job.clone(), job.display().to_string())],
+            &[],
+            3,
+            &Default::default(),
+        )
+        .expect("seeded");
+        config.faults.clear();
+        config.latency = Latency::default();
+        config.clock = SimClock::manual();
+        for tenant in &mut config.more_tenants {
+            tenant.faults.clear();
+        }
+        let sim = start(config).await.expect("started");
+        (sim, dir)
+    }
+
+    /// The serial numbers of every device `client` lists.
+    async fn listed(client: &GraphClient) -> Vec<String> {
+        let page = client
+            .list_devices_page(
+                PageRequest::All {
+                    select: vec!["id".into(), "serialNumber".into()],
+                },
+                Connection::Pooled,
+            )
+            .await
+            .expect("listed");
+        assert!(page.value.next_link.is_none());
+        let mut serials: Vec<String> = page
+            .value
+            .devices
+            .into_iter()
+            .filter_map(|d| d.serial_number)
+            .collect();
+        serials.sort();
+        serials
+    }
+
+    #[tokio::test]
+    async fn sign_in_to_a_tenant_by_domain_or_id_sees_only_that_tenants_devices() {
+        let (sim, _dir) = two_tenants().await;
+        let [(contoso, contoso_domain), (fabrikam, _)] =
+            <[(String, String); 2]>::try_from(sim.tenant_ids()).expect("two tenants");
+        assert_eq!(contoso_domain, "contoso.com");
+        assert_eq!(fabrikam, FABRIKAM);
+
+        // By domain (any case): the tenant's id is the one signed in to.
+        let (client, who) = sign_in_to(&sim, "Contoso.COM", TIMEOUT)
+            .await
+            .expect("signed in to Contoso");
+        assert_eq!(who.tenant, contoso);
+        assert!(who.simulated);
+        assert_eq!(listed(&client).await, ["C1", "SHARED1"]);
+
+        // By id: Fabrikam's devices only, its SHARED1 its own device.
+        let (client, who) = sign_in_to(&sim, FABRIKAM, TIMEOUT)
+            .await
+            .expect("signed in to Fabrikam");
+        assert_eq!(who.tenant, FABRIKAM);
+        assert_eq!(listed(&client).await, ["F1", "SHARED1"]);
+
+        // `sign_in` stays the first tenant's.
+        let (client, who) = sign_in(&sim, TIMEOUT).await.expect("signed in");
+        assert_eq!(who.tenant, contoso);
+        assert_eq!(listed(&client).await, ["C1", "SHARED1"]);
+
+        // A tenant the rehearsal does not hold is refused.
+        assert!(
+            sign_in_to(&sim, "northwind.com", TIMEOUT).await.is_err(),
+            "an unknown tenant signs nobody in"
+        );
+        sim.shutdown().await;
+    }
 }

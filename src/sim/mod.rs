@@ -33,7 +33,8 @@
 //! - [`inventory`]: the devices, generated or read from job files.
 //! - `reply`: Graph's error envelope and the answer type every handler returns.
 //! - `stats` and `log`: what the simulator saw, as a summary and a JSON Lines log.
-//! - `rehearsal`: a rehearsal's tenant saved beside its report and loaded again.
+//! - `rehearsal`: a rehearsal's tenants, seeded from its job (one per tenant its rows
+//!   name), saved beside its report and loaded again.
 //! - [`tenants`]: further tenants beside the first (`--tenant-inventory`), each with
 //!   its own devices, users, groups, faults, throttling windows, state and counts; a
 //!   Graph request is served from the tenant its token's `tid` names.
@@ -60,6 +61,8 @@ pub mod inventory;
 mod log;
 mod odata;
 pub mod rehearsal;
+#[cfg(test)]
+mod rehearsal_tests;
 mod render;
 mod reply;
 mod server;
@@ -88,7 +91,7 @@ pub use inventory::{Device, Inventory, InventoryError, JobTargets};
 pub use rehearsal::SavedTenant;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
-pub use tenants::TenantConfig;
+pub use tenants::{Restored, TenantConfig};
 pub use throttle::{DirectoryLimits, GraphLimits, Limits};
 pub use token_faults::{TokenFault, parse_token_fault, token_fault_sequence};
 pub use users::RestoredUser;
@@ -133,8 +136,7 @@ pub struct SimConfig {
     pub graph_limits: Option<GraphLimits>,
     /// Further tenants beside the first (`simulate --tenant-inventory`), each with its
     /// own devices, users, groups, faults, windows and state. A rehearsal's saved
-    /// tenant (`<report>.sim.json`) is the first tenant only: further tenants are not
-    /// saved.
+    /// tenant (`<report>.sim.json`) keeps them all.
     pub more_tenants: Vec<TenantConfig>,
     /// Delay added to every answer, to make a loopback run feel like a real network.
     pub latency: Latency,
@@ -247,6 +249,18 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// Each tenant's id and domain: the first (these fields'), then `more_tenants` in
+    /// order.
+    pub fn tenant_ids(&self) -> Vec<(String, String)> {
+        std::iter::once((self.tenant_id.clone(), self.tenant_domain.clone()))
+            .chain(
+                self.more_tenants
+                    .iter()
+                    .map(|t| (t.id.clone(), t.domain.clone())),
+            )
+            .collect()
+    }
+
     /// The id of the tenant a token URL's `{tenant}` names: a tenant's id or domain
     /// (any case), or `organizations` and `common`, which sign a work account in to its
     /// home tenant: the first. `None` for a tenant the simulator does not hold.

@@ -7,6 +7,11 @@
 //! `--resume --simulate`) load it and go on in the same tenant, so a reset queued 5
 //! minutes ago reads `done` now, as in Intune.
 //!
+//! A rehearsal whose job names tenants (a `tenant` column) acts in one simulated
+//! tenant per tenant named ([`rehearsal_tenants`]); its saved file keeps every one of
+//! them (the first at the top, as a single tenant's file has it, the others in
+//! `more_tenants`), and a file saved before holds the first alone, as it did.
+//!
 //! No secret is saved: no token, no passcode, no Mac's unlock PIN. An action's ending
 //! (and the passcode or PIN it generates) is drawn from the seed, the device, the
 //! action and its number, so it is drawn again, the same, when the tenant is loaded.
@@ -17,9 +22,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::groups::SimGroup;
-use super::inventory::SavedDevice;
+use super::inventory::{InventoryError, JobTargets, SavedDevice};
+use super::tenants::{Restored, Tenancy, TenantConfig};
 use super::{
-    FaultKind, Inventory, Latency, RestoredReset, RestoredUser, SavedAudit, SimConfig, SimHandle,
+    DEFAULT_TENANT_DOMAIN, FaultKind, Inventory, Latency, RestoredReset, RestoredUser, SavedAudit,
+    SimConfig, SimHandle,
 };
 
 /// What the first key of the file says, so that another JSON file is not taken for one.
@@ -32,10 +39,9 @@ pub fn path_beside(report: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A rehearsal's tenant as saved: the simulator's first tenant (the one `SimConfig`'s
-/// own fields configure). Further tenants (`SimConfig::more_tenants`, `simulate
-/// --tenant-inventory`) are not saved: a rehearsal runs in one tenant, and a simulator
-/// serving several is started afresh from its flags.
+/// A rehearsal's tenants as saved: the simulator's first tenant (the one `SimConfig`'s
+/// own fields configure) in these fields, each further one (`SimConfig::more_tenants`)
+/// in `more_tenants`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedTenant {
     /// Always [`KIND`].
@@ -43,6 +49,10 @@ pub struct SavedTenant {
     /// Seeds the faults and the endings (and passcodes) of resets.
     pub seed: u64,
     pub tenant_id: String,
+    /// The first tenant's domain, when it is not [`DEFAULT_TENANT_DOMAIN`] (absent from
+    /// tenants saved before a rehearsal served several: theirs is the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_domain: Option<String>,
     pub devices: Vec<SavedDevice>,
     pub groups: Vec<SavedGroup>,
     pub resets: Vec<SavedReset>,
@@ -66,6 +76,75 @@ pub struct SavedTenant {
     /// before, so they read the same reloaded (absent: the reloaded simulator's start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users_epoch: Option<String>,
+    /// The further tenants of a rehearsal whose job named several, in the simulator's
+    /// order (absent when there are none, and from tenants saved before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_tenants: Vec<SavedMoreTenant>,
+}
+
+/// A further tenant of a rehearsal, as saved: what [`SavedTenant`] keeps of the first,
+/// with its own id and domain. The seed and the users' epoch are the first's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedMoreTenant {
+    pub tenant_id: String,
+    pub tenant_domain: String,
+    #[serde(default)]
+    pub devices: Vec<SavedDevice>,
+    #[serde(default)]
+    pub groups: Vec<SavedGroup>,
+    #[serde(default)]
+    pub resets: Vec<SavedReset>,
+    #[serde(default)]
+    pub locks: Vec<SavedReset>,
+    #[serde(default)]
+    pub rotations: Vec<SavedReset>,
+    #[serde(default)]
+    pub audit: Vec<SavedAudit>,
+    #[serde(default)]
+    pub users: Vec<SavedUser>,
+}
+
+impl SavedMoreTenant {
+    fn of(tenant: &TenantConfig, state: Restored) -> SavedMoreTenant {
+        SavedMoreTenant {
+            tenant_id: tenant.id.clone(),
+            tenant_domain: tenant.domain.clone(),
+            devices: tenant.inventory.saved(),
+            groups: tenant.groups.iter().map(SavedGroup::of).collect(),
+            resets: state.resets.into_iter().map(SavedReset::of).collect(),
+            locks: state.locks.into_iter().map(SavedReset::of).collect(),
+            rotations: state.rotations.into_iter().map(SavedReset::of).collect(),
+            audit: state.audit,
+            users: state.users.into_iter().map(SavedUser::of).collect(),
+        }
+    }
+
+    /// The tenant's configuration, as a rehearsal runs it.
+    fn config(&self) -> Result<TenantConfig, String> {
+        Ok(TenantConfig {
+            id: self.tenant_id.clone(),
+            domain: self.tenant_domain.clone(),
+            inventory: Inventory::from_saved(&self.devices)?,
+            groups: self.groups.iter().map(SavedGroup::group).collect(),
+            faults: rehearsal_faults(),
+            restored: Restored {
+                resets: restored(&self.resets)?,
+                locks: restored(&self.locks)?,
+                rotations: restored(&self.rotations)?,
+                audit: self.audit.clone(),
+                users: self
+                    .users
+                    .iter()
+                    .map(SavedUser::restored)
+                    .collect::<Result<Vec<_>, String>>()?,
+            },
+        })
+    }
+}
+
+/// Saved actions as the simulator restores them.
+fn restored(saved: &[SavedReset]) -> Result<Vec<(String, RestoredReset)>, String> {
+    saved.iter().map(SavedReset::restored).collect()
 }
 
 /// A user whose sign-in sessions were revoked.
@@ -114,6 +193,24 @@ pub struct SavedGroup {
     pub devices: Vec<String>,
 }
 
+impl SavedGroup {
+    fn of(g: &SimGroup) -> SavedGroup {
+        SavedGroup {
+            name: g.name.clone(),
+            users: g.users.clone(),
+            devices: g.devices.clone(),
+        }
+    }
+
+    fn group(&self) -> SimGroup {
+        SimGroup {
+            name: self.name.clone(),
+            users: self.users.clone(),
+            devices: self.devices.clone(),
+        }
+    }
+}
+
 /// A device's actions of one kind: its resets (or locks, or rotations).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedReset {
@@ -151,23 +248,17 @@ impl SavedReset {
 }
 
 impl SavedTenant {
-    /// The first tenant `sim` holds, as it is now (further tenants are not saved).
+    /// Every tenant `sim` holds, as it is now.
     pub fn of(sim: &SimHandle) -> SavedTenant {
         let config = sim.config();
         SavedTenant {
             kind: KIND.to_owned(),
             seed: config.seed,
             tenant_id: config.tenant_id.clone(),
+            tenant_domain: (config.tenant_domain != DEFAULT_TENANT_DOMAIN)
+                .then(|| config.tenant_domain.clone()),
             devices: config.inventory.saved(),
-            groups: config
-                .groups
-                .iter()
-                .map(|g| SavedGroup {
-                    name: g.name.clone(),
-                    users: g.users.clone(),
-                    devices: g.devices.clone(),
-                })
-                .collect(),
+            groups: config.groups.iter().map(SavedGroup::of).collect(),
             resets: sim.saved_resets().into_iter().map(SavedReset::of).collect(),
             locks: sim.saved_locks().into_iter().map(SavedReset::of).collect(),
             rotations: sim
@@ -178,6 +269,12 @@ impl SavedTenant {
             audit: sim.saved_audit(),
             users: sim.saved_users().into_iter().map(SavedUser::of).collect(),
             users_epoch: Some(humantime::format_rfc3339_nanos(sim.directory_epoch()).to_string()),
+            more_tenants: config
+                .more_tenants
+                .iter()
+                .enumerate()
+                .map(|(i, t)| SavedMoreTenant::of(t, sim.restorable(i + 1).unwrap_or_default()))
+                .collect(),
         }
     }
 
@@ -220,26 +317,20 @@ impl SavedTenant {
         Ok(())
     }
 
-    /// The simulator's configuration for this tenant, as a rehearsal runs it.
+    /// The simulator's configuration for these tenants, as a rehearsal runs it.
     pub fn config(&self) -> Result<SimConfig, String> {
         let inventory = Inventory::from_saved(&self.devices)?;
-        let restored = |saved: &[SavedReset]| {
-            saved
-                .iter()
-                .map(SavedReset::restored)
-                .collect::<Result<Vec<_>, String>>()
-        };
         let mut config = rehearsal_config(inventory, self.seed);
         config.tenant_id = self.tenant_id.clone();
-        config.groups = self
-            .groups
+        if let Some(domain) = &self.tenant_domain {
+            config.tenant_domain = domain.clone();
+        }
+        config.groups = self.groups.iter().map(SavedGroup::group).collect();
+        config.more_tenants = self
+            .more_tenants
             .iter()
-            .map(|g| SimGroup {
-                name: g.name.clone(),
-                users: g.users.clone(),
-                devices: g.devices.clone(),
-            })
-            .collect();
+            .map(SavedMoreTenant::config)
+            .collect::<Result<Vec<_>, String>>()?;
         config.restored_resets = restored(&self.resets)?;
         config.restored_locks = restored(&self.locks)?;
         config.restored_rotations = restored(&self.rotations)?;
@@ -259,10 +350,12 @@ impl SavedTenant {
         Ok(config)
     }
 
-    /// When the latest reset was sent, for messages ("the rehearsal of ...").
+    /// When the latest reset was sent in any of its tenants, for messages ("the
+    /// rehearsal of ...").
     pub fn last_reset(&self) -> Option<SystemTime> {
         self.resets
             .iter()
+            .chain(self.more_tenants.iter().flat_map(|t| &t.resets))
             .filter_map(|r| humantime::parse_rfc3339(&r.last_sent).ok())
             .max()
     }
@@ -278,13 +371,100 @@ pub fn rehearsal_config(inventory: Inventory, seed: u64) -> SimConfig {
             base: Duration::from_millis(40),
             jitter: Duration::from_millis(80),
         },
-        faults: vec![
-            (FaultKind::ServiceUnavailable, 0.005),
-            (FaultKind::DropAfterEffect, 0.005),
-        ],
+        faults: rehearsal_faults(),
         action_delay: Duration::from_secs(5),
         ..SimConfig::default()
     }
+}
+
+/// The faults each tenant of a rehearsal meets: the occasional 503 and lost answer.
+fn rehearsal_faults() -> Vec<(FaultKind, f64)> {
+    vec![
+        (FaultKind::ServiceUnavailable, 0.005),
+        (FaultKind::DropAfterEffect, 0.005),
+    ]
+}
+
+/// A rehearsal's simulator seeded from its job (`run --simulate`), with the job's rows
+/// that name only a user, a group or a filter (the caller refuses those without an
+/// inventory). `job`: the job's files, as messages name them; `inventory`:
+/// `--simulate-inventory`'s files.
+///
+/// - Without `inventory`, a tenant holds the devices the job's rows name; with it,
+///   the devices its files' rows name, and each group the job names stands for all of
+///   them ([`group_of_inventory`]).
+/// - When rows (the job's, then the inventory's) name tenants (a `tenant` column),
+///   each tenant named is a tenant of its own ([`Tenancy`]): the first named is the
+///   simulator's first, the others `more_tenants` in order of first appearance; it
+///   holds the devices of the rows naming it, and the groups of the job's rows naming
+///   it stand for its devices alone. A row naming no tenant is the first's. The same
+///   device id or serial number in two tenants is two devices.
+/// - When no row names a tenant, the configuration is the one a rehearsal always had.
+pub fn rehearsal_tenants(
+    job: &[(PathBuf, String)],
+    inventory: &[PathBuf],
+    seed: u64,
+    read: &crate::job::ReadOptions,
+) -> Result<(SimConfig, JobTargets), InventoryError> {
+    let mut tenancy = Tenancy::new(seed);
+    let from_job = Inventory::by_tenant(job, &mut tenancy, read, true)?;
+    let slots: Vec<(Inventory, Vec<SimGroup>)> = if inventory.is_empty() {
+        from_job
+            .iter()
+            .map(|(devices, _)| (devices.clone(), Vec::new()))
+            .collect()
+    } else {
+        let named: Vec<(PathBuf, String)> = inventory
+            .iter()
+            .map(|p| (p.clone(), p.display().to_string()))
+            .collect();
+        let mut devices = Inventory::by_tenant(&named, &mut tenancy, read, false)?;
+        devices.resize_with(devices.len().max(from_job.len()), Default::default);
+        devices
+            .into_iter()
+            .enumerate()
+            .map(|(slot, (devices, _))| {
+                let groups = from_job
+                    .get(slot)
+                    .map(|(_, targets)| {
+                        targets
+                            .groups
+                            .iter()
+                            .map(|g| group_of_inventory(g, &devices))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (devices, groups)
+            })
+            .collect()
+    };
+    let mut targets = JobTargets::default();
+    for (_, t) in from_job {
+        targets.users.extend(t.users);
+        targets.groups.extend(t.groups);
+        targets.filters.extend(t.filters);
+    }
+    let mut slots = slots.into_iter();
+    let (first, groups) = slots.next().unwrap_or_default();
+    let mut config = rehearsal_config(first, seed);
+    config.groups = groups;
+    if let Some(((id, domain), more)) = tenancy.tenants().split_first() {
+        config.tenant_id.clone_from(id);
+        config.tenant_domain.clone_from(domain);
+        config.more_tenants = more
+            .iter()
+            .zip(slots)
+            .map(|((id, domain), (inventory, groups))| TenantConfig {
+                id: id.clone(),
+                domain: domain.clone(),
+                inventory,
+                groups,
+                faults: rehearsal_faults(),
+                restored: Restored::default(),
+            })
+            .collect();
+    }
+    Ok((config, targets))
 }
 
 /// The group a rehearsal of `--group NAME` acts on: a rehearsal cannot know a group's
@@ -347,6 +527,8 @@ mod tests {
             kind: KIND.to_owned(),
             seed: 5,
             tenant_id: "t".into(),
+            tenant_domain: None,
+            more_tenants: vec![],
             devices: inventory.saved(),
             groups: vec![SavedGroup {
                 name: "Responders".into(),
@@ -410,6 +592,8 @@ mod tests {
             kind: KIND.to_owned(),
             seed: 5,
             tenant_id: "t".into(),
+            tenant_domain: None,
+            more_tenants: vec![],
             devices: inventory.saved(),
             groups: vec![],
             resets: vec![SavedReset {

@@ -173,20 +173,27 @@ impl SimHandle {
         &self.shared.config
     }
 
-    /// Each reset device's id and what its resets were, for a saved tenant.
+    /// Each id and domain of the tenants it serves: the first (`config`'s own), then
+    /// `config.more_tenants` in order.
+    pub fn tenant_ids(&self) -> Vec<(String, String)> {
+        self.shared.config.tenant_ids()
+    }
+
+    /// Each reset device's id and what its resets were in the first tenant, for a
+    /// saved tenant.
     pub fn saved_resets(&self) -> Vec<(String, super::RestoredReset)> {
-        self.shared.saved_actions(Family::Passcode)
+        self.shared.first().restorable().resets
     }
 
-    /// Each locked device's id and what its locks were, for a saved tenant.
+    /// Each locked device's id and what its locks were in the first tenant.
     pub fn saved_locks(&self) -> Vec<(String, super::RestoredReset)> {
-        self.shared.saved_actions(Family::Lock)
+        self.shared.first().restorable().locks
     }
 
-    /// Each device's id whose BitLocker keys were rotated and what its rotations were,
-    /// for a saved tenant.
+    /// Each device's id whose BitLocker keys were rotated in the first tenant and what
+    /// its rotations were.
     pub fn saved_rotations(&self) -> Vec<(String, super::RestoredReset)> {
-        self.shared.saved_actions(Family::BitLocker)
+        self.shared.first().restorable().rotations
     }
 
     /// Every audit record of the first tenant, for a saved tenant.
@@ -199,6 +206,12 @@ impl SimHandle {
     /// often, for a saved tenant.
     pub fn saved_users(&self) -> Vec<super::RestoredUser> {
         self.shared.first().directory.saved()
+    }
+
+    /// The state of the tenant at `index` (0: the first, then `config.more_tenants`
+    /// in order) as a saved tenant keeps it; `None` past the last.
+    pub fn restorable(&self, index: usize) -> Option<super::tenants::Restored> {
+        self.shared.tenants.get(index).map(Tenant::restorable)
     }
 
     /// The moment unrevoked users' `signInSessionsValidFromDateTime` count back from,
@@ -260,7 +273,8 @@ impl SimHandle {
 
 impl Shared {
     /// The simulator's state for `config`, listening at `addr`, with what a saved
-    /// tenant recorded put back (into the first tenant).
+    /// rehearsal recorded put back into each tenant (the first's from
+    /// `config.restored_*`, a further one's from its `restored`).
     pub fn new(config: SimConfig, addr: SocketAddr) -> Result<Shared, SimError> {
         let log = match &config.log_path {
             Some(path) => Some(RequestLog::open(path)?),
@@ -276,6 +290,7 @@ impl Shared {
                 inventory: config.inventory.clone(),
                 groups: config.groups.clone(),
                 faults: config.faults.clone(),
+                restored: tenants::Restored::default(),
             },
             Denials {
                 apps: config.deny_apps.clone(),
@@ -313,27 +328,16 @@ impl Shared {
             config,
         };
         let config = &shared.config;
-        let first = shared.first();
-        first.directory.restore(&config.restored_users);
-        let restored = [
-            (Family::Passcode, &config.restored_resets),
-            (Family::Lock, &config.restored_locks),
-            (Family::BitLocker, &config.restored_rotations),
-        ];
-        for (family, saved) in restored {
-            for (id, saved) in saved {
-                let inventory = &first.inventory;
-                if let Some((index, device)) = inventory
-                    .find_id(id)
-                    .and_then(|i| inventory.device(i).map(|d| (i, d)))
-                {
-                    first.actions.restore(family, index, device, *saved);
-                }
-            }
+        shared.first().restore(&tenants::Restored {
+            resets: config.restored_resets.clone(),
+            locks: config.restored_locks.clone(),
+            rotations: config.restored_rotations.clone(),
+            audit: config.restored_audit.clone(),
+            users: config.restored_users.clone(),
+        });
+        for (tenant, more) in shared.tenants.iter().skip(1).zip(&config.more_tenants) {
+            tenant.restore(&more.restored);
         }
-        first
-            .audit
-            .restore(&first.inventory, &config.restored_audit);
         Ok(shared)
     }
 
@@ -363,19 +367,6 @@ impl Shared {
         index
             .and_then(|i| self.tenants.get(i))
             .unwrap_or_else(|| self.first())
-    }
-
-    /// Each device's id and what its actions of `family` were in the first tenant, for
-    /// a saved tenant.
-    fn saved_actions(&self, family: Family) -> Vec<(String, super::RestoredReset)> {
-        let first = self.first();
-        let inventory = &first.inventory;
-        first
-            .actions
-            .saved(family)
-            .into_iter()
-            .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
-            .collect()
     }
 
     /// The counts: the first tenant's, each further tenant's in `other_tenants`, and

@@ -71,6 +71,7 @@ fn fabrikam(faults: Vec<(FaultKind, f64)>) -> TenantConfig {
         inventory: iphones(&[SHARED_DEVICE, FABRIKAM_ONLY], FABRIKAM_DOMAIN),
         groups: Vec::new(),
         faults,
+        restored: Default::default(),
     }
 }
 

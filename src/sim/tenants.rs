@@ -18,22 +18,26 @@
 //! `--deny-group-read`, `--deny-audit-read`, `--deny-revoke-sessions`) concern the first
 //! tenant only, a further tenant grants every permission; its users' object ids are
 //! derived from the UPN alone (see [`super::users::object_id`]), so a UPN found in two
-//! tenants has the same object id in both (its state is its tenant's all the same); and
-//! a rehearsal saves the first tenant only.
+//! tenants has the same object id in both (its state is its tenant's all the same).
+//!
+//! A rehearsal (`run --simulate`) whose job names tenants (a `tenant` column) seeds one
+//! tenant per tenant named, and saves them all ([`super::rehearsal`]); each further
+//! tenant's saved state comes back through [`TenantConfig::restored`].
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::SimConfig;
-use super::actions::DeviceActions;
-use super::audit::AuditTrail;
+use super::actions::{DeviceActions, RestoredReset};
+use super::audit::{AuditTrail, SavedAudit};
 use super::dice::{combine, hash_text};
 use super::faults::{FaultKind, FaultPlan, parse_fault};
 use super::groups::SimGroup;
 use super::inventory::Inventory;
 use super::stats::StatsCollector;
 use super::throttle::{DirectoryThrottle, Throttle};
-use super::users::Directory;
+use super::users::{Directory, RestoredUser};
+use crate::rules::Family;
 
 /// A further tenant, as configured (`simulate --tenant-inventory`).
 #[derive(Debug, Clone)]
@@ -48,6 +52,36 @@ pub struct TenantConfig {
     pub groups: Vec<SimGroup>,
     /// Faults injected into its requests only, as `SimConfig::faults` for the first.
     pub faults: Vec<(FaultKind, f64)>,
+    /// What a rehearsal's saved tenant recorded of it, put back when the simulator
+    /// starts (as `SimConfig::restored_*` for the first tenant).
+    pub restored: Restored,
+}
+
+/// A tenant's state as a rehearsal saved it: its actions, audit records and users'
+/// revocations. Devices are named by their Intune id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restored {
+    /// Resets, by device id.
+    pub resets: Vec<(String, RestoredReset)>,
+    /// Remote locks, by device id.
+    pub locks: Vec<(String, RestoredReset)>,
+    /// BitLocker key rotations, by device id.
+    pub rotations: Vec<(String, RestoredReset)>,
+    /// The audit records of the actions carried out.
+    pub audit: Vec<SavedAudit>,
+    /// Users whose sessions were revoked.
+    pub users: Vec<RestoredUser>,
+}
+
+impl Restored {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.resets.is_empty()
+            && self.locks.is_empty()
+            && self.rotations.is_empty()
+            && self.audit.is_empty()
+            && self.users.is_empty()
+    }
 }
 
 /// What Graph refuses a tenant's app for lack of a permission: the first tenant's come
@@ -121,6 +155,48 @@ impl Tenant {
         }
     }
 
+    /// Puts back what a saved tenant recorded: its users' revocations, each action of a
+    /// device it still holds (a device it no longer holds is passed over), its audit.
+    pub fn restore(&self, restored: &Restored) {
+        self.directory.restore(&restored.users);
+        let families = [
+            (Family::Passcode, &restored.resets),
+            (Family::Lock, &restored.locks),
+            (Family::BitLocker, &restored.rotations),
+        ];
+        let inventory = &self.inventory;
+        for (family, saved) in families {
+            for (id, saved) in saved {
+                if let Some((index, device)) = inventory
+                    .find_id(id)
+                    .and_then(|i| inventory.device(i).map(|d| (i, d)))
+                {
+                    self.actions.restore(family, index, device, *saved);
+                }
+            }
+        }
+        self.audit.restore(inventory, &restored.audit);
+    }
+
+    /// Its state as a saved tenant keeps it (see [`Tenant::restore`]).
+    pub fn restorable(&self) -> Restored {
+        let inventory = &self.inventory;
+        let actions = |family: Family| -> Vec<(String, RestoredReset)> {
+            self.actions
+                .saved(family)
+                .into_iter()
+                .filter_map(|(i, r)| inventory.device(i).map(|d| (d.id.to_string(), r)))
+                .collect()
+        };
+        Restored {
+            resets: actions(Family::Passcode),
+            locks: actions(Family::Lock),
+            rotations: actions(Family::BitLocker),
+            audit: self.audit.saved(inventory),
+            users: self.directory.saved(),
+        }
+    }
+
     /// A tenant with nothing in it, under the default configuration, for tests that
     /// need a caller's tenant but not its state.
     #[cfg(test)]
@@ -133,6 +209,7 @@ impl Tenant {
                 inventory: Inventory::default(),
                 groups: Vec::new(),
                 faults: Vec::new(),
+                restored: Restored::default(),
             },
             Denials::default(),
             &config,
@@ -164,6 +241,107 @@ pub fn default_domain(id: &str) -> String {
         .collect::<String>()
         .to_lowercase();
     format!("tenant-{head}.onmicrosoft.com")
+}
+
+/// The tenant a job row's `tenant` value names, as a rehearsal compares them: a GUID
+/// written lower-case without braces, or a domain trimmed and lower-cased. `None` for
+/// a value that is neither (the run refuses that row as `malformed_tenant`).
+pub fn tenant_key(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Some(id) = crate::device::parse_guid(text) {
+        return Some(id);
+    }
+    let domain = text.to_ascii_lowercase();
+    let labels_ok = domain
+        .split('.')
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    (domain.contains('.') && labels_ok).then_some(domain)
+}
+
+/// The tenant id a rehearsal gives a tenant a job names by its domain: a GUID drawn
+/// from the seed and the domain, so the same job and seed give the same id every run.
+pub fn id_for_domain(seed: u64, domain: &str) -> String {
+    let mut dice = super::dice::Dice::new(combine(&[
+        seed,
+        hash_text("rehearsal tenant"),
+        hash_text(&domain.to_lowercase()),
+    ]));
+    let bytes = (u128::from(dice.next_u64()) << 64 | u128::from(dice.next_u64())).to_be_bytes();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// The tenants a rehearsal's job names (its `tenant` column), in order of first
+/// appearance: the first is the simulator's first tenant, the others its
+/// `more_tenants`. A tenant named by a GUID has that id and a domain made from it
+/// ([`default_domain`]); one named by a domain has that domain and an id drawn from
+/// the seed and the domain ([`id_for_domain`]). Names are compared trimmed and
+/// lower-cased ([`tenant_key`]); a value that is neither a GUID nor a domain names no
+/// tenant.
+#[derive(Debug, Clone)]
+pub struct Tenancy {
+    seed: u64,
+    tenants: Vec<(String, String)>,
+}
+
+impl Tenancy {
+    /// No tenant named yet.
+    pub fn new(seed: u64) -> Tenancy {
+        Tenancy {
+            seed,
+            tenants: Vec::new(),
+        }
+    }
+
+    /// The slot of the tenant a row's `tenant` value names (its index in
+    /// [`Tenancy::tenants`], a new one at the end for a tenant not named before); 0,
+    /// the first tenant, for a row naming none.
+    pub fn slot(&mut self, value: Option<&str>) -> usize {
+        let Some(key) = value.and_then(tenant_key) else {
+            return 0;
+        };
+        if let Some(slot) = self
+            .tenants
+            .iter()
+            .position(|(id, domain)| *id == key || *domain == key)
+        {
+            return slot;
+        }
+        let tenant = if crate::device::parse_guid(&key).is_some() {
+            (key.clone(), default_domain(&key))
+        } else {
+            (id_for_domain(self.seed, &key), key)
+        };
+        self.tenants.push(tenant);
+        self.tenants.len() - 1
+    }
+
+    /// The seed the devices of the tenant at `slot` draw their missing ids and facts
+    /// from, as the simulator seeds the tenant's faults and endings: the first
+    /// tenant's is the rehearsal's seed, a further one's [`seed_of`] its id.
+    pub fn seed(&self, slot: usize) -> u64 {
+        match self.tenants.get(slot) {
+            Some((id, _)) if slot > 0 => seed_of(self.seed, id),
+            _ => self.seed,
+        }
+    }
+
+    /// Each tenant named, as `(id, domain)`, in order of first appearance.
+    pub fn tenants(&self) -> &[(String, String)] {
+        &self.tenants
+    }
+
+    /// How many tenants were named.
+    pub fn len(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Whether no row named a tenant.
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty()
+    }
 }
 
 /// One `--tenant-inventory TENANT=FILE`: `TENANT` is `ID` or `ID,DOMAIN`.
@@ -323,6 +501,7 @@ pub fn add_tenants(
             inventory,
             groups: Vec::new(),
             faults: Vec::new(),
+            restored: Restored::default(),
         });
     }
     enum Slot {

@@ -18,6 +18,7 @@ use crate::device::{Column, DeviceFields};
 use crate::job::{self, JobError, ReadOptions};
 use crate::rules::{Classified, classify};
 use crate::sim::dice::{Dice, combine, hash_text};
+use crate::sim::tenants::Tenancy;
 
 /// The inventory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -126,31 +127,92 @@ fn read_named(
     read: &ReadOptions,
     apart: bool,
 ) -> Result<(Inventory, JobTargets), InventoryError> {
+    let mut slots = read_slotted(files, seed, read, apart, None)?;
+    Ok(slots.swap_remove(0))
+}
+
+impl Inventory {
+    /// [`Inventory::from_job_with_targets`] (`apart`) or
+    /// [`Inventory::from_named_job_files`] (not `apart`) for a job whose rows may name
+    /// their tenant (a `tenant` column): one inventory and its targets per tenant of
+    /// `tenancy` (which learns the tenants named, in order of first appearance), a row
+    /// naming none in the first. Each tenant's devices draw their missing ids and facts
+    /// from its own seed ([`Tenancy::seed`]): the first tenant's are the very devices
+    /// the job would give without tenants. Never empty.
+    pub fn by_tenant(
+        files: &[(PathBuf, String)],
+        tenancy: &mut Tenancy,
+        read: &ReadOptions,
+        apart: bool,
+    ) -> Result<Vec<(Inventory, JobTargets)>, InventoryError> {
+        let seed = tenancy.seed(0);
+        read_slotted(files, seed, read, apart, Some(tenancy))
+    }
+}
+
+/// Every row of every file, in the slot of the tenant it names (with `tenancy`; else
+/// every row in the first); at least one slot, one per tenant of `tenancy`.
+fn read_slotted(
+    files: &[(PathBuf, String)],
+    seed: u64,
+    read: &ReadOptions,
+    apart: bool,
+    mut tenancy: Option<&mut Tenancy>,
+) -> Result<Vec<(Inventory, JobTargets)>, InventoryError> {
     let mut pool = FactsPool::default();
-    let mut devices = Vec::new();
-    let mut targets = JobTargets::default();
+    let mut devices: Vec<Vec<Device>> = vec![Vec::new()];
+    let mut targets: Vec<JobTargets> = vec![JobTargets::default()];
     let read = read.one_reading();
+    let counts = |devices: &[Vec<Device>], targets: &[JobTargets]| {
+        let devices: usize = devices.iter().map(Vec::len).sum();
+        let targets: usize = targets
+            .iter()
+            .map(|t| t.users.len() + t.groups.len() + t.filters.len())
+            .sum();
+        (devices, targets)
+    };
     for file in files
         .iter()
         .map(|(path, name)| job::open_all_named(path, name, &read))
     {
         for file in file? {
             let source = file.source.clone();
-            let before = (devices.len(), targets.clone());
+            let before = counts(&devices, &targets);
             file.read_rows(&mut |row| {
-                if row.defect.is_some() || (apart && targets.take(&row.fields)) {
+                if row.defect.is_some() {
+                    return;
+                }
+                let (slot, seed) = match tenancy.as_deref_mut() {
+                    Some(tenancy) => {
+                        let slot = tenancy.slot(row.fields.get(Column::Tenant));
+                        (slot, tenancy.seed(slot))
+                    }
+                    None => (0, seed),
+                };
+                if devices.len() <= slot {
+                    devices.resize_with(slot + 1, Vec::new);
+                    targets.resize_with(slot + 1, JobTargets::default);
+                }
+                if apart && targets[slot].take(&row.fields) {
                     return;
                 }
                 if let Some(device) = device_from_row(&row.fields, seed, &mut pool) {
-                    devices.push(device);
+                    devices[slot].push(device);
                 }
             })?;
-            if devices.len() == before.0 && targets == before.1 {
+            if counts(&devices, &targets) == before {
                 return Err(InventoryError::Empty(source));
             }
         }
     }
-    Ok((Inventory::from_devices(devices), targets))
+    let slots = tenancy.map_or(1, |t| t.len().max(1));
+    devices.resize_with(slots.max(devices.len()), Vec::new);
+    targets.resize_with(slots.max(targets.len()), JobTargets::default);
+    Ok(devices
+        .into_iter()
+        .map(Inventory::from_devices)
+        .zip(targets)
+        .collect())
 }
 
 impl Inventory {
