@@ -15,7 +15,7 @@ use crate::graph::{AuthMethod, Cloud, IdentityFlags};
 use crate::job::ReadOptions;
 use crate::job::decode::{ENCODING_NAMES, TextEncoding};
 use crate::plan::{self, PlanConfig};
-use crate::planner::{LookupMode, PlanOptions};
+use crate::planner::{LookupMode, PlanOptions, TenantScope};
 use crate::report::ReportFormat;
 use crate::rules::Actions;
 use crate::rules_command;
@@ -145,8 +145,9 @@ pub(crate) struct TenantArgs {
     auth: Option<AuthArg>,
     /// Tenant id or domain [env: AZURE_TENANT_ID; browser and device-code default to
     /// organizations, your account's home tenant]
-    #[arg(long)]
-    tenant: Option<String>,
+    // One for every command; `run` takes it several times ([`several_tenants`]).
+    #[arg(long, action = clap::ArgAction::Set)]
+    tenant: Vec<String>,
     /// App registration's application (client) id; for browser and device-code, your
     /// own public client app [env: AZURE_CLIENT_ID]
     #[arg(long)]
@@ -174,8 +175,10 @@ impl TenantArgs {
         if let Some(auth) = self.auth {
             words.extend(["--auth".into(), value_name(auth)]);
         }
+        for tenant in &self.tenant {
+            words.extend(["--tenant".into(), tenant.clone()]);
+        }
         for (flag, value) in [
-            ("--tenant", &self.tenant),
             ("--client-id", &self.client_id),
             (
                 "--managed-identity-client-id",
@@ -203,7 +206,9 @@ impl TenantArgs {
     pub(crate) fn tenant(self) -> crate::graph::Tenant {
         crate::graph::Tenant {
             identity: IdentityFlags {
-                tenant: self.tenant,
+                // `run --tenant A --tenant B`: the first; the run's list of tenants is
+                // `RunConfig::tenants`.
+                tenant: self.tenant.into_iter().next(),
                 client_id: self.client_id,
                 auth: self.auth.map(Into::into),
                 managed_identity_client_id: self.managed_identity_client_id,
@@ -214,6 +219,15 @@ impl TenantArgs {
             authority_url: self.authority_url,
         }
     }
+}
+
+/// `run`'s `--tenant`: given several times, the run spans those tenants.
+fn several_tenants(arg: clap::Arg) -> clap::Arg {
+    arg.action(clap::ArgAction::Append).help(
+        "Tenant id or domain [env: AZURE_TENANT_ID; browser and device-code default to \
+         organizations, your account's home tenant]; repeatable: several tenants: the run \
+         signs in to each (see README, 'Several tenants')",
+    )
 }
 
 /// Where the report goes: shared by `plan` and `run`.
@@ -458,6 +472,7 @@ impl PlanArgs {
             options: PlanOptions {
                 action: Some(self.action.clone()),
                 lookup: self.lookup.into(),
+                tenants: TenantScope::One,
             },
             format: self.output.format(),
             bom: !self.output.no_bom,
@@ -478,6 +493,7 @@ impl PlanArgs {
             options: PlanOptions {
                 action: Some(self.action.clone()),
                 lookup: self.lookup.into(),
+                tenants: TenantScope::One,
             },
             read: self.input.read_options(),
             format: self.output.format(),

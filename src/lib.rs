@@ -37,6 +37,8 @@
 //! - [`ledger`]: a run's durable record (claims, sends, settlements, sessions), written by
 //!   `run`, read back by `run --resume` and by the commands that prove a run afterwards.
 //! - [`job`]: job files (CSV in any Excel dialect, JSON shapes) streamed as rows.
+//! - [`tenants`]: how a tenant is named (id or domain) and the `--tenants FILE` list of
+//!   the tenants a run spans.
 //! - [`device`]: the device domain: columns, fields, ids. Imports nothing of the crate.
 //! - [`error`]: the exit-code contract and the error commands return.
 //! - [`own_file`]: files that must be the runner's own (passcodes, locks): never
@@ -67,5 +69,6 @@ pub mod run;
 pub mod sim;
 pub mod spill;
 pub mod status;
+pub mod tenants;
 pub mod until;
 pub mod version;

@@ -14,6 +14,7 @@ use crate::report::FileSummary;
 use crate::report::{Outcome, ReportRow};
 use crate::rules::{Action, ActionChoice, Actions, Judgement, Platform, open_platforms, verdict};
 use crate::spill::{Holder, SpillMap};
+use crate::tenants::{TenantEntry, tenant_name};
 
 /// `--lookup`: when to ask Graph for a device's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,32 @@ pub struct PlanOptions {
     /// such rows are invalid rather than given a default.
     pub action: Option<Actions>,
     pub lookup: LookupMode,
+    /// Whether the job spans tenants: then every row must name its own.
+    pub tenants: TenantScope,
+}
+
+/// How many tenants a job spans (issue 22).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TenantScope {
+    /// The tenant signed in to: a row naming no tenant is that tenant's.
+    #[default]
+    One,
+    /// Several tenants: a row naming no tenant is `invalid` (`no_tenant`), never guessed
+    /// into one. A row naming a tenant outside the run's list is not the planner's
+    /// business (a domain and an id may name one tenant): the run ends it `other_tenant`.
+    Many,
+}
+
+impl TenantScope {
+    /// `Many` for a list of tenants (`run --tenant A --tenant B`, `--tenants FILE`, a
+    /// job document's `tenants`), `One` without one.
+    pub fn of(tenants: &[TenantEntry]) -> TenantScope {
+        if tenants.is_empty() {
+            TenantScope::One
+        } else {
+            TenantScope::Many
+        }
+    }
 }
 
 /// How the runner will find the device.
@@ -183,7 +210,7 @@ impl Planner {
         };
         let tenant = match fields.get(Column::Tenant).map(str::trim) {
             None => None,
-            Some(t) => match tenant_of(t) {
+            Some(t) => match tenant_name(t) {
                 Some(t) => Some(t),
                 None => {
                     let detail = format!(
@@ -195,6 +222,13 @@ impl Planner {
                 }
             },
         };
+        if tenant.is_none() && self.options.tenants == TenantScope::Many {
+            let detail = format!(
+                "no tenant: {}, and the run spans several tenants; fill in the tenant id or domain of each row (a row is never guessed into a tenant)",
+                empty_column(names, Column::Tenant)
+            );
+            return self.whole_row(invalid(row, "no_tenant", detail));
+        }
         let choices: Vec<ActionChoice> = actions.iter().collect();
         let mut out = Vec::with_capacity(choices.len());
         for (step, choice) in choices.into_iter().enumerate() {
@@ -927,18 +961,6 @@ fn identity(
     })
 }
 
-/// A tenant as a row names it: its id (a GUID, lower case) or a domain (lower case).
-fn tenant_of(text: &str) -> Option<String> {
-    if let Some(id) = parse_guid(text) {
-        return Some(id);
-    }
-    let domain = text.to_ascii_lowercase();
-    let labels_ok = domain
-        .split('.')
-        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    (domain.contains('.') && labels_ok).then_some(domain)
-}
-
 /// A user principal name (`user@domain`) or a user object id (a GUID).
 fn is_user(text: &str) -> bool {
     let upn = text.contains('@')
@@ -1025,6 +1047,40 @@ pub fn open_job(path: &Path, name: &str, read: &ReadOptions) -> Result<Vec<Opene
             Ok(OpenedJob { file, action })
         })
         .collect()
+}
+
+/// The tenants the job's documents list (`"tenants"`), in the order of the files and
+/// their lists, each once: one tenant listed by two documents is one entry, unless they
+/// give it different client ids (refused, naming both files). Empty when no document
+/// lists tenants.
+pub fn job_tenants(jobs: &[OpenedJob]) -> Result<Vec<TenantEntry>, JobError> {
+    let mut out: Vec<(TenantEntry, &str)> = Vec::new();
+    for job in jobs {
+        for entry in &job.file.settings.tenants {
+            match out.iter().find(|(e, _)| e.name == entry.name) {
+                None => out.push((entry.clone(), &job.file.source)),
+                Some((e, _)) if e.client_id == entry.client_id => {}
+                Some((e, first)) => {
+                    let client = |c: &Option<String>| {
+                        c.as_deref()
+                            .map_or("no client id of its own".to_owned(), |c| {
+                                format!("the client id {c}")
+                            })
+                    };
+                    return Err(JobError::Unreadable {
+                        path: job.file.source.clone(),
+                        why: format!(
+                            "its \"tenants\" gives {} {}, and {first} gives it {}: one tenant signs in with one app",
+                            entry.name,
+                            client(&entry.client_id),
+                            client(&e.client_id)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().map(|(e, _)| e).collect())
 }
 
 /// Reads every job file in order and hands each row's assessment to `each`, with the

@@ -264,6 +264,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         options: PlanOptions {
             action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
+            tenants: Default::default(),
         },
         report: Some(report.clone()),
         format,
@@ -279,6 +280,7 @@ async fn concurrent_run(format: ReportFormat) -> (TempDir, PathBuf, Inventory, R
         passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
+        tenants: Vec::new(),
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

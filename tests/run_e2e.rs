@@ -107,6 +107,7 @@ async fn run_on(
         options: PlanOptions {
             action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
+            tenants: Default::default(),
         },
         read: Default::default(),
         report: Some(report.clone()),
@@ -126,6 +127,7 @@ async fn run_on(
         passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
+        tenants: Vec::new(),
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

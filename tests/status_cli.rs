@@ -109,6 +109,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         options: PlanOptions {
             action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
             lookup: LookupMode::Auto,
+            tenants: Default::default(),
         },
         read: Default::default(),
         report: Some(run_report.clone()),
@@ -125,6 +126,7 @@ async fn ran(format: ReportFormat) -> Tenant {
         passcodes: None,
         lookup_via: Default::default(),
         reset_again: false,
+        tenants: Vec::new(),
         users: Vec::new(),
         groups: Vec::new(),
         filter: None,

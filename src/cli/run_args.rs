@@ -1,10 +1,11 @@
 //! `run` arguments: clap types turned into one [`RunConfig`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::CommandError;
-use crate::planner::PlanOptions;
+use crate::planner::{PlanOptions, TenantScope};
 use crate::run::{LookupVia, RunConfig, Settings};
+use crate::tenants::{TenantEntry, add_tenant, read_tenants_file, tenant_name};
 
 use super::run_cmd::Target;
 
@@ -29,6 +30,7 @@ impl From<LookupViaArg> for LookupVia {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("tenant", super::several_tenants))]
 pub(super) struct RunArgs {
     /// Job files, as for `plan`.
     #[arg(required_unless_present_any = ["user", "users", "group", "where_", "all_devices"], value_name = "FILE")]
@@ -96,6 +98,12 @@ pub(super) struct RunArgs {
     max_devices: Option<u64>,
     #[command(flatten)]
     tenant: TenantArgs,
+    /// A file of the tenants to act in: one tenant id or domain a line, optionally
+    /// followed by its own client id (after a comma, semicolon, tab or spaces); `#`
+    /// comments. Several tenants: the run signs in to each (see README, 'Several
+    /// tenants'); every row must then name its tenant.
+    #[arg(long, value_name = "FILE")]
+    tenants: Option<PathBuf>,
     /// resetPasscode calls per second at most [default: 9.9; with the 200-per-20-s
     /// window this sustains about 9.75/s]
     #[arg(long, value_name = "PER_SECOND")]
@@ -235,7 +243,10 @@ impl RunArgs {
                 .filter(|s| self.simulate && *s != 1)
                 .map(|s| s.to_string()),
         );
-        let sign_in = self.tenant.words();
+        let mut sign_in = self.tenant.words();
+        if let Some(file) = &self.tenants {
+            sign_in.extend(["--tenants".into(), path(file)]);
+        }
         w.extend(sign_in.iter().cloned());
         crate::report::Rerun {
             run: w,
@@ -299,6 +310,7 @@ impl RunArgs {
             }
             settings = settings.unlimited();
         }
+        let tenants = tenant_list(&self.tenant.tenant, self.tenants.as_deref())?;
         let target = if self.simulate {
             Target::Simulate {
                 seed: self.simulate_seed,
@@ -317,7 +329,9 @@ impl RunArgs {
             options: PlanOptions {
                 action: self.action.clone(),
                 lookup: self.lookup.into(),
+                tenants: TenantScope::of(&tenants),
             },
+            tenants,
             read: self.input.read_options(),
             format: self.output.format(),
             bom: !self.output.no_bom,
@@ -339,6 +353,35 @@ impl RunArgs {
     }
 }
 
+/// The tenants a run spans: every `--tenant`, then `--tenants FILE`'s, each once. Empty
+/// for at most one `--tenant` and no file: that tenant is the sign-in's, as ever.
+pub(super) fn tenant_list(
+    flags: &[String],
+    file: Option<&Path>,
+) -> Result<Vec<TenantEntry>, CommandError> {
+    if file.is_none() && flags.len() <= 1 {
+        return Ok(Vec::new());
+    }
+    let refused = |e| CommandError::Refused(Box::new(e));
+    let mut list = Vec::new();
+    for flag in flags {
+        let Some(name) = tenant_name(flag) else {
+            return Err(CommandError::Usage(format!(
+                "--tenant '{flag}' is neither a tenant id (a GUID) nor a domain \
+                 (contoso.onmicrosoft.com): a run across several tenants names each"
+            )));
+        };
+        add_tenant(&mut list, TenantEntry::named(name), "--tenant", "--tenant").map_err(refused)?;
+    }
+    if let Some(file) = file {
+        let shown = file.display().to_string();
+        for entry in read_tenants_file(file).map_err(refused)? {
+            add_tenant(&mut list, entry, "--tenant", &shown).map_err(refused)?;
+        }
+    }
+    Ok(list)
+}
+
 /// `--where ODATA` or `--all-devices` (`*`), as a filter row; an expression the tool
 /// cannot check is refused now, before anything is read.
 pub(super) fn target_filter(
@@ -352,5 +395,134 @@ pub(super) fn target_filter(
         }
         (None, true) => Ok(Some("*".to_owned())),
         (None, false) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    const GUID: &str = "6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10";
+    const APP: &str = "22222222-3333-4444-5555-666666666666";
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, String> {
+        let words = ["intune-reset", "run", "job.csv", "--action", "auto"];
+        let cli = super::super::Cli::try_parse_from(words.iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        match cli.command {
+            super::super::Command::Run(args) => Ok(*args),
+            _ => unreachable!("a run"),
+        }
+    }
+
+    fn config(args: &[&str]) -> Result<RunConfig, String> {
+        let (config, _) = run_args(args)?
+            .into_config(false)
+            .map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    fn names(config: &RunConfig) -> Vec<&str> {
+        config.tenants.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// Issue 22: `run --tenant A --tenant B` and `--tenants FILE` give the run's list
+    /// of tenants (flags first, each once), and the planner then wants a tenant on
+    /// every row; one `--tenant` stays the sign-in tenant, as before.
+    #[test]
+    fn regression_22_several_tenants_and_a_tenants_file_make_the_runs_list() {
+        let one = config(&["--tenant", "Contoso.com"]).unwrap();
+        assert!(one.tenants.is_empty());
+        assert_eq!(one.options.tenants, TenantScope::One);
+
+        let args =
+            run_args(&["--tenant", "Contoso.com", "--tenant", &GUID.to_uppercase()]).unwrap();
+        let rerun = args.rerun();
+        let sign_in = ["--tenant", "Contoso.com", "--tenant", &GUID.to_uppercase()];
+        assert_eq!(rerun.sign_in, sign_in);
+        let (two, target) = args.into_config(false).unwrap();
+        assert_eq!(names(&two), ["contoso.com", GUID]);
+        assert!(two.tenants.iter().all(|t| t.client_id.is_none()));
+        assert_eq!(two.options.tenants, TenantScope::Many);
+        let super::super::run_cmd::Target::Tenant(tenant) = target else {
+            panic!("a tenant");
+        };
+        assert_eq!(tenant.identity.tenant.as_deref(), Some("Contoso.com"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenants.txt");
+        std::fs::write(
+            &file,
+            format!("tenant,clientId\nfabrikam.com,{APP}\nadatum.com\n"),
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let listed = config(&["--tenant", "contoso.com", "--tenants", file]).unwrap();
+        assert_eq!(
+            names(&listed),
+            ["contoso.com", "fabrikam.com", "adatum.com"]
+        );
+        assert_eq!(listed.tenants[1].client_id.as_deref(), Some(APP));
+        assert_eq!(listed.options.tenants, TenantScope::Many);
+        let rerun = run_args(&["--tenants", file]).unwrap().rerun();
+        assert_eq!(rerun.sign_in, ["--tenants", file]);
+        assert!(
+            rerun
+                .run
+                .ends_with(&["--tenants".to_owned(), file.to_owned()])
+        );
+        // A rehearsal spans them too.
+        let simulated = config(&["--simulate", "--tenants", file]).unwrap();
+        assert_eq!(names(&simulated), ["fabrikam.com", "adatum.com"]);
+        assert!(config(&["--simulate", "--tenant", "contoso.com"]).is_err());
+    }
+
+    #[test]
+    fn regression_22_a_tenant_named_twice_or_not_a_tenant_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenants.txt");
+        std::fs::write(&file, "fabrikam.com\ncontoso.com\n").unwrap();
+        let file = file.to_str().unwrap();
+        let e = config(&["--tenant", "Contoso.com", "--tenants", file]).unwrap_err();
+        assert!(
+            e.starts_with("contoso.com is listed twice (--tenant, and "),
+            "{e}"
+        );
+        let e = config(&["--tenant", "a.com", "--tenant", "A.com"]).unwrap_err();
+        assert!(
+            e.starts_with("a.com is listed twice (--tenant, and --tenant)"),
+            "{e}"
+        );
+        let e = config(&["--tenant", "organizations", "--tenant", "a.com"]).unwrap_err();
+        assert!(
+            e.starts_with("--tenant 'organizations' is neither a tenant id"),
+            "{e}"
+        );
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "a.com\nb\n").unwrap();
+        let e = config(&["--tenants", bad.to_str().unwrap()]).unwrap_err();
+        assert!(e.ends_with("bad.txt, line 2: 'b' is neither a tenant id (a GUID) nor a domain (contoso.onmicrosoft.com)"), "{e}");
+        // Other commands keep one tenant.
+        for command in ["plan", "status"] {
+            let words = [
+                "intune-reset",
+                command,
+                "x.csv",
+                "--tenant",
+                "a.com",
+                "--tenant",
+                "b.com",
+            ];
+            let e = super::super::Cli::try_parse_from(words)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("'--tenant <TENANT>' cannot be used multiple times"),
+                "{e}"
+            );
+        }
     }
 }

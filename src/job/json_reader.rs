@@ -18,6 +18,7 @@ use super::json_split::{Damage, End, JsonScanner, MAX_VALUE_BYTES, Scanned};
 use super::utf8_repair::Utf8Repair;
 use super::{Format, JobError, JobRow, JobSettings, ReadStats, RowDefect};
 use crate::device::{Column, DeviceFields};
+use crate::tenants::TenantEntry;
 
 /// `None` for CSV; otherwise which JSON shape the file has.
 pub fn sniff(path: &Path, name: &str, head: &str) -> Result<Option<Format>, JobError> {
@@ -117,8 +118,108 @@ pub fn prescan(name: &str, text: TextSource, format: Format) -> Result<JobSettin
             .get("action")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        if let Some(list) = scan.settings.get("tenants") {
+            settings.tenants = document_tenants(list).map_err(|why| JobError::Unreadable {
+                path: name.to_owned(),
+                why: format!("its \"tenants\": {why}"),
+            })?;
+        }
     }
     Ok(settings)
+}
+
+/// A job document's `"tenants"`: an array of tenant ids or domains, or of objects
+/// `{"tenant": ..., "clientId": ...}` (a tenant with its own client id); each tenant
+/// once, and at least one. The error names the entry and what is wrong with it.
+fn document_tenants(list: &Value) -> Result<Vec<TenantEntry>, String> {
+    let Value::Array(items) = list else {
+        return Err(format!(
+            "it is {}, not an array of tenants (\"contoso.onmicrosoft.com\" or {{\"tenant\": ..., \"clientId\": ...}})",
+            kind_of(list)
+        ));
+    };
+    let mut entries: Vec<TenantEntry> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |what: String| format!("entry {} ({}) {what}", i + 1, shown_entry(item));
+        let (tenant, client) = match item {
+            Value::String(text) => (text.as_str(), None),
+            Value::Object(map) => {
+                if let Some(key) = map
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "tenant" | "tenantId" | "clientId"))
+                {
+                    return Err(at(format!(
+                        "has \"{key}\": an entry has \"tenant\" and, optionally, \"clientId\""
+                    )));
+                }
+                let tenant = match (map.get("tenant"), map.get("tenantId")) {
+                    (Some(_), Some(_)) => {
+                        return Err(at("has both \"tenant\" and \"tenantId\"".into()));
+                    }
+                    (Some(Value::String(t)), None) | (None, Some(Value::String(t))) => t.as_str(),
+                    (None, None) => return Err(at("has no \"tenant\"".into())),
+                    (Some(v), None) | (None, Some(v)) => {
+                        return Err(at(format!(
+                            "has a \"tenant\" that is {}, not text",
+                            kind_of(v)
+                        )));
+                    }
+                };
+                let client = match map.get("clientId") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(c)) => Some(c.as_str()),
+                    Some(v) => {
+                        return Err(at(format!(
+                            "has a \"clientId\" that is {}, not text",
+                            kind_of(v)
+                        )));
+                    }
+                };
+                (tenant, client)
+            }
+            other => {
+                return Err(at(format!(
+                    "is {}, not a tenant id or domain, nor {{\"tenant\": ..., \"clientId\": ...}}",
+                    kind_of(other)
+                )));
+            }
+        };
+        let Some(name) = crate::tenants::tenant_name(tenant) else {
+            return Err(at(
+                "is neither a tenant id (a GUID) nor a domain (contoso.onmicrosoft.com)".into(),
+            ));
+        };
+        let client_id = match client {
+            None => None,
+            Some(c) => Some(
+                crate::tenants::client_id(c)
+                    .ok_or_else(|| at("has a \"clientId\" that is not a GUID".into()))?,
+            ),
+        };
+        if let Some(first) = entries.iter().position(|e| e.name == name) {
+            return Err(at(format!(
+                "names {name} again (entry {}): list each tenant once",
+                first + 1
+            )));
+        }
+        entries.push(TenantEntry { name, client_id });
+    }
+    if entries.is_empty() {
+        return Err(
+            "the list is empty: name each tenant the run signs in to, or leave \"tenants\" out"
+                .into(),
+        );
+    }
+    Ok(entries)
+}
+
+/// A tenants entry for a message: its JSON, at most 100 characters.
+fn shown_entry(item: &Value) -> String {
+    let text = item.to_string();
+    match text.char_indices().nth(100) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
 /// A nextLink for a message: its `$skiptoken` alone runs to hundreds of characters.

@@ -11,7 +11,7 @@
 //! CSV quote never closed) still comes out, with a [`RowDefect`], so that it is reported
 //! rather than lost, and reading goes on at the next record.
 //!
-//! Core module: it imports only the device domain.
+//! Core module: it imports only the device domain and how a tenant is named.
 
 mod archive;
 mod csv_reader;
@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::device::{Column, DeviceFields};
+use crate::tenants::TenantEntry;
 use decode::TextEncoding;
 pub use limits::Limits;
 pub use workbook::WorkbookKind;
@@ -124,6 +125,10 @@ impl Format {
 pub struct JobSettings {
     /// `"action"` of a job document: the default for its rows.
     pub action: Option<String>,
+    /// `"tenants"` of a job document: the tenants its run signs in to, each a tenant id
+    /// or domain, or `{"tenant": ..., "clientId": ...}` with its own client id (empty
+    /// without the key).
+    pub tenants: Vec<TenantEntry>,
 }
 
 /// The header names as the file spelled them, for messages that name a column.

@@ -214,3 +214,85 @@ fn an_endless_pipe_is_stopped_at_the_cap_naming_the_file_and_the_cap() {
     assert!(why.contains("goes on past 1 MiB"), "{why}");
     assert!(options.limits.written() <= 1 << 20);
 }
+
+/// Issue 22: a job document's `"tenants"` (ids or domains, or `{"tenant", "clientId"}`
+/// with the tenant's own app), before or after its devices; its rows name their tenant.
+#[test]
+fn regression_22_a_job_documents_tenants_list_is_read() {
+    use crate::tenants::TenantEntry;
+    let dir = TempDir::new().unwrap();
+    let app = "22222222-3333-4444-5555-666666666666";
+    let doc = format!(
+        r#"{{"action": "auto",
+            "devices": [{{"id": "{IOS_A}", "tenant": "contoso.onmicrosoft.com"}}],
+            "tenants": [" Contoso.onmicrosoft.com ",
+                        {{"tenant": "{{{}}}", "clientId": "{}"}},
+                        {{"tenantId": "fabrikam.com", "clientId": null}}]}}"#,
+        IOS_B.to_uppercase(),
+        app.to_uppercase()
+    );
+    let path = file(&dir, "job.json", doc);
+    let job = open(&path).unwrap();
+    assert_eq!(
+        job.settings.tenants,
+        vec![
+            TenantEntry::named("contoso.onmicrosoft.com".into()),
+            TenantEntry {
+                name: IOS_B.into(),
+                client_id: Some(app.into()),
+            },
+            TenantEntry::named("fabrikam.com".into()),
+        ]
+    );
+    assert_eq!(job.settings.action.as_deref(), Some("auto"));
+    let rows = rows(&path);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].fields.get(Column::Tenant),
+        Some("contoso.onmicrosoft.com")
+    );
+    // Without the key: no list.
+    let plain = file(
+        &dir,
+        "plain.json",
+        format!(r#"{{"devices": [{{"id": "{IOS_A}"}}]}}"#),
+    );
+    assert!(open(&plain).unwrap().settings.tenants.is_empty());
+}
+
+#[test]
+fn regression_22_a_malformed_tenants_entry_is_refused_naming_the_file_and_the_entry() {
+    let dir = TempDir::new().unwrap();
+    let device = format!(r#"[{{"id": "{IOS_A}"}}]"#);
+    for (n, (tenants, says)) in [
+        (r#""contoso""#, r#"it is a string, not an array of tenants"#),
+        (r#"[]"#, "the list is empty"),
+        (
+            r#"["contoso.com", "contoso"]"#,
+            r#"entry 2 ("contoso") is neither a tenant id (a GUID) nor a domain"#,
+        ),
+        (
+            r#"[{"tenant": "contoso.com", "clientId": "my-app"}]"#,
+            r#"entry 1 ({"clientId":"my-app","tenant":"contoso.com"}) has a "clientId" that is not a GUID"#,
+        ),
+        (r#"[{"clientId": "x"}]"#, r#"has no "tenant""#),
+        (r#"[{"tenant": "a.com", "name": "A"}]"#, r#"has "name": an entry has "tenant""#),
+        (r#"[42]"#, "entry 1 (42) is a number, not a tenant id or domain"),
+        (
+            r#"["a.com", "b.com", {"tenant": "A.com"}]"#,
+            r#"entry 3 ({"tenant":"A.com"}) names a.com again (entry 1): list each tenant once"#,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("job{n}.json");
+        let path = file(&dir, &name, format!(r#"{{"tenants": {tenants}, "devices": {device}}}"#));
+        let Err(e) = open(&path) else {
+            panic!("{tenants} was accepted");
+        };
+        let e = e.to_string();
+        assert!(e.contains(&name) && e.contains(r#"its "tenants": "#), "{e}");
+        assert!(e.contains(says), "{tenants}: {e}");
+    }
+}

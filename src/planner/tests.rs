@@ -11,6 +11,7 @@ fn planner(lookup: LookupMode) -> Planner {
     let mut p = Planner::new(PlanOptions {
         action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup,
+        tenants: TenantScope::One,
     });
     p.add_source("a.csv");
     p.add_source("b.csv");
@@ -368,6 +369,7 @@ fn no_action_column_is_said_to_be_absent_not_empty() {
     let mut p = Planner::new(PlanOptions {
         action: None,
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("a.csv");
     let a = assess(&mut p, 0, row(2, &ios(ID_A)));
@@ -608,6 +610,7 @@ fn the_row_action_wins_over_the_job_and_the_command_line() {
             Action::ResetPin,
         ))),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("job.json");
     let names = ColumnNames::default();
@@ -786,6 +789,7 @@ fn regression_21_a_row_with_several_actions_is_one_row_per_action_each_judged_by
     let mut p = Planner::new(PlanOptions {
         action: Some(Actions::parse("rotate-bitlocker-keys, remote-lock").unwrap()),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("a.csv");
     let names = ColumnNames::default();
@@ -872,6 +876,7 @@ fn regression_21_revoke_sessions_acts_on_each_rows_user_once() {
     let mut p = Planner::new(PlanOptions {
         action: Some(Actions::parse("remote-lock,revoke-sessions").unwrap()),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("a.csv");
     let names = ColumnNames::default();
@@ -943,6 +948,7 @@ fn regression_21_the_two_passes_of_a_run_with_user_actions_plan_what_one_pass_pl
     let options = PlanOptions {
         action: Some(Actions::parse("revoke-sessions,remote-lock").unwrap()),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     };
     let planner = |phase| {
         let mut p = Planner::new(options.clone()).users_first(phase);
@@ -1004,4 +1010,101 @@ fn regression_22_a_rows_tenant_goes_with_it_and_keys_its_device() {
         "{}",
         bad.row.detail
     );
+}
+
+/// Issue 22: in a job that spans tenants, a row naming no tenant is `invalid`
+/// (`no_tenant`), its detail naming the column to fill (or saying the file has none),
+/// never guessed into a tenant; with one tenant such a row is the signed-in tenant's.
+#[test]
+fn regression_22_a_multi_tenant_job_refuses_rows_naming_no_tenant() {
+    let options = |tenants| PlanOptions {
+        action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
+        lookup: LookupMode::Auto,
+        tenants,
+    };
+    let mut many = Planner::new(options(TenantScope::Many));
+    many.add_source("a.csv");
+    let mut with_column = ColumnNames::default();
+    with_column.note(Column::Tenant, "Customer tenant");
+    let without_column = ColumnNames::default();
+    let device = |n: u64, id: &str, tenant: Option<&str>| {
+        let mut pairs = ios(id);
+        pairs.extend(tenant.map(|t| (Column::Tenant, t)));
+        row(n, &pairs)
+    };
+
+    let empty = many.assess_one(0, &with_column, None, device(2, ID_A, None));
+    assert_eq!(empty.row.outcome, Outcome::Invalid);
+    assert_eq!(empty.row.reason, "no_tenant");
+    assert!(empty.work.is_none());
+    for needle in ["column 'Customer tenant' is empty", "never guessed"] {
+        assert!(empty.row.detail.contains(needle), "{}", empty.row.detail);
+    }
+    let absent = many.assess_one(0, &without_column, None, device(3, ID_B, None));
+    assert_eq!(absent.row.reason, "no_tenant");
+    assert!(
+        absent.row.detail.contains("the file has no tenant column"),
+        "{}",
+        absent.row.detail
+    );
+    // A row naming its tenant is planned there; one outside the run's tenants is the
+    // run's to end (`other_tenant`), not the planner's.
+    let named = many.assess_one(0, &with_column, None, device(4, ID_A, Some("Fabrikam.com")));
+    assert_eq!(named.row.outcome, Outcome::Planned);
+    assert_eq!(named.work.unwrap().tenant.as_deref(), Some("fabrikam.com"));
+    // A malformed tenant is still `malformed_tenant`.
+    let bad = many.assess_one(0, &with_column, None, device(5, ID_B, Some("fabrikam")));
+    assert_eq!(bad.row.reason, "malformed_tenant");
+
+    // One tenant: unchanged.
+    let mut one = Planner::new(options(TenantScope::One));
+    one.add_source("a.csv");
+    let a = one.assess_one(0, &without_column, None, device(2, ID_A, None));
+    assert_eq!(a.row.outcome, Outcome::Planned);
+    assert_eq!(a.work.unwrap().tenant, None);
+    assert_eq!(TenantScope::default(), TenantScope::One);
+    assert_eq!(TenantScope::of(&[]), TenantScope::One);
+    let listed = [crate::tenants::TenantEntry::named("contoso.com".into())];
+    assert_eq!(TenantScope::of(&listed), TenantScope::Many);
+}
+
+/// Issue 22: the tenants the job's documents list, for the run: in order, one tenant
+/// listed by two documents once, two client ids for one tenant refused.
+#[test]
+fn regression_22_the_documents_tenants_are_merged_in_order() {
+    use crate::tenants::TenantEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let app = "22222222-3333-4444-5555-666666666666";
+    let doc = |name: &str, tenants: &str| {
+        let path = dir.path().join(name);
+        let body = format!(r#"{{"tenants": {tenants}, "devices": [{{"id": "{ID_A}"}}]}}"#);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let a = doc("a.json", r#"["contoso.com", "fabrikam.com"]"#);
+    let b = doc("b.json", r#"["fabrikam.com", "adatum.com"]"#);
+    let c = doc(
+        "c.json",
+        &format!(r#"[{{"tenant": "contoso.com", "clientId": "{app}"}}]"#),
+    );
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, format!("id\n{ID_B}\n")).unwrap();
+    let read = ReadOptions::default();
+    let jobs = open_jobs(&[a.clone(), plain, b], &read).unwrap();
+    let names: Vec<String> = job_tenants(&jobs)
+        .unwrap()
+        .into_iter()
+        .map(|e: TenantEntry| e.name)
+        .collect();
+    assert_eq!(names, ["contoso.com", "fabrikam.com", "adatum.com"]);
+    let jobs = open_jobs(&[a, c], &read).unwrap();
+    let Err(e) = job_tenants(&jobs) else {
+        panic!("two client ids for one tenant were accepted");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("c.json") && e.contains(&format!("contoso.com the client id {app}")),
+        "{e}"
+    );
+    assert!(e.contains("a.json gives it no client id of its own"), "{e}");
 }

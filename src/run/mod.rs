@@ -100,6 +100,10 @@ pub struct RunConfig {
     /// `--reset-again`: a reset Intune shows `done` in the last 24 hours does not keep a
     /// device from another (one still pending or active always does).
     pub reset_again: bool,
+    /// `--tenant` given several times, `--tenants FILE`: the tenants the run signs in
+    /// to, flags first, each once (`options.tenants` is then `Many`). Empty for one
+    /// tenant (`--tenant`, AZURE_TENANT_ID, the account's home tenant).
+    pub tenants: Vec<crate::tenants::TenantEntry>,
 }
 
 /// How rows that need a lookup find their device.

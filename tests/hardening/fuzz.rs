@@ -99,6 +99,7 @@ fn read_path_with(
     let mut planner = Planner::new(PlanOptions {
         action: Some(intune_reset::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
+        tenants: Default::default(),
     });
     let source = planner.add_source(&file.source);
     let names = file.columns.clone();

@@ -82,6 +82,7 @@ fn written() -> Vec<(&'static str, &'static str)> {
         "no_user",
         "malformed_user",
         "malformed_tenant",
+        "no_tenant",
         "control_characters",
         "value_too_long",
         "scientific_notation",
@@ -142,6 +143,7 @@ fn read_back(outcome: &str, reason: &str, state: &str, detail: &str) -> Assessme
     let mut p = Planner::new(PlanOptions {
         action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("report.csv");
     p.assess_one(
@@ -205,6 +207,7 @@ fn a_reset_intune_showed_stays_unsent_whatever_its_platform_is_judged_now() {
     let mut p = Planner::new(PlanOptions {
         action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("report.csv");
     let mut r = report_row(
@@ -251,6 +254,7 @@ fn a_duplicate_row_claims_no_device_and_a_reset_row_keeps_its_words() {
     let mut p = Planner::new(PlanOptions {
         action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("report.csv");
     let names = ColumnNames::default();
@@ -274,6 +278,7 @@ fn a_duplicate_row_claims_no_device_and_a_reset_row_keeps_its_words() {
     let mut p = Planner::new(PlanOptions {
         action: Some(crate::rules::Actions::one(ActionChoice::Auto)),
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     p.add_source("report.csv");
     p.assess_one(
@@ -320,6 +325,7 @@ fn round(dir: &Path, name: &str, rows: &[crate::report::ReportRow]) -> Vec<Asses
     let mut planner = Planner::new(PlanOptions {
         action: None,
         lookup: LookupMode::Auto,
+        tenants: TenantScope::One,
     });
     let mut out = Vec::new();
     assess_all(jobs, &mut planner, &mut |_, a| out.push(a)).unwrap();
