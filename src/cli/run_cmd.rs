@@ -78,7 +78,7 @@ pub fn run(
 }
 
 fn run_inner(
-    config: RunConfig,
+    mut config: RunConfig,
     target: Target,
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
@@ -105,9 +105,23 @@ fn run_inner(
         _ => None,
     };
     let lock_dir = lock_dir(env)?;
+    // No tenant configured and no list: the tenants the job's rows name.
+    if unconfigured && config.tenants.is_empty() {
+        config.options.tenants = crate::planner::TenantScope::Job;
+    }
     let mut prepared = run::prepare(&config)?;
-    let tenants = if unconfigured {
-        prepared.named_tenants()
+    // The run's tenants: the command line's list, else a job document's, else (none
+    // configured) those the rows name; none of these: the one signed in to.
+    let tenants: Vec<crate::tenants::TenantEntry> = if !config.tenants.is_empty() {
+        config.tenants.clone()
+    } else if !prepared.document_tenants().is_empty() {
+        prepared.document_tenants().to_vec()
+    } else if unconfigured {
+        prepared
+            .named_tenants()
+            .into_iter()
+            .map(crate::tenants::TenantEntry::named)
+            .collect()
     } else {
         Vec::new()
     };
@@ -130,7 +144,7 @@ fn run_inner(
     };
     if !tenants.is_empty() {
         let entries: Vec<(String, Option<String>)> =
-            tenants.into_iter().map(|t| (t, None)).collect();
+            tenants.into_iter().map(|t| (t.name, t.client_id)).collect();
         let outcome = run_many(
             &config,
             &target,

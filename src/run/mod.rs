@@ -307,6 +307,11 @@ pub struct Prepared {
     /// were listed in: each is judged by them when it is sent instead of being read
     /// again (issue 19).
     listed: Vec<(String, Vec<crate::graph::ManagedDevice>)>,
+    /// How the job is planned: `--action`'s and the lookup's options, and whether the
+    /// run spans tenants (a job document's `tenants` makes it so).
+    options: PlanOptions,
+    /// A job document's `tenants` list (issue 22).
+    document_tenants: Vec<crate::tenants::TenantEntry>,
     /// Held until the run ends.
     _lock: lock::RunLock,
     /// Named in the lock files: this run's report and start.
@@ -323,6 +328,11 @@ impl Prepared {
         let others = std::mem::take(&mut self.counts.target_tenants);
         self.targets
             .retain(|(key, _, _)| others.get(key).is_none_or(|t| *t == here));
+    }
+
+    /// A job document's `tenants` list (issue 22).
+    pub fn document_tenants(&self) -> &[crate::tenants::TenantEntry] {
+        &self.document_tenants
     }
 
     /// The tenants the job's rows name (lower case, in name order): a run with no
@@ -578,7 +588,14 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         None
     };
     let history = resumed.as_ref().and_then(|(_, h)| h.as_ref());
-    let (mut counts, targets) = count_plan(jobs, config.options.clone(), history)?;
+    // A job document's `tenants` (issue 22): the run's tenants, unless the command
+    // line lists its own.
+    let document_tenants = crate::planner::job_tenants(&jobs)?;
+    let mut options = config.options.clone();
+    if config.tenants.is_empty() && !document_tenants.is_empty() {
+        options.tenants = crate::planner::TenantScope::Many;
+    }
+    let (mut counts, targets) = count_plan(jobs, options.clone(), history)?;
     if let (Some((ledger, _)), Some(history)) = (&resumed, history) {
         let r = counts.resumed.get_or_insert_with(Resumed::default);
         r.started_at = history.started_at.clone();
@@ -605,6 +622,8 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared, CommandError> {
         listed: Vec::new(),
         _lock: lock,
         holder,
+        options,
+        document_tenants,
     })
 }
 
@@ -916,6 +935,7 @@ pub async fn execute_tenants<G: GraphApi>(
         mut expansions,
         listed,
         _lock,
+        options,
         ..
     } = prepared;
     // What can be checked before the first POST is checked before it: a summary that
@@ -933,7 +953,7 @@ pub async fn execute_tenants<G: GraphApi>(
     let begin = Begin {
         origin: origin.clone(),
         tenants: other_origins.clone(),
-        ..begin_of(&job, config.options.clone())
+        ..begin_of(&job, options.clone())
     };
     let mut carried = (None, Vec::new());
     let mut whole_run = None;
@@ -1101,7 +1121,6 @@ pub async fn execute_tenants<G: GraphApi>(
         jobs_by_phase.push(job.open()?);
     }
     let (plan_tx, mut plan_rx) = mpsc::channel::<Planned>(256);
-    let options = config.options.clone();
     let reader = std::thread::spawn(move || {
         let mut files = Vec::new();
         for (phase, jobs) in phases.into_iter().zip(jobs_by_phase) {
