@@ -195,7 +195,7 @@ impl<G: GraphApi> Engine<G> {
             Outcome::Ineligible,
             "other_tenant",
             format!(
-                "the row names tenant {named}, and this run signed in to tenant {here}{by_domain}; nothing was sent. Run it signed in to that tenant (a run across several tenants is not built yet)"
+                "the row names tenant {named}, and this run signed in to tenant {here}{by_domain}; nothing was sent. Run it signed in to that tenant, or with several: --tenant given for each, --tenants FILE, or no tenant configured (no --tenant, no AZURE_TENANT_ID), and the run signs in to every tenant its rows name"
             ),
         ))
     }
