@@ -113,11 +113,21 @@ fn regression_22_a_job_across_tenants_is_acted_on_in_each_rows_own_tenant() {
     .unwrap();
     let out = wait_for(&mut child, LIMIT);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "a tenant did not sign in: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a tenant did not sign in: {stderr}"
+    );
     let rows = read_report(&report);
     let seen: Vec<(&str, &str, &str)> = rows
         .iter()
-        .map(|r| (r["tenant"].as_str(), r["outcome"].as_str(), r["reason"].as_str()))
+        .map(|r| {
+            (
+                r["tenant"].as_str(),
+                r["outcome"].as_str(),
+                r["reason"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -135,18 +145,15 @@ fn regression_22_a_job_across_tenants_is_acted_on_in_each_rows_own_tenant() {
     );
     assert!(rows[6]["detail"].contains(UNKNOWN), "{}", rows[6]["detail"]);
     let locks = locks_by_tenant(&dir.path().join("sim.log"));
-    let expected: BTreeMap<(String, String), u32> = [
-        (T1, 0),
-        (T1, 1),
-        (T2, 0),
-        (T2, 1),
-        (T3, 0),
-        (T3, 2),
-    ]
-    .into_iter()
-    .map(|(t, i)| ((t.to_owned(), device(i)), 1))
-    .collect();
-    assert_eq!(locks, expected, "each row's device, once, in its own tenant");
+    let expected: BTreeMap<(String, String), u32> =
+        [(T1, 0), (T1, 1), (T2, 0), (T2, 1), (T3, 0), (T3, 2)]
+            .into_iter()
+            .map(|(t, i)| ((t.to_owned(), device(i)), 1))
+            .collect();
+    assert_eq!(
+        locks, expected,
+        "each row's device, once, in its own tenant"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let tenants = json["tenants"].as_object().expect("a tenants section");
@@ -203,15 +210,16 @@ fn regression_22_a_killed_run_across_tenants_resumed_acts_on_nothing_twice() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let rows = read_report(&report);
     assert_eq!(rows.len(), 3 * n, "every row once: {stderr}");
-    assert!(
-        rows.iter().all(|r| r["outcome"] == "succeeded"),
-        "{stderr}"
-    );
+    assert!(rows.iter().all(|r| r["outcome"] == "succeeded"), "{stderr}");
     for t in [T1, T2, T3] {
         assert_eq!(rows.iter().filter(|r| r["tenant"] == t).count(), n);
     }
     let locks = locks_by_tenant(&dir.path().join("sim.log"));
-    assert_eq!(locks.len(), 3 * n, "every device of every tenant: {locks:?}");
+    assert_eq!(
+        locks.len(),
+        3 * n,
+        "every device of every tenant: {locks:?}"
+    );
     assert!(
         locks.values().all(|k| *k == 1),
         "each device locked once in its tenant: {locks:?}"

@@ -536,31 +536,19 @@ fn run_many(
         tracing::info!("{}", run::expansion_line(target, *n));
     }
     if !config.yes {
-        let lines: Vec<String> = tenants
+        let each: Vec<(String, Result<String, String>, u64)> = tenants
             .iter()
-            .map(|(label, _, r)| match r {
-                Ok((_, who)) => format!(
-                    "  {label:<40} {:>7}  as {}",
+            .map(|(label, _, r)| {
+                let who = r.as_ref().map(|(_, w)| w.describe()).map_err(Clone::clone);
+                (
+                    label.clone(),
+                    who,
                     per_tenant.get(label).copied().unwrap_or(0),
-                    who.describe()
-                ),
-                Err(why) => {
-                    format!("  {label:<40} NOT SIGNED IN ({why}): its rows are not attempted")
-                }
+                )
             })
             .collect();
-        let simulated = simulator.is_some();
-        let header = format!(
-            "{}{} tenants, and what each will be sent:\n{}\n",
-            if simulated {
-                "SIMULATED TENANTS — nothing real is touched\n"
-            } else {
-                ""
-            },
-            tenants.len(),
-            lines.join("\n")
-        );
-        super::output::ask(&format!("{header}{}", body(&prepared.counts)));
+        let question = confirmation_many(&prepared.counts, &each, simulator.is_some());
+        super::output::ask(&question);
         if !read_yes()? {
             return Ok(RunOutcome {
                 summary: Summary::new("run"),
@@ -833,6 +821,33 @@ fn confirmation(counts: &PlanCounts, who: &graph::SignedIn) -> String {
     text
 }
 
+/// The question of a run across several tenants: each tenant, who signed in there (or
+/// why no one could) and what it will be sent, then the counts of the whole run.
+fn confirmation_many(
+    counts: &PlanCounts,
+    tenants: &[(String, Result<String, String>, u64)],
+    simulated: bool,
+) -> String {
+    let mut text = String::new();
+    if simulated {
+        text.push_str("SIMULATED TENANTS — nothing real is touched\n");
+    }
+    text.push_str(&format!(
+        "{} tenants, each signed in to on its own, and what each will be sent:\n",
+        tenants.len()
+    ));
+    for (label, who, n) in tenants {
+        match who {
+            Ok(who) => text.push_str(&format!("  {label:<40} {n:>7}  as {who}\n")),
+            Err(why) => text.push_str(&format!(
+                "  {label:<40} NOT SIGNED IN: {why}; its rows are not attempted\n"
+            )),
+        }
+    }
+    text.push_str(&body(counts));
+    text
+}
+
 /// The question's counts and the question, after who signed in.
 fn body(counts: &PlanCounts) -> String {
     let mut text = String::new();
@@ -1019,6 +1034,51 @@ mod tests {
         assert!(text.ends_with(
             "Type 'yes' to send these 30 actions (remote-lock 11, revoke-sessions 12, rotate-bitlocker-keys 7): "
         ));
+    }
+
+    /// Issue 22: the question of a run across tenants lists each tenant with who signed
+    /// in there and its count, and a tenant no one could sign in to with why.
+    #[test]
+    fn regression_22_the_question_lists_each_tenant_and_who_signed_in_there() {
+        let counts = PlanCounts {
+            rows: 9,
+            devices: 7,
+            per_platform: [("ios (remote-lock)".to_string(), 7)].into(),
+            not_sent: [(
+                "not_attempted (tenant_unavailable: northwind.onmicrosoft.com)".to_string(),
+                2,
+            )]
+            .into(),
+            ..PlanCounts::default()
+        };
+        let who = |t: &str| {
+            Ok(format!(
+                "app 3e5c7a9b-1d2f-4a6b-8c7d-9e0f1a2b3c4d (secret) in tenant {t}"
+            ))
+        };
+        let tenants = vec![
+            (
+                "contoso.onmicrosoft.com".to_string(),
+                who("6f1c2a4e-0b7d-4c1a-9e3f-5a8b2d7c4e10"),
+                4,
+            ),
+            (
+                "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d".to_string(),
+                who("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
+                3,
+            ),
+            (
+                "northwind.onmicrosoft.com".to_string(),
+                Err(
+                    "authentication failed: AADSTS700016: the app is not consented in this tenant"
+                        .to_string(),
+                ),
+                0,
+            ),
+        ];
+        let text = confirmation_many(&counts, &tenants, false);
+        insta::assert_snapshot!(text);
+        assert!(text.ends_with("Type 'yes' to send these 7 actions (remote-lock 7): "));
     }
 
     /// Issue 18: a resume says what the run it continues did and what is left.
