@@ -715,3 +715,75 @@ async fn an_expired_device_code_says_how_long_it_was_valid() {
         "{err}"
     );
 }
+
+/// Issue 22: the next tenant of a run across several first redeems the earlier
+/// sign-in's refresh token at its own authority: no device code is asked for. Where
+/// Entra refuses it (the account may not act there), the sign-in asks as usual.
+#[tokio::test(start_paused = true)]
+async fn regression_22_a_technicians_sign_in_is_reused_at_the_next_tenant_where_entra_allows() {
+    let server = serve_in_memory(move |seen| {
+        if seen.target.ends_with("/devicecode") {
+            return device_grant();
+        }
+        match seen.form("grant_type").as_deref() {
+            Some("refresh_token") if seen.form("refresh_token").as_deref() == Some("rt-a") => {
+                Answer::json(
+                    200,
+                    serde_json::json!({
+                        "access_token": "at-b", "expires_in": 3600, "refresh_token": "rt-b",
+                    }),
+                )
+            }
+            Some("refresh_token") => entra_error(
+                50020,
+                "invalid_grant",
+                "AADSTS50020: User account does not exist in tenant",
+            ),
+            _ => Answer::json(
+                200,
+                serde_json::json!({
+                    "access_token": "asked", "expires_in": 3600, "refresh_token": "rt-c",
+                }),
+            ),
+        }
+    });
+    let reused = device_code_source(&server.url());
+    reused.delegated().unwrap().reuse(Secret::new("rt-a"));
+    let (ui, said) = recording_ui();
+    assert_eq!(
+        reused.sign_in_interactively(&ui).await.unwrap().expose(),
+        "at-b"
+    );
+    assert!(said.lock().unwrap().is_empty(), "nothing asked");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !r.target.ends_with("/devicecode")),
+        "no device code"
+    );
+    assert_eq!(
+        reused
+            .delegated()
+            .unwrap()
+            .refresh_token()
+            .unwrap()
+            .expose(),
+        "rt-b"
+    );
+
+    let refused = device_code_source(&server.url());
+    refused
+        .delegated()
+        .unwrap()
+        .reuse(Secret::new("rt-elsewhere"));
+    let (ui, said) = recording_ui();
+    assert_eq!(
+        refused.sign_in_interactively(&ui).await.unwrap().expose(),
+        "asked"
+    );
+    assert!(
+        said.lock().unwrap()[0].contains("ABCD1234"),
+        "the device code is asked for"
+    );
+}

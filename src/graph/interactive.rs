@@ -119,6 +119,27 @@ impl Delegated {
         self.flow
     }
 
+    /// The refresh token of this sign-in, to reuse at another tenant's authority.
+    pub fn refresh_token(&self) -> Option<Secret> {
+        self.refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts from `refresh`, an earlier sign-in's refresh token of the same app and
+    /// account: [`Self::sign_in`] redeems it before asking.
+    pub fn reuse(&self, refresh: Secret) {
+        *self.refresh.lock().unwrap_or_else(PoisonError::into_inner) = Some(refresh);
+    }
+
+    fn has_refresh_token(&self) -> bool {
+        self.refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Who signed in, from the ID token.
     pub fn user(&self) -> Option<SignedInUser> {
         self.user
@@ -192,6 +213,25 @@ impl Delegated {
     /// The interactive sign-in; its first token is returned, the refresh token and
     /// the user are kept.
     pub(super) async fn sign_in(&self, ui: &SignInUi) -> Result<(Secret, Duration), AuthError> {
+        // An earlier sign-in's refresh token, at this tenant's authority (a run across
+        // several tenants): Entra redeems it where the account may act, and the
+        // technician is not asked again. Where it does not, the sign-in asks.
+        if self.has_refresh_token() {
+            match self.refresh().await {
+                Ok(fetched) => return Ok(fetched),
+                Err(failed) => {
+                    let why = match failed {
+                        Try::Final(e) => e.to_string(),
+                        Try::Again(_) => "Entra ID did not answer in time".to_owned(),
+                    };
+                    tracing::info!(
+                        "the earlier sign-in does not reach tenant {} ({why}); signing in there",
+                        self.tenant
+                    );
+                    *self.refresh.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                }
+            }
+        }
         let fetched = match self.flow {
             Interactive::DeviceCode => self.device_code(ui).await?,
             Interactive::Browser => self.browser(ui).await?,

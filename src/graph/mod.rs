@@ -69,4 +69,6 @@ pub use errors::{CallError, CallErrorKind};
 pub use interactive::SignInUi;
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
-pub use signin::{SignedIn, Tenant, resolve_identity, sign_in, sign_in_to_simulator};
+pub use signin::{
+    SignedIn, Tenant, resolve_identity, sign_in, sign_in_reusing, sign_in_to_simulator,
+};

@@ -107,7 +107,21 @@ pub async fn sign_in(
     ui: &SignInUi,
 ) -> Result<(GraphClient, SignedIn), String> {
     let endpoints = tenant.endpoints().map_err(|e| e.to_string())?;
-    first_token(endpoints, identity, timeout, ui).await
+    first_token(endpoints, identity, timeout, ui, None).await
+}
+
+/// [`sign_in`] to one more tenant of a run across several: a delegated sign-in first
+/// redeems `earlier`'s refresh token at this tenant's authority, and asks only where
+/// Entra does not allow it.
+pub async fn sign_in_reusing(
+    tenant: &Tenant,
+    identity: Identity,
+    timeout: Duration,
+    ui: &SignInUi,
+    earlier: Option<&GraphClient>,
+) -> Result<(GraphClient, SignedIn), String> {
+    let endpoints = tenant.endpoints().map_err(|e| e.to_string())?;
+    first_token(endpoints, identity, timeout, ui, earlier).await
 }
 
 /// A client signed in to a simulator at `base_url` (its token endpoint and Graph) as
@@ -127,7 +141,7 @@ pub async fn sign_in_to_simulator(
         credential: AppCredential::Secret(Secret::new("simulated-secret")),
     };
     let (client, mut signed_in) =
-        first_token(endpoints, identity, timeout, &SignInUi::silent()).await?;
+        first_token(endpoints, identity, timeout, &SignInUi::silent(), None).await?;
     signed_in.simulated = true;
     Ok((client, signed_in))
 }
@@ -139,6 +153,7 @@ async fn first_token(
     identity: Identity,
     timeout: Duration,
     ui: &SignInUi,
+    earlier: Option<&GraphClient>,
 ) -> Result<(GraphClient, SignedIn), String> {
     let method = identity.method();
     let (configured_tenant, configured_client) = match &identity {
@@ -152,6 +167,14 @@ async fn first_token(
         Identity::Managed(m) => (None, m.client_id.clone()),
     };
     let client = GraphClient::sign_in(endpoints, identity, timeout).map_err(|e| e.to_string())?;
+    if let (Some(now), Some(refresh)) = (
+        client.tokens().delegated(),
+        earlier
+            .and_then(|c| c.tokens().delegated())
+            .and_then(|d| d.refresh_token()),
+    ) {
+        now.reuse(refresh);
+    }
     let token = match client.tokens().delegated() {
         Some(_) => client
             .tokens()
