@@ -109,6 +109,17 @@ pub struct Prepared {
     history: History,
     /// The run's sends, by device (lower case), from its ledger.
     sent: HashMap<String, Sent>,
+    /// A run across several tenants (issue 22): the tenants its rows name, each read
+    /// in its own sign-in; empty for a run of one tenant.
+    tenants: Vec<String>,
+}
+
+impl Prepared {
+    /// The tenants to sign in to, when the run spanned several (issue 22): the names
+    /// its rows give them. Empty: the run acted in one tenant.
+    pub fn tenants(&self) -> &[String] {
+        &self.tenants
+    }
 }
 
 /// Reads the run report and its ledger and checks they belong together: every refusal
@@ -128,7 +139,21 @@ pub fn prepare(config: &AuditConfig) -> Result<Prepared, CommandError> {
         .ok_or_else(|| AuditError::EmptyLedger {
             ledger: ledger.clone(),
         })?;
-    let sent = sends_by_device(&history);
+    // A run across several tenants recorded the others' sign-ins: its rows' tenants.
+    let mut tenants = std::collections::BTreeSet::new();
+    if !history.tenants.is_empty() {
+        input
+            .each::<ReportError>(&mut |row| {
+                let t = row.tenant.trim().to_ascii_lowercase();
+                if !t.is_empty() && row.attempts > 0 {
+                    tenants.insert(t);
+                }
+                Ok(true)
+            })
+            .map_err(AuditError::from)?;
+    }
+    let tenants: Vec<String> = tenants.into_iter().collect();
+    let sent = sends_by_device(&history, !tenants.is_empty());
     crate::ledger::check_report(&input, &history).map_err(|why| AuditError::NotThisRun {
         ledger: ledger.clone(),
         why,
@@ -157,6 +182,7 @@ pub fn prepare(config: &AuditConfig) -> Result<Prepared, CommandError> {
         output,
         history,
         sent,
+        tenants,
     })
 }
 
@@ -169,7 +195,18 @@ pub fn default_path(run_report: &Path) -> PathBuf {
     crate::report::unused_name(run_report.with_file_name(format!("{stem}.audit.csv")))
 }
 
-fn sends_by_device(history: &History) -> HashMap<String, Sent> {
+/// A device's key in a run across several tenants: the tenant the row names and the
+/// device id (the same id in two tenants is two devices); in a run of one, its id.
+fn device_key(many: bool, tenant: &str, device: &str) -> String {
+    let device = device.trim().to_ascii_lowercase();
+    if many {
+        format!("{}/{device}", tenant.trim().to_ascii_lowercase())
+    } else {
+        device
+    }
+}
+
+fn sends_by_device(history: &History, many: bool) -> HashMap<String, Sent> {
     let mut sent: HashMap<String, Sent> = HashMap::new();
     for h in history.rows.values() {
         let (Some(claim), Some(first), Some(last)) = (&h.claim, h.first_sent, h.last_sent) else {
@@ -182,7 +219,7 @@ fn sends_by_device(history: &History) -> HashMap<String, Sent> {
         {
             continue;
         }
-        let device = claim.device.to_ascii_lowercase();
+        let device = device_key(many, &claim.report.tenant, &claim.device);
         let entry = sent.entry(device).or_insert(Sent {
             sends: 0,
             first,
@@ -258,6 +295,11 @@ fn identity(history: &History) -> Identity {
 /// tenant, or a real tenant for a rehearsal (or the reverse).
 pub fn refuses(prepared: &Prepared, who: &crate::graph::SignedIn) -> Option<String> {
     let origin = prepared.history.begin.origin.as_ref()?;
+    // A run across several tenants: any tenant it signed in to.
+    let origin = std::iter::once(origin)
+        .chain(&prepared.history.tenants)
+        .find(|o| o.tenant.eq_ignore_ascii_case(&who.tenant))
+        .unwrap_or(origin);
     if origin.simulated != who.simulated {
         return Some(format!(
             "the run was {}; its records are not in {}",
@@ -289,16 +331,53 @@ pub async fn execute_prepared<G: GraphApi>(
     who: &crate::graph::SignedIn,
     shutdown: Shutdown,
 ) -> Result<AuditOutcome, CommandError> {
-    if let Some(why) = refuses(&prepared, who) {
-        return Err(CommandError::Usage(format!("{why} (nothing was read)")));
+    let one = AuditTenant {
+        name: String::new(),
+        graph,
+        who: who.clone(),
+    };
+    execute_tenants(config, prepared, vec![one], shutdown).await
+}
+
+/// One tenant of a run across several, as `audit` reads it: the name the run's rows
+/// give it, and a client signed in there.
+pub struct AuditTenant<G> {
+    pub name: String,
+    pub graph: G,
+    pub who: crate::graph::SignedIn,
+}
+
+/// `audit` of a run across several tenants (issue 22): each tenant's lists read
+/// through its own sign-in and pacer, each row judged by its own tenant's records.
+pub async fn execute_tenants<G: GraphApi>(
+    config: &AuditConfig,
+    prepared: Prepared,
+    tenants: Vec<AuditTenant<G>>,
+    shutdown: Shutdown,
+) -> Result<AuditOutcome, CommandError> {
+    for t in &tenants {
+        if let Some(why) = refuses(&prepared, &t.who) {
+            return Err(CommandError::Usage(format!("{why} (nothing was read)")));
+        }
     }
-    let pacer = Arc::new(Pacer::new(graph, config.settings.clone()));
+    let many = !prepared.tenants.is_empty();
+    let pacers: Vec<(String, Arc<Pacer<G>>)> = tenants
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                Arc::new(Pacer::new(t.graph, config.settings.clone())),
+            )
+        })
+        .collect();
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let watcher = {
-        let pacer = pacer.clone();
+        let pacers: Vec<Arc<Pacer<G>>> = pacers.iter().map(|(_, p)| p.clone()).collect();
         tokio::spawn(async move {
             shutdown.await;
-            pacer.abort(AbortReason::Interrupted);
+            for pacer in pacers {
+                pacer.abort(AbortReason::Interrupted);
+            }
             let _ = stop_tx.send(true);
         })
     };
@@ -307,6 +386,7 @@ pub async fn execute_prepared<G: GraphApi>(
         output,
         history,
         sent,
+        ..
     } = prepared;
     let (from, to) = span(&history);
     let who = identity(&history);
@@ -316,23 +396,34 @@ pub async fn execute_prepared<G: GraphApi>(
         .as_ref()
         .map(|o| o.settle_window())
         .unwrap_or(Duration::from_secs(60));
-    let owners = owners(&input, &sent).map_err(AuditError::from)?;
+    let owners = owners(&input, &sent, many).map_err(AuditError::from)?;
     let mut summary = AuditSummary::new(config.run_report.clone());
     summary.describe_run(&history, from, to);
     let deadline = config.wait.map(|w| tokio::time::Instant::now() + w);
     let judged = loop {
-        let records = match read_lists(&pacer, from, &mut summary).await {
-            Ok(records) => records,
-            Err(why) => {
-                watcher.abort();
-                summary.aborted = Some(why.clone());
-                return Ok(AuditOutcome {
-                    summary,
-                    aborted: Some(why),
-                });
+        let mut by_device = HashMap::new();
+        // What the lists held at this read (each tenant's added up).
+        summary.lists.clear();
+        for (name, pacer) in &pacers {
+            let records = match read_lists(pacer, from, &mut summary).await {
+                Ok(records) => records,
+                Err(why) => {
+                    watcher.abort();
+                    let why = match many {
+                        true => format!("in tenant {name}: {why}"),
+                        false => why,
+                    };
+                    summary.aborted = Some(why.clone());
+                    return Ok(AuditOutcome {
+                        summary,
+                        aborted: Some(why),
+                    });
+                }
+            };
+            for (device, records) in group(records, from, to) {
+                by_device.insert(device_key(many, name, &device), records);
             }
-        };
-        let by_device = group(records, from, to);
+        }
         let judged: HashMap<String, Judged> = owners
             .iter()
             .map(|(device, (_, facts))| {
@@ -366,7 +457,10 @@ pub async fn execute_prepared<G: GraphApi>(
         }
     };
     watcher.abort();
-    if pacer.abort_reason() == Some(AbortReason::Interrupted) {
+    if pacers
+        .iter()
+        .any(|(_, p)| p.abort_reason() == Some(AbortReason::Interrupted))
+    {
         let why = "interrupted: no audit report was written (run `audit` again)".to_owned();
         summary.aborted = Some(why.clone());
         return Ok(AuditOutcome {
@@ -374,12 +468,19 @@ pub async fn execute_prepared<G: GraphApi>(
             aborted: Some(why),
         });
     }
-    let written = write_report(&output, config.bom, &input, &owners, &judged, &mut summary)
-        .map_err(|source| CommandError::Write {
-            what: "the audit report",
-            path: output.clone(),
-            source,
-        })?;
+    let written = write_report(
+        &output,
+        config.bom,
+        &input,
+        (&owners, many),
+        &judged,
+        &mut summary,
+    )
+    .map_err(|source| CommandError::Write {
+        what: "the audit report",
+        path: output.clone(),
+        source,
+    })?;
     summary.report = Some(written);
     if let Some(path) = &config.summary_json {
         crate::report::write_summary_json(path, &summary)?;
@@ -464,14 +565,18 @@ fn audited(row: &ReportRow) -> bool {
 fn owners(
     input: &RunReport,
     sent: &HashMap<String, Sent>,
+    many: bool,
 ) -> Result<HashMap<String, (u64, RowFacts)>, ReportError> {
     let mut owners: HashMap<String, (u64, RowFacts)> = HashMap::new();
     let mut ordinal = 0u64;
     input.each::<ReportError>(&mut |row| {
         let here = ordinal;
         ordinal += 1;
-        let device = row.device_id.trim().to_ascii_lowercase();
-        if device.is_empty() || row.outcome == Outcome::Duplicate || !audited(&row) {
+        if row.device_id.trim().is_empty() || row.outcome == Outcome::Duplicate || !audited(&row) {
+            return Ok(true);
+        }
+        let device = device_key(many, &row.tenant, &row.device_id);
+        if device.is_empty() {
             return Ok(true);
         }
         let posts = row.attempts;
@@ -524,7 +629,7 @@ fn write_report(
     output: &Path,
     bom: bool,
     input: &RunReport,
-    owners: &HashMap<String, (u64, RowFacts)>,
+    (owners, many): (&HashMap<String, (u64, RowFacts)>, bool),
     judged: &HashMap<String, Judged>,
     summary: &mut AuditSummary,
 ) -> std::io::Result<PathBuf> {
@@ -544,7 +649,7 @@ fn write_report(
     let read = input.each::<ReportError>(&mut |row| {
         let here = ordinal;
         ordinal += 1;
-        let device = row.device_id.trim().to_ascii_lowercase();
+        let device = device_key(many, &row.tenant, &row.device_id);
         let verdict = match owners.get(&device) {
             Some((owner, _)) if *owner == here && audited(&row) => judged.get(&device),
             _ => None,

@@ -93,8 +93,16 @@ impl AuditSummary {
     }
 
     pub(super) fn count_list(&mut self, list: AuditList, pages: u32, records: usize) {
-        self.lists
-            .insert(list.as_str().to_owned(), ListRead { pages, records });
+        // A run across several tenants reads each list once per tenant: added up.
+        let read = self
+            .lists
+            .entry(list.as_str().to_owned())
+            .or_insert(ListRead {
+                pages: 0,
+                records: 0,
+            });
+        read.pages += pages;
+        read.records += records;
     }
 
     pub(super) fn count(&mut self, row: &ReportRow, judged: Option<&Judged>) {
