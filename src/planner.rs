@@ -48,10 +48,6 @@ pub enum TenantScope {
     /// into one. A row naming a tenant outside the run's list is not the planner's
     /// business (a domain and an id may name one tenant): the run ends it `other_tenant`.
     Many,
-    /// No tenant configured (issue 22): the tenants the job's rows name are the run's.
-    /// A file with a tenant column is then a file of several tenants, each row naming
-    /// its own (`no_tenant` otherwise); a file without one is the signed-in tenant's.
-    Job,
 }
 
 impl TenantScope {
@@ -226,12 +222,7 @@ impl Planner {
                 }
             },
         };
-        let needs_tenant = match self.options.tenants {
-            TenantScope::One => false,
-            TenantScope::Many => true,
-            TenantScope::Job => names.has(Column::Tenant),
-        };
-        if tenant.is_none() && needs_tenant {
+        if tenant.is_none() && self.options.tenants == TenantScope::Many {
             let detail = format!(
                 "no tenant: {}, and the run spans several tenants; fill in the tenant id or domain of each row (a row is never guessed into a tenant)",
                 empty_column(names, Column::Tenant)

@@ -78,7 +78,7 @@ pub fn run(
 }
 
 fn run_inner(
-    mut config: RunConfig,
+    config: RunConfig,
     target: Target,
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
@@ -105,10 +105,6 @@ fn run_inner(
         _ => None,
     };
     let lock_dir = lock_dir(env)?;
-    // No tenant configured and no list: the tenants the job's rows name.
-    if unconfigured && config.tenants.is_empty() {
-        config.options.tenants = crate::planner::TenantScope::Job;
-    }
     let mut prepared = run::prepare(&config)?;
     // The run's tenants: the command line's list, else a job document's, else (none
     // configured) those the rows name; none of these: the one signed in to.

@@ -245,6 +245,15 @@ impl PlanCounts {
             .filter(|(_, _, ready)| *ready)
             .map(|(label, _, _)| (label.clone(), 0))
             .collect();
+        // Rows naming no tenant (a run that takes its tenants from its rows plans them
+        // as any other): never guessed into one.
+        for (_, n) in std::mem::take(&mut self.per_platform) {
+            self.devices = self.devices.saturating_sub(n);
+            *self
+                .not_sent
+                .entry("invalid (no_tenant)".to_owned())
+                .or_default() += n;
+        }
         for (named, keys) in std::mem::take(&mut self.by_tenant) {
             let n: u64 = keys.values().sum();
             match tenants.iter().find(|(_, names, _)| names.contains(&named)) {
