@@ -32,3 +32,4 @@ mod security;
 mod signin_cli;
 mod sim;
 mod status_cli;
+mod status_tenants_cli;

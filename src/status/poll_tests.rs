@@ -159,6 +159,7 @@ fn queries(ids: &[&str]) -> Vec<Query> {
             platform: "ios".into(),
             sent_at: state::sent_at("2026-11-22T02:00:00.500Z"),
             action: crate::rules::Family::Passcode,
+            tenant: String::new(),
         })
         .collect()
 }
