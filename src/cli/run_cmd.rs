@@ -671,7 +671,14 @@ pub fn status(
             return Err(e);
         }
     };
-    if !named.is_empty() {
+    // A ready token or a managed identity belongs to one tenant: the report of a run
+    // in one tenant (its rows naming it) is read there, as before.
+    let one_tenant_credential = named.len() == 1
+        && matches!(
+            graph::resolve_identity(&config.tenant, env).map(|r| r.identity),
+            Ok(graph::Identity::AccessToken(_) | graph::Identity::Managed(_))
+        );
+    if !named.is_empty() && !one_tenant_credential {
         return status_tenants(config, prepared, audit.zip(audited), &named, env, ui);
     }
     let identity = match identity(&config.tenant, env) {
