@@ -32,4 +32,5 @@ mod security;
 mod signin_cli;
 mod sim;
 mod status_cli;
+mod status_tenants_cli;
 mod tenants_cli;

@@ -135,6 +135,77 @@ impl Follower {
     }
 }
 
+/// `run --follow` across a run's tenants (issue 22): one [`Follower`] per tenant
+/// signed in to, each on that tenant's pacer (its budget and 429 pause), and one
+/// tracker that hands each finished row to the follower of the tenant it names.
+pub struct Followers {
+    routes: Arc<Vec<(Vec<String>, Tracker)>>,
+    followers: Vec<Follower>,
+}
+
+/// Hands each finished row to its tenant's follower; clone it into whatever sees rows
+/// finish.
+#[derive(Clone)]
+pub struct TenantTracker {
+    /// Each tenant's names (lower case) and its follower's tracker.
+    routes: Arc<Vec<(Vec<String>, Tracker)>>,
+}
+
+impl TenantTracker {
+    /// A row the run just finished: followed in the tenant its `tenant` cell names,
+    /// when it holds a reset sent. A row naming no tenant followed here is not
+    /// followed (`status` reads it, or says why it cannot).
+    pub fn finished(&self, row: &ReportRow) {
+        let tenant = row.tenant.trim().to_ascii_lowercase();
+        if let Some((_, tracker)) = self
+            .routes
+            .iter()
+            .find(|(names, _)| names.contains(&tenant))
+        {
+            tracker.finished(row);
+        }
+    }
+}
+
+impl Followers {
+    /// Starts one follower per tenant: its names (the label, its id; any case) and its
+    /// pacer, the run's pacer for that tenant.
+    pub fn start<G: GraphApi>(tenants: Vec<(Vec<String>, Arc<Pacer<G>>)>) -> Followers {
+        let mut routes = Vec::new();
+        let mut followers = Vec::new();
+        for (names, pacer) in tenants {
+            let follower = Follower::start(pacer);
+            let names = names
+                .iter()
+                .map(|n| n.trim().to_ascii_lowercase())
+                .collect();
+            routes.push((names, follower.tracker()));
+            followers.push(follower);
+        }
+        Followers {
+            routes: Arc::new(routes),
+            followers,
+        }
+    }
+
+    pub fn tracker(&self) -> TenantTracker {
+        TenantTracker {
+            routes: self.routes.clone(),
+        }
+    }
+
+    /// Stops every follower and hands over what each saw end, in the order of
+    /// [`Followers::start`]'s tenants (each the `known` of its
+    /// [`super::TenantReads`]).
+    pub async fn finish(self) -> Vec<Known> {
+        let mut known = Vec::with_capacity(self.followers.len());
+        for follower in self.followers {
+            known.push(follower.finish().await);
+        }
+        known
+    }
+}
+
 /// One reset being followed.
 struct Followed {
     sent: Sent,
@@ -225,4 +296,46 @@ fn again_after(reads: u32) -> Duration {
     FIRST_LOOK
         .saturating_mul(1 << reads.min(8))
         .min(super::POLL_INTERVAL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Outcome;
+
+    /// Issue 22: each finished row goes to the follower of the tenant it names (by any
+    /// of its names, any case); a row of no tenant followed, or with no reset sent, to
+    /// none.
+    #[test]
+    fn regression_22_a_finished_row_is_followed_in_the_tenant_it_names() {
+        let (contoso, mut to_contoso) = mpsc::unbounded_channel();
+        let (fabrikam, mut to_fabrikam) = mpsc::unbounded_channel();
+        let tracker = TenantTracker {
+            routes: Arc::new(vec![
+                (
+                    vec!["contoso.com".into(), "6f1c2a4e".into()],
+                    Tracker { sent: contoso },
+                ),
+                (vec!["fabrikam.com".into()], Tracker { sent: fabrikam }),
+            ]),
+        };
+        let row = |device: &str, tenant: &str, outcome: Outcome| ReportRow {
+            tenant: tenant.into(),
+            ..crate::status::tests::row(outcome, "", device)
+        };
+        tracker.finished(&row("d1", "Fabrikam.COM", Outcome::Succeeded));
+        tracker.finished(&row("d2", "6f1c2a4e", Outcome::Succeeded));
+        tracker.finished(&row("d3", "northwind.com", Outcome::Succeeded));
+        tracker.finished(&row("d4", "contoso.com", Outcome::Ineligible));
+        tracker.finished(&row("d5", "", Outcome::Succeeded));
+        let ids = |rx: &mut mpsc::UnboundedReceiver<Sent>| {
+            let mut ids = Vec::new();
+            while let Ok(sent) = rx.try_recv() {
+                ids.push(sent.device_id);
+            }
+            ids
+        };
+        assert_eq!(ids(&mut to_fabrikam), ["d1"]);
+        assert_eq!(ids(&mut to_contoso), ["d2"]);
+    }
 }

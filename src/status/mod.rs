@@ -42,7 +42,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::CommandError;
-use crate::graph::GraphApi;
+use crate::graph::{GraphApi, SignedIn};
 use crate::pacing::{AbortReason, Pacer, Settings};
 use crate::report::write_summary_json;
 use crate::report::xlsx::{SheetFacts, XlsxReport};
@@ -121,6 +121,7 @@ pub struct StatusOutcome {
 }
 
 /// A succeeded row to read: its place in the report, its device and when it was sent.
+#[derive(Clone)]
 struct Query {
     /// The row's position in the run report (0-based): the key the final write joins on.
     ordinal: u64,
@@ -134,6 +135,9 @@ struct Query {
     sent_at: Option<SystemTime>,
     /// Which action's entry is the row's (its `action` cell).
     action: crate::rules::Family,
+    /// The tenant the row names (lower case; empty in a single-tenant run): the one
+    /// its device is read in.
+    tenant: String,
 }
 
 /// The files, checked and created before any request.
@@ -205,6 +209,21 @@ impl Prepared {
         }
     }
 
+    /// The tenants the rows to read name (their `tenant` cells, lower case, each
+    /// once, in the report's order): empty for a report of one tenant, which is read
+    /// as it always was; else `status` signs in to each ([`execute_tenants`]).
+    pub fn tenants(&self) -> Result<Vec<String>, CommandError> {
+        let mut named: Vec<String> = Vec::new();
+        self.input.each::<StatusError>(&mut |row| {
+            let tenant = row.tenant.trim().to_ascii_lowercase();
+            if !tenant.is_empty() && is_queried(&row) && !named.contains(&tenant) {
+                named.push(tenant);
+            }
+            Ok(true)
+        })?;
+        Ok(named)
+    }
+
     /// The sign-in failed: nothing was read; a summary that says why, exit 3.
     pub fn not_signed_in(self, reason: AbortReason) -> StatusOutcome {
         let mut summary = StatusSummary::new(self.input.path.clone());
@@ -245,14 +264,103 @@ pub async fn execute_on<G: GraphApi>(
     config: &StatusConfig,
     prepared: Prepared,
     pacer: Arc<Pacer<G>>,
-    mut known: follow::Known,
+    known: follow::Known,
+    shutdown: Shutdown,
+) -> Result<StatusOutcome, CommandError> {
+    let one = TenantReads {
+        label: String::new(),
+        names: Vec::new(),
+        ready: Ok((pacer, None)),
+        known,
+    };
+    read_tenants(config, prepared, vec![one], false, shutdown).await
+}
+
+/// One tenant of a `status` across several (issue 22): the rows naming it are read in
+/// it, through its own pacer (its own read budget and 429 pause).
+pub struct TenantReads<G> {
+    /// How the report's rows (or the run's flags) name it, lower case: the summary's
+    /// name for it.
+    pub label: String,
+    /// Every name rows may give it, lower case: the label, and the id its sign-in found.
+    pub names: Vec<String>,
+    /// Its pacer and who signed in there; else why it cannot be read (its rows are
+    /// `not_checked`, naming why).
+    pub ready: Result<(Arc<Pacer<G>>, Option<SignedIn>), String>,
+    /// `run --follow`: what the follower on this tenant's pacer saw end while the run
+    /// sent ([`follow::Known::default`] otherwise).
+    pub known: follow::Known,
+}
+
+/// `status` across a run's tenants (issue 22), and `run --follow`'s last step across
+/// them: each queried row's device is read in the tenant its `tenant` cell names,
+/// through that tenant's pacer; the tenants are read in parallel. A tenant that could
+/// not be signed in to leaves its rows `not_checked`, naming why, and the command
+/// aborted (exit 3: the worst tenant); the others are read. No tenant signed in:
+/// nothing is read ([`Prepared::not_signed_in`]).
+pub async fn execute_tenants<G: GraphApi>(
+    config: &StatusConfig,
+    prepared: Prepared,
+    tenants: Vec<TenantReads<G>>,
+    shutdown: Shutdown,
+) -> Result<StatusOutcome, CommandError> {
+    if !tenants.is_empty() && tenants.iter().all(|t| t.ready.is_err()) {
+        let first = tenants.iter().find_map(|t| {
+            t.ready
+                .as_ref()
+                .err()
+                .map(|why| (t.label.clone(), why.clone()))
+        });
+        let reason = match first {
+            Some((label, why)) if tenants.len() > 1 => {
+                AbortReason::Authentication(why).in_tenant(&label)
+            }
+            Some((_, why)) => AbortReason::Authentication(why),
+            None => AbortReason::Authentication("no tenant to sign in to".into()),
+        };
+        let mut summary_tenants = std::collections::BTreeMap::new();
+        for t in &tenants {
+            summary_tenants.insert(
+                t.label.clone(),
+                summary::TenantStatus {
+                    aborted: t.ready.as_ref().err().cloned(),
+                    ..Default::default()
+                },
+            );
+        }
+        let mut outcome = prepared.not_signed_in(reason);
+        outcome.summary.tenants = summary_tenants;
+        return Ok(outcome);
+    }
+    read_tenants(config, prepared, tenants, true, shutdown).await
+}
+
+/// A tenant being read: its part of the queries and what its pacer counted before.
+struct Reading<G> {
+    label: String,
+    names: Vec<String>,
+    pacer: Option<Arc<Pacer<G>>>,
+    signed_in: Option<SignedIn>,
+    unavailable: Option<String>,
+    known: follow::Known,
+    /// The pacer's requests and 429s before this command.
+    before: (u64, u64),
+    queries: Vec<Query>,
+    ended: HashMap<u64, Found>,
+    passes: u32,
+}
+
+/// The reads of [`execute_on`] (one tenant, every row its own: `many` false) and of
+/// [`execute_tenants`] (`many`: each row read in the tenant it names), then the
+/// outputs.
+async fn read_tenants<G: GraphApi>(
+    config: &StatusConfig,
+    prepared: Prepared,
+    tenants: Vec<TenantReads<G>>,
+    many: bool,
     shutdown: Shutdown,
 ) -> Result<StatusOutcome, CommandError> {
     let started = Instant::now();
-    let (requests_before, throttled_before) = (
-        pacer.counters.requests.load(Ordering::Relaxed),
-        pacer.counters.throttled.load(Ordering::Relaxed),
-    );
     let Prepared {
         input,
         output,
@@ -267,20 +375,107 @@ pub async fn execute_on<G: GraphApi>(
             return Err(e.into());
         }
     };
-    // What the follower saw end while the run sent is not read again.
-    let followed = !known.is_empty();
-    let mut ended = HashMap::new();
+    let mut readings: Vec<Reading<G>> = tenants
+        .into_iter()
+        .map(|t| {
+            let (pacer, signed_in, unavailable) = match t.ready {
+                Ok((pacer, who)) => (Some(pacer), who, None),
+                Err(why) => (None, None, Some(why)),
+            };
+            let before = pacer.as_ref().map_or((0, 0), |p| {
+                (
+                    p.counters.requests.load(Ordering::Relaxed),
+                    p.counters.throttled.load(Ordering::Relaxed),
+                )
+            });
+            Reading {
+                label: t.label,
+                names: t
+                    .names
+                    .iter()
+                    .map(|n| n.trim().to_ascii_lowercase())
+                    .collect(),
+                pacer,
+                signed_in,
+                unavailable,
+                known: t.known,
+                before,
+                queries: Vec::new(),
+                ended: HashMap::new(),
+                passes: 0,
+            }
+        })
+        .collect();
+    // Each row to its tenant; a row no tenant read can take ends `not_checked`, saying
+    // why.
+    let mut found_elsewhere: HashMap<u64, Found> = HashMap::new();
     for q in &queries {
-        if let Some(found) = known.take(&q.device_id, q.action, q.sent_at) {
-            ended.insert(q.ordinal, found);
+        let at = if many {
+            readings
+                .iter()
+                .position(|r| r.label == q.tenant || r.names.contains(&q.tenant))
+        } else {
+            (!readings.is_empty()).then_some(0)
+        };
+        match at {
+            Some(i) if readings[i].pacer.is_some() => readings[i].queries.push(q.clone()),
+            Some(i) => {
+                let r = &readings[i];
+                let why = r
+                    .unavailable
+                    .as_deref()
+                    .unwrap_or("it was not signed in to");
+                found_elsewhere.insert(
+                    q.ordinal,
+                    Found::own(
+                        state::NOT_CHECKED,
+                        format!("tenant {} could not be read: {why}", r.label),
+                    ),
+                );
+            }
+            None if q.tenant.is_empty() => {
+                found_elsewhere.insert(
+                    q.ordinal,
+                    Found::own(
+                        state::NOT_CHECKED,
+                        "the row names no tenant, and the run spans several: its device is never guessed into one",
+                    ),
+                );
+            }
+            None => {
+                found_elsewhere.insert(
+                    q.ordinal,
+                    Found::own(
+                        state::NOT_CHECKED,
+                        format!(
+                            "the row names tenant {}, which was not signed in to",
+                            q.tenant
+                        ),
+                    ),
+                );
+            }
         }
     }
-    let to_read = queries.len() - ended.len();
+    // What the follower saw end while the run sent is not read again.
+    let mut followed = false;
+    let mut seen_ended = 0;
+    let mut follow_reads = 0;
+    for r in &mut readings {
+        followed |= !r.known.is_empty();
+        follow_reads += r.known.reads;
+        for q in &r.queries {
+            if let Some(found) = r.known.take(&q.device_id, q.action, q.sent_at) {
+                r.ended.insert(q.ordinal, found);
+            }
+        }
+        seen_ended += r.ended.len();
+    }
+    let to_read = queries.len() - seen_ended - found_elsewhere.len();
     if followed {
         tracing::info!(
             "{} reset{} ended while the run sent; reading deviceActionResults of the other {to_read}",
-            ended.len(),
-            if ended.len() == 1 { "" } else { "s" },
+            seen_ended,
+            if seen_ended == 1 { "" } else { "s" },
         );
     } else {
         tracing::info!(
@@ -290,25 +485,99 @@ pub async fn execute_on<G: GraphApi>(
             config.settings.read_rate
         );
     }
+    if many {
+        for r in &readings {
+            match &r.unavailable {
+                None => tracing::info!(
+                    "tenant {}: reading {} device{} (at most {} reads/s)",
+                    r.label,
+                    r.queries.len() - r.ended.len(),
+                    if r.queries.len() - r.ended.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    config.settings.read_rate
+                ),
+                Some(why) => tracing::warn!(
+                    "tenant {}: cannot be read ({why}); its rows are not_checked",
+                    r.label
+                ),
+            }
+        }
+    }
     // An interrupt stops the reads (those in flight finish) and the waiting; the reports
     // are then written with every state read so far.
+    let pacers: Vec<Arc<Pacer<G>>> = readings.iter().filter_map(|r| r.pacer.clone()).collect();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let watcher = {
-        let pacer = pacer.clone();
+        let pacers = pacers.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::warn!(
                 "interrupted: writing the report with the states read so far (the rest are not_checked)"
             );
-            pacer.abort(AbortReason::Interrupted);
+            for pacer in &pacers {
+                pacer.abort(AbortReason::Interrupted);
+            }
             let _ = stop_tx.send(true);
         })
     };
-    let (found, passes) = passes::poll(config, &pacer, &queries, ended, stop).await;
+    // Each tenant's passes on its own pacer, the tenants in parallel.
+    let mut found: HashMap<u64, Found> = found_elsewhere;
+    if readings.len() == 1 {
+        let r = &mut readings[0];
+        if let Some(pacer) = &r.pacer {
+            let ended = std::mem::take(&mut r.ended);
+            let (f, passes) = passes::poll(config, pacer, &r.queries, ended, stop).await;
+            found.extend(f);
+            r.passes = passes;
+        }
+    } else {
+        let shared = Arc::new(config.clone());
+        let mut tasks = Vec::new();
+        for (i, r) in readings.iter_mut().enumerate() {
+            let Some(pacer) = r.pacer.clone() else {
+                continue;
+            };
+            let (config, queries, ended, stop) = (
+                shared.clone(),
+                r.queries.clone(),
+                std::mem::take(&mut r.ended),
+                stop.clone(),
+            );
+            tasks.push((
+                i,
+                tokio::spawn(
+                    async move { passes::poll(&config, &pacer, &queries, ended, stop).await },
+                ),
+            ));
+        }
+        for (i, task) in tasks {
+            match task.await {
+                Ok((f, passes)) => {
+                    found.extend(f);
+                    readings[i].passes = passes;
+                }
+                // A tenant's reads that panicked (a bug) leave its rows a state that
+                // says so.
+                Err(e) => {
+                    for q in &readings[i].queries {
+                        found.entry(q.ordinal).or_insert_with(|| {
+                            Found::own(
+                                state::NOT_CHECKED,
+                                format!("the read stopped unexpectedly ({e})"),
+                            )
+                        });
+                    }
+                }
+            }
+        }
+    }
     // The follower's reads while the run sent count as a pass of their own.
-    let passes = passes + u32::from(followed);
+    let passes = readings.iter().map(|r| r.passes).max().unwrap_or(0) + u32::from(followed);
     watcher.abort();
-    let aborted = pacer.abort_reason();
+    let aborted = abort_reason(&readings, many);
 
     let mut summary = StatusSummary::new(input.path.clone());
     // Graph shows a generated passcode for 7 days: from the first reset that makes one.
@@ -341,15 +610,77 @@ pub async fn execute_on<G: GraphApi>(
         workbook,
     )?;
     summary.passes = passes;
-    summary.requests =
-        pacer.counters.requests.load(Ordering::Relaxed) - requests_before + known.reads;
-    summary.throttled = pacer.counters.throttled.load(Ordering::Relaxed) - throttled_before;
+    let counted = |r: &Reading<G>| {
+        r.pacer.as_ref().map_or((0, 0), |p| {
+            (
+                p.counters.requests.load(Ordering::Relaxed) - r.before.0,
+                p.counters.throttled.load(Ordering::Relaxed) - r.before.1,
+            )
+        })
+    };
+    summary.requests = readings.iter().map(|r| counted(r).0).sum::<u64>() + follow_reads;
+    summary.throttled = readings.iter().map(|r| counted(r).1).sum();
+    if many {
+        for r in &readings {
+            let (requests, throttled) = counted(r);
+            let mut states = std::collections::BTreeMap::new();
+            for q in queries
+                .iter()
+                .filter(|q| r.names.contains(&q.tenant) || r.label == q.tenant)
+            {
+                if let Some(f) = found.get(&q.ordinal) {
+                    *states.entry(f.state.clone()).or_default() += 1;
+                }
+            }
+            let tenant = summary::TenantStatus {
+                signed_in: r.signed_in.clone(),
+                queried: states.values().sum(),
+                states,
+                requests: requests + r.known.reads,
+                throttled,
+                aborted: match (&r.pacer, &r.unavailable) {
+                    (Some(p), _) => p.abort_reason().map(|a| a.sentence()),
+                    (None, why) => why.clone(),
+                },
+            };
+            summary.tenants.insert(r.label.clone(), tenant);
+        }
+    }
     summary.aborted = aborted.as_ref().map(AbortReason::sentence);
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &config.summary_json {
         write_summary_json(path, &summary)?;
     }
     Ok(StatusOutcome { summary, aborted })
+}
+
+/// Why the command, as a whole, stopped: an interrupt; else the first tenant that
+/// stopped or could not be read, named when there are several (the worst tenant's
+/// exit code).
+fn abort_reason<G: GraphApi>(readings: &[Reading<G>], many: bool) -> Option<AbortReason> {
+    let reasons: Vec<(&str, AbortReason)> = readings
+        .iter()
+        .filter_map(|r| {
+            let reason = match (&r.pacer, &r.unavailable) {
+                (Some(p), _) => p.abort_reason(),
+                (None, Some(why)) => Some(AbortReason::Authentication(why.clone())),
+                (None, None) => None,
+            };
+            reason.map(|a| (r.label.as_str(), a))
+        })
+        .collect();
+    if reasons
+        .iter()
+        .any(|(_, a)| matches!(a, AbortReason::Interrupted))
+    {
+        return Some(AbortReason::Interrupted);
+    }
+    let (label, reason) = reasons.into_iter().next()?;
+    Some(if many {
+        reason.in_tenant(label)
+    } else {
+        reason
+    })
 }
 
 /// Streams the run report once more and writes each row with its state to the status
@@ -484,6 +815,7 @@ fn succeeded_rows(input: &RunReport) -> Result<Vec<Query>, StatusError> {
                 action: crate::rules::Family::of_report(&row.action),
                 platform: row.platform.into_owned(),
                 sent_at: state::sent_at(&row.started_at),
+                tenant: row.tenant.trim().to_ascii_lowercase(),
             });
         }
         ordinal += 1;

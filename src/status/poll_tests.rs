@@ -159,6 +159,7 @@ fn queries(ids: &[&str]) -> Vec<Query> {
             platform: "ios".into(),
             sent_at: state::sent_at("2026-11-22T02:00:00.500Z"),
             action: crate::rules::Family::Passcode,
+            tenant: String::new(),
         })
         .collect()
 }
@@ -315,4 +316,116 @@ async fn regression_19_the_follower_keeps_what_ended_and_reads_open_resets_less_
         "an open reset is left to status"
     );
     assert_eq!(known.reads, 9);
+}
+
+/// Issue 22: across tenants each row's device is read through the pacer of the tenant
+/// it names (one id, two devices, two states), a tenant that could not be signed in to
+/// leaves its rows `not_checked` naming why, and the command is aborted in its name.
+#[tokio::test]
+async fn regression_22_each_row_is_read_in_the_tenant_it_names() {
+    use Answer::*;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let run_report = dir.path().join("run.csv");
+    // The run report's columns, each row's cells by name (the others empty).
+    let line = |cells: &[(&str, &str)]| {
+        let mut line: Vec<&str> = crate::report::COLUMNS
+            .iter()
+            .map(|c| cells.iter().find(|(k, _)| k == c).map_or("", |(_, v)| *v))
+            .collect();
+        line.push("\n");
+        line.join(",").replace(",\n", "\n")
+    };
+    let mut text = crate::report::COLUMNS.join(",") + "\n";
+    for (row, device, outcome, tenant) in [
+        ("2", "shared", "succeeded", "contoso.com"),
+        ("3", "shared", "succeeded", "2b7e0c1d"),
+        ("4", "lost", "succeeded", "northwind.com"),
+        ("5", "other", "ineligible", "northwind.com"),
+    ] {
+        text.push_str(&line(&[
+            ("source", "job.csv"),
+            ("row", row),
+            ("device_id", device),
+            ("outcome", outcome),
+            ("attempts", "1"),
+            ("tenant", tenant),
+        ]));
+    }
+    std::fs::write(&run_report, text).expect("written");
+    let config = StatusConfig {
+        run_report: run_report.clone(),
+        wait: None,
+        ..config(Duration::ZERO)
+    };
+    let prepared = super::prepare(&config).expect("prepared");
+    assert_eq!(
+        prepared.tenants().expect("read"),
+        ["contoso.com", "2b7e0c1d", "northwind.com"]
+    );
+    let contoso = Scripted::new(&[("shared", vec![State("done")])]);
+    let fabrikam = Scripted::new(&[("shared", vec![State("failed")])]);
+    let pacer = |g: &Scripted| {
+        Ok((
+            Arc::new(Pacer::new(g.clone(), config.settings.clone())),
+            None,
+        ))
+    };
+    let tenants = vec![
+        super::TenantReads {
+            label: "contoso.com".into(),
+            names: vec!["contoso.com".into()],
+            ready: pacer(&contoso),
+            known: Default::default(),
+        },
+        super::TenantReads {
+            label: "fabrikam.com".into(),
+            names: vec!["fabrikam.com".into(), "2B7E0C1D".into()],
+            ready: pacer(&fabrikam),
+            known: Default::default(),
+        },
+        super::TenantReads {
+            label: "northwind.com".into(),
+            names: vec!["northwind.com".into()],
+            ready: Err("no consent".into()),
+            known: Default::default(),
+        },
+    ];
+    let outcome =
+        super::execute_tenants(&config, prepared, tenants, Box::pin(std::future::pending()))
+            .await
+            .expect("read");
+    assert_eq!([contoso.reads("shared"), fabrikam.reads("shared")], [1, 1]);
+    let written = std::fs::read_to_string(dir.path().join("run.status.csv")).expect("a report");
+    let states: Vec<&str> = written
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(20).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        states,
+        ["done", "failed", state::NOT_CHECKED, ""],
+        "{written}"
+    );
+    let summary = &outcome.summary;
+    assert_eq!(summary.tenants["contoso.com"].states["done"], 1);
+    assert_eq!(summary.tenants["fabrikam.com"].states["failed"], 1);
+    assert_eq!(
+        summary.tenants["northwind.com"].states[state::NOT_CHECKED],
+        1
+    );
+    assert_eq!(
+        summary.tenants["northwind.com"].aborted.as_deref(),
+        Some("no consent")
+    );
+    assert!(
+        summary.unresolved[0]
+            .detail
+            .contains("tenant northwind.com could not be read: no consent"),
+        "{:?}",
+        summary.unresolved
+    );
+    assert_eq!(
+        outcome.aborted.map(|a| a.sentence()).as_deref(),
+        Some("in tenant northwind.com: authentication failed: no consent")
+    );
 }

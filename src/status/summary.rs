@@ -86,6 +86,27 @@ pub struct StatusSummary {
     /// A rehearsal's (`--simulate`): the next steps go on in its saved tenant.
     #[serde(skip)]
     pub simulated: bool,
+    /// A report across several tenants (issue 22): each tenant's sign-in and states,
+    /// by the name the rows give it; empty (and absent from the JSON) otherwise.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, TenantStatus>,
+}
+
+/// One tenant of a `status` across several.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TenantStatus {
+    /// Who signed in there (absent: it could not be signed in to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<crate::graph::SignedIn>,
+    /// Its rows whose device was to be read, and their states.
+    pub queried: u64,
+    pub states: BTreeMap<String, u64>,
+    /// Requests sent to it, and 429s it answered.
+    pub requests: u64,
+    pub throttled: u64,
+    /// Why its reads stopped, or could not start (its rows are `not_checked`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 impl StatusSummary {
@@ -155,10 +176,12 @@ impl StatusSummary {
     /// The text people read.
     pub fn render(&self) -> String {
         if let (0, Some(why)) = (self.passes, &self.aborted) {
-            return format!(
+            let mut out = format!(
                 "status: nothing was read from Graph for {}\nABORTED: {why}\n",
                 self.run_report.display()
             );
+            self.render_tenants(&mut out);
+            return out;
         }
         let mut out = format!(
             "status: {} row{} in {}; {} {}{} checked in {} pass{} ({} requests, {} throttled)\n",
@@ -200,6 +223,7 @@ impl StatusSummary {
             (None, 0) => {}
             (None, n) => out.push_str(&format!("generated passcodes: {n}, not written anywhere\n")),
         }
+        self.render_tenants(&mut out);
         if let Some(report) = &self.report {
             out.push_str(&format!("report: {}\n", report.display()));
         }
@@ -209,6 +233,34 @@ impl StatusSummary {
         }
         out.push_str(&self.next_steps());
         out
+    }
+
+    /// The `tenants` section of a report across several: each tenant's states, its
+    /// requests, and who signed in there or why it was not read.
+    fn render_tenants(&self, out: &mut String) {
+        if self.tenants.is_empty() {
+            return;
+        }
+        out.push_str(&format!("tenants ({}):\n", self.tenants.len()));
+        for (name, t) in &self.tenants {
+            let states: Vec<String> = t.states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let who = match (&t.signed_in, &t.aborted) {
+                (None, Some(why)) => format!("NOT READ: {why}"),
+                (_, Some(why)) => format!("stopped: {why}"),
+                (Some(who), None) => format!("as {}", who.describe()),
+                (None, None) => String::new(),
+            };
+            out.push_str(&format!(
+                "  {name}: {}; {} requests, {} throttled; {who}\n",
+                if states.is_empty() {
+                    "nothing to read".to_owned()
+                } else {
+                    states.join(", ")
+                },
+                t.requests,
+                t.throttled
+            ));
+        }
     }
 
     /// What to do next, with the commands: hand out the passcodes (or collect them
