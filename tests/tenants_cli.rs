@@ -225,3 +225,55 @@ fn regression_22_a_killed_run_across_tenants_resumed_acts_on_nothing_twice() {
         "each device locked once in its tenant: {locks:?}"
     );
 }
+
+/// Issue 22: `run --follow --audit` of a rehearsal across three simulated tenants (one
+/// named by its domain): every row's action is followed in its own tenant (each row
+/// gains its state), and the audit confirms each reset from its own tenant's records.
+#[test]
+fn regression_22_a_run_across_tenants_is_followed_and_audited_in_each_tenant() {
+    let dir = TempDir::new().unwrap();
+    let mut csv = String::from("id,deviceName,operatingSystem,osVersion,tenant\n");
+    for (i, t) in [
+        (0, T1),
+        (1, T1),
+        (2, T2),
+        (3, T2),
+        (4, T2_DOMAIN),
+        (5, "northwind.onmicrosoft.com"),
+    ] {
+        csv.push_str(&format!("{},iPhone {i},iOS,17.5,{t}\n", device(i)));
+    }
+    let job = dir.path().join("job.csv");
+    std::fs::write(&job, csv).unwrap();
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .args(["run", "job.csv", "--simulate", "--yes", "--action", "auto"])
+        .args(["--follow", "60s", "--audit", "--report", "r.csv"])
+        .env("INTUNE_RESET_LOCK_DIR", crate::common::tenant::lock_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rows = read_report(&dir.path().join("r.csv"));
+    assert_eq!(rows.len(), 6, "{stderr}");
+    let sent = rows.iter().filter(|r| r["outcome"] == "succeeded").count();
+    assert!(sent > 0, "{stderr}");
+    for r in rows.iter().filter(|r| r["outcome"] == "succeeded") {
+        assert!(
+            !r["action_state"].is_empty() && r["action_state"] != "not_found_in_results",
+            "each reset followed in its own tenant: {r:?}"
+        );
+    }
+    let audit = read_report(&dir.path().join("r.audit.csv"));
+    let confirmed = audit.iter().filter(|r| r["verdict"] == "confirmed").count();
+    assert_eq!(
+        confirmed, sent,
+        "each reset confirmed in its tenant: {stderr}"
+    );
+    assert!(stderr.contains("tenants (4)"), "{stderr}");
+}

@@ -332,17 +332,17 @@ pub async fn execute_prepared<G: GraphApi>(
     shutdown: Shutdown,
 ) -> Result<AuditOutcome, CommandError> {
     let one = AuditTenant {
-        name: String::new(),
+        names: vec![String::new()],
         graph,
         who: who.clone(),
     };
     execute_tenants(config, prepared, vec![one], shutdown).await
 }
 
-/// One tenant of a run across several, as `audit` reads it: the name the run's rows
-/// give it, and a client signed in there.
+/// One tenant of a run across several, as `audit` reads it: every name the run's rows
+/// give it (its domain, its id), and a client signed in there.
 pub struct AuditTenant<G> {
-    pub name: String,
+    pub names: Vec<String>,
     pub graph: G,
     pub who: crate::graph::SignedIn,
 }
@@ -361,11 +361,11 @@ pub async fn execute_tenants<G: GraphApi>(
         }
     }
     let many = !prepared.tenants.is_empty();
-    let pacers: Vec<(String, Arc<Pacer<G>>)> = tenants
+    let pacers: Vec<(Vec<String>, Arc<Pacer<G>>)> = tenants
         .into_iter()
         .map(|t| {
             (
-                t.name,
+                t.names,
                 Arc::new(Pacer::new(t.graph, config.settings.clone())),
             )
         })
@@ -404,13 +404,13 @@ pub async fn execute_tenants<G: GraphApi>(
         let mut by_device = HashMap::new();
         // What the lists held at this read (each tenant's added up).
         summary.lists.clear();
-        for (name, pacer) in &pacers {
+        for (names, pacer) in &pacers {
             let records = match read_lists(pacer, from, &mut summary).await {
                 Ok(records) => records,
                 Err(why) => {
                     watcher.abort();
                     let why = match many {
-                        true => format!("in tenant {name}: {why}"),
+                        true => format!("in tenant {}: {why}", names.join(" / ")),
                         false => why,
                     };
                     summary.aborted = Some(why.clone());
@@ -421,7 +421,9 @@ pub async fn execute_tenants<G: GraphApi>(
                 }
             };
             for (device, records) in group(records, from, to) {
-                by_device.insert(device_key(many, name, &device), records);
+                for name in names {
+                    by_device.insert(device_key(many, name, &device), records.clone());
+                }
             }
         }
         let judged: HashMap<String, Judged> = owners

@@ -84,6 +84,12 @@ impl AuditSummary {
             .as_ref()
             .map(|o| o.describe())
             .unwrap_or_else(|| "an identity its ledger does not record".into());
+        // A run across several tenants (issue 22): its other tenants, by id.
+        if !history.tenants.is_empty() {
+            let others: Vec<&str> = history.tenants.iter().map(|o| o.tenant.as_str()).collect();
+            self.run_by
+                .push_str(&format!(" and in tenants {}", others.join(", ")));
+        }
         self.run_started_at = history.started_at.clone();
         // A ledger written before versions closed it with an end line (and chained its
         // lines) cannot say: it is not held against the run.

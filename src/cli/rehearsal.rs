@@ -276,9 +276,30 @@ pub fn audit(
     let tenant = load(&path_beside(&config.run_report))
         .map_err(|why| CommandError::Usage(format!("{why} (nothing was read)")))?;
     let prepared = crate::audit::prepare(&config)?;
+    let named = prepared.tenants().to_vec();
     super::run_cmd::runtime()?.block_on(async {
         let sim = start(tenant).await?;
-        let outcome = match sign_in(&sim, config.settings.request_timeout).await {
+        let timeout = config.settings.request_timeout;
+        // A rehearsal across several tenants: each simulated tenant's records.
+        if !named.is_empty() {
+            let tenants = super::run_cmd::sign_in_each(&named, &config.settings, |_, name| {
+                let sim = &sim;
+                async move { sign_in_to(sim, &name, timeout).await }
+            })
+            .await;
+            let outcome = match super::run_cmd::audit_tenants(&tenants) {
+                Ok(tenants) => {
+                    let stop = Box::pin(super::signals::interrupted());
+                    crate::audit::execute_tenants(&config, prepared, tenants, stop).await
+                }
+                Err(why) => Ok(crate::audit::AuditOutcome::not_signed_in(&config, why)),
+            };
+            stop_and_keep(sim, &[config.run_report.as_path()]).await;
+            let mut outcome = outcome?;
+            outcome.summary.simulated = true;
+            return Ok(outcome);
+        }
+        let outcome = match sign_in(&sim, timeout).await {
             Ok((client, who)) => {
                 tracing::info!("signed in as {}", who.describe());
                 let stop = Box::pin(super::signals::interrupted());

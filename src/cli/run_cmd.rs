@@ -3,6 +3,7 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CommandError;
@@ -121,11 +122,6 @@ fn run_inner(
     } else {
         Vec::new()
     };
-    if !tenants.is_empty() && follow.is_some() {
-        return Err(CommandError::Usage(
-            "--follow across several tenants is not built yet: run without --follow, then `status REPORT` signed in to each tenant (nothing was sent)".into(),
-        ));
-    }
     let identity = match (&target, identity) {
         (Target::Tenant(tenant), None) if tenants.is_empty() => Some(self::identity(tenant, env)?),
         (_, identity) => identity,
@@ -151,6 +147,7 @@ fn run_inner(
             &lock_dir,
             prepared,
             &entries,
+            (follow, followed, audited),
         );
         if let Some(sim) = simulator {
             keep_rehearsal(&runtime, sim, &config, &outcome);
@@ -267,33 +264,8 @@ fn run_inner(
                 {
                     // The run report gains the status columns; a workbook is written
                     // again with them, under the run's own Summary sheet.
-                    let run_sheet = outcome.summary.clone();
-                    let run_sheet_who = run_sheet.signed_in.clone();
-                    let facts = crate::report::xlsx::SheetFacts {
-                        started: std::time::SystemTime::now()
-                            - Duration::from_secs_f64(run_sheet.elapsed_seconds),
-                        ended: std::time::SystemTime::now(),
-                        identity: run_sheet
-                            .signed_in
-                            .as_ref()
-                            .map(graph::SignedIn::pairs)
-                            .unwrap_or_default(),
-                    };
-                    let status_config = crate::status::StatusConfig {
-                        into_run_report: true,
-                        run_sheet: Some((run_sheet, facts)),
-                        run_report: report,
-                        report: None,
-                        passcodes: follow.passcodes.clone(),
-                        summary_json: None,
-                        bom: config.bom,
-                        wait: Some(follow.wait),
-                        poll_interval: crate::status::POLL_INTERVAL
-                            .min(follow.wait / 4)
-                            .max(Duration::from_secs(1)),
-                        settings: config.settings.clone(),
-                        tenant: Default::default(),
-                    };
+                    let run_sheet_who = outcome.summary.signed_in.clone();
+                    let status_config = follow_config(&config, follow, outcome, report);
                     tracing::info!(
                         "following the resets through deviceActionResults for up to {}",
                         humantime::format_duration(follow.wait)
@@ -315,21 +287,7 @@ fn run_inner(
                         && follow_ended
                         && let Some(who) = run_sheet_who.as_ref()
                     {
-                        let audit_config = crate::audit::AuditConfig {
-                            run_report: status_config.run_report.clone(),
-                            report: None,
-                            summary_json: None,
-                            bom: config.bom,
-                            wait: Some(follow.wait),
-                            poll_interval: crate::audit::POLL_INTERVAL
-                                .min(follow.wait / 4)
-                                .max(Duration::from_secs(1)),
-                            settings: crate::pacing::Settings {
-                                concurrency: 1,
-                                ..config.settings.clone()
-                            },
-                            tenant: Default::default(),
-                        };
+                        let audit_config = follow_audit_config(&config, follow, &status_config);
                         *audited = Some(runtime.block_on(async {
                             let prepared = crate::audit::prepare(&audit_config)?;
                             let stop = Box::pin(signals::interrupted());
@@ -345,27 +303,7 @@ fn run_inner(
                             Ok(outcome)
                         }));
                     }
-                    // --summary-json: the run's summary gains what following found.
-                    // Resets were sent: a summary that cannot be written is an abort
-                    // (exit 3), never a usage error.
-                    if let (Some(path), Some(Ok(status))) =
-                        (&config.summary_json, followed.as_mut())
-                    {
-                        let mut json = serde_json::to_value(&outcome.summary)
-                            .unwrap_or(serde_json::Value::Null);
-                        if let Some(fields) = json.as_object_mut() {
-                            fields.insert(
-                                "followed".into(),
-                                serde_json::to_value(&status.summary)
-                                    .unwrap_or(serde_json::Value::Null),
-                            );
-                        }
-                        if let Err(e) = crate::report::write_summary_json(path, &json) {
-                            let reason = AbortReason::Unrecorded(e.to_string());
-                            status.summary.aborted = Some(reason.sentence());
-                            status.aborted = Some(reason);
-                        }
-                    }
+                    summary_with_followed(&config, outcome, followed);
                 }
                 ran
             }
@@ -375,6 +313,87 @@ fn run_inner(
         keep_rehearsal(&runtime, sim, &config, &outcome);
     }
     outcome
+}
+
+/// `run --follow`'s `status` of the run report: its rows gain the status columns (a
+/// workbook is written again with them, under the run's own Summary sheet).
+fn follow_config(
+    config: &RunConfig,
+    follow: &Follow,
+    outcome: &RunOutcome,
+    report: PathBuf,
+) -> crate::status::StatusConfig {
+    let run_sheet = outcome.summary.clone();
+    let facts = crate::report::xlsx::SheetFacts {
+        started: std::time::SystemTime::now() - Duration::from_secs_f64(run_sheet.elapsed_seconds),
+        ended: std::time::SystemTime::now(),
+        identity: run_sheet
+            .signed_in
+            .as_ref()
+            .map(graph::SignedIn::pairs)
+            .unwrap_or_default(),
+    };
+    crate::status::StatusConfig {
+        into_run_report: true,
+        run_sheet: Some((run_sheet, facts)),
+        run_report: report,
+        report: None,
+        passcodes: follow.passcodes.clone(),
+        summary_json: None,
+        bom: config.bom,
+        wait: Some(follow.wait),
+        poll_interval: crate::status::POLL_INTERVAL
+            .min(follow.wait / 4)
+            .max(Duration::from_secs(1)),
+        settings: config.settings.clone(),
+        tenant: Default::default(),
+    }
+}
+
+/// `run --follow --audit`'s audit of the run, once the follow ended.
+fn follow_audit_config(
+    config: &RunConfig,
+    follow: &Follow,
+    status_config: &crate::status::StatusConfig,
+) -> crate::audit::AuditConfig {
+    crate::audit::AuditConfig {
+        run_report: status_config.run_report.clone(),
+        report: None,
+        summary_json: None,
+        bom: config.bom,
+        wait: Some(follow.wait),
+        poll_interval: crate::audit::POLL_INTERVAL
+            .min(follow.wait / 4)
+            .max(Duration::from_secs(1)),
+        settings: crate::pacing::Settings {
+            concurrency: 1,
+            ..config.settings.clone()
+        },
+        tenant: Default::default(),
+    }
+}
+
+/// --summary-json: the run's summary gains what following found. Actions were sent: a
+/// summary that cannot be written is an abort (exit 3), never a usage error.
+fn summary_with_followed(
+    config: &RunConfig,
+    outcome: &RunOutcome,
+    followed: &mut Option<Result<crate::status::StatusOutcome, CommandError>>,
+) {
+    if let (Some(path), Some(Ok(status))) = (&config.summary_json, followed.as_mut()) {
+        let mut json = serde_json::to_value(&outcome.summary).unwrap_or(serde_json::Value::Null);
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert(
+                "followed".into(),
+                serde_json::to_value(&status.summary).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        if let Err(e) = crate::report::write_summary_json(path, &json) {
+            let reason = AbortReason::Unrecorded(e.to_string());
+            status.summary.aborted = Some(reason.sentence());
+            status.aborted = Some(reason);
+        }
+    }
 }
 
 /// The rehearsal's tenant outlives it, beside its report: its follow-ups go on in it.
@@ -414,6 +433,7 @@ fn run_many(
     lock_dir: &std::path::Path,
     mut prepared: run::Prepared,
     entries: &[(String, Option<String>)],
+    (follow, followed, audited): FollowSlots<'_>,
 ) -> Result<RunOutcome, CommandError> {
     let timeout = config.settings.request_timeout;
     // Each tenant's identity first: a credential that cannot sign in to several
@@ -561,24 +581,133 @@ fn run_many(
         }
     }
     prepared.signed_in = whos.first().map(|w| (*w).clone());
-    let runs: Vec<run::TenantRun<graph::GraphClient>> = tenants
+    type Ready = Result<
+        (
+            Arc<crate::pacing::Pacer<graph::GraphClient>>,
+            Option<graph::SignedIn>,
+        ),
+        String,
+    >;
+    let readies: Vec<(String, Vec<String>, Ready)> = tenants
         .into_iter()
-        .map(|(label, names, r)| run::TenantRun {
-            label,
-            names,
-            ready: r.map(|(client, who)| {
+        .map(|(label, names, r)| {
+            let ready = r.map(|(client, who)| {
                 (
-                    std::sync::Arc::new(crate::pacing::Pacer::new(client, config.settings.clone())),
+                    Arc::new(crate::pacing::Pacer::new(client, config.settings.clone())),
                     Some(who),
                 )
-            }),
+            });
+            (label, names, ready)
         })
         .collect();
-    runtime.block_on(async {
+    let runs: Vec<run::TenantRun<graph::GraphClient>> = readies
+        .iter()
+        .map(|(label, names, ready)| run::TenantRun {
+            label: label.clone(),
+            names: names.clone(),
+            ready: ready.clone(),
+        })
+        .collect();
+    let (ran, mut known) = runtime.block_on(async {
+        // One follower per tenant, on its pacer, while later devices are still sent.
+        let followers = follow.is_some().then(|| {
+            crate::status::follow::Followers::start(
+                readies
+                    .iter()
+                    .filter_map(|(_, names, r)| {
+                        r.as_ref().ok().map(|(p, _)| (names.clone(), p.clone()))
+                    })
+                    .collect(),
+            )
+        });
+        let on_done = followers.as_ref().map(|f| {
+            let tracker = f.tracker();
+            Arc::new(move |row: &crate::report::ReportRow| tracker.finished(row)) as run::OnDone
+        });
         // Made inside the runtime: the listener is a task.
-        run::execute_tenants(config, runs, true, prepared, signals::interrupted(), None).await
-    })
+        let ran = run::execute_tenants(
+            config,
+            runs,
+            true,
+            prepared,
+            signals::interrupted(),
+            on_done,
+        )
+        .await;
+        let known = match followers {
+            Some(f) => f.finish().await,
+            None => Vec::new(),
+        };
+        (ran, known.into_iter())
+    });
+    // Followed when the run ran to its end in every tenant it reached (a tenant that
+    // could not sign in has its rows not_checked); an interrupted run is finished with
+    // --resume first.
+    let stopped = |a: &AbortReason| match a {
+        AbortReason::InTenant { reason, .. } => {
+            matches!(
+                **reason,
+                AbortReason::Interrupted | AbortReason::Unrecorded(_)
+            )
+        }
+        _ => true,
+    };
+    if let (Some(follow), Ok(outcome)) = (follow, &ran)
+        && !outcome.aborted.as_ref().is_some_and(stopped)
+        && let Some(report) = outcome.summary.report.clone()
+    {
+        let status_config = follow_config(config, follow, outcome, report);
+        tracing::info!(
+            "following the actions in each tenant for up to {}",
+            humantime::format_duration(follow.wait)
+        );
+        let reads: Vec<crate::status::TenantReads<graph::GraphClient>> = readies
+            .into_iter()
+            .map(|(label, names, ready)| crate::status::TenantReads {
+                known: match &ready {
+                    Ok(_) => known.next().unwrap_or_default(),
+                    Err(_) => Default::default(),
+                },
+                label,
+                names,
+                ready,
+            })
+            .collect();
+        let audit_in = audit_tenants(&reads);
+        *followed = Some(runtime.block_on(async {
+            let stop = Box::pin(signals::interrupted());
+            let prepared = crate::status::prepare(&status_config)?;
+            crate::status::execute_tenants(&status_config, prepared, reads, stop).await
+        }));
+        if let Some(Ok(status)) = followed.as_mut() {
+            status.summary.simulated = simulator.is_some();
+        }
+        let follow_ended = matches!(followed, Some(Ok(s)) if s.aborted.is_none());
+        if follow.audit
+            && follow_ended
+            && let Ok(tenants) = audit_in
+        {
+            let audit_config = follow_audit_config(config, follow, &status_config);
+            *audited = Some(runtime.block_on(async {
+                let prepared = crate::audit::prepare(&audit_config)?;
+                let stop = Box::pin(signals::interrupted());
+                let mut outcome =
+                    crate::audit::execute_tenants(&audit_config, prepared, tenants, stop).await?;
+                outcome.summary.simulated = simulator.is_some();
+                Ok(outcome)
+            }));
+        }
+        summary_with_followed(config, outcome, followed);
+    }
+    ran
 }
+
+/// `run --follow`'s follow-up and audit, filled in by the run.
+type FollowSlots<'a> = (
+    Option<&'a Follow>,
+    &'a mut Option<Result<crate::status::StatusOutcome, CommandError>>,
+    &'a mut Option<Result<crate::audit::AuditOutcome, CommandError>>,
+);
 
 /// A tenant of a run across several: its label, every name rows may give it, and its
 /// sign-in (or why it has none).
@@ -727,14 +856,6 @@ fn status_tenants(
     env: &dyn Fn(&str) -> Option<String>,
     ui: &SignInUi,
 ) -> Result<Followed, CommandError> {
-    if audit.is_some() && named.len() > 1 {
-        prepared.abandon();
-        return Err(CommandError::Usage(format!(
-            "--audit across several tenants is not built yet: the report's rows name {} tenants ({}); run `status` without --audit (nothing was read)",
-            named.len(),
-            named.join(", ")
-        )));
-    }
     // Each tenant's identity first: a credential that cannot sign in to several
     // tenants is a usage error before any sign-in.
     let mut identities = Vec::new();
@@ -756,7 +877,7 @@ fn status_tenants(
             async move { graph::sign_in(&at, identity, timeout, ui).await }
         })
         .await;
-        let signed_in = single_sign_in(&tenants);
+        let audited_in = audit_tenants(&tenants);
         let stop = Box::pin(signals::interrupted());
         let status = crate::status::execute_tenants(&config, prepared, tenants, stop)
             .await
@@ -765,15 +886,34 @@ fn status_tenants(
                 CommandError::Write { .. } => Ok(unrecorded(&config, e)),
                 before_any_read => Err(before_any_read),
             })?;
-        let audit = match (audit, signed_in) {
-            (Some((audit, prepared)), Some((client, who))) if status.aborted.is_none() => {
+        let audit = match (audit, audited_in) {
+            (Some((audit, prepared)), Ok(tenants)) if status.aborted.is_none() => {
                 let stop = Box::pin(signals::interrupted());
-                Some(crate::audit::execute_prepared(&audit, prepared, client, &who, stop).await)
+                Some(crate::audit::execute_tenants(&audit, prepared, tenants, stop).await)
             }
             _ => None,
         };
         Ok(Followed { status, audit })
     })
+}
+
+/// The tenants an audit of a run across several reads, from their sign-ins; a tenant
+/// that could not sign in leaves the audit without its records: why.
+pub(super) fn audit_tenants(
+    tenants: &[crate::status::TenantReads<graph::GraphClient>],
+) -> Result<Vec<crate::audit::AuditTenant<graph::GraphClient>>, String> {
+    tenants
+        .iter()
+        .map(|t| match &t.ready {
+            Ok((pacer, Some(who))) => Ok(crate::audit::AuditTenant {
+                names: t.names.clone(),
+                graph: pacer.graph.clone(),
+                who: who.clone(),
+            }),
+            Ok((_, None)) => Err(format!("tenant {}: no sign-in", t.label)),
+            Err(why) => Err(format!("tenant {}: {why}", t.label)),
+        })
+        .collect()
 }
 
 /// The one tenant's client and sign-in, when there is exactly one and it signed in.
@@ -852,6 +992,31 @@ pub fn audit(
     ui: &SignInUi,
 ) -> Result<crate::audit::AuditOutcome, CommandError> {
     let prepared = crate::audit::prepare(&config)?;
+    // A run across several tenants (issue 22): each tenant's records are read in it.
+    let named = prepared.tenants().to_vec();
+    if !named.is_empty() {
+        let mut identities = Vec::new();
+        for name in &named {
+            identities.push(identity_in(&config.tenant, name, None, env)?);
+        }
+        return runtime()?.block_on(async {
+            let timeout = config.settings.request_timeout;
+            let tenants = sign_in_each(&named, &config.settings, |i, name| {
+                let mut at = config.tenant.clone();
+                at.identity.tenant = Some(name);
+                let identity = identities[i].clone();
+                async move { graph::sign_in(&at, identity, timeout, ui).await }
+            })
+            .await;
+            match audit_tenants(&tenants) {
+                Ok(tenants) => {
+                    let stop = Box::pin(signals::interrupted());
+                    crate::audit::execute_tenants(&config, prepared, tenants, stop).await
+                }
+                Err(why) => Ok(crate::audit::AuditOutcome::not_signed_in(&config, why)),
+            }
+        });
+    }
     let identity = identity(&config.tenant, env)?;
     runtime()?.block_on(async {
         let timeout = config.settings.request_timeout;
