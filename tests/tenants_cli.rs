@@ -277,3 +277,52 @@ fn regression_22_a_run_across_tenants_is_followed_and_audited_in_each_tenant() {
     );
     assert!(stderr.contains("tenants (4)"), "{stderr}");
 }
+
+/// Issue 22: each tenant has its own lane: a tenant whose rows come first and go
+/// slowly (300 of them at one write a second) does not hold up another's. Tenant 1's
+/// twelve rows, last in the job, are all sent while tenant 3 has sent a few of its own;
+/// with one dispatcher for every tenant they would wait behind all 300.
+#[cfg(unix)]
+#[test]
+fn regression_22_a_slow_tenant_does_not_hold_up_another() {
+    use crate::common::tenant::signal;
+    let dir = TempDir::new().unwrap();
+    let tenant = three_tenants(dir.path(), 300, &["--no-limits"]);
+    let mut csv = String::from("id,deviceName,operatingSystem,osVersion,tenant\n");
+    for i in 0..300 {
+        csv.push_str(&format!("{},iPhone {i},iOS,17.5,{T3}\n", device(i)));
+    }
+    for i in 0..12 {
+        csv.push_str(&format!("{},iPhone {i},iOS,17.5,{T1}\n", device(i)));
+    }
+    let job = dir.path().join("job.csv");
+    std::fs::write(&job, csv).unwrap();
+    let report = dir.path().join("report.csv");
+    let mut child = run_unconfigured(&tenant, &job, &report, &["--write-rate", "1"])
+        .spawn()
+        .unwrap();
+    let log = dir.path().join("sim.log");
+    let in_tenant = |t: &str| {
+        locks_by_tenant(&log)
+            .keys()
+            .filter(|(tenant, _)| tenant == t)
+            .count()
+    };
+    let start = std::time::Instant::now();
+    while in_tenant(T1) < 12 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before tenant 1's rows were sent"
+        );
+        assert!(
+            start.elapsed() < LIMIT,
+            "tenant 1's rows waited behind tenant 3's: {} of 12 sent",
+            in_tenant(T1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t3 = in_tenant(T3);
+    signal(&mut child, "-KILL");
+    let _ = child.wait();
+    assert!(t3 < 300, "tenant 3 was still being sent: {t3} of 300");
+}

@@ -107,6 +107,21 @@ impl<G: GraphApi> Fleet<G> {
         self.members.iter().find(|m| m.names.contains(&tenant))
     }
 
+    /// The lane (the index among the tenants signed in to) that acts on the rows
+    /// naming `tenant`: the first for a run of one tenant, and for rows that go to no
+    /// tenant signed in to (they end without a request).
+    pub fn lane_of(&self, tenant: &str) -> usize {
+        if !self.many {
+            return 0;
+        }
+        let tenant = tenant.trim().to_ascii_lowercase();
+        self.members
+            .iter()
+            .filter(|m| m.engine.is_some())
+            .position(|m| m.names.contains(&tenant))
+            .unwrap_or(0)
+    }
+
     /// The engine of the tenant a claim recorded (`--resume`).
     pub fn engine_of(&self, tenant: &str) -> Option<&Arc<Engine<G>>> {
         self.member(tenant).and_then(|m| m.engine.as_ref())

@@ -966,7 +966,7 @@ pub async fn execute_tenants<G: GraphApi>(
     };
     let mut carried = (None, Vec::new());
     let mut whole_run = None;
-    let (ledger, mut history) = match resumed {
+    let (ledger, history) = match resumed {
         Some((ledger, Some(history))) => {
             // Each resume is on record: who continued the run, with which window.
             if let Some(origin) = &origin {
@@ -1125,148 +1125,67 @@ pub async fn execute_tenants<G: GraphApi>(
     } else {
         vec![None]
     };
-    let mut jobs_by_phase = Vec::with_capacity(phases.len());
-    for _ in &phases {
-        jobs_by_phase.push(job.open()?);
-    }
-    let (plan_tx, mut plan_rx) = mpsc::channel::<Planned>(256);
-    let reader = std::thread::spawn(move || {
-        let mut files = Vec::new();
-        for (phase, jobs) in phases.into_iter().zip(jobs_by_phase) {
-            let mut planner = Planner::new(options.clone()).users_first(phase);
-            files = assess_all(jobs, &mut planner, &mut |file, a| {
-                // The receiver only goes away when the run is over.
-                let _ = plan_tx.blocking_send(Planned::Row(file, a));
-            })?;
-            if phase == Some(true) {
-                let _ = plan_tx.blocking_send(Planned::UsersDone);
-            }
+    // One lane per tenant (issue 22): its own reader over the job's copy, its own
+    // dispatcher and workers, so that a tenant throttled or paused never holds up the
+    // rows of another. Each lane plans every row (planning is a pure function of the
+    // copy, so every lane plans the same) and acts on the rows of its own tenant; rows
+    // that go to no tenant are the first lane's. A run of one tenant has one lane.
+    let lanes = fleet.engines().count().max(1);
+    let history = Arc::new(std::sync::Mutex::new(history));
+    let expansions = Arc::new(std::sync::Mutex::new(std::mem::take(&mut expansions)));
+    let mut readers = Vec::with_capacity(lanes);
+    let mut dispatchers = tokio::task::JoinSet::new();
+    for lane in 0..lanes {
+        let mut jobs_by_phase = Vec::with_capacity(phases.len());
+        for _ in &phases {
+            jobs_by_phase.push(job.open()?);
         }
-        Ok::<_, crate::job::JobError>(files)
-    });
-
-    // The one dispatcher: a device whose task panics (a bug) still ends in a report
-    // row, `failed`, with its sends left open for `--resume` to settle.
-    let mut workers: Workers<Option<(RowKey, Done)>> = Workers::new(config.settings.concurrency);
-    while let Some(planned) = plan_rx.recv().await {
-        let (file, Assessment { row, work, step }) = match planned {
-            Planned::Row(file, a) => (file, a),
-            // Every user action has ended before the first device action leaves.
-            Planned::UsersDone => {
-                let ended =
-                    std::mem::replace(&mut workers, Workers::new(config.settings.concurrency));
-                for (key, done) in ended.finish().await.into_iter().flatten() {
-                    finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
-                }
-                continue;
-            }
-        };
-        let key = RowKey::at(file as u32, row.row, step);
-        let Some(work) = work else {
-            let _ = row_tx.send(Finished::decided(key, row)).await;
-            continue;
-        };
-        // The engine of the row's tenant, or the row's end.
-        let engine = match fleet.route(&row, &work) {
-            Route::Engine(engine) => engine.clone(),
-            Route::Ended(ended) => {
-                let _ = row_tx.send(Finished::decided(key, *ended)).await;
-                continue;
-            }
-        };
-        // A user row becomes one row per device of the user (or one row saying why
-        // there is none); every other row is itself.
-        let items = match &work.identity {
-            // A user action's user is the row's own: nothing to expand.
-            crate::planner::Identity::User(_) if work.choice.family().on_users() => {
-                vec![(key, row, work)]
-            }
-            crate::planner::Identity::User(_)
-            | crate::planner::Identity::Group(_)
-            | crate::planner::Identity::Filter(_) => {
-                match expansions.remove(&key) {
-                    Some(e) => match e.expanded {
-                        expand::Expanded::Devices(ids) => {
-                            device_rows(key, &row, &work, &e.label, e.user.as_deref(), &ids)
-                        }
-                        expand::Expanded::Unresolved(failure) => {
-                            let mut row = row;
-                            row.outcome = failure.outcome;
-                            row.reason = failure.reason.into();
-                            row.detail = failure.detail.into();
-                            if let Some(user) =
-                                e.user.filter(|_| row.user_principal_name.is_empty())
-                            {
-                                row.user_principal_name = user;
-                            }
-                            let _ = row_tx.send(Finished::decided(key, row)).await;
-                            continue;
-                        }
-                    },
-                    // Not expanded (a caller that skipped `expand`): nothing is sent for it.
-                    None => {
-                        let row = engine.not_attempted(row);
-                        let _ = row_tx.send(Finished::decided(key, row)).await;
-                        continue;
-                    }
+        let (plan_tx, plan_rx) = mpsc::channel::<Planned>(256);
+        let (phases, options) = (phases.clone(), options.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut files = Vec::new();
+            for (phase, jobs) in phases.into_iter().zip(jobs_by_phase) {
+                let mut planner = Planner::new(options.clone()).users_first(phase);
+                files = assess_all(jobs, &mut planner, &mut |file, a| {
+                    // The receiver only goes away when the run is over.
+                    let _ = plan_tx.blocking_send(Planned::Row(file, a));
+                })?;
+                if phase == Some(true) {
+                    let _ = plan_tx.blocking_send(Planned::UsersDone);
                 }
             }
-            _ => vec![(key, row, work)],
+            Ok::<_, crate::job::JobError>(files)
+        }));
+        let lane = Lane {
+            lane,
+            fleet: fleet.clone(),
+            ledger: ledger.clone(),
+            rows: row_tx.clone(),
+            on_done: on_done.clone(),
+            history: history.clone(),
+            expansions: expansions.clone(),
+            concurrency: config.settings.concurrency,
         };
-        for (key, row, work) in items {
-            let prior = match history.remove(&key) {
-                Some(h) => match h.done {
-                    Some(done) => {
-                        let _ = row_tx.send(Finished::decided(key, done)).await;
-                        continue;
-                    }
-                    None => Prior {
-                        claim: h.claim,
-                        open: h.open,
-                        sends: h.sends,
-                    },
-                },
-                None => Prior::default(),
-            };
-            if engine.is_aborted() {
-                let row = engine.not_attempted(row);
-                let _ = row_tx.send(Finished::decided(key, row)).await;
-                continue;
-            }
-            let (task_engine, task_fleet, task_ledger, task_rows, task_done) = (
-                engine.clone(),
-                fleet.clone(),
-                ledger.clone(),
-                row_tx.clone(),
-                on_done.clone(),
-            );
-            let fallback = row.clone();
-            let device = async move {
-                let (engine, ledger, row_tx) = (task_engine, task_ledger, task_rows);
-                let earlier = prior.sends;
-                let done = engine.process(key, row, work, prior).await;
-                if let Some(told) = task_done.filter(|_| done.row.attempts > earlier) {
-                    told(&done.row);
-                }
-                finish_row(&task_fleet, &ledger, &row_tx, key, done, earlier).await;
-                None
-            };
-            let lost = workers
-                .spawn(device, move |how| Some((key, lost_device(fallback, how))))
-                .await;
-            for (key, done) in lost.into_iter().flatten() {
-                finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
-            }
-        }
+        dispatchers.spawn(dispatch(lane, plan_rx));
     }
-    for (key, done) in workers.finish().await.into_iter().flatten() {
-        finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
+    while let Some(ended) = dispatchers.join_next().await {
+        if ended.is_err() {
+            fleet.abort_all(AbortReason::Unrecorded(
+                "a dispatcher stopped unexpectedly (the ledger holds every send)".into(),
+            ));
+        }
     }
     drop(row_tx);
     signals.abort();
     // Resets may have been sent by now: whatever fails here is an abort (exit 3, the
-    // ledger holds every send for `--resume`), never a usage error (exit 2).
-    let files = match reader.join() {
+    // ledger holds every send for `--resume`), never a usage error (exit 2). Every lane
+    // read the same files: the first's are the summary's.
+    let mut read = readers.into_iter().map(|r| r.join()).collect::<Vec<_>>();
+    let first = match read.iter().position(|r| !matches!(r, Ok(Ok(_)))) {
+        Some(failed) => read.swap_remove(failed),
+        None => read.swap_remove(0),
+    };
+    let files = match first {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => {
             fleet.abort_all(AbortReason::Unrecorded(format!(
@@ -1377,6 +1296,163 @@ pub async fn execute_tenants<G: GraphApi>(
         summary: summary.with_elapsed(elapsed),
         aborted,
     })
+}
+
+/// What one lane's dispatcher shares with the run.
+struct Lane<G> {
+    /// Its index among the run's tenants signed in to: it acts on their rows.
+    lane: usize,
+    fleet: Arc<Fleet<G>>,
+    ledger: Arc<Ledger>,
+    rows: mpsc::Sender<Finished>,
+    on_done: Option<OnDone>,
+    /// What the ledger of a resumed run says of each row, taken by the lane that acts
+    /// on it.
+    history: Arc<std::sync::Mutex<HashMap<RowKey, ledger::RowHistory>>>,
+    expansions: Arc<std::sync::Mutex<HashMap<RowKey, expand::Expansion>>>,
+    concurrency: usize,
+}
+
+/// One lane's dispatcher: a device whose task panics (a bug) still ends in a report
+/// row, `failed`, with its sends left open for `--resume` to settle.
+async fn dispatch<G: GraphApi>(ctx: Lane<G>, mut plan_rx: mpsc::Receiver<Planned>) {
+    let Lane {
+        lane,
+        fleet,
+        ledger,
+        rows: row_tx,
+        on_done,
+        history,
+        expansions,
+        concurrency,
+    } = ctx;
+    let mut workers: Workers<Option<(RowKey, Done)>> = Workers::new(concurrency);
+    while let Some(planned) = plan_rx.recv().await {
+        let (file, Assessment { row, work, step }) = match planned {
+            Planned::Row(file, a) => (file, a),
+            // Every user action has ended before the first device action leaves.
+            Planned::UsersDone => {
+                let ended = std::mem::replace(&mut workers, Workers::new(concurrency));
+                for (key, done) in ended.finish().await.into_iter().flatten() {
+                    finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
+                }
+                continue;
+            }
+        };
+        // Another lane's row: that lane acts on it.
+        let named = work.as_ref().and_then(|w| w.tenant.as_deref());
+        if fleet.lane_of(named.unwrap_or(&row.tenant)) != lane {
+            continue;
+        }
+        let key = RowKey::at(file as u32, row.row, step);
+        let Some(work) = work else {
+            let _ = row_tx.send(Finished::decided(key, row)).await;
+            continue;
+        };
+        // The engine of the row's tenant, or the row's end.
+        let engine = match fleet.route(&row, &work) {
+            Route::Engine(engine) => engine.clone(),
+            Route::Ended(ended) => {
+                let _ = row_tx.send(Finished::decided(key, *ended)).await;
+                continue;
+            }
+        };
+        // A user row becomes one row per device of the user (or one row saying why
+        // there is none); every other row is itself.
+        let items = match &work.identity {
+            // A user action's user is the row's own: nothing to expand.
+            crate::planner::Identity::User(_) if work.choice.family().on_users() => {
+                vec![(key, row, work)]
+            }
+            crate::planner::Identity::User(_)
+            | crate::planner::Identity::Group(_)
+            | crate::planner::Identity::Filter(_) => {
+                let expansion = expansions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                match expansion {
+                    Some(e) => match e.expanded {
+                        expand::Expanded::Devices(ids) => {
+                            device_rows(key, &row, &work, &e.label, e.user.as_deref(), &ids)
+                        }
+                        expand::Expanded::Unresolved(failure) => {
+                            let mut row = row;
+                            row.outcome = failure.outcome;
+                            row.reason = failure.reason.into();
+                            row.detail = failure.detail.into();
+                            if let Some(user) =
+                                e.user.filter(|_| row.user_principal_name.is_empty())
+                            {
+                                row.user_principal_name = user;
+                            }
+                            let _ = row_tx.send(Finished::decided(key, row)).await;
+                            continue;
+                        }
+                    },
+                    // Not expanded (a caller that skipped `expand`): nothing is sent for it.
+                    None => {
+                        let row = engine.not_attempted(row);
+                        let _ = row_tx.send(Finished::decided(key, row)).await;
+                        continue;
+                    }
+                }
+            }
+            _ => vec![(key, row, work)],
+        };
+        for (key, row, work) in items {
+            let before = history
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            let prior = match before {
+                Some(h) => match h.done {
+                    Some(done) => {
+                        let _ = row_tx.send(Finished::decided(key, done)).await;
+                        continue;
+                    }
+                    None => Prior {
+                        claim: h.claim,
+                        open: h.open,
+                        sends: h.sends,
+                    },
+                },
+                None => Prior::default(),
+            };
+            if engine.is_aborted() {
+                let row = engine.not_attempted(row);
+                let _ = row_tx.send(Finished::decided(key, row)).await;
+                continue;
+            }
+            let (task_engine, task_fleet, task_ledger, task_rows, task_done) = (
+                engine.clone(),
+                fleet.clone(),
+                ledger.clone(),
+                row_tx.clone(),
+                on_done.clone(),
+            );
+            let fallback = row.clone();
+            let device = async move {
+                let (engine, ledger, row_tx) = (task_engine, task_ledger, task_rows);
+                let earlier = prior.sends;
+                let done = engine.process(key, row, work, prior).await;
+                if let Some(told) = task_done.filter(|_| done.row.attempts > earlier) {
+                    told(&done.row);
+                }
+                finish_row(&task_fleet, &ledger, &row_tx, key, done, earlier).await;
+                None
+            };
+            let lost = workers
+                .spawn(device, move |how| Some((key, lost_device(fallback, how))))
+                .await;
+            for (key, done) in lost.into_iter().flatten() {
+                finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
+            }
+        }
+    }
+    for (key, done) in workers.finish().await.into_iter().flatten() {
+        finish_row(&fleet, &ledger, &row_tx, key, done, 0).await;
+    }
 }
 
 /// `--user` (or `--group`) values as a job file: one column named `header`, a value a
