@@ -202,6 +202,17 @@ fn regression_22_a_killed_run_across_tenants_resumed_acts_on_nothing_twice() {
     signal(&mut child, "-KILL");
     let _ = child.wait();
     let resume = [&args[..], &["--resume"]].concat();
+    // Resumed signed in to one tenant only: refused, nothing sent (its other tenants'
+    // rows would be left as another tenant's).
+    let before = locks_by_tenant(&dir.path().join("sim.log"));
+    let mut child = run_action_cmd(&tenant, &[&job], &report, "remote-lock", &resume)
+        .spawn()
+        .unwrap();
+    let out = wait_for(&mut child, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("spans several tenants"), "{stderr}");
+    assert_eq!(locks_by_tenant(&dir.path().join("sim.log")), before);
     let mut child = run_unconfigured(&tenant, &job, &report, &resume)
         .spawn()
         .unwrap();

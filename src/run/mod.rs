@@ -385,6 +385,18 @@ impl Prepared {
             );
             return Ok(());
         };
+        // A run across several tenants resumes across them: signed in to one, its
+        // other tenants' rows would be left as another tenant's.
+        if !history.tenants.is_empty() {
+            let tenants: Vec<&str> = std::iter::once(began.tenant.as_str())
+                .chain(history.tenants.iter().map(|o| o.tenant.as_str()))
+                .collect();
+            return Err(CommandError::Usage(format!(
+                "cannot resume {}: its run spans several tenants ({}); resume it as it began, with no tenant configured (no --tenant, no AZURE_TENANT_ID) or the same --tenant list or --tenants file; nothing was sent",
+                self.report.display(),
+                tenants.join(", ")
+            )));
+        }
         match began.refuses(&Origin::new(who, settings.settle_window())) {
             Some(why) => Err(CommandError::Usage(format!(
                 "cannot resume {}: {why}; nothing was sent",
