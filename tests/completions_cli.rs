@@ -85,6 +85,55 @@ fn completions_for_bash_pass_bash_n() {
     }
 }
 
+/// What bash offers for `words` (the last one being completed), as a user's <TAB>
+/// would; `None` without bash.
+fn bash_offers(script: &std::path::Path, words: &[&str]) -> Option<Vec<String>> {
+    let line = words.join(" ");
+    let program = format!(
+        "source '{}'\n\
+         COMP_WORDS=({line})\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         _intune__reset intune-reset \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+#[test]
+fn completions_for_bash_complete_commands_flags_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intune-reset.bash");
+    std::fs::write(&path, script("bash")).unwrap();
+    let Some(offered) = bash_offers(&path, &["intune-reset", "co"]) else {
+        eprintln!("no bash here: completions are not exercised");
+        return;
+    };
+    assert_eq!(offered, ["completions"]);
+    // A command's own flags (clap_complete 4.6.12 lost them for hyphenated names).
+    let offered = bash_offers(&path, &["intune-reset", "run", "--resu"]).unwrap();
+    assert_eq!(offered, ["--resume"]);
+    let offered = bash_offers(&path, &["intune-reset", "run", "--tenan"]).unwrap();
+    assert_eq!(offered, ["--tenants", "--tenant"]);
+    let offered = bash_offers(&path, &["intune-reset", "completions", "p"]).unwrap();
+    assert_eq!(offered, ["powershell"]);
+}
+
 #[test]
 fn completions_of_an_unknown_shell_are_bad_usage() {
     let out = intune_reset()

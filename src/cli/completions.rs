@@ -86,7 +86,21 @@ fn script(shell: Shell) -> Vec<u8> {
     let mut cmd = super::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN, &mut out);
-    out
+    match shell {
+        Shell::Bash => bash_states_agreed(&out),
+        _ => out,
+    }
+}
+
+/// clap_complete 4.6.12's bash script spells a command's state two ways when the
+/// binary's name has a hyphen: `intune__reset__subcmd__run` where it reads the words,
+/// `intune__subcmd__reset__subcmd__run` in the arms that complete, so no command's
+/// flags ever complete (clap-rs/clap#6421). The arms take the words' spelling; once
+/// clap_complete agrees with itself this finds nothing to change.
+fn bash_states_agreed(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("intune__subcmd__reset__subcmd__", "intune__reset__subcmd__")
+        .into_bytes()
 }
 
 /// Every man page as (file name, roff): the tool's first, then one per command
