@@ -23,6 +23,7 @@ use std::io::IsTerminal;
 
 mod audit_args;
 mod browser;
+mod completions;
 mod evidence_args;
 mod output;
 mod rehearsal;
@@ -99,6 +100,12 @@ enum Command {
     /// Serve a local Microsoft Graph stand-in (token endpoint, managedDevices,
     /// resetPasscode, $batch) for rehearsals and tests. Runs until interrupted.
     Simulate(Box<SimulateArgs>),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = completions::COMPLETIONS_HELP)]
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (the tool's and one per command), generated from --help.
+    #[command(after_help = completions::MAN_HELP)]
+    Man(completions::ManArgs),
 }
 
 /// `--auth`: the credential that signs in.
@@ -693,8 +700,10 @@ fn dispatch(cli: Cli) -> u8 {
                 RulesFormat::Table => rules_command::render_table(),
                 RulesFormat::Json => rules_command::render_json(),
             };
-            print_stdout(&text)
+            print_stdout(text.as_bytes())
         }
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => finish(completions::man(&args), |code| code),
         Command::Plan(args) if args.live => {
             let outcome = args.into_live().and_then(|(config, tenant)| {
                 run_cmd::live_plan(
@@ -741,9 +750,9 @@ fn finish<T>(result: Result<T, CommandError>, done: impl FnOnce(T) -> u8) -> u8 
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the command quietly, as ripgrep does.
-fn print_stdout(text: &str) -> u8 {
+fn print_stdout(bytes: &[u8]) -> u8 {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
         Ok(()) => EXIT_OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {

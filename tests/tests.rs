@@ -5,6 +5,7 @@ mod actions_cli;
 mod audit_cli;
 mod audit_lists_cli;
 mod common;
+mod completions_cli;
 mod crash_cli;
 mod entra_cli;
 mod evidence_cli;
