@@ -182,7 +182,7 @@ pub fn status(
             // A rehearsal across tenants (issue 22): each row read in its simulated
             // tenant.
             let timeout = config.settings.request_timeout;
-            let tenants = super::run_cmd::sign_in_each(&named, &config.settings, |_, name| {
+            let tenants = super::run_cmd::sign_in_each(&named, &config.settings, |_, name, _| {
                 let sim = &sim;
                 async move { sign_in_to(sim, &name, timeout).await }
             })
@@ -282,7 +282,7 @@ pub fn audit(
         let timeout = config.settings.request_timeout;
         // A rehearsal across several tenants: each simulated tenant's records.
         if !named.is_empty() {
-            let tenants = super::run_cmd::sign_in_each(&named, &config.settings, |_, name| {
+            let tenants = super::run_cmd::sign_in_each(&named, &config.settings, |_, name, _| {
                 let sim = &sim;
                 async move { sign_in_to(sim, &name, timeout).await }
             })

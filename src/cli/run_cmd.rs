@@ -870,11 +870,13 @@ fn status_tenants(
     }
     runtime()?.block_on(async {
         let timeout = config.settings.request_timeout;
-        let tenants = sign_in_each(named, &config.settings, |i, name| {
+        let tenants = sign_in_each(named, &config.settings, |i, name, earlier| {
             let mut at = config.tenant.clone();
             at.identity.tenant = Some(name);
             let identity = identities[i].clone();
-            async move { graph::sign_in(&at, identity, timeout, ui).await }
+            async move {
+                graph::sign_in_reusing(&at, identity, timeout, ui, earlier.as_ref()).await
+            }
         })
         .await;
         let audited_in = audit_tenants(&tenants);
@@ -929,7 +931,8 @@ pub(super) fn single_sign_in(
     }
 }
 
-/// Signs in to each tenant `named` names with `sign_in(index, name)`, one after the
+/// Signs in to each tenant `named` names with `sign_in(index, name, earlier)` (`earlier`:
+/// the last delegated sign-in, whose refresh token the next tenant tries first), one after the
 /// other (a browser or device-code sign-in asks once per tenant), each with a pacer of
 /// its own; two names of one tenant (its domain and its id) are one tenant, read once.
 /// `status` and `status --simulate` sign in through it.
@@ -939,13 +942,18 @@ pub(super) async fn sign_in_each<F, Fut>(
     mut sign_in: F,
 ) -> Vec<crate::status::TenantReads<graph::GraphClient>>
 where
-    F: FnMut(usize, String) -> Fut,
+    F: FnMut(usize, String, Option<graph::GraphClient>) -> Fut,
     Fut: std::future::Future<Output = Result<(graph::GraphClient, graph::SignedIn), String>>,
 {
     let mut tenants: Vec<crate::status::TenantReads<graph::GraphClient>> = Vec::new();
+    // A technician's sign-in, offered to each next tenant before asking again.
+    let mut earlier: Option<graph::GraphClient> = None;
     for (i, name) in named.iter().enumerate() {
-        let ready = match sign_in(i, name.clone()).await {
+        let ready = match sign_in(i, name.clone(), earlier.clone()).await {
             Ok((client, who)) => {
+                if client.tokens().is_delegated() {
+                    earlier = Some(client.clone());
+                }
                 let id = who.tenant.trim().to_ascii_lowercase();
                 if let Some(first) = tenants.iter_mut().find(|t| t.names.contains(&id)) {
                     first.names.push(name.clone());
@@ -1001,13 +1009,16 @@ pub fn audit(
         }
         return runtime()?.block_on(async {
             let timeout = config.settings.request_timeout;
-            let tenants = sign_in_each(&named, &config.settings, |i, name| {
-                let mut at = config.tenant.clone();
-                at.identity.tenant = Some(name);
-                let identity = identities[i].clone();
-                async move { graph::sign_in(&at, identity, timeout, ui).await }
-            })
-            .await;
+            let tenants =
+                sign_in_each(&named, &config.settings, |i, name, earlier| {
+                    let mut at = config.tenant.clone();
+                    at.identity.tenant = Some(name);
+                    let identity = identities[i].clone();
+                    async move {
+                        graph::sign_in_reusing(&at, identity, timeout, ui, earlier.as_ref()).await
+                    }
+                })
+                .await;
             match audit_tenants(&tenants) {
                 Ok(tenants) => {
                     let stop = Box::pin(signals::interrupted());
