@@ -4,7 +4,7 @@
 //! document it comes from, printed by `intune-reset rules`. Classification reads
 //! `operatingSystem`, `osVersion`, `deviceType`, `deviceEnrollmentType`,
 //! `managementAgent` and the admin center export's `OS`, `Managed by` and
-//! `EnrollmentType` columns (GRAPH.md, "Telling platforms apart").
+//! `EnrollmentType` columns (docs/graph.md, "Telling platforms apart").
 //!
 //! Android Enterprise fully managed, dedicated, corporate-owned work profile and AOSP are
 //! not covered by the seed documents. Microsoft's current page
@@ -285,7 +285,7 @@ pub const OFFERED: &str = "remove-passcode, reset-passcode, reset-pin, auto, rem
 /// Why a destructive action is not offered, when `text` names one (`wipe`, `retire`,
 /// `delete`, their admin-center and Graph spellings): since 2026 Intune caps them per
 /// tenant per day (wipe 500, retire and delete 1,000) and Multi Admin Approval can hold
-/// them (GRAPH.md, "Other actions"); a bulk tool that destroys data by mistake cannot
+/// them (docs/graph.md, "Other actions"); a bulk tool that destroys data by mistake cannot
 /// undo it.
 /// <https://learn.microsoft.com/intune/device-management/actions/>
 pub fn not_offered(text: &str) -> Option<String> {
@@ -436,7 +436,8 @@ pub enum Source {
     Seeds,
     /// Microsoft's documentation from 2020 on.
     LaterDocs,
-    /// GRAPH.md: `managementAgent` `eas` alone means not MDM-managed.
+    /// `managementAgent` `eas` alone means not MDM-managed (docs/graph.md, "Telling
+    /// platforms apart").
     GraphDocs,
     /// No Microsoft page lists the platform as supported.
     NotListed,
@@ -1078,7 +1079,8 @@ enum Kind {
 }
 
 /// Graph beta `deviceType` values, which the admin center export's `OS` column carries.
-/// The Android mapping follows community scripts (GRAPH.md: unconfirmed by Microsoft).
+/// The Android mapping follows community scripts (unconfirmed by Microsoft: docs/graph.md,
+/// "Telling platforms apart").
 fn device_kind(value: &str) -> Kind {
     match value {
         "iphone" | "ipad" | "ipod" | "ios" | "ipados" | "iosipados" => Kind::Known(Platform::Ios),

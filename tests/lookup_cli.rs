@@ -248,7 +248,8 @@ fn plan_live_takes_the_target_flags_run_takes() {
 #[test]
 fn the_entra_device_download_is_read_by_its_entra_device_id() {
     let dir = TempDir::new().unwrap();
-    // The Entra admin center's "Download devices" headers (GRAPH.md).
+    // The Entra admin center's "Download devices" headers (docs/graph.md, "The admin
+    // center export").
     let job = write(
         dir.path(),
         "exportDevice.csv",

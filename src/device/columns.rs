@@ -3,7 +3,7 @@
 //! Headers are compared after lower-casing and dropping spaces, `_` and `-`, so
 //! `Serial number`, `serial_number` and `SerialNumber` are one column. Canonical names
 //! are Graph's property names; the Intune admin center's `DevicesWithInventory` export
-//! headers are aliases (GRAPH.md, "The admin center export").
+//! headers are aliases (docs/graph.md, "The admin center export").
 
 use serde::Serialize;
 

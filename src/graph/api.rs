@@ -1,6 +1,7 @@
 //! [`GraphApi`]: the calls as a trait, so the runner's orchestration can be tested
-//! with a fake that needs no sockets (STYLE.md, after hyperfine's `Executor`), while
-//! end-to-end tests drive the real [`GraphClient`] against the simulator.
+//! with a fake that needs no sockets (docs/architecture.md, "Seams for tests"; after
+//! hyperfine's `Executor`), while end-to-end tests drive the real [`GraphClient`]
+//! against the simulator.
 
 use std::future::Future;
 

@@ -1,7 +1,7 @@
 //! Intune's own records of remote actions, for `audit` (issue 20): its audit log
 //! (`auditEvents`) and its remote action audits (`remoteActionAudits`, beta). Both are
 //! read whole over the run's span and filtered here: neither documents which `$filter`
-//! clauses it honours (GRAPH.md, "Audit").
+//! clauses it honours (docs/graph.md, "Audit").
 //!
 //! - `GET /v1.0/deviceManagement/auditEvents`: two years of Intune's audit log; a reset
 //!   is `activityType` `ResetPasscode ManagedDevice`, its device the `resources[]`

@@ -8,8 +8,8 @@
 //! sentence out of it so reports show words, not escaped JSON.
 //!
 //! [`CallError`] is one failed attempt, and [`CallError::outcome_unknown`] answers the
-//! question the no-double-reset policy (DESIGN.md, "Running") hangs on: could this request
-//! have taken effect without us learning it?
+//! question the no-double-reset policy (docs/architecture.md, "Crash safety") hangs
+//! on: could this request have taken effect without us learning it?
 
 use std::fmt;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! `--where`: the OData `$filter` subset the tool can check itself.
 //!
 //! Graph silently ignores filters it does not support on `managedDevices` and returns
-//! every device (GRAPH.md), so the expression is sent, and every device Graph returns
-//! is checked again here against the same expression. An expression this module cannot
-//! check is refused before anything is read.
+//! every device (docs/graph.md, "Finding devices"), so the expression is sent, and
+//! every device Graph returns is checked again here against the same expression. An
+//! expression this module cannot check is refused before anything is read.
 //!
 //! Grammar: `or`, `and`, `not`, parentheses; `PROPERTY eq|ne 'text'` (also `true`,
 //! `false`, `null`); `startswith(PROPERTY,'text')`, `endswith(...)`, `contains(...)`.

@@ -21,7 +21,7 @@ pub struct PageLimit {
 }
 
 /// The tenant's managed devices (`--lookup-via inventory`, `--where`, `--all-devices`),
-/// asked 1,000 a page (`$top=1000`, the page GRAPH.md gives for `managedDevices`).
+/// asked 1,000 a page (`$top=1000`, the page docs/graph.md gives for `managedDevices`).
 /// Microsoft publishes no Intune device limit per tenant, but a tenant's Entra ID holds
 /// 300,000 objects by default
 /// (<https://learn.microsoft.com/en-us/entra/identity/users/directory-service-limits-restrictions>),
@@ -45,7 +45,7 @@ pub const USER_PAGES: PageLimit = PageLimit {
 
 /// A lookup by one serial number, name, IMEI or Entra device id: it matches a handful of
 /// devices, so a lookup that needs `pages` pages means Graph ignored the filter and is
-/// listing the tenant (GRAPH.md, "Finding devices").
+/// listing the tenant (docs/graph.md, "Finding devices").
 pub fn lookup_pages(pages: usize) -> PageLimit {
     PageLimit {
         pages: u32::try_from(pages).unwrap_or(u32::MAX).max(1),

@@ -1,7 +1,7 @@
 //! Pacing: never more requests in any window than Graph allows, at the fastest pace it
 //! allows.
 //!
-//! Intune's limits (GRAPH.md, "Throttling"): per app per tenant, 200 writes and 2000
+//! Intune's limits (docs/graph.md, "Throttling"): per app per tenant, 200 writes and 2000
 //! requests of any kind per 20 seconds. A [`WindowLimiter`] keeps the send times of the
 //! last `limit` requests and lets a new one go only when the oldest of them is a full
 //! window old, so no window of our *send* times ever holds more than `limit`. Graph counts
@@ -19,8 +19,8 @@ use tokio::time::Instant;
 pub const WRITE_LIMIT: usize = 200;
 pub const ANY_LIMIT: usize = 2000;
 pub const WINDOW: Duration = Duration::from_secs(20);
-/// Microsoft Entra's directory limits for an app in a tenant (GRAPH.md, "Other
-/// actions"; <https://learn.microsoft.com/graph/throttling-limits>, identity and access):
+/// Microsoft Entra's directory limits for an app in a tenant (docs/graph.md,
+/// "Throttling"; <https://learn.microsoft.com/graph/throttling-limits>, identity and access):
 /// 3,000 writes per 150 s, and 3,500 resource units per 10 s in the smallest tenants
 /// (every request costs at least one). Users' actions (`revokeSignInSessions`) and reads
 /// go through this budget, not Intune's: 200 writes in any 10 s window never make more

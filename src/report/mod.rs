@@ -1,6 +1,6 @@
 //! The report: one row per job-file row, always, and the summary that ends every command.
 //!
-//! Columns (DESIGN.md, "The report"); JSON Lines uses the same keys. CSV cells that a
+//! Columns (docs/reference.md, "The report"); JSON Lines uses the same keys. CSV cells that a
 //! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`:
 //! device names are chosen by users, and the report is opened in Excel. A CSV report
 //! starts with a UTF-8 BOM unless told not to (Windows Excel reads UTF-8 without one as

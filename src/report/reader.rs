@@ -1,6 +1,6 @@
 //! Reading a run report back, one row at a time: the one reader of reports.
 //!
-//! `status` takes the report `run` wrote (DESIGN.md, "The report"), CSV or JSON Lines,
+//! `status` takes the report `run` wrote (docs/reference.md, "The report"), CSV or JSON Lines,
 //! and must reproduce every row of it once. (`--resume` reads the run's ledger, the
 //! durable record, not the report, which is a view of it.) Reports of a million rows are normal, so
 //! rows are streamed to a callback, never collected. The CSV cells `run` defused with a

@@ -1,7 +1,7 @@
 //! `intune-reset run`: read the job once, plan, confirm, then reset every eligible
 //! device through Graph.
 //!
-//! The pipeline (DESIGN.md, "Running"):
+//! The pipeline (docs/architecture.md, "The run as a pipeline"):
 //! 1. [`prepare`]: the job files are read once into a private copy ([`snapshot`]) with
 //!    their fingerprints; the job lock is taken; a resumed run reads its [`ledger`] back
 //!    and refuses a changed job; the plan is counted for the confirmation and

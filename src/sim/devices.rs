@@ -20,7 +20,7 @@ use super::server::Shared;
 use super::tenants::Tenant;
 use crate::rules::Family;
 
-/// The permission the device actions need (GRAPH.md, "The action"; Microsoft's
+/// The permission the device actions need (docs/graph.md, "The action"; Microsoft's
 /// `remoteLock` and `rotateBitLockerKeys` pages name the same).
 pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
 

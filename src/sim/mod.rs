@@ -3,7 +3,7 @@
 //! (`run --simulate`) and as the backbone of the end-to-end tests.
 //!
 //! It is "faithful" where the runner's correctness depends on it: the documented Intune
-//! throttling limits with `Retry-After` (GRAPH.md, "Throttling"), Graph's and Entra's error
+//! throttling limits with `Retry-After` (docs/graph.md, "Throttling"), Graph's and Entra's error
 //! shapes, `@odata.nextLink` paging, `$filter` that silently ignores what it does not
 //! support, `$batch`, and `deviceActionResults` that change with time. Faults (429 without
 //! `Retry-After`, 503/504, dropped connections before or after a reset took effect, slow
@@ -166,7 +166,7 @@ pub struct SimConfig {
     /// The tenant's managed devices.
     pub inventory: Inventory,
     /// Page size of the managedDevices list when `$top` does not ask for fewer; Intune
-    /// pages 1000 at a time (GRAPH.md, "Finding devices").
+    /// pages 1000 at a time (docs/graph.md, "Finding devices").
     pub page_size: usize,
     /// The simulator's notion of time; tests advance it instead of sleeping.
     pub clock: SimClock,

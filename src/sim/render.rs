@@ -1,7 +1,7 @@
 //! A managed device as Graph writes it, in v1.0 or beta, honouring `$select`.
 //!
 //! v1.0 has no `deviceType` and lacks the Android Enterprise and AOSP enrollment types;
-//! beta has both (GRAPH.md, "Telling platforms apart"). The simulator answers v1.0 with
+//! beta has both (docs/graph.md, "Telling platforms apart"). The simulator answers v1.0 with
 //! `unknown` for an enrollment type v1.0 does not define. Selecting a property the
 //! version does not have is a 400, as for Graph.
 

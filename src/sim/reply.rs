@@ -4,7 +4,7 @@
 //! "client-request-id","date"}}}` (<https://learn.microsoft.com/en-us/graph/errors>).
 //! Intune puts a second JSON document in `message`, as a *string*, with `_version`,
 //! `Message`, `CustomApiErrorPhrase`, `RetryAfter`, `ErrorSourceService` and
-//! `HttpHeaders` (GRAPH.md, "Errors"); clients must parse it, so the simulator writes it.
+//! `HttpHeaders` (docs/graph.md, "Errors"); clients must parse it, so the simulator writes it.
 
 use std::time::SystemTime;
 

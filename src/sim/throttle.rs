@@ -5,7 +5,7 @@
 //! [`Throttle`] and [`DirectoryThrottle`]: one tenant's traffic never throttles another's.
 //!
 //! Microsoft's table for the Intune devices service
-//! (<https://learn.microsoft.com/en-us/graph/throttling-limits>, GRAPH.md "Throttling"):
+//! (<https://learn.microsoft.com/en-us/graph/throttling-limits>, docs/graph.md "Throttling"):
 //! 200 writes and 2000 requests of any kind per 20 seconds per app per tenant, 400 and
 //! 4000 per tenant across apps. Every request counts, throttled ones too
 //! (<https://learn.microsoft.com/en-us/graph/throttling>), so a client that keeps sending

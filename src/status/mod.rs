@@ -1,7 +1,7 @@
 //! `intune-reset status REPORT`: did the resets a run sent take effect?
 //!
 //! A 204 from `resetPasscode` only means *queued*; the result appears later in the
-//! device's `deviceActionResults` (GRAPH.md, "The action"). `status` reads them for the
+//! device's `deviceActionResults` (docs/graph.md, "The action"). `status` reads them for the
 //! rows the run report says succeeded (and for resets whose answer was lost and that the
 //! run could not verify, which the run sends here) and writes a status report: every run
 //! row once,

@@ -4,8 +4,8 @@
 //! ignoring case and blanks as the per-row lookup does.
 //!
 //! Memory grows with the tenant (the listing), not with the job. A listing can miss
-//! devices in large tenants (GRAPH.md), so a row the listing does not match is looked
-//! up by `$filter` before it is `not_found`.
+//! devices in large tenants (docs/graph.md, "Finding devices"), so a row the listing
+//! does not match is looked up by `$filter` before it is `not_found`.
 
 use std::collections::HashMap;
 

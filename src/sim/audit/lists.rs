@@ -15,7 +15,7 @@ use crate::sim::server::Shared;
 use crate::sim::tenants::Tenant;
 
 /// How the audit names an action's `activityType`: a passcode reset is seen in tenants'
-/// audit logs as `ResetPasscode ManagedDevice` (GRAPH.md, "Audit"); the other actions
+/// audit logs as `ResetPasscode ManagedDevice` (docs/graph.md, "Audit"); the other actions
 /// are named the same way from their Graph name (unconfirmed).
 pub fn activity_type(action: Family) -> &'static str {
     match action {

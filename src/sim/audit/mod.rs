@@ -3,7 +3,7 @@
 //! inside a `$batch`, its answer sent or dropped after the effect), none for a request
 //! refused before it took effect. Graph
 //! shows each record twice: in `auditEvents` (v1.0 and beta) and in the beta
-//! `remoteActionAudits` report (GRAPH.md, "Audit (proof afterwards)").
+//! `remoteActionAudits` report (docs/graph.md, "Audit").
 //!
 //! - `query`: the lists' `$filter`, `$top` and `$skiptoken`.
 //! - `lists`: the two lists as Graph answers them, `--deny-audit-read`'s 403 and

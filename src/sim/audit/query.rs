@@ -2,7 +2,7 @@
 //! `@odata.nextLink`) and `$filter`.
 //!
 //! Microsoft documents no query parameters for either list. Clients filter
-//! `auditEvents` on `activityDateTime ge ...` and `activityType eq '...'` (GRAPH.md,
+//! `auditEvents` on `activityDateTime ge ...` and `activityType eq '...'` (docs/graph.md,
 //! "Audit"), and `remoteActionAudits` on `action eq '...'`: the simulator supports
 //! those, `activityDateTime le ...` too, joined with `and`, and answers any other
 //! clause 400, as Graph answers a `$filter` it cannot evaluate, so a client that

@@ -208,7 +208,8 @@ fn support_of_only(fields: &DeviceFields, action: Action) -> Support {
     }
 }
 
-/// The properties Graph's managedDevices `$filter` supports with `eq` (GRAPH.md).
+/// The properties Graph's managedDevices `$filter` supports with `eq` (docs/graph.md,
+/// "Finding devices").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     SerialNumber,
