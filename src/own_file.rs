@@ -14,7 +14,7 @@
 //! (`FILE_FLAG_OPEN_REPARSE_POINT`) and refused, as is anything but a regular file.
 //! What cannot be checked there with the standard library: the file's owner (its
 //! security descriptor) and its number of hard links (`number_of_links` is unstable,
-//! `windows_by_handle`). Those two rest on the folder's ACL (README, "Following up").
+//! `windows_by_handle`). Those two rest on the folder's ACL (docs/follow-up.md).
 //!
 //! Core module: imports nothing of the crate.
 

@@ -1,7 +1,7 @@
 //! What grows with a job, kept flat: the per-device indexes of a run (which row claimed
 //! each device, where each report row lies) hold a few thousand entries in memory and
 //! the rest in a temporary file, so a run's memory does not grow with its devices
-//! (the README's "Performance": 100,000 devices by id).
+//! (docs/performance.md: 100,000 devices by id).
 //!
 //! - [`SpillMap`]: a set of 64-bit keys (already hashes), each with the row that
 //!   claimed it. In memory up to [`IN_MEMORY`] keys, then an open-addressing table in

@@ -1078,7 +1078,7 @@ fn identity(
 /// elsewhere). `$XDG_CACHE_HOME` and `$XDG_RUNTIME_DIR` are not used: cron sets
 /// neither, and a run from cron and one from a terminal must find the same lock.
 /// Per user: a lock file must be the runner's own ([`crate::own_file`]), so two
-/// accounts on one machine do not exclude each other (README, "Limits").
+/// accounts on one machine do not exclude each other (docs/decisions.md).
 fn lock_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, CommandError> {
     let set = |name: &str| {
         env(name)

@@ -128,7 +128,7 @@ pub fn extract(mut archive: Archive, name: &str, limits: &Limits) -> Result<Extr
     };
     // Refused whole rather than run without it: whoever zipped two lists expects both
     // to run, and running half of an incident without a word is worse than asking
-    // them to unzip (README, "Choices made").
+    // them to unzip (docs/decisions.md).
     let nested = of_kind(Entry::Nested);
     if !nested.is_empty() {
         return Err(unreadable(format!(

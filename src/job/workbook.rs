@@ -16,7 +16,7 @@
 //! An `.xlsx`/`.xlsm` sheet with a header is streamed, cell by cell, in two passes (one
 //! to find the header, one for the rows), so memory holds the workbook's shared strings
 //! but not its cells. The other formats, and a sheet without a header row, are read
-//! whole into calamine's `Range` (README, Performance).
+//! whole into calamine's `Range` (docs/performance.md).
 
 use std::borrow::Cow;
 use std::fs::File;

@@ -17,7 +17,7 @@
 //!
 //! A `duplicate` row is the one case whose fate lives on another row (the one that
 //! handled the device). A spreadsheet filter may keep the duplicate and drop that row
-//! (the README's own advice, "filter to the rows that did not succeed", does exactly
+//! (docs/reference.md's own advice, "filter to the rows that did not succeed", does exactly
 //! that when the other row succeeded), so a duplicate row read back is never sent,
 //! whatever else the file holds: that is safe for any subset of rows. The row that
 //! handled the device carries its own history and is retried if nothing reached the
