@@ -166,14 +166,6 @@ pub fn status(
             return Err(e);
         }
     };
-    if !named.is_empty() && audit.is_some() && named.len() > 1 {
-        prepared.abandon();
-        return Err(CommandError::Usage(format!(
-            "--audit across several tenants is not built yet: the rehearsal's rows name {} tenants ({}); run `status --simulate` without --audit (nothing was read)",
-            named.len(),
-            named.join(", ")
-        )));
-    }
     super::run_cmd::runtime()?.block_on(async {
         let sim = start(tenant).await?;
         let followed = if named.is_empty() {
@@ -187,28 +179,13 @@ pub fn status(
                 async move { sign_in_to(sim, &name, timeout).await }
             })
             .await;
-            let signed_in = super::run_cmd::single_sign_in(&tenants);
+            let audited_in = super::run_cmd::audit_tenants(&tenants);
             let stop = Box::pin(super::signals::interrupted());
             match crate::status::execute_tenants(&config, prepared, tenants, stop).await {
                 Err(e) => Err(e),
                 Ok(mut status) => {
                     status.summary.simulated = true;
-                    let audit = match (audit, audited, signed_in) {
-                        (Some(audit), Some(prepared), Some((client, who)))
-                            if status.aborted.is_none() =>
-                        {
-                            let stop = Box::pin(super::signals::interrupted());
-                            let mut audited = crate::audit::execute_prepared(
-                                &audit, prepared, client, &who, stop,
-                            )
-                            .await;
-                            if let Ok(a) = audited.as_mut() {
-                                a.summary.simulated = true;
-                            }
-                            Some(audited)
-                        }
-                        _ => None,
-                    };
+                    let audit = audit_after(&status, audit.zip(audited), audited_in).await;
                     Ok(super::run_cmd::Followed { status, audit })
                 }
             }
@@ -219,6 +196,23 @@ pub fn status(
         stop_and_keep(sim, &reports).await;
         Ok(followed)
     })
+}
+
+/// `status --simulate --audit`: the audit of the rehearsal in its tenants, once the
+/// status ended in order.
+async fn audit_after(
+    status: &crate::status::StatusOutcome,
+    audit: Option<(crate::audit::AuditConfig, crate::audit::Prepared)>,
+    tenants: Result<Vec<crate::audit::AuditTenant<GraphClient>>, String>,
+) -> Option<Result<crate::audit::AuditOutcome, CommandError>> {
+    let (audit, prepared) = audit.filter(|_| status.aborted.is_none())?;
+    let tenants = tenants.ok()?;
+    let stop = Box::pin(super::signals::interrupted());
+    let mut audited = crate::audit::execute_tenants(&audit, prepared, tenants, stop).await;
+    if let Ok(a) = audited.as_mut() {
+        a.summary.simulated = true;
+    }
+    Some(audited)
 }
 
 /// `status --simulate` of a rehearsal of one tenant: read in its first tenant.
@@ -239,20 +233,12 @@ async fn one_tenant(
                 Err(e) => Err(e),
                 Ok(mut status) => {
                     status.summary.simulated = true;
-                    let audit = match (audit, audited) {
-                        (Some(audit), Some(prepared)) if status.aborted.is_none() => {
-                            let stop = Box::pin(super::signals::interrupted());
-                            let mut audited = crate::audit::execute_prepared(
-                                &audit, prepared, client, &who, stop,
-                            )
-                            .await;
-                            if let Ok(a) = audited.as_mut() {
-                                a.summary.simulated = true;
-                            }
-                            Some(audited)
-                        }
-                        _ => None,
+                    let one = crate::audit::AuditTenant {
+                        names: vec![String::new()],
+                        graph: client,
+                        who,
                     };
+                    let audit = audit_after(&status, audit.zip(audited), Ok(vec![one])).await;
                     Ok(super::run_cmd::Followed { status, audit })
                 }
             }

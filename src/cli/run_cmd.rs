@@ -918,19 +918,6 @@ pub(super) fn audit_tenants(
         .collect()
 }
 
-/// The one tenant's client and sign-in, when there is exactly one and it signed in.
-pub(super) fn single_sign_in(
-    tenants: &[crate::status::TenantReads<graph::GraphClient>],
-) -> Option<(graph::GraphClient, graph::SignedIn)> {
-    match tenants {
-        [one] => match &one.ready {
-            Ok((pacer, Some(who))) => Some((pacer.graph.clone(), who.clone())),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Signs in to each tenant `named` names with `sign_in(index, name, earlier)` (`earlier`:
 /// the last delegated sign-in, whose refresh token the next tenant tries first), one after the
 /// other (a browser or device-code sign-in asks once per tenant), each with a pacer of
