@@ -858,27 +858,15 @@ fn status_tenants(
 ) -> Result<Followed, CommandError> {
     // Each tenant's identity first: a credential that cannot sign in to several
     // tenants is a usage error before any sign-in.
-    let mut identities = Vec::new();
-    for name in named {
-        match identity_in(&config.tenant, name, None, env) {
-            Ok(identity) => identities.push(identity),
-            Err(e) => {
-                prepared.abandon();
-                return Err(e);
-            }
+    let identities = match identities_in(&config.tenant, named, env) {
+        Ok(identities) => identities,
+        Err(e) => {
+            prepared.abandon();
+            return Err(e);
         }
-    }
+    };
     runtime()?.block_on(async {
-        let timeout = config.settings.request_timeout;
-        let tenants = sign_in_each(named, &config.settings, |i, name, earlier| {
-            let mut at = config.tenant.clone();
-            at.identity.tenant = Some(name);
-            let identity = identities[i].clone();
-            async move {
-                graph::sign_in_reusing(&at, identity, timeout, ui, earlier.as_ref()).await
-            }
-        })
-        .await;
+        let tenants = sign_in_named(&config.tenant, named, identities, &config.settings, ui).await;
         let audited_in = audit_tenants(&tenants);
         let stop = Box::pin(signals::interrupted());
         let status = crate::status::execute_tenants(&config, prepared, tenants, stop)
@@ -916,6 +904,38 @@ pub(super) fn audit_tenants(
             Err(why) => Err(format!("tenant {}: {why}", t.label)),
         })
         .collect()
+}
+
+/// Each tenant's identity (`identity_in`), all before any sign-in: a credential that
+/// cannot sign in to several tenants is a usage error first.
+fn identities_in(
+    tenant: &graph::Tenant,
+    named: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<graph::Identity>, CommandError> {
+    named
+        .iter()
+        .map(|name| identity_in(tenant, name, None, env))
+        .collect()
+}
+
+/// `status` and `audit` across tenants: [`sign_in_each`] at each tenant's authority
+/// with its identity, a technician's sign-in offered to each next tenant.
+async fn sign_in_named(
+    tenant: &graph::Tenant,
+    named: &[String],
+    identities: Vec<graph::Identity>,
+    settings: &crate::pacing::Settings,
+    ui: &SignInUi,
+) -> Vec<crate::status::TenantReads<graph::GraphClient>> {
+    let timeout = settings.request_timeout;
+    sign_in_each(named, settings, |i, name, earlier| {
+        let mut at = tenant.clone();
+        at.identity.tenant = Some(name);
+        let identity = identities[i].clone();
+        async move { graph::sign_in_reusing(&at, identity, timeout, ui, earlier.as_ref()).await }
+    })
+    .await
 }
 
 /// Signs in to each tenant `named` names with `sign_in(index, name, earlier)` (`earlier`:
@@ -990,22 +1010,10 @@ pub fn audit(
     // A run across several tenants (issue 22): each tenant's records are read in it.
     let named = prepared.tenants().to_vec();
     if !named.is_empty() {
-        let mut identities = Vec::new();
-        for name in &named {
-            identities.push(identity_in(&config.tenant, name, None, env)?);
-        }
+        let identities = identities_in(&config.tenant, &named, env)?;
         return runtime()?.block_on(async {
-            let timeout = config.settings.request_timeout;
             let tenants =
-                sign_in_each(&named, &config.settings, |i, name, earlier| {
-                    let mut at = config.tenant.clone();
-                    at.identity.tenant = Some(name);
-                    let identity = identities[i].clone();
-                    async move {
-                        graph::sign_in_reusing(&at, identity, timeout, ui, earlier.as_ref()).await
-                    }
-                })
-                .await;
+                sign_in_named(&config.tenant, &named, identities, &config.settings, ui).await;
             match audit_tenants(&tenants) {
                 Ok(tenants) => {
                     let stop = Box::pin(signals::interrupted());
